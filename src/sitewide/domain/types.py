@@ -1,0 +1,165 @@
+"""Dataclasses for the concepts in DESIGN.md. Money fields are integer micros (``*_micros``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from sitewide.domain.money import Micros
+
+
+class DomainError(Exception):
+    """Base of the typed errors the domain raises; the service maps them to 4xx."""
+
+
+class ValidationError(DomainError):
+    """Input that breaks a domain rule (negative budget, ROI ≤ 0, unknown product, ...)."""
+
+
+class NotFound(DomainError):
+    """A referenced object does not exist (or is not visible to the caller)."""
+
+
+class Conflict(DomainError):
+    """A repeated idempotency key with a different body, or a state change that is not allowed."""
+
+
+class CampaignStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class EventKind(StrEnum):
+    IMPRESSION = "impression"
+    CLICK = "click"
+    ORDER = "order"
+    REFUND = "refund"
+
+
+class RequestKind(StrEnum):
+    SEARCH = "search"
+    FEED = "feed"
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    id: str
+    merchant_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    id: str
+    shop_id: str
+    title: str
+    category: str
+    price_micros: Micros
+    brand: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: str
+    merchant_id: str
+    name: str
+    product_ids: tuple[str, ...]
+    target_roi: Decimal
+    daily_budget_micros: Micros
+    status: CampaignStatus = CampaignStatus.ACTIVE
+    created_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One tracked event. ``id`` is the caller's idempotency key.
+
+    impression: request_id, user_id, product_id, position, campaign_id (None for organic),
+                price_micros = the auction's per-click price for promoted slots.
+    click:      as impression, plus ``impression_id`` when known.
+    order:      user_id, product_id, order_value_micros, ``click_id`` when the caller knows it.
+    refund:     ``order_id`` and the refunded amount in ``order_value_micros``.
+    """
+
+    id: str
+    kind: EventKind
+    ts_ms: int
+    user_id: str = ""
+    product_id: str = ""
+    request_id: str = ""
+    campaign_id: str | None = None
+    position: int | None = None
+    price_micros: Micros = Micros(0)
+    order_value_micros: Micros = Micros(0)
+    click_id: str | None = None
+    impression_id: str | None = None
+    order_id: str | None = None
+
+    def body(self) -> tuple[object, ...]:
+        """Everything but the id: two events with the same id must have the same body."""
+        return (
+            self.kind.value,
+            self.ts_ms,
+            self.user_id,
+            self.product_id,
+            self.request_id,
+            self.campaign_id,
+            self.position,
+            int(self.price_micros),
+            int(self.order_value_micros),
+            self.click_id,
+            self.impression_id,
+            self.order_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServeRequest:
+    request_id: str
+    user_id: str
+    kind: RequestKind = RequestKind.SEARCH
+    query: str = ""
+    slots: int = 10
+    ts_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SlotResult:
+    position: int
+    product_id: str
+    promoted: bool
+    campaign_id: str | None
+    price_micros: Micros  # per click, 0 for organic
+    pctr: float
+    pcvr: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServeResult:
+    request_id: str
+    slots: tuple[SlotResult, ...]
+    losers: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (product_id, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One leg of a double-entry transaction. ``amount_micros`` > 0 is a debit, < 0 a credit."""
+
+    txn_id: str
+    account: str
+    amount_micros: Micros
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    id: str
+    kind: str  # "settlement", "compensation", "correction", ...
+    period: str  # e.g. "2026-11-23" — with kind, the idempotency key of a settlement run
+    ts_ms: int
+    entries: tuple[LedgerEntry, ...]
+
+    def balanced(self) -> bool:
+        return sum(e.amount_micros for e in self.entries) == 0

@@ -1,0 +1,131 @@
+"""Ports: the interfaces between the engine and the outside world.
+
+Adapters (``storage/``, ``index/``, ``models/``, ``creative/``) implement these Protocols; the engine and the
+service see only the Protocols. The simulator drives anything that satisfies :class:`MarketEngine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceipt:
+    """What happened to a batch of events: new rows stored, exact repeats ignored."""
+
+    inserted: int
+    duplicates: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for merchants' objects, events and the ledger. Every write is atomic."""
+
+    # catalogue
+    def upsert_shops(self, shops: Iterable[Shop]) -> None: ...
+    def upsert_products(self, products: Iterable[Product]) -> None: ...
+    def get_product(self, product_id: str) -> Product | None: ...
+    def list_products(self) -> list[Product]: ...
+    def get_shop(self, shop_id: str) -> Shop | None: ...
+
+    # campaigns
+    def create_campaign(self, campaign: Campaign) -> None: ...
+    def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+    def list_campaigns(self, merchant_id: str | None = None) -> list[Campaign]: ...
+
+    # events: idempotent by id; a repeated id with a different body raises Conflict and stores nothing
+    def append_events(self, events: Sequence[Event]) -> EventReceipt: ...
+    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]: ...
+    def get_events(self, ids: Sequence[str]) -> dict[str, Event]: ...
+
+    # ledger: append-only; a transaction is stored whole or not at all; (kind, period, scope) is unique
+    def append_transactions(self, txns: Sequence[Transaction]) -> bool: ...
+    def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]: ...
+    def balances(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Nearest-neighbour search over product vectors (inner product on L2-normalised vectors = cosine)."""
+
+    def build(self, ids: IntArray, vectors: FloatArray) -> None: ...
+    def search(self, queries: FloatArray, k: int, allowed: BoolArray | None = None) -> tuple[IntArray, FloatArray]:
+        """Return ``(ids [Q, k], scores [Q, k])``; ``-1`` ids pad rows with fewer than k allowed items."""
+        ...
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """``[len(texts), dim]`` L2-normalised float vectors."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreInput:
+    """Features of R requests × N candidates (padded with ``product == -1``)."""
+
+    product: IntArray  # [R, N] catalogue row index
+    request_kind: IntArray  # [R] 0 = search, 1 = feed
+    user: IntArray  # [R] user row index (-1 unknown)
+    similarity: FloatArray  # [R, N] retrieval score
+    position: IntArray | None = None  # [R, N] training only
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Predicts pCTR and pCVR (conversion given click) for candidates."""
+
+    def score(self, x: ScoreInput) -> tuple[FloatArray, FloatArray]: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBatch:
+    """R user requests served together (``serve_batch``)."""
+
+    request_ids: Sequence[str]
+    user_ids: Sequence[str]
+    kinds: IntArray  # [R] 0 = search, 1 = feed
+    queries: Sequence[str]  # "" for feed
+    ts_ms: int
+    slots: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ServedBatch:
+    """The engine's answer to a :class:`RequestBatch`; ``product_idx`` indexes ``MarketEngine.catalogue_ids()``."""
+
+    product_idx: IntArray  # [R, S], -1 = empty slot
+    promoted: BoolArray  # [R, S]
+    campaign_idx: IntArray  # [R, S] index into MarketEngine.campaign_ids(), -1 = organic
+    price_cpc_micros: IntArray  # [R, S] price per click, 0 for organic
+    pctr: FloatArray  # [R, S] the engine's own estimates
+    pcvr: FloatArray  # [R, S]
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+class MarketEngine(Protocol):
+    """What the simulator needs from an engine: batched serving, event intake, settlement."""
+
+    def catalogue_ids(self) -> Sequence[str]: ...
+    def campaign_ids(self) -> Sequence[str]: ...
+    def serve_batch(self, batch: RequestBatch) -> ServedBatch: ...
+    def record_events(self, events: Sequence[Event]) -> EventReceipt: ...
