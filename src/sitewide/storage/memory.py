@@ -1,0 +1,130 @@
+"""In-memory :class:`~sitewide.ports.Store` for tests and fast simulations. Same contract as SQL stores."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from sitewide.domain.types import Campaign, Conflict, Event, Product, Shop, Transaction
+from sitewide.ports import EventReceipt
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._shops: dict[str, Shop] = {}
+        self._products: dict[str, Product] = {}
+        self._campaigns: dict[str, Campaign] = {}
+        self._events: dict[str, Event] = {}
+        self._event_order: list[str] = []
+        self._txns: dict[str, Transaction] = {}
+        self._txn_order: list[str] = []
+        self._served: dict[tuple[str, str], int] = {}
+
+    # catalogue -------------------------------------------------------------------------------------
+    def upsert_shops(self, shops: Iterable[Shop]) -> None:
+        with self._lock:
+            for s in shops:
+                self._shops[s.id] = s
+
+    def upsert_products(self, products: Iterable[Product]) -> None:
+        with self._lock:
+            for p in products:
+                self._products[p.id] = p
+
+    def get_product(self, product_id: str) -> Product | None:
+        return self._products.get(product_id)
+
+    def list_products(self) -> list[Product]:
+        return list(self._products.values())
+
+    def get_shop(self, shop_id: str) -> Shop | None:
+        return self._shops.get(shop_id)
+
+    def list_shops(self) -> list[Shop]:
+        return list(self._shops.values())
+
+    # campaigns -------------------------------------------------------------------------------------
+    def create_campaign(self, campaign: Campaign) -> None:
+        with self._lock:
+            if campaign.id in self._campaigns:
+                raise Conflict(f"campaign {campaign.id} already exists")
+            self._campaigns[campaign.id] = campaign
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        with self._lock:
+            if campaign.id not in self._campaigns:
+                raise Conflict(f"campaign {campaign.id} does not exist")
+            self._campaigns[campaign.id] = campaign
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return self._campaigns.get(campaign_id)
+
+    def list_campaigns(self, merchant_id: str | None = None) -> list[Campaign]:
+        return [c for c in self._campaigns.values() if merchant_id is None or c.merchant_id == merchant_id]
+
+    # events ----------------------------------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> EventReceipt:
+        with self._lock:
+            fresh: dict[str, Event] = {}
+            dups = 0
+            for e in events:
+                prior = self._events.get(e.id) or fresh.get(e.id)
+                if prior is not None:
+                    if prior.body() != e.body():
+                        raise Conflict(f"event {e.id} was already recorded with a different body")
+                    dups += 1
+                    continue
+                fresh[e.id] = e
+            self._events.update(fresh)
+            self._event_order.extend(fresh)
+            return EventReceipt(inserted=len(fresh), duplicates=dups, inserted_ids=tuple(fresh))
+
+    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
+        ks = set(kinds) if kinds is not None else None
+        out = [
+            self._events[i]
+            for i in self._event_order
+            if start_ms <= self._events[i].ts_ms < end_ms and (ks is None or self._events[i].kind.value in ks)
+        ]
+        out.sort(key=lambda e: (e.ts_ms, e.id))
+        return out
+
+    def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
+        return {i: self._events[i] for i in ids if i in self._events}
+
+    # served impressions (aggregates written by the engine) ----------------------------------------
+    def add_served(self, day: str, counts: dict[str, int]) -> None:
+        with self._lock:
+            for cid, n in counts.items():
+                self._served[(cid, day)] = self._served.get((cid, day), 0) + n
+
+    def served(self, campaign_id: str) -> dict[str, int]:
+        return {d: n for (c, d), n in self._served.items() if c == campaign_id}
+
+    # ledger ----------------------------------------------------------------------------------------
+    def append_transactions(self, txns: Sequence[Transaction]) -> bool:
+        with self._lock:
+            if any(t.id in self._txns for t in txns):
+                return False
+            for t in txns:
+                if not t.balanced():
+                    raise Conflict(f"transaction {t.id} does not balance")
+            for t in txns:
+                self._txns[t.id] = t
+                self._txn_order.append(t.id)
+            return True
+
+    def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]:
+        return [
+            t
+            for t in (self._txns[i] for i in self._txn_order)
+            if (kind is None or t.kind == kind) and (period is None or t.period == period)
+        ]
+
+    def balances(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self._txns.values():
+            for e in t.entries:
+                out[e.account] = out.get(e.account, 0) + e.amount_micros
+        return out
