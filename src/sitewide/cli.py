@@ -1,0 +1,182 @@
+"""``sitewide`` command line: demo, serve, simulate (and more as the engine grows)."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sitewide.domain.money import format_amount
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="sitewide: a sitewide promotion engine.")
+console = Console()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server:
+    """uvicorn in a background thread, stoppable."""
+
+    def __init__(self, app_obj: object, host: str, port: int) -> None:
+        import uvicorn
+
+        self.config = uvicorn.Config(app_obj, host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: Annotated[Path, typer.Option(help="where the SQLite file lives")] = Path("var"),
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (e.g. PostgreSQL)")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from sitewide.service.app import create_app
+    from sitewide.settings import Settings
+
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    console.print(f"sitewide API on http://{host}:{port}  (docs: /docs, store: {settings.store_url()})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def campaign_table(rows: list[dict[str, object]], title: str) -> Table:
+    t = Table(title=title)
+    for col in (
+        "campaign",
+        "target ROI",
+        "impressions",
+        "clicks",
+        "orders",
+        "spend",
+        "GMV",
+        "ROI",
+        "vs target",
+        "compensation",
+    ):
+        t.add_column(col, justify="left" if col == "campaign" else "right")
+    for r in rows:
+        spend = int(r["spend_micros"])  # type: ignore[call-overload]
+        gmv = int(r["gmv_micros"])  # type: ignore[call-overload]
+        roi = gmv / spend if spend else None
+        target = float(str(r["target_roi"]))
+        t.add_row(
+            str(r["name"]),
+            f"{target:.2f}",
+            f"{r['impressions']:,}",
+            f"{r['clicks']:,}",
+            f"{r['orders']:,}",
+            format_amount(spend),
+            format_amount(gmv),
+            f"{roi:.2f}" if roi is not None else "-",
+            ("met" if roi is not None and roi >= target else "missed") if roi is not None else "-",
+            format_amount(int(r["compensation_micros"])),  # type: ignore[call-overload]
+        )
+    return t
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="exit after the table instead of serving")
+    ] = False,
+    port: Annotated[int, typer.Option(help="port (0 = pick a free one)")] = 0,
+    seed: int = 7,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the demo's SQLite here (default: a temp dir)")
+    ] = None,
+) -> None:
+    """Start the API, run one simulated market day against it over HTTP, settle, print the campaign table."""
+    from sitewide.client import HttpMarketEngine, SitewideClient
+    from sitewide.service.app import create_app
+    from sitewide.settings import Settings
+    from sitewide.simulator import SimConfig, run_simulation
+
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="sitewide-demo-")
+        data_dir = Path(tmp.name)
+    settings = Settings(data_dir=data_dir, load_catalogue=False)
+    port = port or _free_port()
+    server = _Server(create_app(settings), "127.0.0.1", port)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"[bold]sitewide demo[/bold]: API up at {url}; simulating one market day over HTTP …")
+    client = SitewideClient(url)
+    holder: dict[str, HttpMarketEngine] = {}
+
+    def make_engine(world: object) -> HttpMarketEngine:
+        eng = HttpMarketEngine.register(client, world.shops, world.products, world.campaigns)  # type: ignore[attr-defined]
+        holder["engine"] = eng
+        return eng
+
+    config = SimConfig.demo(seed=seed)
+    result = run_simulation(config, make_engine=make_engine, progress=True)
+    eng = holder["engine"]
+    rows = []
+    for c in result.world.campaigns:
+        rep = client.campaign_report(eng.server_id(c.id))
+        tot = rep["total"]
+        rows.append({"name": f"{c.name} ({eng.server_id(c.id)})", "target_roi": rep["target_roi"], **tot})
+    console.print(campaign_table(rows, "Campaigns after one simulated day (settled through the API)"))
+    if no_serve:
+        server.stop()
+        client.close()
+        if tmp is not None:
+            tmp.cleanup()
+        return
+    console.print(f"Server still up at {url} (docs at {url}/docs). Ctrl-C to stop.")
+    try:
+        while server.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@app.command()
+def simulate(
+    days: int = 1,
+    users: int = 2_000,
+    merchants: int = 20,
+    seed: int = 0,
+    out: Annotated[Path | None, typer.Option(help="directory for the metrics Parquet files")] = None,
+) -> None:
+    """Run the marketplace simulator against an in-process engine and summarise it."""
+    from sitewide.simulator import SimConfig, run_simulation, summary_table
+
+    config = SimConfig(days=days, users=users, merchants=merchants, seed=seed)
+    result = run_simulation(config, progress=True)
+    console.print(summary_table(result))
+    if out is not None:
+        result.save(out)
+        console.print(f"metrics written to {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,18 @@
+"""Configuration, read once at the edge (CLI / app factory) and passed in; nothing deeper reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SITEWIDE_")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # default: sqlite file under data_dir
+    load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
+
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sitewide.sqlite'}"

@@ -1,0 +1,146 @@
+"""The foundation's HTTP slice: campaigns, serve, events, settle, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sitewide.domain.types import Product, Shop
+from sitewide.engine import Engine, day_bounds
+from sitewide.service.app import create_app
+from sitewide.settings import Settings
+from sitewide.storage.sql import SqlStore
+
+DAY = "2026-01-05"
+T0 = day_bounds(DAY)[0] + 3_600_000
+
+
+@pytest.fixture()
+def client(tmp_path: Path, shops: list[Shop], products: list[Product]) -> TestClient:
+    settings = Settings(data_dir=tmp_path, load_catalogue=False)
+    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products)
+    return TestClient(create_app(settings, engine))
+
+
+def make_campaign(client: TestClient, **over: object) -> dict[str, object]:
+    body = {
+        "merchant_id": "m1",
+        "name": "usb",
+        "product_ids": ["p00", "p01"],
+        "target_roi": "3.00",
+        "daily_budget_micros": 5_000_000,
+    } | over
+    r = client.post("/campaigns", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_create_and_get_campaign(client: TestClient) -> None:
+    c = make_campaign(client)
+    got = client.get(f"/campaigns/{c['id']}").json()
+    assert got["target_roi"] == "3.00" and got["daily_budget_micros"] == 5_000_000
+
+
+@pytest.mark.parametrize(
+    "over, needle",
+    [
+        ({"daily_budget_micros": -5}, "daily_budget_micros"),
+        ({"target_roi": "0"}, "target_roi"),
+        ({"target_roi": "-1.5"}, "target_roi"),
+        ({"product_ids": ["nope"]}, "unknown product"),
+        ({"product_ids": []}, "product_ids"),
+        ({"daily_budget_micros": 1.5}, "daily_budget_micros"),
+    ],
+)
+def test_malformed_campaign_gets_422_and_nothing_is_stored(
+    client: TestClient, over: dict[str, object], needle: str
+) -> None:
+    body = {
+        "merchant_id": "m1",
+        "name": "x",
+        "product_ids": ["p00"],
+        "target_roi": "3",
+        "daily_budget_micros": 1,
+    } | over
+    r = client.post("/campaigns", json=body)
+    assert r.status_code == 422
+    assert needle in r.text
+    assert client.get("/campaigns").json() == []
+
+
+def test_unknown_campaign_is_404(client: TestClient) -> None:
+    assert client.get("/campaigns/c-missing").status_code == 404
+
+
+def test_serve_marks_promoted_slots(client: TestClient) -> None:
+    c = make_campaign(client)
+    r = client.post(
+        "/serve",
+        json={"request_id": "r1", "user_id": "u1", "query": "usb flash drive", "slots": 5, "ts_ms": T0},
+    )
+    assert r.status_code == 200, r.text
+    slots = r.json()["slots"]
+    assert len(slots) == 5
+    assert len({s["product_id"] for s in slots}) == 5
+    promoted = [s for s in slots if s["promoted"]]
+    assert promoted and all(s["campaign_id"] == c["id"] and s["price_micros"] > 0 for s in promoted)
+    assert all(s["price_micros"] == 0 for s in slots if not s["promoted"])
+
+
+def test_events_are_idempotent_and_conflicts_are_409(client: TestClient) -> None:
+    c = make_campaign(client)
+    ev = {
+        "id": "k1",
+        "kind": "click",
+        "ts_ms": T0,
+        "user_id": "u1",
+        "product_id": "p00",
+        "campaign_id": c["id"],
+        "price_micros": 100_000,
+    }
+    assert client.post("/events", json={"events": [ev, ev]}).json() == {"inserted": 1, "duplicates": 1}
+    assert client.post("/events", json={"events": [ev]}).json() == {"inserted": 0, "duplicates": 1}
+    r = client.post("/events", json={"events": [ev | {"price_micros": 999}]})
+    assert r.status_code == 409
+
+
+def test_settlement_charges_books_compensation_and_balances(client: TestClient) -> None:
+    c = make_campaign(client)
+    evs = [
+        {
+            "id": f"k{i}",
+            "kind": "click",
+            "ts_ms": T0 + i,
+            "user_id": f"u{i}",
+            "product_id": "p00",
+            "campaign_id": c["id"],
+            "price_micros": 200_000,
+        }
+        for i in range(5)
+    ] + [
+        {
+            "id": "o1",
+            "kind": "order",
+            "ts_ms": T0 + 100,
+            "user_id": "u1",
+            "product_id": "p00",
+            "order_value_micros": 1_500_000,
+            "click_id": "k1",
+        }
+    ]
+    assert client.post("/events", json={"events": evs}).status_code == 200
+    out = client.post("/settle", json={"day": DAY}).json()
+    (row,) = out["campaigns"]
+    assert row["spend_micros"] == 1_000_000 and row["gmv_micros"] == 1_500_000
+    # ROI 1.5 < target 3: owed 1.0 − 1.5/3 = 0.5
+    assert row["compensation_micros"] == 500_000
+    bal = client.get("/ledger/balances").json()
+    assert sum(bal.values()) == 0
+    assert bal["merchant:m1:cash"] == -1_000_000 and bal["merchant:m1:ad_credit"] == 500_000
+    again = client.post("/settle", json={"day": DAY}).json()
+    assert again["already_settled"] is True
+    assert client.get("/ledger/balances").json() == bal
+    rep = client.get(f"/reports/campaigns/{c['id']}").json()
+    assert rep["total"]["compensation_micros"] == 500_000

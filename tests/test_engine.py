@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sitewide.domain.money import Micros
+from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
+from sitewide.engine import Engine, day_bounds
+from sitewide.ports import RequestBatch
+from sitewide.storage.memory import MemoryStore
+
+T0 = day_bounds("2026-01-05")[0] + 1_000
+
+
+@pytest.fixture()
+def engine(shops: list[Shop], products: list[Product], campaigns: list[Campaign]) -> Engine:
+    return Engine.build(MemoryStore(), shops, products, campaigns)
+
+
+def batch(queries: list[str], slots: int = 6) -> RequestBatch:
+    n = len(queries)
+    return RequestBatch(
+        [f"r{i}" for i in range(n)], [f"u{i}" for i in range(n)], np.zeros(n, np.int64), queries, T0, slots
+    )
+
+
+def test_serve_batch_fills_slots_without_duplicates(engine: Engine) -> None:
+    out = engine.serve_batch(batch(["usb flash drive", "wireless mouse", "ink cartridge"]))
+    assert out.product_idx.shape == (3, 6)
+    for row in out.product_idx:
+        shown = row[row >= 0]
+        assert len(shown) == len(set(shown.tolist())) == 6
+    assert (out.price_cpc_micros[~out.promoted] == 0).all()
+    assert (out.price_cpc_micros[out.promoted] > 0).all()
+
+
+def test_search_retrieves_matching_titles_first(engine: Engine) -> None:
+    out = engine.serve_batch(batch(["usb flash drive"], slots=3))
+    titles = [engine.store.get_product(engine.catalogue_ids()[i]).title for i in out.product_idx[0]]  # type: ignore[union-attr]
+    assert any("usb" in t for t in titles[:2])
+
+
+def test_exhausted_budget_stops_promotion(engine: Engine) -> None:
+    before = engine.serve_batch(batch(["usb flash drive"] * 5))
+    assert before.promoted.any()
+    c1 = engine.store.get_campaign("c1")
+    c2 = engine.store.get_campaign("c2")
+    assert c1 is not None and c2 is not None
+    spend = [
+        Event(
+            f"k{c.id}",
+            EventKind.CLICK,
+            T0 + 5,
+            user_id="u",
+            product_id=c.product_ids[0],
+            campaign_id=c.id,
+            price_micros=c.daily_budget_micros,
+        )
+        for c in (c1, c2)
+    ]
+    engine.record_events(spend)
+    after = engine.serve_batch(batch(["usb flash drive"] * 5))
+    assert not after.promoted.any()
+
+
+def test_repeated_click_is_charged_once(engine: Engine) -> None:
+    e = Event(
+        "k1",
+        EventKind.CLICK,
+        T0,
+        user_id="u",
+        product_id="p00",
+        campaign_id="c1",
+        price_micros=Micros(70_000),
+    )
+    engine.record_events([e])
+    engine.record_events([e, replace(e)])
+    rep = engine.settle_day("2026-01-05")
+    (row,) = rep.campaigns
+    assert row.clicks == 1 and row.spend_micros == 70_000
+
+
+def test_events_for_unknown_products_are_refused_and_nothing_is_stored(engine: Engine) -> None:
+    good = Event("k1", EventKind.CLICK, T0, user_id="u", product_id="p00")
+    bad = Event("k2", EventKind.CLICK, T0, user_id="u", product_id="nope")
+    with pytest.raises(ValidationError):
+        engine.record_events([good, bad])
+    assert engine.store.events_between(0, 10**14) == []
