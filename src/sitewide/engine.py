@@ -267,7 +267,7 @@ class Engine:
             slots=request.slots,
         )
         sb = self.serve_batch(batch)
-        slots = []
+        slots: list[SlotResult] = []
         for s in range(request.slots):
             pi = int(sb.product_idx[0, s])
             if pi < 0:
@@ -405,9 +405,9 @@ class Engine:
                 }
             )
         tot = {
-            k: sum(int(r[k]) for r in rows)
+            k: sum(int(r[k] or 0) for r in rows)  # type: ignore[call-overload]
             for k in ("impressions", "clicks", "orders", "spend_micros", "gmv_micros", "compensation_micros")
-        }  # type: ignore[call-overload]
+        }
         return {
             "campaign_id": campaign_id,
             "target_roi": str(camp.target_roi),
