@@ -261,28 +261,36 @@ def _price_cpc(b_min: FloatArray, bid: FloatArray, pctr: FloatArray, reserve: in
 # batch path
 
 
-def _dedupe_batch(product: IntArray, score: FloatArray, pad: BoolArray) -> BoolArray:
-    """``True`` where a better copy (higher score, or equal score and lower column) of the product exists."""
+def _dedupe_batch(product: IntArray, score: FloatArray) -> BoolArray:
+    """``True`` where a better copy (higher score, or equal score and lower column) of the product exists.
+
+    Sorting each row by product finds the (few) repeated ids; only those are ranked, by segment reductions.
+    """
     R, N = product.shape
     dup = np.zeros((R, N), dtype=np.bool_)
     if N < 2 or R == 0:
         return dup
-    # sort each row by (product, -score, column): the first of each product group is the kept copy
-    order = np.lexsort((np.broadcast_to(np.arange(N), (R, N)), -score, product), axis=1)
+    order = np.argsort(product, axis=1)
     p_sorted = np.take_along_axis(product, order, axis=1)
-    same = np.zeros((R, N), dtype=np.bool_)
-    same[:, 1:] = p_sorted[:, 1:] == p_sorted[:, :-1]
+    same = (p_sorted[:, 1:] == p_sorted[:, :-1]) & (p_sorted[:, 1:] >= 0)
     if not same.any():
         return dup
-    np.put_along_axis(dup, order, same, axis=1)
-    return dup & ~pad
-
-
-def _rows_with_dups(product: IntArray) -> BoolArray:
-    """Rows holding some product id twice (padding excluded); cheap pre-check before the full dedupe."""
-    s = np.sort(product, axis=1)
-    out: BoolArray = ((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)).any(axis=1)
-    return out
+    grouped = np.zeros((R, N), dtype=np.bool_)
+    grouped[:, 1:] = same
+    grouped[:, :-1] |= same
+    rr, kk = np.nonzero(grouped)  # row-major: each run of equal (row, product) is one contiguous segment
+    cols = order[rr, kk]
+    prods = p_sorted[rr, kk]
+    sc = score[rr, cols]
+    first = np.ones(rr.size, dtype=np.bool_)
+    first[1:] = (rr[1:] != rr[:-1]) | (prods[1:] != prods[:-1])
+    starts = np.flatnonzero(first)
+    gid = np.cumsum(first) - 1
+    best = np.maximum.reduceat(sc, starts)[gid]
+    keeper = np.minimum.reduceat(np.where(sc == best, cols, N), starts)[gid]
+    loser = cols != keeper
+    dup[rr[loser], cols[loser]] = True
+    return dup
 
 
 @dataclass(frozen=True)
@@ -354,11 +362,7 @@ def run_auction(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Aucti
     alpha = float(config.alpha)
     reserve = int(config.reserve_cpc_micros)
 
-    dup = np.zeros((R, N), dtype=np.bool_)
-    if N > 1 and R > 0:
-        dr = np.flatnonzero(_rows_with_dups(prep.product))
-        if dr.size:
-            dup[dr] = _dedupe_batch(prep.product[dr], prep.score[dr], prep.pad[dr])
+    dup = _dedupe_batch(prep.product, prep.score)
     score = np.where(dup, _NEG, prep.score)
     rel = np.where(prep.pad | dup, _NEG, prep.rel)
     live = prep.live & ~dup
