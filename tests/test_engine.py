@@ -88,3 +88,46 @@ def test_events_for_unknown_products_are_refused_and_nothing_is_stored(engine: E
     with pytest.raises(ValidationError):
         engine.record_events([good, bad])
     assert engine.store.events_between(0, 10**14) == []
+
+
+def test_ineligible_products_are_never_promoted_and_say_why(engine: Engine) -> None:
+    from sitewide.domain.eligibility import ProductSignals
+
+    out_of_stock = [
+        ProductSignals(p.id, p.category, p.shop_id, price_micros=int(p.price_micros), stock=0)
+        for p in engine.store.list_products()
+    ]
+    engine.set_quality(out_of_stock, [])
+    out = engine.serve_batch(batch(["usb flash drive", "wireless mouse"]))
+    assert not out.promoted.any()
+    d = engine.eligibility("p00")
+    assert not d.eligible and any(r.rule == "stock" for r in d.failures)
+
+
+def test_poor_shop_gets_less_exposure(shops: list[Shop], products: list[Product]) -> None:
+    from sitewide.domain.shop_score import ShopMetrics
+
+    queries = ["usb flash drive", "mouse", "ink", "router", "case", "screen", "surge protector"] * 3
+
+    def s1_share(engine: Engine) -> float:
+        out = engine.serve_batch(batch(queries, slots=3))
+        shop = np.array(
+            [
+                engine.store.get_product(engine.catalogue_ids()[i]).shop_id == "s1"
+                for i in out.product_idx.ravel()
+            ]
+        )  # type: ignore[union-attr]
+        return float(shop.mean())
+
+    neutral = Engine.build(MemoryStore(), shops, products)
+    poor = Engine.build(MemoryStore(), shops, products)
+    poor.set_quality(
+        [],
+        [
+            ShopMetrics(
+                "s1", on_time_share=0.5, dispute_rate=0.2, avg_rating=2.0, review_count=500, order_count=1000
+            )
+        ],
+    )
+    assert poor.shop_score("s1") is not None and poor.shop_score("s1").multiplier < 1.0  # type: ignore[union-attr]
+    assert s1_share(poor) < s1_share(neutral)

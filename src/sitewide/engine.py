@@ -17,8 +17,16 @@ import numpy as np
 
 from sitewide.domain.attribution import DAY_MS, DEFAULT_WINDOW_MS, attribute_orders
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, Reason, run_auction
+from sitewide.domain.eligibility import (
+    EligibilityDecision,
+    EligibilityPolicy,
+    ProductSignals,
+    compute_category_stats,
+    evaluate_many,
+)
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import SettlementReport, settle_period
+from sitewide.domain.shop_score import ShopMetrics, ShopScore, ShopScoreConfig, compute_shop_score
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -72,6 +80,10 @@ class EngineConfig:
     auction: AuctionConfig = field(default_factory=AuctionConfig)
     attribution_window_ms: int = DEFAULT_WINDOW_MS
     encoder_dim: int = 256
+    use_eligibility: bool = True  # ineligible products may still show organically, never as ads
+    use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
+    eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
+    shop_score_config: ShopScoreConfig = field(default_factory=ShopScoreConfig)
 
 
 class Engine:
@@ -94,6 +106,8 @@ class Engine:
         self._scorer = scorer
         self.clock = clock or SystemClock()
         self._lock = threading.RLock()
+        self._signals: dict[str, ProductSignals] = {}
+        self._shop_metrics: dict[str, ShopMetrics] = {}
         self.reload()
 
     # construction ----------------------------------------------------------------------------------
@@ -132,7 +146,54 @@ class Engine:
                 self._vecs = np.zeros((0, self.config.encoder_dim))
             self.scorer: Scorer = self._scorer or PriorScorer(self._price, self._category)
             self._user_vec: dict[str, np.ndarray] = {}
+            self._apply_quality()
             self._reload_campaigns()
+
+    # eligibility pool and shop experience score -----------------------------------------------------
+    def set_quality(
+        self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
+    ) -> None:
+        """Give the engine the products' pool signals and the shops' service metrics; recomputes the pool
+        (eligible mask + reasons) and the shops' delivery multipliers. Products without signals are judged
+        on what the catalogue knows (price, category), the rules' missing-data notes say so."""
+        with self._lock:
+            self._signals.update({p.product_id: p for p in product_signals})
+            self._shop_metrics.update({m.shop_id: m for m in shop_metrics})
+            self._apply_quality()
+
+    def _apply_quality(self) -> None:
+        cfg = self.config
+        self._shop_scores: dict[str, ShopScore] = {
+            sid: compute_shop_score(m, cfg.shop_score_config) for sid, m in self._shop_metrics.items()
+        }
+        sigs = [
+            self._signals.get(p.id)
+            or ProductSignals(p.id, p.category, p.shop_id, price_micros=int(p.price_micros))
+            for p in self._products
+        ]
+        stats = compute_category_stats(sigs)
+        mask, decisions = evaluate_many(
+            sigs, {sid: sc.score for sid, sc in self._shop_scores.items()}, stats, cfg.eligibility_policy
+        )
+        self._decisions: dict[str, EligibilityDecision] = {d.product_id: d for d in decisions}
+        self._eligible = mask if cfg.use_eligibility else np.ones(len(self._products), dtype=bool)
+        mult = np.array(
+            [
+                self._shop_scores[p.shop_id].multiplier if p.shop_id in self._shop_scores else 1.0
+                for p in self._products
+            ]
+        )
+        self._delivery = mult if cfg.use_shop_score else np.ones(len(self._products))
+
+    def eligibility(self, product_id: str) -> EligibilityDecision:
+        d = self._decisions.get(product_id)
+        if d is None:
+            raise NotFound(f"product {product_id} not found")
+        return d
+
+    def shop_score(self, shop_id: str) -> ShopScore | None:
+        """The shop's experience score, or None when no service metrics were given for it."""
+        return self._shop_scores.get(shop_id)
 
     def _reload_campaigns(self) -> None:
         camps = self.store.list_campaigns()
@@ -223,16 +284,21 @@ class Engine:
             value = pctr * pcvr * self._price[safe]  # expected GMV per impression, micros
             camp = np.where(cand >= 0, self._product_campaign[safe], -1)
             has = camp >= 0
-            cs = np.maximum(camp, 0)
-            bid = np.where(has, value * self._mult[cs], 0.0)
-            budget_ok = np.where(has, self._spent[cs] < self._budget[cs], True)
+            n_camp = len(self._campaigns)
+            cs = np.where(has, camp, n_camp)  # sentinel row n_camp: no campaign
+            mult = np.append(self._mult, 0.0)
+            bid = np.where(has, value * mult[cs], 0.0)
+            budget_ok = np.append(self._spent < self._budget, True)[cs]
+            # Shop experience: scaling pCTR, bid and relevance by the same multiplier m scales both scores by m
+            # while the bid per click (bid / pCTR) and so every per-click price stay in the merchant's terms.
+            m = np.where(cand >= 0, self._delivery[safe], 1.0)
             ab = AuctionBatch(
                 product=cand,
-                relevance=self.config.gmv_weight * value,
-                pctr=np.where(cand >= 0, pctr, 1e-9),
-                bid=bid,
+                relevance=self.config.gmv_weight * value * m,
+                pctr=np.clip(np.where(cand >= 0, pctr * m, 1e-9), 1e-9, 1.0),
+                bid=bid * m,
                 campaign=camp,
-                eligible=np.ones_like(has),
+                eligible=np.where(cand >= 0, self._eligible[safe], False),
                 budget_ok=budget_ok,
             )
             res = run_auction(ab, batch.slots, self.config.auction)
