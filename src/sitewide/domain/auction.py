@@ -202,15 +202,26 @@ def _prepare(batch: AuctionBatch, slots: int, config: AuctionConfig) -> _Prepare
     if campaign.size and campaign.min() < -1:
         raise ValidationError("campaign indices must be >= 0 (or -1 for organic)")
     pad = product == -1
-    real = ~pad
-    if not np.isfinite(rel[real]).all():
-        raise ValidationError("relevance must be finite for every real candidate")
-    b = bid[real]
-    if not np.isfinite(b).all() or (b < 0).any():
-        raise ValidationError("bid must be finite and >= 0 for every real candidate")
-    p = pctr[real]
-    if not ((p > 0) & (p <= 1)).all():  # NaN fails both comparisons
-        raise ValidationError("pctr must lie in (0, 1] for every real candidate")
+    # fast path: every entry (padding included) already valid -> one reduction per array, no masking
+    clean = (
+        bool(np.isfinite(rel.sum()))
+        and (bid.size == 0 or (bool(bid.min() >= 0) and bool(bid.max() < np.inf)))
+        and (pctr.size == 0 or (bool(pctr.min() > 0) and bool(pctr.max() <= 1)))
+    )
+    if not clean:
+        real = ~pad
+        if not np.isfinite(rel[real]).all():
+            raise ValidationError("relevance must be finite for every real candidate")
+        b = bid[real]
+        if not np.isfinite(b).all() or (b < 0).any():
+            raise ValidationError("bid must be finite and >= 0 for every real candidate")
+        p = pctr[real]
+        if not ((p > 0) & (p <= 1)).all():  # NaN fails both comparisons
+            raise ValidationError("pctr must lie in (0, 1] for every real candidate")
+        # neutralise padding so that later arithmetic never sees NaN or zero pCTR
+        rel = np.where(pad, 0.0, rel)
+        bid = np.where(pad, 0.0, bid)
+        pctr = np.where(pad, 1.0, pctr)
     if config.mechanism == "vcg":
         if batch.examination is None:
             raise ValidationError("the VCG mechanism needs examination probabilities")
@@ -223,17 +234,13 @@ def _prepare(batch: AuctionBatch, slots: int, config: AuctionConfig) -> _Prepare
                 "examination probabilities must lie in (0, 1] and not increase with position"
             )
 
-    # neutralise padding so that later arithmetic never sees NaN or zero pCTR
-    rel = np.where(pad, 0.0, rel)
-    bid = np.where(pad, 0.0, bid)
-    pctr = np.where(pad, 1.0, pctr)
-    has_campaign = real & (campaign >= 0)
+    has_campaign = (campaign >= 0) & ~pad
     ad_ok_gate = has_campaign & eligible & budget_ok
     clears = (bid > 0) & (bid / pctr >= float(config.reserve_cpc_micros))
     below_reserve = ad_ok_gate & ~clears
-    live = ad_ok_gate & clears & (config.alpha > 0)
-    score = np.where(live, rel + config.alpha * bid, rel)
-    score = np.where(pad, _NEG, score)
+    live = ad_ok_gate & clears if config.alpha > 0 else np.zeros_like(pad)
+    score = rel + np.where(live, config.alpha * bid, 0.0)
+    np.copyto(score, _NEG, where=pad)
     return _Prepared(
         pad=pad,
         has_campaign=has_campaign,
@@ -428,37 +435,36 @@ def _reasons_batch(
     shown[rr, alloc.slot[rr, ss]] = True
 
     reason = np.full((R, N), Reason.OUTBID, dtype=np.int8)
-    shortfall = np.zeros((R, N))
     hc = prep.has_campaign
-    reason[hc & prep.below_reserve] = Reason.BELOW_RESERVE
-    reason[hc & ~prep.budget_ok] = Reason.BUDGET_EXHAUSTED
-    reason[hc & ~prep.eligible] = Reason.INELIGIBLE
-    live = prep.live & ~dup
-    if R and N and alloc.slot.shape[1]:
-        filled = alloc.slot >= 0
-        win = np.where(filled, alloc.win, np.inf)
-        min_all = win.min(axis=1)
-        win_allowed = np.where(alloc.allowed, win, np.inf)
-        min_allowed = win_allowed.min(axis=1)
-        # ad-load cap: the live ad's score beats the winner of some slot where ads were blocked
+    np.copyto(reason, np.int8(Reason.BELOW_RESERVE), where=prep.below_reserve)
+    np.copyto(reason, np.int8(Reason.BUDGET_EXHAUSTED), where=hc & ~prep.budget_ok)
+    np.copyto(reason, np.int8(Reason.INELIGIBLE), where=hc & ~prep.eligible)
+    if R == 0 or N == 0:
+        return reason, np.zeros((R, N))
+
+    filled = alloc.slot >= 0
+    win = np.where(filled, alloc.win, np.inf)
+    # organic candidates: the relevance they lack to tie the weakest winner
+    shortfall: FloatArray = win.min(axis=1)[:, None] - prep.rel
+    lost = prep.live & ~dup & ~shown
+    if lost.any():
+        lr, lc = np.nonzero(lost)
+        sc = prep.score[lr, lc]
+        # ad-load cap: the live ad's score beats the winner of some slot where ads were blocked; the weakest
+        # blocked winner (ties: its highest column) decides, see the tie rule of the greedy allocation
         blocked = filled & ~alloc.allowed
         wb = np.where(blocked, win, np.inf)
         min_b = wb.min(axis=1)
         idx_b = np.where(blocked & (wb == min_b[:, None]), alloc.slot, -1).max(axis=1)
-        cols = np.arange(N)[None, :]
-        beats = (prep.score > min_b[:, None]) | ((prep.score == min_b[:, None]) & (cols < idx_b[:, None]))
-        capped = live & ~shown & beats
-        out_ad = live & ~shown & ~capped
-        reason[capped] = Reason.AD_LOAD_CAP
-        with np.errstate(invalid="ignore"):
-            sf_ad = (min_allowed[:, None] - prep.score) / alpha if alpha > 0 else np.zeros((R, N))
-        sf_org = min_all[:, None] - prep.rel
-        outbid = (reason == Reason.OUTBID) & ~shown
-        shortfall = np.where(outbid & out_ad, sf_ad, np.where(outbid & ~live, sf_org, 0.0))
+        capped = (sc > min_b[lr]) | ((sc == min_b[lr]) & (lc < idx_b[lr]))
+        reason[lr[capped], lc[capped]] = Reason.AD_LOAD_CAP
+        # live ads: the extra per-impression bid to tie the weakest winner of a slot open to ads
+        min_allowed = np.where(alloc.allowed, win, np.inf).min(axis=1)
+        shortfall[lr, lc] = (min_allowed[lr] - sc) / alpha
     reason[shown] = Reason.SHOWN
     reason[dup] = Reason.DUPLICATE
     reason[prep.pad] = Reason.PADDING
-    shortfall[prep.pad | dup | shown] = 0.0
+    shortfall[reason != Reason.OUTBID] = 0.0
     return reason, shortfall
 
 
