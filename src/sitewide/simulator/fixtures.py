@@ -20,7 +20,9 @@ CATALOGUE_SIZE = 2000
 CATALOGUE_SEED = 20260101
 
 
-def build_catalogue(shared_data: Path, size: int = CATALOGUE_SIZE, seed: int = CATALOGUE_SEED) -> pd.DataFrame:
+def build_catalogue(
+    shared_data: Path, size: int = CATALOGUE_SIZE, seed: int = CATALOGUE_SEED
+) -> pd.DataFrame:
     """Real priced products: every positively priced Walmart record, topped up with a seeded sample of
     categorised, priced Amazon records (distinct titles), ids ``p0001``… in a stable order."""
     src = shared_data / "walmart_amazon_matching" / "products_derived.csv"
@@ -54,6 +56,13 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
     return {k: round(float(np.quantile(x, q)), 4) for k, q in qs.items()}
 
 
+def _hourly_share(ts: pd.Series) -> list[float]:
+    """Share of impressions per local hour (ZOZOTOWN is a Japanese shop: UTC → Asia/Tokyo, +9 h)."""
+    hours = (pd.to_datetime(ts, utc=True).dt.hour + 9) % 24
+    counts = np.bincount(hours.to_numpy(), minlength=24).astype(np.float64)
+    return [round(float(v), 5) for v in counts / counts.sum()]
+
+
 def build_calibration(shared_data: Path) -> dict[str, object]:
     """Measured statistics of the real datasets that the simulator is calibrated and judged against."""
     tb = pd.read_csv(shared_data / "taobao_display_ad_sample" / "taobao_train_sample.csv")
@@ -63,7 +72,9 @@ def build_calibration(shared_data: Path) -> dict[str, object]:
     wa["p"] = pd.to_numeric(wa["price"], errors="coerce")
     wal = wa[(wa["source"] == "walmart") & (wa["p"] > 0)]["p"].to_numpy()
     amz = wa[(wa["source"] == "amazon") & (wa["p"] > 0)]["p"].to_numpy()
-    cd = pd.read_csv(shared_data / "cdnow_transactions" / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str})
+    cd = pd.read_csv(
+        shared_data / "cdnow_transactions" / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str}
+    )
     cd["date"] = pd.to_datetime(cd["date"].astype(str), format="%Y%m%d")
     days = cd.drop_duplicates(["customer_id", "date"]).sort_values(["customer_id", "date"])
     gaps = days.groupby("customer_id")["date"].diff().dt.days.dropna().to_numpy()
@@ -88,6 +99,7 @@ def build_calibration(shared_data: Path) -> dict[str, object]:
             "ctr": round(float(obd_r["click"].mean()), 6),
             "ctr_by_position": [round(float(v), 6) for v in obd_r.groupby("position")["click"].mean()],
         },
+        "open_bandit_hourly_share_jst": _hourly_share(pd.concat([obd_r["timestamp"], obd_b["timestamp"]])),
         "open_bandit_bts": {
             "source": "open_bandit_dataset/bts/all.csv (Bernoulli Thompson sampling policy)",
             "impressions": int(len(obd_b)),

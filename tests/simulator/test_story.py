@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import pandas as pd
+from doubles import FixedScoreEngine, make_fixed_engine
+
+from sitewide.domain.types import EventKind
+from sitewide.simulator.config import DAY_MS, SimConfig
+from sitewide.simulator.metrics import SimResult, summary_table
+from sitewide.simulator.runner import run_simulation
+from sitewide.simulator.story import Story, daily_curve
+from sitewide.simulator.world import build_world
+
+
+def _run(cfg: SimConfig) -> tuple[SimResult, FixedScoreEngine]:
+    world = build_world(cfg)
+    engine = FixedScoreEngine(world)
+    return Story(world, engine).run(), engine
+
+
+def test_same_seed_gives_identical_metrics(tiny: SimConfig) -> None:
+    a = run_simulation(tiny, make_fixed_engine, progress=False)
+    b = run_simulation(tiny, make_fixed_engine, progress=False)
+    pd.testing.assert_frame_equal(a.ticks, b.ticks)
+    pd.testing.assert_frame_equal(a.campaigns, b.campaigns)
+    assert a.summary() == b.summary()
+
+
+def test_different_seeds_give_different_metrics(tiny: SimConfig) -> None:
+    a = run_simulation(tiny, make_fixed_engine, progress=False)
+    b = run_simulation(tiny.with_(seed=tiny.seed + 1), make_fixed_engine, progress=False)
+    assert a.summary() != b.summary()
+    assert not a.ticks["requests"].equals(b.ticks["requests"])
+
+
+def test_orders_follow_their_clicks_and_refunds_follow_their_orders(tiny: SimConfig) -> None:
+    res, eng = _run(tiny)
+    ev = eng.events
+    orders = [e for e in ev.values() if e.kind == EventKind.ORDER]
+    refunds = [e for e in ev.values() if e.kind == EventKind.REFUND]
+    assert orders, "the tiny market should produce orders"
+    for o in orders:
+        click = ev[o.click_id]  # every order names a click the engine has seen
+        assert click.kind == EventKind.CLICK
+        assert o.ts_ms > click.ts_ms and o.user_id == click.user_id and o.product_id == click.product_id
+        assert o.order_value_micros > 0 and isinstance(o.order_value_micros, int)
+    for r in refunds:
+        assert ev[r.order_id].ts_ms < r.ts_ms
+        assert r.order_value_micros == ev[r.order_id].order_value_micros
+    assert res.summary()["orders_sent"] == len(orders)
+
+
+def test_bots_click_but_no_order_comes_from_a_bot(tiny: SimConfig) -> None:
+    world = build_world(tiny)
+    engine = FixedScoreEngine(world)
+    Story(world, engine).run()
+    bots = {world.users.ids[i] for i in range(len(world.users)) if world.users.is_bot[i]}
+    kinds_by_user = [(e.kind, e.user_id) for e in engine.events.values()]
+    assert any(k == EventKind.CLICK and u in bots for k, u in kinds_by_user)
+    assert not any(k == EventKind.ORDER and u in bots for k, u in kinds_by_user)
+
+
+def test_promoted_clicks_carry_campaign_and_price_and_organic_ones_do_not(tiny: SimConfig) -> None:
+    _, eng = _run(tiny)
+    clicks = [e for e in eng.events.values() if e.kind == EventKind.CLICK]
+    assert any(c.campaign_id for c in clicks) and any(not c.campaign_id for c in clicks)
+    for c in clicks:
+        assert (c.campaign_id is not None) == (c.price_micros > 0)
+
+
+def test_events_fall_inside_the_simulated_days(tiny: SimConfig) -> None:
+    world = build_world(tiny)
+    res, eng = _run(tiny)
+    end = world.base_ms + tiny.days * DAY_MS
+    assert all(world.base_ms <= e.ts_ms < end for e in eng.events.values())
+    assert res.ticks["ts_ms"].is_monotonic_increasing
+    assert len(res.ticks) == tiny.days * tiny.ticks_per_day
+
+
+def test_settlement_rows_come_from_the_engine_each_day(tiny: SimConfig) -> None:
+    res, eng = _run(tiny)
+    per_day = res.campaigns.groupby("day")["campaign_id"].nunique()
+    assert list(per_day.index) == list(range(tiny.days))
+    assert (per_day == len(eng.campaign_ids())).all()
+    # the engine's settled spend equals the CPC of promoted clicks the simulator sent
+    assert res.campaigns["spend_micros"].sum() == res.campaigns["true_click_cost_micros"].sum()
+
+
+def test_impressions_are_reported_only_when_asked(tiny: SimConfig) -> None:
+    _, eng_off = _run(tiny)
+    res_on, eng_on = _run(tiny.with_(report_impressions=True))
+    assert not any(e.kind == EventKind.IMPRESSION for e in eng_off.events.values())
+    n_imp = sum(e.kind == EventKind.IMPRESSION for e in eng_on.events.values())
+    assert n_imp == res_on.summary()["impressions"]
+
+
+def test_traffic_follows_the_daily_curve() -> None:
+    curve = daily_curve(24)
+    assert abs(curve.sum() - 1.0) < 1e-9
+    assert curve[21] > 3 * curve[4]  # evening peak, night trough (Open Bandit's hourly mix, Tokyo time)
+
+
+def test_result_round_trips_through_parquet(tiny: SimConfig, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    res = run_simulation(tiny, make_fixed_engine, progress=True)
+    res.save(tmp_path / "run")
+    back = SimResult.load(tmp_path / "run")
+    pd.testing.assert_frame_equal(res.ticks, back.ticks)
+    assert back.summary() == res.summary()
+    assert summary_table(res).row_count >= 10
