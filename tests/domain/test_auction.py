@@ -286,3 +286,34 @@ def test_vcg_needs_examination_probabilities() -> None:
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         run_auction(one_request([1.0], [0.0]), 0, LOW_RESERVE)
+
+
+def test_large_batches_split_into_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sitewide.domain.auction as auction
+
+    rng = np.random.default_rng(7)
+    r, n = 150, 10
+    promoted = rng.random((r, n)) < 0.5
+    batch = AuctionBatch(
+        product=rng.integers(-1, 12, size=(r, n)),
+        relevance=rng.uniform(0, 1000, size=(r, n)),
+        pctr=rng.uniform(0.01, 0.5, size=(r, n)),
+        bid=np.where(promoted, rng.uniform(0, 500, size=(r, n)), 0.0),
+        campaign=np.where(promoted, 0, -1),
+        eligible=rng.random((r, n)) < 0.9,
+        budget_ok=rng.random((r, n)) < 0.9,
+    )
+    whole = run_auction(batch, 4, LOW_RESERVE)
+    monkeypatch.setattr(auction, "_BLOCK_CELLS", 1)  # 64-row blocks: 3 of them
+    blocked = run_auction(batch, 4, LOW_RESERVE)
+    reference = run_auction_reference(batch, 4, LOW_RESERVE)
+    for name in ("slot", "promoted", "price_cpc_micros", "reason", "shortfall"):
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(blocked, name), getattr(reference, name), err_msg=name)
+
+
+def test_mismatched_row_counts_are_rejected_before_splitting() -> None:
+    batch = one_request([1.0, 2.0], [0.0, 0.0])
+    bad = replace(batch, relevance=np.zeros((3, 2)))
+    with pytest.raises(ValidationError):
+        run_auction(bad, 1, LOW_RESERVE)
