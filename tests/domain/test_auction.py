@@ -317,3 +317,8 @@ def test_mismatched_row_counts_are_rejected_before_splitting() -> None:
     bad = replace(batch, relevance=np.zeros((3, 2)))
     with pytest.raises(ValidationError):
         run_auction(bad, 1, LOW_RESERVE)
+
+
+def test_absurd_bid_per_click_is_rejected_rather_than_overflowing() -> None:
+    with pytest.raises(ValidationError):
+        run_auction(one_request([0.0], [1e18], pctr=[1e-3]), 1, LOW_RESERVE)

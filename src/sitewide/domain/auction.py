@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 _NEG = -np.inf
+_MAX_PRICE = 2.0**62  # per-click prices must fit int64 micros
 MECHANISMS = ("gsp", "vcg")
 
 
@@ -236,7 +237,10 @@ def _prepare(batch: AuctionBatch, slots: int, config: AuctionConfig) -> _Prepare
 
     has_campaign = (campaign >= 0) & ~pad
     ad_ok_gate = has_campaign & eligible & budget_ok
-    clears = (bid > 0) & (bid / pctr >= float(config.reserve_cpc_micros))
+    per_click = bid / pctr
+    if ad_ok_gate.any() and np.where(ad_ok_gate, per_click, 0.0).max() >= _MAX_PRICE:
+        raise ValidationError(f"bid per click must stay below {_MAX_PRICE:.0e} micros")
+    clears = (bid > 0) & (per_click >= float(config.reserve_cpc_micros))
     below_reserve = ad_ok_gate & ~clears
     live = ad_ok_gate & clears if config.alpha > 0 else np.zeros_like(pad)
     score = rel + np.where(live, config.alpha * bid, 0.0)
