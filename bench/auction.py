@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
 
     candidates, slots = 200, 10
-    n_batch, n_single, repeat = (20_000, 300, 2) if args.quick else (100_000, 2_000, 3)
+    n_batch, n_single, repeat = (20_000, 300, 2) if args.quick else (50_000, 2_000, 3)
     rng = np.random.default_rng(20240605)
     batch = make_batch(rng, n_batch, candidates, slots)
     config = AuctionConfig(alpha=1.0, reserve_cpc_micros=10_000, max_ad_share=0.3, min_ad_spacing=1)
