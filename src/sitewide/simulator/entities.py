@@ -101,21 +101,36 @@ def make_users(
 
 
 def make_merchants(n: int, rng: np.random.Generator) -> Merchants:
-    """Service metrics (assumptions, typical marketplace ranges): delivery days LogNormal(median 3),
-    response rate Beta(8, 2), review score 3–5, return rate Beta(2, 30) (mean ≈ 6 %)."""
+    """Service metrics with the fields of :class:`sitewide.domain.shop_score.ShopMetrics` (assumptions, typical
+    marketplace ranges): delivery days LogNormal(median 3), on-time share Beta(18, 2), first-reply hours
+    LogNormal(median 4), dispute rate Beta(1, 150), rating 3–5, return rate Beta(2, 30) (mean ≈ 6 %).
+    A hidden quality score combines them; it raises conversion (the world's pCVR) and lowers refunds."""
     delivery = rng.lognormal(np.log(3.0), 0.35, size=n)
-    response = rng.beta(8.0, 2.0, size=n)
-    review = 3.0 + 2.0 * rng.beta(5.0, 2.0, size=n)
+    on_time = rng.beta(18.0, 2.0, size=n)
+    response_h = rng.lognormal(np.log(4.0), 0.8, size=n)
+    disputes = rng.beta(1.0, 150.0, size=n)
+    rating = 3.0 + 2.0 * rng.beta(5.0, 2.0, size=n)
+    reviews = rng.negative_binomial(2, 0.01, size=n).astype(np.int64)
     returns = rng.beta(2.0, 30.0, size=n)
-    raw = -np.log(delivery) + 2.0 * response + (review - 4.0) - 8.0 * returns
+    raw = (
+        -np.log(delivery)
+        + 2.0 * on_time
+        - 0.3 * np.log(response_h)
+        - 30.0 * disputes
+        + (rating - 4.0)
+        - 8.0 * returns
+    )
     quality = (raw - raw.mean()) / (raw.std() + 1e-9) if n > 1 else np.zeros(n)
     shops = [Shop(id=f"s{i:04d}", merchant_id=f"m{i:04d}", name=f"Shop {i:04d}") for i in range(n)]
     metrics = pd.DataFrame(
         {
             "shop_id": [s.id for s in shops],
+            "on_time_share": on_time,
             "delivery_days": delivery,
-            "response_rate": response,
-            "review_score": review,
+            "response_hours": response_h,
+            "dispute_rate": disputes,
+            "avg_rating": rating,
+            "review_count": reviews,
             "return_rate": returns,
         }
     )

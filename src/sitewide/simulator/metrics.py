@@ -73,7 +73,11 @@ class SimResult:
 
     def summary(self) -> dict[str, Any]:
         t = self.ticks
-        tot: dict[str, Any] = {c: int(t[c].sum()) for c in TICK_COLUMNS if c not in ("day", "tick", "ts_ms", "ndcg_sum", "expected_clicks")}
+        tot: dict[str, Any] = {
+            c: int(t[c].sum())
+            for c in TICK_COLUMNS
+            if c not in ("day", "tick", "ts_ms", "ndcg_sum", "expected_clicks")
+        }
         tot["ndcg_sum"] = float(t["ndcg_sum"].sum())
         tot["expected_clicks"] = float(t["expected_clicks"].sum())
         imp = max(tot["impressions"], 1)

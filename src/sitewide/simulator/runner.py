@@ -15,7 +15,8 @@ EngineFactory = Callable[[World], MarketEngine]
 
 
 def default_engine_factory(world: World) -> MarketEngine:
-    """The real engine over an in-memory store, loaded with the world's shops, products and campaigns."""
+    """The real engine over an in-memory store, loaded with the world's shops, products and campaigns, and
+    told the products' signals and the shops' service metrics."""
     from sitewide.engine import Engine, EngineConfig  # lazy: the simulator does not need the engine to import
     from sitewide.storage.memory import MemoryStore
 
@@ -26,6 +27,9 @@ def default_engine_factory(world: World) -> MarketEngine:
         campaigns=world.campaigns,
         config=EngineConfig(slots=world.config.slots),
     )
+    set_quality = getattr(engine, "set_quality", None)
+    if set_quality is not None:  # shop experience score and eligibility pool from the world's metrics
+        set_quality(world.product_signals(), world.shop_metrics())
     return engine
 
 

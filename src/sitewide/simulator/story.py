@@ -229,7 +229,7 @@ class Story:
                         product_id=pids[int(prod[a, b])],
                         request_id=req_ids[a],
                         campaign_id=cids[ce] if ce >= 0 else None,
-                        position=b,
+                        position=b + 1,
                         price_micros=Micros(int(cpc[a, b])),
                     )
                 )
@@ -272,7 +272,7 @@ class Story:
                     product_id=pids[j],
                     request_id=req_ids[a],
                     campaign_id=cids[ce] if ce >= 0 else None,
-                    position=b,
+                    position=b + 1,
                     price_micros=Micros(int(cpc[a, b])),
                 )
             )

@@ -120,6 +120,51 @@ class World:
     def base_ms(self) -> int:
         return BASE_EPOCH_MS
 
+    def shop_metrics(self) -> list[Any]:
+        """The shops' service metrics as :class:`sitewide.domain.shop_score.ShopMetrics` (for the engine's shop
+        experience score)."""
+        from sitewide.domain.shop_score import ShopMetrics
+
+        m = self.merchants.metrics
+        return [
+            ShopMetrics(
+                shop_id=str(r.shop_id),
+                on_time_share=float(r.on_time_share),
+                delivery_days=float(r.delivery_days),
+                response_hours=float(r.response_hours),
+                dispute_rate=float(r.dispute_rate),
+                avg_rating=float(r.avg_rating),
+                review_count=int(r.review_count),
+                return_rate=float(r.return_rate),
+            )
+            for r in m.itertuples(index=False)
+        ]
+
+    def product_signals(self) -> list[Any]:
+        """Per product :class:`sitewide.domain.eligibility.ProductSignals`: the real price and category, a
+        rating that reflects the hidden product quality (3.6 + 0.6·quality, clipped to 1–5), a seeded review
+        count, the shop's return rate and the daily stock."""
+        from sitewide.domain.eligibility import ProductSignals
+
+        p = self.products
+        rng = np.random.default_rng([self.config.seed, STREAM_WORLD, 7])
+        reviews = rng.negative_binomial(1, 0.05, size=len(p))
+        rating = np.clip(3.6 + 0.6 * p.quality, 1.0, 5.0)
+        rr = self.merchants.metrics["return_rate"].to_numpy()[p.merchant]
+        return [
+            ProductSignals(
+                product_id=item.id,
+                category=item.category,
+                shop_id=item.shop_id,
+                price_micros=int(item.price_micros),
+                rating=float(rating[i]),
+                review_count=int(reviews[i]),
+                return_rate=float(rr[i]),
+                stock=int(p.stock[i]),
+            )
+            for i, item in enumerate(p.items)
+        ]
+
     # ---- ground truth ------------------------------------------------------------------------------------
     def ctr_logit_base(
         self, users: IntArray, products: IntArray, intent: IntArray | None = None
