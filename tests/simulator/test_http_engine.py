@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sitewide.simulator.config import SimConfig
+from sitewide.simulator.http_engine import HttpEngine
+from sitewide.simulator.runner import default_engine_factory, run_simulation
+
+
+def test_simulator_over_http_matches_the_in_process_engine() -> None:
+    """The same market driven through the service's HTTP API gives the same metrics as in-process."""
+    testclient = pytest.importorskip("fastapi.testclient")
+    try:
+        from sitewide.service.app import create_app
+    except ImportError as exc:  # pragma: no cover - the service is built alongside
+        pytest.skip(f"service not importable: {exc}")
+    cfg = SimConfig(
+        days=1, users=60, merchants=3, products=80, ticks_per_day=4, seed=21, report_impressions=True
+    )
+
+    def over_http(world):  # type: ignore[no-untyped-def]
+        app = create_app(engine=default_engine_factory(world))
+        return HttpEngine(client=testclient.TestClient(app))
+
+    local = run_simulation(cfg, progress=False)
+    remote = run_simulation(cfg, over_http, progress=False)
+    pd.testing.assert_frame_equal(local.ticks, remote.ticks)
+    pd.testing.assert_frame_equal(local.campaigns, remote.campaigns)
