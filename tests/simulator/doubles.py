@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from sitewide.domain.types import Event, EventKind
+from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind
 from sitewide.ports import EventReceipt, RequestBatch, ServedBatch
 from sitewide.simulator.world import World
 
@@ -36,13 +36,27 @@ class FixedScoreEngine:
         self.ids = [p.id for p in world.product_list]
         self.titles = [p.title for p in world.product_list]
         self.score = rng.random(len(self.ids))
-        self.camps = [c.id for c in world.campaigns]
-        self.target = {c.id: c.target_roi for c in world.campaigns}
-        owner = {pid: i for i, c in enumerate(world.campaigns) for pid in c.product_ids}
-        self.camp_of = np.asarray([owner.get(pid, -1) for pid in self.ids], dtype=np.int64)
+        self.camps: list[str] = []
+        self.target: dict[str, Decimal] = {}
+        self.camp_of = np.full(len(self.ids), -1, dtype=np.int64)
+        self.paused: set[str] = set()
+        for c in world.campaigns_starting(0):
+            self.add_campaign(c)
         self.events: dict[str, Event] = {}
         self.served_requests = 0
         self._match: dict[str, np.ndarray] = {}
+
+    def add_campaign(self, c: Campaign) -> None:
+        row = {pid: i for i, pid in enumerate(self.ids)}
+        self.camps.append(c.id)
+        self.target[c.id] = c.target_roi
+        self.camp_of[[row[p] for p in c.product_ids]] = len(self.camps) - 1
+
+    def update_campaign(self, c: Campaign) -> None:
+        if c.status == CampaignStatus.PAUSED:
+            self.paused.add(c.id)
+            i = self.camps.index(c.id)
+            self.camp_of[self.camp_of == i] = -1
 
     def catalogue_ids(self) -> Sequence[str]:
         return self.ids

@@ -106,3 +106,24 @@ def test_result_round_trips_through_parquet(tiny: SimConfig, tmp_path) -> None: 
     pd.testing.assert_frame_equal(res.ticks, back.ticks)
     assert back.summary() == res.summary()
     assert summary_table(res).row_count >= 10
+
+
+def test_campaigns_start_and_stop_on_their_scheduled_days(tiny: SimConfig) -> None:
+    cfg = tiny.with_(days=3, merchants=12, late_start_share=0.5, early_stop_share=0.7, campaign_share=1.0)
+    world = build_world(cfg)
+    starts, stops = world.campaign_start_day, world.campaign_stop_day
+    assert (starts > 0).any() and (stops < cfg.days).any()
+    assert (stops > starts).all()
+    engine = FixedScoreEngine(world)
+    assert set(engine.campaign_ids()) == {c.id for c in world.campaigns_starting(0)}
+    Story(world, engine).run()
+    assert set(engine.campaign_ids()) == {c.id for c in world.campaigns}
+    assert engine.paused == {c.id for c, d in zip(world.campaigns, stops, strict=True) if d < cfg.days}
+    promoted_days = {
+        (e.campaign_id, (e.ts_ms - world.base_ms) // DAY_MS)
+        for e in engine.events.values()
+        if e.kind == EventKind.CLICK and e.campaign_id
+    }
+    for cid, day in promoted_days:
+        i = world.campaign_index[cid]
+        assert starts[i] <= day < stops[i]

@@ -29,6 +29,8 @@ class SimConfig:
     bot_click_prob: float = 0.1  # per examined slot (assumption)
     campaign_share: float = 0.5  # share of merchants that run a campaign
     target_rois: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0)
+    late_start_share: float = 0.0  # share of campaigns that start on a later day (added via add_campaign)
+    early_stop_share: float = 0.0  # share that stop before the end (paused via update_campaign, if offered)
     daily_budget_per_product: int = 2_000_000  # micros of daily budget per promoted product (assumption)
     price_source: Literal["catalogue", "taobao"] = "catalogue"
     # calibration targets (see sim_calibration.json): search surface ~ Ali-CCP, feed surface ~ Open Bandit
@@ -53,7 +55,15 @@ class SimConfig:
             raise ValidationError("days, users, merchants, ticks_per_day and slots must be ≥ 1")
         if self.products is not None and self.products < 1:
             raise ValidationError("products must be ≥ 1")
-        for name in ("search_share", "bot_share", "bot_click_prob", "campaign_share", "refund_rate"):
+        for name in (
+            "search_share",
+            "bot_share",
+            "bot_click_prob",
+            "campaign_share",
+            "refund_rate",
+            "late_start_share",
+            "early_stop_share",
+        ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValidationError(f"{name} must be in [0, 1], got {v}")

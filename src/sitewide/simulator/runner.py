@@ -24,7 +24,7 @@ def default_engine_factory(world: World) -> MarketEngine:
         store=MemoryStore(),
         shops=world.shops,
         products=world.product_list,
-        campaigns=world.campaigns,
+        campaigns=world.campaigns_starting(0),
         config=EngineConfig(slots=world.config.slots),
     )
     set_quality = getattr(engine, "set_quality", None)

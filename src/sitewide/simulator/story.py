@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sitewide.domain.money import Micros
-from sitewide.domain.types import Event, EventKind, ValidationError
+from sitewide.domain.types import CampaignStatus, Event, EventKind, ValidationError
 from sitewide.ports import MarketEngine, RequestBatch
 from sitewide.simulator.behaviour import ndcg, respond
 from sitewide.simulator.config import DAY_MS
@@ -90,8 +91,20 @@ class Story:
         self.dropped_pending = len(self.pending)
         return self.result()
 
+    def _schedule(self, day: int) -> None:
+        """Start and stop campaigns on their days, through the engine's own calls where it offers them."""
+        add = getattr(self.engine, "add_campaign", None)
+        if day > 0 and add is not None:
+            for c in self.world.campaigns_starting(day):
+                add(c)
+        update = getattr(self.engine, "update_campaign", None)
+        if update is not None:
+            for c in self.world.campaigns_stopping(day):
+                update(replace(c, status=CampaignStatus.PAUSED))
+
     def run_day(self, day: int) -> None:
         self.stock = self.world.products.stock.copy()  # daily restock
+        self._schedule(day)
         cids, cmap = self._campaign_map()
         for t in range(self.cfg.ticks_per_day):
             self.tick(day, t, cids, cmap)

@@ -106,11 +106,27 @@ class World:
             self.config.refund_rate * rr[self.products.merchant] / max(float(rr.mean()), 1e-9), 0.0, 1.0
         )
         self.campaign_index = {c.id: i for i, c in enumerate(self.campaigns)}
+        # schedule: day each campaign starts, and day it stops (days = never within the run)
+        rng = np.random.default_rng([self.config.seed, STREAM_WORLD, 11])
+        n, days = len(self.campaigns), self.config.days
+        late = rng.random(n) < self.config.late_start_share
+        self.campaign_start_day = np.where(late & (days > 1), rng.integers(1, max(days, 2), size=n), 0)
+        stop = rng.random(n) < self.config.early_stop_share
+        stop_day = self.campaign_start_day + 1 + rng.integers(0, max(days, 1), size=n)
+        self.campaign_stop_day = np.where(stop & (stop_day < days), stop_day, days)
 
     # ---- domain objects for the engine -------------------------------------------------------------------
     @property
     def shops(self) -> list[Shop]:
         return self.merchants.shops
+
+    def campaigns_starting(self, day: int) -> list[Campaign]:
+        """Campaigns whose first day is ``day`` (day 0: the ones an engine factory should load)."""
+        return [c for c, d in zip(self.campaigns, self.campaign_start_day.tolist(), strict=True) if d == day]
+
+    def campaigns_stopping(self, day: int) -> list[Campaign]:
+        """Campaigns paused at the start of ``day``."""
+        return [c for c, d in zip(self.campaigns, self.campaign_stop_day.tolist(), strict=True) if d == day]
 
     @property
     def product_list(self) -> list[Product]:
