@@ -127,3 +127,31 @@ def test_campaigns_start_and_stop_on_their_scheduled_days(tiny: SimConfig) -> No
     for cid, day in promoted_days:
         i = world.campaign_index[cid]
         assert starts[i] <= day < stops[i]
+
+
+_CHILD = """
+import sys, json
+sys.path.insert(0, {here!r})
+from doubles import make_fixed_engine
+from sitewide.simulator import SimConfig, run_simulation
+cfg = SimConfig(days=1, users=120, merchants=4, products=150, ticks_per_day=6, seed=8, target_cvr=0.05)
+print(json.dumps(run_simulation(cfg, make_fixed_engine, progress=False).summary(), sort_keys=True))
+"""
+
+
+def test_same_seed_gives_identical_metrics_across_processes_and_hash_seeds() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = _CHILD.format(here=str(Path(__file__).parent))
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        outs.append(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+    assert outs[0] == outs[1] and outs[0].strip()
