@@ -33,3 +33,20 @@ def test_calibration_detects_a_world_calibrated_to_other_rates() -> None:
 def test_calibration_report_is_a_table_with_a_row_per_statistic() -> None:
     table = calibration_report(SMALL, n_requests=2_000)
     assert table.row_count == len(calibration_dict(SMALL, n_requests=2_000)["rows"])
+
+
+def test_calibration_report_adds_a_runs_realised_rates_as_context() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from doubles import make_fixed_engine
+
+    from sitewide.simulator.runner import run_simulation
+
+    cfg = SimConfig(days=1, users=100, merchants=3, products=100, ticks_per_day=4, seed=2)
+    res = run_simulation(cfg, make_fixed_engine, progress=False)
+    rows = calibration_dict(SMALL, n_requests=1_000, result=res)["rows"]
+    realised = {r["metric"]: r for r in rows if "realised" in r["metric"]}
+    assert realised["CTR human, realised in run"]["simulated"] == res.summary()["human_ctr"]
+    assert all(r["tolerance"] is None for r in realised.values())

@@ -15,6 +15,7 @@ import numpy as np
 from rich.table import Table
 
 from sitewide.simulator.config import SimConfig
+from sitewide.simulator.metrics import SimResult
 from sitewide.simulator.world import FEED, SEARCH, World, build_world, calibration_targets
 
 QUANTILES = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90}
@@ -35,15 +36,17 @@ class CalibrationRow:
         return abs(self.simulated - self.real) <= self.tolerance * abs(self.real)
 
 
-def _expected_rates(world: World, n: int, seed: int) -> dict[str, float]:
+def _expected_rates(world: World, n: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng([seed, 99])
     humans = np.flatnonzero(~world.users.is_bot)
     w = world.users.activity[humans]
     users = humans[rng.choice(len(humans), size=n, p=w / w.sum())]
     intent, _ = world.sample_intent(users, rng)
     ex = world.exam[None, :]
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     clicks_total = orders_total = 0.0
+    order_w: list[np.ndarray] = []
+    order_v: list[np.ndarray] = []
     share = {SEARCH: world.config.search_share, FEED: 1.0 - world.config.search_share}
     for kind, name in ((SEARCH, "search"), (FEED, "feed")):
         kinds = np.full(n, kind, dtype=np.int64)
@@ -55,18 +58,28 @@ def _expected_rates(world: World, n: int, seed: int) -> dict[str, float]:
         out[f"cvr_{name}"] = float(p_order.sum() / p_click.sum())
         clicks_total += share[kind] * float(p_click.sum())
         orders_total += share[kind] * float(p_order.sum())
+        prices = world.products.price_micros[lists].astype(np.float64) / 1e6
+        order_w.append(p_order.ravel())
+        order_v.append(prices.ravel())
         if kind == SEARCH:
             out["ctcvr_search"] = float(p_order.mean())
             out["ctr_by_position_search"] = p_click.mean(axis=0).tolist()
     out["cvr"] = orders_total / clicks_total
+    v, wts = np.concatenate(order_v), np.concatenate(order_w)
+    order = np.argsort(v)
+    cum = np.cumsum(wts[order]) / wts.sum()
+    out["order_value_usd"] = {k: float(v[order][np.searchsorted(cum, q)]) for k, q in QUANTILES.items()}
     # category mix of search intents vs the catalogue's
     counts = np.bincount(intent, minlength=len(world.products.category_names)) / n
     out["intent_mix"] = counts.tolist()
     return out
 
 
-def calibration_rows(config: SimConfig | None = None, n_requests: int = 20_000) -> list[CalibrationRow]:
-    """Simulated vs real, one row per statistic (the dict/list form of :func:`calibration_report`)."""
+def calibration_rows(
+    config: SimConfig | None = None, n_requests: int = 20_000, result: SimResult | None = None
+) -> list[CalibrationRow]:
+    """Simulated vs real, one row per statistic (the dict/list form of :func:`calibration_report`).
+    With ``result``, the realised rates of that run (under its engine's ranking) are added as context rows."""
     cfg = config or SimConfig(users=5_000, merchants=50, seed=0)
     real = calibration_targets()
     world = build_world(cfg)
@@ -129,11 +142,41 @@ def calibration_rows(config: SimConfig | None = None, n_requests: int = 20_000) 
                 f"share '{name}'", "Walmart/Amazon catalogue mix", float(pop[c]), float(mix[c]), 0.25
             )
         )
+    cd = real["cdnow"]["order_value_usd"]
+    for k in ("p25", "p50", "p75"):
+        rows.append(
+            CalibrationRow(
+                f"order value {k} (USD, 1 item)",
+                "CDNOW (CDs, not electronics)",
+                cd[k],
+                rates["order_value_usd"][k],
+                None,
+            )
+        )
+    if result is not None:
+        s = result.summary()
+        t = result.ticks
+        search_ctr = float(t["search_clicks"].sum()) / max(float(t["search_impressions"].sum()), 1.0)
+        rows.append(
+            CalibrationRow(
+                "CTR search, realised in run", "Ali-CCP (ESMM full data)", ali["ctr"], search_ctr, None
+            )
+        )
+        rows.append(
+            CalibrationRow(
+                "CTR human, realised in run", "Ali-CCP (ESMM full data)", ali["ctr"], s["human_ctr"], None
+            )
+        )
+        rows.append(
+            CalibrationRow("CVR, realised in run", "Ali-CCP (ESMM full data)", ali["cvr"], s["cvr"], None)
+        )
     return rows
 
 
-def calibration_dict(config: SimConfig | None = None, n_requests: int = 20_000) -> dict[str, Any]:
-    rows = calibration_rows(config, n_requests)
+def calibration_dict(
+    config: SimConfig | None = None, n_requests: int = 20_000, result: SimResult | None = None
+) -> dict[str, Any]:
+    rows = calibration_rows(config, n_requests, result)
     return {
         "rows": [
             {
@@ -156,8 +199,11 @@ def _fmt(metric: str, v: float) -> str:
     return f"{v:,.2f}"
 
 
-def calibration_report(config: SimConfig | None = None, n_requests: int = 20_000) -> Table:
-    """Rich table: simulated vs real side by side, with the tolerance and a pass mark."""
+def calibration_report(
+    config: SimConfig | None = None, n_requests: int = 20_000, result: SimResult | None = None
+) -> Table:
+    """Rich table: simulated vs real side by side, with the tolerance and a pass mark (``result``: add the
+    realised rates of a run)."""
     t = Table(title="simulator calibration: simulated vs real")
     for col, just in (
         ("metric", "left"),
@@ -168,7 +214,7 @@ def calibration_report(config: SimConfig | None = None, n_requests: int = 20_000
         ("", "center"),
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for r in calibration_rows(config, n_requests):
+    for r in calibration_rows(config, n_requests, result):
         tol = "context" if r.tolerance is None else f"±{100 * r.tolerance:.0f} %"
         mark = "" if r.ok is None else ("[green]ok[/]" if r.ok else "[red]off[/]")
         t.add_row(r.metric, r.dataset, _fmt(r.metric, r.real), _fmt(r.metric, r.simulated), tol, mark)
