@@ -50,6 +50,7 @@ class Story:
         self.curve = daily_curve(self.cfg.ticks_per_day)
         ids = list(engine.catalogue_ids())
         index = {p.id: i for i, p in enumerate(world.product_list)}
+        self.pids = [p.id for p in world.product_list]
         self.eng2world = np.asarray([index.get(pid, -1) for pid in ids] + [-1], dtype=np.int64)
         self.pending: list[tuple[int, int, Event]] = []  # heap of (ts_ms, seq, event) not yet due
         self.seq = 0
@@ -227,7 +228,7 @@ class Story:
         ri, si = np.nonzero(resp.click)
         click_ts = start + rng.integers(0, self.tick_ms, size=r)[ri] + si * 4_000
         click_ts = np.minimum(click_ts, start + self.tick_ms - 1)
-        pids = [p.id for p in w.product_list]
+        pids = self.pids
         events: list[Event] = []
         if cfg.report_impressions:
             ii, ss = np.nonzero(shown)
