@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,6 +137,7 @@ class Engine:
             self._row = {p.id: i for i, p in enumerate(prods)}
             self._ids = [p.id for p in prods]
             self._price = np.array([int(p.price_micros) for p in prods], dtype=np.int64)
+            self._median_price = float(np.median(self._price)) if prods else 1.0
             cats = sorted({p.category for p in prods})
             cat_code = {c: i for i, c in enumerate(cats)}
             self._category = np.array([cat_code[p.category] for p in prods], dtype=np.int64)
@@ -232,6 +234,17 @@ class Engine:
             self.store.create_campaign(campaign)
             self._reload_campaigns()
 
+    def update_campaign(self, campaign: Campaign) -> None:
+        """Change a campaign (pause/resume, target, budget, products); serving follows at once."""
+        unknown = [p for p in campaign.product_ids if p not in self._row]
+        if unknown:
+            raise ValidationError(f"unknown product ids: {', '.join(unknown[:5])}")
+        with self._lock:
+            if self.store.get_campaign(campaign.id) is None:
+                raise NotFound(f"campaign {campaign.id} not found")
+            self.store.update_campaign(campaign)
+            self._reload_campaigns()  # today's spend is re-read from the stored clicks on the next request
+
     def _roll_day(self, ts_ms: int) -> None:
         day = day_of(ts_ms)
         if day != self._spent_day:
@@ -254,7 +267,7 @@ class Engine:
                 continue
             v = self._user_vec.get(batch.user_ids[i])
             if v is None:  # cold user on the feed: a deterministic pseudo-random catalogue item as a seed
-                seed = hash(batch.user_ids[i]) % max(len(self._ids), 1)
+                seed = zlib.crc32(batch.user_ids[i].encode()) % max(len(self._ids), 1)
                 v = self._vecs[seed]
             q[i] = v
         norm = np.linalg.norm(q, axis=1, keepdims=True)
@@ -292,9 +305,12 @@ class Engine:
             # Shop experience: scaling pCTR, bid and relevance by the same multiplier m scales both scores by m
             # while the bid per click (bid / pCTR) and so every per-click price stay in the merchant's terms.
             m = np.where(cand >= 0, self._delivery[safe], 1.0)
+            # Organic value: expected conversions at a damped order value sqrt(price × catalogue median), so
+            # that organic ranking follows relevance and conversion more than price (ads pay for price).
+            organic = pctr * pcvr * np.sqrt(self._price[safe] * self._median_price)
             ab = AuctionBatch(
                 product=cand,
-                relevance=self.config.gmv_weight * value * m,
+                relevance=self.config.gmv_weight * organic * m,
                 pctr=np.clip(np.where(cand >= 0, pctr * m, 1e-9), 1e-9, 1.0),
                 bid=bid * m,
                 campaign=camp,

@@ -83,11 +83,17 @@ class PriorScorer:
 
     def score(self, x: ScoreInput) -> tuple[FloatArray, FloatArray]:
         prod = np.maximum(x.product, 0)
-        sim = np.clip(x.similarity, 0.0, 1.0)
-        feed = (x.request_kind[:, None] == 1) if x.request_kind.ndim == 1 else x.request_kind == 1
-        ctr = self.base_ctr * (0.4 + 1.6 * sim) * np.where(feed, 0.8, 1.0)
-        cvr = self.base_cvr * np.exp(-0.5 * self._rel_price[prod])
-        ctr = np.clip(ctr, 1e-5, 0.5)
-        cvr = np.clip(cvr, 1e-5, 0.5)
         pad = x.product < 0
+        sim = np.where(pad, -np.inf, np.asarray(x.similarity, dtype=np.float64))
+        best = np.max(sim, axis=1, keepdims=True)
+        best = np.where(np.isfinite(best), best, 0.0)
+        # pCTR falls off sharply with the similarity gap to the best match of the request (assumption:
+        # a 0.1 gap in cosine costs ~55 % of the clicks); feed requests click ~10x less than searches
+        # (Open Bandit's feed CTR 0.38 % vs Ali-CCP's 4.05 %).
+        feed = (x.request_kind[:, None] == 1) if x.request_kind.ndim == 1 else x.request_kind == 1
+        ctr = 2.0 * self.base_ctr * np.exp(8.0 * np.minimum(np.where(pad, 0.0, sim) - best, 0.0))
+        ctr = ctr * np.where(feed, 0.1, 1.0)
+        cvr = self.base_cvr * np.exp(-0.5 * self._rel_price[prod])
+        ctr = np.clip(ctr, 1e-6, 0.5)
+        cvr = np.clip(cvr, 1e-6, 0.5)
         return np.where(pad, 0.0, ctr), np.where(pad, 0.0, cvr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -140,3 +140,8 @@ class MarketEngine(Protocol):
     def campaign_ids(self) -> Sequence[str]: ...
     def serve_batch(self, batch: RequestBatch) -> ServedBatch: ...
     def record_events(self, events: Sequence[Event]) -> EventReceipt: ...
+
+    def settle(self, start_ms: int, end_ms: int) -> Any:
+        """Settle ``[start_ms, end_ms)``; the result has ``.campaigns`` rows with ``campaign_id``,
+        ``spend_micros``, ``gmv_micros``, ``compensation_micros``."""
+        ...
