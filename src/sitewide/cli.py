@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import socket
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.table import Table
 from sitewide.domain.money import format_amount
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="sitewide: a sitewide promotion engine.")
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=132)
 
 
 def _free_port() -> int:
@@ -116,7 +117,7 @@ def demo(
     from sitewide.client import HttpMarketEngine, SitewideClient
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
-    from sitewide.simulator import SimConfig, run_simulation
+    from sitewide.simulator import SimConfig, World, run_simulation
 
     tmp = None
     if data_dir is None:
@@ -129,21 +130,21 @@ def demo(
     url = f"http://127.0.0.1:{port}"
     console.print(f"[bold]sitewide demo[/bold]: API up at {url}; simulating one market day over HTTP …")
     client = SitewideClient(url)
-    holder: dict[str, HttpMarketEngine] = {}
+    holder: dict[str, Any] = {}
 
-    def make_engine(world: object) -> HttpMarketEngine:
-        eng = HttpMarketEngine.register(client, world.shops, world.products, world.campaigns)  # type: ignore[attr-defined]
-        holder["engine"] = eng
+    def make_engine(world: World) -> HttpMarketEngine:
+        eng = HttpMarketEngine.register(client, world.shops, world.product_list, world.campaigns_starting(0))
+        holder.update(engine=eng, world=world)
         return eng
 
     config = SimConfig.demo(seed=seed)
-    result = run_simulation(config, make_engine=make_engine, progress=True)
-    eng = holder["engine"]
+    run_simulation(config, make_engine=make_engine, progress=True)
+    eng: HttpMarketEngine = holder["engine"]
     rows = []
-    for c in result.world.campaigns:
+    for c in holder["world"].campaigns_starting(0):
         rep = client.campaign_report(eng.server_id(c.id))
         tot = rep["total"]
-        rows.append({"name": f"{c.name} ({eng.server_id(c.id)})", "target_roi": rep["target_roi"], **tot})
+        rows.append({"name": eng.server_id(c.id), "target_roi": rep["target_roi"], **tot})
     console.print(campaign_table(rows, "Campaigns after one simulated day (settled through the API)"))
     if no_serve:
         server.stop()
@@ -165,17 +166,35 @@ def simulate(
     users: int = 2_000,
     merchants: int = 20,
     seed: int = 0,
+    seeds: Annotated[int, typer.Option(help="run this many markets (seed, seed+1, ...)")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="shard the markets over Ray workers")] = False,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
     out: Annotated[Path | None, typer.Option(help="directory for the metrics Parquet files")] = None,
 ) -> None:
-    """Run the marketplace simulator against an in-process engine and summarise it."""
-    from sitewide.simulator import SimConfig, run_simulation, summary_table
+    """Run the marketplace simulator against the in-process engine and summarise each market."""
+    from sitewide.simulator import SimConfig, run_many, run_ray, run_simulation, summary_table
 
-    config = SimConfig(days=days, users=users, merchants=merchants, seed=seed)
-    result = run_simulation(config, progress=True)
-    console.print(summary_table(result))
-    if out is not None:
-        result.save(out)
-        console.print(f"metrics written to {out}")
+    configs = [SimConfig(days=days, users=users, merchants=merchants, seed=seed + i) for i in range(seeds)]
+    if ray:
+        results = run_ray(configs, address=address)
+    elif len(configs) == 1:
+        results = [run_simulation(configs[0], progress=True)]
+    else:
+        results = run_many(configs)
+    for cfg, result in zip(configs, results, strict=True):
+        console.print(summary_table(result))
+        if out is not None:
+            target = out / f"seed-{cfg.seed}" if len(configs) > 1 else out
+            result.save(target)
+            console.print(f"metrics written to {target}")
+
+
+@app.command()
+def calibration() -> None:
+    """Simulated vs real rates (CTR, CVR, price quantiles, category mix) side by side, with tolerances."""
+    from sitewide.simulator import calibration_report
+
+    console.print(calibration_report())
 
 
 if __name__ == "__main__":  # pragma: no cover

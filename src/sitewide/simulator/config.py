@@ -83,16 +83,16 @@ class SimConfig:
         """A few hundred users, a few merchants with campaigns at different target ROIs, one day."""
         return cls(
             days=1,
-            users=300,
+            users=3_000,
             merchants=6,
             products=300,
             seed=seed,
             ticks_per_day=24,
             campaign_share=1.0,
             target_rois=(1.5, 2.5, 4.0),
-            daily_budget_per_product=50_000,
-            # not calibrated: ten times Ali-CCP's CVR, so that one small day has orders to attribute
-            target_cvr=0.05,
+            daily_budget_per_product=100_000,
+            # not calibrated: ~20 times Ali-CCP's CVR, so that one small day has orders for every campaign
+            target_cvr=0.1,
             report_impressions=True,
         )
 
