@@ -125,15 +125,19 @@ def demo(
         data_dir = Path(tmp.name)
     settings = Settings(data_dir=data_dir, load_catalogue=False)
     port = port or _free_port()
-    server = _Server(create_app(settings), "127.0.0.1", port)
+    api = create_app(settings, announce=None)
+    # the operator key: generated at the store's first start; a reused data dir gets a fresh one
+    operator_key = api.state.bootstrap_operator_key or api.state.accounts.issue_key("operator")
+    server = _Server(api, "127.0.0.1", port)
     server.start()
     url = f"http://127.0.0.1:{port}"
     console.print(f"[bold]sitewide demo[/bold]: API up at {url}; simulating one market day over HTTP …")
-    client = SitewideClient(url)
+    client = SitewideClient(url, api_key=operator_key)
     holder: dict[str, Any] = {}
 
     def make_engine(world: World) -> HttpMarketEngine:
         eng = HttpMarketEngine.register(client, world.shops, world.product_list, world.campaigns_starting(0))
+        eng.set_quality(world.product_signals(), world.shop_metrics())  # eligibility pool and shop scores
         holder.update(engine=eng, world=world)
         return eng
 
@@ -152,7 +156,13 @@ def demo(
         if tmp is not None:
             tmp.cleanup()
         return
-    console.print(f"Server still up at {url} (docs at {url}/docs). Ctrl-C to stop.")
+    merchant = holder["world"].campaigns_starting(0)[0].merchant_id
+    merchant_key = client.issue_key(merchant)
+    console.print(
+        f"Dashboard: {url}/ui/  (API docs: {url}/docs). Log in with an API key:\n"
+        f"  merchant {merchant}: {merchant_key}\n  operator (all merchants): {operator_key}\n"
+        "Ctrl-C to stop."
+    )
     try:
         while server.thread.is_alive():
             time.sleep(0.5)

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from sitewide.domain.types import Campaign, Event, Product, Shop
+from sitewide.domain.eligibility import ProductSignals
+from sitewide.domain.shop_score import ShopMetrics
+from sitewide.domain.types import Campaign, CampaignStatus, Event, Product, Shop
 from sitewide.ports import EventReceipt, RequestBatch, ServedBatch
 
 
@@ -22,16 +24,34 @@ class ApiError(RuntimeError):
 
 
 class SitewideClient:
+    """Typed calls to the API. ``api_key`` is sent as ``Authorization: Bearer``: the operator's key for
+    platform calls (catalogue, serve, events, settle), a merchant's for its own objects."""
+
     def __init__(
-        self, base_url: str, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
 
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, json: Any = None) -> Any:
-        r = self._http.request(method, path, json=json)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: str | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        headers = {"Content-Type": content_type} if content_type else None
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        r = self._http.request(method, path, json=json, params=query, content=content, headers=headers)
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -63,25 +83,127 @@ class SitewideClient:
     def catalogue_ids(self) -> dict[str, Any]:
         return dict(self._call("GET", "/catalogue/ids"))
 
+    # identity, merchants and keys ------------------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/me"))
+
+    def create_merchant(self, merchant_id: str, name: str) -> dict[str, Any]:
+        """Operator: returns ``{"merchant": ..., "api_key": ...}`` (the key is shown once)."""
+        return dict(self._call("POST", "/merchants", {"id": merchant_id, "name": name}))
+
+    def list_merchants(self, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return dict(self._call("GET", "/merchants", params={"offset": offset, "limit": limit}))
+
+    def issue_key(self, merchant_id: str) -> str:
+        return str(self._call("POST", f"/merchants/{merchant_id}/keys")["api_key"])
+
+    # shops and products -----------------------------------------------------------------------------
+    def create_shop(self, shop_id: str, name: str, merchant_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": shop_id, "name": name}
+        if merchant_id is not None:
+            body["merchant_id"] = merchant_id
+        return dict(self._call("POST", "/shops", body))
+
+    def list_shops(self, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return dict(self._call("GET", "/shops", params={"offset": offset, "limit": limit}))
+
+    def shop_score(self, shop_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/shops/{shop_id}/score"))
+
+    def list_products(self, **filters: Any) -> dict[str, Any]:
+        """Filters: shop_id, category, eligible, q, offset, limit."""
+        return dict(self._call("GET", "/products", params=filters))
+
+    def get_product(self, product_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/products/{product_id}"))
+
+    def import_products_csv(self, csv_text: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/products/import", content=csv_text, content_type="text/csv"))
+
+    def eligibility(self, product_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/products/{product_id}/eligibility"))
+
+    def put_product_signals(self, signals: Sequence[ProductSignals]) -> dict[str, Any]:
+        body = [
+            {
+                "product_id": s.product_id,
+                "rating": s.rating,
+                "review_count": s.review_count,
+                "return_rate": s.return_rate,
+                "sales_30d": s.sales_30d,
+                "stock": s.stock,
+            }
+            for s in signals
+        ]
+        return dict(self._call("PUT", "/products/signals", {"products": body}))
+
+    def put_shop_metrics(self, metrics: Sequence[ShopMetrics]) -> dict[str, Any]:
+        return dict(self._call("PUT", "/shops/metrics", {"shops": [asdict(m) for m in metrics]}))
+
+    # campaigns ----------------------------------------------------------------------------------------
     def create_campaign(
         self,
-        merchant_id: str,
+        merchant_id: str | None,
         name: str,
         product_ids: Sequence[str],
         target_roi: str,
         daily_budget_micros: int,
     ) -> dict[str, Any]:
-        body = {
-            "merchant_id": merchant_id,
+        """``merchant_id``: the merchant the operator acts for; ``None`` with a merchant's key."""
+        body: dict[str, Any] = {
             "name": name,
             "product_ids": list(product_ids),
             "target_roi": target_roi,
             "daily_budget_micros": daily_budget_micros,
         }
+        if merchant_id is not None:
+            body["merchant_id"] = merchant_id
         return dict(self._call("POST", "/campaigns", body))
 
     def get_campaign(self, campaign_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/campaigns/{campaign_id}"))
+
+    def list_campaigns(self, **filters: Any) -> dict[str, Any]:
+        """Filters: merchant_id (operator), status, product_id, offset, limit."""
+        return dict(self._call("GET", "/campaigns", params=filters))
+
+    def update_campaign(self, campaign_id: str, **changes: Any) -> dict[str, Any]:
+        """Changes: name, product_ids, target_roi (str), daily_budget_micros, status."""
+        return dict(self._call("PATCH", f"/campaigns/{campaign_id}", changes))
+
+    def pause_campaign(self, campaign_id: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/campaigns/{campaign_id}/pause"))
+
+    def resume_campaign(self, campaign_id: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/campaigns/{campaign_id}/resume"))
+
+    def auction_losses(self, campaign_id: str, samples: int = 50) -> dict[str, Any]:
+        return dict(
+            self._call("GET", f"/campaigns/{campaign_id}/auction-losses", params={"samples": samples})
+        )
+
+    def forecast(
+        self, target_roi: str, daily_budget_micros: int, campaign_id: str | None = None
+    ) -> dict[str, Any]:
+        params = {
+            "target_roi": target_roi,
+            "daily_budget_micros": daily_budget_micros,
+            "campaign_id": campaign_id,
+        }
+        return dict(self._call("GET", "/forecast", params=params))
+
+    # appeals ------------------------------------------------------------------------------------------
+    def appeal(self, kind: str, object_id: str, message: str) -> dict[str, Any]:
+        return dict(
+            self._call("POST", "/appeals", {"kind": kind, "object_id": object_id, "message": message})
+        )
+
+    def resolve_appeal(self, appeal_id: str, decision: str, resolution: str) -> dict[str, Any]:
+        body = {"decision": decision, "resolution": resolution}
+        return dict(self._call("POST", f"/appeals/{appeal_id}/resolve", body))
+
+    def list_appeals(self, **filters: Any) -> dict[str, Any]:
+        return dict(self._call("GET", "/appeals", params=filters))
 
     def serve(
         self,
@@ -122,6 +244,16 @@ class SitewideClient:
     def campaign_report(self, campaign_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/reports/campaigns/{campaign_id}"))
 
+    def report(self, group_by: str = "day", **filters: Any) -> dict[str, Any]:
+        """Filters: campaign_id, merchant_id (operator), start_day, end_day, offset, limit."""
+        return dict(self._call("GET", "/reports", params={"group_by": group_by, **filters}))
+
+    def statements(self, merchant_id: str | None = None, period: str | None = None) -> dict[str, Any]:
+        return dict(self._call("GET", "/statements", params={"merchant_id": merchant_id, "period": period}))
+
+    def balances(self) -> dict[str, int]:
+        return dict(self._call("GET", "/ledger/balances"))
+
 
 def _event_json(e: Event) -> dict[str, Any]:
     d = asdict(e)
@@ -148,8 +280,9 @@ class HttpSettlement:
 
 
 class HttpMarketEngine:
-    """``MarketEngine`` over HTTP. Campaigns are created through the API (server-side ids); this adapter maps
-    the caller's campaign ids to the server's so the simulator sees its own ids throughout."""
+    """``MarketEngine`` over HTTP, authenticated as the operator. Campaigns are created through the API on
+    behalf of their merchants (server-side ids); this adapter maps the caller's campaign ids to the server's so
+    the simulator sees its own ids throughout."""
 
     EVENT_BATCH = 1_000
 
@@ -170,13 +303,43 @@ class HttpMarketEngine:
         client.import_catalogue(shops, products)
         eng = cls(client)
         for c in campaigns:
-            out = client.create_campaign(
-                c.merchant_id, c.name, c.product_ids, str(c.target_roi), int(c.daily_budget_micros)
-            )
-            eng._to_server[c.id] = out["id"]
-            eng._from_server[out["id"]] = c.id
+            eng._create(c)
         eng._refresh()
         return eng
+
+    def _create(self, c: Campaign) -> None:
+        out = self.client.create_campaign(
+            c.merchant_id, c.name, c.product_ids, str(c.target_roi), int(c.daily_budget_micros)
+        )
+        self._to_server[c.id] = out["id"]
+        self._from_server[out["id"]] = c.id
+        if c.status is not CampaignStatus.ACTIVE:
+            self.client.pause_campaign(out["id"])
+
+    def add_campaign(self, campaign: Campaign) -> None:
+        """Start a campaign mid-run (the simulator's schedule), created on behalf of its merchant."""
+        self._create(campaign)
+        self._refresh()
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        self.client.update_campaign(
+            self.server_id(campaign.id),
+            name=campaign.name,
+            product_ids=list(campaign.product_ids),
+            target_roi=str(campaign.target_roi),
+            daily_budget_micros=int(campaign.daily_budget_micros),
+            status=campaign.status.value,
+        )
+        self._refresh()
+
+    def set_quality(
+        self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
+    ) -> None:
+        """Send the products' pool signals and the shops' service metrics (operator calls)."""
+        for i in range(0, len(product_signals), 10_000):
+            self.client.put_product_signals(product_signals[i : i + 10_000])
+        if shop_metrics:
+            self.client.put_shop_metrics(shop_metrics)
 
     def _refresh(self) -> None:
         ids = self.client.catalogue_ids()

@@ -1,34 +1,20 @@
-"""The foundation's HTTP slice: campaigns, serve, events, settle, reports."""
+"""The foundation's HTTP slice: campaigns, serve, events, settle, reports (with API keys)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine, day_bounds
-from sitewide.service.app import create_app
-from sitewide.settings import Settings
-from sitewide.storage.sql import SqlStore
+from sitewide.engine import day_bounds
 
 DAY = "2026-01-05"
 T0 = day_bounds(DAY)[0] + 3_600_000
 
 
-@pytest.fixture()
-def client(tmp_path: Path, shops: list[Shop], products: list[Product]) -> TestClient:
-    settings = Settings(data_dir=tmp_path, load_catalogue=False)
-    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products)
-    return TestClient(create_app(settings, engine))
-
-
 def make_campaign(client: TestClient, **over: object) -> dict[str, object]:
     body = {
-        "merchant_id": "m1",
         "name": "usb",
-        "product_ids": ["p00", "p01"],
+        "product_ids": ["p00", "p02"],
         "target_roi": "3.00",
         "daily_budget_micros": 5_000_000,
     } | over
@@ -37,46 +23,55 @@ def make_campaign(client: TestClient, **over: object) -> dict[str, object]:
     return dict(r.json())
 
 
-def test_create_and_get_campaign(client: TestClient) -> None:
-    c = make_campaign(client)
-    got = client.get(f"/campaigns/{c['id']}").json()
+def test_create_and_get_campaign(m1: TestClient) -> None:
+    c = make_campaign(m1)
+    got = m1.get(f"/campaigns/{c['id']}").json()
     assert got["target_roi"] == "3.00" and got["daily_budget_micros"] == 5_000_000
+    assert got["merchant_id"] == "m1"
 
 
 @pytest.mark.parametrize(
     "over, needle",
     [
         ({"daily_budget_micros": -5}, "daily_budget_micros"),
+        ({"daily_budget_micros": 9_999}, "daily_budget_micros"),
+        ({"daily_budget_micros": 10**13 + 1}, "daily_budget_micros"),
         ({"target_roi": "0"}, "target_roi"),
+        ({"target_roi": "0.05"}, "target_roi"),
+        ({"target_roi": "100.01"}, "target_roi"),
         ({"target_roi": "-1.5"}, "target_roi"),
         ({"product_ids": ["nope"]}, "unknown product"),
+        ({"product_ids": ["p01"]}, "not of merchant m1"),  # m2's product
         ({"product_ids": []}, "product_ids"),
         ({"daily_budget_micros": 1.5}, "daily_budget_micros"),
+        ({"merchant_id": "m2"}, "only for itself"),
+        ({"surprise": 1}, "surprise"),
     ],
 )
 def test_malformed_campaign_gets_422_and_nothing_is_stored(
-    client: TestClient, over: dict[str, object], needle: str
+    m1: TestClient, op: TestClient, over: dict[str, object], needle: str
 ) -> None:
     body = {
-        "merchant_id": "m1",
         "name": "x",
         "product_ids": ["p00"],
         "target_roi": "3",
-        "daily_budget_micros": 1,
+        "daily_budget_micros": 1_000_000,
     } | over
-    r = client.post("/campaigns", json=body)
+    r = m1.post("/campaigns", json=body)
     assert r.status_code == 422
-    assert needle in r.text
-    assert client.get("/campaigns").json() == []
+    assert isinstance(r.json()["detail"], str) and needle in r.json()["detail"]
+    assert m1.get("/campaigns").json()["total"] == 0
+    assert op.get("/campaigns").json()["total"] == 0
 
 
-def test_unknown_campaign_is_404(client: TestClient) -> None:
-    assert client.get("/campaigns/c-missing").status_code == 404
+def test_unknown_campaign_is_404(m1: TestClient) -> None:
+    r = m1.get("/campaigns/c-missing")
+    assert r.status_code == 404 and "c-missing" in r.json()["detail"]
 
 
-def test_serve_marks_promoted_slots(client: TestClient) -> None:
-    c = make_campaign(client)
-    r = client.post(
+def test_serve_marks_promoted_slots(m1: TestClient, op: TestClient) -> None:
+    c = make_campaign(m1)
+    r = op.post(
         "/serve",
         json={"request_id": "r1", "user_id": "u1", "query": "usb flash drive", "slots": 5, "ts_ms": T0},
     )
@@ -89,8 +84,8 @@ def test_serve_marks_promoted_slots(client: TestClient) -> None:
     assert all(s["price_micros"] == 0 for s in slots if not s["promoted"])
 
 
-def test_events_are_idempotent_and_conflicts_are_409(client: TestClient) -> None:
-    c = make_campaign(client)
+def test_events_are_idempotent_and_conflicts_are_409(m1: TestClient, op: TestClient) -> None:
+    c = make_campaign(m1)
     ev = {
         "id": "k1",
         "kind": "click",
@@ -100,14 +95,14 @@ def test_events_are_idempotent_and_conflicts_are_409(client: TestClient) -> None
         "campaign_id": c["id"],
         "price_micros": 100_000,
     }
-    assert client.post("/events", json={"events": [ev, ev]}).json() == {"inserted": 1, "duplicates": 1}
-    assert client.post("/events", json={"events": [ev]}).json() == {"inserted": 0, "duplicates": 1}
-    r = client.post("/events", json={"events": [ev | {"price_micros": 999}]})
+    assert op.post("/events", json={"events": [ev, ev]}).json() == {"inserted": 1, "duplicates": 1}
+    assert op.post("/events", json={"events": [ev]}).json() == {"inserted": 0, "duplicates": 1}
+    r = op.post("/events", json={"events": [ev | {"price_micros": 999}]})
     assert r.status_code == 409
 
 
-def test_settlement_charges_books_compensation_and_balances(client: TestClient) -> None:
-    c = make_campaign(client)
+def test_settlement_charges_books_compensation_and_balances(m1: TestClient, op: TestClient) -> None:
+    c = make_campaign(m1)
     evs = [
         {
             "id": f"k{i}",
@@ -130,17 +125,17 @@ def test_settlement_charges_books_compensation_and_balances(client: TestClient) 
             "click_id": "k1",
         }
     ]
-    assert client.post("/events", json={"events": evs}).status_code == 200
-    out = client.post("/settle", json={"day": DAY}).json()
+    assert op.post("/events", json={"events": evs}).status_code == 200
+    out = op.post("/settle", json={"day": DAY}).json()
     (row,) = out["campaigns"]
     assert row["spend_micros"] == 1_000_000 and row["gmv_micros"] == 1_500_000
     # ROI 1.5 < target 3: owed 1.0 − 1.5/3 = 0.5
     assert row["compensation_micros"] == 500_000
-    bal = client.get("/ledger/balances").json()
+    bal = op.get("/ledger/balances").json()
     assert sum(bal.values()) == 0
     assert bal["merchant:m1:cash"] == -1_000_000 and bal["merchant:m1:ad_credit"] == 500_000
-    again = client.post("/settle", json={"day": DAY}).json()
+    again = op.post("/settle", json={"day": DAY}).json()
     assert again["already_settled"] is True
-    assert client.get("/ledger/balances").json() == bal
-    rep = client.get(f"/reports/campaigns/{c['id']}").json()
+    assert op.get("/ledger/balances").json() == bal
+    rep = m1.get(f"/reports/campaigns/{c['id']}").json()
     assert rep["total"]["compensation_micros"] == 500_000

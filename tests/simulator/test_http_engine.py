@@ -20,8 +20,9 @@ def test_simulator_over_http_matches_the_in_process_engine() -> None:
     )
 
     def over_http(world):  # type: ignore[no-untyped-def]
-        app = create_app(engine=default_engine_factory(world))
-        return HttpEngine(client=testclient.TestClient(app))
+        app = create_app(engine=default_engine_factory(world), announce=None)
+        key = app.state.bootstrap_operator_key  # platform calls (serve, events, settle) need the operator key
+        return HttpEngine(client=testclient.TestClient(app, headers={"Authorization": f"Bearer {key}"}))
 
     local = run_simulation(cfg, progress=False)
     remote = run_simulation(cfg, over_http, progress=False)

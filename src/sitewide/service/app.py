@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from sitewide.catalogue import packaged_catalogue
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
-from sitewide.service.routes import campaigns, catalogue, events, reports, serve, settle
+from sitewide.service.routes import (
+    appeals,
+    campaigns,
+    catalogue,
+    dashboard,
+    events,
+    merchants,
+    products,
+    reports,
+    serve,
+    settle,
+    shops,
+)
 from sitewide.settings import Settings
+from sitewide.storage.accounts import AccountStore
 from sitewide.storage.sql import SqlStore
 
 
@@ -20,22 +38,66 @@ def build_engine(
 ) -> Engine:
     store = store or SqlStore.from_url(settings.store_url())
     if settings.load_catalogue and not store.list_products():
-        shops, products = packaged_catalogue()
-        store.upsert_shops(shops)
-        store.upsert_products(products)
+        shops_, products_ = packaged_catalogue()
+        store.upsert_shops(shops_)
+        store.upsert_products(products_)
     return Engine(store, config)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def accounts_for(engine: Engine) -> AccountStore:
+    """Accounts share the store's database when it is SQL; an in-memory SQLite otherwise."""
+    if isinstance(engine.store, SqlStore):
+        return AccountStore(engine.store.engine)
+    return AccountStore.in_memory()
+
+
+def _announce(key: str) -> None:
+    print(f"sitewide: operator API key (shown once, store it): {key}", file=sys.stderr, flush=True)
+
+
+def _loc(loc: tuple[object, ...] | list[object]) -> str:
+    parts = [str(x) for x in loc if x not in ("body", "query", "path")]
+    return ".".join(parts) or "request"
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    accounts: AccountStore | None = None,
+    operator_key: str | None = None,
+    announce: Callable[[str], None] | None = _announce,
+) -> FastAPI:
+    """The API and the dashboard over one engine.
+
+    ``operator_key``: register this key as the operator's (idempotent). Without it, when no operator key
+    exists yet, one is generated, handed to ``announce`` once, and kept on ``app.state.bootstrap_operator_key``.
+    """
     settings = settings or Settings()
     app = FastAPI(
         title="sitewide",
         version="0.1.0",
-        description="Sitewide promotion engine: campaigns, serving, events, settlement and reports.",
+        description=(
+            "Sitewide promotion engine: merchants, shops, products, campaigns, serving, events, settlement, "
+            "reports, eligibility, shop score, appeals and auction transparency. Authenticate with "
+            "`Authorization: Bearer <key>` (or `X-API-Key`). Money is integer micros (1 CNY = 1,000,000)."
+        ),
     )
     app.state.settings = settings
-    app.state.engine = engine or build_engine(settings)
+    app.state.engine = engine = engine or build_engine(settings)
+    app.state.accounts = accounts = accounts or accounts_for(engine)
     app.state.catalogue_version = 1
+    app.state.bootstrap_operator_key = None
+    accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
+    if operator_key is not None:
+        accounts.register_key(operator_key, "operator")
+    elif not accounts.has_operator_key():
+        key = accounts.issue_key("operator")
+        app.state.bootstrap_operator_key = key
+        if announce is not None:
+            announce(key)
+    sigs, metrics = accounts.product_signals(), accounts.shop_metrics()
+    if sigs or metrics:
+        engine.set_quality(sigs, metrics)
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(MoneyError)
@@ -50,10 +112,34 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def _conflict(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
-    @app.get("/health")
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        msgs = [f"{_loc(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()[:10]]
+        return JSONResponse(status_code=422, content={"detail": "; ".join(msgs) or "invalid request"})
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=exc.headers
+        )
+
+    @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for r in (campaigns.router, catalogue.router, serve.router, events.router, settle.router, reports.router):
+    for r in (
+        merchants.router,
+        shops.router,
+        products.router,
+        campaigns.router,
+        catalogue.router,
+        serve.router,
+        events.router,
+        settle.router,
+        reports.router,
+        appeals.router,
+        dashboard.router,
+    ):
         app.include_router(r)
+    dashboard.mount_static(app)
     return app

@@ -1,12 +1,19 @@
-"""Dependencies declared once and used by the thin routers."""
+"""Dependencies declared once and used by the thin routers: the engine, the account store and the caller.
+
+Authentication: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the dashboard's login cookie is
+accepted for reads (GET) only, so a cross-site form cannot change anything with it.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from sitewide.engine import Engine
+from sitewide.storage.accounts import AccountStore, Principal
+
+COOKIE = "sitewide_key"
 
 
 def get_engine(request: Request) -> Engine:
@@ -14,4 +21,41 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_accounts(request: Request) -> AccountStore:
+    accounts: AccountStore = request.app.state.accounts
+    return accounts
+
+
+def presented_key(request: Request, allow_cookie: bool) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    if key := request.headers.get("x-api-key"):
+        return key.strip() or None
+    if allow_cookie:
+        return request.cookies.get(COOKIE) or None
+    return None
+
+
+def get_principal(request: Request) -> Principal:
+    key = presented_key(request, allow_cookie=request.method == "GET")
+    if key is None:
+        raise HTTPException(
+            401, "missing API key (Authorization: Bearer <key> or X-API-Key)", {"WWW-Authenticate": "Bearer"}
+        )
+    p = get_accounts(request).authenticate(key)
+    if p is None:
+        raise HTTPException(401, "invalid or revoked API key", {"WWW-Authenticate": "Bearer"})
+    return p
+
+
+def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_operator:
+        raise HTTPException(403, "this call needs the operator key")
+    return principal
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+OperatorDep = Annotated[Principal, Depends(require_operator)]

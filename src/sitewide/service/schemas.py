@@ -3,24 +3,242 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 MicrosInt = Annotated[int, Field(ge=0, le=10**15)]
+Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+# campaign limits (validated at the boundary; documented in the OpenAPI schema)
+MIN_TARGET_ROI = Decimal("0.10")
+MAX_TARGET_ROI = Decimal("100")
+MIN_DAILY_BUDGET_MICROS = 10_000  # 0.01 CNY
+MAX_DAILY_BUDGET_MICROS = 10**13  # 10 million CNY
+TargetRoi = Annotated[Decimal, Field(ge=MIN_TARGET_ROI, le=MAX_TARGET_ROI, max_digits=8, decimal_places=2)]
+Budget = Annotated[int, Field(ge=MIN_DAILY_BUDGET_MICROS, le=MAX_DAILY_BUDGET_MICROS)]
+
+T = TypeVar("T")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CampaignIn(Strict):
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items``, the ``total`` matching the filters, and the ``offset``/``limit`` used."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# merchants and keys ---------------------------------------------------------------------------------
+class MerchantIn(Strict):
+    id: Id
+    name: Name
+
+
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    created_ms: int
+
+
+class MerchantCreated(BaseModel):
+    merchant: MerchantOut
+    api_key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class KeyOut(BaseModel):
+    api_key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+class MeOut(BaseModel):
+    role: str
+    merchant_id: str | None
+
+
+# catalogue ------------------------------------------------------------------------------------------
+class ProductIn(Strict):
+    id: Id
+    shop_id: Id
+    title: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    category: Name
+    price_micros: Annotated[int, Field(gt=0, le=10**13)]
+    brand: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ProductOut(BaseModel):
+    id: str
+    shop_id: str
+    merchant_id: str
+    title: str
+    category: str
+    price_micros: int
+    brand: str
+    eligible: bool
+
+
+class ProductsIn(Strict):
+    products: Annotated[list[ProductIn], Field(min_length=1, max_length=10_000)]
+
+
+class ImportOut(BaseModel):
+    products: int
+    catalogue_version: int
+
+
+class ShopIn(Strict):
+    id: Id
     merchant_id: Id
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Name
+
+
+class ShopCreate(Strict):
+    id: Id
+    name: Name
+    merchant_id: Id | None = Field(
+        None, description="required for the operator; a merchant's own id otherwise"
+    )
+
+
+class ShopOut(BaseModel):
+    id: str
+    merchant_id: str
+    name: str
+
+
+class CatalogueIn(Strict):
+    shops: Annotated[list[ShopIn], Field(max_length=10_000)] = []
+    products: Annotated[list[ProductIn], Field(max_length=100_000)] = []
+
+
+class CatalogueOut(BaseModel):
+    shops: int
+    products: int
+    catalogue_version: int
+
+
+# quality: signals, eligibility, shop score ---------------------------------------------------------
+class ProductSignalsIn(Strict):
+    product_id: Id
+    rating: Annotated[float, Field(ge=0, le=5)] | None = None
+    review_count: Annotated[int, Field(ge=0, le=10**9)] = 0
+    return_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    sales_30d: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    stock: Annotated[int, Field(ge=-(10**9), le=10**9)] | None = None
+
+
+class SignalsIn(Strict):
+    products: Annotated[list[ProductSignalsIn], Field(min_length=1, max_length=100_000)]
+
+
+class ShopMetricsIn(Strict):
+    shop_id: Id
+    on_time_share: Annotated[float, Field(ge=0, le=1)] | None = None
+    delivery_days: Annotated[float, Field(ge=0, le=365)] | None = None
+    response_hours: Annotated[float, Field(ge=0, le=10_000)] | None = None
+    dispute_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    avg_rating: Annotated[float, Field(ge=0, le=5)] | None = None
+    review_count: Annotated[int, Field(ge=0, le=10**9)] = 0
+    return_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    order_count: Annotated[int, Field(ge=0, le=10**9)] | None = None
+
+
+class MetricsIn(Strict):
+    shops: Annotated[list[ShopMetricsIn], Field(min_length=1, max_length=10_000)]
+
+
+class StoredOut(BaseModel):
+    stored: int
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    version: int
+    passed: bool
+    code: str
+    message: str
+    numbers: dict[str, int | float | str | None]
+
+
+class EligibilityOut(BaseModel):
+    product_id: str
+    eligible: bool
+    policy_version: str
+    reasons: list[ReasonOut]
+    failed: list[str] = Field(description="the codes of the rules that failed")
+
+
+class FactorOut(BaseModel):
+    name: str
+    raw: float | None
+    used: float | None
+    sub_score: float
+    weight: float
+    contribution: float
+    note: str
+
+
+class ShopScoreOut(BaseModel):
+    shop_id: str
+    scored: bool = Field(description="false when no service metrics are known for the shop")
+    score: float | None
+    multiplier: float
+    config_version: str | None
+    factors: list[FactorOut]
+
+
+# appeals --------------------------------------------------------------------------------------------
+class AppealIn(Strict):
+    kind: Literal["product", "shop"]
+    object_id: Id
+    message: Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+
+
+class ResolveIn(Strict):
+    decision: Literal["accepted", "rejected"]
+    resolution: Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+
+
+class AppealOut(BaseModel):
+    id: str
+    kind: str
+    object_id: str
+    merchant_id: str
+    message: str
+    status: str
+    resolution: str
+    created_ms: int
+    resolved_ms: int | None
+
+
+# campaigns ------------------------------------------------------------------------------------------
+class CampaignIn(Strict):
+    merchant_id: Id | None = Field(
+        None, description="required for the operator; a merchant's own id otherwise"
+    )
+    name: Name
     product_ids: Annotated[list[Id], Field(min_length=1, max_length=10_000)]
-    target_roi: Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=2)]
-    daily_budget_micros: Annotated[int, Field(gt=0, le=10**13)]
+    target_roi: TargetRoi
+    daily_budget_micros: Budget
+
+
+class CampaignPatch(Strict):
+    name: Name | None = None
+    product_ids: Annotated[list[Id], Field(min_length=1, max_length=10_000)] | None = None
+    target_roi: TargetRoi | None = None
+    daily_budget_micros: Budget | None = None
+    status: Literal["active", "paused"] | None = None
 
 
 class CampaignOut(BaseModel):
@@ -34,13 +252,14 @@ class CampaignOut(BaseModel):
     created_ms: int
 
 
+# serving and events ---------------------------------------------------------------------------------
 class ServeIn(Strict):
-    request_id: Id
-    user_id: Id
+    request_id: EventId
+    user_id: EventId
     kind: Literal["search", "feed"] = "search"
     query: Annotated[str, StringConstraints(max_length=500)] = ""
     slots: Annotated[int, Field(ge=1, le=50)] = 10
-    ts_ms: Annotated[int, Field(ge=0)] = 0
+    ts_ms: Annotated[int, Field(ge=0, le=10**14)] = 0
 
 
 class SlotOut(BaseModel):
@@ -74,19 +293,19 @@ class ServeBatchOut(BaseModel):
 
 
 class EventIn(Strict):
-    id: Id
+    id: EventId
     kind: Literal["impression", "click", "order", "refund"]
-    ts_ms: Annotated[int, Field(gt=0)]
+    ts_ms: Annotated[int, Field(gt=0, le=10**14)]
     user_id: Annotated[str, StringConstraints(max_length=128)] = ""
-    product_id: Annotated[str, StringConstraints(max_length=128)] = ""
+    product_id: Annotated[str, StringConstraints(max_length=64)] = ""
     request_id: Annotated[str, StringConstraints(max_length=128)] = ""
     campaign_id: Id | None = None
     position: Annotated[int, Field(ge=1, le=1000)] | None = None
     price_micros: MicrosInt = 0
     order_value_micros: MicrosInt = 0
-    click_id: Id | None = None
-    impression_id: Id | None = None
-    order_id: Id | None = None
+    click_id: EventId | None = None
+    impression_id: EventId | None = None
+    order_id: EventId | None = None
 
 
 class EventsIn(Strict):
@@ -98,10 +317,11 @@ class EventsOut(BaseModel):
     duplicates: int
 
 
+# settlement, reports, statements --------------------------------------------------------------------
 class SettleIn(Strict):
-    day: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
-    start_ms: Annotated[int, Field(ge=0)] | None = None
-    end_ms: Annotated[int, Field(gt=0)] | None = None
+    day: Day | None = None
+    start_ms: Annotated[int, Field(ge=0, le=10**14)] | None = None
+    end_ms: Annotated[int, Field(gt=0, le=10**14)] | None = None
 
 
 class CampaignSettlementOut(BaseModel):
@@ -124,31 +344,95 @@ class SettleOut(BaseModel):
     transactions: list[str]
 
 
-class ProductIn(Strict):
-    id: Id
-    shop_id: Id
-    title: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    category: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    price_micros: Annotated[int, Field(gt=0, le=10**13)]
-    brand: Annotated[str, StringConstraints(max_length=200)] = ""
+class ReportRow(BaseModel):
+    """One group of a report. Rates are ``None`` when their denominator is 0."""
+
+    key: str = Field(description="the day, campaign id or product id of the group")
+    impressions: int
+    clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    ctr: float | None
+    cvr: float | None
+    cpc_micros: int | None
+    roi: float | None
+    acos: float | None
 
 
-class ShopIn(Strict):
-    id: Id
-    merchant_id: Id
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+class ReportOut(BaseModel):
+    group_by: Literal["day", "campaign", "product"]
+    rows: list[ReportRow]
+    total: ReportRow
+    offset: int
+    limit: int
+    total_rows: int
 
 
-class CatalogueIn(Strict):
-    shops: Annotated[list[ShopIn], Field(max_length=10_000)] = []
-    products: Annotated[list[ProductIn], Field(max_length=100_000)] = []
+class StatementEntryOut(BaseModel):
+    account: str
+    amount_micros: int
+    memo: str
 
 
-class CatalogueOut(BaseModel):
-    shops: int
-    products: int
-    catalogue_version: int
+class StatementOut(BaseModel):
+    """One settled period of one merchant: what it was charged and what it got back."""
+
+    merchant_id: str
+    period: str
+    charged_micros: int
+    compensation_micros: int
+    net_micros: int
+    transactions: list[str]
+    entries: list[StatementEntryOut]
 
 
-class ErrorOut(BaseModel):
-    detail: str
+class LossReasonOut(BaseModel):
+    reason: str
+    count: int
+
+
+class LossByProductOut(BaseModel):
+    product_id: str
+    reason: str
+    count: int
+
+
+class LossSampleOut(BaseModel):
+    ts_ms: int
+    request_id: str
+    product_id: str
+    reason: str
+    rank: int
+
+
+class AuctionLossesOut(BaseModel):
+    """Why this campaign's products lost auctions: counts over all requests, and a sample of requests."""
+
+    campaign_id: str
+    by_reason: list[LossReasonOut]
+    by_product: list[LossByProductOut]
+    samples: list[LossSampleOut]
+
+
+class ForecastPoint(BaseModel):
+    spend_micros: int
+    gmv_micros: int
+    roi: float
+
+
+class ForecastOut(BaseModel):
+    """GMV as a concave function of daily spend, ``GMV = a · spend^b``, fitted on settled days (see
+    ``sitewide.service.forecast``). ``max_spend_micros`` is the spend where the average ROI meets the target."""
+
+    model: str
+    a: float
+    b: float
+    points_used: int
+    basis: str
+    target_roi: float
+    max_spend_micros: int
+    expected_spend_micros: int
+    expected_gmv_micros: int
+    curve: list[ForecastPoint]

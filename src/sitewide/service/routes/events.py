@@ -4,17 +4,17 @@ from fastapi import APIRouter
 
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Event, EventKind
-from sitewide.service.deps import EngineDep
+from sitewide.service.deps import EngineDep, OperatorDep
 from sitewide.service.schemas import ErrorOut, EventsIn, EventsOut
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
 
 @router.post(
     "/events", response_model=EventsOut, responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 )
-def post_events(body: EventsIn, engine: EngineDep) -> EventsOut:
-    """A batch of ≤ 1,000 events. Ids are idempotency keys: a repeat is a no-op, a changed body is 409."""
+def post_events(body: EventsIn, engine: EngineDep, _: OperatorDep) -> EventsOut:
+    """Platform (operator key): a batch of ≤ 1,000 events. Ids are idempotency keys: a repeat is a no-op, a changed body is 409."""
     evs = [
         Event(
             id=e.id,

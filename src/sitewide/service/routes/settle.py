@@ -4,15 +4,15 @@ from fastapi import APIRouter
 
 from sitewide.domain.types import ValidationError
 from sitewide.engine import day_of
-from sitewide.service.deps import EngineDep
-from sitewide.service.schemas import CampaignSettlementOut, SettleIn, SettleOut
+from sitewide.service.deps import EngineDep, OperatorDep
+from sitewide.service.schemas import CampaignSettlementOut, ErrorOut, SettleIn, SettleOut
 
-router = APIRouter(tags=["settlement"])
+router = APIRouter(tags=["settlement"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
 
-@router.post("/settle", response_model=SettleOut)
-def settle(body: SettleIn, engine: EngineDep) -> SettleOut:
-    """Settle a day (``day``) or a period (``start_ms``/``end_ms``); idempotent per period."""
+@router.post("/settle", response_model=SettleOut, responses={422: {"model": ErrorOut}})
+def settle(body: SettleIn, engine: EngineDep, _: OperatorDep) -> SettleOut:
+    """Operator only: settle a day (``day``) or a period (``start_ms``/``end_ms``); idempotent per period."""
     if body.day is not None:
         try:
             rep = engine.settle_day(body.day)

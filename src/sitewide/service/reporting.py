@@ -1,0 +1,180 @@
+"""Reports for merchants: per day, campaign or product, with the field's rate names.
+
+Day and campaign groups add up the engine's settled figures (``Engine.campaign_report``: billable spend under
+the daily budget, attributed GMV net of refunds, compensation booked in the ledger). Product groups are
+computed from the events of the campaigns' products: impressions and clicks as logged, spend = the clicks'
+prices before the daily budget cap, orders and GMV attributed last-touch with the engine's window;
+compensation is settled per campaign, so product rows carry 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from sitewide.domain.attribution import attribute_orders
+from sitewide.domain.types import Campaign, EventKind, Transaction
+from sitewide.engine import Engine, day_bounds
+
+GroupBy = Literal["day", "campaign", "product"]
+FAR_FUTURE_MS = 10**14
+
+
+@dataclass
+class Acc:
+    key: str
+    impressions: int = 0
+    clicks: int = 0
+    orders: int = 0
+    spend_micros: int = 0
+    gmv_micros: int = 0
+    compensation_micros: int = 0
+
+    def add(self, other: Acc) -> None:
+        self.impressions += other.impressions
+        self.clicks += other.clicks
+        self.orders += other.orders
+        self.spend_micros += other.spend_micros
+        self.gmv_micros += other.gmv_micros
+        self.compensation_micros += other.compensation_micros
+
+    def row(self) -> dict[str, object]:
+        s, g = self.spend_micros, self.gmv_micros
+        return {
+            "key": self.key,
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "orders": self.orders,
+            "spend_micros": s,
+            "gmv_micros": g,
+            "compensation_micros": self.compensation_micros,
+            "ctr": self.clicks / self.impressions if self.impressions else None,
+            "cvr": self.orders / self.clicks if self.clicks else None,
+            "cpc_micros": s // self.clicks if self.clicks else None,
+            "roi": g / s if s else None,
+            "acos": s / g if g else None,
+        }
+
+
+def campaign_days(engine: Engine, campaign_id: str) -> list[dict[str, int | str | float | None]]:
+    rep = engine.campaign_report(campaign_id)
+    days = rep["days"]
+    assert isinstance(days, list)
+    return days
+
+
+def in_range(day: str, start: str | None, end: str | None) -> bool:
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _acc(key: str, d: dict[str, int | str | float | None]) -> Acc:
+    def n(k: str) -> int:
+        v = d.get(k)
+        return int(v) if isinstance(v, int | float) else 0
+
+    return Acc(
+        key,
+        n("impressions"),
+        n("clicks"),
+        n("orders"),
+        n("spend_micros"),
+        n("gmv_micros"),
+        n("compensation_micros"),
+    )
+
+
+def settled_groups(
+    engine: Engine,
+    campaigns: Iterable[Campaign],
+    group_by: Literal["day", "campaign"],
+    start: str | None,
+    end: str | None,
+) -> dict[str, Acc]:
+    out: dict[str, Acc] = {}
+    for c in campaigns:
+        for d in campaign_days(engine, c.id):
+            day = str(d["day"])
+            if not in_range(day, start, end):
+                continue
+            key = day if group_by == "day" else c.id
+            out.setdefault(key, Acc(key)).add(_acc(key, d))
+    return out
+
+
+def product_groups(
+    engine: Engine, campaigns: Iterable[Campaign], start: str | None, end: str | None
+) -> dict[str, Acc]:
+    camps = {c.id for c in campaigns}
+    lo = day_bounds(start)[0] if start else 0
+    hi = day_bounds(end)[1] if end else FAR_FUTURE_MS
+    w = engine.config.attribution_window_ms
+    out: dict[str, Acc] = {}
+    ev = engine.store.events_between(lo, hi, [EventKind.IMPRESSION.value])
+    for e in ev:
+        if e.campaign_id in camps:
+            out.setdefault(e.product_id, Acc(e.product_id)).impressions += 1
+    clicks = engine.store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value])
+    for e in clicks:
+        if e.campaign_id in camps and lo <= e.ts_ms < hi:
+            a = out.setdefault(e.product_id, Acc(e.product_id))
+            a.clicks += 1
+            a.spend_micros += int(e.price_micros)
+    orders = engine.store.events_between(lo, hi, [EventKind.ORDER.value])
+    product_of = {o.id: o.product_id for o in orders}
+    for att in attribute_orders(clicks, orders, w):
+        if att.campaign_id in camps:
+            pid = product_of[att.order_id]
+            a = out.setdefault(pid, Acc(pid))
+            a.orders += 1
+            a.gmv_micros += att.order_value_micros
+    return out
+
+
+def report(
+    engine: Engine, campaigns: list[Campaign], group_by: GroupBy, start: str | None, end: str | None
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    if group_by == "product":
+        groups = product_groups(engine, campaigns, start, end)
+    else:
+        groups = settled_groups(engine, campaigns, group_by, start, end)
+    total = Acc("total")
+    for g in groups.values():
+        total.add(g)
+    return [groups[k].row() for k in sorted(groups)], total.row()
+
+
+def merchant_statements(merchant_id: str, txns: Iterable[Transaction]) -> list[dict[str, object]]:
+    """Per settled period: what the merchant was charged (cash debited), got back as compensation (ad
+    credit), and every ledger entry on its accounts."""
+    prefix = f"merchant:{merchant_id}:"
+    periods: dict[str, dict[str, object]] = {}
+    for t in txns:
+        legs = [e for e in t.entries if e.account.startswith(prefix)]
+        if not legs:
+            continue
+        p = periods.setdefault(
+            t.period,
+            {
+                "merchant_id": merchant_id,
+                "period": t.period,
+                "charged_micros": 0,
+                "compensation_micros": 0,
+                "transactions": [],
+                "entries": [],
+            },
+        )
+        p["transactions"].append(t.id)  # type: ignore[attr-defined]
+        for e in legs:
+            amt = int(e.amount_micros)
+            if e.account.endswith(":cash"):
+                p["charged_micros"] = int(p["charged_micros"]) - amt  # type: ignore[call-overload]
+            elif e.account.endswith(":ad_credit"):
+                p["compensation_micros"] = int(p["compensation_micros"]) + amt  # type: ignore[call-overload]
+            p["entries"].append({"account": e.account, "amount_micros": amt, "memo": e.memo})  # type: ignore[attr-defined]
+    out = []
+    for k in sorted(periods, reverse=True):
+        p = periods[k]
+        p["net_micros"] = int(p["charged_micros"]) - int(p["compensation_micros"])  # type: ignore[call-overload]
+        out.append(p)
+    return out

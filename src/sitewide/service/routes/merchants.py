@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from sitewide.domain.types import NotFound
+from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep
+from sitewide.service.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
+from sitewide.service.scope import page
+from sitewide.storage.accounts import Merchant
+
+router = APIRouter(tags=["merchants"], responses={401: {"model": ErrorOut}})
+
+
+def merchant_out(m: Merchant) -> MerchantOut:
+    return MerchantOut(id=m.id, name=m.name, created_ms=m.created_ms)
+
+
+@router.get("/me", response_model=MeOut)
+def me(who: PrincipalDep) -> MeOut:
+    """Who the presented key belongs to."""
+    return MeOut(role=who.role, merchant_id=who.merchant_id)
+
+
+@router.post(
+    "/merchants",
+    status_code=201,
+    response_model=MerchantCreated,
+    responses={403: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def create_merchant(body: MerchantIn, accounts: AccountsDep, _: OperatorDep) -> MerchantCreated:
+    """Operator only: register a merchant and return its first API key (shown once)."""
+    m = accounts.create_merchant(body.id, body.name)
+    return MerchantCreated(merchant=merchant_out(m), api_key=accounts.issue_key("merchant", m.id))
+
+
+@router.get("/merchants", response_model=Page[MerchantOut], responses={403: {"model": ErrorOut}})
+def list_merchants(
+    accounts: AccountsDep,
+    _: OperatorDep,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[MerchantOut]:
+    items, total = page(accounts.list_merchants(), offset, limit)
+    return Page(items=[merchant_out(m) for m in items], total=total, offset=offset, limit=limit)
+
+
+@router.get("/merchants/{merchant_id}", response_model=MerchantOut, responses={404: {"model": ErrorOut}})
+def get_merchant(merchant_id: str, accounts: AccountsDep, who: PrincipalDep) -> MerchantOut:
+    m = accounts.get_merchant(merchant_id)
+    if m is None or not who.can_see(m.id):
+        raise NotFound(f"merchant {merchant_id} not found")
+    return merchant_out(m)
+
+
+@router.post(
+    "/merchants/{merchant_id}/keys",
+    status_code=201,
+    response_model=KeyOut,
+    responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+)
+def issue_key(merchant_id: str, accounts: AccountsDep, _: OperatorDep) -> KeyOut:
+    """Operator only: a new API key for a merchant (existing keys keep working until revoked)."""
+    return KeyOut(api_key=accounts.issue_key("merchant", merchant_id))
+
+
+@router.delete(
+    "/merchants/{merchant_id}/keys", responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+)
+def revoke_keys(merchant_id: str, accounts: AccountsDep, _: OperatorDep) -> dict[str, int]:
+    """Operator only: revoke every key of a merchant."""
+    if accounts.get_merchant(merchant_id) is None:
+        raise NotFound(f"merchant {merchant_id} not found")
+    return {"revoked": accounts.revoke_keys(merchant_id)}

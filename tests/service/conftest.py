@@ -1,0 +1,58 @@
+"""An app over a small SQLite catalogue: shop s1 (merchant m1) holds the even products, s2 (m2) the odd ones.
+Clients: ``op`` (operator key), ``m1`` and ``m2`` (merchant keys), ``anon`` (no key)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sitewide.domain.types import Product, Shop
+from sitewide.engine import Engine
+from sitewide.service.app import create_app
+from sitewide.settings import Settings
+from sitewide.storage.sql import SqlStore
+
+OPERATOR_KEY = "sw_0123456789ab_operator-key-for-tests"
+
+
+@pytest.fixture()
+def app(tmp_path: Path, shops: list[Shop], products: list[Product]) -> FastAPI:
+    settings = Settings(data_dir=tmp_path, load_catalogue=False)
+    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products)
+    return create_app(settings, engine, operator_key=OPERATOR_KEY)
+
+
+def _client(app: FastAPI, key: str | None) -> Iterator[TestClient]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with TestClient(app, headers=headers) as c:
+        yield c
+
+
+@pytest.fixture()
+def op(app: FastAPI) -> Iterator[TestClient]:
+    yield from _client(app, OPERATOR_KEY)
+
+
+@pytest.fixture()
+def anon(app: FastAPI) -> Iterator[TestClient]:
+    yield from _client(app, None)
+
+
+def merchant_key(op: TestClient, merchant_id: str) -> str:
+    r = op.post(f"/merchants/{merchant_id}/keys")
+    assert r.status_code == 201, r.text
+    return str(r.json()["api_key"])
+
+
+@pytest.fixture()
+def m1(app: FastAPI, op: TestClient) -> Iterator[TestClient]:
+    yield from _client(app, merchant_key(op, "m1"))
+
+
+@pytest.fixture()
+def m2(app: FastAPI, op: TestClient) -> Iterator[TestClient]:
+    yield from _client(app, merchant_key(op, "m2"))
