@@ -3,7 +3,7 @@ Clients: ``op`` (operator key), ``m1`` and ``m2`` (merchant keys), ``anon`` (no 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +56,13 @@ def m1(app: FastAPI, op: TestClient) -> Iterator[TestClient]:
 @pytest.fixture()
 def m2(app: FastAPI, op: TestClient) -> Iterator[TestClient]:
     yield from _client(app, merchant_key(op, "m2"))
+
+
+@pytest.fixture()
+def new_key(op: TestClient) -> Callable[[str], str]:
+    """Issue a fresh API key: ``new_key("m1")`` for a merchant, ``new_key("operator")`` for the operator's."""
+
+    def issue(who: str) -> str:
+        return OPERATOR_KEY if who == "operator" else merchant_key(op, who)
+
+    return issue

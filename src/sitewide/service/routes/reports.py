@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -44,6 +45,12 @@ def reports(
 ) -> ReportOut:
     """Impressions, clicks, orders, spend, GMV, CTR, CVR, CPC, ROI (GMV ÷ spend), ACoS (spend ÷ GMV) and
     compensation of the caller's campaigns, grouped by day, campaign or product; days are inclusive."""
+    for name, d in (("start_day", start_day), ("end_day", end_day)):
+        if d is not None:
+            try:
+                datetime.strptime(d, "%Y-%m-%d")
+            except ValueError as exc:
+                raise ValidationError(f"{name}: {d} is not a calendar day") from exc
     if start_day and end_day and start_day > end_day:
         raise ValidationError("start_day: must not be after end_day")
     if campaign_id is not None:
@@ -51,10 +58,7 @@ def reports(
     else:
         owner = merchant_id if who.is_operator else who.merchant_id
         camps = engine.store.list_campaigns(owner)
-    try:
-        rows, total = report(engine, camps, group_by, start_day, end_day)
-    except ValueError as exc:  # an impossible calendar day such as 2026-02-30
-        raise ValidationError(f"bad day: {exc}") from exc
+    rows, total = report(engine, camps, group_by, start_day, end_day)
     items, n = page(rows, offset, limit)
     return ReportOut(
         group_by=group_by,
