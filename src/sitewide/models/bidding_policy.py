@@ -48,7 +48,7 @@ from sitewide.domain.bidding import (
 )
 from sitewide.domain.types import ValidationError
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day
-from sitewide.simulator.oracle import multiplier_curves, rest_of_day_multiplier
+from sitewide.simulator.oracle import multiplier_curves, rest_of_day_multiplier, roi_margin
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,23 +62,23 @@ __all__ = [
     "train_policy",
 ]
 
-GRID_X_ROI = np.exp(np.linspace(math.log(0.1), math.log(20.0), 96))  # multiplier × R
+GRID_X_ROI = np.exp(np.linspace(math.log(0.1), math.log(20.0), 256))  # multiplier × R
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
     hidden: int = 48
-    epochs: int = 300
+    epochs: int = 150
     lr: float = 3e-3
     weight_decay: float = 1e-5
     seed: int = 0
-    margin: float = 0.04  # aim the hindsight plan at R · (1 + margin)
-    train_seeds: tuple[int, ...] = tuple(range(1000, 1012))
+    margin_z: float = 1.0  # aim the hindsight plan at R · (1 + roi_margin(expected orders, z))
+    train_seeds: tuple[int, ...] = tuple(range(1000, 1030))
     dagger_rounds: int = 2
     rollouts_per_day: int = 2
     explore_day: float = 0.35  # σ of a per-day log-multiplier offset in logged rollouts
     explore_tick: float = 0.15  # σ of per-tick log-multiplier noise
-    env: EnvConfig = field(default_factory=lambda: EnvConfig(impressions_per_day=600_000, volume_sigma=0.6))
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(impressions_per_day=1_000_000, volume_sigma=0.6))
 
 
 class _Explore(Bidder):
@@ -134,9 +134,12 @@ def collect(
         for spec, tr in make_campaigns(seed, env):
             R = spec.target_roi
             grid = GRID_X_ROI / R
-            S, G = multiplier_curves(tr.offsets, tr.value_est, tr.market, tr.value_true, tr.cost_exp, grid)
+            S, G, Ord = multiplier_curves(
+                tr.offsets, tr.value_est, tr.market, tr.value_true, tr.cost_exp, grid, tr.order_prob
+            )
             S_rest = np.cumsum(S[::-1], axis=0)[::-1]
             G_rest = np.cumsum(G[::-1], axis=0)[::-1]
+            O_rest = np.cumsum(Ord[::-1], axis=0)[::-1]
             for k in range(cfg.rollouts_per_day):
                 inner: Bidder
                 if policy is not None and k % 2 == 1:
@@ -149,7 +152,7 @@ def collect(
                 for t, (x, st) in enumerate(b.rows):
                     m = rest_of_day_multiplier(
                         S_rest[t], G_rest[t], GRID_X_ROI, st.spent_micros, st.gmv_micros,
-                        spec.budget_micros, R * (1.0 + cfg.margin),
+                        spec.budget_micros, R, roi_margin(st.orders + O_rest[t], cfg.margin_z),
                     )  # fmt: skip
                     xs.append(x)
                     ys.append(math.log(m))

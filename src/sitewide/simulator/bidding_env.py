@@ -78,7 +78,7 @@ class EnvConfig:
     ctr_sigma: float = 0.6
     cvr_sigma: float = 0.8
     price_sigma: float = 0.35
-    est_sigma: float = 0.25
+    est_sigma: float = 0.15
     market_level: float = 0.25
     market_level_sigma: float = 0.3
     market_sigma: float = 0.5
@@ -108,6 +108,7 @@ class DayTraffic:
     click: BoolArray  # [N] realised click if shown
     order: BoolArray  # [N] realised order if shown (implies click)
     price: IntArray  # [N] order value (micros)
+    order_prob: F32Array  # [N] true pCTR · pCVR (for labels and diagnostics, never shown to bidders)
 
     @property
     def ticks(self) -> int:
@@ -211,6 +212,7 @@ def make_traffic(rng: np.random.Generator, cfg: EnvConfig, market_level: float, 
         click=u < ctr,
         order=u < pctcvr,
         price=price,
+        order_prob=pctcvr,
     )
 
 

@@ -32,7 +32,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyFloat = npt.NDArray[np.floating[Any]]
 
-__all__ = ["OracleResult", "hindsight_oracle", "multiplier_curves", "rest_of_day_multiplier"]
+__all__ = ["OracleResult", "hindsight_oracle", "multiplier_curves", "rest_of_day_multiplier", "roi_margin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +95,10 @@ def multiplier_curves(
     value_true: AnyFloat,
     cost_exp: AnyFloat,
     grid: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """Expected spend ``S[t, k]`` and GMV ``G[t, k]`` of tick ``t`` when bidding ``value_est × grid[k]``.
+    order_prob: AnyFloat | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Expected spend ``S[t, k]``, GMV ``G[t, k]`` and orders ``O[t, k]`` of tick ``t`` when bidding
+    ``value_est × grid[k]``.
 
     A bid wins when ``value_est · m > market``, i.e. when ``market / value_est < m``; per tick the
     impressions are sorted by that ratio once and every grid point is a binary search. Ignores the budget.
@@ -107,17 +109,21 @@ def multiplier_curves(
     T = len(offsets) - 1
     S = np.zeros((T, g.size))
     G = np.zeros((T, g.size))
+    Ord = np.zeros((T, g.size))  # expected orders, when ``order_prob`` (pCTR · pCVR) is given
     for t in range(T):
         lo, hi = int(offsets[t]), int(offsets[t + 1])
         ve = value_est[lo:hi]
         ratio = np.where(ve > 0, market[lo:hi] / np.maximum(ve, 1e-300), np.inf)
         order = np.argsort(ratio, kind="stable")
         r = ratio[order]
-        cs = np.concatenate([[0.0], np.cumsum(cost_exp[lo:hi][order])])
-        cg = np.concatenate([[0.0], np.cumsum(value_true[lo:hi][order])])
+        cs = np.concatenate([[0.0], np.cumsum(cost_exp[lo:hi][order], dtype=np.float64)])
+        cg = np.concatenate([[0.0], np.cumsum(value_true[lo:hi][order], dtype=np.float64)])
         n = np.searchsorted(r, g, side="left")  # wins: ratio < m
         S[t], G[t] = cs[n], cg[n]
-    return S, G
+        if order_prob is not None:
+            co = np.concatenate([[0.0], np.cumsum(order_prob[lo:hi][order], dtype=np.float64)])
+            Ord[t] = co[n]
+    return S, G, Ord
 
 
 def rest_of_day_multiplier(
@@ -128,11 +134,24 @@ def rest_of_day_multiplier(
     gmv: float,
     budget: float,
     target_roi: float,
+    margin: FloatArray | float = 0.0,
 ) -> float:
     """The largest grid multiplier whose expected rest-of-day outcome keeps spend ≤ budget and total
-    GMV ≥ target · total spend, given what was already spent and earned; the smallest grid point when none
-    does (the most ROI-efficient choice). ``S_rest``/``G_rest``: ``[K]`` sums over the remaining ticks."""
+    GMV ≥ target · (1 + margin) · total spend, given what was already spent and earned; the smallest grid
+    point when none does (the most ROI-efficient choice). ``S_rest``/``G_rest``: ``[K]`` sums over the
+    remaining ticks; ``margin`` a number or ``[K]`` (e.g. larger where fewer orders are expected)."""
     total_s = spent + S_rest
-    ok = (total_s <= budget) & (gmv + G_rest >= target_roi * total_s)
+    ok = (total_s <= budget) & (gmv + G_rest >= target_roi * (1.0 + np.asarray(margin)) * total_s)
     idx = np.flatnonzero(ok)
     return float(grid[idx[-1]]) if idx.size else float(grid[0])
+
+
+def roi_margin(expected_orders: FloatArray | float, z: float = 1.5, tolerance: float = 0.05) -> FloatArray:
+    """ROI safety margin so that realised ROI ≥ (1 − tolerance) · target with probability ≈ Φ(z).
+
+    Realised GMV over ``N`` orders has a relative s.d. of about ``sqrt((1 + cv²) / N)`` (Poisson count ×
+    order-value spread, cv ≈ 0.37 in the environment), so aim at ``z`` of those above the target, less the
+    tolerance, and never below 2 %."""
+    n = np.maximum(np.asarray(expected_orders, dtype=np.float64), 1.0)
+    out: FloatArray = np.maximum(0.02, z * np.sqrt(1.13 / n) - tolerance)
+    return out

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sitewide.domain.bidding import CampaignState, DualBidder, PolicyBidder
+from sitewide.models.bidding_policy import (
+    PolicyConfig,
+    collect,
+    default_policy_path,
+    load_policy,
+    make_bidder,
+    save_policy,
+    train_policy,
+)
+from sitewide.simulator.bidding_env import EnvConfig
+
+TINY = PolicyConfig(
+    hidden=8,
+    epochs=3,
+    train_seeds=(1000, 1001, 1002),
+    dagger_rounds=1,
+    rollouts_per_day=2,
+    env=EnvConfig(impressions_per_day=6_000, ticks=8, substeps=2, campaigns_per_seed=3),
+)
+
+
+def test_policy_trained_with_a_fixed_seed_is_reproducible() -> None:
+    a, b = train_policy(TINY), train_policy(TINY)
+    assert len(a.layers) == len(b.layers) == 3
+    for (wa, ba), (wb, bb) in zip(a.layers, b.layers, strict=True):
+        assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
+    assert np.array_equal(a.mean, b.mean)
+
+
+def test_a_different_seed_trains_a_different_policy() -> None:
+    a = train_policy(TINY)
+    c = train_policy(replace(TINY, seed=1))
+    assert not np.array_equal(a.layers[0][0], c.layers[0][0])
+
+
+def test_labels_are_log_multipliers_within_the_grid() -> None:
+    X, y = collect(TINY.train_seeds[:1], TINY, None, np.random.default_rng(0))
+    assert X.shape[0] == y.shape[0] == 3 * 8 * TINY.rollouts_per_day
+    assert np.isfinite(X).all()
+    assert (y >= np.log(0.1) - 1e-9).all() and (y <= np.log(20.0) + 1e-9).all()
+    assert y.std() > 0  # the hindsight plan differs across campaigns and states
+
+
+def test_saved_policy_loads_and_bids_the_same(tmp_path: Path) -> None:
+    w = train_policy(TINY)
+    p = tmp_path / "policy.pt"
+    save_policy(w, p, {"note": "test"})
+    assert p.stat().st_size < 1_000_000
+    b1 = make_bidder("learned", 3.0, 10**9, str(p))
+    b2 = PolicyBidder(3.0, 10**9, load_policy(p))
+    assert isinstance(b1, PolicyBidder)
+    s = CampaignState(10**9, 0, 0, 0, 3.0, 1.0, 48)
+    assert b1.multiplier(s) == pytest.approx(b2.multiplier(s))
+
+
+def test_learned_falls_back_to_dual_when_no_policy_file(tmp_path: Path) -> None:
+    assert isinstance(make_bidder("learned", 3.0, 10**9, str(tmp_path / "missing.pt")), DualBidder)
+
+
+def test_shipped_policy_loads_when_present() -> None:
+    path = default_policy_path()
+    if path is None:
+        pytest.skip("no shipped policy file in this checkout")
+    assert isinstance(make_bidder("learned", 3.0, 10**9), PolicyBidder)
