@@ -1,0 +1,44 @@
+"""Property-based run of the OpenAPI spec: schemathesis generates requests for every operation (valid and
+invalid ones) and the server must never answer with a 5xx. Bounded to a few examples per operation so that it
+stays well under a minute on two cores."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from sitewide.domain.money import Micros
+from sitewide.domain.types import Product, Shop
+from sitewide.engine import Engine
+from sitewide.service.app import create_app
+from sitewide.settings import Settings
+from sitewide.storage.memory import MemoryStore
+
+schemathesis = pytest.importorskip("schemathesis")
+
+OPERATOR = "sw_00112233445566_schemathesis-operator"
+
+
+def _app():  # type: ignore[no-untyped-def]
+    shops = [Shop("s1", "m1", "One"), Shop("s2", "m2", "Two")]
+    products = [
+        Product(
+            f"p{i:02d}", f"s{1 + i % 2}", f"usb flash drive model {i}", "usb drives", Micros(10_000_000 + i)
+        )
+        for i in range(8)
+    ]
+    engine = Engine.build(MemoryStore(), shops, products)
+    return create_app(Settings(load_catalogue=False), engine, operator_key=OPERATOR, announce=None)
+
+
+APP = _app()
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@schema.parametrize()
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]
+    response = case.call(headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
+    if response.status_code >= 400:
+        assert "detail" in response.json()
