@@ -312,7 +312,9 @@ def campaign_page(request: Request, campaign_id: str) -> Response:
     _layout(money, "Daily spend, GMV and compensation (CNY)", barmode="group", xaxis_type="category")
     roi = go.Figure()
     roi.add_scatter(name="delivered ROI", x=x, y=[d["roi"] for d in days], mode="lines+markers")
-    roi.add_scatter(name="target", x=x, y=[float(c.target_roi)] * len(x), mode="lines", line={"dash": "dash"})
+    roi.add_scatter(
+        name="target", x=x, y=[float(c.target_roi)] * len(x), mode="lines+markers", line={"dash": "dash"}
+    )
     _layout(roi, "Daily ROI vs target", xaxis_type="category")
     traffic = go.Figure()
     traffic.add_bar(name="impressions", x=x, y=[d["impressions"] for d in days])
