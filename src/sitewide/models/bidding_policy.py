@@ -68,17 +68,17 @@ GRID_X_ROI = np.exp(np.linspace(math.log(0.1), math.log(20.0), 256))  # multipli
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
     hidden: int = 48
-    epochs: int = 150
+    epochs: int = 200
     lr: float = 3e-3
     weight_decay: float = 1e-5
     seed: int = 0
     margin_z: float = 1.0  # aim the hindsight plan at R · (1 + roi_margin(expected orders, z))
-    train_seeds: tuple[int, ...] = tuple(range(1000, 1030))
+    train_seeds: tuple[int, ...] = tuple(range(1000, 1018))
     dagger_rounds: int = 2
     rollouts_per_day: int = 2
     explore_day: float = 0.35  # σ of a per-day log-multiplier offset in logged rollouts
     explore_tick: float = 0.15  # σ of per-tick log-multiplier noise
-    env: EnvConfig = field(default_factory=lambda: EnvConfig(impressions_per_day=1_000_000, volume_sigma=0.6))
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(volume_sigma=0.5))
 
 
 class _Explore(Bidder):

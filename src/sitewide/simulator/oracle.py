@@ -135,15 +135,23 @@ def rest_of_day_multiplier(
     budget: float,
     target_roi: float,
     margin: FloatArray | float = 0.0,
+    gmv_slack: float = 0.005,
 ) -> float:
     """The largest grid multiplier whose expected rest-of-day outcome keeps spend ≤ budget and total
     GMV ≥ target · (1 + margin) · total spend, given what was already spent and earned; the smallest grid
-    point when none does (the most ROI-efficient choice). ``S_rest``/``G_rest``: ``[K]`` sums over the
+    point when none does (the most ROI-efficient choice). Of the feasible multipliers, the smallest one whose
+    GMV is within ``gmv_slack`` of the largest feasible one's is returned. ``S_rest``/``G_rest``: ``[K]`` sums over the
     remaining ticks; ``margin`` a number or ``[K]`` (e.g. larger where fewer orders are expected)."""
     total_s = spent + S_rest
     ok = (total_s <= budget) & (gmv + G_rest >= target_roi * (1.0 + np.asarray(margin)) * total_s)
     idx = np.flatnonzero(ok)
-    return float(grid[idx[-1]]) if idx.size else float(grid[0])
+    if not idx.size:
+        return float(grid[0])
+    # the cheapest multiplier within ``gmv_slack`` of the best feasible GMV: past saturation a higher
+    # multiplier buys almost nothing, and labels there would teach the policy to burn its ROI headroom
+    best = G_rest[idx[-1]]
+    good = idx[G_rest[idx] >= (1.0 - gmv_slack) * best]
+    return float(grid[good[0]])
 
 
 def roi_margin(expected_orders: FloatArray | float, z: float = 1.5, tolerance: float = 0.05) -> FloatArray:
