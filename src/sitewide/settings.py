@@ -12,6 +12,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     database_url: str | None = None  # default: sqlite file under data_dir
+    operator_key: str | None = None  # SITEWIDE_OPERATOR_KEY: register this operator key at start-up
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
 
     def store_url(self) -> str:

@@ -88,6 +88,7 @@ def create_app(
     app.state.catalogue_version = 1
     app.state.bootstrap_operator_key = None
     accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
+    operator_key = operator_key if operator_key is not None else settings.operator_key
     if operator_key is not None:
         accounts.register_key(operator_key, "operator")
     elif not accounts.has_operator_key():
