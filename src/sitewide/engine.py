@@ -11,12 +11,13 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import numpy as np
 
-from sitewide.domain.attribution import DAY_MS, DEFAULT_WINDOW_MS, attribute_orders
+from sitewide.domain.attribution import DAY_MS, DEFAULT_WINDOW_MS, AttributionPolicy
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, Reason, run_auction
 from sitewide.domain.eligibility import (
     EligibilityDecision,
@@ -25,12 +26,27 @@ from sitewide.domain.eligibility import (
     compute_category_stats,
     evaluate_many,
 )
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, day_index, day_str
 from sitewide.domain.money import Micros
-from sitewide.domain.settlement import SettlementReport, settle_period
+from sitewide.domain.settlement import (
+    CampaignSettlement,
+    DayFigures,
+    SettlementPolicy,
+    SettlementReport,
+    SettlementRun,
+    book_differences,
+    compute_days,
+    dirty_days,
+    evaluate_window,
+    load_range,
+    window_for,
+    zero_figures,
+)
 from sitewide.domain.shop_score import ShopMetrics, ShopScore, ShopScoreConfig, compute_shop_score
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
+    Conflict,
     Event,
     EventKind,
     NotFound,
@@ -40,8 +56,10 @@ from sitewide.domain.types import (
     ServeResult,
     Shop,
     SlotResult,
+    Transaction,
     ValidationError,
 )
+from sitewide.pacing import Pacer, PacingConfig
 from sitewide.placeholders import CharNgramEncoder, ExactCosineIndex, PriorScorer
 from sitewide.ports import (
     Clock,
@@ -81,6 +99,7 @@ class EngineConfig:
     auction: AuctionConfig = field(default_factory=AuctionConfig)
     attribution_window_ms: int = DEFAULT_WINDOW_MS
     encoder_dim: int = 256
+    pacing: PacingConfig = field(default_factory=PacingConfig)
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
@@ -201,12 +220,11 @@ class Engine:
         camps = self.store.list_campaigns()
         self._campaigns = camps
         self._camp_row = {c.id: i for i, c in enumerate(camps)}
-        n = len(camps)
         self._mult = np.array([1.0 / float(c.target_roi) for c in camps], dtype=np.float64)
-        self._budget = np.array([int(c.daily_budget_micros) for c in camps], dtype=np.int64)
         self._active = np.array([c.status is CampaignStatus.ACTIVE for c in camps], dtype=bool)
-        self._spent = np.zeros(n, dtype=np.int64)
-        self._spent_day = ""
+        # bidders restart on a campaign change; today's spend is re-read from the stored clicks
+        self._pacer = Pacer(camps, self.config.pacing, self.config.auction.reserve_cpc_micros)
+        self._click_campaign: dict[str, int] = {}
         # each product's campaign: the active one with the highest multiplier (a product may be in several)
         best = np.full(len(self._products), -1, dtype=np.int64)
         for ci, c in enumerate(camps):
@@ -245,16 +263,19 @@ class Engine:
             self.store.update_campaign(campaign)
             self._reload_campaigns()  # today's spend is re-read from the stored clicks on the next request
 
-    def _roll_day(self, ts_ms: int) -> None:
-        day = day_of(ts_ms)
-        if day != self._spent_day:
-            self._spent_day = day
-            self._spent[:] = 0
-            start, end = day_bounds(day)
+    def _advance(self, ts_ms: int) -> None:
+        """Move the pacer to ``ts_ms``'s tick; on a new day seed today's spend from the stored clicks."""
+        spent = None
+        if ts_ms // DAY_MS != self._pacer.day:
+            spent = np.zeros(len(self._campaigns), dtype=np.int64)
+            start, end = day_bounds(day_of(ts_ms))
+            self._click_campaign = {}
             for e in self.store.events_between(start, end, [EventKind.CLICK.value]):
                 ci = self._camp_row.get(e.campaign_id or "")
                 if ci is not None:
-                    self._spent[ci] += int(e.price_micros)
+                    spent[ci] += int(e.price_micros)
+                    self._click_campaign[e.id] = ci
+        self._pacer.advance(ts_ms, spent)
 
     def _query_vectors(self, batch: RequestBatch) -> np.ndarray:
         r = len(batch.request_ids)
@@ -286,7 +307,7 @@ class Engine:
                 z,
             )
         with self._lock:
-            self._roll_day(batch.ts_ms)
+            self._advance(batch.ts_ms)
             q = self._query_vectors(batch)
             cand, sim = self.index.search(q, self.config.retrieve_k)
             kinds = np.asarray(batch.kinds, dtype=np.int64)
@@ -299,9 +320,10 @@ class Engine:
             has = camp >= 0
             n_camp = len(self._campaigns)
             cs = np.where(has, camp, n_camp)  # sentinel row n_camp: no campaign
-            mult = np.append(self._mult, 0.0)
+            mult = np.append(self._pacer.multipliers, 0.0)  # the bidders' multipliers for this tick
             bid = np.where(has, value * mult[cs], 0.0)
-            budget_ok = np.append(self._spent < self._budget, True)[cs]
+            budget_ok = np.append(self._pacer.budget_ok(), True)[cs]
+            self._pacer.offered(camp[has], value[has])
             # Shop experience: scaling pCTR, bid and relevance by the same multiplier m scales both scores by m
             # while the bid per click (bid / pCTR) and so every per-click price stay in the merchant's terms.
             m = np.where(cand >= 0, self._delivery[safe], 1.0)
@@ -322,6 +344,13 @@ class Engine:
             col = np.maximum(res.slot, 0)
             prod = np.where(shown, np.take_along_axis(cand, col, axis=1), -1)
             camp_shown = np.where(res.promoted, np.take_along_axis(camp, col, axis=1), -1)
+            won = res.promoted
+            self._pacer.served(
+                camp_shown[won],
+                res.price_cpc_micros[won],
+                np.take_along_axis(pctr, col, axis=1)[won],
+                np.take_along_axis(value, col, axis=1)[won],
+            )
             out = ServedBatch(
                 product_idx=prod,
                 promoted=res.promoted,
@@ -329,7 +358,12 @@ class Engine:
                 price_cpc_micros=np.where(res.promoted, res.price_cpc_micros, 0).astype(np.int64),
                 pctr=np.where(shown, np.take_along_axis(pctr, col, axis=1), 0.0),
                 pcvr=np.where(shown, np.take_along_axis(pcvr, col, axis=1), 0.0),
-                extras={"candidates": cand, "reason": res.reason, "shortfall": res.shortfall},
+                extras={
+                    "candidates": cand,
+                    "campaign": camp,
+                    "reason": res.reason,
+                    "shortfall": res.shortfall,
+                },
             )
             counts = np.bincount(camp_shown[camp_shown >= 0], minlength=len(self._campaigns))
             if counts.any():
@@ -379,8 +413,16 @@ class Engine:
 
     # events ----------------------------------------------------------------------------------------
     def _validate(self, e: Event) -> None:
-        if e.ts_ms <= 0:
+        if not e.id or len(e.id) > 128:
+            raise ValidationError("event id must be 1..128 characters")
+        if not isinstance(e.kind, EventKind):
+            raise ValidationError(f"event {e.id}: unknown kind {e.kind!r}")
+        if e.ts_ms <= 0 or e.ts_ms >= 1 << 50:
             raise ValidationError(f"event {e.id}: ts_ms must be a positive epoch-ms timestamp")
+        if max(int(e.price_micros), int(e.order_value_micros)) > 10**15:
+            raise ValidationError(f"event {e.id}: amount above 10^15 micros")
+        if e.kind is EventKind.ORDER and not e.click_id and not (e.user_id and e.product_id):
+            raise ValidationError(f"event {e.id}: an order needs click_id or user_id and product_id")
         if (
             e.kind in (EventKind.IMPRESSION, EventKind.CLICK, EventKind.ORDER)
             and e.product_id not in self._row
@@ -403,11 +445,12 @@ class Engine:
             receipt = self.store.append_events(events)
             fresh = set(receipt.inserted_ids)
             for e in events:
-                if e.id not in fresh or e.kind is not EventKind.CLICK:
+                if e.id not in fresh:
                     continue
                 fresh.discard(e.id)
-                if e.campaign_id and day_of(e.ts_ms) == self._spent_day:
-                    self._spent[self._camp_row[e.campaign_id]] += int(e.price_micros)
+                self._feed_pacer(e)
+                if e.kind is not EventKind.CLICK:
+                    continue
                 r = self._row[e.product_id]
                 prev = self._user_vec.get(e.user_id)
                 self._user_vec[e.user_id] = (
@@ -415,81 +458,252 @@ class Engine:
                 )
             return receipt
 
+    def _feed_pacer(self, e: Event) -> None:
+        """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder."""
+        if e.ts_ms // DAY_MS != self._pacer.day:
+            return
+        if e.kind is EventKind.CLICK and e.campaign_id:
+            ci = self._camp_row.get(e.campaign_id)
+            if ci is not None:
+                self._pacer.clicked(ci, int(e.price_micros))
+                self._click_campaign[e.id] = ci
+        elif e.kind is EventKind.ORDER and e.click_id in self._click_campaign:
+            self._pacer.ordered(self._click_campaign[e.click_id], int(e.order_value_micros))
+
     # settlement ------------------------------------------------------------------------------------
-    def _compute(self, start_ms: int, end_ms: int, period: str) -> SettlementReport:
-        w = self.config.attribution_window_ms
-        clicks = self.store.events_between(start_ms - w, end_ms, [EventKind.CLICK.value])
-        orders = self.store.events_between(start_ms, end_ms, [EventKind.ORDER.value])
-        refunds = self.store.events_between(start_ms, end_ms, [EventKind.REFUND.value])
-        # refunds of orders from earlier periods are attributed through their order
-        order_ids = {o.id for o in orders}
-        older = [r.order_id for r in refunds if r.order_id and r.order_id not in order_ids]
-        older_orders = list(self.store.get_events(older).values()) if older else []
-        attributions = attribute_orders(clicks, orders + older_orders, w)
-        camps = {c.id: c for c in self.store.list_campaigns()}
-        return settle_period(
-            period, start_ms, end_ms, self.clock.now_ms(), camps, clicks, attributions, refunds
+    def _compute(
+        self, start_ms: int, end_ms: int, period: str
+    ) -> tuple[
+        SettlementReport, SettlementRun, Transaction | None, list[DayFigures], list[GuaranteeEvaluation], bool
+    ]:
+        """Plan one incremental run (see :mod:`sitewide.domain.settlement`): the report, the run record, the
+        transaction of differences, the changed figures and judgements, and whether anything is to commit."""
+        policy = getattr(self.config, "settlement", None)
+        if not isinstance(policy, SettlementPolicy):
+            policy = SettlementPolicy(AttributionPolicy(window_ms=self.config.attribution_window_ms))
+        store = self.store
+        last = store.last_run()
+        prev_as_of = last.as_of_ms if last else 0
+        prev_wm = last.event_watermark if last else 0
+        wm = store.event_watermark()
+        as_of = max(prev_as_of, end_ms)
+        stamps = store.event_stamps_after(prev_wm, wm)
+        ref = sorted({o for _, k, o in stamps if k == EventKind.REFUND.value and o})
+        order_ts = {i: e.ts_ms for i, e in store.get_events(ref).items()} if ref else {}
+        touched = [(order_ts.get(o or "", -1) if k == EventKind.REFUND.value else ts) for ts, k, o in stamps]
+        days = dirty_days(
+            prev_as_of, as_of, (t for t in touched if t >= 0), (start_ms, end_ms), policy.reach_ms
         )
+        camps = {c.id: c for c in store.list_campaigns()}
+        contracts = store.guarantees()
+
+        def contract(cid: str) -> GuaranteeContract:
+            return contracts.get(cid) or policy.default_contract
+
+        new_days: dict[tuple[str, str], DayFigures] = {}
+        for lo, hi in load_range(days, policy.reach_ms):
+            evs = store.events_between(lo, min(hi, as_of))
+            have = {e.id for e in evs}
+            named_ids = sorted({e.click_id for e in evs if e.kind is EventKind.ORDER and e.click_id} - have)
+            named = store.get_events(named_ids) if named_ids else {}
+            refunds = store.refunds_for([e.id for e in evs if e.kind is EventKind.ORDER])
+            for (cid, d), f in compute_days(days, evs, camps, policy, named, refunds, as_of).items():
+                new_days[(cid, day_str(d))] = f
+        old_days: dict[tuple[str, str], DayFigures] = {}
+        if days:
+            got = store.day_figures(day_str(days.first), day_str(days.last))
+            old_days = {k: f for k, f in got.items() if day_index(k[1]) in days}
+        for k, f in old_days.items():  # a day that lost all its activity goes to zero
+            new_days.setdefault(k, zero_figures(f))
+
+        # guarantee windows: those holding a recomputed day, and those that mature in this run
+        lag = max([c.observation_lag_ms for c in [policy.default_contract, *contracts.values()]])
+        span = max([c.window_days for c in [policy.default_contract, *contracts.values()]])
+        lo_day = max(
+            0,
+            min(
+                days.first if days else 1 << 40,
+                (prev_as_of - lag) // DAY_MS - span - 1,
+                (end_ms - 1) // DAY_MS - span,
+            ),
+        )
+        hi_day = (as_of - 1) // DAY_MS
+        known = store.day_figures(day_str(lo_day - span), day_str(hi_day))
+        known.update(new_days)
+        windows: set[tuple[str, tuple[int, int]]] = set()
+        for cid, dstr in known:
+            c = camps.get(cid)
+            if c is None:
+                continue
+            d = day_index(dstr)
+            w = window_for(contract(cid), c, d)
+            if w is None:
+                continue
+            mat = contract(cid).matures_at_ms(w)
+            if mat <= as_of and ((cid, dstr) in new_days or mat > prev_as_of):
+                windows.add((cid, w))
+        first_days = [w[0] for _, w in windows]
+        old_evals = (
+            store.guarantee_evaluations(day_str(min(first_days)), day_str(max(first_days)))
+            if first_days
+            else {}
+        )
+        need = [(cid, w) for cid, w in windows if w[0] < lo_day - span]
+        for cid, w in need:  # windows reaching back beyond what was read (long, old windows)
+            known.update(store.day_figures(day_str(w[0]), day_str(w[0] + w[1] - 1), cid))
+        evals: list[GuaranteeEvaluation] = []
+        for cid, w in sorted(windows):
+            figs = [known[(cid, day_str(d))] for d in range(w[0], w[0] + w[1]) if (cid, day_str(d)) in known]
+            ev = evaluate_window(contract(cid), camps[cid], w, figs)
+            if ev.spend_micros == 0 and ev.due_micros == 0 and (cid, ev.window) not in old_evals:
+                continue
+            evals.append(ev)
+
+        seq = (last.seq if last else 0) + 1
+        now = self.clock.now_ms()
+        txn, changed, changed_evals = book_differences(
+            f"settlement:{seq}", period, now, new_days, old_days, evals, old_evals
+        )
+        run = SettlementRun(seq, period, start_ms, end_ms, as_of, wm, now)
+        anything = bool(txn or changed or changed_evals) or as_of != prev_as_of or wm != prev_wm
+
+        # the report: the period's days (whole UTC days overlapping it) and the windows ending in them
+        p_lo, p_hi = day_str(start_ms // DAY_MS), day_str((end_ms - 1) // DAY_MS)
+        cur_evals = dict(old_evals)
+        cur_evals.update({(e.campaign_id, e.window): e for e in evals})
+        figs_p = store.day_figures(p_lo, p_hi)
+        figs_p.update({k: f for k, f in new_days.items() if p_lo <= k[1] <= p_hi})
+        for k, g in store.guarantee_evaluations(day_str(max(0, day_index(p_lo) - span)), p_hi).items():
+            cur_evals.setdefault(k, g)
+        comp: dict[str, int] = {}
+        p_evals = []
+        for g in cur_evals.values():
+            if p_lo <= day_str(day_index(g.first_day) + g.days - 1) <= p_hi:
+                comp[g.campaign_id] = comp.get(g.campaign_id, 0) + g.due_micros
+                p_evals.append(g)
+        rows: dict[str, list[DayFigures]] = {}
+        for (cid, _), f in sorted(figs_p.items()):
+            rows.setdefault(cid, []).append(f)
+        for cid in comp:
+            rows.setdefault(cid, [])
+        campaigns: list[CampaignSettlement] = []
+        for cid in sorted(rows):
+            c = camps.get(cid)
+            fs = rows[cid]
+            campaigns.append(
+                CampaignSettlement(
+                    campaign_id=cid,
+                    merchant_id=c.merchant_id if c else (fs[0].merchant_id if fs else ""),
+                    target_roi=c.target_roi if c else Decimal(0),
+                    clicks=sum(f.clicks for f in fs),
+                    billable_clicks=sum(f.billable_clicks for f in fs),
+                    orders=sum(f.orders for f in fs),
+                    raw_spend_micros=sum(f.raw_spend_micros for f in fs),
+                    spend_micros=sum(f.spend_micros for f in fs),
+                    gmv_micros=sum(f.gmv_micros for f in fs),
+                    compensation_micros=comp.get(cid, 0),
+                    invalid_clicks=sum(f.invalid_clicks for f in fs),
+                )
+            )
+        report = SettlementReport(
+            period=period,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            campaigns=campaigns,
+            transactions=[txn] if txn else [],
+            run_seq=seq,
+            as_of_ms=as_of,
+            days=[f for _, f in sorted(figs_p.items())],
+            guarantees=sorted(p_evals, key=lambda g: (g.campaign_id, g.window)),
+        )
+        return report, run, txn, changed, changed_evals, anything
 
     def settle(self, start_ms: int, end_ms: int, period: str | None = None) -> SettlementReport:
-        """Settle ``[start_ms, end_ms)`` once: charges and compensation are booked in one atomic write.
-
-        Settling the same period again books nothing and returns the same figures with ``already_settled``.
-        """
+        """Settle up to ``end_ms``: book, as one atomic transaction, the differences between what the events
+        known now say is owed (charges per campaign-day, compensation per mature guarantee window) and what
+        the ledger holds. Re-running books nothing (``already_settled``); late events re-open their days.
+        Runs are serialised by their sequence number: a concurrent run that loses recomputes and retries."""
         if end_ms <= start_ms:
             raise ValidationError("settlement period must have end > start")
+        if start_ms < 0 or end_ms >= 1 << 50:
+            raise ValidationError("settlement period must lie in epoch milliseconds ≥ 0")
         label = period or (
             day_of(start_ms)
             if end_ms - start_ms == DAY_MS and day_bounds(day_of(start_ms))[0] == start_ms
             else f"{start_ms}-{end_ms}"
         )
-        report = self._compute(start_ms, end_ms, label)
-        booked = self.store.append_transactions(report.transactions)
-        if not booked:
-            return SettlementReport(
-                report.period, start_ms, end_ms, report.campaigns, report.transactions, True
-            )
-        return report
+        for _ in range(20):
+            report, run, txn, changed, evals, anything = self._compute(start_ms, end_ms, label)
+            if not anything and self.store.runs_for_period(label):
+                return replace(report, transactions=[], already_settled=True)
+            if self.store.commit_settlement(run, txn, changed, evals):
+                return report
+        raise Conflict("settlement: too many concurrent runs, try again")
 
     def settle_day(self, day: str) -> SettlementReport:
         start, end = day_bounds(day)
         return self.settle(start, end, day)
 
+    def set_guarantee(self, campaign_id: str, contract: GuaranteeContract) -> GuaranteeContract:
+        """Attach a new version of the ROI-guarantee contract to a campaign; windows judged from now on use
+        it. Returns the stored contract with its version."""
+        if self.store.get_campaign(campaign_id) is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        return self.store.put_guarantee(replace(contract, campaign_id=campaign_id))
+
+    def guarantee(self, campaign_id: str) -> GuaranteeContract:
+        """The contract in force for a campaign (its own latest version, else the platform default)."""
+        if self.store.get_campaign(campaign_id) is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        policy = getattr(self.config, "settlement", None)
+        default = (
+            policy.default_contract
+            if isinstance(policy, SettlementPolicy)
+            else SettlementPolicy().default_contract
+        )
+        return self.store.guarantees().get(campaign_id) or replace(default, campaign_id=campaign_id)
+
     # reports ---------------------------------------------------------------------------------------
     def campaign_report(self, campaign_id: str) -> dict[str, object]:
+        """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation
+        of the guarantee windows ending that day — all as last settled."""
         camp = self.store.get_campaign(campaign_id)
         if camp is None:
             raise NotFound(f"campaign {campaign_id} not found")
         served = self.store.served(campaign_id)
+        figs = {d: f for (_, d), f in self.store.day_figures("0000-01-01", "9999-12-31", campaign_id).items()}
         comp_by_day: dict[str, int] = {}
-        for t in self.store.list_transactions(kind="compensation"):
-            for e in t.entries:
-                if e.amount_micros > 0 and e.memo.startswith(f"campaign {campaign_id}:"):
-                    comp_by_day[t.period] = comp_by_day.get(t.period, 0) + int(e.amount_micros)
-        days = sorted(set(served) | set(comp_by_day))
+        for g in self.store.guarantee_evaluations("0000-01-01", "9999-12-31", campaign_id).values():
+            end = day_str(day_index(g.first_day) + g.days - 1)
+            comp_by_day[end] = comp_by_day.get(end, 0) + g.due_micros
         rows = []
-        for d in days:
-            start, end = day_bounds(d)
-            rep = self._compute(start, end, d)
-            cs = next((c for c in rep.campaigns if c.campaign_id == campaign_id), None)
-            spend = cs.spend_micros if cs else 0
-            gmv = cs.gmv_micros if cs else 0
+        for d in sorted(set(served) | set(figs) | set(comp_by_day)):
+            f = figs.get(d)
+            spend = f.spend_micros if f else 0
+            gmv = f.gmv_micros if f else 0
             rows.append(
                 {
                     "day": d,
                     "impressions": served.get(d, 0),
-                    "clicks": cs.clicks if cs else 0,
-                    "orders": cs.orders if cs else 0,
+                    "clicks": f.clicks if f else 0,
+                    "invalid_clicks": f.invalid_clicks if f else 0,
+                    "orders": f.orders if f else 0,
                     "spend_micros": spend,
                     "gmv_micros": gmv,
                     "roi": (gmv / spend) if spend else None,
                     "compensation_micros": comp_by_day.get(d, 0),
                 }
             )
-        tot = {
-            k: sum(int(r[k] or 0) for r in rows)  # type: ignore[call-overload]
-            for k in ("impressions", "clicks", "orders", "spend_micros", "gmv_micros", "compensation_micros")
-        }
+        keys = (
+            "impressions",
+            "clicks",
+            "invalid_clicks",
+            "orders",
+            "spend_micros",
+            "gmv_micros",
+            "compensation_micros",
+        )
+        tot = {k: sum(int(r[k] or 0) for r in rows) for k in keys}  # type: ignore[call-overload]
         return {
             "campaign_id": campaign_id,
             "target_roi": str(camp.target_roi),
@@ -499,6 +713,84 @@ class Engine:
                 **tot,
                 "roi": (tot["gmv_micros"] / tot["spend_micros"]) if tot["spend_micros"] else None,
             },
+        }
+
+    def statement(self, campaign_id: str, period: str | None = None) -> dict[str, object]:
+        """The numbers settlement used for one campaign: per-day figures (clicks, invalid clicks by rule,
+        billable clicks, spend vs budget, orders, gross GMV, refunds), each guarantee window's judgement with
+        the contract it used, and the ledger legs booked for the campaign. ``period``: one day, or all."""
+        camp = self.store.get_campaign(campaign_id)
+        if camp is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        lo, hi = (period, period) if period else ("0000-01-01", "9999-12-31")
+        if period:
+            day_index(period)  # ValidationError on a malformed day
+        figs = self.store.day_figures(lo, hi, campaign_id)
+        evals = self.store.guarantee_evaluations("0000-01-01", hi, campaign_id).values()
+        evals_in = [
+            g
+            for g in evals
+            if period is None or day_index(g.first_day) <= day_index(period) < day_index(g.first_day) + g.days
+        ]
+        tag = f"campaign {campaign_id} "
+        legs = [
+            {
+                "txn_id": t.id,
+                "period": t.period,
+                "account": e.account,
+                "amount_micros": int(e.amount_micros),
+                "memo": e.memo,
+            }
+            for t in self.store.list_transactions()
+            for e in t.entries
+            if tag in e.memo
+            and (
+                period is None
+                or f"day {period}" in e.memo
+                or any(f"window {g.window}" in e.memo for g in evals_in)
+            )
+        ]
+        return {
+            "campaign_id": campaign_id,
+            "merchant_id": camp.merchant_id,
+            "period": period,
+            "contract": self.guarantee(campaign_id).to_dict(),
+            "days": [
+                {
+                    "day": f.day,
+                    "budget_micros": f.budget_micros,
+                    "clicks": f.clicks,
+                    "invalid_clicks": f.invalid_clicks,
+                    "invalid_by_rule": dict(f.invalid_by_rule),
+                    "billable_clicks": f.billable_clicks,
+                    "raw_spend_micros": f.raw_spend_micros,
+                    "spend_micros": f.spend_micros,
+                    "orders": f.orders,
+                    "gross_gmv_micros": f.gross_gmv_micros,
+                    "refunded_micros": f.refunded_micros,
+                    "gmv_micros": f.gmv_micros,
+                }
+                for _, f in sorted(figs.items())
+            ],
+            "guarantee_windows": [
+                {
+                    "window": g.window,
+                    "first_day": g.first_day,
+                    "days": g.days,
+                    "contract_version": g.contract_version,
+                    "contract": g.contract,
+                    "target_roi": str(g.target_roi),
+                    "spend_micros": g.spend_micros,
+                    "gmv_micros": g.gmv_micros,
+                    "orders": g.orders,
+                    "roi": g.roi,
+                    "triggered": g.triggered,
+                    "compensation_micros": g.due_micros,
+                    "reason": g.reason,
+                }
+                for g in sorted(evals_in, key=lambda g: g.first_day)
+            ],
+            "ledger": legs,
         }
 
 

@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
 
 IntArray = npt.NDArray[np.int64]
@@ -62,6 +64,40 @@ class Store(Protocol):
     def append_transactions(self, txns: Sequence[Transaction]) -> bool: ...
     def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]: ...
     def balances(self) -> dict[str, int]: ...
+
+    # settlement (issue 7). Events carry an ingestion sequence; ``event_watermark`` is the highest one below
+    # which every event is committed, ``event_stamps_after(a, b)`` the (ts_ms, kind, order_id) of events with
+    # a < seq ≤ b. Figures and guarantee judgements are append-only; the readers return the latest per key.
+    def event_watermark(self) -> int: ...
+    def event_stamps_after(self, after: int, upto: int) -> list[tuple[int, str, str | None]]: ...
+    def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]: ...
+    def last_run(self) -> SettlementRun | None: ...
+    def runs_for_period(self, period: str) -> list[SettlementRun]: ...
+    def day_figures(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], DayFigures]: ...
+    def guarantee_evaluations(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], GuaranteeEvaluation]: ...
+    def commit_settlement(
+        self,
+        run: SettlementRun,
+        txn: Transaction | None,
+        days: Sequence[DayFigures],
+        evaluations: Sequence[GuaranteeEvaluation],
+    ) -> bool:
+        """Store the run, its transaction, figures and judgements in one atomic write; False (nothing
+        written) when a run with ``run.seq`` exists (a concurrent run won: recompute and retry)."""
+        ...
+
+    # ROI-guarantee contracts: append-only versions per campaign
+    def put_guarantee(self, contract: GuaranteeContract) -> GuaranteeContract:
+        """Store a new version for ``contract.campaign_id`` (version = previous + 1) and return it."""
+        ...
+
+    def guarantees(self) -> dict[str, GuaranteeContract]:
+        """The latest version per campaign."""
+        ...
 
 
 @runtime_checkable

@@ -1,38 +1,82 @@
-"""Daily settlement: charges for billable clicks, delivered ROI, and compensation when ROI misses the target.
+"""Settlement: incremental and convergent, per campaign-day of the click.
 
-Pure functions from events to a :class:`SettlementReport` and balanced ledger transactions.
+Each run takes the events known now (up to its ``as_of`` time), computes for every *dirty* campaign-day the
+figures that should hold — billable clicks under the daily budget, attributed orders, GMV net of refunds —
+compares them with the latest figures the ledger was booked from, and books only the difference as one new
+balanced transaction. Guarantee windows (see :mod:`sitewide.domain.guarantee`) that are mature are judged the
+same way: compensation booked = due now − already booked. So
 
-Accounts (signed micros, + = money into the account, every transaction sums to zero):
-- ``merchant:{id}:cash``       the merchant's cash balance, debited for charges
-- ``merchant:{id}:ad_credit``  ad credit granted as compensation
-- ``platform:revenue``         ad revenue
-- ``platform:compensation``    compensation expense (negative = paid out)
+- settling the same period again books nothing (idempotent);
+- a late order, refund, impression or click re-opens the days it can affect, and the next run books the
+  correction as a new entry (never an update);
+- settling ``[0, T)`` in any grouping of periods ends with the same balances as settling it once.
 
-Guarantee (v1, simple rule): a campaign whose delivered ROI for the day is below its target gets
-``min(spend, spend − GMV ÷ target)`` back as ad credit. Issue 7 replaces this with versioned contracts.
+A campaign-day's figures depend only on events in ``[day − reach − 1 day, day end + reach + 1 day)``, the
+clicks orders name, and the refunds of its orders; :func:`dirty_days` turns new events into the days they
+can affect. Pure functions: the engine does the I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from sitewide.domain.attribution import Attribution
-from sitewide.domain.money import Micros
-from sitewide.domain.types import Campaign, Event, EventKind, LedgerEntry, Transaction
+from sitewide.domain.attribution import AttributionPolicy, TouchIndex
+from sitewide.domain.guarantee import (
+    DAILY_CONTRACT,
+    GuaranteeContract,
+    GuaranteeEvaluation,
+    day_str,
+    payout_due,
+    window_key,
+)
+from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
+from sitewide.domain.ledger import TransactionBuilder
+from sitewide.domain.types import Campaign, Event, EventKind, Transaction
 
-PLATFORM_REVENUE = "platform:revenue"
-PLATFORM_COMPENSATION = "platform:compensation"
+DAY_MS = 86_400_000
+Key = tuple[str, int]  # (campaign id, day index)
 
 
-def cash_account(merchant_id: str) -> str:
-    return f"merchant:{merchant_id}:cash"
+@dataclass(frozen=True, slots=True)
+class SettlementPolicy:
+    attribution: AttributionPolicy = field(default_factory=AttributionPolicy)
+    ivt: IvtPolicy = field(default_factory=IvtPolicy)
+    default_contract: GuaranteeContract = DAILY_CONTRACT
+
+    @property
+    def reach_ms(self) -> int:
+        return self.attribution.reach_ms
 
 
-def credit_account(merchant_id: str) -> str:
-    return f"merchant:{merchant_id}:ad_credit"
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """What should be booked for one campaign on one UTC day of its clicks (and the numbers used)."""
+
+    campaign_id: str
+    merchant_id: str
+    day: str
+    budget_micros: int = 0
+    clicks: int = 0
+    invalid_clicks: int = 0
+    invalid_by_rule: tuple[tuple[str, int], ...] = ()
+    billable_clicks: int = 0
+    raw_spend_micros: int = 0  # valid clicks' prices, before the budget cap
+    spend_micros: int = 0  # charged
+    orders: int = 0
+    gross_gmv_micros: int = 0
+    refunded_micros: int = 0
+
+    @property
+    def gmv_micros(self) -> int:
+        return self.gross_gmv_micros - self.refunded_micros
+
+
+def zero_figures(f: DayFigures) -> DayFigures:
+    return DayFigures(f.campaign_id, f.merchant_id, f.day, f.budget_micros)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +87,11 @@ class CampaignSettlement:
     clicks: int
     billable_clicks: int
     orders: int
-    raw_spend_micros: int  # before the budget cap
+    raw_spend_micros: int  # valid clicks before the budget cap
     spend_micros: int
     gmv_micros: int  # net of refunds
     compensation_micros: int
+    invalid_clicks: int = 0
 
     @property
     def roi(self) -> float | None:
@@ -61,6 +106,23 @@ class SettlementReport:
     campaigns: list[CampaignSettlement] = field(default_factory=list)
     transactions: list[Transaction] = field(default_factory=list)
     already_settled: bool = False
+    run_seq: int = 0
+    as_of_ms: int = 0
+    days: list[DayFigures] = field(default_factory=list)
+    guarantees: list[GuaranteeEvaluation] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRun:
+    """One committed run: ``seq`` is 1, 2, 3, … (a concurrent run with the same seq loses and retries)."""
+
+    seq: int
+    period: str
+    start_ms: int
+    end_ms: int
+    as_of_ms: int
+    event_watermark: int
+    ts_ms: int
 
 
 def compensation_due(spend: int, gmv: int, target_roi: Decimal) -> int:
@@ -70,86 +132,268 @@ def compensation_due(spend: int, gmv: int, target_roi: Decimal) -> int:
     t = Fraction(target_roi)
     if Fraction(gmv) >= t * spend:
         return 0
-    owed = spend - Fraction(gmv) / t
-    return min(spend, int(owed))
+    return min(spend, int(spend - Fraction(gmv) / t))
 
 
-def settle_period(
-    period: str,
-    start_ms: int,
-    end_ms: int,
-    ts_ms: int,
+# which days a run must recompute ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DaySpans:
+    """A set of day indices as merged, inclusive ``(first, last)`` spans (cost follows spans, not days)."""
+
+    spans: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, spans: Iterable[tuple[int, int]]) -> DaySpans:
+        out: list[tuple[int, int]] = []
+        for lo, hi in sorted(x for x in spans if x[0] <= x[1]):
+            if out and lo <= out[-1][1] + 1:
+                out[-1] = (out[-1][0], max(out[-1][1], hi))
+            else:
+                out.append((lo, hi))
+        return cls(tuple(out))
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, int):
+            return False
+        i = bisect_right(self.spans, (day, 1 << 62)) - 1
+        return i >= 0 and self.spans[i][0] <= day <= self.spans[i][1]
+
+    def __bool__(self) -> bool:
+        return bool(self.spans)
+
+    @property
+    def first(self) -> int:
+        return self.spans[0][0]
+
+    @property
+    def last(self) -> int:
+        return self.spans[-1][1]
+
+
+def dirty_days(
+    prev_as_of_ms: int,
+    as_of_ms: int,
+    new_event_ts: Iterable[int],
+    period: tuple[int, int],
+    reach_ms: int,
+) -> DaySpans:
+    """Days whose figures may have changed: days that new events (by timestamp; a refund by its order's)
+    can affect, days whose inputs the advance of ``as_of`` lets in, and the period's own days; none at or
+    after ``as_of``."""
+    last = (as_of_ms - 1) // DAY_MS
+    spans: list[tuple[int, int]] = []
+
+    def span(lo_ms: int, hi_ms: int) -> None:
+        spans.append((max(lo_ms, 0) // DAY_MS, min(min(hi_ms, as_of_ms - 1) // DAY_MS, last)))
+
+    for ts in sorted(set(new_event_ts)):
+        if ts < as_of_ms:
+            span(ts - reach_ms - DAY_MS, ts + DAY_MS)
+    if as_of_ms > prev_as_of_ms:
+        span(prev_as_of_ms - reach_ms - DAY_MS, as_of_ms - 1)
+    span(period[0], period[1] - 1)
+    return DaySpans.of(spans)
+
+
+def load_range(days: DaySpans, reach_ms: int) -> list[tuple[int, int]]:
+    """Merged ``[lo, hi)`` event ranges that hold every input of ``days``."""
+    out: list[tuple[int, int]] = []
+    for a, b in days.spans:
+        lo, hi = max(0, a * DAY_MS - reach_ms - DAY_MS), (b + 1) * DAY_MS + reach_ms + DAY_MS
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+# figures of campaign-days ----------------------------------------------------------------------------
+def compute_days(
+    days: Container[int],
+    events: Sequence[Event],
     campaigns: Mapping[str, Campaign],
-    clicks: Iterable[Event],
-    attributions: Iterable[Attribution],
-    refunds: Iterable[Event] = (),
-) -> SettlementReport:
-    """Settle clicks with ``start_ms ≤ ts < end_ms`` and the orders attributed to them in the same period.
+    policy: SettlementPolicy,
+    named_clicks: Mapping[str, Event] | None = None,
+    refunds: Mapping[str, Sequence[Event]] | None = None,
+    as_of_ms: int | None = None,
+) -> dict[Key, DayFigures]:
+    """Figures for every campaign with activity on ``days``.
 
-    Charges per campaign are the sum of billable click prices, capped at the daily budget.
+    ``events``: every event in :func:`load_range` of ``days`` (duplicates by id are ignored);
+    ``named_clicks``: clicks that orders in ``events`` name (any time); ``refunds``: order id → its refunds;
+    events at or after ``as_of_ms`` are ignored.
     """
-    clicks_by: dict[str, list[Event]] = {}
-    for c in clicks:
-        if c.kind is EventKind.CLICK and c.campaign_id and start_ms <= c.ts_ms < end_ms:
-            clicks_by.setdefault(c.campaign_id, []).append(c)
-    gmv_by: dict[str, int] = {}
-    orders_by: dict[str, int] = {}
-    order_campaign: dict[str, str] = {}
-    for a in attributions:
-        if a.campaign_id and start_ms <= a.ts_ms < end_ms:
-            gmv_by[a.campaign_id] = gmv_by.get(a.campaign_id, 0) + a.order_value_micros
-            orders_by[a.campaign_id] = orders_by.get(a.campaign_id, 0) + 1
-            order_campaign[a.order_id] = a.campaign_id
-    for r in refunds:
-        cid = order_campaign.get(r.order_id or "")
-        if r.kind is EventKind.REFUND and cid and start_ms <= r.ts_ms < end_ms:
-            gmv_by[cid] = gmv_by.get(cid, 0) - int(r.order_value_micros)
-
-    rows: list[CampaignSettlement] = []
-    legs: list[LedgerEntry] = []
-    comp_legs: list[LedgerEntry] = []
-    txn_id = f"settlement:{period}"
-    comp_id = f"compensation:{period}"
-    for cid in sorted(set(clicks_by) | set(gmv_by)):
-        camp = campaigns.get(cid)
-        if camp is None:
+    cut = as_of_ms if as_of_ms is not None else 1 << 62
+    clicks: dict[str, Event] = {}
+    imps: dict[str, Event] = {}
+    orders: dict[str, Event] = {}
+    for e in events:
+        if e.ts_ms >= cut:
             continue
-        cl = sorted(clicks_by.get(cid, []), key=lambda e: (e.ts_ms, e.id))
-        budget = int(camp.daily_budget_micros)
-        raw = 0
-        spend = 0
-        billable = 0
-        for c in cl:  # bill in time order until the budget is used up
-            p = int(c.price_micros)
-            raw += p
-            if spend + p <= budget:
-                spend += p
-                billable += 1
-        gmv = max(0, gmv_by.get(cid, 0))
-        comp = compensation_due(spend, gmv, camp.target_roi)
-        rows.append(
-            CampaignSettlement(
-                campaign_id=cid,
-                merchant_id=camp.merchant_id,
-                target_roi=camp.target_roi,
-                clicks=len(cl),
-                billable_clicks=billable,
-                orders=orders_by.get(cid, 0),
-                raw_spend_micros=raw,
-                spend_micros=spend,
-                gmv_micros=gmv,
-                compensation_micros=comp,
+        if e.kind is EventKind.CLICK:
+            clicks[e.id] = e
+        elif e.kind is EventKind.IMPRESSION:
+            imps[e.id] = e
+        elif e.kind is EventKind.ORDER:
+            orders[e.id] = e
+    flags = flag_clicks(clicks.values(), imps, policy.ivt)
+
+    groups: dict[Key, list[Event]] = {}
+    for c in clicks.values():
+        d = c.ts_ms // DAY_MS
+        if c.campaign_id is not None and d in days and c.campaign_id in campaigns:
+            groups.setdefault((c.campaign_id, d), []).append(c)
+    acc: dict[Key, dict[str, int]] = {}
+    rules: dict[Key, dict[str, int]] = {}
+
+    def row(k: Key) -> dict[str, int]:
+        r = acc.get(k)
+        if r is None:
+            r = acc[k] = dict.fromkeys(
+                ("clicks", "invalid", "billable", "raw", "spend", "orders", "gmv", "refunded"), 0
             )
+        return r
+
+    for k, cl in groups.items():
+        cl.sort(key=lambda e: (e.ts_ms, e.id))
+        budget = int(campaigns[k[0]].daily_budget_micros)
+        r = row(k)
+        for c in cl:  # bill valid clicks in time order while they fit in the day's budget
+            r["clicks"] += 1
+            rule = flags.get(c.id)
+            if rule is not None:
+                r["invalid"] += 1
+                rr = rules.setdefault(k, {})
+                rr[rule.value] = rr.get(rule.value, 0) + 1
+                continue
+            p = int(c.price_micros)
+            r["raw"] += p
+            if r["spend"] + p <= budget:
+                r["spend"] += p
+                r["billable"] += 1
+
+    idx = TouchIndex(clicks.values(), imps.values() if policy.attribution.view_through_ms else ())
+    for o in orders.values():
+        t = idx.touch(o, policy.attribution, named_clicks)
+        if t is None or t.campaign_id is None or t.campaign_id not in campaigns:
+            continue
+        d = t.ts_ms // DAY_MS
+        if d not in days or (t.kind is EventKind.CLICK and t.event_id in flags):
+            continue
+        value = int(o.order_value_micros)
+        back = sum(int(x.order_value_micros) for x in (refunds or {}).get(o.id, ()) if x.ts_ms < cut)
+        r = row((t.campaign_id, d))
+        r["orders"] += 1
+        r["gmv"] += value
+        r["refunded"] += min(value, back)
+
+    out: dict[Key, DayFigures] = {}
+    for k, r in acc.items():
+        camp = campaigns[k[0]]
+        out[k] = DayFigures(
+            campaign_id=k[0],
+            merchant_id=camp.merchant_id,
+            day=day_str(k[1]),
+            budget_micros=int(camp.daily_budget_micros),
+            clicks=r["clicks"],
+            invalid_clicks=r["invalid"],
+            invalid_by_rule=tuple(sorted(rules.get(k, {}).items())),
+            billable_clicks=r["billable"],
+            raw_spend_micros=r["raw"],
+            spend_micros=r["spend"],
+            orders=r["orders"],
+            gross_gmv_micros=r["gmv"],
+            refunded_micros=r["refunded"],
         )
-        if spend:
-            memo = f"campaign {cid}: {billable} clicks"
-            legs.append(LedgerEntry(txn_id, cash_account(camp.merchant_id), Micros(-spend), memo))
-            legs.append(LedgerEntry(txn_id, PLATFORM_REVENUE, Micros(spend), memo))
-        if comp:
-            memo = f"campaign {cid}: ROI {gmv / spend:.3f} < target {camp.target_roi}"
-            comp_legs.append(LedgerEntry(comp_id, credit_account(camp.merchant_id), Micros(comp), memo))
-            comp_legs.append(LedgerEntry(comp_id, PLATFORM_COMPENSATION, Micros(-comp), memo))
-    txns = [Transaction(txn_id, "settlement", period, ts_ms, tuple(legs))]
-    if comp_legs:
-        txns.append(Transaction(comp_id, "compensation", period, ts_ms, tuple(comp_legs)))
-    return SettlementReport(period, start_ms, end_ms, rows, txns)
+    return out
+
+
+# guarantee windows -----------------------------------------------------------------------------------
+def window_for(contract: GuaranteeContract, campaign: Campaign, day: int) -> tuple[int, int] | None:
+    return contract.window_of(day, max(campaign.created_ms, 0) // DAY_MS)
+
+
+def evaluate_window(
+    contract: GuaranteeContract,
+    campaign: Campaign,
+    window: tuple[int, int],
+    figures: Iterable[DayFigures],
+) -> GuaranteeEvaluation:
+    import json
+
+    spend = gmv = orders = 0
+    for f in figures:
+        spend += f.spend_micros
+        gmv += f.gmv_micros
+        orders += f.orders
+    target = contract.target_roi if contract.target_roi is not None else campaign.target_roi
+    triggered, due, reason = payout_due(contract, target, spend, gmv, orders)
+    doc = contract.to_dict()
+    doc["campaign_id"] = campaign.id
+    return GuaranteeEvaluation(
+        campaign_id=campaign.id,
+        merchant_id=campaign.merchant_id,
+        window=window_key(window),
+        first_day=day_str(window[0]),
+        days=window[1],
+        contract_version=contract.version,
+        contract=json.dumps(doc, sort_keys=True),
+        target_roi=target,
+        spend_micros=spend,
+        gmv_micros=gmv,
+        orders=orders,
+        triggered=triggered,
+        due_micros=due,
+        reason=reason,
+    )
+
+
+# booking the difference ------------------------------------------------------------------------------
+def book_differences(
+    txn_id: str,
+    period: str,
+    ts_ms: int,
+    new_days: Mapping[tuple[str, str], DayFigures],
+    old_days: Mapping[tuple[str, str], DayFigures],
+    new_evals: Sequence[GuaranteeEvaluation],
+    old_evals: Mapping[tuple[str, str], GuaranteeEvaluation],
+) -> tuple[Transaction | None, list[DayFigures], list[GuaranteeEvaluation]]:
+    """One transaction with the charge and compensation differences, and the figures that changed (to be
+    stored with it). ``new_days`` must hold every recomputed key; an old key it lacks went to zero."""
+    tb = TransactionBuilder(txn_id)
+    changed: list[DayFigures] = []
+    for k in sorted(set(new_days) | set(old_days)):
+        old = old_days.get(k)
+        new = new_days.get(k)
+        if new is None:
+            assert old is not None
+            new = zero_figures(old)
+        if old == new:
+            continue
+        changed.append(new)
+        delta = new.spend_micros - (old.spend_micros if old else 0)
+        if delta:
+            what = "charge" if old is None else "charge correction"
+            tb.charge(
+                new.merchant_id,
+                delta,
+                f"{what} campaign {new.campaign_id} day {new.day}: {new.billable_clicks} billable of "
+                f"{new.clicks} clicks ({new.invalid_clicks} invalid), spend {new.spend_micros} "
+                f"(budget {new.budget_micros}, booked before {old.spend_micros if old else 0})",
+            )
+    evals: list[GuaranteeEvaluation] = []
+    for ev in new_evals:
+        prev = old_evals.get((ev.campaign_id, ev.window))
+        if prev == ev:
+            continue
+        evals.append(ev)
+        delta = ev.due_micros - (prev.due_micros if prev else 0)
+        if delta:
+            what = "compensation" if delta > 0 else "compensation reversal"
+            tb.compensate(
+                ev.merchant_id,
+                delta,
+                f"{what} campaign {ev.campaign_id} window {ev.window} (contract v{ev.contract_version}): "
+                f"{ev.reason}; due {ev.due_micros}, booked before {prev.due_micros if prev else 0}",
+            )
+    return tb.build("settlement", period, ts_ms), changed, evals

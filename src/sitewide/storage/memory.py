@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from sitewide.domain.types import Campaign, Conflict, Event, Product, Shop, Transaction
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.ledger import check_balanced
+from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
 from sitewide.ports import EventReceipt
 
 
@@ -20,6 +24,12 @@ class MemoryStore:
         self._txns: dict[str, Transaction] = {}
         self._txn_order: list[str] = []
         self._served: dict[tuple[str, str], int] = {}
+        self._seq: dict[str, int] = {}
+        self._refunds: dict[str, list[str]] = {}
+        self._runs: dict[int, SettlementRun] = {}
+        self._days: dict[tuple[str, str], DayFigures] = {}
+        self._evals: dict[tuple[str, str], GuaranteeEvaluation] = {}
+        self._contracts: dict[str, list[GuaranteeContract]] = {}
 
     # catalogue -------------------------------------------------------------------------------------
     def upsert_shops(self, shops: Iterable[Shop]) -> None:
@@ -77,7 +87,11 @@ class MemoryStore:
                     continue
                 fresh[e.id] = e
             self._events.update(fresh)
-            self._event_order.extend(fresh)
+            for eid, e in fresh.items():
+                self._event_order.append(eid)
+                self._seq[eid] = len(self._event_order)
+                if e.kind is EventKind.REFUND and e.order_id:
+                    self._refunds.setdefault(e.order_id, []).append(eid)
             return EventReceipt(inserted=len(fresh), duplicates=dups, inserted_ids=tuple(fresh))
 
     def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
@@ -107,9 +121,7 @@ class MemoryStore:
         with self._lock:
             if any(t.id in self._txns for t in txns):
                 return False
-            for t in txns:
-                if not t.balanced():
-                    raise Conflict(f"transaction {t.id} does not balance")
+            check_balanced(txns)
             for t in txns:
                 self._txns[t.id] = t
                 self._txn_order.append(t.id)
@@ -128,3 +140,81 @@ class MemoryStore:
             for e in t.entries:
                 out[e.account] = out.get(e.account, 0) + e.amount_micros
         return out
+
+    # settlement ------------------------------------------------------------------------------------
+    def event_watermark(self) -> int:
+        return len(self._event_order)
+
+    def event_stamps_after(self, after: int, upto: int) -> list[tuple[int, str, str | None]]:
+        with self._lock:
+            ids = self._event_order[max(after, 0) : max(upto, 0)]
+            return [(e.ts_ms, e.kind.value, e.order_id) for e in (self._events[i] for i in ids)]
+
+    def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
+        with self._lock:
+            return {
+                o: [self._events[i] for i in self._refunds[o]] for o in set(order_ids) if o in self._refunds
+            }
+
+    def last_run(self) -> SettlementRun | None:
+        with self._lock:
+            return self._runs[max(self._runs)] if self._runs else None
+
+    def runs_for_period(self, period: str) -> list[SettlementRun]:
+        with self._lock:
+            return [r for _, r in sorted(self._runs.items()) if r.period == period]
+
+    def day_figures(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], DayFigures]:
+        with self._lock:
+            return {
+                k: f
+                for k, f in self._days.items()
+                if first_day <= k[1] <= last_day and (campaign_id is None or k[0] == campaign_id)
+            }
+
+    def guarantee_evaluations(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], GuaranteeEvaluation]:
+        with self._lock:
+            return {
+                k: g
+                for k, g in self._evals.items()
+                if first_day <= g.first_day <= last_day and (campaign_id is None or k[0] == campaign_id)
+            }
+
+    def commit_settlement(
+        self,
+        run: SettlementRun,
+        txn: Transaction | None,
+        days: Sequence[DayFigures],
+        evaluations: Sequence[GuaranteeEvaluation],
+    ) -> bool:
+        with self._lock:
+            if run.seq in self._runs or (txn is not None and txn.id in self._txns):
+                return False
+            if txn is not None:
+                check_balanced([txn])
+            self._runs[run.seq] = run
+            if txn is not None:
+                self._txns[txn.id] = txn
+                self._txn_order.append(txn.id)
+            for f in days:
+                self._days[(f.campaign_id, f.day)] = f
+            for g in evaluations:
+                self._evals[(g.campaign_id, g.window)] = g
+            return True
+
+    def put_guarantee(self, contract: GuaranteeContract) -> GuaranteeContract:
+        if contract.campaign_id is None:
+            raise Conflict("a stored guarantee contract needs a campaign_id")
+        with self._lock:
+            versions = self._contracts.setdefault(contract.campaign_id, [])
+            c = replace(contract, version=len(versions) + 1)
+            versions.append(c)
+            return c
+
+    def guarantees(self) -> dict[str, GuaranteeContract]:
+        with self._lock:
+            return {cid: v[-1] for cid, v in self._contracts.items() if v}

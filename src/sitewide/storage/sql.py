@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -21,13 +24,20 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.ledger import check_balanced
 from sitewide.domain.money import Micros
+from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -72,10 +82,12 @@ campaigns = Table(
     Column("status", String(16), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+SeqType = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY = rowid on SQLite
 events = Table(
     "events",
     metadata,
-    Column("id", String(128), primary_key=True),
+    Column("seq", SeqType, primary_key=True, autoincrement=True),  # ingestion order
+    Column("id", String(128), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
     Column("ts_ms", BigInteger, nullable=False, index=True),
     Column("user_id", String(128), nullable=False),
@@ -87,7 +99,7 @@ events = Table(
     Column("order_value_micros", BigInteger, nullable=False),
     Column("click_id", String(128)),
     Column("impression_id", String(128)),
-    Column("order_id", String(128)),
+    Column("order_id", String(128), index=True),
 )
 served = Table(
     "served",
@@ -113,6 +125,62 @@ entries = Table(
     Column("account", String(160), nullable=False, index=True),
     Column("amount_micros", BigInteger, nullable=False),
     Column("memo", Text, nullable=False),
+)
+runs = Table(
+    "settlement_runs",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("period", String(64), nullable=False, index=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("as_of_ms", BigInteger, nullable=False),
+    Column("event_watermark", BigInteger, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+)
+day_figures_t = Table(
+    "settlement_days",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("run_seq", BigInteger, primary_key=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("budget_micros", BigInteger, nullable=False),
+    Column("clicks", BigInteger, nullable=False),
+    Column("invalid_clicks", BigInteger, nullable=False),
+    Column("invalid_by_rule", Text, nullable=False),  # JSON [[rule, n], ...]
+    Column("billable_clicks", BigInteger, nullable=False),
+    Column("raw_spend_micros", BigInteger, nullable=False),
+    Column("spend_micros", BigInteger, nullable=False),
+    Column("orders", BigInteger, nullable=False),
+    Column("gross_gmv_micros", BigInteger, nullable=False),
+    Column("refunded_micros", BigInteger, nullable=False),
+    Index("ix_settlement_days_day", "day"),
+)
+evals_t = Table(
+    "guarantee_evaluations",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("window_key", String(32), primary_key=True),
+    Column("run_seq", BigInteger, primary_key=True),
+    Column("merchant_id", String(64), nullable=False),
+    Column("first_day", String(10), nullable=False, index=True),
+    Column("days", Integer, nullable=False),
+    Column("contract_version", Integer, nullable=False),
+    Column("contract", Text, nullable=False),
+    Column("target_roi", String(32), nullable=False),
+    Column("spend_micros", BigInteger, nullable=False),
+    Column("gmv_micros", BigInteger, nullable=False),
+    Column("orders", BigInteger, nullable=False),
+    Column("triggered", Boolean, nullable=False),
+    Column("due_micros", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+contracts_t = Table(
+    "guarantee_contracts",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", Text, nullable=False),
 )
 
 _EVENT_COLS = (
@@ -181,12 +249,115 @@ def _campaign_row(c: Campaign) -> dict[str, object]:
     }
 
 
+def _insert_txn(conn: Connection, t: Transaction) -> None:
+    conn.execute(insert(transactions), [{"id": t.id, "kind": t.kind, "period": t.period, "ts_ms": t.ts_ms}])
+    if t.entries:
+        conn.execute(
+            insert(entries),
+            [
+                {"txn_id": t.id, "account": e.account, "amount_micros": int(e.amount_micros), "memo": e.memo}
+                for e in t.entries
+            ],
+        )
+
+
+def _run_from_row(r: object) -> SettlementRun:
+    m = r._mapping  # type: ignore[attr-defined]
+    return SettlementRun(
+        seq=int(m["seq"]),
+        period=m["period"],
+        start_ms=int(m["start_ms"]),
+        end_ms=int(m["end_ms"]),
+        as_of_ms=int(m["as_of_ms"]),
+        event_watermark=int(m["event_watermark"]),
+        ts_ms=int(m["ts_ms"]),
+    )
+
+
+_FIG_INTS = (
+    "budget_micros",
+    "clicks",
+    "invalid_clicks",
+    "billable_clicks",
+    "raw_spend_micros",
+    "spend_micros",
+    "orders",
+    "gross_gmv_micros",
+    "refunded_micros",
+)
+
+
+def _fig_row(run_seq: int, f: DayFigures) -> dict[str, object]:
+    return {
+        "run_seq": run_seq,
+        "campaign_id": f.campaign_id,
+        "day": f.day,
+        "merchant_id": f.merchant_id,
+        "invalid_by_rule": json.dumps([list(x) for x in f.invalid_by_rule]),
+        **{k: int(getattr(f, k)) for k in _FIG_INTS},
+    }
+
+
+def _fig_from_row(r: object) -> DayFigures:
+    m = r._mapping  # type: ignore[attr-defined]
+    return DayFigures(
+        campaign_id=m["campaign_id"],
+        merchant_id=m["merchant_id"],
+        day=m["day"],
+        invalid_by_rule=tuple((str(a), int(b)) for a, b in json.loads(m["invalid_by_rule"])),
+        **{k: int(m[k]) for k in _FIG_INTS},
+    )
+
+
+def _eval_row(run_seq: int, g: GuaranteeEvaluation) -> dict[str, object]:
+    return {
+        "run_seq": run_seq,
+        "campaign_id": g.campaign_id,
+        "window_key": g.window,
+        "merchant_id": g.merchant_id,
+        "first_day": g.first_day,
+        "days": g.days,
+        "contract_version": g.contract_version,
+        "contract": g.contract,
+        "target_roi": str(g.target_roi),
+        "spend_micros": g.spend_micros,
+        "gmv_micros": g.gmv_micros,
+        "orders": g.orders,
+        "triggered": g.triggered,
+        "due_micros": g.due_micros,
+        "reason": g.reason,
+    }
+
+
+def _eval_from_row(r: object) -> GuaranteeEvaluation:
+    m = r._mapping  # type: ignore[attr-defined]
+    return GuaranteeEvaluation(
+        campaign_id=m["campaign_id"],
+        merchant_id=m["merchant_id"],
+        window=m["window_key"],
+        first_day=m["first_day"],
+        days=int(m["days"]),
+        contract_version=int(m["contract_version"]),
+        contract=m["contract"],
+        target_roi=Decimal(m["target_roi"]),
+        spend_micros=int(m["spend_micros"]),
+        gmv_micros=int(m["gmv_micros"]),
+        orders=int(m["orders"]),
+        triggered=bool(m["triggered"]),
+        due_micros=int(m["due_micros"]),
+        reason=m["reason"],
+    )
+
+
 class SqlStore:
     """A Store on any SQLAlchemy URL. ``SqlStore.sqlite(path)`` is the embedded default."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, migrate: bool = True) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        if migrate:
+            from sitewide.storage.migrate import upgrade
+
+            upgrade(engine)
 
     @classmethod
     def sqlite(cls, path: str | Path) -> SqlStore:
@@ -311,6 +482,8 @@ class SqlStore:
 
     # events ----------------------------------------------------------------------------------------
     def append_events(self, items: Sequence[Event]) -> EventReceipt:
+        """Set-based: ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, then one read of the bodies of
+        the ids that were already there; a different body raises Conflict and rolls the whole batch back."""
         batch: dict[str, Event] = {}
         dups = 0
         for e in items:
@@ -321,19 +494,22 @@ class SqlStore:
                 dups += 1
                 continue
             batch[e.id] = e
+        if not batch:
+            return EventReceipt(inserted=0, duplicates=dups)
+        ins = postgresql.insert(events) if self.engine.dialect.name == "postgresql" else sqlite.insert(events)
+        stmt = ins.on_conflict_do_nothing(index_elements=["id"]).returning(events.c.id)
         with self.engine.begin() as conn:
-            ids = list(batch)
-            seen: dict[str, Event] = {}
-            for i in range(0, len(ids), 500):
-                for r in conn.execute(select(events).where(events.c.id.in_(ids[i : i + 500]))):
-                    seen[r.id] = _event_from_row(r)
-            for eid, prior in seen.items():
-                if prior.body() != batch[eid].body():
-                    raise Conflict(f"event {eid} was already recorded with a different body")
-            fresh_ids = tuple(eid for eid in batch if eid not in seen)
-            if fresh_ids:
-                conn.execute(insert(events), [_event_row(batch[eid]) for eid in fresh_ids])
-        return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(seen), inserted_ids=fresh_ids)
+            inserted: set[str] = set()
+            rows = [_event_row(e) for e in batch.values()]
+            for i in range(0, len(rows), 1000):
+                inserted.update(r[0] for r in conn.execute(stmt, rows[i : i + 1000]))
+            repeats = [eid for eid in batch if eid not in inserted]
+            for i in range(0, len(repeats), 500):
+                for r in conn.execute(select(events).where(events.c.id.in_(repeats[i : i + 500]))):
+                    if _event_from_row(r).body() != batch[r.id].body():
+                        raise Conflict(f"event {r.id} was already recorded with a different body")
+        fresh_ids = tuple(eid for eid in batch if eid in inserted)
+        return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(repeats), inserted_ids=fresh_ids)
 
     def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
         q = select(events).where(events.c.ts_ms >= start_ms, events.c.ts_ms < end_ms)
@@ -371,30 +547,16 @@ class SqlStore:
 
     # ledger ----------------------------------------------------------------------------------------
     def append_transactions(self, txns: Sequence[Transaction]) -> bool:
-        for t in txns:
-            if not t.balanced():
-                raise Conflict(f"transaction {t.id} does not balance")
-        with self.engine.begin() as conn:
-            ids = [t.id for t in txns]
-            if ids and conn.execute(select(transactions.c.id).where(transactions.c.id.in_(ids))).first():
-                return False
-            for t in txns:
-                conn.execute(
-                    insert(transactions), [{"id": t.id, "kind": t.kind, "period": t.period, "ts_ms": t.ts_ms}]
-                )
-                if t.entries:
-                    conn.execute(
-                        insert(entries),
-                        [
-                            {
-                                "txn_id": t.id,
-                                "account": e.account,
-                                "amount_micros": int(e.amount_micros),
-                                "memo": e.memo,
-                            }
-                            for e in t.entries
-                        ],
-                    )
+        check_balanced(txns)
+        try:
+            with self.engine.begin() as conn:
+                ids = [t.id for t in txns]
+                if ids and conn.execute(select(transactions.c.id).where(transactions.c.id.in_(ids))).first():
+                    return False
+                for t in txns:
+                    _insert_txn(conn, t)
+        except IntegrityError:  # a concurrent writer stored the same id first
+            return False
         return True
 
     def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]:
@@ -417,10 +579,138 @@ class SqlStore:
         return [Transaction(t.id, t.kind, t.period, int(t.ts_ms), tuple(by[t.id])) for t in txs]
 
     def balances(self) -> dict[str, int]:
-        from sqlalchemy import func
-
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(entries.c.account, func.sum(entries.c.amount_micros)).group_by(entries.c.account)
             )
             return {r[0]: int(r[1]) for r in rows}
+
+    # settlement ------------------------------------------------------------------------------------
+    def event_watermark(self) -> int:
+        """The highest ingestion seq below which every event is committed. On PostgreSQL a sequence value
+        can commit after a higher one, so the read waits, under a brief SHARE ROW EXCLUSIVE lock, for the
+        inserts in flight to finish; SQLite has one writer at a time."""
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+            v = conn.execute(select(func.max(events.c.seq))).scalar()
+        return int(v or 0)
+
+    def event_stamps_after(self, after: int, upto: int) -> list[tuple[int, str, str | None]]:
+        q = select(events.c.ts_ms, events.c.kind, events.c.order_id).where(
+            events.c.seq > after, events.c.seq <= upto
+        )
+        with self.engine.connect() as conn:
+            return [(int(r[0]), str(r[1]), r[2]) for r in conn.execute(q)]
+
+    def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
+        ids = sorted(set(order_ids))
+        out: dict[str, list[Event]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(events).where(
+                    events.c.kind == EventKind.REFUND.value, events.c.order_id.in_(ids[i : i + 500])
+                )
+                for r in conn.execute(q):
+                    e = _event_from_row(r)
+                    out.setdefault(e.order_id or "", []).append(e)
+        return out
+
+    def last_run(self) -> SettlementRun | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(runs).order_by(runs.c.seq.desc()).limit(1)).first()
+        return _run_from_row(r) if r is not None else None
+
+    def runs_for_period(self, period: str) -> list[SettlementRun]:
+        with self.engine.connect() as conn:
+            q = select(runs).where(runs.c.period == period).order_by(runs.c.seq)
+            return [_run_from_row(r) for r in conn.execute(q)]
+
+    def day_figures(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], DayFigures]:
+        t = day_figures_t
+        q = select(t).where(t.c.day >= first_day, t.c.day <= last_day).order_by(t.c.run_seq)
+        if campaign_id is not None:
+            q = q.where(t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return {(r.campaign_id, r.day): _fig_from_row(r) for r in conn.execute(q)}
+
+    def guarantee_evaluations(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], GuaranteeEvaluation]:
+        t = evals_t
+        q = select(t).where(t.c.first_day >= first_day, t.c.first_day <= last_day).order_by(t.c.run_seq)
+        if campaign_id is not None:
+            q = q.where(t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return {(r.campaign_id, r.window_key): _eval_from_row(r) for r in conn.execute(q)}
+
+    def commit_settlement(
+        self,
+        run: SettlementRun,
+        txn: Transaction | None,
+        days: Sequence[DayFigures],
+        evaluations: Sequence[GuaranteeEvaluation],
+    ) -> bool:
+        if txn is not None:
+            check_balanced([txn])
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(runs),
+                    [
+                        {
+                            "seq": run.seq,
+                            "period": run.period,
+                            "start_ms": run.start_ms,
+                            "end_ms": run.end_ms,
+                            "as_of_ms": run.as_of_ms,
+                            "event_watermark": run.event_watermark,
+                            "ts_ms": run.ts_ms,
+                        }
+                    ],
+                )
+                if txn is not None:
+                    _insert_txn(conn, txn)
+                if days:
+                    conn.execute(insert(day_figures_t), [_fig_row(run.seq, f) for f in days])
+                if evaluations:
+                    conn.execute(insert(evals_t), [_eval_row(run.seq, g) for g in evaluations])
+        except IntegrityError:  # another run committed this seq (or transaction id) first
+            return False
+        return True
+
+    def put_guarantee(self, contract: GuaranteeContract) -> GuaranteeContract:
+        if contract.campaign_id is None:
+            raise Conflict("a stored guarantee contract needs a campaign_id")
+        for _ in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    v = conn.execute(
+                        select(func.max(contracts_t.c.version)).where(
+                            contracts_t.c.campaign_id == contract.campaign_id
+                        )
+                    ).scalar()
+                    c = replace(contract, version=int(v or 0) + 1)
+                    conn.execute(
+                        insert(contracts_t),
+                        [
+                            {
+                                "campaign_id": contract.campaign_id,
+                                "version": c.version,
+                                "document": json.dumps(c.to_dict(), sort_keys=True),
+                            }
+                        ],
+                    )
+                return c
+            except IntegrityError:
+                continue
+        raise Conflict(f"could not store a new guarantee version for {contract.campaign_id}")
+
+    def guarantees(self) -> dict[str, GuaranteeContract]:
+        out: dict[str, GuaranteeContract] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(contracts_t).order_by(contracts_t.c.version)):
+                out[r.campaign_id] = GuaranteeContract.from_dict(json.loads(r.document))
+        return out

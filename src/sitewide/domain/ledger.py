@@ -1,0 +1,77 @@
+"""Double-entry ledger vocabulary: accounts, balanced postings, and the checks a ledger must pass.
+
+Signed integer micros; every transaction sums to zero. The ledger is append-only: a correction is a new
+transaction with the opposite sign, never an update.
+
+Accounts:
+- ``merchant:{id}:cash``        the merchant's cash balance; charges move money out (negative)
+- ``merchant:{id}:ad_credit``   ad credit granted as ROI-guarantee compensation (positive)
+- ``platform:revenue``          ad revenue (positive)
+- ``platform:compensation``     compensation expense (negative = paid out to merchants)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sitewide.domain.money import Micros, micros
+from sitewide.domain.types import Conflict, LedgerEntry, Transaction
+
+PLATFORM_REVENUE = "platform:revenue"
+PLATFORM_COMPENSATION = "platform:compensation"
+
+
+def cash_account(merchant_id: str) -> str:
+    return f"merchant:{merchant_id}:cash"
+
+
+def credit_account(merchant_id: str) -> str:
+    return f"merchant:{merchant_id}:ad_credit"
+
+
+@dataclass(slots=True)
+class TransactionBuilder:
+    """Collects balanced pairs of legs for one transaction."""
+
+    txn_id: str
+    legs: list[LedgerEntry] = field(default_factory=list)
+
+    def move(self, debit: str, credit: str, amount: int, memo: str) -> None:
+        """``amount`` into ``debit`` and out of ``credit`` (a negative amount reverses the direction)."""
+        a = micros(amount)
+        if a == 0:
+            return
+        self.legs.append(LedgerEntry(self.txn_id, debit, Micros(a), memo))
+        self.legs.append(LedgerEntry(self.txn_id, credit, Micros(-a), memo))
+
+    def charge(self, merchant_id: str, amount: int, memo: str) -> None:
+        self.move(PLATFORM_REVENUE, cash_account(merchant_id), amount, memo)
+
+    def compensate(self, merchant_id: str, amount: int, memo: str) -> None:
+        self.move(credit_account(merchant_id), PLATFORM_COMPENSATION, amount, memo)
+
+    def build(self, kind: str, period: str, ts_ms: int) -> Transaction | None:
+        if not self.legs:
+            return None
+        t = Transaction(self.txn_id, kind, period, ts_ms, tuple(self.legs))
+        check_balanced([t])
+        return t
+
+
+def check_balanced(txns: Iterable[Transaction]) -> None:
+    for t in txns:
+        for e in t.entries:
+            micros(int(e.amount_micros))
+            if e.txn_id != t.id:
+                raise Conflict(f"transaction {t.id} holds a leg of {e.txn_id}")
+        if not t.balanced():
+            raise Conflict(f"transaction {t.id} does not balance")
+
+
+def balances(txns: Iterable[Transaction]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in txns:
+        for e in t.entries:
+            out[e.account] = out.get(e.account, 0) + int(e.amount_micros)
+    return {k: v for k, v in out.items()}
