@@ -1,0 +1,168 @@
+"""Per-campaign auto-bidding inside the engine: bidders, ticks, and the budget guard.
+
+The engine serves in batches. :class:`Pacer` cuts time into ticks (``tick_ms``); at the first batch of a new
+tick it closes the previous tick for every campaign — handing the bidder its own outcome (impressions won,
+clicks, orders, spend, GMV, the value it won) — and asks each bidder for the new tick's multiplier
+(``bid = expected GMV per impression × multiplier``). Bidders start afresh every UTC day (the budget is daily).
+
+Budget guard: a campaign enters an auction only while ``spend today + in-flight exposure + reserve`` fits in
+its daily budget (:class:`sitewide.domain.bidding.BudgetGuard`). In-flight exposure is the expected cost of
+served ads whose clicks may still arrive (``pCTR × price per click``, held for ``inflight_ttl_ms``). This keeps
+late clicks from running far past the budget; the hard guarantee that no merchant is *charged* beyond the
+daily budget is settlement's (charges are capped per campaign-day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sitewide.domain.attribution import DAY_MS
+from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
+from sitewide.domain.types import Campaign
+from sitewide.models.bidding_policy import make_bidder
+from sitewide.ports import BoolArray, FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class PacingConfig:
+    bidder: str = (
+        "learned"  # truthful | pid | dual | learned (learned falls back to dual without a policy file)
+    )
+    policy_path: str | None = None  # default: the shipped sitewide/data/bidding_policy.pt
+    tick_ms: int = 30 * 60_000  # 48 ticks a day, as the shipped policy was trained
+    inflight_ttl_ms: int = 30 * 60_000
+
+
+class Pacer:
+    def __init__(self, campaigns: Sequence[Campaign], config: PacingConfig, reserve_cpc_micros: int) -> None:
+        self.campaigns = list(campaigns)
+        self.config = config
+        self.reserve = int(reserve_cpc_micros)
+        n = len(self.campaigns)
+        self.budget = np.array([int(c.daily_budget_micros) for c in self.campaigns], dtype=np.int64)
+        self.target = np.array([float(c.target_roi) for c in self.campaigns], dtype=np.float64)
+        self.guards = [BudgetGuard(int(b)) for b in self.budget]
+        self.ticks_per_day = max(1, DAY_MS // config.tick_ms)
+        self._ttl_ticks = max(1, -(-config.inflight_ttl_ms // config.tick_ms))
+        self.day = -1
+        self.tick = -1
+        self.spent = np.zeros(n, dtype=np.int64)
+        self.gmv = np.zeros(n, dtype=np.int64)
+        self.clicks = np.zeros(n, dtype=np.int64)
+        self.orders = np.zeros(n, dtype=np.int64)
+        self._inflight = np.zeros((n, self._ttl_ticks + 1))  # ring of expected exposure per tick
+        self._t = np.zeros((6, n))  # this tick: impressions, clicks, orders, spend, gmv, value_won
+        self._offered = np.zeros((2, n))  # candidates, value offered
+        self.multipliers: FloatArray = np.zeros(n)
+        self.bidders: list[Bidder] = []
+
+    # time --------------------------------------------------------------------------------------------
+    def advance(self, ts_ms: int, spent_today: IntArray | None = None) -> None:
+        """Move to the tick of ``ts_ms``: close the open tick, start a new day when the date changed
+        (``spent_today`` then seeds today's spend, e.g. from stored clicks), compute new multipliers."""
+        day, tick = divmod(ts_ms, DAY_MS)
+        tick //= self.config.tick_ms
+        if day == self.day and tick == self.tick:
+            return
+        if day != self.day:
+            self._new_day(day, spent_today)
+        elif tick > self.tick:
+            self._close_tick()
+            self._inflight[:, tick % (self._ttl_ticks + 1)] = 0.0
+        self.tick = tick
+        self.multipliers = np.array(
+            [b.multiplier(self.state(i)) for i, b in enumerate(self.bidders)], dtype=np.float64
+        )
+
+    def _new_day(self, day: int, spent_today: IntArray | None) -> None:
+        n = len(self.campaigns)
+        self.day = day
+        self.bidders = [
+            make_bidder(
+                self.config.bidder, float(c.target_roi), int(c.daily_budget_micros), self.config.policy_path
+            )
+            for c in self.campaigns
+        ]
+        self.spent = (
+            np.zeros(n, dtype=np.int64) if spent_today is None else np.asarray(spent_today, np.int64).copy()
+        )
+        for a in (self.gmv, self.clicks, self.orders):
+            a[:] = 0
+        self._inflight[:] = 0.0
+        self._t[:] = 0.0
+        self._offered[:] = 0.0
+
+    def _close_tick(self) -> None:
+        t, o = self._t, self._offered
+        for i, b in enumerate(self.bidders):
+            b.observe(
+                TickOutcome(
+                    impressions=int(t[0, i]),
+                    clicks=int(t[1, i]),
+                    orders=int(t[2, i]),
+                    spend_micros=int(t[3, i]),
+                    gmv_micros=int(t[4, i]),
+                    value_won=float(t[5, i]),
+                    candidates=int(o[0, i]),
+                    value_offered=float(o[1, i]),
+                )
+            )
+        t[:] = 0.0
+        o[:] = 0.0
+
+    def state(self, i: int) -> CampaignState:
+        ticks_left = max(0, self.ticks_per_day - max(self.tick, 0))
+        return CampaignState(
+            budget_micros=int(self.budget[i]),
+            spent_micros=int(self.spent[i]),
+            in_flight_micros=int(self._inflight[i].sum()),
+            gmv_micros=max(0, int(self.gmv[i])),
+            target_roi=float(self.target[i]),
+            time_left_frac=ticks_left / self.ticks_per_day,
+            ticks_left=ticks_left,
+            clicks=int(self.clicks[i]),
+            orders=int(self.orders[i]),
+        )
+
+    # serving -----------------------------------------------------------------------------------------
+    def budget_ok(self) -> BoolArray:
+        """Which campaigns may enter an auction now (one more slot at the reserve still fits)."""
+        inflight = self._inflight.sum(axis=1)
+        return np.array(
+            [
+                g.may_enter(int(self.spent[i]), int(inflight[i]), self.reserve)
+                for i, g in enumerate(self.guards)
+            ],
+            dtype=bool,
+        )
+
+    def offered(self, campaign: IntArray, value: FloatArray) -> None:
+        """Candidate impressions each campaign was asked to bid on (``campaign`` ≥ 0 entries only)."""
+        m = campaign >= 0
+        n = len(self.campaigns)
+        self._offered[0] += np.bincount(campaign[m], minlength=n)
+        self._offered[1] += np.bincount(campaign[m], weights=value[m], minlength=n)
+
+    def served(self, campaign: IntArray, price_cpc: IntArray, pctr: FloatArray, value: FloatArray) -> None:
+        """Promoted slots won this batch: count them and reserve their expected click cost."""
+        n = len(self.campaigns)
+        self._t[0] += np.bincount(campaign, minlength=n)
+        self._t[5] += np.bincount(campaign, weights=value, minlength=n)
+        slot = max(self.tick, 0) % (self._ttl_ticks + 1)
+        self._inflight[:, slot] += np.bincount(campaign, weights=pctr * price_cpc, minlength=n)
+
+    # feedback ----------------------------------------------------------------------------------------
+    def clicked(self, i: int, price_micros: int) -> None:
+        self.spent[i] += price_micros
+        self.clicks[i] += 1
+        self._t[1, i] += 1
+        self._t[3, i] += price_micros
+
+    def ordered(self, i: int, value_micros: int) -> None:
+        self.gmv[i] += value_micros
+        self.orders[i] += 1
+        self._t[2, i] += 1
+        self._t[4, i] += value_micros

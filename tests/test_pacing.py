@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+
+from sitewide.domain.attribution import DAY_MS
+from sitewide.domain.money import Micros
+from sitewide.domain.types import Campaign
+from sitewide.pacing import Pacer, PacingConfig
+
+DAY0 = 20_000 * DAY_MS
+CAMPS = [
+    Campaign("a", "m", "a", ("p1",), Decimal("2"), Micros(1_000_000)),
+    Campaign("b", "m", "b", ("p2",), Decimal("4"), Micros(1_000_000)),
+]
+
+
+def pacer(kind: str = "dual") -> Pacer:
+    return Pacer(CAMPS, PacingConfig(bidder=kind), reserve_cpc_micros=10_000)
+
+
+def test_truthful_multiplier_is_one_over_target() -> None:
+    p = pacer("truthful")
+    p.advance(DAY0 + 1)
+    assert np.allclose(p.multipliers, [0.5, 0.25])
+
+
+def test_spent_budget_closes_the_gate() -> None:
+    p = pacer()
+    p.advance(DAY0 + 1)
+    assert p.budget_ok().all()
+    p.clicked(0, 995_000)
+    assert p.budget_ok().tolist() == [False, True]
+
+
+def test_in_flight_exposure_counts_against_the_budget_until_it_expires() -> None:
+    p = pacer()
+    p.advance(DAY0 + 1)
+    # 1,000 served ads at 1.0 per click with pCTR 0.5: 500 expected in flight, far past the budget
+    p.served(np.zeros(1000, np.int64), np.full(1000, 1_000_000), np.full(1000, 0.5), np.ones(1000))
+    assert p.budget_ok().tolist() == [False, True]
+    p.advance(DAY0 + 2 * p.config.inflight_ttl_ms + 1)
+    assert p.budget_ok().tolist() == [True, True]
+
+
+def test_dual_bidder_raises_bids_when_under_spending_with_roi_headroom() -> None:
+    p = pacer("dual")
+    p.advance(DAY0 + 1)
+    first = p.multipliers.copy()
+    for t in range(1, 6):  # ticks that spend little and bring plenty of GMV
+        for _ in range(20):
+            p.clicked(0, 1_000)
+            p.ordered(0, 5_000_000)
+        p.advance(DAY0 + t * p.config.tick_ms + 1)
+    assert p.multipliers[0] > first[0]
+
+
+def test_a_new_day_starts_fresh() -> None:
+    p = pacer()
+    p.advance(DAY0 + 1)
+    p.clicked(0, 500_000)
+    p.advance(DAY0 + DAY_MS + 1, spent_today=np.array([7, 0]))
+    assert p.spent.tolist() == [7, 0] and p.clicks.tolist() == [0, 0]
