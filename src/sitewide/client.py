@@ -33,9 +33,18 @@ class SitewideClient:
         api_key: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http``: an existing client to send through (e.g. FastAPI's TestClient); then ``base_url``,
+        ``timeout`` and ``transport`` are its own."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
+        if http is not None:
+            http.headers.update(headers)
+            self._http = http
+        else:
+            self._http = httpx.Client(
+                base_url=base_url, timeout=timeout, transport=transport, headers=headers
+            )
 
     def close(self) -> None:
         self._http.close()
@@ -285,6 +294,7 @@ class HttpMarketEngine:
     the simulator sees its own ids throughout."""
 
     EVENT_BATCH = 1_000
+    SERVE_BATCH = 2_000  # the API's limit per /serve/batch call
 
     def __init__(self, client: SitewideClient) -> None:
         self.client = client
@@ -357,6 +367,27 @@ class HttpMarketEngine:
         return self._campaigns
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
+        n = len(batch.request_ids)
+        if n > self.SERVE_BATCH:
+            parts = [
+                self.serve_batch(
+                    RequestBatch(
+                        request_ids=batch.request_ids[i : i + self.SERVE_BATCH],
+                        user_ids=batch.user_ids[i : i + self.SERVE_BATCH],
+                        kinds=batch.kinds[i : i + self.SERVE_BATCH],
+                        queries=batch.queries[i : i + self.SERVE_BATCH],
+                        ts_ms=batch.ts_ms,
+                        slots=batch.slots,
+                    )
+                )
+                for i in range(0, n, self.SERVE_BATCH)
+            ]
+            return ServedBatch(
+                *(
+                    np.concatenate([getattr(p, f) for p in parts])
+                    for f in ("product_idx", "promoted", "campaign_idx", "price_cpc_micros", "pctr", "pcvr")
+                )
+            )
         reqs = [
             {
                 "request_id": batch.request_ids[i],

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from sitewide.client import HttpMarketEngine, SitewideClient
 from sitewide.simulator.config import SimConfig
-from sitewide.simulator.http_engine import HttpEngine
 from sitewide.simulator.runner import default_engine_factory, run_simulation
 
 
@@ -22,7 +22,9 @@ def test_simulator_over_http_matches_the_in_process_engine() -> None:
     def over_http(world):  # type: ignore[no-untyped-def]
         app = create_app(engine=default_engine_factory(world), announce=None)
         key = app.state.bootstrap_operator_key  # platform calls (serve, events, settle) need the operator key
-        return HttpEngine(client=testclient.TestClient(app, headers={"Authorization": f"Bearer {key}"}))
+        return HttpMarketEngine(
+            SitewideClient("http://testserver", api_key=key, http=testclient.TestClient(app))
+        )
 
     local = run_simulation(cfg, progress=False)
     remote = run_simulation(cfg, over_http, progress=False)
