@@ -383,10 +383,12 @@ class HttpMarketEngine:
                 for i in range(0, n, self.SERVE_BATCH)
             ]
             return ServedBatch(
-                *(
-                    np.concatenate([getattr(p, f) for p in parts])
-                    for f in ("product_idx", "promoted", "campaign_idx", "price_cpc_micros", "pctr", "pcvr")
-                )
+                product_idx=np.concatenate([p.product_idx for p in parts]),
+                promoted=np.concatenate([p.promoted for p in parts]),
+                campaign_idx=np.concatenate([p.campaign_idx for p in parts]),
+                price_cpc_micros=np.concatenate([p.price_cpc_micros for p in parts]),
+                pctr=np.concatenate([p.pctr for p in parts]),
+                pcvr=np.concatenate([p.pcvr for p in parts]),
             )
         reqs = [
             {

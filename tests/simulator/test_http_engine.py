@@ -30,3 +30,32 @@ def test_simulator_over_http_matches_the_in_process_engine() -> None:
     remote = run_simulation(cfg, over_http, progress=False)
     pd.testing.assert_frame_equal(local.ticks, remote.ticks)
     pd.testing.assert_frame_equal(local.campaigns, remote.campaigns)
+
+
+def test_http_engine_splits_big_serve_batches_without_changing_the_answer() -> None:
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from sitewide.ports import RequestBatch
+    from sitewide.service.app import create_app
+    from sitewide.simulator.world import build_world
+
+    world = build_world(SimConfig(days=1, users=20, merchants=2, products=40, seed=3))
+    app = create_app(engine=default_engine_factory(world), announce=None)
+    eng = HttpMarketEngine(
+        SitewideClient("http://testserver", api_key=app.state.bootstrap_operator_key, http=TestClient(app))
+    )
+    n = 7
+    batch = RequestBatch(
+        [f"r{i}" for i in range(n)],
+        [f"u{i}" for i in range(n)],
+        np.zeros(n, np.int64),
+        ["usb drive"] * n,
+        world.base_ms + 1,
+        4,
+    )
+    whole = eng.serve_batch(batch)
+    eng.SERVE_BATCH = 3
+    parts = eng.serve_batch(batch)
+    assert parts.product_idx.shape == (n, 4)
+    assert (parts.product_idx == whole.product_idx).all()

@@ -331,7 +331,8 @@ def campaign_page(request: Request, campaign_id: str) -> Response:
     for s in merchant_statements(c.merchant_id, engine.store.list_transactions()):
         entries = s["entries"]
         assert isinstance(entries, list)
-        mine = [e for e in entries if str(e["memo"]).startswith(f"campaign {c.id}")]
+        # ledger memos name the campaign: "charge campaign <id> day …", "compensation campaign <id> window …"
+        mine = [e for e in entries if f"campaign {c.id} " in str(e["memo"])]
         if mine:
             stm.append({**s, "entries": mine})
     return _page(
