@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sitewide.domain.types import ValidationError
+from sitewide.index.bm25 import BM25Index, tokenize
+from sitewide.index.exact import ExactIndex
+from sitewide.index.factory import make_index
+from sitewide.ports import VectorIndex
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _clustered(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Embedding-like data: 50 topic centres (fixed) plus noise; queries and products share the centres."""
+    centres = _unit(np.random.default_rng(99), 50, d)
+    x = centres[rng.integers(0, 50, n)] + 0.2 * rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_index_returns_the_true_top_k_in_order() -> None:
+    rng = np.random.default_rng(0)
+    vecs = _unit(rng, 300, 16)
+    ids = np.arange(1000, 1300)
+    idx = ExactIndex()
+    idx.build(ids, vecs)
+    q = _unit(rng, 5, 16)
+    got, scores = idx.search(q, 7)
+    sims = q @ vecs.T
+    want = ids[np.argsort(-sims, axis=1)[:, :7]]
+    assert np.array_equal(got, want)
+    assert np.all(np.diff(scores, axis=1) <= 1e-9)
+
+
+def test_exact_index_returns_only_allowed_products_and_pads_with_minus_one() -> None:
+    rng = np.random.default_rng(1)
+    vecs = _unit(rng, 20, 8)
+    idx = ExactIndex()
+    idx.build(np.arange(20), vecs)
+    allowed = np.zeros(20, dtype=bool)
+    allowed[[3, 5, 7]] = True
+    got, _ = idx.search(_unit(rng, 2, 8), 5, allowed=allowed)
+    assert set(got[:, :3].ravel()) <= {3, 5, 7}
+    assert np.all(got[:, 3:] == -1)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_ann_recall_against_exact_search_is_at_least_095(kind: str) -> None:
+    rng = np.random.default_rng(2)
+    vecs = _clustered(rng, 8_000, 32)
+    q = _clustered(rng, 100, 32)
+    exact, ann = ExactIndex(), make_index(kind, nprobe=32) if kind == "ivf" else make_index(kind)
+    for ix in (exact, ann):
+        ix.build(np.arange(len(vecs)), vecs)
+    want, _ = exact.search(q, 50)
+    got, _ = ann.search(q, 50)
+    recall = np.mean([len(set(g) & set(w)) / 50 for g, w in zip(got, want, strict=True)])
+    assert recall >= 0.95, recall
+
+
+def test_ann_with_eligibility_filter_returns_only_allowed_and_keeps_recall() -> None:
+    rng = np.random.default_rng(3)
+    vecs = _clustered(rng, 5_000, 32)
+    allowed = rng.random(5_000) < 0.5
+    q = _clustered(rng, 50, 32)
+    exact, ann = ExactIndex(), make_index("hnsw")
+    for ix in (exact, ann):
+        ix.build(np.arange(len(vecs)), vecs)
+    want, _ = exact.search(q, 20, allowed=allowed)
+    got, _ = ann.search(q, 20, allowed=allowed)
+    assert allowed[got[got >= 0]].all()
+    recall = np.mean([len(set(g) & set(w)) / 20 for g, w in zip(got, want, strict=True)])
+    assert recall >= 0.95, recall
+
+
+def test_ann_with_a_tiny_allowed_set_still_finds_every_allowed_product() -> None:
+    rng = np.random.default_rng(4)
+    vecs = _unit(rng, 5_000, 16)
+    allowed = np.zeros(5_000, dtype=bool)
+    allowed[[10, 20, 30]] = True
+    ann = make_index("hnsw")
+    ann.build(np.arange(5_000), vecs)
+    got, _ = ann.search(_unit(rng, 3, 16), 5, allowed=allowed)
+    assert all(set(row[:3]) == {10, 20, 30} for row in got)
+    assert np.all(got[:, 3:] == -1)
+
+
+def test_indexes_satisfy_the_port_and_reject_bad_shapes() -> None:
+    for kind in ("exact", "hnsw", "ivf", "auto"):
+        ix = make_index(kind)
+        assert isinstance(ix, VectorIndex)
+    ix = ExactIndex()
+    with pytest.raises(ValidationError):
+        ix.build(np.arange(3), np.zeros((4, 2)))
+    ix.build(np.arange(3), np.eye(3))
+    with pytest.raises(ValidationError):
+        ix.search(np.zeros((1, 5)), 2)
+    with pytest.raises(ValidationError):
+        ix.search(np.zeros((1, 3)), 2, allowed=np.ones(7, dtype=bool))
+    with pytest.raises(ValidationError):
+        make_index("annoy")
+
+
+def test_bm25_ranks_lexical_matches_first_and_handles_chinese() -> None:
+    titles = [
+        "duracell coppertop aa batteries 40 pack",
+        "sandisk usb flash drive 32gb",
+        "华为 手机 快充 充电器",
+        "logitech wireless mouse",
+        "小米 蓝牙 耳机",
+    ]
+    bm = BM25Index()
+    bm.build(np.arange(5) + 100, titles)
+    ids, scores = bm.search(["aa batteries", "充电器", "nothing matches zzz"], 3)
+    assert ids[0, 0] == 100
+    assert ids[1, 0] == 102
+    assert np.all(ids[2] == -1) and np.all(scores[2] == 0)
+    ids, _ = bm.search(["aa batteries"], 3, allowed=np.array([False, True, True, True, True]))
+    assert 100 not in ids
+    assert "充电" in tokenize("华为充电器")
