@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect, text
 
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
+from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction
 from sitewide.ports import Store
+from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
+from sitewide.storage.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sitewide.storage.sql import SqlStore
 
+PG_URL = os.environ.get(ENV_URL)
+PG_SKIP = unreachable_reason(PG_URL)
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
-    else:
+    elif request.param == "sqlite":
         yield SqlStore.sqlite(tmp_path / "sub" / "s.sqlite")
+    else:
+        if PG_SKIP:
+            pytest.skip(PG_SKIP)
+        assert PG_URL is not None
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        eng = isolated_engine(PG_URL, schema)
+        try:
+            yield SqlStore(eng)
+        finally:
+            eng.dispose()
+            drop_schema(PG_URL, schema)
 
 
 def click(i: str, ts: int = 1_000, price: int = 50_000) -> Event:
@@ -86,3 +108,102 @@ def test_sqlite_file_is_created_on_first_use_and_persists(tmp_path: Path) -> Non
     s.append_events([click("e1")])
     assert path.exists()
     assert len(SqlStore.sqlite(path).events_between(0, 10**13)) == 1
+
+
+def txn(tid: str, a: int) -> Transaction:
+    return Transaction(
+        tid,
+        "settlement",
+        "p",
+        1,
+        (LedgerEntry(tid, "x", Micros(a), "m"), LedgerEntry(tid, "y", Micros(-a), "m")),
+    )
+
+
+def fig(day: str, spend: int, rules: tuple[tuple[str, int], ...] = ()) -> DayFigures:
+    return DayFigures("c1", "m1", day, 1_000_000, 3, len(rules), rules, 2, spend, spend, 1, 5 * spend, spend)
+
+
+def ev(window: str, due: int) -> GuaranteeEvaluation:
+    return GuaranteeEvaluation(
+        "c1", "m1", window, window[:10], 1, 1, "{}", Decimal("2.5"), 100, 50, 1, due > 0, due, "why"
+    )
+
+
+def run(seq: int) -> SettlementRun:
+    return SettlementRun(seq, "p", 0, 10, 10 * seq, seq, 5)
+
+
+def test_events_carry_an_ingestion_sequence(store: Store) -> None:
+    assert store.event_watermark() == 0
+    store.append_events([click("e1", ts=500), click("e2", ts=100)])
+    w1 = store.event_watermark()
+    store.append_events([click("e2", ts=100), click("e3", ts=50)])
+    w2 = store.event_watermark()
+    assert w2 > w1 > 0
+    assert sorted(store.event_stamps_after(0, w1)) == [(100, "click", None), (500, "click", None)]
+    assert store.event_stamps_after(w1, w2) == [(50, "click", None)]
+
+
+def test_refunds_are_found_by_order(store: Store) -> None:
+    r1 = Event("r1", EventKind.REFUND, 9, order_value_micros=Micros(5), order_id="o1")
+    r2 = Event("r2", EventKind.REFUND, 9, order_value_micros=Micros(7), order_id="o1")
+    store.append_events([r1, r2, Event("r3", EventKind.REFUND, 9, order_id="o2")])
+    got = store.refunds_for(["o1", "o9"])
+    assert set(got) == {"o1"} and sorted(e.id for e in got["o1"]) == ["r1", "r2"]
+
+
+def test_commit_settlement_is_atomic_and_serialised_by_run_seq(store: Store) -> None:
+    assert store.commit_settlement(run(1), txn("s1", 5), [fig("2026-01-01", 10)], [ev("2026-01-01+1d", 3)])
+    # the same seq again (a concurrent run that lost): nothing at all is written
+    assert not store.commit_settlement(
+        run(1), txn("s1b", 9), [fig("2026-01-01", 99)], [ev("2026-01-01+1d", 9)]
+    )
+    assert store.balances() == {"x": 5, "y": -5}
+    assert store.day_figures("2026-01-01", "2026-01-01")[("c1", "2026-01-01")].spend_micros == 10
+    # an unbalanced transaction is refused whole
+    bad = Transaction("s2", "settlement", "p", 1, (LedgerEntry("s2", "x", Micros(1), ""),))
+    with pytest.raises(Conflict):
+        store.commit_settlement(run(2), bad, [fig("2026-01-01", 77)], [])
+    last = store.last_run()
+    assert last is not None and last.seq == 1 and last.as_of_ms == 10
+    # a correction is a new version; readers return the latest per key, with exact round-trips
+    f2 = fig("2026-01-01", 12, (("bot_user", 1), ("click_flood", 2)))
+    assert store.commit_settlement(run(2), txn("s2", 2), [f2, fig("2026-01-03", 4)], [ev("2026-01-01+1d", 0)])
+    figs = store.day_figures("2026-01-01", "2026-01-02")
+    assert figs == {("c1", "2026-01-01"): f2}
+    assert store.guarantee_evaluations("2026-01-01", "2026-01-01") == {
+        ("c1", "2026-01-01+1d"): ev("2026-01-01+1d", 0)
+    }
+    assert store.balances() == {"x": 7, "y": -7}
+    assert [r.seq for r in store.runs_for_period("p")] == [1, 2]
+    assert store.commit_settlement(run(3), None, [], [])
+
+
+def test_guarantee_contracts_are_versioned(store: Store) -> None:
+    a = store.put_guarantee(GuaranteeContract(campaign_id="c1", window_days=3, repeat=False))
+    b = store.put_guarantee(GuaranteeContract(campaign_id="c1", min_orders=10))
+    store.put_guarantee(GuaranteeContract(campaign_id="c2"))
+    assert (a.version, b.version) == (1, 2)
+    got = store.guarantees()
+    assert got["c1"] == b and got["c2"].version == 1
+
+
+def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    eng = create_engine(url)
+    migrate.upgrade(eng, migrate.BASELINE)
+    with eng.begin() as c:  # the pre-migration schema, with an event, and no alembic_version table
+        c.execute(
+            text(
+                "INSERT INTO events (id, kind, ts_ms, user_id, product_id, request_id, price_micros, "
+                "order_value_micros) VALUES ('old1', 'click', 7, 'u', 'p00', '', 5, 0)"
+            )
+        )
+        c.execute(text("DROP TABLE alembic_version"))
+    s = SqlStore(eng)
+    assert migrate.current_revision(eng) == migrate.HEAD
+    assert [e.id for e in s.events_between(0, 100)] == ["old1"]
+    assert s.event_watermark() == 1 and "settlement_runs" in inspect(eng).get_table_names()
+    s.append_events([click("e2")])
+    assert s.event_watermark() == 2
