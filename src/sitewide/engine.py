@@ -100,6 +100,7 @@ class EngineConfig:
     attribution_window_ms: int = DEFAULT_WINDOW_MS
     encoder_dim: int = 256
     pacing: PacingConfig = field(default_factory=PacingConfig)
+    settlement: SettlementPolicy | None = None  # None: the default policy with ``attribution_window_ms``
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
@@ -478,7 +479,7 @@ class Engine:
     ]:
         """Plan one incremental run (see :mod:`sitewide.domain.settlement`): the report, the run record, the
         transaction of differences, the changed figures and judgements, and whether anything is to commit."""
-        policy = getattr(self.config, "settlement", None)
+        policy = self.config.settlement
         if not isinstance(policy, SettlementPolicy):
             policy = SettlementPolicy(AttributionPolicy(window_ms=self.config.attribution_window_ms))
         store = self.store
@@ -655,7 +656,7 @@ class Engine:
         """The contract in force for a campaign (its own latest version, else the platform default)."""
         if self.store.get_campaign(campaign_id) is None:
             raise NotFound(f"campaign {campaign_id} not found")
-        policy = getattr(self.config, "settlement", None)
+        policy = self.config.settlement
         default = (
             policy.default_contract
             if isinstance(policy, SettlementPolicy)

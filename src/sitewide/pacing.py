@@ -22,7 +22,6 @@ import numpy as np
 from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
 from sitewide.domain.types import Campaign
-from sitewide.models.bidding_policy import make_bidder
 from sitewide.ports import BoolArray, FloatArray, IntArray
 
 
@@ -80,6 +79,8 @@ class Pacer:
     def _new_day(self, day: int, spent_today: IntArray | None) -> None:
         n = len(self.campaigns)
         self.day = day
+        from sitewide.models.bidding_policy import make_bidder  # lazy: the trainer's imports are heavy
+
         self.bidders = [
             make_bidder(
                 self.config.bidder, float(c.target_roi), int(c.daily_budget_micros), self.config.policy_path

@@ -20,7 +20,7 @@ from sitewide.domain.invalid_traffic import IvtPolicy
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
-from sitewide.engine import Engine
+from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
@@ -51,8 +51,7 @@ WINDOWED = GuaranteeContract(
 
 
 def make_engine(store: Store) -> Engine:
-    eng = Engine.build(store, SHOPS, PRODUCTS, CAMPAIGNS)
-    object.__setattr__(eng.config, "settlement", POLICY)  # until EngineConfig carries the policy
+    eng = Engine.build(store, SHOPS, PRODUCTS, CAMPAIGNS, EngineConfig(settlement=POLICY))
     eng.set_guarantee("c2", WINDOWED)
     return eng
 
