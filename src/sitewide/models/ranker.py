@@ -1,0 +1,102 @@
+"""Multi-task ranker: pCTR and pCVR over the whole exposure space (ESMM), with a position-bias tower.
+
+    FeatureArch:  hashed categorical codes [B, F] → embeddings [B, F, D]; dense [B, K] → one more vector [B, D];
+                  pairwise dot products of the F + 1 vectors (DLRM-style interactions) → [B, H]
+    TaskTower:    MLP [B, H] → logit [B]
+    MultiTaskRanker: one FeatureArch shared by a CTR tower and a CVR tower; an examination curve over positions.
+
+Trained on impressions: P(click) = exam[pos] · pCTR and P(click ∧ order) = exam[pos] · pCTR · pCVR (ESMM), so the
+CVR tower learns from every exposure instead of only from clicked items (no selection bias), and the position
+enters only through ``exam`` (PAL-style), which is dropped at serving time: serving pCTR is the probability of a
+click *if examined* (= at the top slot, where ``exam[0] = 1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from sitewide.models.features import FeatureSpec, RankBatch
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    emb_dim: int = 16
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.0
+
+
+class FeatureArch(nn.Module):
+    """``(cat [B, F], dense [B, K]) -> [B, H]`` with ``H = (F + 1)·D + (F + 1)·F / 2 + K``."""
+
+    def __init__(self, n_buckets: int, n_cat: int, n_dense: int, emb_dim: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(n_buckets, emb_dim)
+        nn.init.normal_(self.embedding.weight, std=0.05)
+        self.dense_proj = nn.Linear(n_dense, emb_dim)
+        n_vec = n_cat + 1
+        iu = torch.triu_indices(n_vec, n_vec, offset=1)
+        self.register_buffer("iu0", iu[0], persistent=False)
+        self.register_buffer("iu1", iu[1], persistent=False)
+        self.out_dim = n_vec * emb_dim + iu.shape[1] + n_dense
+
+    def forward(self, cat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(cat)  # [B, F, D]
+        d = self.dense_proj(dense).unsqueeze(1)  # [B, 1, D]
+        v = torch.cat([e, d], dim=1)  # [B, F+1, D]
+        inter = torch.bmm(v, v.transpose(1, 2))  # [B, F+1, F+1]
+        dots = inter[:, self.iu0, self.iu1]  # [B, (F+1)F/2]
+        return torch.cat([v.flatten(1), dots, dense], dim=1)  # [B, H]
+
+
+class TaskTower(nn.Module):
+    """MLP ``[B, H] -> [B]`` logit."""
+
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = in_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            d = h
+        layers.append(nn.Linear(d, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.mlp(h).squeeze(-1)
+        return out
+
+
+@dataclass(frozen=True)
+class RankerOutput:
+    ctr_logit: torch.Tensor  # [B] logit of P(click | examined)
+    cvr_logit: torch.Tensor  # [B] logit of P(order | click)
+    log_exam: torch.Tensor | None  # [B] log P(examined | position); None when the batch has no positions
+
+
+class MultiTaskRanker(nn.Module):
+    def __init__(self, spec: FeatureSpec, config: RankerConfig | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = config or RankerConfig()
+        c = self.config
+        self.features = FeatureArch(spec.n_buckets, spec.n_cat, spec.n_dense, c.emb_dim)
+        self.ctr_tower = TaskTower(self.features.out_dim, c.hidden, c.dropout)
+        self.cvr_tower = TaskTower(self.features.out_dim, c.hidden, c.dropout)
+        # examination logits for positions 1..P-1 (position 0 is examined with probability 1)
+        self.exam_logit = nn.Parameter(torch.zeros(max(spec.n_positions - 1, 0)))
+
+    def exam_curve(self) -> torch.Tensor:
+        """``[P]`` P(examined | position), ``exam[0] = 1``."""
+        return torch.cat([torch.ones(1), torch.sigmoid(self.exam_logit)])
+
+    def forward(self, batch: RankBatch) -> RankerOutput:
+        h = self.features(batch.cat, batch.dense)  # [B, H]
+        log_exam = None
+        if batch.position is not None:
+            log_exam = torch.log(self.exam_curve())[batch.position]  # [B]
+        return RankerOutput(self.ctr_tower(h), self.cvr_tower(h), log_exam)

@@ -1,0 +1,206 @@
+"""Training loops (plain functions, Rich progress bars): the multi-task ranker and the two-tower retriever.
+
+    scorer = train_ranker(pipeline, train_log, valid_log, TrainConfig(seed=0))
+    save_scorer(scorer, "ranker.pt")
+
+Deterministic for a seed on one thread: parameters are initialised after ``torch.manual_seed(seed)`` and
+mini-batches are drawn from a seeded ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sitewide.domain.types import ValidationError
+from sitewide.models.calibration import PlattScaling
+from sitewide.models.data import RankingLog
+from sitewide.models.features import FeaturePipeline, RankBatch
+from sitewide.models.losses import esmm_loss, in_batch_softmax_loss
+from sitewide.models.ranker import MultiTaskRanker, RankerConfig
+from sitewide.models.scorer import LearnedScorer
+from sitewide.models.two_tower import TwoTower, TwoTowerConfig, TwoTowerData
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 6
+    batch_size: int = 1024
+    lr: float = 3e-3
+    weight_decay: float = 1e-6
+    seed: int = 0
+    ctcvr_weight: float = 1.0
+    use_weights: bool = False  # inverse-propensity weights from the log, when it has them
+    patience: int = 2  # epochs without validation improvement before stopping
+    model: RankerConfig = field(default_factory=RankerConfig)
+    progress: bool = True
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as prog:
+        yield prog
+
+
+def _targets(
+    log: RankingLog, batch: RankBatch
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    click = torch.tensor(log.click[batch.rows, batch.cols], dtype=torch.float32)
+    order = (
+        None if log.order is None else torch.tensor(log.order[batch.rows, batch.cols], dtype=torch.float32)
+    )
+    weight = (
+        None if log.weight is None else torch.tensor(log.weight[batch.rows, batch.cols], dtype=torch.float32)
+    )
+    return click, order, weight
+
+
+def _eval_loss(
+    model: MultiTaskRanker, b: RankBatch, click: torch.Tensor, order: torch.Tensor | None, cw: float
+) -> float:
+    model.eval()
+    with torch.no_grad():
+        loss = float(esmm_loss(model(b), click, order, None, cw))
+    model.train()
+    return loss
+
+
+def train_ranker(
+    pipeline: FeaturePipeline,
+    train: RankingLog,
+    valid: RankingLog | None = None,
+    config: TrainConfig | None = None,
+) -> LearnedScorer:
+    """Fit a :class:`MultiTaskRanker` with the ESMM loss on ``train``; early-stop and calibrate on ``valid``
+    (or on ``train`` when there is no validation log). Features come from ``pipeline.transform`` — the same
+    call the scorer makes at serving time."""
+    cfg = config or TrainConfig()
+    if train.n_requests == 0:
+        raise ValidationError("empty training log")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = MultiTaskRanker(pipeline.spec, cfg.model)
+    exam = [model.exam_logit]
+    rest = [p for n_, p in model.named_parameters() if n_ != "exam_logit"]
+    # the few examination parameters get a larger step: they are shared by every impression at a position
+    opt = torch.optim.AdamW(
+        [{"params": rest}, {"params": exam, "lr": cfg.lr * 10, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+    )
+    tb = pipeline.transform(train.inputs)
+    click, order, weight = _targets(train, tb)
+    if not cfg.use_weights:
+        weight = None
+    has_order = order is not None and float(order.sum()) > 0
+    cw = cfg.ctcvr_weight if has_order else 0.0
+    vlog = valid if valid is not None else train
+    vb = pipeline.transform(vlog.inputs)
+    vclick, vorder, _ = _targets(vlog, vb)
+    n = len(tb)
+    steps = math.ceil(n / cfg.batch_size)
+    best = (float("inf"), copy.deepcopy(model.state_dict()))
+    bad = 0
+    with _progress(cfg.progress) as prog:
+        task = prog.add_task("train ranker", total=cfg.epochs * steps, info="") if prog else None
+        for epoch in range(cfg.epochs):
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            for s in range(steps):
+                idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+                b = tb.take(idx)
+                loss = esmm_loss(
+                    model(b),
+                    click[idx],
+                    None if order is None else order[idx],
+                    None if weight is None else weight[idx],
+                    cw,
+                )
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if prog is not None and task is not None:
+                    prog.update(task, advance=1)
+            vloss = _eval_loss(model, vb, vclick, vorder if has_order else None, cw)
+            if prog is not None and task is not None:
+                prog.update(task, info=f"epoch {epoch + 1} valid loss {vloss:.5f}")
+            if vloss < best[0] - 1e-6:
+                best = (vloss, copy.deepcopy(model.state_dict()))
+                bad = 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    break
+    model.load_state_dict(best[1])
+    model.eval()
+    with torch.no_grad():
+        out = model(vb)
+    ctr_cal = PlattScaling.fit(out.ctr_logit, vclick, out.log_exam)
+    cvr_cal = PlattScaling()
+    if has_order and vorder is not None:
+        clicked = vclick > 0
+        cvr_cal = PlattScaling.fit(out.cvr_logit[clicked], vorder[clicked])
+    return LearnedScorer(model, pipeline, ctr_cal, cvr_cal)
+
+
+@dataclass(frozen=True)
+class TwoTowerTrainConfig:
+    epochs: int = 4
+    batch_size: int = 512
+    lr: float = 3e-3
+    temperature: float = 0.05
+    seed: int = 0
+    model: TwoTowerConfig = field(default_factory=TwoTowerConfig)
+    progress: bool = True
+
+
+def train_two_tower(data: TwoTowerData, config: TwoTowerTrainConfig | None = None) -> TwoTower:
+    """In-batch sampled softmax with logQ correction on (request, clicked product) pairs."""
+    cfg = config or TwoTowerTrainConfig()
+    if len(data.pair_request) == 0:
+        raise ValidationError("no (request, product) pairs to train on")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = TwoTower(data.spec, cfg.model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = len(data.pair_request)
+    freq = np.bincount(data.pair_product, minlength=data.n_products).astype(np.float64)
+    log_q = torch.tensor(np.log((freq + 1.0) / (freq.sum() + data.n_products)), dtype=torch.float32)
+    steps = math.ceil(n / cfg.batch_size)
+    with _progress(cfg.progress) as prog:
+        task = prog.add_task("train two-tower", total=cfg.epochs * steps, info="") if prog else None
+        for epoch in range(cfg.epochs):
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for s in range(steps):
+                idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size].numpy()
+                req = data.pair_request[idx]
+                prod = data.pair_product[idx]
+                q = model.encode_requests(data.request_batch(req))
+                p = model.encode_products(data.product_batch(prod))
+                loss = in_batch_softmax_loss(q, p, cfg.temperature, log_q[torch.from_numpy(prod)])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item()
+                if prog is not None and task is not None:
+                    prog.update(task, advance=1)
+            if prog is not None and task is not None:
+                prog.update(task, info=f"epoch {epoch + 1} loss {total / steps:.4f}")
+    return model.eval()
