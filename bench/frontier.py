@@ -9,8 +9,8 @@ chart goes to ``artifacts/frontier.html`` (self-contained, opens offline).
 
 α runs over {0, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4}: from about 0.25 up the ad-load cap (half the slots)
 already binds, so the points below it are where the trade-off is. Market (quick): 2,000 users, 40 merchants,
-1,000 of the packaged products, one day, seeds 0–1; (full) 10,000 users, 100 merchants, all 2,000 products,
-two days, seeds 0–3; ``target_cvr`` is 0.1 (≈ 20 × Ali-CCP's, as in
+1,000 of the packaged products, one day, seeds 0–1; (full) 5,000 users, 100 merchants, all 2,000 products,
+two days, seeds 0–2; ``target_cvr`` is 0.1 (≈ 20 × Ali-CCP's, as in
 ``SimConfig.demo()``) so that a small day has enough purchases for GMV to be measured at all — not calibrated.
 Reserves: "low" is the engine's default (0.01 per click); "high" (0.10 per click) binds on a large share of the
 ads, whose bids per click are pCVR × price ÷ target ROI with the engine's prior pCVR ≈ 0.5 %.
@@ -53,8 +53,8 @@ def market(quick: bool) -> tuple[SimConfig, list[int]]:
     if quick:
         cfg = SimConfig(days=1, users=2_000, merchants=40, products=1_000, ticks_per_day=24, target_cvr=0.1)
         return cfg, [0, 1]
-    cfg = SimConfig(days=2, users=10_000, merchants=100, ticks_per_day=48, target_cvr=0.1)
-    return cfg, [0, 1, 2, 3]
+    cfg = SimConfig(days=2, users=5_000, merchants=100, ticks_per_day=48, target_cvr=0.1)
+    return cfg, [0, 1, 2]
 
 
 def _money(micros: float) -> str:
@@ -104,7 +104,7 @@ def main() -> None:
     grid = alpha_reserve_grid(alphas, RESERVES)
     console = Console(width=140)
     console.print(
-        f"market: {cfg.users:,} users, {cfg.merchants} merchants, {cfg.products} products, {cfg.days} d; "
+        f"market: {cfg.users:,} users, {cfg.merchants} merchants, {cfg.products or 'all'} products, {cfg.days} d; "
         f"seeds {seeds}; {len(grid)} settings"
     )
     done = [0]
