@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sitewide.domain.types import ValidationError
+from sitewide.models.metrics import auc, log_loss
+from sitewide.models.scorer import LearnedScorer, load_scorer, save_scorer
+from sitewide.models.train import TrainConfig, train_ranker
+from sitewide.ports import ScoreInput, Scorer
+
+CFG = TrainConfig(epochs=3, batch_size=1024, seed=5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny) -> LearnedScorer:  # type: ignore[no-untyped-def]
+    return train_ranker(tiny.pipeline, tiny.sim.log.subset(tiny.train), tiny.sim.log.subset(tiny.valid), CFG)
+
+
+def test_training_is_deterministic_for_a_seed(tiny, scorer) -> None:  # type: ignore[no-untyped-def]
+    again = train_ranker(tiny.pipeline, tiny.sim.log.subset(tiny.train), tiny.sim.log.subset(tiny.valid), CFG)
+    x = tiny.sim.log.subset(tiny.test).inputs
+    a, b = scorer.score(x), again.score(x)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    other = train_ranker(
+        tiny.pipeline,
+        tiny.sim.log.subset(tiny.train),
+        tiny.sim.log.subset(tiny.valid),
+        TrainConfig(epochs=3, batch_size=1024, seed=6, progress=False),
+    )
+    assert not np.array_equal(other.score(x)[0], a[0])
+
+
+def test_trained_ranker_beats_a_constant_predictor_on_held_out_clicks(tiny, scorer) -> None:  # type: ignore[no-untyped-def]
+    test = tiny.sim.log.subset(tiny.test)
+    rows, cols = np.nonzero(test.inputs.product >= 0)
+    y = test.click[rows, cols]
+    p = scorer.predict_logged(test.inputs).click
+    base = tiny.sim.log.subset(tiny.train).click.mean()
+    assert auc(y, p) > 0.6
+    assert log_loss(y, p) < log_loss(y, np.full(len(y), base))
+
+
+def test_serving_features_equal_training_features_for_the_same_event(tiny, scorer) -> None:  # type: ignore[no-untyped-def]
+    log = tiny.sim.log
+    r = int(np.flatnonzero(log.click.any(axis=1))[0])
+    train_batch = tiny.pipeline.transform(log.inputs)
+    mine = train_batch.rows == r
+    serve_x = ScoreInput(
+        product=log.inputs.product[[r]],
+        request_kind=log.inputs.request_kind[[r]],
+        user=log.inputs.user[[r]],
+        similarity=log.inputs.similarity[[r]],
+    )
+    serve_batch = scorer.pipeline.transform(serve_x, keep_position=False)
+    assert serve_batch.position is None
+    assert torch.equal(serve_batch.cat, train_batch.cat[torch.from_numpy(mine)])
+    assert torch.equal(serve_batch.dense, train_batch.dense[torch.from_numpy(mine)])
+    # and the served pCTR is the model's debiased pCTR for that event (position dropped, not fed)
+    pctr, _ = scorer.score(serve_x)
+    logged = scorer.predict_logged(log.inputs)
+    assert np.allclose(pctr[0], logged.pctr[mine], atol=1e-6)
+
+
+def test_scorer_satisfies_the_port_keeps_shape_and_zeroes_padding(tiny, scorer) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(scorer, Scorer)
+    x = tiny.sim.log.subset(np.arange(3)).inputs
+    prod = x.product.copy()
+    prod[:, -2:] = -1
+    pctr, pcvr = scorer.score(ScoreInput(prod, x.request_kind, np.full(3, -1), x.similarity))
+    assert pctr.shape == prod.shape and pcvr.shape == prod.shape
+    assert np.all(pctr[:, -2:] == 0) and np.all(pcvr[:, -2:] == 0)
+    assert np.all((pctr[:, :-2] > 0) & (pctr[:, :-2] < 1)) and np.all((pcvr[:, :-2] > 0) & (pcvr[:, :-2] < 1))
+
+
+def test_learned_position_curve_falls_with_position(scorer) -> None:  # type: ignore[no-untyped-def]
+    exam = scorer.model.exam_curve().detach().numpy()
+    assert exam[0] == 1.0
+    assert exam[1:].mean() < 0.9
+    assert exam[-3:].mean() < exam[1:4].mean()
+
+
+def test_checkpoint_round_trip_gives_identical_scores(tiny, scorer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = save_scorer(scorer, tmp_path / "ranker.pt", {"source": "test"})
+    loaded = load_scorer(path, tiny.world.product_list, tiny.world.users.ids)
+    x = tiny.sim.log.subset(tiny.test[:50]).inputs
+    a, b = scorer.score(x), loaded.score(x)
+    assert np.allclose(a[0], b[0]) and np.allclose(a[1], b[1])
+    with pytest.raises(ValidationError):
+        load_scorer(tmp_path / "missing.pt")
+
+
+def test_scorer_rejects_bad_input(scorer) -> None:  # type: ignore[no-untyped-def]
+    n = len(scorer.pipeline.products)
+    with pytest.raises(ValidationError):
+        scorer.score(ScoreInput(np.array([[n + 5]]), np.array([0]), np.array([-1]), np.zeros((1, 1))))
+    with pytest.raises(ValidationError):
+        scorer.score(ScoreInput(np.array([[0]]), np.array([2]), np.array([-1]), np.zeros((1, 1))))
+    with pytest.raises(ValidationError):
+        scorer.score(ScoreInput(np.array([0]), np.array([0]), np.array([-1]), np.zeros(1)))
