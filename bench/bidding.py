@@ -13,6 +13,11 @@ oracle would want) to loose (3 ×). Per policy:
 * ``gmv_oracle_ratio_roi_ok``: the GMV ratio where a campaign-day that misses its ROI (expected, 5 %)
   counts 0 — GMV "at equal ROI attainment";
 * budget use (spend ÷ budget) and overspend (must be 0: the budget guard is a hard cap).
+
+``learned`` is :class:`~sitewide.domain.bidding.PolicyBidder`: the shipped MLP (trained on seeds 1000..) as the
+opening plan, an online dual controller aiming realised ROI above target by a margin sized by the orders still
+to come, and a bid cap while ROI is in deficit. Its controller settings were chosen on seeds 100–111, so the
+seeds here (0..19) are held out from both training and tuning.
 """
 
 from __future__ import annotations

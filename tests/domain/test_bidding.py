@@ -182,3 +182,33 @@ def test_policy_features_are_finite_and_see_only_bidder_information() -> None:
     assert x0.shape == x1.shape == (N_FEATURES,)
     assert np.isfinite(x0).all() and np.isfinite(x1).all()
     assert not np.allclose(x0, x1)
+
+
+def test_roi_aim_margin_shrinks_as_orders_come_in() -> None:
+    from sitewide.domain.bidding import roi_aim_margin
+
+    early = roi_aim_margin(5, 0.05, z=1.645)
+    mid = roi_aim_margin(150, 0.5, z=1.645)
+    late = roi_aim_margin(290, 0.98, z=1.645)
+    assert early > mid > late >= 0.0
+    assert roi_aim_margin(0, 0.0, z=1.645, prior_orders=100) > roi_aim_margin(
+        0, 0.0, z=1.645, prior_orders=1000
+    )
+
+
+def test_policy_bidder_caps_bids_while_realised_roi_is_in_deficit() -> None:
+    b = PolicyBidder(R, B, _tiny_weights(np.log(2.0)))
+    b.multiplier(state(ticks_left=40))
+    spend = B // 40
+    b.observe(outcome(spend=spend, gmv=int(spend * R * 0.5), orders=300))  # half the target ROI
+    m = b.multiplier(state(spent=spend, gmv=int(spend * R * 0.5), ticks_left=39, orders=300))
+    assert m <= b.cap / R + 1e-12
+    assert m == b.multiplier(state(spent=spend, gmv=int(spend * R * 0.5), ticks_left=39, orders=300))
+
+
+def test_policy_bidder_raises_bids_with_roi_headroom_and_slow_pace() -> None:
+    b = PolicyBidder(R, B, _tiny_weights(np.log(2.0)))
+    m0 = b.multiplier(state(ticks_left=40))
+    spend = B // 400
+    b.observe(outcome(spend=spend, gmv=int(spend * R * 2), orders=300))
+    assert b.multiplier(state(spent=spend, gmv=int(spend * R * 2), ticks_left=39, orders=300)) > m0

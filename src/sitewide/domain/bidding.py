@@ -62,6 +62,7 @@ __all__ = [
     "TruthfulBidder",
     "make_baseline_bidder",
     "policy_features",
+    "roi_aim_margin",
 ]
 
 BIDDER_KINDS = ("truthful", "pid", "dual", "learned")
@@ -452,31 +453,116 @@ class MlpWeights:
         return float(h[0])
 
 
+def roi_aim_margin(
+    orders: int, elapsed_frac: float, *, z: float, tolerance: float = 0.05, prior_orders: float = 300.0
+) -> float:
+    """How far above the target a bidder should aim its ROI so that *realised* ROI (orders × value ÷ spend)
+    ends the day ≥ ``(1 − tolerance) · target`` with probability ≈ ``Φ(z)``.
+
+    Realised GMV is a sum over orders: the orders still to come add a relative s.d. of about
+    ``sqrt(1.13 · N_rest) / N_total`` to the day's ROI (Poisson count × order-value spread, cv ≈ 0.37);
+    the orders already in are known. ``N_total`` is projected from the order rate so far (blended with
+    ``prior_orders`` while fewer than 50 orders are in), so the margin shrinks to nothing by the end of the day.
+    """
+    n = float(orders)
+    if elapsed_frac <= 0.0:
+        total = prior_orders
+    else:
+        w = min(1.0, n / 50.0)
+        total = w * max(n / elapsed_frac, n) + (1.0 - w) * max(prior_orders, n)
+    rest = max(total - n, 1.0)
+    return max(0.0, z * math.sqrt(1.13 * rest) / max(total, 1.0) - tolerance)
+
+
 class PolicyBidder(Bidder):
-    """Learned multiplier: the MLP predicts ``log(m* · R)``, the hindsight-optimal multiplier for the rest
-    of the day given what has been seen. Before the first tick it has no traffic to read, so it uses the
-    model's prediction on the empty history (learned from logged days)."""
+    """Learned plan + online controller (AIGB-style): the model plans, feedback corrects within the day.
+
+    * **Plan.** The MLP predicts ``log(m* · R)``, the hindsight-optimal multiplier for the rest of the day, from
+      :func:`policy_features`; on the empty history (tick 0) that is the learned opening multiplier for this
+      target, which seeds the controller (the dual baseline opens at a fixed ``1.5 / R``).
+    * **Controller.** The LP-dual form ``(1 + μ/R) / (λ + μ)`` with the dual bidder's online ``λ`` (pace) and
+      ``μ`` (ROI) steps, but ``μ`` steers the ROI estimate (realised, shrunk to the bidder's expected value while
+      orders are few) to ``R · (1 + margin)``, where :func:`roi_aim_margin` sizes the margin by the orders
+      still to come — realised ROI carries Poisson noise, the target is judged on it.
+    * **ROI guard.** While the ROI estimate is below that aim, the multiplier is capped at ``cap / aim``: every
+      impression bought then pays back close to the aim on its own, so a deficit is repaired instead of being
+      carried into the evening peak.
+    """
 
     kind = "learned"
 
     def __init__(
-        self, target_roi: float, budget_micros: int, weights: MlpWeights, *, ticks_per_day: int = 48
+        self,
+        target_roi: float,
+        budget_micros: int,
+        weights: MlpWeights,
+        *,
+        ticks_per_day: int = 48,
+        z: float = 1.645,
+        cap: float = 1.4,
+        eta_budget: float = 0.25,
+        eta_roi: float = 0.35,
+        prior_orders: float = 30.0,
     ):
         super().__init__(target_roi, budget_micros)
         _check_int("ticks_per_day", ticks_per_day, minimum=1)
         self.weights = weights
+        self.z, self.cap = z, cap
+        self.eta_budget, self.eta_roi, self.prior_orders = eta_budget, eta_roi, prior_orders
         self.tracker = FeatureTracker(self.target_roi, self.budget_micros, ticks_per_day)
         self.last_features: FloatArray | None = None
+        x0 = policy_features(
+            self.tracker, CampaignState(budget_micros, 0, 0, 0, target_roi, 1.0, ticks_per_day)
+        )
+        self.plan0 = math.exp(float(np.clip(self.weights(x0), -3.0, 3.0)))  # opening multiplier × R
+        start = max(self.plan0, 1.05)
+        self.lam = 0.0
+        self.mu = 1.0 / ((start - 1.0) / self.target_roi)
+        self._totals = _Totals()
+        self._last: CampaignState | None = None
 
-    def multiplier(self, state: CampaignState) -> float:
+    def plan(self, state: CampaignState) -> float:
+        """The model's rest-of-day multiplier for ``state`` (diagnostic; the controller uses the opening plan)."""
         x = policy_features(self.tracker, state)
         self.last_features = x
-        m = self._clip(math.exp(float(np.clip(self.weights(x), -3.0, 3.0))) / self.target_roi)
+        return self._clip(math.exp(float(np.clip(self.weights(x), -3.0, 3.0))) / self.target_roi)
+
+    def _aim(self, time_left_frac: float) -> float:
+        m = roi_aim_margin(self._totals.orders, 1.0 - time_left_frac, z=self.z)
+        return self.target_roi * (1.0 + m)
+
+    def multiplier(self, state: CampaignState) -> float:
+        self._last = state
+        m = (1.0 + self.mu / self.target_roi) / max(self.lam + self.mu, 1e-9)
+        if self._totals.ticks == 0:
+            m = max(self.plan0, 1.05) / self.target_roi
+        roi = self._totals.roi_estimate(self.prior_orders)
+        if roi is not None:
+            aim = self._aim(state.time_left_frac)
+            if roi < aim:
+                m = min(m, self.cap / aim)
+        m = self._clip(m)
         self.tracker.set_multiplier(m)
         return m
 
     def observe(self, outcome: TickOutcome) -> None:
         self.tracker.observe(outcome)
+        self._totals.add(outcome)
+        scale = self.lam + self.mu
+        state = self._last
+        left = 1.0
+        if state is not None and state.ticks_left > 0:
+            ideal = state.remaining_micros / state.ticks_left
+            pace = outcome.spend_micros / ideal if ideal > 0 else 2.0
+            self.lam = max(0.0, self.lam + self.eta_budget * scale * float(np.clip(pace - 1.0, -1.0, 1.0)))
+            left = state.time_left_frac * (1.0 - 1.0 / state.ticks_left)
+        roi = self._totals.roi_estimate(self.prior_orders)
+        if roi is not None:
+            aim = self._aim(left)
+            err = (roi - aim) / aim
+            self.mu = max(0.0, self.mu - self.eta_roi * scale * float(np.clip(err, -1.0, 1.0)))
+        if self.lam + self.mu < 1e-6:
+            self.mu = 1e-6
 
 
 def make_baseline_bidder(kind: str, target_roi: float, budget_micros: int) -> Bidder:
