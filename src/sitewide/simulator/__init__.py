@@ -11,6 +11,7 @@ from sitewide.simulator.catalogue import load_catalogue
 from sitewide.simulator.config import BASE_EPOCH_MS, DAY_MS, SimConfig
 from sitewide.simulator.metrics import SimResult, summary_table
 from sitewide.simulator.runner import default_engine_factory, run_many, run_ray, run_simulation
+from sitewide.simulator.whatif import Setting, frontier_chart, sweep
 from sitewide.simulator.world import World, build_world, examination
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "DAY_MS",
     "SimConfig",
     "SimResult",
+    "Setting",
     "World",
     "build_world",
     "calibration_dict",
@@ -25,9 +27,11 @@ __all__ = [
     "calibration_rows",
     "default_engine_factory",
     "examination",
+    "frontier_chart",
     "load_catalogue",
     "run_many",
     "run_ray",
     "run_simulation",
     "summary_table",
+    "sweep",
 ]
