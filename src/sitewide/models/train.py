@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ class TrainConfig:
     ctcvr_weight: float = 1.0
     use_weights: bool = False  # inverse-propensity weights from the log, when it has them
     patience: int = 2  # epochs without validation improvement before stopping
+    user_dropout: float = (
+        0.1  # share of training rows whose user is replaced by "unknown" (serving has cold users)
+    )
     model: RankerConfig = field(default_factory=RankerConfig)
     progress: bool = True
 
@@ -115,6 +119,8 @@ def train_ranker(
     vclick, vorder, _ = _targets(vlog, vb)
     n = len(tb)
     steps = math.ceil(n / cfg.batch_size)
+    u0 = len(pipeline.spec.product_fields)
+    unknown_u = torch.from_numpy(pipeline.users.unknown)
     best = (float("inf"), copy.deepcopy(model.state_dict()))
     bad = 0
     with _progress(cfg.progress) as prog:
@@ -125,6 +131,11 @@ def train_ranker(
             for s in range(steps):
                 idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
                 b = tb.take(idx)
+                if cfg.user_dropout > 0 and len(unknown_u):
+                    drop = torch.rand(len(idx), generator=gen) < cfg.user_dropout
+                    cat = b.cat.clone()
+                    cat[drop, u0 : u0 + len(unknown_u)] = unknown_u
+                    b = RankBatch(cat, b.dense, b.position, b.rows, b.cols)
                 loss = esmm_loss(
                     model(b),
                     click[idx],
@@ -204,3 +215,44 @@ def train_two_tower(data: TwoTowerData, config: TwoTowerTrainConfig | None = Non
             if prog is not None and task is not None:
                 prog.update(task, info=f"epoch {epoch + 1} loss {total / steps:.4f}")
     return model.eval()
+
+
+def train_from_simulator(
+    out: str | Path,
+    n_requests: int = 100_000,
+    seed: int = 0,
+    users: int = 2_000,
+    config: TrainConfig | None = None,
+) -> Path:
+    """Train the ranker on logs of the calibrated simulator over the packaged catalogue and save a checkpoint
+    (what ships as ``sitewide/data/models/ranker.pt``). ``target_cvr`` is raised to 10 % so that the CVR tower
+    sees enough orders in a short run (documented in ``sitewide/data/README.md``)."""
+    from sitewide.models.data import product_texts, simulate_exposures, split_rows
+    from sitewide.models.encoders import HashedNgramEncoder
+    from sitewide.models.features import ProductTable, UserTable
+    from sitewide.models.scorer import save_scorer
+    from sitewide.simulator import SimConfig, build_world
+
+    torch.set_num_threads(1)
+    world = build_world(SimConfig(users=users, merchants=50, seed=seed, target_cvr=0.10))
+    enc = HashedNgramEncoder(dim=128)
+    sim = simulate_exposures(
+        world, n_requests, np.random.default_rng([seed, 11]), enc, enc.encode(product_texts(world))
+    )
+    tr, va = split_rows(n_requests, [0.9, 0.1], np.random.default_rng([seed, 12]))
+    pipe = FeaturePipeline(
+        ProductTable.from_products(world.product_list),
+        UserTable.from_ids(world.users.ids),
+        n_positions=world.config.slots,
+    )
+    scorer = train_ranker(
+        pipe, sim.log.subset(tr), sim.log.subset(va), config or TrainConfig(epochs=6, batch_size=2048)
+    )
+    meta = {
+        "source": "sitewide.simulator",
+        "n_requests": n_requests,
+        "seed": seed,
+        "users": users,
+        "target_cvr": 0.10,
+    }
+    return save_scorer(scorer, out, meta)
