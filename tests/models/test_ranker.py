@@ -101,3 +101,16 @@ def test_scorer_rejects_bad_input(scorer) -> None:  # type: ignore[no-untyped-de
         scorer.score(ScoreInput(np.array([[0]]), np.array([2]), np.array([-1]), np.zeros((1, 1))))
     with pytest.raises(ValidationError):
         scorer.score(ScoreInput(np.array([0]), np.array([0]), np.array([-1]), np.zeros(1)))
+
+
+def test_packaged_checkpoint_scores_the_packaged_catalogue_for_cold_users() -> None:
+    s = load_scorer()  # sitewide/data/models/ranker.pt bound to the packaged catalogue, engine order
+    n = len(s.pipeline.products)
+    assert n >= 1_000
+    rng = np.random.default_rng(0)
+    prod = rng.integers(0, n, size=(2, 20))
+    sims = np.tile(np.linspace(0.9, 0.0, 20), (2, 1))
+    pctr, pcvr = s.score(ScoreInput(prod, np.array([0, 1]), np.array([-1, -1]), sims))
+    assert np.all((pctr > 0) & (pctr < 0.5)) and np.all((pcvr > 0) & (pcvr < 1))
+    # on search, a closer text match is more clickable on average
+    assert pctr[0, :5].mean() > pctr[0, -5:].mean()

@@ -80,7 +80,7 @@ class _Linear(nn.Module):
         nn.init.zeros_(self.u.weight)
 
     def forward(self, b: RankBatch) -> torch.Tensor:
-        out = self.w(b.cat).sum(dim=(1, 2)) + self.v(b.dense).squeeze(-1)
+        out: torch.Tensor = self.w(b.cat).sum(dim=(1, 2)) + self.v(b.dense).squeeze(-1)
         if b.position is not None:
             out = out + self.u(b.position).squeeze(-1)
         return out
@@ -120,10 +120,10 @@ class LogisticRegressionModel:
                 model.w.weight[used].pow(2).sum() + model.v.weight.pow(2).sum() + model.u.weight.pow(2).sum()
             )
             loss = loss + self.l2 * reg
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
 
     def fit(self, log: RankingLog) -> LogisticRegressionModel:
         torch.manual_seed(0)

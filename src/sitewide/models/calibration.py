@@ -41,10 +41,10 @@ class PlattScaling:
             opt.zero_grad()
             logp = (F.logsigmoid(ab[0] * logit + ab[1]) + off).clamp(max=-1e-7)
             loss = -(y * logp + (1 - y) * torch.log1p(-torch.exp(logp))).mean()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
         a, b = (float(v) for v in ab.detach())
         if not (np.isfinite(a) and np.isfinite(b)):
             return cls()

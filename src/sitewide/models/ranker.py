@@ -38,8 +38,8 @@ class FeatureArch(nn.Module):
         self.dense_proj = nn.Linear(n_dense, emb_dim)
         n_vec = n_cat + 1
         iu = torch.triu_indices(n_vec, n_vec, offset=1)
-        self.register_buffer("iu0", iu[0], persistent=False)
-        self.register_buffer("iu1", iu[1], persistent=False)
+        self.iu: torch.Tensor
+        self.register_buffer("iu", iu, persistent=False)
         self.out_dim = n_vec * emb_dim + iu.shape[1] + n_dense
 
     def forward(self, cat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
@@ -47,7 +47,7 @@ class FeatureArch(nn.Module):
         d = self.dense_proj(dense).unsqueeze(1)  # [B, 1, D]
         v = torch.cat([e, d], dim=1)  # [B, F+1, D]
         inter = torch.bmm(v, v.transpose(1, 2))  # [B, F+1, F+1]
-        dots = inter[:, self.iu0, self.iu1]  # [B, (F+1)F/2]
+        dots = inter[:, self.iu[0], self.iu[1]]  # [B, (F+1)F/2]
         return torch.cat([v.flatten(1), dots, dense], dim=1)  # [B, H]
 
 

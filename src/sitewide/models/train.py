@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,8 +104,12 @@ def train_ranker(
     exam = [model.exam_logit]
     rest = [p for n_, p in model.named_parameters() if n_ != "exam_logit"]
     # the few examination parameters get a larger step: they are shared by every impression at a position
+    groups: list[dict[str, Any]] = [
+        {"params": rest},
+        {"params": exam, "lr": cfg.lr * 10, "weight_decay": 0.0},
+    ]
     opt = torch.optim.AdamW(
-        [{"params": rest}, {"params": exam, "lr": cfg.lr * 10, "weight_decay": 0.0}],
+        groups,
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
     )
@@ -144,7 +149,7 @@ def train_ranker(
                     cw,
                 )
                 opt.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 if prog is not None and task is not None:
                     prog.update(task, advance=1)
@@ -207,7 +212,7 @@ def train_two_tower(data: TwoTowerData, config: TwoTowerTrainConfig | None = Non
                 p = model.encode_products(data.product_batch(prod))
                 loss = in_batch_softmax_loss(q, p, cfg.temperature, log_q[torch.from_numpy(prod)])
                 opt.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 total += loss.item()
                 if prog is not None and task is not None:
