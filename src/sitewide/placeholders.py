@@ -17,21 +17,32 @@ from sitewide.ports import BoolArray, FloatArray, IntArray, ScoreInput
 class CharNgramEncoder:
     """Hashed character 2/3-grams → signed buckets → L2-normalised vector. Works for any script."""
 
-    def __init__(self, dim: int = 256) -> None:
+    def __init__(self, dim: int = 256, cache_size: int = 100_000) -> None:
         self.dim = dim
+        self._cache: dict[str, FloatArray] = {}  # queries repeat; encoding is a Python loop over n-grams
+        self._cache_size = cache_size
 
     def _grams(self, text: str) -> list[str]:
         t = f" {' '.join(text.lower().split())} "
         return [t[i : i + n] for n in (2, 3) for i in range(len(t) - n + 1)]
 
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float64)
-        for row, text in enumerate(texts):
+    def _one(self, text: str) -> FloatArray:
+        v = self._cache.get(text)
+        if v is None:
+            v = np.zeros(self.dim, dtype=np.float64)
             for g in self._grams(text):
                 h = zlib.crc32(g.encode())
-                out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-        norm = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norm == 0, 1.0, norm)
+                v[h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
+            n = float(np.linalg.norm(v))
+            v = v / n if n else v
+            if len(self._cache) < self._cache_size:
+                self._cache[text] = v
+        return v
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float64)
+        return np.stack([self._one(t) for t in texts])
 
 
 class ExactCosineIndex:
@@ -43,12 +54,12 @@ class ExactCosineIndex:
 
     def build(self, ids: IntArray, vectors: FloatArray) -> None:
         self._ids = np.asarray(ids, dtype=np.int64)
-        self._vecs = np.asarray(vectors, dtype=np.float64)
+        self._vecs = np.asarray(vectors, dtype=np.float32)
 
     def search(
         self, queries: FloatArray, k: int, allowed: BoolArray | None = None
     ) -> tuple[IntArray, FloatArray]:
-        sims = np.asarray(queries, dtype=np.float64) @ self._vecs.T
+        sims = (np.asarray(queries, dtype=np.float32) @ self._vecs.T).astype(np.float64)
         if allowed is not None:
             sims = np.where(allowed[None, :], sims, -np.inf)
         k = min(k, sims.shape[1])
