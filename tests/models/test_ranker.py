@@ -114,3 +114,23 @@ def test_packaged_checkpoint_scores_the_packaged_catalogue_for_cold_users() -> N
     assert np.all((pctr > 0) & (pctr < 0.5)) and np.all((pcvr > 0) & (pcvr < 1))
     # on search, a closer text match is more clickable on average
     assert pctr[0, :5].mean() > pctr[0, -5:].mean()
+
+
+@pytest.mark.slow  # two trainings over the full 2,000-product world: ~20 s
+def test_train_from_simulator_writes_a_checkpoint_serving_the_calibrated_cvr(tmp_path: Path) -> None:
+    from sitewide.models.train import train_from_simulator
+
+    cfg = TrainConfig(epochs=1, batch_size=2048, progress=False)
+    path = train_from_simulator(tmp_path / "r.pt", n_requests=3_000, users=200, config=cfg)
+    shifted = load_scorer(path)
+    raw = load_scorer(
+        train_from_simulator(
+            tmp_path / "raw.pt", n_requests=3_000, users=200, config=cfg, serve_target_cvr=None
+        )
+    )
+    rng = np.random.default_rng(0)
+    x = ScoreInput(
+        rng.integers(0, 2_000, (4, 30)), np.array([0, 0, 1, 1]), np.full(4, -1), rng.random((4, 30)) * 0.5
+    )
+    assert shifted.score(x)[1].mean() < 0.3 * raw.score(x)[1].mean()
+    assert np.allclose(shifted.score(x)[0], raw.score(x)[0])  # pCTR untouched
