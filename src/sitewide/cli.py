@@ -200,6 +200,23 @@ def simulate(
 
 
 @app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="where to write the ranker checkpoint")] = Path("var/ranker.pt"),
+    requests: Annotated[int, typer.Option(help="simulated requests to log for training")] = 100_000,
+    users: int = 2_000,
+    seed: int = 0,
+    epochs: int = 6,
+) -> None:
+    """Train the multi-task pCTR/pCVR ranker on logs of the calibrated simulator (progress bars)."""
+    from sitewide.models.train import TrainConfig, train_from_simulator
+
+    path = train_from_simulator(
+        out, n_requests=requests, seed=seed, users=users, config=TrainConfig(epochs=epochs)
+    )
+    console.print(f"checkpoint written to {path}")
+
+
+@app.command()
 def calibration() -> None:
     """Simulated vs real rates (CTR, CVR, price quantiles, category mix) side by side, with tolerances."""
     from sitewide.simulator import calibration_report
