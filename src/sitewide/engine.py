@@ -239,6 +239,11 @@ class Engine:
                     best[r] = ci
         self._product_campaign = best
 
+    def product_campaigns(self) -> np.ndarray:
+        """``[P]`` index into :meth:`campaign_ids` of the campaign that bids for each catalogue product (the
+        active one with the highest bid multiplier), ``-1`` for none."""
+        return self._product_campaign.copy()
+
     # the MarketEngine protocol ---------------------------------------------------------------------
     def catalogue_ids(self) -> Sequence[str]:
         return self._ids

@@ -4,7 +4,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from sitewide.domain.auction import Reason
-from sitewide.domain.types import CampaignStatus, RequestKind, ServeRequest
+from sitewide.domain.types import RequestKind, ServeRequest
 from sitewide.engine import Engine, day_of
 from sitewide.ports import RequestBatch, ServedBatch
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep
@@ -16,25 +16,6 @@ router = APIRouter(tags=["serve"], responses={401: {"model": ErrorOut}, 403: {"m
 SAMPLE_EVERY = 25  # one request in this many keeps its per-candidate loss reasons (auction transparency)
 
 
-def product_campaigns(engine: Engine) -> np.ndarray:
-    """``[P]`` index into ``engine.campaign_ids()`` of the campaign that bids for each catalogue product (the
-    active one with the lowest target ROI, i.e. the highest bid multiplier, as the engine picks), ``-1`` none."""
-    ids = list(engine.campaign_ids())
-    pos = {c: i for i, c in enumerate(ids)}
-    row = {p: i for i, p in enumerate(engine.catalogue_ids())}
-    best = np.full(len(row), -1, dtype=np.int64)
-    best_roi: dict[int, float] = {}
-    for c in engine.store.list_campaigns():
-        if c.status is not CampaignStatus.ACTIVE or c.id not in pos:
-            continue
-        for pid in c.product_ids:
-            r = row.get(pid)
-            if r is not None and (best[r] < 0 or float(c.target_roi) < best_roi[r]):
-                best[r] = pos[c.id]
-                best_roi[r] = float(c.target_roi)
-    return best
-
-
 def record_losses(
     engine: Engine, accounts: AccountStore, sb: ServedBatch, request_ids: list[str], ts_ms: int, every: int
 ) -> None:
@@ -42,10 +23,11 @@ def record_losses(
     request's losses as samples."""
     cand = sb.extras.get("candidates")
     reason = sb.extras.get("reason")
-    if not isinstance(cand, np.ndarray) or not isinstance(reason, np.ndarray) or cand.size == 0:
+    camp = sb.extras.get("campaign")  # the campaign each candidate bid for, as the engine chose it
+    if not (isinstance(cand, np.ndarray) and isinstance(reason, np.ndarray) and isinstance(camp, np.ndarray)):
         return
-    camp_of = product_campaigns(engine)
-    camp = np.where(cand >= 0, camp_of[np.maximum(cand, 0)], -1)
+    if cand.size == 0:
+        return
     lost = (camp >= 0) & (reason != Reason.SHOWN) & (reason != Reason.PADDING)
     if not lost.any():
         return
@@ -81,7 +63,7 @@ def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDe
     res = engine.serve(
         ServeRequest(body.request_id, body.user_id, RequestKind(body.kind), body.query, body.slots, ts)
     )
-    camp_of = product_campaigns(engine)
+    camp_of = engine.product_campaigns()
     row = {p: i for i, p in enumerate(engine.catalogue_ids())}
     ids = list(engine.campaign_ids())
     samples = [
