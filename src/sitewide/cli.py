@@ -202,16 +202,27 @@ def simulate(
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="where to write the ranker checkpoint")] = Path("var/ranker.pt"),
-    requests: Annotated[int, typer.Option(help="simulated requests to log for training")] = 100_000,
+    requests: Annotated[
+        int, typer.Option(help="simulated requests to log for training, over all worlds")
+    ] = 160_000,
+    worlds: Annotated[int, typer.Option(help="simulated marketplaces (seeds seed+1 …) to log from")] = 4,
     users: int = 2_000,
     seed: int = 0,
-    epochs: int = 6,
+    epochs: int = 8,
 ) -> None:
-    """Train the multi-task pCTR/pCVR ranker on logs of the calibrated simulator (progress bars)."""
-    from sitewide.models.train import TrainConfig, train_from_simulator
+    """Train the multi-task pCTR/pCVR ranker on logs of calibrated simulated marketplaces, served through the
+    engine's own retrieval (progress bars). Serve it with EngineConfig(scorer_path=...)."""
+    from dataclasses import replace
+
+    from sitewide.models.train import SHIPPED_TRAIN_CONFIG, train_from_simulator
 
     path = train_from_simulator(
-        out, n_requests=requests, seed=seed, users=users, config=TrainConfig(epochs=epochs)
+        out,
+        n_requests=requests,
+        seed=seed,
+        users=users,
+        worlds=worlds,
+        config=replace(SHIPPED_TRAIN_CONFIG, epochs=epochs),
     )
     console.print(f"checkpoint written to {path}")
 

@@ -103,6 +103,11 @@ class EngineConfig:
     encoder_dim: int = 256
     pacing: PacingConfig = field(default_factory=PacingConfig)
     settlement: SettlementPolicy | None = None  # None: the default policy with ``attribution_window_ms``
+    # pCTR/pCVR: "learned" = the multi-task ranker checkpoint at ``scorer_path`` (default: the shipped
+    # sitewide/data/models/ranker.pt; falls back to the priors when the default file is absent), "priors" =
+    # the hand-set PriorScorer. A ``scorer=`` object given to the Engine overrides both.
+    scorer: str = "learned"
+    scorer_path: str | None = None
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
@@ -168,10 +173,22 @@ class Engine:
                 self.index.build(np.arange(len(prods), dtype=np.int64), self._vecs)
             else:
                 self._vecs = np.zeros((0, self.config.encoder_dim))
-            self.scorer: Scorer = self._scorer or PriorScorer(self._price, self._category)
+            self.scorer: Scorer = self._scorer or self._default_scorer(prods)
             self._user_vec: dict[str, np.ndarray] = {}
             self._apply_quality()
             self._reload_campaigns()
+
+    def _default_scorer(self, prods: Sequence[Product]) -> Scorer:
+        kind = self.config.scorer
+        if kind not in ("learned", "priors"):
+            raise ValidationError(f"unknown scorer {kind!r}; expected 'learned' or 'priors'")
+        if kind == "learned" and prods:
+            from sitewide.models.scorer import load_scorer, packaged_ranker_path  # lazy: torch
+
+            path = self.config.scorer_path
+            if path is not None or packaged_ranker_path().is_file():
+                return load_scorer(path, products=prods)
+        return PriorScorer(self._price, self._category)
 
     # eligibility pool and shop experience score -----------------------------------------------------
     def set_quality(
@@ -302,6 +319,19 @@ class Engine:
         norm = np.linalg.norm(q, axis=1, keepdims=True)
         return q / np.where(norm == 0, 1.0, norm)
 
+    def retrieve(self, batch: RequestBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates the scorer sees: ``(product rows [R, K], similarity [R, K])``, sorted by similarity,
+        ``-1``-padded. Search requests use the query text; feed requests the user's click-history vector."""
+        with self._lock:
+            return self.index.search(self._query_vectors(batch), self.config.retrieve_k)
+
+    def remember_click(self, user_id: str, product_id: str) -> None:
+        """Fold a clicked product into the user's history vector (what feed retrieval starts from)."""
+        with self._lock:
+            r = self._row[product_id]
+            prev = self._user_vec.get(user_id)
+            self._user_vec[user_id] = self._vecs[r] if prev is None else 0.7 * prev + 0.3 * self._vecs[r]
+
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
         r = len(batch.request_ids)
         if r == 0 or not self._ids:
@@ -316,8 +346,7 @@ class Engine:
             )
         with self._lock:
             self._advance(batch.ts_ms)
-            q = self._query_vectors(batch)
-            cand, sim = self.index.search(q, self.config.retrieve_k)
+            cand, sim = self.retrieve(batch)
             kinds = np.asarray(batch.kinds, dtype=np.int64)
             pctr, pcvr = self.scorer.score(
                 ScoreInput(product=cand, request_kind=kinds, user=np.full(r, -1), similarity=sim)
@@ -457,13 +486,8 @@ class Engine:
                     continue
                 fresh.discard(e.id)
                 self._feed_pacer(e)
-                if e.kind is not EventKind.CLICK:
-                    continue
-                r = self._row[e.product_id]
-                prev = self._user_vec.get(e.user_id)
-                self._user_vec[e.user_id] = (
-                    self._vecs[r] if prev is None else 0.7 * prev + 0.3 * self._vecs[r]
-                )
+                if e.kind is EventKind.CLICK:
+                    self.remember_click(e.user_id, e.product_id)
             return receipt
 
     def _feed_pacer(self, e: Event) -> None:

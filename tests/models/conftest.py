@@ -40,3 +40,31 @@ def tiny() -> Tiny:
     pipe = FeaturePipeline(products, users, n_positions=world.config.slots)
     tr, va, te = split_rows(4_000, [0.7, 0.1, 0.2], np.random.default_rng(1))
     return Tiny(world, sim, pipe, products, users, tr, va, te, texts)
+
+
+@dataclass
+class EngineLog:
+    world: object
+    engine: object
+    sim: SimLog
+    pipeline: FeaturePipeline
+
+
+@pytest.fixture(scope="session")
+def engine_log() -> EngineLog:
+    """The tiny world served through the real engine's retrieval: whole candidate rows, a random slate shown."""
+    from sitewide.engine import EngineConfig
+    from sitewide.models.data import simulate_engine_exposures
+    from sitewide.simulator import SimConfig, build_world
+    from sitewide.simulator.runner import default_engine_factory
+
+    torch.set_num_threads(1)
+    world = build_world(SimConfig(users=300, products=400, merchants=10, seed=1, target_cvr=0.3))
+    engine = default_engine_factory(world, EngineConfig(scorer="priors", retrieve_k=40))
+    sim = simulate_engine_exposures(world, engine, 8_000, np.random.default_rng(0), chunk=1_000)
+    pipe = FeaturePipeline(
+        ProductTable.from_products(world.product_list),
+        UserTable.from_columns({}),
+        n_positions=world.config.slots,
+    )
+    return EngineLog(world, engine, sim, pipe)

@@ -20,13 +20,13 @@ from torch.nn import functional as F
 
 from sitewide.domain.types import Product, ValidationError
 from sitewide.models.data import RankingLog
-from sitewide.models.features import FeaturePipeline, RankBatch
+from sitewide.models.features import FeaturePipeline, RankBatch, logged_pairs
 from sitewide.models.scorer import LoggedPrediction
 from sitewide.ports import FloatArray, IntArray, ScoreInput
 
 
 def _flat(log: RankingLog) -> tuple[IntArray, IntArray, np.ndarray, np.ndarray]:
-    rows, cols = np.nonzero(log.inputs.product >= 0)
+    rows, cols = logged_pairs(log.inputs)
     click = log.click[rows, cols].astype(np.float64)
     order = (
         log.order[rows, cols].astype(np.float64) if log.order is not None else np.zeros(len(rows))
@@ -58,7 +58,7 @@ class PopularityModel:
         return self
 
     def predict_logged(self, x: ScoreInput) -> LoggedPrediction:
-        rows, cols = np.nonzero(x.product >= 0)
+        rows, cols = logged_pairs(x)
         p = x.product[rows, cols]
         return LoggedPrediction(self.ctr[p], self.ctr[p], self.cvr[p], self.ctcvr[p])
 

@@ -6,6 +6,9 @@
   shows slates, the simulator's users click and buy, and the true probabilities are kept beside the outcomes so
   models can be compared with the truth. Positions inside each slate are shuffled by the logging policy, so
   the position effect is identifiable.
+- :func:`simulate_engine_exposures` — the same simulator, but each request's candidates are the ones the real
+  engine retrieves (its encoder, index and users' click-history vectors) and the whole candidate row is logged
+  with the shown slate marked by position: the training rows are exactly what the scorer sees when serving.
 - :func:`log_from_events` — the engine's own event stream (impressions with positions, clicks, orders) as a
   log: the simulator's runs through the real engine are a training source too.
 """
@@ -152,6 +155,13 @@ class SimLog:
     intent: np.ndarray  # [R] intent category (search), -1 for feed
     queries: list[str]  # [R] "" for feed
 
+    @property
+    def shown(self) -> BoolArray:
+        """``[R, N]`` the logged pairs that were shown (rows may hold unshown candidates with position -1)."""
+        x = self.log.inputs
+        m: BoolArray = x.product >= 0 if x.position is None else (x.product >= 0) & (x.position >= 0)
+        return m
+
     def subset(self, rows: np.ndarray) -> SimLog:
         return replace(
             self,
@@ -244,6 +254,114 @@ def simulate_exposures(
         kind,
         np.where(kind == 0, intent, -1),
         queries,
+    )
+
+
+def simulate_engine_exposures(
+    world: Any,
+    engine: Any,
+    n_requests: int,
+    rng: np.random.Generator,
+    chunk: int = 2_000,
+) -> SimLog:
+    """Log ``n_requests`` simulator requests over the candidates ``engine`` (a :class:`sitewide.engine.Engine`
+    over ``world``'s catalogue) retrieves, with a uniformly random slate of its candidates shown in random order
+    (an exploration policy: every candidate the scorer will rank has a chance to be shown, at every position).
+
+    Rows are ``[R, K]`` candidate rows as the engine retrieved them (similarity included); ``position`` is the
+    slot of the shown ones and ``-1`` for the others. Requests run in chunks; each chunk's clicks go into the
+    engine's user history vectors (:meth:`Engine.remember_click`), as served traffic would, so later feed
+    requests retrieve from the users' histories.
+    """
+    from sitewide.ports import RequestBatch
+    from sitewide.simulator.behaviour import respond
+
+    s = int(world.config.slots)
+    ids = list(engine.catalogue_ids())
+    # engine rows ↔ world product rows (the engine sorts its catalogue by id)
+    world_row = {p.id: i for i, p in enumerate(world.product_list)}
+    e2w = np.array([world_row[i] for i in ids], dtype=np.int64)
+    w2e = np.empty_like(e2w)
+    w2e[e2w] = np.arange(len(e2w))
+    act = world.users.activity / world.users.activity.sum()
+    parts: list[dict[str, Any]] = []
+    queries_all: list[str] = []
+    for start in range(0, n_requests, chunk):
+        n = min(chunk, n_requests - start)
+        users = rng.choice(len(world.users), size=n, p=act).astype(np.int64)
+        kind = np.where(rng.random(n) < world.config.search_share, 0, 1).astype(np.int64)
+        intent, target = world.sample_intent(users, rng)
+        queries = [
+            world.products.query[t] if k == 0 else ""
+            for t, k in zip(target.tolist(), kind.tolist(), strict=True)
+        ]
+        uids = [world.users.ids[u] for u in users.tolist()]
+        batch = RequestBatch([f"x{start + i}" for i in range(n)], uids, kind, queries, 0, s)
+        cand_e, sim = engine.retrieve(batch)
+        cand = np.where(cand_e >= 0, e2w[np.maximum(cand_e, 0)], -1)  # world rows
+        keys = np.where(cand >= 0, rng.random(cand.shape), np.inf)
+        pick = np.argsort(keys, axis=1)[:, :s]  # random distinct candidates, in random (= slot) order
+        valid = np.take_along_axis(cand, pick, axis=1) >= 0
+        shown = np.where(valid, np.take_along_axis(cand, pick, axis=1), -1)
+        intent_col = np.where(kind == 0, intent, -1)
+        resp = respond(world, users, kind, intent_col, shown, rng)
+        position = np.full(cand.shape, -1, dtype=np.int64)
+        rr = np.broadcast_to(np.arange(n)[:, None], pick.shape)
+        slot = np.broadcast_to(np.arange(s)[None, :], pick.shape)
+        position[rr[valid], pick[valid]] = slot[valid]
+        full: dict[str, Any] = {}
+        bot = world.users.is_bot[users][:, None]
+        exam = world.exam[:s][None, :]
+        for name, val in (
+            ("click", resp.click & valid),
+            ("order", resp.buy & resp.click & valid),
+            (
+                "true_click",
+                np.where(valid, np.where(bot, world.config.bot_click_prob, resp.pctr) * exam, 0.0),
+            ),
+        ):
+            arr = np.zeros(cand.shape, dtype=val.dtype)
+            arr[rr[valid], pick[valid]] = val[valid]
+            full[name] = arr
+        # the true P(click | examined) and P(order | click) of every candidate, shown or not (to evaluate rankings)
+        full["true_pctr"] = np.where(
+            cand >= 0,
+            world.true_pctr(users[:, None], np.maximum(cand, 0), kind[:, None], intent_col[:, None]),
+            0.0,
+        )
+        full["true_pcvr"] = np.where(
+            (cand >= 0) & ~bot, world.true_pcvr(users[:, None], np.maximum(cand, 0)), 0.0
+        )
+        full.update(cand=cand, sim=sim, position=position, users=users, kind=kind, intent=intent_col)
+        parts.append(full)
+        queries_all += queries
+        cr, cs = np.nonzero(resp.click & valid & ~bot)
+        for r_, s_ in zip(cr.tolist(), cs.tolist(), strict=True):
+            engine.remember_click(uids[r_], ids[int(w2e[shown[r_, s_]])])
+
+    def cat(name: str) -> Any:
+        return np.concatenate([p[name] for p in parts], axis=0)
+
+    log = RankingLog(
+        ScoreInput(
+            product=cat("cand"),
+            request_kind=cat("kind"),
+            user=cat("users"),
+            similarity=cat("sim"),
+            position=cat("position"),
+        ),
+        click=cat("click"),
+        order=cat("order"),
+    )
+    return SimLog(
+        log,
+        cat("true_click"),
+        cat("true_pctr"),
+        cat("true_pcvr"),
+        cat("users"),
+        cat("kind"),
+        cat("intent"),
+        queries_all,
     )
 
 

@@ -6,9 +6,13 @@ A :class:`ScoreInput` (R requests × N candidates) becomes a flat :class:`RankBa
   user fields (user id — or OBD's user features; an unknown user gets the field's "unknown" code) and the
   request kind (search / feed). Every field hashes ``"field=value"`` with CRC32 into one shared table of
   ``n_buckets`` rows (the hashing trick), so a new product or user needs no vocabulary change.
-- ``dense [B, K]`` floats: the retrieval similarity, then the product's numeric columns (for catalogue products:
-  standardised log price and log price relative to the category median).
-- ``position [B]`` (training only; ``None`` at serving time).
+- ``dense [B, K]`` floats: three request-level match features computed over the request's whole candidate row —
+  the retrieval similarity, its gap to the row's best match, and the share of the row's ten best matches that
+  are in the candidate's category (a query-category signal: what the query is about) — then the product's
+  numeric columns (for catalogue products: standardised log price and log price relative to the category median).
+- ``position [B]`` (training only; ``None`` at serving time). A training log may carry the whole candidate row
+  the engine retrieved with ``position = -1`` for candidates that were not shown: they count for the row
+  features (as at serving time) but are not training pairs.
 
 Products and users are hashed once into tables (:class:`ProductTable`, :class:`UserTable`); ``transform`` is only
 fancy indexing, so the same code runs on a 300k-row log and on one request.
@@ -29,6 +33,8 @@ from sitewide.ports import IntArray, ScoreInput
 
 DEFAULT_BUCKETS = 1 << 15
 UNKNOWN = "\x00unknown"
+REQUEST_DENSE = ("similarity", "similarity_gap", "category_share")
+SHARE_TOP = 10  # category_share looks at the row's SHARE_TOP best matches
 
 
 def hash_field(field: str, values: Sequence[object], n_buckets: int) -> IntArray:
@@ -38,14 +44,27 @@ def hash_field(field: str, values: Sequence[object], n_buckets: int) -> IntArray
     )
 
 
+def logged_pairs(x: ScoreInput) -> tuple[IntArray, IntArray]:
+    """``(rows, cols)`` of the shown pairs of a logged ``ScoreInput``: real products (``product ≥ 0``) and, when
+    positions are given, shown ones (``position ≥ 0``; a logged candidate row may hold unshown candidates)."""
+    prod = np.asarray(x.product)
+    mask = prod >= 0
+    if x.position is not None:
+        mask &= np.asarray(x.position) >= 0
+    rows, cols = np.nonzero(mask)
+    return rows.astype(np.int64), cols.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class ProductTable:
-    """P products: ``codes [P, Fp]`` hashed categorical fields, ``dense [P, Kp]`` numeric columns."""
+    """P products: ``codes [P, Fp]`` hashed categorical fields, ``dense [P, Kp]`` numeric columns, ``group [P]``
+    the category code used by the ``category_share`` feature (the ``category`` field's code; all 0 without one)."""
 
     fields: tuple[str, ...]
     dense_names: tuple[str, ...]
     codes: IntArray
     dense: npt.NDArray[np.float32]
+    group: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -70,7 +89,31 @@ class ProductTable:
         )
         if not np.isfinite(dn).all():
             raise ValidationError("product dense features must be finite")
-        return cls(tuple(cat), tuple(dense), codes.reshape(n, len(cat)), dn)
+        codes = codes.reshape(n, len(cat))
+        names = tuple(cat)
+        group = codes[:, names.index("category")] if "category" in names else np.zeros(n, dtype=np.int64)
+        return cls(names, tuple(dense), codes, dn, np.ascontiguousarray(group))
+
+    @classmethod
+    def concat(cls, tables: Sequence[ProductTable]) -> ProductTable:
+        """Tables with the same fields stacked (rows of table k follow those of tables 0..k-1)."""
+        if not tables or any(
+            (t.fields, t.dense_names) != (tables[0].fields, tables[0].dense_names) for t in tables
+        ):
+            raise ValidationError("concat needs product tables with the same fields")
+        groups = [t.group if t.group is not None else np.zeros(len(t), np.int64) for t in tables]
+        return cls(
+            tables[0].fields,
+            tables[0].dense_names,
+            np.concatenate([t.codes for t in tables]),
+            np.concatenate([t.dense for t in tables]),
+            np.concatenate(groups),
+        )
+
+    def take(self, rows: IntArray) -> ProductTable:
+        """The products at ``rows`` (repeats allowed), as a new table."""
+        g = None if self.group is None else self.group[rows]
+        return ProductTable(self.fields, self.dense_names, self.codes[rows], self.dense[rows], g)
 
     @classmethod
     def from_products(cls, products: Sequence[Product], n_buckets: int = DEFAULT_BUCKETS) -> ProductTable:
@@ -167,7 +210,7 @@ class FeatureSpec:
 
     @property
     def n_dense(self) -> int:
-        return 1 + len(self.dense_names)  # similarity + product numeric columns
+        return len(REQUEST_DENSE) + len(self.dense_names)  # request match features + product numeric columns
 
 
 class FeaturePipeline:
@@ -210,7 +253,15 @@ class FeaturePipeline:
             raise ValidationError("request_kind must be 0 (search) or 1 (feed)")
         if prod.max(initial=-1) >= len(self.products):
             raise ValidationError("product index beyond the catalogue")
-        rows, cols = np.nonzero(prod >= 0)
+        pos_full = None
+        if keep_position and x.position is not None:
+            pos_full = np.asarray(x.position, dtype=np.int64)
+            if pos_full.shape != prod.shape:
+                raise ValidationError("position must match product [R, N]")
+        # training pairs: shown candidates (position ≥ 0) when positions are given; serving: every candidate
+        pair = prod >= 0 if pos_full is None else (prod >= 0) & (pos_full >= 0)
+        req = self._request_features(prod, sim)  # [R, N, 3] over the whole row, shown or not
+        rows, cols = np.nonzero(pair)
         p = prod[rows, cols]
         u = user[rows]
         known = (u >= 0) & (u < len(self.users))
@@ -220,13 +271,17 @@ class FeaturePipeline:
             self.users.unknown[None, :],
         )
         cat = np.concatenate(
-            [self.products.codes[p], ucodes.reshape(len(p), -1), self.kind_codes[kind[rows]][:, None]], axis=1
+            [
+                self.products.codes[p],
+                ucodes.reshape(len(p), len(self.users.fields)),
+                self.kind_codes[kind[rows]][:, None],
+            ],
+            axis=1,
         )
-        dense = np.concatenate([np.nan_to_num(sim[rows, cols])[:, None], self.products.dense[p]], axis=1)
+        dense = np.concatenate([req[rows, cols], self.products.dense[p]], axis=1)
         pos = None
-        if keep_position and x.position is not None:
-            pos_arr = np.asarray(x.position, dtype=np.int64)[rows, cols]
-            pos = torch.from_numpy(np.clip(pos_arr, 0, self.n_positions - 1))
+        if pos_full is not None:
+            pos = torch.from_numpy(np.clip(pos_full[rows, cols], 0, self.n_positions - 1))
         return RankBatch(
             torch.from_numpy(np.ascontiguousarray(cat, dtype=np.int64)),
             torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)),
@@ -234,3 +289,33 @@ class FeaturePipeline:
             rows.astype(np.int64),
             cols.astype(np.int64),
         )
+
+    def _request_features(self, prod: IntArray, sim: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """``[R, N, 3]``: similarity, similarity − the row's best, share of the row's ``SHARE_TOP`` best matches
+        in the candidate's category (padded slots: 0)."""
+        r, n = prod.shape
+        pad = prod < 0
+        s = np.where(pad, 0.0, np.nan_to_num(sim)).astype(np.float32)
+        out = np.zeros((r, n, len(REQUEST_DENSE)), dtype=np.float32)
+        if r == 0 or n == 0:
+            return out
+        masked = np.where(pad, -np.inf, s)
+        best = masked.max(axis=1, keepdims=True)
+        best = np.where(np.isfinite(best), best, 0.0)
+        group = (
+            self.products.group if self.products.group is not None else np.zeros(len(self.products), np.int64)
+        )
+        g = np.where(pad, -1, group[np.maximum(prod, 0)])  # [R, N]
+        m = min(SHARE_TOP, n)
+        top = (
+            np.argpartition(-masked, m - 1, axis=1)[:, :m] if m < n else np.broadcast_to(np.arange(n), (r, n))
+        )
+        g_top = np.take_along_axis(g, top, axis=1)  # [R, m]; padded slots are -1
+        n_top = np.maximum((g_top >= 0).sum(axis=1, keepdims=True), 1)
+        share = np.zeros((r, n), dtype=np.float32)
+        for j in range(m):  # m passes over [R, N] instead of an [R, N, m] temporary
+            share += g == g_top[:, j : j + 1]
+        out[..., 0] = s
+        out[..., 1] = np.where(pad, 0.0, s - best)
+        out[..., 2] = np.where(pad, 0.0, share / n_top)
+        return out

@@ -3,7 +3,10 @@
     FeatureArch:  hashed categorical codes [B, F] → embeddings [B, F, D]; dense [B, K] → one more vector [B, D];
                   pairwise dot products of the F + 1 vectors (DLRM-style interactions) → [B, H]
     TaskTower:    MLP [B, H] → logit [B]
-    MultiTaskRanker: one FeatureArch shared by a CTR tower and a CVR tower; an examination curve over positions.
+    Wide:         a per-task linear term over the same codes and dense features (Wide & Deep), so the model
+                  contains logistic regression on its features and the deep part learns what is left
+    MultiTaskRanker: one FeatureArch shared by a CTR tower and a CVR tower, plus the wide terms; an examination
+                  curve over positions.
 
 Trained on impressions: P(click) = exam[pos] · pCTR and P(click ∧ order) = exam[pos] · pCTR · pCVR (ESMM), so the
 CVR tower learns from every exposure instead of only from clicked items (no selection bias), and the position
@@ -26,6 +29,7 @@ class RankerConfig:
     emb_dim: int = 16
     hidden: tuple[int, ...] = (64, 32)
     dropout: float = 0.0
+    wide: bool = True  # add the wide (linear) terms to the towers' logits
 
 
 class FeatureArch(nn.Module):
@@ -87,6 +91,13 @@ class MultiTaskRanker(nn.Module):
         self.features = FeatureArch(spec.n_buckets, spec.n_cat, spec.n_dense, c.emb_dim)
         self.ctr_tower = TaskTower(self.features.out_dim, c.hidden, c.dropout)
         self.cvr_tower = TaskTower(self.features.out_dim, c.hidden, c.dropout)
+        # wide part: one weight per hashed code and task, and a linear map of the dense features per task
+        self.wide: nn.Embedding | None = None
+        self.wide_dense: nn.Linear | None = None
+        if c.wide:
+            self.wide = nn.Embedding(spec.n_buckets, 2)
+            nn.init.zeros_(self.wide.weight)
+            self.wide_dense = nn.Linear(spec.n_dense, 2)
         # examination logits for positions 1..P-1 (position 0 is examined with probability 1)
         self.exam_logit = nn.Parameter(torch.zeros(max(spec.n_positions - 1, 0)))
 
@@ -99,4 +110,8 @@ class MultiTaskRanker(nn.Module):
         log_exam = None
         if batch.position is not None:
             log_exam = torch.log(self.exam_curve())[batch.position]  # [B]
-        return RankerOutput(self.ctr_tower(h), self.cvr_tower(h), log_exam)
+        ctr, cvr = self.ctr_tower(h), self.cvr_tower(h)
+        if self.wide is not None and self.wide_dense is not None:
+            wide = self.wide(batch.cat).sum(1) + self.wide_dense(batch.dense)  # [B, 2]
+            ctr, cvr = ctr + wide[:, 0], cvr + wide[:, 1]
+        return RankerOutput(ctr, cvr, log_exam)

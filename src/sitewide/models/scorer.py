@@ -22,7 +22,7 @@ from sitewide.models.features import FeaturePipeline, FeatureSpec, ProductTable,
 from sitewide.models.ranker import MultiTaskRanker, RankerConfig
 from sitewide.ports import FloatArray, ScoreInput
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: request match features (similarity gap, category share)
 PACKAGED_RANKER = "data/models/ranker.pt"
 
 
@@ -153,7 +153,13 @@ def load_scorer(
     )
     c = ckpt["config"]
     model = MultiTaskRanker(
-        spec, RankerConfig(int(c["emb_dim"]), tuple(int(h) for h in c["hidden"]), float(c["dropout"]))
+        spec,
+        RankerConfig(
+            int(c["emb_dim"]),
+            tuple(int(h) for h in c["hidden"]),
+            float(c["dropout"]),
+            "wide.weight" in ckpt["state_dict"],
+        ),
     )
     model.load_state_dict(ckpt["state_dict"])
     if isinstance(products, ProductTable):
@@ -166,7 +172,7 @@ def load_scorer(
         users = user_ids
     else:
         users = UserTable.from_ids(list(user_ids), spec.n_buckets)
-    if users is None and spec.user_fields:
+    if users is None:
         users = UserTable.from_columns({f: [] for f in spec.user_fields}, spec.n_buckets)
     pipeline = FeaturePipeline(table, users, spec.n_buckets, spec.n_positions)
     if pipeline.spec != spec:
