@@ -313,14 +313,20 @@ class Engine:
                     self._click_campaign[e.id] = ci
         self._pacer.advance(ts_ms, spent)
 
-    def _query_vectors(self, batch: RequestBatch) -> np.ndarray:
+    @staticmethod
+    def _search_rows(batch: RequestBatch) -> list[int]:
+        """The requests retrieved by their query text: search requests with a query."""
+        return [i for i, (k, t) in enumerate(zip(batch.kinds, batch.queries, strict=True)) if k == 0 and t]
+
+    def _query_vectors(self, batch: RequestBatch, search: list[int]) -> np.ndarray:
+        """Unit query vectors: the query text's for the ``search`` rows, the user's history vector for the rest."""
         r = len(batch.request_ids)
         q = np.zeros((r, self._vecs.shape[1]))
-        search = [i for i in range(r) if batch.kinds[i] == 0 and batch.queries[i]]
         if search:
             q[search] = self.encoder.encode([batch.queries[i] for i in search])
+        by_text = set(search)
         for i in range(r):
-            if i in search:
+            if i in by_text:
                 continue
             v = self._user_vec.get(batch.user_ids[i])
             if v is None:  # cold user on the feed: a deterministic pseudo-random catalogue item as a seed
@@ -334,11 +340,9 @@ class Engine:
         """The candidates the scorer sees: ``(product rows [R, K], similarity [R, K])``, sorted by similarity,
         ``-1``-padded. Search requests use the query text; feed requests the user's click-history vector."""
         with self._lock:
-            q = self._query_vectors(batch)
+            search = self._search_rows(batch)
+            q = self._query_vectors(batch, search)
             cand, sim = self.index.search(q, self.config.retrieve_k)
-            search = [
-                i for i, (k, t) in enumerate(zip(batch.kinds, batch.queries, strict=True)) if k == 0 and t
-            ]
             lk = min(self.config.lexical_k, cand.shape[1])
             if lk > 0 and search and self._lexical is not None:
                 lex, _ = self._lexical.search([batch.queries[i] for i in search], lk)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sitewide.domain.types import Event, EventKind, ValidationError
-from sitewide.models.features import DEFAULT_BUCKETS, ProductTable, UserTable
+from sitewide.models.features import DEFAULT_BUCKETS, ProductTable, UserTable, logged_mask
 from sitewide.ports import BoolArray, FloatArray, ScoreInput, TextEncoder
 
 OBD_USER_FIELDS = ("user_feature_0", "user_feature_1", "user_feature_2", "user_feature_3")
@@ -158,9 +158,7 @@ class SimLog:
     @property
     def shown(self) -> BoolArray:
         """``[R, N]`` the logged pairs that were shown (rows may hold unshown candidates with position -1)."""
-        x = self.log.inputs
-        m: BoolArray = x.product >= 0 if x.position is None else (x.product >= 0) & (x.position >= 0)
-        return m
+        return logged_mask(self.log.inputs)
 
     def subset(self, rows: np.ndarray) -> SimLog:
         return replace(
@@ -178,6 +176,21 @@ class SimLog:
 
 def product_texts(world: Any) -> list[str]:
     return [f"{p.title} {p.brand} {p.category}" for p in world.product_list]
+
+
+def _sample_requests(
+    world: Any, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``n`` requests: users drawn by activity, search or feed by the world's search share, an intent category
+    from the user's interests and, for search, the text of a product of it as the query (feed: "")."""
+    act = world.users.activity / world.users.activity.sum()
+    users = rng.choice(len(world.users), size=n, p=act).astype(np.int64)
+    kind = np.where(rng.random(n) < world.config.search_share, 0, 1).astype(np.int64)
+    intent, target = world.sample_intent(users, rng)
+    queries = [
+        world.products.query[t] if k == 0 else "" for t, k in zip(target.tolist(), kind.tolist(), strict=True)
+    ]
+    return users, kind, intent, queries
 
 
 def simulate_exposures(
@@ -203,13 +216,7 @@ def simulate_exposures(
     p_n = len(world.products)
     s = int(world.config.slots)
     vecs = product_vectors if product_vectors is not None else encoder.encode(product_texts(world))
-    act = world.users.activity / world.users.activity.sum()
-    users = rng.choice(len(world.users), size=n_requests, p=act).astype(np.int64)
-    kind = np.where(rng.random(n_requests) < world.config.search_share, 0, 1).astype(np.int64)
-    intent, target = world.sample_intent(users, rng)
-    queries = [
-        world.products.query[t] if k == 0 else "" for t, k in zip(target.tolist(), kind.tolist(), strict=True)
-    ]
+    users, kind, intent, queries = _sample_requests(world, n_requests, rng)
     # every slot: uniform random (``explore``), else a random product of the request's intent category (the
     # simulator's reference policy; for feed the user's sampled interest) or, for search, one of the
     # top-``candidates`` products by text similarity to the query — half and half
@@ -283,26 +290,19 @@ def simulate_engine_exposures(
     e2w = np.array([world_row[i] for i in ids], dtype=np.int64)
     w2e = np.empty_like(e2w)
     w2e[e2w] = np.arange(len(e2w))
-    act = world.users.activity / world.users.activity.sum()
     parts: list[dict[str, Any]] = []
     queries_all: list[str] = []
     for start in range(0, n_requests, chunk):
         n = min(chunk, n_requests - start)
-        users = rng.choice(len(world.users), size=n, p=act).astype(np.int64)
-        kind = np.where(rng.random(n) < world.config.search_share, 0, 1).astype(np.int64)
-        intent, target = world.sample_intent(users, rng)
-        queries = [
-            world.products.query[t] if k == 0 else ""
-            for t, k in zip(target.tolist(), kind.tolist(), strict=True)
-        ]
+        users, kind, intent, queries = _sample_requests(world, n, rng)
         uids = [world.users.ids[u] for u in users.tolist()]
         batch = RequestBatch([f"x{start + i}" for i in range(n)], uids, kind, queries, 0, s)
         cand_e, sim = engine.retrieve(batch)
         cand = np.where(cand_e >= 0, e2w[np.maximum(cand_e, 0)], -1)  # world rows
         keys = np.where(cand >= 0, rng.random(cand.shape), np.inf)
         pick = np.argsort(keys, axis=1)[:, :s]  # random distinct candidates, in random (= slot) order
-        valid = np.take_along_axis(cand, pick, axis=1) >= 0
-        shown = np.where(valid, np.take_along_axis(cand, pick, axis=1), -1)
+        shown = np.take_along_axis(cand, pick, axis=1)  # -1 where the row had fewer than s candidates
+        valid = shown >= 0
         intent_col = np.where(kind == 0, intent, -1)
         resp = respond(world, users, kind, intent_col, shown, rng)
         position = np.full(cand.shape, -1, dtype=np.int64)

@@ -44,27 +44,29 @@ def hash_field(field: str, values: Sequence[object], n_buckets: int) -> IntArray
     )
 
 
-def logged_pairs(x: ScoreInput) -> tuple[IntArray, IntArray]:
-    """``(rows, cols)`` of the shown pairs of a logged ``ScoreInput``: real products (``product ≥ 0``) and, when
+def logged_mask(x: ScoreInput) -> npt.NDArray[np.bool_]:
+    """``[R, N]`` the shown pairs of a logged ``ScoreInput``: real products (``product ≥ 0``) and, when
     positions are given, shown ones (``position ≥ 0``; a logged candidate row may hold unshown candidates)."""
-    prod = np.asarray(x.product)
-    mask = prod >= 0
+    mask: npt.NDArray[np.bool_] = np.asarray(x.product) >= 0
     if x.position is not None:
         mask &= np.asarray(x.position) >= 0
-    rows, cols = np.nonzero(mask)
+    return mask
+
+
+def logged_pairs(x: ScoreInput) -> tuple[IntArray, IntArray]:
+    """``(rows, cols)`` of :func:`logged_mask`."""
+    rows, cols = np.nonzero(logged_mask(x))
     return rows.astype(np.int64), cols.astype(np.int64)
 
 
 @dataclass(frozen=True)
 class ProductTable:
-    """P products: ``codes [P, Fp]`` hashed categorical fields, ``dense [P, Kp]`` numeric columns, ``group [P]``
-    the category code used by the ``category_share`` feature (the ``category`` field's code; all 0 without one)."""
+    """P products: ``codes [P, Fp]`` hashed categorical fields, ``dense [P, Kp]`` numeric columns."""
 
     fields: tuple[str, ...]
     dense_names: tuple[str, ...]
     codes: IntArray
     dense: npt.NDArray[np.float32]
-    group: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -89,10 +91,16 @@ class ProductTable:
         )
         if not np.isfinite(dn).all():
             raise ValidationError("product dense features must be finite")
-        codes = codes.reshape(n, len(cat))
-        names = tuple(cat)
-        group = codes[:, names.index("category")] if "category" in names else np.zeros(n, dtype=np.int64)
-        return cls(names, tuple(dense), codes, dn, np.ascontiguousarray(group))
+        return cls(tuple(cat), tuple(dense), codes.reshape(n, len(cat)), dn)
+
+    @property
+    def group(self) -> IntArray:
+        """``[P]`` the category code the ``category_share`` feature compares (the ``category`` field's hashed
+        code; all 0 for a table without one)."""
+        if "category" in self.fields:
+            g: IntArray = self.codes[:, self.fields.index("category")]
+            return g
+        return np.zeros(len(self), dtype=np.int64)
 
     @classmethod
     def concat(cls, tables: Sequence[ProductTable]) -> ProductTable:
@@ -101,19 +109,16 @@ class ProductTable:
             (t.fields, t.dense_names) != (tables[0].fields, tables[0].dense_names) for t in tables
         ):
             raise ValidationError("concat needs product tables with the same fields")
-        groups = [t.group if t.group is not None else np.zeros(len(t), np.int64) for t in tables]
         return cls(
             tables[0].fields,
             tables[0].dense_names,
             np.concatenate([t.codes for t in tables]),
             np.concatenate([t.dense for t in tables]),
-            np.concatenate(groups),
         )
 
     def take(self, rows: IntArray) -> ProductTable:
         """The products at ``rows`` (repeats allowed), as a new table."""
-        g = None if self.group is None else self.group[rows]
-        return ProductTable(self.fields, self.dense_names, self.codes[rows], self.dense[rows], g)
+        return ProductTable(self.fields, self.dense_names, self.codes[rows], self.dense[rows])
 
     @classmethod
     def from_products(cls, products: Sequence[Product], n_buckets: int = DEFAULT_BUCKETS) -> ProductTable:
@@ -259,7 +264,7 @@ class FeaturePipeline:
             if pos_full.shape != prod.shape:
                 raise ValidationError("position must match product [R, N]")
         # training pairs: shown candidates (position ≥ 0) when positions are given; serving: every candidate
-        pair = prod >= 0 if pos_full is None else (prod >= 0) & (pos_full >= 0)
+        pair = prod >= 0 if pos_full is None else logged_mask(x)
         req = self._request_features(prod, sim)  # [R, N, 3] over the whole row, shown or not
         rows, cols = np.nonzero(pair)
         p = prod[rows, cols]
@@ -302,10 +307,7 @@ class FeaturePipeline:
         masked = np.where(pad, -np.inf, s)
         best = masked.max(axis=1, keepdims=True)
         best = np.where(np.isfinite(best), best, 0.0)
-        group = (
-            self.products.group if self.products.group is not None else np.zeros(len(self.products), np.int64)
-        )
-        g = np.where(pad, -1, group[np.maximum(prod, 0)])  # [R, N]
+        g = np.where(pad, -1, self.products.group[np.maximum(prod, 0)])  # [R, N]
         m = min(SHARE_TOP, n)
         top = (
             np.argpartition(-masked, m - 1, axis=1)[:, :m] if m < n else np.broadcast_to(np.arange(n), (r, n))
