@@ -14,10 +14,67 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sitewide.domain.money import format_amount
+from sitewide.domain.money import MoneyError, format_amount
+from sitewide.domain.types import ValidationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="sitewide: a sitewide promotion engine.")
 console = Console() if sys.stdout.isatty() else Console(width=132)
+
+
+class CliError(Exception):
+    """A bad value or an unusable environment: reported as one line on stderr, exit status 2."""
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise CliError(f"{name} must be at least {low} (got {value})")
+
+
+def _port(value: int, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65_535:
+        raise CliError(f"--port must be between {low} and 65535 (got {value})")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail before start-up (and before an operator key is generated and shown) when the address is taken."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port") from e
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: bad values and environment errors print one line (``sitewide: error: …``)
+    and exit non-zero, never a traceback."""
+    # typer ≥ 0.20 vendors click: find its UsageError through the exception it raises for a bad value
+    usage_error: type[Exception] = next(
+        c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError" and issubclass(c, Exception)
+    )
+
+    def fail(msg: str, code: int) -> None:
+        print(f"sitewide: error: {msg}", file=sys.stderr)
+        sys.exit(code)
+
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        fail("aborted", 1)
+    except usage_error as e:
+        text: str = e.format_message()  # type: ignore[attr-defined]
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `sitewide`: the help, as click prints it
+            print(text)
+            sys.exit(2)
+        fail(" ".join(text.split()), 2)
+    except (CliError, ValidationError, MoneyError) as e:
+        fail(str(e), 2)
+    except OSError as e:
+        fail(str(e), 1)
+    else:
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
 
 
 def _free_port() -> int:
@@ -51,18 +108,25 @@ class _Server:
 
 @app.command()
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on (1-65535)")] = 8000,
     data_dir: Annotated[Path, typer.Option(help="where the SQLite file lives")] = Path("var"),
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (e.g. PostgreSQL)")] = None,
+    scorer_path: Annotated[
+        Path | None, typer.Option(help="ranker checkpoint to serve (from `sitewide train`)")
+    ] = None,
 ) -> None:
-    """Run the HTTP API (OpenAPI at /docs)."""
+    """Run the HTTP API (dashboard at /ui/, OpenAPI docs at /docs)."""
     import uvicorn
 
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
 
-    settings = Settings(data_dir=data_dir, database_url=database_url)
+    _port(port)
+    if scorer_path is not None and not scorer_path.is_file():
+        raise CliError(f"--scorer-path {scorer_path}: no such file")
+    _check_listen(host, port)
+    settings = Settings(data_dir=data_dir, database_url=database_url, scorer_path=scorer_path)
     console.print(f"sitewide API on http://{host}:{port}  (docs: /docs, store: {settings.store_url()})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -108,7 +172,7 @@ def demo(
         bool, typer.Option("--no-serve", help="exit after the table instead of serving")
     ] = False,
     port: Annotated[int, typer.Option(help="port (0 = pick a free one)")] = 0,
-    seed: int = 7,
+    seed: Annotated[int, typer.Option(help="random seed of the simulated market")] = 7,
     data_dir: Annotated[
         Path | None, typer.Option(help="keep the demo's SQLite here (default: a temp dir)")
     ] = None,
@@ -119,6 +183,9 @@ def demo(
     from sitewide.settings import Settings
     from sitewide.simulator import SimConfig, World, run_simulation
 
+    _port(port, allow_zero=True)
+    if port:
+        _check_listen("127.0.0.1", port)
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="sitewide-demo-")
@@ -172,10 +239,10 @@ def demo(
 
 @app.command()
 def simulate(
-    days: int = 1,
-    users: int = 2_000,
-    merchants: int = 20,
-    seed: int = 0,
+    days: Annotated[int, typer.Option(help="simulated days (≥ 1)")] = 1,
+    users: Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")] = 2_000,
+    merchants: Annotated[int, typer.Option(help="simulated merchants (≥ 1)")] = 20,
+    seed: Annotated[int, typer.Option(help="random seed of the (first) market")] = 0,
     seeds: Annotated[int, typer.Option(help="run this many markets (seed, seed+1, ...)")] = 1,
     ray: Annotated[bool, typer.Option("--ray", help="shard the markets over Ray workers")] = False,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
@@ -184,6 +251,8 @@ def simulate(
     """Run the marketplace simulator against the in-process engine and summarise each market."""
     from sitewide.simulator import SimConfig, run_many, run_ray, run_simulation, summary_table
 
+    for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
+        _at_least(name, value, 1)
     configs = [SimConfig(days=days, users=users, merchants=merchants, seed=seed + i) for i in range(seeds)]
     if ray:
         results = run_ray(configs, address=address)
@@ -206,15 +275,23 @@ def train(
         int, typer.Option(help="simulated requests to log for training, over all worlds")
     ] = 160_000,
     worlds: Annotated[int, typer.Option(help="simulated marketplaces (seeds seed+1 …) to log from")] = 4,
-    users: int = 2_000,
-    seed: int = 0,
-    epochs: int = 8,
+    users: Annotated[int, typer.Option(help="simulated shoppers per marketplace")] = 2_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 8,
 ) -> None:
     """Train the multi-task pCTR/pCVR ranker on logs of calibrated simulated marketplaces, served through the
-    engine's own retrieval (progress bars). Serve it with EngineConfig(scorer_path=...)."""
+    engine's own retrieval (progress bars). Serve it with `sitewide serve --scorer-path PATH`."""
     from dataclasses import replace
 
     from sitewide.models.train import SHIPPED_TRAIN_CONFIG, train_from_simulator
+
+    for name, value in (
+        ("--requests", requests),
+        ("--worlds", worlds),
+        ("--users", users),
+        ("--epochs", epochs),
+    ):
+        _at_least(name, value, 1)
 
     path = train_from_simulator(
         out,
@@ -224,7 +301,7 @@ def train(
         worlds=worlds,
         config=replace(SHIPPED_TRAIN_CONFIG, epochs=epochs),
     )
-    console.print(f"checkpoint written to {path}")
+    console.print(f"checkpoint written to {path}; serve it with: sitewide serve --scorer-path {path}")
 
 
 @app.command()
@@ -236,4 +313,4 @@ def calibration() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

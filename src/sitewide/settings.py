@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite file under data_dir
     operator_key: str | None = None  # SITEWIDE_OPERATOR_KEY: register this operator key at start-up
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
+    scorer_path: Path | None = None  # ranker checkpoint to serve (default: the shipped one)
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'sitewide.sqlite'}"

@@ -188,6 +188,8 @@ def test_csv_import_adds_products_a_campaign_can_use(m1: TestClient, m2: TestCli
         (CSV.replace("n1,s1", "n1,s2"), "unknown shop"),  # m2's shop
         ("id,shop_id,title,category,price\n", "no product rows"),
         (CSV + CSV.splitlines()[1] + "\n", "duplicate"),
+        (CSV + "n2,s1,t,c,Infinity,x\n", "line 3: price"),
+        (CSV + 'n2,s1,"' + "t" * 140_000 + '",c,1.00,x\n', "malformed CSV"),  # over csv's field limit
     ],
 )
 def test_bad_csv_is_422_with_the_line_and_stores_nothing(m1: TestClient, text: str, needle: str) -> None:

@@ -15,6 +15,7 @@ from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
+from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
     campaigns,
@@ -41,6 +42,8 @@ def build_engine(
         shops_, products_ = packaged_catalogue()
         store.upsert_shops(shops_)
         store.upsert_products(products_)
+    if config is None and settings.scorer_path is not None:
+        config = EngineConfig(scorer_path=str(settings.scorer_path))
     return Engine(store, config)
 
 
@@ -76,6 +79,8 @@ def create_app(
     app = FastAPI(
         title="sitewide",
         version="0.1.0",
+        docs_url=None,  # served by service.docs from local assets, not a CDN
+        redoc_url=None,
         description=(
             "Sitewide promotion engine: merchants, shops, products, campaigns, serving, events, settlement, "
             "reports, eligibility, shop score, appeals and auction transparency. Authenticate with "
@@ -143,4 +148,5 @@ def create_app(
     ):
         app.include_router(r)
     dashboard.mount_static(app)
+    mount_docs(app)
     return app

@@ -141,6 +141,13 @@ def upsert_products(body: ProductsIn, engine: EngineDep, who: PrincipalDep, requ
 def parse_csv(text: str) -> list[ProductIn]:
     """Rows ``id,shop_id,title,category,price[,brand]`` (price in CNY, e.g. ``12.99``) or with
     ``price_micros`` instead of ``price``. Every bad row is reported by line number; none is stored."""
+    try:
+        return _parse_csv(text)
+    except csv.Error as e:  # malformed CSV (NUL byte, unterminated quote, ...): the caller's error, not ours
+        raise ValidationError(f"malformed CSV: {e}") from e
+
+
+def _parse_csv(text: str) -> list[ProductIn]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in ("id", "shop_id", "title", "category") if c not in header]
@@ -164,7 +171,7 @@ def parse_csv(text: str) -> list[ProductIn]:
                 micros = int(row["price_micros"])
             else:
                 micros = int(Decimal(row.get("price", "")) * 1_000_000)
-        except (ValueError, InvalidOperation):
+        except (ValueError, InvalidOperation, OverflowError):  # OverflowError: "Infinity"
             errors.append(f"line {line}: price is not a number")
             continue
         try:
