@@ -59,6 +59,7 @@ from sitewide.domain.types import (
     Transaction,
     ValidationError,
 )
+from sitewide.experimentation import ExperimentRouter
 from sitewide.index.bm25 import BM25Index
 from sitewide.pacing import Pacer, PacingConfig
 from sitewide.placeholders import CharNgramEncoder, ExactCosineIndex, PriorScorer
@@ -266,6 +267,14 @@ class Engine:
                 if r is not None and (best[r] < 0 or self._mult[ci] > self._mult[best[r]]):
                     best[r] = ci
         self._product_campaign = best
+        self.reload_experiments()
+
+    def reload_experiments(self) -> None:
+        """Re-read the merchants' experiments (arms, caps, winners) that serving follows."""
+        with self._lock:
+            self._experiments = ExperimentRouter.load(
+                self.store, self.campaign_ids(), self._ids, self.clock.now_ms()
+            )
 
     def product_campaigns(self) -> np.ndarray:
         """``[P]`` index into :meth:`campaign_ids` of the campaign that bids for each catalogue product (the
@@ -397,12 +406,18 @@ class Engine:
             safe = np.maximum(cand, 0)
             value = pctr * pcvr * self._price[safe]  # expected GMV per impression, micros
             camp = np.where(cand >= 0, self._product_campaign[safe], -1)
+            xr = self._experiments
+            if xr:  # experiments: each user's auction holds only their arm's campaign (budget split)
+                camp = xr.route(cand, camp, batch.user_ids)
             has = camp >= 0
             n_camp = len(self._campaigns)
             cs = np.where(has, camp, n_camp)  # sentinel row n_camp: no campaign
             mult = np.append(self._pacer.multipliers, 0.0)  # the bidders' multipliers for this tick
             bid = np.where(has, value * mult[cs], 0.0)
             budget_ok = np.append(self._pacer.budget_ok(), True)[cs]
+            if xr:  # an experiment arm enters only while its spend cap has room for this request
+                bid_cpc = bid / np.maximum(pctr, 1e-9)
+                budget_ok &= xr.capped(cand, camp, batch.user_ids, bid_cpc, batch.slots, batch.ts_ms)
             self._pacer.offered(camp[has], value[has])
             # Shop experience: scaling pCTR, bid and relevance by the same multiplier m scales both scores by m
             # while the bid per click (bid / pCTR) and so every per-click price stay in the merchant's terms.
@@ -425,6 +440,8 @@ class Engine:
             prod = np.where(shown, np.take_along_axis(cand, col, axis=1), -1)
             camp_shown = np.where(res.promoted, np.take_along_axis(camp, col, axis=1), -1)
             won = res.promoted
+            if xr:
+                xr.served(prod, camp_shown, batch.user_ids, res.price_cpc_micros, batch.ts_ms)
             self._pacer.served(
                 camp_shown[won],
                 res.price_cpc_micros[won],
@@ -443,6 +460,7 @@ class Engine:
                     "campaign": camp,
                     "reason": res.reason,
                     "shortfall": res.shortfall,
+                    "variant": xr.variants(prod, batch.user_ids) if xr else None,
                 },
             )
             counts = np.bincount(camp_shown[camp_shown >= 0], minlength=len(self._campaigns))
@@ -464,6 +482,7 @@ class Engine:
         )
         sb = self.serve_batch(batch)
         slots: list[SlotResult] = []
+        variant = sb.extras.get("variant")
         for s in range(request.slots):
             pi = int(sb.product_idx[0, s])
             if pi < 0:
@@ -479,6 +498,7 @@ class Engine:
                     pctr=float(sb.pctr[0, s]),
                     pcvr=float(sb.pcvr[0, s]),
                     score=0.0,
+                    variant=variant[0][s] if isinstance(variant, list) else None,
                 )
             )
         losers: list[tuple[str, str]] = []
@@ -529,6 +549,7 @@ class Engine:
                     continue
                 fresh.discard(e.id)
                 self._feed_pacer(e)
+                self._experiments.clicked(e)
                 if e.kind is EventKind.CLICK:
                     self.remember_click(e.user_id, e.product_id)
             return receipt

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
@@ -98,6 +99,11 @@ class Store(Protocol):
     def guarantees(self) -> dict[str, GuaranteeContract]:
         """The latest version per campaign."""
         ...
+
+    # merchant experiments (issue 20): one document per experiment, replaced whole on every change
+    def put_experiment(self, experiment: Experiment) -> None: ...
+    def get_experiment(self, experiment_id: str) -> Experiment | None: ...
+    def list_experiments(self, merchant_id: str | None = None) -> list[Experiment]: ...
 
 
 @runtime_checkable

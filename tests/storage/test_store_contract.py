@@ -207,3 +207,36 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
     assert s.event_watermark() == 1 and "settlement_runs" in inspect(eng).get_table_names()
     s.append_events([click("e2")])
     assert s.event_watermark() == 2
+
+
+def test_experiments_are_stored_whole_replaced_on_change_and_scoped_by_merchant(store: Store) -> None:
+    from dataclasses import replace
+
+    from sitewide.domain.experiments import Arm, Experiment, ExperimentKind, Guardrails, stop
+
+    exp = Experiment(
+        id="x1",
+        merchant_id="m1",
+        name="title test",
+        kind=ExperimentKind.CREATIVE,
+        campaign_id="c1",
+        product_ids=("p1",),
+        arms=(
+            Arm("A", title="Red shoe"),
+            Arm("B", title="Light red running shoe", spend_cap_micros=Micros(5)),
+        ),
+        salt="s1",
+        guardrails=Guardrails(min_roi=1.2),
+        created_ms=7,
+    )
+    other = replace(exp, id="x2", merchant_id="m2", arms=(Arm("A"), Arm("B", target_roi=Decimal("2.5"))))
+    assert store.get_experiment("x1") is None
+    store.put_experiment(exp)
+    store.put_experiment(other)
+    assert store.get_experiment("x1") == exp
+    assert [e.id for e in store.list_experiments()] == ["x1", "x2"]
+    assert store.list_experiments("m2") == [other]
+    done = stop(exp, 99, "B", "significant")
+    store.put_experiment(done)
+    assert store.get_experiment("x1") == done
+    assert len(store.list_experiments("m1")) == 1

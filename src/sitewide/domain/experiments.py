@@ -95,6 +95,7 @@ class Experiment:
     alpha: float = 0.05
     n_star: int = 10_000  # planned users per arm: the always-valid interval is tightest near it
     budget_split: bool = True
+    auto_stop: bool = True  # stop, keeping the winner, as soon as the primary metric is conclusive
     guardrails: Guardrails = field(default_factory=Guardrails)
     status: ExperimentStatus = ExperimentStatus.RUNNING
     winner: str | None = None
@@ -140,6 +141,7 @@ class Experiment:
             "alpha": self.alpha,
             "n_star": self.n_star,
             "budget_split": self.budget_split,
+            "auto_stop": self.auto_stop,
             "guardrails": {
                 "min_roi": self.guardrails.min_roi,
                 "min_orders": self.guardrails.min_orders,
@@ -183,6 +185,7 @@ class Experiment:
             alpha=float(d["alpha"]),  # type: ignore[arg-type]
             n_star=int(d["n_star"]),  # type: ignore[call-overload]
             budget_split=bool(d["budget_split"]),
+            auto_stop=bool(d.get("auto_stop", True)),
             guardrails=Guardrails(g.get("min_roi"), int(g.get("min_orders", 10)), g.get("max_ctr_drop")),
             status=ExperimentStatus(str(d["status"])),
             winner=d.get("winner"),  # type: ignore[arg-type]

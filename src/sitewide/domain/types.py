@@ -134,6 +134,7 @@ class SlotResult:
     pctr: float
     pcvr: float
     score: float
+    variant: str | None = None  # what an experiment shows for this product to this user (creative/title)
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,6 +270,7 @@ class SlotOut(BaseModel):
     price_micros: int
     pctr: float
     pcvr: float
+    variant: str | None = None  # a running creative experiment's arm for this user (creative/title/image)
 
 
 class ServeOut(BaseModel):

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
 from sitewide.domain.settlement import DayFigures, SettlementRun
@@ -30,6 +31,7 @@ class MemoryStore:
         self._days: dict[tuple[str, str], DayFigures] = {}
         self._evals: dict[tuple[str, str], GuaranteeEvaluation] = {}
         self._contracts: dict[str, list[GuaranteeContract]] = {}
+        self._experiments: dict[str, Experiment] = {}
 
     # catalogue -------------------------------------------------------------------------------------
     def upsert_shops(self, shops: Iterable[Shop]) -> None:
@@ -218,3 +220,19 @@ class MemoryStore:
     def guarantees(self) -> dict[str, GuaranteeContract]:
         with self._lock:
             return {cid: v[-1] for cid, v in self._contracts.items() if v}
+
+    # merchant experiments ---------------------------------------------------------------------------
+    def put_experiment(self, experiment: Experiment) -> None:
+        with self._lock:
+            self._experiments[experiment.id] = experiment
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
+        return self._experiments.get(experiment_id)
+
+    def list_experiments(self, merchant_id: str | None = None) -> list[Experiment]:
+        with self._lock:
+            return [
+                e
+                for _, e in sorted(self._experiments.items())
+                if merchant_id is None or e.merchant_id == merchant_id
+            ]

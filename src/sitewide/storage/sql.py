@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
 from sitewide.domain.money import Micros
@@ -181,6 +182,15 @@ contracts_t = Table(
     Column("campaign_id", String(64), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("document", Text, nullable=False),
+)
+experiments_t = Table(
+    "experiments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("merchant_id", String(64), nullable=False, index=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("document", Text, nullable=False),  # Experiment.to_dict() as JSON
 )
 
 _EVENT_COLS = (
@@ -714,3 +724,29 @@ class SqlStore:
             for r in conn.execute(select(contracts_t).order_by(contracts_t.c.version)):
                 out[r.campaign_id] = GuaranteeContract.from_dict(json.loads(r.document))
         return out
+
+    # merchant experiments ---------------------------------------------------------------------------
+    def put_experiment(self, experiment: Experiment) -> None:
+        row: dict[str, object] = {
+            "id": experiment.id,
+            "merchant_id": experiment.merchant_id,
+            "campaign_id": experiment.campaign_id,
+            "status": experiment.status.value,
+            "document": json.dumps(experiment.to_dict(), sort_keys=True),
+        }
+        with self.engine.begin() as conn:
+            self._upsert(conn, experiments_t, [row])
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(
+                select(experiments_t.c.document).where(experiments_t.c.id == experiment_id)
+            ).first()
+        return None if r is None else Experiment.from_dict(json.loads(r[0]))
+
+    def list_experiments(self, merchant_id: str | None = None) -> list[Experiment]:
+        q = select(experiments_t.c.document).order_by(experiments_t.c.id)
+        if merchant_id is not None:
+            q = q.where(experiments_t.c.merchant_id == merchant_id)
+        with self.engine.connect() as conn:
+            return [Experiment.from_dict(json.loads(r[0])) for r in conn.execute(q)]

@@ -87,6 +87,7 @@ def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDe
                 price_micros=int(s.price_micros),
                 pctr=s.pctr,
                 pcvr=s.pcvr,
+                variant=s.variant,
             )
             for s in res.slots
         ],

@@ -1,0 +1,170 @@
+"""Merchant experiments, the use cases shared by the JSON API and the console: create, results, stop, apply.
+
+- **create** checks everything first (the campaign is the merchant's, arms valid, no other running test on
+  the campaign), then, for a campaign-level test, creates one campaign per arm (its budget slice, its
+  terms) and pauses the parent while the test runs; serving follows at once.
+- **results** reads the experiment's events (and the same users' events over an equally long pre-period, the
+  CUPED covariate), compares every treatment with the control on CTR, CVR, GMV per impression and ROI with
+  always-valid intervals, writes the verdict, and stops the test by itself when a guardrail is breached (the
+  control is kept) or, with ``auto_stop``, when the primary metric is conclusive (the better arm is kept).
+- **stop** serves only the winner from then on; **apply** makes the winner permanent: a campaign-level
+  winner's terms go to the parent campaign (arm campaigns paused, the parent resumed); a creative winner's
+  title becomes the product's title.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+
+from sitewide.domain.experiments import (
+    ArmTotals,
+    Experiment,
+    ExperimentKind,
+    ExperimentStatus,
+    arm_campaign_id,
+    arm_campaigns,
+    experiment_data,
+    guardrail_breach,
+    stop,
+    validate,
+    winning_terms,
+)
+from sitewide.domain.sequential import Comparison, Metric, compare, verdict
+from sitewide.domain.types import CampaignStatus, Conflict, NotFound
+from sitewide.engine import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentResult:
+    experiment: Experiment
+    totals: tuple[ArmTotals, ...]
+    comparisons: dict[Metric, tuple[Comparison, ...]]  # per metric: arm i+1 vs the control
+    verdict: str
+    leader: str | None  # the arm the primary metric says to keep, when conclusive
+
+
+def new_experiment_id() -> str:
+    return f"x{uuid.uuid4().hex[:12]}"
+
+
+def create(engine: Engine, exp: Experiment) -> Experiment:
+    parent = engine.store.get_campaign(exp.campaign_id)
+    if parent is None:
+        raise NotFound(f"campaign {exp.campaign_id} not found")
+    if exp.kind is ExperimentKind.CAMPAIGN and not exp.product_ids:
+        exp = replace(exp, product_ids=parent.product_ids)
+    exp = replace(exp, created_ms=exp.created_ms or engine.clock.now_ms())
+    validate(exp, parent)
+    for other in engine.store.list_experiments(parent.merchant_id):
+        if other.campaign_id == exp.campaign_id and other.status is ExperimentStatus.RUNNING:
+            raise Conflict(f"campaign {exp.campaign_id} already runs experiment {other.id}")
+    if engine.store.get_experiment(exp.id) is not None:
+        raise Conflict(f"experiment {exp.id} exists")
+    engine.store.put_experiment(exp)
+    if exp.kind is ExperimentKind.CAMPAIGN:
+        for c in arm_campaigns(exp, parent):
+            engine.add_campaign(c)
+        engine.update_campaign(replace(parent, status=CampaignStatus.PAUSED))
+    engine.reload_experiments()
+    return exp
+
+
+def get(engine: Engine, experiment_id: str, merchant_id: str | None = None) -> Experiment:
+    """The experiment, or NotFound — also when it belongs to another merchant."""
+    e = engine.store.get_experiment(experiment_id)
+    if e is None or (merchant_id is not None and e.merchant_id != merchant_id):
+        raise NotFound(f"experiment {experiment_id} not found")
+    return e
+
+
+def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: bool = True) -> ExperimentResult:
+    """Per-arm totals, comparisons and the verdict; with ``act`` a running test stops itself on a guardrail
+    breach or, with ``auto_stop``, once the primary metric is conclusive."""
+    now = engine.clock.now_ms() if now_ms is None else now_ms
+    end = exp.stopped_ms if exp.stopped_ms is not None else now + 1
+    span = max(end - exp.created_ms, 1)
+    store = engine.store
+    data = experiment_data(
+        exp,
+        store.events_between(exp.created_ms, end),
+        store.events_between(max(0, exp.created_ms - span), exp.created_ms),
+    )
+    comps: dict[Metric, tuple[Comparison, ...]] = {}
+    for m, sums in data.sums.items():
+        comps[m] = tuple(compare(sums[0], s, m, exp.alpha, float(exp.n_star), cuped=True) for s in sums[1:])
+    primary = comps[exp.metric]
+    best = max(range(len(primary)), key=lambda i: primary[i].diff if primary[i].significant else -1e300)
+    c = primary[best]
+    text = verdict(c, exp.arms[0].name, exp.arms[best + 1].name)
+    leader = (exp.arms[best + 1].name if c.diff > 0 else exp.arms[0].name) if c.significant else None
+    if act and exp.status is ExperimentStatus.RUNNING:
+        breach = guardrail_breach(exp, data, comps[Metric.CTR])
+        if breach is not None:
+            exp = stop_experiment(engine, exp, exp.arms[0].name, breach, now)
+        elif exp.auto_stop and leader is not None:
+            exp = stop_experiment(engine, exp, leader, f"conclusive: {text}", now)
+    if exp.status is ExperimentStatus.STOPPED:
+        text = f"{text} — stopped ({exp.stop_reason}); serving {exp.winner or exp.arms[0].name}"
+    return ExperimentResult(exp, data.totals, comps, text, leader)
+
+
+def stop_experiment(
+    engine: Engine, exp: Experiment, winner: str | None, reason: str, now_ms: int | None = None
+) -> Experiment:
+    """Stop; from now on everyone is served the winner (the control when None). A campaign-level winner's
+    arm campaign takes the whole tested budget; the other arms are paused."""
+    done = stop(exp, engine.clock.now_ms() if now_ms is None else now_ms, winner, reason)
+    engine.store.put_experiment(done)
+    if done.kind is ExperimentKind.CAMPAIGN:
+        keep = arm_campaign_id(done.id, done.winner or done.arms[0].name)
+        parent = engine.store.get_campaign(done.campaign_id)
+        for a in done.arms:
+            c = engine.store.get_campaign(arm_campaign_id(done.id, a.name))
+            if c is None or parent is None:
+                continue
+            if c.id == keep:
+                budget = a.daily_budget_micros or parent.daily_budget_micros
+                engine.update_campaign(replace(c, daily_budget_micros=budget))
+            else:
+                engine.update_campaign(replace(c, status=CampaignStatus.PAUSED))
+    engine.reload_experiments()
+    return done
+
+
+def apply_winner(engine: Engine, exp: Experiment) -> Experiment:
+    """Make the winner permanent (stopping first is required: a running test has no winner yet)."""
+    if exp.status is not ExperimentStatus.STOPPED or exp.winner is None:
+        raise Conflict(f"experiment {exp.id}: stop it with a winner before applying")
+    if exp.applied:
+        return exp
+    parent = engine.store.get_campaign(exp.campaign_id)
+    if parent is None:
+        raise NotFound(f"campaign {exp.campaign_id} not found")
+    if exp.kind is ExperimentKind.CAMPAIGN:
+        for a in exp.arms:
+            c = engine.store.get_campaign(arm_campaign_id(exp.id, a.name))
+            if c is not None and c.status is not CampaignStatus.PAUSED:
+                engine.update_campaign(replace(c, status=CampaignStatus.PAUSED))
+        engine.update_campaign(winning_terms(exp, parent))
+    else:
+        title = exp.arms[exp.arm_index(exp.winner)].title
+        if title:
+            products = [p for p in (engine.store.get_product(pid) for pid in exp.product_ids) if p]
+            engine.store.upsert_products([replace(p, title=title) for p in products])
+            engine.reload()
+    done = replace(exp, applied=True)
+    engine.store.put_experiment(done)
+    engine.reload_experiments()
+    return done
+
+
+__all__ = [
+    "ExperimentResult",
+    "apply_winner",
+    "create",
+    "get",
+    "new_experiment_id",
+    "results",
+    "stop_experiment",
+]
