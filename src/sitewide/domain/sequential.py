@@ -164,6 +164,7 @@ def msprt_tau2(var_per_user: Num, alpha: float, n_star: float) -> Num:
 def msprt_log_lambda(d: Num, v: Num, tau2: Num) -> Num:
     """log Λ of the normal-mixture SPRT for an observed difference ``d`` with variance ``v``."""
     v = _safe(v)
+    tau2 = _safe(tau2)
     return 0.5 * np.log(v / (v + tau2)) + d * d * tau2 / (2 * v * (v + tau2))
 
 
