@@ -23,6 +23,7 @@ from sitewide.service.routes import (
     dashboard,
     events,
     experiments,
+    experiments_ui,
     merchants,
     products,
     reports,
@@ -147,6 +148,7 @@ def create_app(
         reports.router,
         appeals.router,
         dashboard.router,
+        experiments_ui.router,
     ):
         app.include_router(r)
     dashboard.mount_static(app)
