@@ -120,3 +120,25 @@ def test_stop_needs_a_known_arm_and_apply_needs_a_winner(m1: TestClient) -> None
     assert r.status_code == 200 and r.json()["status"] == "stopped" and r.json()["winner"] is None
     assert m1.post(f"/experiments/{xid}/stop", json={}).status_code == 409
     assert m1.post(f"/experiments/{xid}/apply").status_code == 409
+
+
+def test_campaign_level_arms_are_settled_on_their_own_campaigns(m1: TestClient, op: TestClient) -> None:
+    from sitewide.engine import day_of
+
+    cid = _campaign(m1)
+    body = _body(
+        cid, kind="campaign", product_ids=[], arms=[{"name": "A"}, {"name": "B", "target_roi": "1.50"}]
+    )
+    exp = m1.post("/experiments", json=body).json()
+    xid, t0 = exp["id"], exp["created_ms"] + 1
+    clicks = [
+        {"id": f"k{arm}{i}", "kind": "click", "ts_ms": t0, "user_id": f"u{arm}{i}", "product_id": "p00",
+         "campaign_id": f"{xid}.{arm}", "price_micros": price}
+        for arm, price in (("A", 100_000), ("B", 300_000))
+        for i in range(4)
+    ]  # fmt: skip
+    assert op.post("/events", json={"events": clicks}).status_code == 200
+    assert op.post("/settle", json={"day": day_of(t0)}).status_code == 200
+    res = m1.get(f"/experiments/{xid}/results").json()
+    assert [(s["arm"], s["spend_micros"]) for s in res["statement"]] == [("A", 400_000), ("B", 1_200_000)]
+    assert sum(a["spend_micros"] for a in res["arms"]) == 1_600_000  # results: users → arms by the hash

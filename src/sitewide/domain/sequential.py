@@ -128,7 +128,7 @@ def ratio_estimate(s: ArmSums, theta: Num = 0.0, z_pooled: Num = 0.0) -> RatioEs
     ``R − θ (z̄ − z_pooled)`` and its smaller variance."""
     n = _safe(np.asarray(s.n, dtype=np.float64))
     xb, yb, zb = s.sx / n, s.sy / n, s.sz / n
-    r = yb / np.where(xb == 0, 1e-300, xb)
+    r = np.where(xb == 0, 0.0, yb / np.where(xb == 0, 1.0, xb))  # no denominator yet: 0, not inf
     cyy = s.syy / n - yb * yb
     cxx = s.sxx / n - xb * xb
     cxy = s.sxy / n - xb * yb
@@ -165,7 +165,7 @@ def msprt_log_lambda(d: Num, v: Num, tau2: Num) -> Num:
     """log Λ of the normal-mixture SPRT for an observed difference ``d`` with variance ``v``."""
     v = _safe(v)
     tau2 = _safe(tau2)
-    return 0.5 * np.log(v / (v + tau2)) + d * d * tau2 / (2 * v * (v + tau2))
+    return 0.5 * np.log(v / (v + tau2)) + d * d / (2 * v) * (tau2 / (v + tau2))
 
 
 def msprt_halfwidth(v: Num, tau2: Num, alpha: float) -> Num:

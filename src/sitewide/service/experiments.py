@@ -36,12 +36,25 @@ from sitewide.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)
+class ArmStatement:
+    """What settlement booked for a campaign-level arm's own campaign: charges, GMV, ROI-guarantee
+    compensation (the same figures as the campaign's statement)."""
+
+    arm: str
+    campaign_id: str
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentResult:
     experiment: Experiment
     totals: tuple[ArmTotals, ...]
     comparisons: dict[Metric, tuple[Comparison, ...]]  # per metric: arm i+1 vs the control
     verdict: str
     leader: str | None  # the arm the primary metric says to keep, when conclusive
+    statement: tuple[ArmStatement, ...] = ()  # campaign-level tests: each arm campaign's settled money
 
 
 def new_experiment_id() -> str:
@@ -106,7 +119,29 @@ def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: boo
             exp = stop_experiment(engine, exp, leader, f"conclusive: {text}", now)
     if exp.status is ExperimentStatus.STOPPED:
         text = f"{text} — stopped ({exp.stop_reason}); serving {exp.winner or exp.arms[0].name}"
-    return ExperimentResult(exp, data.totals, comps, text, leader)
+    return ExperimentResult(exp, data.totals, comps, text, leader, statement(engine, exp))
+
+
+def statement(engine: Engine, exp: Experiment) -> tuple[ArmStatement, ...]:
+    """Settled charges, GMV and compensation per arm campaign (empty for a creative test: its arms share one
+    campaign, their spend is in the results' per-arm totals)."""
+    if exp.kind is not ExperimentKind.CAMPAIGN:
+        return ()
+    out = []
+    for a in exp.arms:
+        cid = arm_campaign_id(exp.id, a.name)
+        figs = engine.store.day_figures("0000-01-01", "9999-12-31", cid).values()
+        evals = engine.store.guarantee_evaluations("0000-01-01", "9999-12-31", cid).values()
+        out.append(
+            ArmStatement(
+                a.name,
+                cid,
+                sum(f.spend_micros for f in figs),
+                sum(f.gmv_micros for f in figs),
+                sum(g.due_micros for g in evals),
+            )
+        )
+    return tuple(out)
 
 
 def stop_experiment(
@@ -160,11 +195,13 @@ def apply_winner(engine: Engine, exp: Experiment) -> Experiment:
 
 
 __all__ = [
+    "ArmStatement",
     "ExperimentResult",
     "apply_winner",
     "create",
     "get",
     "new_experiment_id",
     "results",
+    "statement",
     "stop_experiment",
 ]

@@ -126,12 +126,23 @@ class ComparisonOut(BaseModel):
     users_treatment: int
 
 
+class ArmStatementOut(BaseModel):
+    """Settled money of a campaign-level arm's own campaign (as in its settlement statement)."""
+
+    arm: str
+    campaign_id: str
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+
+
 class ResultOut(BaseModel):
     experiment: ExperimentOut
     verdict: str
     leader: str | None
     arms: list[ArmTotalsOut]
     comparisons: list[ComparisonOut]
+    statement: list[ArmStatementOut]
 
 
 class StopIn(Strict):
@@ -177,6 +188,9 @@ def result_out(r: uc.ExperimentResult) -> ResultOut:
         leader=r.leader,
         arms=arms,
         comparisons=comps,
+        statement=[
+            ArmStatementOut(**{f: getattr(x, f) for f in ArmStatementOut.model_fields}) for x in r.statement
+        ],
     )
 
 
