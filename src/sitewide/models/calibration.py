@@ -1,4 +1,9 @@
-"""Calibration maps fitted on held-out data: Platt/temperature scaling and isotonic regression (PAV)."""
+"""Calibration maps fitted on held-out data: Platt/temperature scaling and isotonic regression (PAV).
+
+With few positives a fitted slope is mostly noise: :meth:`PlattScaling.fit_selected` picks the simplest of four
+nested maps that the evidence supports (BIC), down to the base rate itself, so that a model with nothing to say
+predicts the base rate instead of doing worse than it.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,13 @@ from sitewide.ports import FloatArray
 
 @dataclass(frozen=True)
 class PlattScaling:
-    """``p = sigmoid(a · logit + b)``; ``a = 1/T`` is the inverse temperature."""
+    """``p = sigmoid(a · logit + b)``; ``a = 1/T`` is the inverse temperature. ``exam_power`` (c) scales the
+    model's log examination probability where a logged position is known: ``P(click) = exam^c · p`` (c = 0: the
+    evidence did not support a position effect)."""
 
     a: float = 1.0
     b: float = 0.0
+    exam_power: float = 1.0
 
     def apply(self, logit: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.a * logit + self.b)
@@ -49,6 +57,74 @@ class PlattScaling:
         if not (np.isfinite(a) and np.isfinite(b)):
             return cls()
         return cls(a, b)
+
+    @classmethod
+    def fit_selected(
+        cls, logit: torch.Tensor, y: torch.Tensor, log_offset: torch.Tensor | None = None, steps: int = 100
+    ) -> PlattScaling:
+        """Fit ``{b}``, ``{b, c}``, ``{a, b}`` and ``{a, b, c}`` (c only with ``log_offset``) by maximum likelihood
+        on held-out (or cross-fitted) logits and keep the one with the lowest BIC = 2·NLL + k·ln n. Parameters
+        left out are fixed at a = 0 (the base rate: the logit carries no evidence) and c = 0 (no position
+        effect). With many positives this is plain Platt scaling; with a handful it is the base rate."""
+        n = int(logit.numel())
+        pos = float(y.sum())
+        if n == 0 or pos == 0.0:
+            return cls()
+        rate = min(max(pos / n, 1e-6), 1 - 1e-6)
+        b0 = float(np.log(rate / (1 - rate)))
+        off = torch.zeros_like(logit) if log_offset is None else log_offset
+        subsets = [("b",), ("a", "b")]
+        if log_offset is not None:
+            subsets += [("b", "c"), ("a", "b", "c")]
+        best: tuple[float, PlattScaling] | None = None
+        for free in subsets:
+            nll, cal = cls._fit_subset(logit, y, off, free, b0, steps)
+            bic = 2.0 * nll + len(free) * float(np.log(n))
+            if best is None or bic < best[0]:
+                best = (bic, cal)
+        assert best is not None
+        return best[1]
+
+    @classmethod
+    def _fit_subset(
+        cls,
+        logit: torch.Tensor,
+        y: torch.Tensor,
+        off: torch.Tensor,
+        free: tuple[str, ...],
+        b0: float,
+        steps: int,
+    ) -> tuple[float, PlattScaling]:
+        """Summed NLL and map with only the ``free`` parameters fitted (a = c = 0 otherwise, b starts at the
+        base rate's logit)."""
+        init = {"a": 1.0, "b": b0, "c": 1.0}
+        theta = torch.tensor([init[k] for k in free], dtype=torch.float64, requires_grad=True)
+        z, yy, oo = logit.double(), y.double(), off.double()
+        opt = torch.optim.LBFGS([theta], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def params() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            zero = torch.zeros((), dtype=torch.float64)
+            got = {k: theta[i] for i, k in enumerate(free)}
+            return got.get("a", zero), got.get("b", zero), got.get("c", zero)
+
+        def nll() -> torch.Tensor:
+            a, b, c = params()
+            logp = (F.logsigmoid(a * z + b) + c * oo).clamp(max=-1e-12)
+            return -(yy * logp + (1 - yy) * torch.log1p(-torch.exp(logp))).sum()
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = nll()
+            loss.backward()  # type: ignore[no-untyped-call]
+            return loss
+
+        opt.step(closure)  # type: ignore[no-untyped-call]
+        with torch.no_grad():
+            loss = float(nll())
+            a, b, c = (float(v) for v in params())
+        if not all(np.isfinite(v) for v in (a, b, c, loss)):
+            return float("inf"), cls()
+        return loss, cls(a, b, c)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ class LearnedScorer:
         batch = self.pipeline.transform(x, keep_position=True)
         ctr_l, cvr_l, log_exam = self._logits(batch)
         pctr = torch.sigmoid(ctr_l)
-        exam = torch.exp(log_exam) if log_exam is not None else torch.ones_like(pctr)
+        c = self.ctr_calibration.exam_power
+        exam = torch.exp(c * log_exam) if log_exam is not None else torch.ones_like(pctr)
         pcvr = torch.sigmoid(cvr_l)
         return LoggedPrediction(
             (exam * pctr).numpy().astype(np.float64),
@@ -106,7 +107,11 @@ def save_scorer(scorer: LearnedScorer, path: str | Path, meta: dict[str, Any] | 
         },
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(scorer.model.config).items()},
         "state_dict": {k: v.detach().clone() for k, v in scorer.model.state_dict().items()},
-        "ctr_calibration": [scorer.ctr_calibration.a, scorer.ctr_calibration.b],
+        "ctr_calibration": [
+            scorer.ctr_calibration.a,
+            scorer.ctr_calibration.b,
+            scorer.ctr_calibration.exam_power,
+        ],
         "cvr_calibration": [scorer.cvr_calibration.a, scorer.cvr_calibration.b],
         "meta": {k: str(v) for k, v in (meta or {}).items()},
     }
@@ -178,5 +183,8 @@ def load_scorer(
     if pipeline.spec != spec:
         raise ValidationError(f"catalogue features {pipeline.spec} do not match the checkpoint's {spec}")
     return LearnedScorer(
-        model, pipeline, PlattScaling(*ckpt["ctr_calibration"]), PlattScaling(*ckpt["cvr_calibration"])
+        model,
+        pipeline,
+        PlattScaling(*(float(v) for v in ckpt["ctr_calibration"])),  # [a, b] or [a, b, exam_power]
+        PlattScaling(*(float(v) for v in ckpt["cvr_calibration"])),
     )

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sitewide.domain.types import ValidationError
 from sitewide.models.calibration import PlattScaling
 from sitewide.models.data import RankingLog
-from sitewide.models.features import FeaturePipeline, RankBatch
+from sitewide.models.features import FeaturePipeline, RankBatch, logged_mask
 from sitewide.models.losses import esmm_loss, in_batch_softmax_loss
 from sitewide.models.ranker import MultiTaskRanker, RankerConfig
 from sitewide.models.scorer import LearnedScorer
@@ -47,6 +47,11 @@ class TrainConfig:
     )
     model: RankerConfig = field(default_factory=RankerConfig)
     progress: bool = True
+    # "auto": cross-fitted calibration when the validation log has fewer than ``crossfit_below`` clicks, else
+    # Platt on the validation log; "platt"; "crossfit" (see :func:`train_ranker`)
+    calibration: str = "auto"
+    calibration_folds: int = 3
+    crossfit_below: int = 200
 
 
 @contextmanager
@@ -93,12 +98,84 @@ def train_ranker(
     valid: RankingLog | None = None,
     config: TrainConfig | None = None,
 ) -> LearnedScorer:
-    """Fit a :class:`MultiTaskRanker` with the ESMM loss on ``train``; early-stop and calibrate on ``valid``
-    (or on ``train`` when there is no validation log). Features come from ``pipeline.transform`` — the same
-    call the scorer makes at serving time."""
+    """Fit a :class:`MultiTaskRanker` with the ESMM loss on ``train``, early-stopped on ``valid`` (or on
+    ``train`` when there is no validation log), then calibrate it. Features come from ``pipeline.transform`` —
+    the same call the scorer makes at serving time.
+
+    Calibration (``config.calibration``): ``"platt"`` fits on ``valid``'s logits; ``"crossfit"`` fits on
+    out-of-fold logits over *all* rows (``train`` ∪ ``valid``, ``calibration_folds`` extra models), so that a
+    log with a few dozen clicks calibrates on all of them instead of on the handful in a validation split;
+    ``"auto"`` (default) cross-fits when ``valid`` holds fewer than ``crossfit_below`` clicks. Either way the map
+    is :meth:`PlattScaling.fit_selected`: with too little evidence for a slope it is the base rate."""
     cfg = config or TrainConfig()
     if train.n_requests == 0:
         raise ValidationError("empty training log")
+    if cfg.calibration not in ("auto", "platt", "crossfit"):
+        raise ValidationError(f"unknown calibration {cfg.calibration!r}")
+    model = _fit_model(pipeline, train, valid, cfg)
+    vlog = valid if valid is not None else train
+    crossfit = cfg.calibration == "crossfit" or (
+        cfg.calibration == "auto"
+        and valid is not None
+        and int(vlog.click[logged_mask(vlog.inputs)].sum()) < cfg.crossfit_below
+    )
+    if crossfit and valid is not None:
+        ctr_l, cvr_l, log_exam, click, order = _out_of_fold(
+            pipeline, concat_logs([train, valid], [0, 0]), cfg
+        )
+    else:
+        vb = pipeline.transform(vlog.inputs)
+        vclick, vorder, _ = _targets(vlog, vb)
+        with torch.no_grad():
+            out = model.eval()(vb)
+        ctr_l, cvr_l, log_exam, click, order = out.ctr_logit, out.cvr_logit, out.log_exam, vclick, vorder
+    ctr_cal = PlattScaling.fit_selected(ctr_l, click, log_exam)
+    cvr_cal = PlattScaling()
+    if order is not None and float(order.sum()) > 0:
+        clicked = click > 0
+        cvr_cal = PlattScaling.fit_selected(cvr_l[clicked], order[clicked])
+    return LearnedScorer(model, pipeline, ctr_cal, cvr_cal)
+
+
+def _out_of_fold(
+    pipeline: FeaturePipeline, log: RankingLog, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    """Cross-fitting: ``cfg.calibration_folds`` models, each trained (and early-stopped on 15 % of its rows)
+    without one fold of requests and run on that fold. Returns the out-of-fold (ctr logit, cvr logit, log exam,
+    click, order) of every logged pair."""
+    k = max(2, cfg.calibration_folds)
+    rng = np.random.default_rng(cfg.seed + 1)
+    folds = np.array_split(rng.permutation(log.n_requests), k)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    has_exam = True
+    has_order = log.order is not None
+    for i, te in enumerate(folds):
+        rest = rng.permutation(np.concatenate([f for j, f in enumerate(folds) if j != i]))
+        cut = max(1, len(rest) * 15 // 100)
+        m = _fit_model(pipeline, log.subset(np.sort(rest[cut:])), log.subset(np.sort(rest[:cut])), cfg)
+        held = log.subset(np.sort(te))
+        b = pipeline.transform(held.inputs)
+        click, order, _ = _targets(held, b)
+        with torch.no_grad():
+            out = m.eval()(b)
+        has_exam = has_exam and out.log_exam is not None
+        parts.append(
+            (
+                out.ctr_logit,
+                out.cvr_logit,
+                out.log_exam if out.log_exam is not None else torch.zeros_like(click),
+                click,
+                order if order is not None else torch.zeros_like(click),
+            )
+        )
+    cat = [torch.cat([p[j] for p in parts]) for j in range(5)]
+    return cat[0], cat[1], cat[2] if has_exam else None, cat[3], cat[4] if has_order else None
+
+
+def _fit_model(
+    pipeline: FeaturePipeline, train: RankingLog, valid: RankingLog | None, cfg: TrainConfig
+) -> MultiTaskRanker:
+    """The training loop: ESMM loss, AdamW, user dropout, the best epoch on ``valid`` (early stopping)."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = MultiTaskRanker(pipeline.spec, cfg.model)
@@ -165,15 +242,7 @@ def train_ranker(
                 if bad >= cfg.patience:
                     break
     model.load_state_dict(best[1])
-    model.eval()
-    with torch.no_grad():
-        out = model(vb)
-    ctr_cal = PlattScaling.fit(out.ctr_logit, vclick, out.log_exam)
-    cvr_cal = PlattScaling()
-    if has_order and vorder is not None:
-        clicked = vclick > 0
-        cvr_cal = PlattScaling.fit(out.cvr_logit[clicked], vorder[clicked])
-    return LearnedScorer(model, pipeline, ctr_cal, cvr_cal)
+    return model.eval()
 
 
 @dataclass(frozen=True)
@@ -318,7 +387,7 @@ def train_from_simulator(
     )
     if shifts:
         cal = scorer.cvr_calibration
-        scorer.cvr_calibration = PlattScaling(cal.a, cal.b + float(np.mean(shifts)))
+        scorer.cvr_calibration = PlattScaling(cal.a, cal.b + float(np.mean(shifts)), cal.exam_power)
     meta = {
         "source": "sitewide.simulator via the engine's retrieval (simulate_engine_exposures)",
         "n_requests": n_requests,
