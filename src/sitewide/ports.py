@@ -119,6 +119,18 @@ class VectorIndex(Protocol):
 
 
 @runtime_checkable
+class LexicalIndex(Protocol):
+    """Keyword search over product texts (BM25)."""
+
+    def build(self, ids: IntArray, texts: Sequence[str]) -> None: ...
+    def search(
+        self, queries: Sequence[str], k: int, allowed: BoolArray | None = None
+    ) -> tuple[IntArray, FloatArray]:
+        """Return ``(ids [Q, k], scores [Q, k])``; ``-1`` ids pad rows with fewer than k matches."""
+        ...
+
+
+@runtime_checkable
 class TextEncoder(Protocol):
     dim: int
 

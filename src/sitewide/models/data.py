@@ -182,15 +182,12 @@ def _sample_requests(
     world: Any, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``n`` requests: users drawn by activity, search or feed by the world's search share, an intent category
-    from the user's interests and, for search, the text of a product of it as the query (feed: "")."""
+    from the user's interests and, for search, a query for a product of it (``world.search_queries``; feed: "")."""
     act = world.users.activity / world.users.activity.sum()
     users = rng.choice(len(world.users), size=n, p=act).astype(np.int64)
     kind = np.where(rng.random(n) < world.config.search_share, 0, 1).astype(np.int64)
     intent, target = world.sample_intent(users, rng)
-    queries = [
-        world.products.query[t] if k == 0 else "" for t, k in zip(target.tolist(), kind.tolist(), strict=True)
-    ]
-    return users, kind, intent, queries
+    return users, kind, intent, world.search_queries(target, kind, rng)
 
 
 def simulate_exposures(
@@ -208,7 +205,7 @@ def simulate_exposures(
     request's intent category (the simulator's calibration policy), or for search requests half of the time one
     of the top-``candidates`` products by text similarity of the query (``encoder``). Slots are then shuffled,
     so positions are random.
-    Users: drawn by activity; queries: ``world.products.query`` of a product of the user's intent category.
+    Users: drawn by activity; queries: ``world.search_queries`` for a product of the user's intent category.
     Outcomes come from :func:`sitewide.simulator.behaviour.respond` (examination, clicks, purchases).
     """
     from sitewide.simulator.behaviour import respond

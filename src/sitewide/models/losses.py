@@ -41,13 +41,24 @@ def esmm_loss(
 
 
 def in_batch_softmax_loss(
-    q: torch.Tensor, p: torch.Tensor, temperature: float = 0.05, log_q: torch.Tensor | None = None
+    q: torch.Tensor,
+    p: torch.Tensor,
+    temperature: float = 0.05,
+    log_q: torch.Tensor | None = None,
+    hard: torch.Tensor | None = None,
+    hard_log_q: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Two-tower sampled softmax with in-batch negatives: ``q [B, D]``, ``p [B, D]`` (L2-normalised; row i of p
     is the positive of row i of q). ``log_q [B]``: log sampling frequency of each product (logQ correction, so
-    popular products are not over-penalised as negatives)."""
+    popular products are not over-penalised as negatives). ``hard [H, D]``: extra negatives shared by every
+    row (e.g. products the batch's requests showed and were not clicked), with their own ``hard_log_q [H]``."""
     logits = q @ p.T / temperature  # [B, B]
     if log_q is not None:
         logits = logits - log_q[None, :]
+    if hard is not None and hard.shape[0] > 0:
+        extra = q @ hard.T / temperature  # [B, H]
+        if hard_log_q is not None:
+            extra = extra - hard_log_q[None, :]
+        logits = torch.cat([logits, extra], dim=1)
     labels = torch.arange(q.shape[0])
     return F.cross_entropy(logits, labels)

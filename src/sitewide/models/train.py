@@ -257,7 +257,8 @@ class TwoTowerTrainConfig:
 
 
 def train_two_tower(data: TwoTowerData, config: TwoTowerTrainConfig | None = None) -> TwoTower:
-    """In-batch sampled softmax with logQ correction on (request, clicked product) pairs."""
+    """In-batch sampled softmax with logQ correction on (request, clicked product) pairs; with
+    ``data.pair_negative``, each batch's hard negatives (shown, not clicked) join the in-batch ones."""
     cfg = config or TwoTowerTrainConfig()
     if len(data.pair_request) == 0:
         raise ValidationError("no (request, product) pairs to train on")
@@ -280,7 +281,16 @@ def train_two_tower(data: TwoTowerData, config: TwoTowerTrainConfig | None = Non
                 prod = data.pair_product[idx]
                 q = model.encode_requests(data.request_batch(req))
                 p = model.encode_products(data.product_batch(prod))
-                loss = in_batch_softmax_loss(q, p, cfg.temperature, log_q[torch.from_numpy(prod)])
+                hard, hard_lq = None, None
+                if data.pair_negative is not None:
+                    neg = data.pair_negative[idx]
+                    neg = neg[neg >= 0]
+                    if len(neg):
+                        hard = model.encode_products(data.product_batch(neg))
+                        hard_lq = log_q[torch.from_numpy(neg)]
+                loss = in_batch_softmax_loss(
+                    q, p, cfg.temperature, log_q[torch.from_numpy(prod)], hard, hard_lq
+                )
                 opt.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()

@@ -81,7 +81,8 @@ class TwoTower(nn.Module):
 
 @dataclass
 class TwoTowerData:
-    """Requests and products hashed once; ``pair_*`` are (request row, clicked product row) training pairs."""
+    """Requests and products hashed once; ``pair_*`` are (request row, clicked product row) training pairs, with
+    an optional hard negative each (a product the same request showed and the user did not click)."""
 
     spec: TwoTowerSpec
     request_text: torch.Tensor  # [R, Lq]
@@ -91,6 +92,7 @@ class TwoTowerData:
     product_codes: torch.Tensor  # [P, Fp]
     pair_request: np.ndarray  # [M]
     pair_product: np.ndarray  # [M]
+    pair_negative: np.ndarray | None = None  # [M] a hard negative per pair (shown, not clicked), -1 for none
 
     @property
     def n_products(self) -> int:
@@ -127,6 +129,7 @@ def make_two_tower_data(
     pair_request: np.ndarray,
     pair_product: np.ndarray,
     n_id_buckets: int,
+    pair_negative: np.ndarray | None = None,
 ) -> TwoTowerData:
     ru = np.asarray(request_user, dtype=np.int64)
     known = (ru >= 0) & (ru < len(users))
@@ -141,6 +144,7 @@ def make_two_tower_data(
         torch.from_numpy(products.codes),
         np.asarray(pair_request, dtype=np.int64),
         np.asarray(pair_product, dtype=np.int64),
+        None if pair_negative is None else np.asarray(pair_negative, dtype=np.int64),
     )
 
 

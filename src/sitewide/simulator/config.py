@@ -33,6 +33,10 @@ class SimConfig:
     early_stop_share: float = 0.0  # share that stop before the end (paused via update_campaign, if offered)
     daily_budget_per_product: int = 2_000_000  # micros of daily budget per promoted product (assumption)
     price_source: Literal["catalogue", "taobao"] = "catalogue"
+    # search queries: "title" = the first three words of the target product's title (one fixed query per
+    # product); "intent" = drawn afresh per request from the product's intent (kind of product, attributes,
+    # synonyms, typos, some Chinese; ``sitewide.simulator.queries``), set to real query sets' statistics
+    query_style: Literal["title", "intent"] = "title"
     # calibration targets (see sim_calibration.json): search surface ~ Ali-CCP, feed surface ~ Open Bandit
     target_ctr_search: float = 0.0405
     target_ctr_feed: float = 0.0038
@@ -75,6 +79,8 @@ class SimConfig:
             raise ValidationError("event_batch must be in [1, 1000]")
         if any(r <= 0 for r in self.target_rois) or not self.target_rois:
             raise ValidationError("target_rois must be positive")
+        if self.query_style not in ("title", "intent"):
+            raise ValidationError(f"unknown query_style {self.query_style!r}")
         if self.price_source not in ("catalogue", "taobao"):
             raise ValidationError(f"unknown price_source {self.price_source!r}")
 

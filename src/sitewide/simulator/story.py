@@ -20,7 +20,7 @@ from sitewide.ports import MarketEngine, RequestBatch
 from sitewide.simulator.behaviour import ndcg, respond
 from sitewide.simulator.config import DAY_MS
 from sitewide.simulator.metrics import CAMPAIGN_COLUMNS, TICK_COLUMNS, SimResult
-from sitewide.simulator.world import SEARCH, STREAM_STORY, World, calibration_targets
+from sitewide.simulator.world import SEARCH, STREAM_QUERIES, STREAM_STORY, World, calibration_targets
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -45,6 +45,8 @@ class Story:
         self.engine = engine
         self.cfg = world.config
         self.rng = np.random.default_rng([self.cfg.seed, STREAM_STORY])
+        # intent queries draw from their own stream: the rest of the story is the same for either query style
+        self.query_rng = np.random.default_rng([self.cfg.seed, STREAM_QUERIES])
         self.on_tick = on_tick
         self.tick_ms = DAY_MS // self.cfg.ticks_per_day
         self.curve = daily_curve(self.cfg.ticks_per_day)
@@ -177,8 +179,7 @@ class Story:
         r, s = len(users), cfg.slots
         kind = np.where(rng.random(r) < cfg.search_share, SEARCH, 1).astype(np.int64)
         intent, target = w.sample_intent(users, rng)
-        q = w.products.query
-        queries = [q[j] if k == SEARCH else "" for j, k in zip(target.tolist(), kind.tolist(), strict=True)]
+        queries = w.search_queries(target, kind, self.query_rng)
         tag = f"{cfg.seed}-{day}-{t}"
         req_ids = [f"r{tag}-{i}" for i in range(r)]
         uid = w.users.ids

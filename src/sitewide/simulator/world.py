@@ -47,7 +47,7 @@ CVR_PRICE = 0.5
 SEARCH, FEED = 0, 1
 
 # independent random streams, so that changing one part (say, the engine) leaves the others untouched
-STREAM_WORLD, STREAM_STORY, STREAM_CALIBRATION = 1, 2, 3
+STREAM_WORLD, STREAM_STORY, STREAM_CALIBRATION, STREAM_QUERIES = 1, 2, 3, 4
 
 
 @cache
@@ -223,6 +223,33 @@ class World:
         return out
 
     # ---- sampling helpers --------------------------------------------------------------------------------
+    def search_queries(self, targets: IntArray, kind: IntArray, rng: np.random.Generator) -> list[str]:
+        """The query text of each request: ``""`` for feed (kind 1); for search, per ``config.query_style``,
+        the target product's fixed title query or a fresh intent query (draws from ``rng`` only then)."""
+        search = np.asarray(kind) == SEARCH
+        t = np.asarray(targets, dtype=np.int64)
+        if self.config.query_style == "title":
+            q = self.products.query
+            return [q[j] if s else "" for j, s in zip(t.tolist(), search.tolist(), strict=True)]
+        gen = self.query_generator
+        out = [""] * len(t)
+        rows = np.flatnonzero(search)
+        for i, text in zip(rows.tolist(), gen.generate(t[rows], rng), strict=True):
+            out[i] = text
+        return out
+
+    @property
+    def query_generator(self) -> Any:
+        """The intent query generator over this world's catalogue (built once)."""
+        gen = self.__dict__.get("_query_generator")
+        if gen is None:
+            from sitewide.simulator.queries import QueryGenerator
+
+            p = self.products
+            gen = QueryGenerator([i.title for i in p.items], [i.brand or "" for i in p.items], p.z_price)
+            self.__dict__["_query_generator"] = gen
+        return gen
+
     def sample_intent(self, users: IntArray, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
         """Per user: a category from the user's interests and a product of it (whose text becomes the query)."""
         r = rng.random(len(users), dtype=np.float32)
