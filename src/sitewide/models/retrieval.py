@@ -82,3 +82,34 @@ class FusedRetriever:
         if rows and self.lexical is not None:
             lex[rows], _ = self.lexical.search([queries[i] for i in rows], depth, allowed)
         return reciprocal_rank_fusion([dense, lex], k, self.c, self.weights)
+
+
+def tune_dense_weight(
+    retriever: FusedRetriever,
+    request_vectors: FloatArray,
+    queries: Sequence[str],
+    relevant: Sequence[set[int]],
+    k: int = 50,
+    grid: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
+) -> float:
+    """Learned fusion: the weight of the vector list (BM25's is 1) that retrieves the most ``relevant`` products
+    in the top 10 and the top ``k`` of *validation* requests (sum of recall@10 and recall@k); sets it on
+    ``retriever`` and returns it. Ties go to the smaller weight (the lexical list is the stronger prior)."""
+    if not len(queries):
+        raise ValidationError("no validation requests")
+    best_w, best_v = float(grid[0]), -1.0
+    for w in grid:
+        retriever.weights = (float(w), 1.0)
+        ids, _ = retriever.search(request_vectors, queries, k)
+        v = 0.0
+        for cut in (10, k):
+            hits = [
+                len(set(r[:cut].tolist()) & rel) / min(len(rel), cut)
+                for r, rel in zip(ids, relevant, strict=True)
+                if rel
+            ]
+            v += float(np.mean(hits)) if hits else 0.0
+        if v > best_v + 1e-12:
+            best_w, best_v = float(w), v
+    retriever.weights = (best_w, 1.0)
+    return best_w

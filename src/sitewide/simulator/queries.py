@@ -342,3 +342,36 @@ def query_stats(queries: Sequence[str]) -> dict[str, float]:
             "latin_share": float(np.mean([bool(re.search(r"[a-z]", q)) for q in zh])),
         }
     return out
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+|[A-Za-z0-9]+")
+
+
+def fragment_queries(titles: Sequence[str], rng: np.random.Generator, per_title: int = 4) -> list[list[str]]:
+    """Chinese queries for Chinese titles (``per_title`` each): Taobao queries are mostly one or two fragments
+    of a title run together (Multi-CPR: median 6 characters, e.g. 墙面底漆 for …内外墙用底漆), sometimes with a
+    model number, now and then a character dropped. Fragments are 2–4 characters of a CJK run of the title."""
+    out: list[list[str]] = []
+    for title in titles:
+        runs = _CJK_RUN.findall(str(title))
+        cjk = [r for r in runs if len(r) >= 2 and not r.isascii()]
+        latin = [r.lower() for r in runs if r.isascii() and len(r) >= 2]
+        qs: list[str] = []
+        for _ in range(per_title):
+            parts: list[str] = []
+            for _ in range(1 + int(rng.random() < 0.6)):
+                if not cjk:
+                    break
+                run = cjk[int(rng.integers(0, len(cjk)))]
+                n = min(len(run), int(rng.integers(2, 5)))
+                s = int(rng.integers(0, len(run) - n + 1))
+                parts.append(run[s : s + n])
+            if latin and (not parts or rng.random() < 0.15):
+                parts.insert(0, latin[int(rng.integers(0, len(latin)))])
+            q = "".join(parts) or str(title)[:6]
+            if len(q) > 3 and rng.random() < 0.05:
+                i = int(rng.integers(1, len(q) - 1))
+                q = q[:i] + q[i + 1 :]
+            qs.append(q)
+        out.append(qs)
+    return out
