@@ -251,7 +251,7 @@ def sim_section(quick: bool, metrics: list[str]) -> dict[str, object]:
     from sitewide.simulator.runner import default_engine_factory
 
     n_req = 60_000 if quick else 120_000
-    world = build_world(SimConfig(users=2_000, merchants=50, seed=0, target_cvr=0.30, query_style="intent"))
+    world = build_world(SimConfig(users=2_000, merchants=50, seed=0, target_cvr=0.30))
     engine = default_engine_factory(world, EngineConfig(scorer="priors"))  # only its retrieval is used
     texts = product_texts(world)
     t0 = time.perf_counter()
@@ -355,15 +355,16 @@ def market_section(quick: bool, metrics: list[str]) -> None:
     from sitewide.simulator import SimConfig
     from sitewide.simulator.whatif import Setting, sweep
 
-    seeds = (0, 1, 2) if quick else (0, 1, 2, 3, 4, 5)
+    seeds = (0, 1) if quick else (0, 1, 2, 3, 4, 5)
+    days = 1 if quick else 2
     t0 = time.perf_counter()
     df = sweep(
-        SimConfig(days=2, users=3_000, merchants=50),
+        SimConfig(days=days, users=3_000, merchants=50),
         [Setting("priors", {"scorer": "priors"}), Setting("learned", {"scorer": "learned"})],
         seeds,
     )
     print(
-        f"\n== In the simulated market: {len(seeds)} seeds × 2 days × 3,000 users ({time.perf_counter() - t0:.1f} s) =="
+        f"\n== In the simulated market: {len(seeds)} seeds × {days} days × 3,000 users ({time.perf_counter() - t0:.1f} s) =="
     )
     g = df.groupby("setting").mean(numeric_only=True)
     cols = ("expected_gmv_micros", "ad_revenue_micros", "campaigns_meeting_roi_share", "ctr", "ndcg")
@@ -383,11 +384,21 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
     and for search fused with BM25 by reciprocal-rank fusion (``FusedRetriever``) — the served retrieval.
     Relevance: recall@50 of the products the held-out request clicked (logged over the engine's candidate rows),
     NDCG@10 with the true pCTR as gain over the whole catalogue."""
-    world = ctx["world"]
-    sim = ctx["sim"]
-    tr, te = ctx["tr"], ctx["te"]
-    products, users, texts, pop = ctx["products"], ctx["users"], ctx["texts"], ctx["pop"]
-    assert isinstance(tr, np.ndarray) and isinstance(te, np.ndarray)
+    from sitewide.engine import EngineConfig
+    from sitewide.simulator import SimConfig, build_world
+    from sitewide.simulator.runner import default_engine_factory
+
+    # the same marketplace as the ranking sections, its search requests typed as intent queries
+    world = build_world(SimConfig(users=2_000, merchants=50, seed=0, target_cvr=0.30, query_style="intent"))
+    n_req = 40_000 if quick else 120_000
+    t0 = time.perf_counter()
+    sim = simulate_engine_exposures(
+        world, default_engine_factory(world, EngineConfig(scorer="priors")), n_req, np.random.default_rng(13)
+    )
+    print(f"\n== Retrieval log: {n_req} requests with intent queries ({time.perf_counter() - t0:.1f} s) ==")
+    tr, va, te = split_rows(n_req, [0.7, 0.1, 0.2], np.random.default_rng(12))
+    products, users, texts = ctx["products"], ctx["users"], ctx["texts"]
+    pop = PopularityModel(len(world.products)).fit(sim.log.subset(tr))
     log = sim.log  # type: ignore[attr-defined]
     human = ~world.users.is_bot[sim.users]  # type: ignore[attr-defined]
     r_idx, s_idx = np.nonzero(log.click)
@@ -437,8 +448,6 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
     queries = [sim.queries[i] for i in te_clicked.tolist()]  # type: ignore[attr-defined]
     bm_ids, _ = bm.search(queries, 50)
     # learned fusion: the two-tower's weight in the RRF, picked on the validation requests' clicks
-    va = ctx["va"]
-    assert isinstance(va, np.ndarray)
     va_clicked = np.array(sorted(set(r_idx[np.isin(r_idx, va)].tolist())))
     va_clicked = va_clicked[human[va_clicked] & (sim.kind[va_clicked] == 0)]  # type: ignore[attr-defined]
     fused = FusedRetriever(hnsw, bm)
@@ -495,7 +504,7 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
         f"metric: feed_recall50={results['two_tower']['feed_recall50']:.4f} baseline={fr:.4f} "
         f"ratio={results['two_tower']['feed_recall50'] / fr:.4f}"
     )
-    return {"model": model, "data": data, "pv": pv}
+    return {"model": model, "data": data, "pv": pv, "sim": sim}
 
 
 def chinese_section(quick: bool, metrics: list[str]) -> None:
@@ -596,7 +605,7 @@ def latency_section(ctx: dict[str, object], rctx: dict[str, object], quick: bool
     n = 50_000 if quick else 1_000_000
     products = ctx["products"]
     scorer = ctx["scorer"]
-    sim = ctx["sim"]
+    sim = rctx["sim"]
     pv = rctx["pv"]
     model, data = rctx["model"], rctx["data"]
     assert isinstance(products, ProductTable) and isinstance(pv, np.ndarray)

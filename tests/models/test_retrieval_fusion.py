@@ -56,3 +56,21 @@ def test_hard_negatives_change_the_two_tower_loss() -> None:
     # a hard negative identical to row 0's query competes with row 0's positive: the loss rises
     harder = in_batch_softmax_loss(q, q.clone(), hard=q[:1].clone())
     assert float(harder) > float(base)
+
+
+def test_fusion_weight_follows_the_source_that_finds_the_validation_clicks() -> None:
+    from sitewide.models.retrieval import tune_dense_weight
+
+    texts = ["red usb cable", "blue usb cable", "wireless mouse", "gaming keyboard", "laptop sleeve"]
+    vecs = np.eye(5, dtype=np.float32)
+    dense = ExactIndex()
+    dense.build(np.arange(5), vecs)
+    bm = BM25Index()
+    bm.build(np.arange(5), texts)
+    fused = FusedRetriever(dense, bm, depth=1)
+    # the query says "cable" (BM25: 0, 1); the vectors point at 4, which is what was clicked
+    w = tune_dense_weight(fused, vecs[[4, 4]], ["cable", "usb cable"], [{4}, {4}], k=1, grid=(0.0, 0.5, 4.0))
+    assert w == 4.0 and fused.weights == (4.0, 1.0)
+    # the clicks are BM25's: the smallest weight wins
+    w = tune_dense_weight(fused, vecs[[4, 4]], ["cable", "usb cable"], [{0}, {0}], k=1, grid=(0.0, 1.0, 4.0))
+    assert w == 0.0

@@ -94,7 +94,9 @@ def tune_dense_weight(
 ) -> float:
     """Learned fusion: the weight of the vector list (BM25's is 1) that retrieves the most ``relevant`` products
     in the top 10 and the top ``k`` of *validation* requests (sum of recall@10 and recall@k); sets it on
-    ``retriever`` and returns it. Ties go to the smaller weight (the lexical list is the stronger prior)."""
+    ``retriever`` and returns it. Ties go to the smaller weight (the lexical list is the stronger prior). Weight 0
+    is BM25's order with the two-tower's neighbours filling the rows BM25 cannot (queries with no token in
+    common with enough titles: Chinese words for English titles, misspellings)."""
     if not len(queries):
         raise ValidationError("no validation requests")
     best_w, best_v = float(grid[0]), -1.0
