@@ -208,3 +208,31 @@ def test_lexical_matches_join_search_rows_and_leave_feed_rows_alone(
             assert np.array_equal(c_hyb[1], c_vec[1])  # feed untouched
             return
     pytest.skip("no title word separates lexical from vector retrieval in this fixture")
+
+
+def test_editing_one_campaign_keeps_the_others_bidders_and_todays_spend_without_a_rescan(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.serve_batch(batch(["usb flash drive"] * 3))
+    c1, c2 = engine.store.get_campaign("c1"), engine.store.get_campaign("c2")
+    assert c1 is not None and c2 is not None
+    clicks = [
+        Event(f"k{c.id}", EventKind.CLICK, T0 + 5, user_id="u", product_id=c.product_ids[0],
+              campaign_id=c.id, price_micros=1_000 * (i + 1))
+        for i, c in enumerate((c1, c2))
+    ]  # fmt: skip
+    engine.record_events(clicks)
+    pacer = engine._pacer
+    row = {c.id: i for i, c in enumerate(pacer.campaigns)}
+    bidder1, bidder2 = pacer.bidders[row["c1"]], pacer.bidders[row["c2"]]
+    scans: list[int] = []
+    real = engine.store.events_between
+    monkeypatch.setattr(engine.store, "events_between", lambda *a, **k: scans.append(1) or real(*a, **k))
+    engine.update_campaign(replace(c2, daily_budget_micros=Micros(int(c2.daily_budget_micros) * 2)))
+    engine.serve_batch(batch(["usb flash drive"] * 3))
+    pacer = engine._pacer
+    row = {c.id: i for i, c in enumerate(pacer.campaigns)}
+    assert pacer.bidders[row["c1"]] is bidder1  # the other campaign's bidder state is untouched
+    assert pacer.bidders[row["c2"]] is not bidder2  # the edited one restarts
+    assert pacer.spent[row["c1"]] == 1_000 and pacer.spent[row["c2"]] == 2_000
+    assert not scans  # no rescan of the day's clicks under the engine lock

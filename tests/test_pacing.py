@@ -62,3 +62,27 @@ def test_a_new_day_starts_fresh() -> None:
     p.clicked(0, 500_000)
     p.advance(DAY0 + DAY_MS + 1, spent_today=np.array([7, 0]))
     assert p.spent.tolist() == [7, 0] and p.clicks.tolist() == [0, 0]
+
+
+def test_a_click_stamped_tomorrow_seeds_tomorrows_spend_not_todays() -> None:
+    p = pacer()
+    p.advance(DAY0 + 1)
+    assert p.record_click("a", 300, DAY0 + DAY_MS + 5) is False
+    assert p.spent.tolist() == [0, 0]
+    p.advance(DAY0 + DAY_MS + 10)
+    assert p.spent.tolist() == [300, 0]
+
+
+def test_reconcile_restarts_only_the_edited_campaign_and_keeps_spend() -> None:
+    from dataclasses import replace
+
+    p = pacer()
+    p.advance(DAY0 + 1)
+    p.record_click("a", 1_000, DAY0 + 2)
+    p.record_click("b", 2_000, DAY0 + 2)
+    a, b = p.bidders
+    new = Campaign("c", "m", "c", ("p3",), Decimal("3"), Micros(1_000_000))
+    p.reconcile([new, CAMPS[0], replace(CAMPS[1], target_roi=Decimal("5"))])
+    assert p.bidders[1] is a and p.bidders[2] is not b and len(p.bidders) == 3
+    assert p.spent.tolist() == [0, 1_000, 2_000]
+    assert np.isfinite(p.multipliers).all() and (p.multipliers > 0).all()

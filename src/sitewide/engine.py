@@ -254,9 +254,12 @@ class Engine:
         self._camp_row = {c.id: i for i, c in enumerate(camps)}
         self._mult = np.array([1.0 / float(c.target_roi) for c in camps], dtype=np.float64)
         self._active = np.array([c.status is CampaignStatus.ACTIVE for c in camps], dtype=bool)
-        # bidders restart on a campaign change; today's spend is re-read from the stored clicks
-        self._pacer = Pacer(camps, self.config.pacing, self.config.auction.reserve_cpc_micros)
-        self._click_campaign: dict[str, int] = {}
+        # only a changed campaign's bidder restarts; every campaign keeps today's spend (no rescan)
+        if getattr(self, "_pacer", None) is None:
+            self._pacer = Pacer(camps, self.config.pacing, self.config.auction.reserve_cpc_micros)
+            self._click_campaign: dict[str, str] = {}  # today's click id → campaign id
+        else:
+            self._pacer.reconcile(camps)
         # each product's campaign: the active one with the highest multiplier (a product may be in several)
         best = np.full(len(self._products), -1, dtype=np.int64)
         for ci, c in enumerate(camps):
@@ -306,20 +309,22 @@ class Engine:
             if self.store.get_campaign(campaign.id) is None:
                 raise NotFound(f"campaign {campaign.id} not found")
             self.store.update_campaign(campaign)
-            self._reload_campaigns()  # today's spend is re-read from the stored clicks on the next request
+            self._reload_campaigns()  # restarts only this campaign's bidder
 
     def _advance(self, ts_ms: int) -> None:
-        """Move the pacer to ``ts_ms``'s tick; on a new day seed today's spend from the stored clicks."""
+        """Move the pacer to ``ts_ms``'s tick. Only the first time (a restarted engine) is today's spend read
+        from the stored clicks; afterwards the pacer keeps it from the events fed in."""
         spent = None
         if ts_ms // DAY_MS != self._pacer.day:
+            self._click_campaign = {}
+        if self._pacer.day < 0:
             spent = np.zeros(len(self._campaigns), dtype=np.int64)
             start, end = day_bounds(day_of(ts_ms))
-            self._click_campaign = {}
             for e in self.store.events_between(start, end, [EventKind.CLICK.value]):
                 ci = self._camp_row.get(e.campaign_id or "")
                 if ci is not None:
                     spent[ci] += int(e.price_micros)
-                    self._click_campaign[e.id] = ci
+                    self._click_campaign[e.id] = self._campaigns[ci].id
         self._pacer.advance(ts_ms, spent)
 
     @staticmethod
@@ -556,15 +561,11 @@ class Engine:
 
     def _feed_pacer(self, e: Event) -> None:
         """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder."""
-        if e.ts_ms // DAY_MS != self._pacer.day:
-            return
         if e.kind is EventKind.CLICK and e.campaign_id:
-            ci = self._camp_row.get(e.campaign_id)
-            if ci is not None:
-                self._pacer.clicked(ci, int(e.price_micros))
-                self._click_campaign[e.id] = ci
+            if self._pacer.record_click(e.campaign_id, int(e.price_micros), e.ts_ms):
+                self._click_campaign[e.id] = e.campaign_id
         elif e.kind is EventKind.ORDER and e.click_id in self._click_campaign:
-            self._pacer.ordered(self._click_campaign[e.click_id], int(e.order_value_micros))
+            self._pacer.record_order(self._click_campaign[e.click_id], int(e.order_value_micros), e.ts_ms)
 
     # settlement ------------------------------------------------------------------------------------
     def _compute(

@@ -5,6 +5,13 @@ tick it closes the previous tick for every campaign — handing the bidder its o
 clicks, orders, spend, GMV, the value it won) — and asks each bidder for the new tick's multiplier
 (``bid = expected GMV per impression × multiplier``). Bidders start afresh every UTC day (the budget is daily).
 
+Per-campaign state: :meth:`Pacer.reconcile` follows a campaign create/edit/pause/resume. Only the bidder of a
+campaign whose terms changed restarts; every other campaign keeps its bidder, and every campaign keeps
+today's spend, GMV, clicks, orders and in-flight exposure — they are kept incrementally from the events the
+engine feeds in (:meth:`Pacer.record_click`), so nothing rescans the day's clicks. A click stamped with a
+later day than the pacer's (it can arrive just before that day's first request) is held and seeds that
+day's spend.
+
 Budget guard: a campaign enters an auction only while ``spend today + in-flight exposure + reserve`` fits in
 its daily budget (:class:`sitewide.domain.bidding.BudgetGuard`). In-flight exposure is the expected cost of
 served ads whose clicks may still arrive (``pCTR × price per click``, held for ``inflight_ttl_ms``). This keeps
@@ -37,17 +44,22 @@ class PacingConfig:
 
 class Pacer:
     def __init__(self, campaigns: Sequence[Campaign], config: PacingConfig, reserve_cpc_micros: int) -> None:
-        self.campaigns = list(campaigns)
         self.config = config
         self.reserve = int(reserve_cpc_micros)
-        n = len(self.campaigns)
-        self.budget = np.array([int(c.daily_budget_micros) for c in self.campaigns], dtype=np.int64)
-        self.target = np.array([float(c.target_roi) for c in self.campaigns], dtype=np.float64)
-        self.guards = [BudgetGuard(int(b)) for b in self.budget]
         self.ticks_per_day = max(1, DAY_MS // config.tick_ms)
         self._ttl_ticks = max(1, -(-config.inflight_ttl_ms // config.tick_ms))
         self.day = -1
         self.tick = -1
+        self._ahead: dict[int, dict[str, int]] = {}  # day → campaign id → spend clicked before that day began
+        self._set_campaigns(campaigns)
+
+    def _set_campaigns(self, campaigns: Sequence[Campaign]) -> None:
+        self.campaigns = list(campaigns)
+        self.row = {c.id: i for i, c in enumerate(self.campaigns)}
+        n = len(self.campaigns)
+        self.budget = np.array([int(c.daily_budget_micros) for c in self.campaigns], dtype=np.int64)
+        self.target = np.array([float(c.target_roi) for c in self.campaigns], dtype=np.float64)
+        self.guards = [BudgetGuard(int(b)) for b in self.budget]
         self.spent = np.zeros(n, dtype=np.int64)
         self.gmv = np.zeros(n, dtype=np.int64)
         self.clicks = np.zeros(n, dtype=np.int64)
@@ -57,6 +69,41 @@ class Pacer:
         self._offered = np.zeros((2, n))  # candidates, value offered
         self.multipliers: FloatArray = np.zeros(n)
         self.bidders: list[Bidder] = []
+
+    def _make_bidder(self, c: Campaign) -> Bidder:
+        from sitewide.models.bidding_policy import make_bidder  # lazy: the trainer's imports are heavy
+
+        return make_bidder(
+            self.config.bidder, float(c.target_roi), int(c.daily_budget_micros), self.config.policy_path
+        )
+
+    def reconcile(self, campaigns: Sequence[Campaign]) -> None:
+        """Follow a campaign change without touching the others: rows follow ``campaigns``; a campaign whose
+        terms are unchanged keeps its bidder and multiplier, a new or edited one gets a fresh bidder (its
+        first multiplier is computed at once); every known campaign keeps today's figures."""
+        old_camps, old_row, old_bidders = self.campaigns, self.row, self.bidders
+        old = (self.spent, self.gmv, self.clicks, self.orders, self._inflight, self._t, self._offered)
+        old_mult = self.multipliers
+        self._set_campaigns(campaigns)
+        new = (self.spent, self.gmv, self.clicks, self.orders, self._inflight, self._t, self._offered)
+        keep = [(i, old_row[c.id]) for i, c in enumerate(self.campaigns) if c.id in old_row]
+        if keep:
+            dst, src = (np.array(x, dtype=np.int64) for x in zip(*keep, strict=True))
+            for a, b in zip(new[:5], old[:5], strict=True):
+                a[dst] = b[src]
+            for a, b in zip(new[5:], old[5:], strict=True):
+                a[:, dst] = b[:, src]
+        if self.day < 0:
+            return
+        self.bidders = []
+        for i, c in enumerate(self.campaigns):
+            j = old_row.get(c.id)
+            if j is not None and j < len(old_bidders) and old_camps[j] == c:
+                self.bidders.append(old_bidders[j])
+                self.multipliers[i] = old_mult[j]
+            else:
+                self.bidders.append(self._make_bidder(c))
+                self.multipliers[i] = self.bidders[i].multiplier(self.state(i))
 
     # time --------------------------------------------------------------------------------------------
     def advance(self, ts_ms: int, spent_today: IntArray | None = None) -> None:
@@ -79,17 +126,14 @@ class Pacer:
     def _new_day(self, day: int, spent_today: IntArray | None) -> None:
         n = len(self.campaigns)
         self.day = day
-        from sitewide.models.bidding_policy import make_bidder  # lazy: the trainer's imports are heavy
-
-        self.bidders = [
-            make_bidder(
-                self.config.bidder, float(c.target_roi), int(c.daily_budget_micros), self.config.policy_path
-            )
-            for c in self.campaigns
-        ]
+        self.bidders = [self._make_bidder(c) for c in self.campaigns]
         self.spent = (
             np.zeros(n, dtype=np.int64) if spent_today is None else np.asarray(spent_today, np.int64).copy()
         )
+        for cid, amount in self._ahead.pop(day, {}).items():
+            if cid in self.row and spent_today is None:
+                self.spent[self.row[cid]] += amount
+        self._ahead = {d: v for d, v in self._ahead.items() if d > day}
         for a in (self.gmv, self.clicks, self.orders):
             a[:] = 0
         self._inflight[:] = 0.0
@@ -156,6 +200,24 @@ class Pacer:
         self._inflight[:, slot] += np.bincount(campaign, weights=pctr * price_cpc, minlength=n)
 
     # feedback ----------------------------------------------------------------------------------------
+    def record_click(self, campaign_id: str, price_micros: int, ts_ms: int) -> bool:
+        """A click's spend, by campaign id and timestamp: today's goes to the bidder, a later day's is held
+        for that day. Returns whether it counted for today."""
+        day = ts_ms // DAY_MS
+        if campaign_id not in self.row or day < self.day:
+            return False
+        if day > self.day:
+            ahead = self._ahead.setdefault(day, {})
+            ahead[campaign_id] = ahead.get(campaign_id, 0) + int(price_micros)
+            return False
+        self.clicked(self.row[campaign_id], int(price_micros))
+        return True
+
+    def record_order(self, campaign_id: str, value_micros: int, ts_ms: int) -> None:
+        """An order on a click that counted today (GMV for the campaign's bidder)."""
+        if ts_ms // DAY_MS == self.day and campaign_id in self.row:
+            self.ordered(self.row[campaign_id], int(value_micros))
+
     def clicked(self, i: int, price_micros: int) -> None:
         self.spent[i] += price_micros
         self.clicks[i] += 1
