@@ -19,6 +19,7 @@ import numpy as np
 
 from sitewide.domain.attribution import DAY_MS, DEFAULT_WINDOW_MS, AttributionPolicy
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, Reason, run_auction
+from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.eligibility import (
     EligibilityDecision,
     EligibilityPolicy,
@@ -133,8 +134,11 @@ class Engine:
         index: VectorIndex | None = None,
         scorer: Scorer | None = None,
         clock: Clock | None = None,
+        creatives: CreativeRotation | None = None,
     ) -> None:
         self.store = store
+        self.creatives = creatives or CreativeRotation()  # approved creatives per product, Thompson sampling
+        self._creative_rng = np.random.default_rng(zlib.crc32(b"creatives"))
         self.config = config or EngineConfig()
         self.encoder = encoder or CharNgramEncoder(self.config.encoder_dim)
         self.index = index or ExactCosineIndex()
@@ -468,12 +472,27 @@ class Engine:
                     "variant": xr.variants(prod, batch.user_ids) if xr else None,
                 },
             )
+            out.extras["creative"] = self._choose_creatives(batch, prod, res.promoted)
             counts = np.bincount(camp_shown[camp_shown >= 0], minlength=len(self._campaigns))
             if counts.any():
                 self.store.add_served(
                     day_of(batch.ts_ms), {self._campaigns[i].id: int(n) for i, n in enumerate(counts) if n}
                 )
             return out
+
+    def _choose_creatives(self, batch: RequestBatch, prod: np.ndarray, promoted: np.ndarray) -> np.ndarray:
+        """After the auction: the creative of each served promoted slot (``[R, S]`` ids, None elsewhere),
+        chosen per product and placement by the rotation's Thompson sampling among approved creatives."""
+        out = np.full(prod.shape, None, dtype=object)
+        ri, si = np.nonzero(promoted & (prod >= 0))
+        if len(ri):
+            out[ri, si] = self.creatives.choose(
+                [batch.request_ids[i] for i in ri.tolist()],
+                [self._ids[p] for p in prod[ri, si].tolist()],
+                ["search" if int(batch.kinds[i]) == 0 else "feed" for i in ri.tolist()],
+                self._creative_rng,
+            )
+        return out
 
     def serve(self, request: ServeRequest) -> ServeResult:
         """One request (the API's ``POST /serve``); a batch of one under the hood."""
@@ -488,6 +507,8 @@ class Engine:
         sb = self.serve_batch(batch)
         slots: list[SlotResult] = []
         variant = sb.extras.get("variant")
+        chosen = sb.extras.get("creative")
+        chosen = chosen if isinstance(chosen, np.ndarray) else np.full(sb.product_idx.shape, None, dtype=object)
         for s in range(request.slots):
             pi = int(sb.product_idx[0, s])
             if pi < 0:
@@ -504,6 +525,7 @@ class Engine:
                     pcvr=float(sb.pcvr[0, s]),
                     score=0.0,
                     variant=variant[0][s] if isinstance(variant, list) else None,
+                    creative_id=chosen[0, s],
                 )
             )
         losers: list[tuple[str, str]] = []
@@ -557,6 +579,7 @@ class Engine:
                 self._experiments.clicked(e)
                 if e.kind is EventKind.CLICK:
                     self.remember_click(e.user_id, e.product_id)
+                self.creatives.feedback(e.kind.value, e.id, e.request_id, e.product_id, e.click_id)
             return receipt
 
     def _feed_pacer(self, e: Event) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from sitewide.domain.creative import CopyDraft, CopyRequest
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.settlement import DayFigures, SettlementRun
@@ -199,3 +200,14 @@ class MarketEngine(Protocol):
         """Settle ``[start_ms, end_ms)``; the result has ``.campaigns`` rows with ``campaign_id``,
         ``spend_micros``, ``gmv_micros``, ``compensation_micros``."""
         ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """Writes ad copy (titles and selling points) for one product in one language. The default is offline
+    templates (``sitewide.creative.generate.OfflineGenerator``); an LLM backend may replace it. Drafts are
+    checked before use (``sitewide.domain.creative.check_draft``), whatever wrote them."""
+
+    name: str
+
+    def generate(self, req: CopyRequest) -> list[CopyDraft]: ...

@@ -135,6 +135,7 @@ class SlotResult:
     pcvr: float
     score: float
     variant: str | None = None  # what an experiment shows for this product to this user (creative/title)
+    creative_id: str | None = None  # the approved creative chosen for a promoted slot (sitewide.domain.creative)
 
 
 @dataclass(frozen=True, slots=True)
