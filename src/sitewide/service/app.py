@@ -15,11 +15,13 @@ from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
+from sitewide.service.creatives import build_desk
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
     campaigns,
     catalogue,
+    creatives,
     dashboard,
     events,
     experiments,
@@ -93,6 +95,7 @@ def create_app(
     app.state.engine = engine = engine or build_engine(settings)
     app.state.accounts = accounts = accounts or accounts_for(engine)
     app.state.catalogue_version = 1
+    app.state.creatives = build_desk(settings)
     app.state.bootstrap_operator_key = None
     accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
     operator_key = operator_key if operator_key is not None else settings.operator_key
@@ -147,6 +150,7 @@ def create_app(
         settle.router,
         reports.router,
         appeals.router,
+        creatives.router,
         dashboard.router,
         experiments_ui.router,
     ):

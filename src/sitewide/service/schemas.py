@@ -7,6 +7,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sitewide.service.schemas_creative import SlotCreativeOut
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 MicrosInt = Annotated[int, Field(ge=0, le=10**15)]
@@ -271,6 +273,7 @@ class SlotOut(BaseModel):
     pctr: float
     pcvr: float
     variant: str | None = None  # a running creative experiment's arm for this user (creative/title/image)
+    creative: SlotCreativeOut | None = None  # the approved creative chosen for a promoted slot
 
 
 class ServeOut(BaseModel):

@@ -9,6 +9,7 @@ from sitewide.engine import Engine, day_of
 from sitewide.ports import RequestBatch, ServedBatch
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep
 from sitewide.service.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut, SlotOut
+from sitewide.service.schemas_creative import SlotCreativeOut
 from sitewide.storage.accounts import AccountStore, LossSample
 
 router = APIRouter(tags=["serve"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -88,11 +89,21 @@ def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDe
                 pctr=s.pctr,
                 pcvr=s.pcvr,
                 variant=s.variant,
+                creative=slot_creative(engine, s.creative_id),
             )
             for s in res.slots
         ],
         not_shown=list(res.losers),
     )
+
+
+def slot_creative(engine: Engine, creative_id: str | None) -> SlotCreativeOut | None:
+    if creative_id is None:
+        return None
+    c = engine.creatives.get(creative_id)
+    d = c.draft
+    url = f"/creatives/banners/{c.banner}" if c.banner else None
+    return SlotCreativeOut(id=c.id, title=d.title, points=list(d.points), lang=d.lang.value, banner_url=url)
 
 
 @router.post("/serve/batch", response_model=ServeBatchOut, responses={422: {"model": ErrorOut}})

@@ -1,0 +1,94 @@
+"""Use cases for creatives, shared by the JSON routes and the console page: brand kits, generate → check →
+approve into the engine's rotation, banners, pins, results. Business rules live in the domain and in
+``sitewide.creative``; this module only puts them together for one request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sitewide.creative.extract import Review
+from sitewide.creative.generate import OfflineGenerator
+from sitewide.creative.image import compose, save_banner
+from sitewide.creative.llm import LLMConfig, OpenAICompatibleGenerator
+from sitewide.creative.studio import BrandKitBook, CreativeStudio, StudioResult, facts_of
+from sitewide.domain.creative import BrandKit, Lang
+from sitewide.domain.creative_bandit import ArmStats
+from sitewide.domain.types import NotFound, Product, ValidationError
+from sitewide.engine import Engine
+from sitewide.ports import TextGenerator
+from sitewide.settings import Settings
+
+
+@dataclass
+class CreativeDesk:
+    """What the service keeps for creatives (in memory, like the rotation's counts): kits, studio, banners."""
+
+    kits: BrandKitBook
+    studio: CreativeStudio
+    banner_dir: Path
+    results: dict[str, StudioResult]  # product id → the last generation: evidence and every creative, checked
+
+
+def build_desk(settings: Settings) -> CreativeDesk:
+    gen: TextGenerator = OfflineGenerator()
+    if settings.llm_url:
+        gen = OpenAICompatibleGenerator(
+            LLMConfig(settings.llm_url, settings.llm_key or "", settings.llm_model, settings.llm_timeout_s),
+            gen,
+        )
+    return CreativeDesk(BrandKitBook(), CreativeStudio(gen), settings.data_dir / "banners", {})
+
+
+def generate(
+    engine: Engine,
+    desk: CreativeDesk,
+    product: Product,
+    langs: Sequence[Lang],
+    reviews: Sequence[Review] = (),
+    attributes: Sequence[tuple[str, str]] = (),
+    list_price_micros: int | None = None,
+    banners: bool = False,
+) -> StudioResult:
+    """Write creatives for a product, check each, and hand the approved ones to the engine's rotation (they
+    replace the product's previous set; counts of creatives that stay are kept)."""
+    if list_price_micros is not None and list_price_micros < int(product.price_micros):
+        raise ValidationError("list_price_micros must be ≥ the product's price")
+    facts = facts_of(product, attributes, list_price_micros)
+    kit = desk.kits.get(product.shop_id, product.brand)
+    res = desk.studio.make(facts, reviews, kit, langs)
+    if banners:
+        from dataclasses import replace
+
+        made = []
+        for c in res.creatives:
+            if c.check.passed:
+                save_banner(compose(c.draft, facts, kit), desk.banner_dir, c.id)
+                c = replace(c, banner=f"{c.id}.png")
+            made.append(c)
+        res = StudioResult(res.evidence, tuple(made))
+    engine.creatives.set_creatives(product.id, res.approved)
+    desk.results[product.id] = res
+    return res
+
+
+def creatives_of(
+    engine: Engine, desk: CreativeDesk, product_id: str
+) -> tuple[StudioResult | None, list[ArmStats]]:
+    """The product's last generation (None when it has none) and the rotation's counts per creative."""
+    return desk.results.get(product_id), engine.creatives.stats(product_id)
+
+
+def banner_path(desk: CreativeDesk, creative_id: str) -> Path:
+    p = desk.banner_dir / f"{creative_id}.png"
+    if not creative_id.startswith("cr-") or not creative_id[3:].isalnum() or not p.is_file():
+        raise NotFound(f"no banner for creative {creative_id}")
+    return p
+
+
+def put_kit(desk: CreativeDesk, kit: BrandKit) -> BrandKit:
+    return desk.kits.put(kit)
+
+
+__all__ = ["CreativeDesk", "banner_path", "build_desk", "creatives_of", "generate", "put_kit"]
