@@ -167,20 +167,24 @@ class CreativeRotation:
         rng: np.random.Generator,
     ) -> list[str | None]:
         """The creative for each served slot (None for a product without approved creatives); counts the
-        impression and remembers the choice for the click that may follow."""
-        out: list[str | None] = []
-        for rid, pid, pl in zip(request_ids, product_ids, placements, strict=True):
-            arms = self._by_product.get(pid)
-            if not arms:
-                out.append(None)
-                continue
-            cid = self._pins.get(pid)
-            if cid is None:
-                ids = [c.id for c in arms]
-                cid = ids[int(np.argmax(self._draw(ids, pl, rng)[0]))] if len(ids) > 1 else ids[0]
-            self._count(cid, pl, 0)
-            self._remember(self._served, (rid, pid), (cid, pl))
-            out.append(cid)
+        impression and remembers the choice for the click that may follow. Slots of the same product and
+        placement in one call draw independent posterior samples in one vectorised draw."""
+        out: list[str | None] = [None] * len(product_ids)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, (pid, pl) in enumerate(zip(product_ids, placements, strict=True)):
+            if pid in self._by_product:
+                groups.setdefault((pid, pl), []).append(i)
+        for (pid, pl), rows in groups.items():
+            ids = [c.id for c in self._by_product[pid]]
+            pin = self._pins.get(pid)
+            if pin is not None or len(ids) == 1:
+                picks = [pin or ids[0]] * len(rows)
+            else:
+                picks = [ids[j] for j in np.argmax(self._draw(ids, pl, rng, size=len(rows)), axis=1).tolist()]
+            for i, cid in zip(rows, picks, strict=True):
+                out[i] = cid
+                self._count(cid, pl, 0)
+                self._remember(self._served, (request_ids[i], pid), (cid, pl))
         return out
 
     def _remember(self, m: OrderedDict, key: object, value: tuple[str, str]) -> None:  # type: ignore[type-arg]
