@@ -22,6 +22,7 @@ from sitewide.service.routes import (
     campaigns,
     catalogue,
     creatives,
+    creatives_ui,
     dashboard,
     events,
     experiments,
@@ -151,6 +152,7 @@ def create_app(
         reports.router,
         appeals.router,
         creatives.router,
+        creatives_ui.router,
         dashboard.router,
         experiments_ui.router,
     ):
