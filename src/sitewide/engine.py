@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,8 +27,15 @@ from sitewide.domain.eligibility import (
     compute_category_stats,
     evaluate_many,
 )
-from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, day_index, day_str
+from sitewide.domain.guarantee import (
+    GuaranteeContract,
+    GuaranteeEvaluation,
+    day_index,
+    day_str,
+    window_key,
+)
 from sitewide.domain.money import Micros
+from sitewide.domain.reserve import OpenWindow, ReserveMove, WindowTotals, plan_reserve
 from sitewide.domain.settlement import (
     CampaignSettlement,
     DayFigures,
@@ -116,10 +123,85 @@ class EngineConfig:
     # the hand-set PriorScorer. A ``scorer=`` object given to the Engine overrides both.
     scorer: str = "learned"
     scorer_path: str | None = None
+    # rows of (candidates, similarity, pCTR, pCVR) kept per retrieval key (a search query, or a feed user's
+    # history vector): the scorer sees no user features, so a row depends on nothing else and a repeated key
+    # is served from memory (about 1.6 kB a row); 0 turns the cache off
+    candidate_cache_rows: int = 32_768
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
     shop_score_config: ShopScoreConfig = field(default_factory=ShopScoreConfig)
+
+
+class CandidateCache:
+    """A fixed slab of candidate rows addressed by key; when full it starts afresh (keys are cheap to refill).
+    Stored in float32, the precision of the index's similarities and the learned scorer's outputs."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = max(0, int(rows))
+        self._slot: dict[tuple[object, ...], int] = {}
+        self._by_owner: dict[tuple[str, str], list[tuple[object, ...]]] = {}
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._used = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rows > 0
+
+    def fits(self, n: int) -> bool:
+        """Whether ``n`` more rows fit without starting afresh."""
+        return self.enabled and self._used + n <= self.rows
+
+    def clear(self) -> None:
+        self._slot.clear()
+        self._by_owner.clear()
+        self._used = 0
+
+    def lookup(self, keys: Sequence[tuple[object, ...]]) -> list[int]:
+        get = self._slot.get
+        return [get(k, -1) for k in keys]
+
+    def forget(self, owner: tuple[str, str]) -> None:
+        for k in self._by_owner.pop(owner, ()):
+            self._slot.pop(k, None)
+
+    def store(
+        self,
+        keys: Sequence[tuple[object, ...]],
+        cand: np.ndarray,
+        sim: np.ndarray,
+        pctr: np.ndarray,
+        pcvr: np.ndarray,
+    ) -> None:
+        n, width = cand.shape
+        if self._arrays is None or self._arrays[0].shape[1] != width:
+            self.clear()
+            self._arrays = (
+                np.full((self.rows, width), -1, dtype=np.int32),
+                np.zeros((self.rows, width), dtype=np.float32),
+                np.zeros((self.rows, width), dtype=np.float32),
+                np.zeros((self.rows, width), dtype=np.float32),
+            )
+        a = self._arrays
+        lo = self._used
+        a[0][lo : lo + n], a[1][lo : lo + n] = cand, sim
+        a[2][lo : lo + n], a[3][lo : lo + n] = pctr, pcvr
+        for j, k in enumerate(keys):
+            self._slot[k] = lo + j
+            if k[1] == "u":
+                self._by_owner.setdefault(("u", str(k[2])), []).append(k)
+        self._used += n
+
+    def gather(self, slots: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        assert self._arrays is not None
+        idx = np.asarray(slots, dtype=np.int64)
+        c, s, p, v = self._arrays
+        return (
+            c[idx].astype(np.int64),
+            s[idx].astype(np.float64),
+            p[idx].astype(np.float64),
+            v[idx].astype(np.float64),
+        )
 
 
 class Engine:
@@ -191,6 +273,7 @@ class Engine:
                 self._vecs = np.zeros((0, self.config.encoder_dim))
             self.scorer: Scorer = self._scorer or self._default_scorer(prods)
             self._user_vec: dict[str, np.ndarray] = {}
+            self._cache = CandidateCache(self.config.candidate_cache_rows)
             self._apply_quality()
             self._reload_campaigns()
 
@@ -392,6 +475,58 @@ class Engine:
             r = self._row[product_id]
             prev = self._user_vec.get(user_id)
             self._user_vec[user_id] = self._vecs[r] if prev is None else 0.7 * prev + 0.3 * self._vecs[r]
+            self._cache.forget(("u", user_id))
+
+    def _row_key(self, kind: int, user_id: str, query: str) -> tuple[int, str, str]:
+        """What a request's candidate row depends on: the query text for a search with a query, else the
+        user's history vector (cold users: their deterministic seed product)."""
+        if kind == 0 and query:
+            return (0, "q", query)
+        if user_id in self._user_vec:
+            return (kind, "u", user_id)
+        seed = zlib.crc32(user_id.encode()) % max(len(self._ids), 1)
+        return (kind, "c", str(seed))
+
+    def candidates(self, batch: RequestBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(candidates, similarity, pCTR, pCVR)``, each ``[R, K]``: :meth:`retrieve` and the scorer, run
+        once per distinct retrieval key not already cached (see ``EngineConfig.candidate_cache_rows``)."""
+        kinds = np.asarray(batch.kinds, dtype=np.int64)
+        keys = [
+            self._row_key(k, u, q)
+            for k, u, q in zip(kinds.tolist(), batch.user_ids, batch.queries, strict=True)
+        ]
+        cache = self._cache
+        slots = cache.lookup(keys)
+        first: dict[tuple[int, str, str], int] = {}
+        for i, s in enumerate(slots):
+            if s < 0:
+                first.setdefault(keys[i], i)
+        if not first:
+            return cache.gather(slots)
+        if cache.enabled and not cache.fits(len(first)):  # start afresh: recompute the whole batch's keys
+            cache.clear()
+            first = {}
+            for i, k in enumerate(keys):
+                first.setdefault(k, i)
+        rows = list(first.values())
+        sub = RequestBatch(
+            request_ids=[batch.request_ids[i] for i in rows],
+            user_ids=[batch.user_ids[i] for i in rows],
+            kinds=kinds[rows],
+            queries=[batch.queries[i] for i in rows],
+            ts_ms=batch.ts_ms,
+            slots=batch.slots,
+        )
+        cand, sim = self.retrieve(sub)
+        pctr, pcvr = self.scorer.score(
+            ScoreInput(product=cand, request_kind=kinds[rows], user=np.full(len(rows), -1), similarity=sim)
+        )
+        if not cache.fits(len(rows)):  # cache off, or one batch holds more keys than it: no caching
+            pos = {k: j for j, k in enumerate(first)}
+            where = np.array([pos[k] for k in keys], dtype=np.int64)
+            return cand[where], sim[where], pctr[where], pcvr[where]
+        cache.store(list(first), cand, sim, pctr, pcvr)
+        return cache.gather(cache.lookup(keys))
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
         r = len(batch.request_ids)
@@ -407,11 +542,7 @@ class Engine:
             )
         with self._lock:
             self._advance(batch.ts_ms)
-            cand, sim = self.retrieve(batch)
-            kinds = np.asarray(batch.kinds, dtype=np.int64)
-            pctr, pcvr = self.scorer.score(
-                ScoreInput(product=cand, request_kind=kinds, user=np.full(r, -1), similarity=sim)
-            )
+            cand, sim, pctr, pcvr = self.candidates(batch)
             safe = np.maximum(cand, 0)
             value = pctr * pcvr * self._price[safe]  # expected GMV per impression, micros
             camp = np.where(cand >= 0, self._product_campaign[safe], -1)
@@ -470,6 +601,8 @@ class Engine:
                     "reason": res.reason,
                     "shortfall": res.shortfall,
                     "variant": xr.variants(prod, batch.user_ids) if xr else None,
+                    "bid": ab.bid,  # [R, K] per-impression bids and pCTR as the auction saw them (× delivery)
+                    "pctr": ab.pctr,
                 },
             )
             out.extras["creative"] = self._choose_creatives(batch, prod, res.promoted)
@@ -649,6 +782,7 @@ class Engine:
         )
         hi_day = (as_of - 1) // DAY_MS
         known = store.day_figures(day_str(lo_day - span), day_str(hi_day))
+        booked = dict(known)  # the figures the previous run booked (the reserve's "before")
         known.update(new_days)
         windows: set[tuple[str, tuple[int, int]]] = set()
         for cid, dstr in known:
@@ -679,10 +813,13 @@ class Engine:
                 continue
             evals.append(ev)
 
+        reserve = (
+            self._reserve(camps, contract, booked, known, evals, prev_as_of, as_of) if policy.reserve else []
+        )
         seq = (last.seq if last else 0) + 1
         now = self.clock.now_ms()
         txn, changed, changed_evals = book_differences(
-            f"settlement:{seq}", period, now, new_days, old_days, evals, old_evals
+            f"settlement:{seq}", period, now, new_days, old_days, evals, old_evals, reserve
         )
         run = SettlementRun(seq, period, start_ms, end_ms, as_of, wm, now)
         anything = bool(txn or changed or changed_evals) or as_of != prev_as_of or wm != prev_wm
@@ -735,8 +872,56 @@ class Engine:
             as_of_ms=as_of,
             days=[f for _, f in sorted(figs_p.items())],
             guarantees=sorted(p_evals, key=lambda g: (g.campaign_id, g.window)),
+            reserve=reserve,
         )
         return report, run, txn, changed, changed_evals, anything
+
+    @staticmethod
+    def _reserve(
+        camps: dict[str, Campaign],
+        contract: Callable[[str], GuaranteeContract],
+        booked: dict[tuple[str, str], DayFigures],
+        known: dict[tuple[str, str], DayFigures],
+        evals: Sequence[GuaranteeEvaluation],
+        prev_as_of: int,
+        as_of: int,
+    ) -> list[ReserveMove]:
+        """Reserve bookings for the windows open at the previous run (see :mod:`sitewide.domain.reserve`)."""
+        due = {(g.campaign_id, g.window): g.due_micros for g in evals}
+        open_: set[tuple[str, tuple[int, int]]] = set()
+        for cid, dstr in known:
+            c = camps.get(cid)
+            w = window_for(contract(cid), c, day_index(dstr)) if c is not None else None
+            if w is not None and contract(cid).matures_at_ms(w) > prev_as_of and w[0] * DAY_MS < as_of:
+                open_.add((cid, w))
+
+        def totals(figs: dict[tuple[str, str], DayFigures], cid: str, w: tuple[int, int]) -> WindowTotals:
+            fs = [figs[k] for d in range(w[0], w[0] + w[1]) if (k := (cid, day_str(d))) in figs]
+            return WindowTotals(
+                sum(f.spend_micros for f in fs), sum(f.gmv_micros for f in fs), sum(f.orders for f in fs)
+            )
+
+        wins = []
+        for cid, w in open_:
+            k, c = contract(cid), camps[cid]
+            key = window_key(w)
+            wins.append(
+                OpenWindow(
+                    campaign_id=cid,
+                    merchant_id=c.merchant_id,
+                    window=key,
+                    contract=k,
+                    target=k.target_roi if k.target_roi is not None else c.target_roi,
+                    window_days=w[1],
+                    before=totals(booked, cid, w),
+                    elapsed_before=(prev_as_of - w[0] * DAY_MS) / DAY_MS,
+                    now=totals(known, cid, w),
+                    elapsed_now=(as_of - w[0] * DAY_MS) / DAY_MS,
+                    judged_now=k.matures_at_ms(w) <= as_of,
+                    due_micros=due.get((cid, key), 0),
+                )
+            )
+        return plan_reserve(wins)
 
     def settle(self, start_ms: int, end_ms: int, period: str | None = None) -> SettlementReport:
         """Settle up to ``end_ms``: book, as one atomic transaction, the differences between what the events

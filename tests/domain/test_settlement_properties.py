@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitewide.domain.attribution import DAY_MS
-from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract
 from sitewide.domain.invalid_traffic import IvtPolicy
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import SettlementPolicy
@@ -39,7 +39,11 @@ CAMPAIGNS = [
     Campaign("c1", "m1", "one", ("p0", "p1", "p2"), Decimal("8"), Micros(2_000_000)),
     Campaign("c2", "m2", "two", ("p3", "p4", "p5"), Decimal("1.5"), Micros(5_000_000)),
 ]
-POLICY = SettlementPolicy(ivt=IvtPolicy(bot_user_ids=frozenset({"bot"}), flood_max_clicks=4))
+# the daily contract pays out often, which is what convergence must hold under (reserve on: provisions and
+# releases must converge too)
+POLICY = SettlementPolicy(
+    ivt=IvtPolicy(bot_user_ids=frozenset({"bot"}), flood_max_clicks=4), default_contract=DAILY_CONTRACT
+)
 WINDOWED = GuaranteeContract(
     start_day="2026-01-02",
     window_days=3,

@@ -10,8 +10,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sitewide.domain.guarantee import DAILY_CONTRACT
+from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine
+from sitewide.engine import Engine, EngineConfig
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
@@ -22,7 +24,10 @@ OPERATOR_KEY = "sw_0123456789ab_operator-key-for-tests"
 @pytest.fixture()
 def app(tmp_path: Path, shops: list[Shop], products: list[Product]) -> FastAPI:
     settings = Settings(data_dir=tmp_path, load_catalogue=False)
-    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products)
+    # the classic daily guarantee, so that one settled day with a low ROI pays out (the platform default judges
+    # 7-day windows with ≥ 30 orders: see tests/domain/test_reserve.py)
+    config = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
+    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config)
     return create_app(settings, engine, operator_key=OPERATOR_KEY)
 
 

@@ -45,7 +45,8 @@ def day_str(index: int) -> str:
 class GuaranteeContract:
     """``campaign_id`` None = the platform default. ``target_roi`` None = the campaign's own target.
     ``start_day`` None = the campaign's creation day (UTC) for a one-off window; repeating windows without a
-    start day tile the calendar from 1970-01-01."""
+    start day tile the calendar from 1970-01-01 (``align="calendar"``) or from the campaign's creation day
+    (``align="campaign"``: every campaign's first window is a whole one)."""
 
     campaign_id: str | None = None
     version: int = 1
@@ -59,6 +60,7 @@ class GuaranteeContract:
     cap_micros: int | None = None
     observation_lag_ms: int = 0
     credit_form: str = "ad_credit"
+    align: str = "calendar"
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -77,6 +79,8 @@ class GuaranteeContract:
             raise ValidationError("cap_micros must be ≥ 0")
         if not 0 <= self.observation_lag_ms <= 62 * DAY_MS:
             raise ValidationError("observation_lag_ms must lie in [0, 62 days]")
+        if self.align not in ("calendar", "campaign"):
+            raise ValidationError("align must be 'calendar' or 'campaign'")
         if self.credit_form != "ad_credit":
             raise ValidationError("credit_form: only 'ad_credit' is supported")
         if self.start_day is not None:
@@ -90,7 +94,12 @@ class GuaranteeContract:
             "campaign_id": self.campaign_id,
             "version": self.version,
             "target_roi": None if self.target_roi is None else str(self.target_roi),
-            "window": {"start_day": self.start_day, "days": self.window_days, "repeat": self.repeat},
+            "window": {
+                "start_day": self.start_day,
+                "days": self.window_days,
+                "repeat": self.repeat,
+                "align": self.align,
+            },
             "trigger": {
                 "roi_below_factor_of_target": str(self.trigger_roi_factor),
                 "min_orders": self.min_orders,
@@ -130,6 +139,7 @@ class GuaranteeContract:
                 cap_micros=None if cap is None else _int(cap),
                 observation_lag_ms=_int(d["observation_lag_ms"]),
                 credit_form=str(d["credit_form"]),
+                align=str(w.get("align", "calendar")),
             )
         except (KeyError, AssertionError, InvalidOperation, TypeError) as exc:
             raise ValidationError(f"malformed guarantee contract: {exc!r}") from exc
@@ -143,7 +153,7 @@ class GuaranteeContract:
         if self.start_day is not None:
             start = day_index(self.start_day)
         else:  # a one-off window starts on the creation day; repeating ones tile the calendar from 1970
-            start = 0 if self.repeat else created_day
+            start = 0 if self.repeat and self.align == "calendar" else created_day
         if day < start:
             return None
         k = (day - start) // self.window_days
@@ -170,6 +180,21 @@ FIRST_DAYS_CONTRACT = GuaranteeContract(
     trigger_roi_factor=Decimal("0.8"),
     min_orders=10,
     observation_lag_ms=7 * DAY_MS,
+)
+
+
+# the platform default, after the published rules (DESIGN.md, "Published compensation rules"): judged over
+# 7-day windows from the campaign's start, paid when ROI < target ÷ 1.2 (0.8333 × target) with at least 30
+# attributed orders in the window (Baidu's low-threshold mode asks ≥ 30 conversions in total), capped at half
+# the window's spend, judged 3 days after the window closes so that late orders count
+PLATFORM_CONTRACT = GuaranteeContract(
+    window_days=7,
+    repeat=True,
+    align="campaign",
+    trigger_roi_factor=Decimal("0.8333"),
+    min_orders=30,
+    cap_ratio_of_spend=Decimal("0.5"),
+    observation_lag_ms=3 * DAY_MS,
 )
 
 

@@ -7,7 +7,8 @@ Accounts:
 - ``merchant:{id}:cash``        the merchant's cash balance; charges move money out (negative)
 - ``merchant:{id}:ad_credit``   ad credit granted as ROI-guarantee compensation (positive)
 - ``platform:revenue``          ad revenue (positive)
-- ``platform:compensation``     compensation expense (negative = paid out to merchants)
+- ``platform:compensation``     compensation expense (negative = paid out to merchants, or provisioned)
+- ``platform:compensation_reserve``  expected compensation of open guarantee windows (see ``domain/reserve.py``)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sitewide.domain.types import Conflict, LedgerEntry, Transaction
 
 PLATFORM_REVENUE = "platform:revenue"
 PLATFORM_COMPENSATION = "platform:compensation"
+PLATFORM_RESERVE = "platform:compensation_reserve"
 
 
 def cash_account(merchant_id: str) -> str:
@@ -50,6 +52,14 @@ class TransactionBuilder:
 
     def compensate(self, merchant_id: str, amount: int, memo: str) -> None:
         self.move(credit_account(merchant_id), PLATFORM_COMPENSATION, amount, memo)
+
+    def provision(self, amount: int, memo: str) -> None:
+        """Set aside expected compensation (a negative amount gives some back)."""
+        self.move(PLATFORM_RESERVE, PLATFORM_COMPENSATION, amount, memo)
+
+    def release(self, amount: int, memo: str) -> None:
+        """Return a judged window's provision to the expense account (the payout is booked on its own)."""
+        self.move(PLATFORM_COMPENSATION, PLATFORM_RESERVE, amount, memo)
 
     def build(self, kind: str, period: str, ts_ms: int) -> Transaction | None:
         if not self.legs:

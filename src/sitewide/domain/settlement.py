@@ -26,7 +26,7 @@ from fractions import Fraction
 
 from sitewide.domain.attribution import AttributionPolicy, TouchIndex
 from sitewide.domain.guarantee import (
-    DAILY_CONTRACT,
+    PLATFORM_CONTRACT,
     GuaranteeContract,
     GuaranteeEvaluation,
     day_str,
@@ -35,6 +35,7 @@ from sitewide.domain.guarantee import (
 )
 from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
 from sitewide.domain.ledger import TransactionBuilder
+from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.types import Campaign, Event, EventKind, Transaction
 
 DAY_MS = 86_400_000
@@ -45,7 +46,8 @@ Key = tuple[str, int]  # (campaign id, day index)
 class SettlementPolicy:
     attribution: AttributionPolicy = field(default_factory=AttributionPolicy)
     ivt: IvtPolicy = field(default_factory=IvtPolicy)
-    default_contract: GuaranteeContract = DAILY_CONTRACT
+    default_contract: GuaranteeContract = PLATFORM_CONTRACT
+    reserve: bool = True  # provision open windows' expected compensation (see domain/reserve.py)
 
     @property
     def reach_ms(self) -> int:
@@ -110,6 +112,7 @@ class SettlementReport:
     as_of_ms: int = 0
     days: list[DayFigures] = field(default_factory=list)
     guarantees: list[GuaranteeEvaluation] = field(default_factory=list)
+    reserve: list[ReserveMove] = field(default_factory=list)  # this run's provisions and releases
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +360,7 @@ def book_differences(
     old_days: Mapping[tuple[str, str], DayFigures],
     new_evals: Sequence[GuaranteeEvaluation],
     old_evals: Mapping[tuple[str, str], GuaranteeEvaluation],
+    reserve: Sequence[ReserveMove] = (),
 ) -> tuple[Transaction | None, list[DayFigures], list[GuaranteeEvaluation]]:
     """One transaction with the charge and compensation differences, and the figures that changed (to be
     stored with it). ``new_days`` must hold every recomputed key; an old key it lacks went to zero."""
@@ -396,4 +400,9 @@ def book_differences(
                 f"{what} campaign {ev.campaign_id} window {ev.window} (contract v{ev.contract_version}): "
                 f"{ev.reason}; due {ev.due_micros}, booked before {prev.due_micros if prev else 0}",
             )
+    for m in reserve:
+        if m.kind == "provision":
+            tb.provision(m.amount_micros, m.memo)
+        else:
+            tb.release(m.amount_micros, m.memo)
     return tb.build("settlement", period, ts_ms), changed, evals

@@ -1,0 +1,433 @@
+"""The promise end to end: a 7-day market at the calibrated rates with the real engine in the loop.
+
+    .venv/bin/python bench/market.py [--quick] [--seeds N]
+
+Each seed builds one market (``SimConfig``: Ali-CCP/Open Bandit CTR, Ali-CCP's 0.53 % CVR, real prices) and runs
+it three times through the real engine (in-memory store, shipped ranker, shipped bidder):
+
+* ``promise``  — today's engine defaults (``EngineConfig()``);
+* ``baseline`` — the defaults before this change: the daily guarantee (``DAILY_CONTRACT``), no compensation
+  reserve, no online value calibration (see :func:`baseline_config`);
+* ``organic``  — the same market with no campaign (shorter in quick mode: only per-request rates are compared).
+
+After the last day the engine settles once more at ``end + observation lag`` so that every guarantee window of
+the week is judged. Per campaign (settled figures, the engine's own attribution):
+
+* ``campaigns_meeting_roi_share``: share of campaigns with ≥ 30 attributed orders in the week whose realised ROI
+  (net GMV ÷ spend) is ≥ 0.95 × target (the bidding benchmark's tolerance); ``..._all`` over every campaign
+  with spend; ``..._strict`` with no tolerance;
+* ``compensation_over_ad_revenue``: guarantee compensation ÷ ad revenue (charged spend);
+* ``budget_utilisation``: spend ÷ budget over the campaigns whose target a hindsight oracle can meet at full
+  budget. The oracle sees every auction the campaign entered (won or outbid): the true value of an impression
+  (true pCTR × examination × true pCVR × price × mean quantity) and its cost to win (the price paid, or the bid
+  that would have tied the weakest winner, as a price per click × true click probability), binned by
+  efficiency per campaign-day; a campaign qualifies when the oracle spends ≥ 95 % of the week's budget at ROI
+  ≥ target;
+* ``value_calibration_share``: share of campaigns (≥ 30 orders) whose predicted ÷ realised GMV over the week is
+  within 0.9–1.1; predicted = the engine's calibrated expected GMV of the promoted impressions it served;
+* platform expected GMV per request (true probabilities of the slates served) and NDCG vs organic-only;
+* reserve provisioned vs compensation paid; ``e2e_impressions_per_s`` (whole runs: serving, simulated users,
+  events, daily settlement).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the rate is per core
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sitewide.domain.auction import Reason  # noqa: E402
+from sitewide.domain.guarantee import DAILY_CONTRACT  # noqa: E402
+from sitewide.domain.ledger import balances  # noqa: E402
+from sitewide.domain.money import Micros  # noqa: E402
+from sitewide.domain.settlement import SettlementPolicy, SettlementReport  # noqa: E402
+from sitewide.engine import Engine, EngineConfig  # noqa: E402
+from sitewide.ports import RequestBatch, ServedBatch  # noqa: E402
+from sitewide.simulator.config import DAY_MS, SimConfig  # noqa: E402
+from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402
+from sitewide.simulator.runner import default_engine_factory  # noqa: E402
+from sitewide.simulator.story import Story  # noqa: E402
+from sitewide.simulator.world import SEARCH, World, build_world  # noqa: E402
+
+MIN_ORDERS = 30
+ROI_TOL = 0.95
+BINS = np.geomspace(1e-3, 1e3, 241)  # efficiency (true value ÷ cost to win) bin edges for the oracle
+
+
+def baseline_config() -> EngineConfig:
+    """The engine as it was before the promise work: the daily guarantee, no reserve, raw value estimates."""
+    cfg = EngineConfig()
+    fields = set(EngineConfig.__dataclass_fields__)
+    changes: dict[str, Any] = {"settlement": SettlementPolicy(default_contract=DAILY_CONTRACT)}
+    if "calibrate_value" in fields:
+        changes["calibrate_value"] = False
+    pol = SettlementPolicy.__dataclass_fields__
+    if "reserve" in pol:
+        changes["settlement"] = SettlementPolicy(default_contract=DAILY_CONTRACT, reserve=False)
+    return replace(cfg, **changes)
+
+
+def market(seed: int, quick: bool) -> SimConfig:
+    """Enough users that most campaigns get tens of orders a week at the calibrated rates."""
+    if quick:
+        return SimConfig(days=7, users=6_000, merchants=3, campaign_share=1.0, seed=seed, ticks_per_day=24)
+    return SimConfig(days=7, users=20_000, merchants=20, campaign_share=0.5, seed=seed, ticks_per_day=24)
+
+
+# daily budgets relative to the simulator's default (2 CNY per promoted product): a third of the campaigns
+# tight enough that the budget binds before the ROI target does
+BUDGET_FACTORS = (0.05, 0.2, 1.0)
+
+
+def with_budgets(world: World) -> World:
+    camps = [
+        replace(
+            c,
+            daily_budget_micros=Micros(int(c.daily_budget_micros * BUDGET_FACTORS[i % len(BUDGET_FACTORS)])),
+        )
+        for i, c in enumerate(world.campaigns)
+    ]
+    return replace(world, campaigns=camps)
+
+
+@dataclass
+class Recorder:
+    """Delegates to the engine; per tick keeps the oracle's inputs per campaign-day and the slates' true
+    expected GMV."""
+
+    engine: Engine
+    world: World
+    days: int
+    exp_gmv: np.ndarray = field(init=False)
+    requests: np.ndarray = field(init=False)
+    reserve_held: int = 0
+    held_at_close: int = 0
+    reserve_after: list[int] = field(default_factory=list)
+    bins_v: np.ndarray = field(init=False)
+    bins_c: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        w = self.world
+        self.uid = {u: i for i, u in enumerate(w.users.ids)}
+        self.qcat: dict[str, int] = {}
+        for j, q in enumerate(w.products.query):
+            self.qcat.setdefault(q, int(w.products.category[j]))
+        idx = {p.id: i for i, p in enumerate(w.product_list)}
+        self.e2w = np.asarray([idx[p] for p in self.engine.catalogue_ids()], dtype=np.int64)
+        n_c = len(w.campaigns)
+        self.cmap = np.asarray(
+            [w.campaign_index.get(c, -1) for c in self.engine.campaign_ids()] + [-1], dtype=np.int64
+        )
+        self.exp_gmv = np.zeros(self.days)
+        self.requests = np.zeros(self.days)
+        self.bins_v = np.zeros((self.days, n_c, len(BINS) + 1))
+        self.bins_c = np.zeros((self.days, n_c, len(BINS) + 1))
+        self.qty = 1.0 + w.config.extra_quantity_mean
+        self.exam_mean = float(w.exam.mean())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def settle(self, start_ms: int, end_ms: int, period: str | None = None) -> SettlementReport:
+        """Settle, and follow the reserve: what it holds after each run, what windows held at close."""
+        rep = self.engine.settle(start_ms, end_ms, period)
+        for m in rep.reserve:
+            if m.kind == "provision":
+                self.reserve_held += m.amount_micros
+            else:
+                self.reserve_held -= m.amount_micros
+                self.held_at_close += m.amount_micros
+        self.reserve_after.append(self.reserve_held)
+        return rep
+
+    def add_campaign(self, c: Any) -> None:
+        self.engine.add_campaign(c)
+        self.cmap = np.asarray(
+            [self.world.campaign_index.get(x, -1) for x in self.engine.campaign_ids()] + [-1], dtype=np.int64
+        )
+
+    def serve_batch(self, batch: RequestBatch) -> ServedBatch:
+        out = self.engine.serve_batch(batch)
+        w = self.world
+        users = np.asarray([self.uid[u] for u in batch.user_ids], dtype=np.int64)
+        kind = np.asarray(batch.kinds, dtype=np.int64)
+        intent = np.asarray(
+            [
+                self.qcat.get(q, -1) if k == SEARCH else -1
+                for q, k in zip(batch.queries, kind.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+        # the slates' true expected GMV (engine-independent yardstick for platform GMV)
+        prod = np.asarray(out.product_idx)
+        shown = prod >= 0
+        wp = self.e2w[np.maximum(prod, 0)]
+        s = prod.shape[1]
+        v = w.true_pctr(users[:, None], wp, kind[:, None], intent[:, None]) * w.exam[None, :s]
+        v = v * w.true_pcvr(users[:, None], wp) * w.products.price_micros[wp] * self.qty
+        day = int((batch.ts_ms - w.base_ms) // DAY_MS)
+        if not 0 <= day < self.days:
+            return out
+        self.exp_gmv[day] += float(v[shown].sum())
+        self.requests[day] += len(users)
+        # the oracle's inputs: every auction a campaign entered, won or outbid
+        cand = out.extras["candidates"]
+        camp = out.extras["campaign"]
+        reason = out.extras["reason"]
+        assert (
+            isinstance(cand, np.ndarray) and isinstance(camp, np.ndarray) and isinstance(reason, np.ndarray)
+        )
+        bid, pctr, short = (np.asarray(out.extras[k]) for k in ("bid", "pctr", "shortfall"))
+        won = np.zeros_like(bid)
+        outbid = (reason == Reason.OUTBID) & (camp >= 0)
+        shown_ad = (reason == Reason.SHOWN) & (camp >= 0)
+        if shown_ad.any():  # the price it paid per impression: its bid stands in (GSP pays at most the bid)
+            won[shown_ad] = bid[shown_ad]
+        cost_imp = np.where(outbid, bid + short, np.where(shown_ad, won, 0.0))
+        m = (outbid | shown_ad) & (cost_imp > 0)
+        if not m.any():
+            return out
+        r, c = np.nonzero(m)
+        wj = self.e2w[cand[r, c]]
+        ci = self.cmap[camp[r, c]]
+        ok = ci >= 0
+        r, c, wj, ci = r[ok], c[ok], wj[ok], ci[ok]
+        tctr = w.true_pctr(users[r], wj, kind[r], intent[r]) * self.exam_mean
+        value = tctr * w.true_pcvr(users[r], wj) * w.products.price_micros[wj] * self.qty
+        cpc = cost_imp[r, c] / np.maximum(pctr[r, c], 1e-12)
+        cost = cpc * tctr
+        b = np.searchsorted(BINS, value / np.maximum(cost, 1e-12))
+        np.add.at(self.bins_v[day], (ci, b), value)
+        np.add.at(self.bins_c[day], (ci, b), cost)
+        return out
+
+    def oracle_spend(self, ci: int, budget: float, target: float) -> float:
+        """The oracle's spend over the week: per day, at the daily budget, ROI ≥ target."""
+        total = 0.0
+        for d in range(self.days):
+            v, c = self.bins_v[d, ci], self.bins_c[d, ci]
+            keep = c > 0
+            if keep.any():
+                total += hindsight_oracle(v[keep], c[keep], budget, target).spend
+        return total
+
+
+@dataclass
+class ArmResult:
+    name: str
+    seed: int
+    rows: list[dict[str, Any]]
+    ad_revenue: int
+    compensation: int
+    provisioned: int  # held by the windows when they were judged
+    provisioned_mid: int  # held after the settlement of day 4 (the mid-week forecast)
+    reserve_left: int
+    exp_gmv: np.ndarray  # [days] true expected GMV of the slates served
+    requests: np.ndarray  # [days]
+    ndcg: np.ndarray  # [days] mean NDCG of the sampled requests
+    impressions: int
+    wall_s: float
+
+
+def run_arm(name: str, cfg: SimConfig, engine_cfg: EngineConfig | None, lag_days: int) -> ArmResult:
+    t0 = time.perf_counter()
+    world = with_budgets(build_world(cfg))
+    if engine_cfg is None:  # organic only: the same market without campaigns
+        world_no = replace(world, campaigns=[])
+        engine = default_engine_factory(world_no, EngineConfig())
+        world_run = world_no
+    else:
+        engine = default_engine_factory(world, engine_cfg)
+        world_run = world
+    assert isinstance(engine, Engine)
+    rec = Recorder(engine, world_run, cfg.days)
+    res = Story(world_run, rec).run()  # type: ignore[arg-type]
+    end = world.base_ms + cfg.days * DAY_MS
+    rec.settle(world.base_ms, end + lag_days * DAY_MS, "final")
+    wall = time.perf_counter() - t0
+    store = engine.store
+    figs = store.day_figures("0000-01-01", "9999-12-31")
+    evals = store.guarantee_evaluations("0000-01-01", "9999-12-31")
+    rows = []
+    for c in world_run.campaigns:
+        fs = [f for (cid, _), f in figs.items() if cid == c.id]
+        comp = sum(g.due_micros for (cid, _), g in evals.items() if cid == c.id)
+        spend = sum(f.spend_micros for f in fs)
+        gmv = sum(f.gmv_micros for f in fs)
+        budget = int(c.daily_budget_micros) * cfg.days
+        ci = world.campaign_index[c.id]
+        rows.append(
+            {
+                "campaign": c.id,
+                "target": float(c.target_roi),
+                "budget": budget,
+                "spend": spend,
+                "gmv": gmv,
+                "orders": sum(f.orders for f in fs),
+                "compensation": comp,
+                "oracle_spend": rec.oracle_spend(ci, float(c.daily_budget_micros), float(c.target_roi)),
+                "predicted": _predicted(engine, c.id),
+            }
+        )
+    bal = balances(store.list_transactions())
+    s = res.summary()
+    return ArmResult(
+        name=name,
+        seed=cfg.seed,
+        rows=rows,
+        ad_revenue=sum(r["spend"] for r in rows),
+        compensation=sum(r["compensation"] for r in rows),
+        provisioned=rec.held_at_close,
+        provisioned_mid=rec.reserve_after[3] if len(rec.reserve_after) > 3 else 0,
+        reserve_left=int(bal.get("platform:compensation_reserve", 0)),
+        exp_gmv=rec.exp_gmv,
+        requests=rec.requests,
+        ndcg=res.days()["ndcg"].to_numpy(dtype=np.float64),
+        impressions=int(s["impressions"]),
+        wall_s=wall,
+    )
+
+
+def _predicted(engine: Engine, campaign_id: str) -> float | None:
+    report = getattr(engine, "value_report", None)
+    if report is None:
+        return None
+    got = report().get(campaign_id)
+    return None if got is None else float(got)
+
+
+def share(xs: list[bool]) -> float:
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def per_request(arms: list[ArmResult], days: int) -> tuple[float, float]:
+    """Expected GMV per request and mean NDCG over the first ``days`` days of every seed."""
+    g = sum(float(a.exp_gmv[:days].sum()) for a in arms) / max(
+        sum(float(a.requests[:days].sum()) for a in arms), 1
+    )
+    return g, float(np.mean([a.ndcg[:days].mean() for a in arms]))
+
+
+def summarise(arms: list[ArmResult]) -> dict[str, float]:
+    rows = [r for a in arms for r in a.rows]
+    spent = [r for r in rows if r["spend"] > 0]
+    many = [r for r in spent if r["orders"] >= MIN_ORDERS]
+    met = [r["gmv"] >= ROI_TOL * r["target"] * r["spend"] for r in many]
+    able = [r for r in rows if r["oracle_spend"] >= 0.95 * r["budget"]]
+    calib = [r for r in many if r["predicted"] is not None and r["gmv"] > 0]
+    ad = sum(a.ad_revenue for a in arms)
+    comp = sum(a.compensation for a in arms)
+    return {
+        "campaigns": len(rows),
+        "with_spend": len(spent),
+        "with_30_orders": len(many),
+        "roi_share": share(met),
+        "roi_share_strict": share([r["gmv"] >= r["target"] * r["spend"] for r in many]),
+        "roi_share_all": share([r["gmv"] >= ROI_TOL * r["target"] * r["spend"] for r in spent]),
+        "comp_over_rev": comp / ad if ad else float("nan"),
+        "ad_revenue": ad,
+        "compensation": comp,
+        "provisioned": sum(a.provisioned for a in arms),
+        "provisioned_mid": sum(a.provisioned_mid for a in arms),
+        "reserve_left": sum(a.reserve_left for a in arms),
+        "oracle_able": len(able),
+        "budget_utilisation": float(np.mean([r["spend"] / r["budget"] for r in able]))
+        if able
+        else float("nan"),
+        "budget_use_all": float(np.mean([r["spend"] / r["budget"] for r in rows])) if rows else float("nan"),
+        "calibration_share": share([0.9 <= r["predicted"] / r["gmv"] <= 1.1 for r in calib])
+        if calib
+        else float("nan"),
+        "impressions": sum(a.impressions for a in arms),
+        "wall_s": sum(a.wall_s for a in arms),
+    }
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and b == b else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seeds", type=int, default=None)
+    args = ap.parse_args()
+    seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+    lag = 4  # days after the week: ≥ the default contract's observation lag
+    by: dict[str, list[ArmResult]] = {"promise": [], "baseline": [], "organic": []}
+    for seed in seeds:
+        cfg = market(seed, args.quick)
+        by["promise"].append(run_arm("promise", cfg, EngineConfig(), lag))
+        by["baseline"].append(run_arm("baseline", cfg, baseline_config(), lag))
+        org_cfg = replace(cfg, days=1) if args.quick else cfg
+        by["organic"].append(run_arm("organic", org_cfg, None, lag))
+        for name in ("promise", "baseline"):
+            a = by[name][-1]
+            print(f"seed {seed} {name}: {a.impressions:,} impressions in {a.wall_s:.0f} s")
+            for r in sorted(a.rows, key=lambda r: r["campaign"]):
+                roi = r["gmv"] / r["spend"] if r["spend"] else float("nan")
+                pred = "—" if r["predicted"] is None or not r["gmv"] else f"{r['predicted'] / r['gmv']:.2f}"
+                print(
+                    f"  {r['campaign']} target {r['target']:.1f}: orders {r['orders']:4d} ROI {roi:6.2f} "
+                    f"spend {r['spend'] / 1e6:9.2f} of {r['budget'] / 1e6:9.2f} "
+                    f"(oracle {r['oracle_spend'] / 1e6:9.2f}) comp {r['compensation'] / 1e6:7.2f} pred/real {pred}"
+                )
+    p, b = (summarise(by[k]) for k in ("promise", "baseline"))
+    o_days = len(by["organic"][0].exp_gmv)
+    (pg, pn), (bg, bn), (og, on) = (per_request(by[k], o_days) for k in ("promise", "baseline", "organic"))
+    cfg0 = market(0, args.quick)
+    print(
+        f"market: {len(seeds)} seed(s) × {cfg0.days} days, {cfg0.users:,} users, {cfg0.merchants} merchants, "
+        f"calibrated CTR/CVR; campaigns {p['campaigns']}, with spend {p['with_spend']}, "
+        f"with ≥ {MIN_ORDERS} orders {p['with_30_orders']} (baseline {b['with_30_orders']})"
+    )
+    print(
+        f"reserve: held at close {p['provisioned'] / 1e6:.2f} (after day 4: {p['provisioned_mid'] / 1e6:.2f}), "
+        f"compensation paid {p['compensation'] / 1e6:.2f}, "
+        f"left in reserve {p['reserve_left'] / 1e6:.2f}; ad revenue {p['ad_revenue'] / 1e6:.2f} "
+        f"(baseline: paid {b['compensation'] / 1e6:.2f} of {b['ad_revenue'] / 1e6:.2f})"
+    )
+    print(
+        f"budget: oracle-feasible campaigns {p['oracle_able']} (baseline {b['oracle_able']}); "
+        f"mean budget use over all campaigns {p['budget_use_all']:.3f} (baseline {b['budget_use_all']:.3f})"
+    )
+
+    def line(name: str, v: float, base: float | None, target: str | None = None) -> None:
+        out = f"metric: {name}={v:.4f}"
+        if base is not None:
+            out += f" baseline={base:.4f} ratio={ratio(v, base):.3f}"
+        if target is not None:
+            out += f" target={target}"
+        print(out)
+
+    line("campaigns_meeting_roi_share", p["roi_share"], b["roi_share"], ">=0.95")
+    line("campaigns_meeting_roi_share_strict", p["roi_share_strict"], b["roi_share_strict"])
+    line("campaigns_meeting_roi_share_all", p["roi_share_all"], b["roi_share_all"])
+    line("compensation_over_ad_revenue", p["comp_over_rev"], b["comp_over_rev"], "<=0.02")
+    line("budget_utilisation", p["budget_utilisation"], b["budget_utilisation"], ">=0.8")
+    line("value_calibration_share", p["calibration_share"], b["calibration_share"], ">=0.9")
+    line("platform_exp_gmv_vs_organic", ratio(pg, og), ratio(bg, og), ">=0.99")
+    line("ndcg_vs_organic", ratio(pn, on), ratio(bn, on), ">=0.99")
+    line("reserve_provisioned_over_paid", ratio(p["provisioned"], p["compensation"]), None, "0.8-1.2")
+    line("reserve_mid_week_over_paid", ratio(p["provisioned_mid"], p["compensation"]), None)
+    rate = (p["impressions"] + b["impressions"]) / (p["wall_s"] + b["wall_s"])
+    print(f"metric: e2e_impressions_per_s={rate:.0f}")
+    print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+if __name__ == "__main__":
+    main()
