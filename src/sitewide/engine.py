@@ -67,6 +67,7 @@ from sitewide.domain.types import (
     Transaction,
     ValidationError,
 )
+from sitewide.domain.value_calibration import ValueCalibrator
 from sitewide.experimentation import ExperimentRouter
 from sitewide.index.bm25 import BM25Index
 from sitewide.pacing import Pacer, PacingConfig
@@ -127,6 +128,11 @@ class EngineConfig:
     # history vector): the scorer sees no user features, so a row depends on nothing else and a repeated key
     # is served from memory (about 1.6 kB a row); 0 turns the cache off
     candidate_cache_rows: int = 32_768
+    # bid on calibrated expected value: pCTR × pCVR × price × a factor learned online per category from the
+    # orders on served ads (sitewide.domain.value_calibration), shrunk toward 1 until ~value_prior_orders
+    # orders are in; off = the raw estimate (which ignores examination by position and order quantity)
+    calibrate_value: bool = True
+    value_prior_orders: float = 20.0
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
@@ -274,6 +280,14 @@ class Engine:
             self.scorer: Scorer = self._scorer or self._default_scorer(prods)
             self._user_vec: dict[str, np.ndarray] = {}
             self._cache = CandidateCache(self.config.candidate_cache_rows)
+            self._calib = ValueCalibrator(
+                max(len(cats), 1), max(self.config.slots, 1), prior_orders=self.config.value_prior_orders
+            )
+            self._click_cell: dict[str, tuple[int, int, str]] = {}  # click → (category, position, campaign)
+            self._order_cell: dict[str, tuple[int, int, str]] = {}
+            self._predicted: dict[str, float] = {}
+            # per campaign: category-calibrated value sold, GMV realised on it (the campaign layer's evidence)
+            self._camp_value: dict[str, list[float]] = {}
             self._apply_quality()
             self._reload_campaigns()
 
@@ -544,7 +558,7 @@ class Engine:
             self._advance(batch.ts_ms)
             cand, sim, pctr, pcvr = self.candidates(batch)
             safe = np.maximum(cand, 0)
-            value = pctr * pcvr * self._price[safe]  # expected GMV per impression, micros
+            raw = pctr * pcvr * self._price[safe]  # expected GMV per impression, micros (uncalibrated)
             camp = np.where(cand >= 0, self._product_campaign[safe], -1)
             xr = self._experiments
             if xr:  # experiments: each user's auction holds only their arm's campaign (budget split)
@@ -552,6 +566,12 @@ class Engine:
             has = camp >= 0
             n_camp = len(self._campaigns)
             cs = np.where(has, camp, n_camp)  # sentinel row n_camp: no campaign
+            if self.config.calibrate_value:
+                self._calib.refresh()
+                value_cat = raw * self._calib.category_factors()[self._category[safe]]
+                value = value_cat * np.append(self._campaign_factors(), 1.0)[cs]
+            else:
+                value_cat = value = raw
             mult = np.append(self._pacer.multipliers, 0.0)  # the bidders' multipliers for this tick
             bid = np.where(has, value * mult[cs], 0.0)
             budget_ok = np.append(self._pacer.budget_ok(), True)[cs]
@@ -582,6 +602,7 @@ class Engine:
             won = res.promoted
             if xr:
                 xr.served(prod, camp_shown, batch.user_ids, res.price_cpc_micros, batch.ts_ms)
+            self._note_served(won, prod, camp_shown, res.slot, raw, value_cat, value)
             self._pacer.served(
                 camp_shown[won],
                 res.price_cpc_micros[won],
@@ -626,6 +647,55 @@ class Engine:
                 self._creative_rng,
             )
         return out
+
+    def _note_served(
+        self,
+        won: np.ndarray,
+        prod: np.ndarray,
+        camp_shown: np.ndarray,
+        slot: np.ndarray,
+        raw: np.ndarray,
+        value_cat: np.ndarray,
+        value: np.ndarray,
+    ) -> None:
+        """Feed the value calibrator the promoted impressions served; sum the value each campaign was sold."""
+        if not won.any():
+            return
+        col = np.maximum(slot, 0)
+        _, pos = np.nonzero(won)
+        self._calib.served(self._category[prod[won]], pos, np.take_along_axis(raw, col, axis=1)[won])
+        n = len(self._campaigns)
+        cw = camp_shown[won]
+        sold = np.bincount(cw, weights=np.take_along_axis(value, col, axis=1)[won], minlength=n)
+        sold_cat = np.bincount(cw, weights=np.take_along_axis(value_cat, col, axis=1)[won], minlength=n)
+        for i in np.flatnonzero(sold):
+            cid = self._campaigns[int(i)].id
+            self._predicted[cid] = self._predicted.get(cid, 0.0) + float(sold[i])
+            self._camp_value.setdefault(cid, [0.0, 0.0])[0] += float(sold_cat[i])
+
+    def _campaign_factors(self) -> np.ndarray:
+        """``[C]`` each campaign's own realised ÷ category-calibrated value, shrunk toward 1 with the
+        calibrator's prior (what per-category calibration cannot see: the shop, the products' quality)."""
+        tau = self._calib.tau()
+        out = np.ones(len(self._campaigns))
+        for i, c in enumerate(self._campaigns):
+            v = self._camp_value.get(c.id)
+            if v is not None:
+                out[i] = (max(v[1], 0.0) + tau) / (v[0] + tau)
+        return out
+
+    def value_report(self) -> dict[str, float]:
+        """Per campaign: the expected GMV (micros, as valued when served: calibrated when
+        ``calibrate_value``) of the promoted impressions served since the engine started."""
+        with self._lock:
+            return dict(self._predicted)
+
+    def value_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrator's factors: per category (what bids use) and per position (the examination curve it
+        found)."""
+        with self._lock:
+            self._calib.refresh()
+            return self._calib.category_factors().copy(), self._calib.position_factors()
 
     def serve(self, request: ServeRequest) -> ServeResult:
         """One request (the API's ``POST /serve``); a batch of one under the hood."""
@@ -710,10 +780,30 @@ class Engine:
                 fresh.discard(e.id)
                 self._feed_pacer(e)
                 self._experiments.clicked(e)
+                self._feed_calibrator(e)
                 if e.kind is EventKind.CLICK:
                     self.remember_click(e.user_id, e.product_id)
                 self.creatives.feedback(e.kind.value, e.id, e.request_id, e.product_id, e.click_id)
             return receipt
+
+    def _feed_calibrator(self, e: Event) -> None:
+        """Promoted clicks remember their (category, position); orders and refunds on them are outcomes."""
+        if e.kind is EventKind.CLICK:
+            r = self._row.get(e.product_id)
+            if e.campaign_id and e.position and r is not None:
+                if len(self._click_cell) > 2_000_000:  # bounded memory: forget the oldest half
+                    for k in list(self._click_cell)[: len(self._click_cell) // 2]:
+                        del self._click_cell[k]
+                self._click_cell[e.id] = (int(self._category[r]), int(e.position) - 1, e.campaign_id)
+        elif e.kind is EventKind.ORDER and e.click_id in self._click_cell:
+            cell = self._click_cell[e.click_id]
+            self._order_cell[e.id] = cell
+            self._calib.ordered(cell[0], cell[1], int(e.order_value_micros))
+            self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] += int(e.order_value_micros)
+        elif e.kind is EventKind.REFUND and e.order_id in self._order_cell:
+            cell = self._order_cell[e.order_id]
+            self._calib.refunded(cell[0], cell[1], int(e.order_value_micros))
+            self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] -= int(e.order_value_micros)
 
     def _feed_pacer(self, e: Event) -> None:
         """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder."""

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from sitewide.domain.guarantee import DAILY_CONTRACT
 from sitewide.domain.money import Micros
+from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine, day_bounds
+from sitewide.engine import Engine, EngineConfig, day_bounds
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
@@ -68,7 +70,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         )
         for i in range(12)
     ]
-    engine = Engine.build(SqlStore.sqlite(tmp / "b.sqlite"), shops, products)
+    # the daily contract, so that one settled day with a low ROI shows compensation in the statements
+    daily = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
+    engine = Engine.build(SqlStore.sqlite(tmp / "b.sqlite"), shops, products, config=daily)
     app = create_app(
         Settings(data_dir=tmp, load_catalogue=False), engine, operator_key=OPERATOR, announce=None
     )

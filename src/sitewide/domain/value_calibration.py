@@ -1,0 +1,110 @@
+"""Online calibration of the engine's expected GMV per impression against the orders it earns.
+
+The engine values an impression at ``pCTR × pCVR × price``: pCTR is the click probability *if examined* (the
+ranker drops the examination curve at serving), order quantities and the scorer's own biases are ignored, so
+the raw value is off by a factor that depends on where the ad lands and on the category. This calibrator
+keeps, per (category, position) of the promoted impressions served, the raw value predicted and the GMV of the
+orders on their clicks, and turns them into multiplicative factors
+
+    f_rest = (G − G_cat + τ) / (V − V_cat + τ)     the other categories, shrunk toward 1
+    f_cat  = (G_cat + τ · f_rest) / (V_cat + τ)   a category's cells, shrunk toward the others
+
+with ``τ`` = ``prior_orders`` orders' worth of GMV (at the mean order value seen, or ``prior_order_value``
+before any order): while a category has few orders its factor stays near the other categories' one, and that one
+near 1 (with one category, ``f_cat = (G + τ) / (V + τ)``: the data counted once). A bid is made before the auction places the ad, so the factor used is the category's, over the
+positions its ads were actually served at; :meth:`position_factors` reports the position curve.
+
+Pure and in memory (numpy arrays, no I/O); the engine feeds it served impressions, orders and refunds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from sitewide.domain.types import ValidationError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class ValueCalibrator:
+    n_categories: int
+    n_positions: int
+    prior_orders: float = 20.0
+    prior_order_value: float = 100_000_000.0  # micros (100 CNY) until the first order says otherwise
+    predicted: FloatArray = field(init=False)  # [C, P] raw expected GMV of the impressions served
+    realised: FloatArray = field(init=False)  # [C, P] GMV of the orders on their clicks, net of refunds
+    orders: FloatArray = field(init=False)  # [C, P]
+
+    def __post_init__(self) -> None:
+        if self.n_categories < 1 or self.n_positions < 1:
+            raise ValidationError("a calibrator needs ≥ 1 category and ≥ 1 position")
+        if self.prior_orders <= 0 or self.prior_order_value <= 0:
+            raise ValidationError("prior_orders and prior_order_value must be > 0")
+        shape = (self.n_categories, self.n_positions)
+        self.predicted = np.zeros(shape)
+        self.realised = np.zeros(shape)
+        self.orders = np.zeros(shape)
+        self._cat_factor = np.ones(self.n_categories)
+
+    def _cells(self, category: npt.ArrayLike, position: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+        c = np.asarray(category, dtype=np.int64).reshape(-1)
+        p = np.minimum(np.asarray(position, dtype=np.int64).reshape(-1), self.n_positions - 1)
+        if c.shape != p.shape or (c.size and (c.min() < 0 or c.max() >= self.n_categories or p.min() < 0)):
+            raise ValidationError("category/position out of range")
+        return c, p
+
+    def served(self, category: npt.ArrayLike, position: npt.ArrayLike, raw_value: npt.ArrayLike) -> None:
+        """Promoted impressions served: their category, 0-based position and raw expected GMV (micros)."""
+        c, p = self._cells(category, position)
+        np.add.at(self.predicted, (c, p), np.asarray(raw_value, dtype=np.float64).reshape(-1))
+
+    def ordered(self, category: int, position: int, value_micros: int) -> None:
+        c, p = self._cells([category], [position])
+        self.realised[c[0], p[0]] += value_micros
+        self.orders[c[0], p[0]] += 1
+        self._refresh()
+
+    def refunded(self, category: int, position: int, value_micros: int) -> None:
+        c, p = self._cells([category], [position])
+        self.realised[c[0], p[0]] -= value_micros
+        self._refresh()
+
+    def tau(self) -> float:
+        """The prior's weight in GMV micros: ``prior_orders`` orders at the mean order value seen."""
+        return self._tau()
+
+    def _tau(self) -> float:
+        n = float(self.orders.sum())
+        mean = float(self.realised.sum()) / n if n > 0 else self.prior_order_value
+        return self.prior_orders * max(mean, 1.0)
+
+    def overall_factor(self) -> float:
+        tau = self._tau()
+        return (max(float(self.realised.sum()), 0.0) + tau) / (float(self.predicted.sum()) + tau)
+
+    def _refresh(self) -> None:
+        tau = self._tau()
+        g = np.maximum(self.realised.sum(axis=1), 0.0)
+        v = self.predicted.sum(axis=1)
+        f_rest = (max(float(g.sum()), 0.0) - g + tau) / (float(v.sum()) - v + tau)  # the other categories
+        self._cat_factor = (g + tau * f_rest) / (v + tau)
+
+    def category_factors(self) -> FloatArray:
+        """``[C]`` the factor a raw value of each category is multiplied by (refreshed on every order; call
+        :meth:`refresh` after many ``served`` calls to fold the latest impressions in)."""
+        return self._cat_factor
+
+    def refresh(self) -> None:
+        self._refresh()
+
+    def position_factors(self) -> FloatArray:
+        """``[P]`` realised ÷ predicted per position over all categories, shrunk toward the overall factor."""
+        tau, f_all = self._tau(), self.overall_factor()
+        g = np.maximum(self.realised.sum(axis=0), 0.0)
+        out: FloatArray = (g + tau * f_all) / (self.predicted.sum(axis=0) + tau)
+        return out

@@ -1,0 +1,71 @@
+"""Online value calibration: factors learned per category and position, shrunk toward 1 while orders are few."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sitewide.domain.types import ValidationError
+from sitewide.domain.value_calibration import ValueCalibrator
+
+ORDER = 50_000_000  # 50 CNY
+
+
+def test_without_outcomes_every_factor_is_one() -> None:
+    cal = ValueCalibrator(3, 4)
+    cal.served([0, 1], [0, 3], [1e6, 2e6])
+    cal.refresh()
+    assert cal.category_factors().tolist() == pytest.approx([1.0, 1.0, 1.0], rel=0.01)
+
+
+def test_many_orders_pull_the_factor_to_realised_over_predicted() -> None:
+    cal = ValueCalibrator(2, 2, prior_orders=20)
+    for _ in range(2_000):  # each order was predicted at twice its value
+        cal.served([0], [0], [2 * ORDER])
+        cal.ordered(0, 0, ORDER)
+    assert cal.category_factors()[0] == pytest.approx(0.5, rel=0.02)
+    assert cal.overall_factor() == pytest.approx(0.5, rel=0.02)
+
+
+def test_few_orders_stay_near_one() -> None:
+    cal = ValueCalibrator(1, 1, prior_orders=20)
+    cal.served([0], [0], [10 * ORDER])  # predicted 10 orders' worth, one came in
+    cal.ordered(0, 0, ORDER)
+    f = cal.category_factors()[0]
+    assert f == pytest.approx((1 + 20) / (10 + 20)) and f > 0.6  # far from the raw 0.1
+
+
+def test_a_category_without_orders_borrows_the_overall_factor() -> None:
+    cal = ValueCalibrator(2, 1, prior_orders=5)
+    for _ in range(500):
+        cal.served([0], [0], [4 * ORDER])
+        cal.ordered(0, 0, ORDER)
+    f = cal.category_factors()
+    assert f[0] == pytest.approx(0.25, rel=0.05)
+    assert f[1] == pytest.approx(cal.overall_factor(), rel=1e-9)
+
+
+def test_position_curve_and_refunds() -> None:
+    cal = ValueCalibrator(1, 3, prior_orders=1)
+    rng = np.random.default_rng(0)
+    exam = [1.0, 0.6, 0.3]
+    for _ in range(3_000):
+        p = int(rng.integers(3))
+        cal.served([0], [p], [ORDER])
+        if rng.random() < exam[p] * 0.5:
+            cal.ordered(0, p, ORDER)
+    pf = cal.position_factors()
+    assert pf[0] > pf[1] > pf[2]
+    before = cal.category_factors()[0]
+    cal.refunded(0, 0, 100 * ORDER)
+    assert cal.category_factors()[0] < before
+
+
+def test_bad_cells_are_rejected() -> None:
+    cal = ValueCalibrator(2, 2)
+    with pytest.raises(ValidationError):
+        cal.served([2], [0], [1.0])
+    with pytest.raises(ValidationError):
+        ValueCalibrator(0, 1)
+    cal.served([1], [7], [1.0])  # positions past the last slot count as the last slot
+    assert cal.predicted[1, 1] == 1.0
