@@ -217,6 +217,17 @@ def demo(
         tot = rep["total"]
         rows.append({"name": eng.server_id(c.id), "target_roi": rep["target_roi"], **tot})
     console.print(campaign_table(rows, "Campaigns after one simulated day (settled through the API)"))
+    from sitewide.domain.guarantee import PLATFORM_CONTRACT
+    from sitewide.domain.ledger import PLATFORM_RESERVE
+    from sitewide.domain.money import format_amount
+
+    g = PLATFORM_CONTRACT
+    console.print(
+        f"ROI guarantee (platform default): {g.window_days}-day windows from each campaign's start, paid when "
+        f"ROI < {g.trigger_roi_factor} × target with ≥ {g.min_orders} orders, capped at "
+        f"{g.cap_ratio_of_spend} × spend; judged {g.observation_lag_ms // 86_400_000} days after a window "
+        f"closes. Reserve held for the open windows: {format_amount(client.balances().get(PLATFORM_RESERVE, 0))}"
+    )
     if no_serve:
         server.stop()
         client.close()
