@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from sitewide.domain.creative import CopyDraft, CopyRequest
+from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.settlement import DayFigures, SettlementRun
@@ -100,6 +100,13 @@ class Store(Protocol):
     def guarantees(self) -> dict[str, GuaranteeContract]:
         """The latest version per campaign."""
         ...
+
+    # creatives (issue 22): brand kits are append-only versions per shop (version = previous + 1); a product's
+    # creatives (every generated one, with its check verdict) are replaced as a set
+    def put_brand_kit(self, kit: BrandKit) -> BrandKit: ...
+    def brand_kit_versions(self, shop_id: str) -> list[BrandKit]: ...
+    def put_creatives(self, product_id: str, creatives: Sequence[Creative]) -> None: ...
+    def list_creatives(self, product_id: str | None = None) -> list[Creative]: ...
 
     # merchant experiments (issue 20): one document per experiment, replaced whole on every change
     def put_experiment(self, experiment: Experiment) -> None: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 
@@ -74,3 +76,26 @@ def test_pin_and_unpin(m1: TestClient, m2: TestClient) -> None:
     assert m1.put("/products/p00/creatives/pin", json={"creative_id": "cr-000000000000"}).status_code == 404
     assert m1.put("/products/p00/creatives/pin", json={"creative_id": None}).json()["pinned"] is None
     assert m2.get("/products/p00/creatives").status_code == 404
+
+
+def test_kits_and_creatives_survive_a_restart(tmp_path: Path, m1: TestClient) -> None:
+    from sitewide.engine import Engine
+    from sitewide.service.app import create_app
+    from sitewide.settings import Settings
+    from sitewide.storage.sql import SqlStore
+
+    key = "sw_0123456789ab_operator-key-for-tests"  # the conftest's operator key
+    m1.put("/shops/s1/brand-kit", json={"tone_words": ["smart"], "required_terms": ["sandisk"]})
+    m1.put("/shops/s1/brand-kit", json={"tone_words": ["bold"], "required_terms": ["sandisk"]})
+    before = m1.post("/products/p00/creatives", json={"langs": ["en"]}).json()
+    engine = Engine(SqlStore.sqlite(tmp_path / "t.sqlite"))  # a new process over the same database
+    app2 = create_app(Settings(data_dir=tmp_path, load_catalogue=False), engine, operator_key=key)
+    with TestClient(app2, headers={"Authorization": f"Bearer {key}"}) as op2:
+        kit = op2.get("/shops/s1/brand-kit").json()
+        assert (kit["version"], kit["tone_words"]) == (2, ["bold"])
+        after = op2.get("/products/p00/creatives").json()
+        assert [c["id"] for c in after["creatives"]] == [c["id"] for c in before["creatives"]]
+        assert after["approved"] == before["approved"]
+    assert {c.id for c in engine.creatives.creatives("p00")} == {
+        c["id"] for c in before["creatives"] if c["passed"]
+    }

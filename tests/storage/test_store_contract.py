@@ -240,3 +240,30 @@ def test_experiments_are_stored_whole_replaced_on_change_and_scoped_by_merchant(
     store.put_experiment(done)
     assert store.get_experiment("x1") == done
     assert len(store.list_experiments("m1")) == 1
+
+
+def test_brand_kits_are_append_only_versions_and_creatives_replace_per_product(store: Store) -> None:
+    from sitewide.domain.creative import Angle, BrandKit, CheckResult, CopyDraft, Creative, Lang, Violation
+
+    assert store.brand_kit_versions("s1") == []
+    k1 = store.put_brand_kit(BrandKit("s1", tone_words=("bold",), required_terms=("Acme",)))
+    k2 = store.put_brand_kit(BrandKit("s1", version=7, colours=("#000000", "#ffffff"), logo_text="ACME"))
+    assert (k1.version, k2.version) == (1, 2)
+    assert store.brand_kit_versions("s1") == [k1, k2]
+    assert store.put_brand_kit(BrandKit("s2")).version == 1
+
+    def cr(cid: str, pid: str, ok: bool = True) -> Creative:
+        chk = CheckResult(
+            ok, () if ok else (Violation("price_mismatch", "quotes 9.00, catalogue price is 12.00"),)
+        )
+        draft = CopyDraft(f"Acme {cid}", ("一", "two"), Lang.ZH, Angle.PRICE, "offline")
+        return Creative(cid, pid, "s1", 2, draft, chk, f"{cid}.png" if ok else None)
+
+    store.put_creatives("p1", [cr("cr-b", "p1"), cr("cr-a", "p1", ok=False)])
+    store.put_creatives("p2", [cr("cr-c", "p2")])
+    assert store.list_creatives("p1") == [cr("cr-b", "p1"), cr("cr-a", "p1", ok=False)]  # order kept
+    store.put_creatives("p1", [cr("cr-d", "p1")])
+    assert [c.id for c in store.list_creatives()] == ["cr-d", "cr-c"]
+    with pytest.raises(Conflict):
+        store.put_creatives("p1", [cr("cr-e", "p2")])
+    assert [c.id for c in store.list_creatives("p1")] == ["cr-d"]

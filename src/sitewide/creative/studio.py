@@ -20,18 +20,22 @@ from sitewide.domain.creative import (
     check_draft,
 )
 from sitewide.domain.types import Product
-from sitewide.ports import TextGenerator
+from sitewide.ports import Store, TextGenerator
 
 
 class BrandKitBook:
-    """Append-only brand-kit versions per shop (in memory; the latest is in force)."""
+    """Append-only brand-kit versions per shop (the latest is in force): in the ``store`` when one is given
+    (``Store.put_brand_kit`` / ``brand_kit_versions``), else in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store
         self._versions: dict[str, list[BrandKit]] = {}
         self._lock = threading.Lock()
 
     def put(self, kit: BrandKit) -> BrandKit:
         """Store ``kit`` as the shop's next version and return it with that version number."""
+        if self.store is not None:
+            return self.store.put_brand_kit(kit)
         with self._lock:
             hist = self._versions.setdefault(kit.shop_id, [])
             stored = replace(kit, version=len(hist) + 1)
@@ -40,12 +44,14 @@ class BrandKitBook:
 
     def get(self, shop_id: str, brand: str = "") -> BrandKit:
         """The latest version, or the platform default (the brand name as the one required term)."""
-        hist = self._versions.get(shop_id)
+        hist = self.history(shop_id)
         if hist:
             return hist[-1]
         return BrandKit(shop_id=shop_id, version=1, required_terms=(brand,) if brand else ())
 
     def history(self, shop_id: str) -> list[BrandKit]:
+        if self.store is not None:
+            return self.store.brand_kit_versions(shop_id)
         return list(self._versions.get(shop_id, []))
 
 

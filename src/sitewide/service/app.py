@@ -16,6 +16,7 @@ from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
 from sitewide.service.creatives import build_desk
+from sitewide.service.creatives import restore as restore_creatives
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
@@ -96,7 +97,8 @@ def create_app(
     app.state.engine = engine = engine or build_engine(settings)
     app.state.accounts = accounts = accounts or accounts_for(engine)
     app.state.catalogue_version = 1
-    app.state.creatives = build_desk(settings)
+    app.state.creatives = build_desk(settings, engine.store)
+    restore_creatives(engine)
     app.state.bootstrap_operator_key = None
     accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
     operator_key = operator_key if operator_key is not None else settings.operator_key

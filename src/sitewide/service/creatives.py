@@ -13,17 +13,18 @@ from sitewide.creative.generate import OfflineGenerator
 from sitewide.creative.image import compose, save_banner
 from sitewide.creative.llm import LLMConfig, OpenAICompatibleGenerator
 from sitewide.creative.studio import BrandKitBook, CreativeStudio, StudioResult, facts_of
-from sitewide.domain.creative import BrandKit, Lang
+from sitewide.domain.creative import BrandKit, Creative, Lang
 from sitewide.domain.creative_bandit import ArmStats
 from sitewide.domain.types import NotFound, Product, ValidationError
 from sitewide.engine import Engine
-from sitewide.ports import TextGenerator
+from sitewide.ports import Store, TextGenerator
 from sitewide.settings import Settings
 
 
 @dataclass
 class CreativeDesk:
-    """What the service keeps for creatives (in memory, like the rotation's counts): kits, studio, banners."""
+    """What the service keeps for creatives: brand kits (in the store), the studio, where banners go, and the
+    last generation per product (its review evidence is kept in memory only)."""
 
     kits: BrandKitBook
     studio: CreativeStudio
@@ -31,14 +32,27 @@ class CreativeDesk:
     results: dict[str, StudioResult]  # product id → the last generation: evidence and every creative, checked
 
 
-def build_desk(settings: Settings) -> CreativeDesk:
+def build_desk(settings: Settings, store: Store | None = None) -> CreativeDesk:
     gen: TextGenerator = OfflineGenerator()
     if settings.llm_url:
         gen = OpenAICompatibleGenerator(
             LLMConfig(settings.llm_url, settings.llm_key or "", settings.llm_model, settings.llm_timeout_s),
             gen,
         )
-    return CreativeDesk(BrandKitBook(), CreativeStudio(gen), settings.data_dir / "banners", {})
+    return CreativeDesk(BrandKitBook(store), CreativeStudio(gen), settings.data_dir / "banners", {})
+
+
+def restore(engine: Engine) -> int:
+    """Put the stored approved creatives of catalogue products back into the engine's rotation (at start-up;
+    the rotation's counts start afresh). Returns how many products got creatives."""
+    known = set(engine.catalogue_ids())
+    by_product: dict[str, list[Creative]] = {}
+    for c in engine.store.list_creatives():
+        if c.product_id in known and c.check.passed:
+            by_product.setdefault(c.product_id, []).append(c)
+    for pid, cs in by_product.items():
+        engine.creatives.set_creatives(pid, cs)
+    return len(by_product)
 
 
 def generate(
@@ -68,6 +82,9 @@ def generate(
                 c = replace(c, banner=f"{c.id}.png")
             made.append(c)
         res = StudioResult(res.evidence, tuple(made))
+    engine.store.put_creatives(
+        product.id, res.creatives
+    )  # every draft with its verdict, replacing the last set
     engine.creatives.set_creatives(product.id, res.approved)
     desk.results[product.id] = res
     return res
@@ -91,4 +108,4 @@ def put_kit(desk: CreativeDesk, kit: BrandKit) -> BrandKit:
     return desk.kits.put(kit)
 
 
-__all__ = ["CreativeDesk", "banner_path", "build_desk", "creatives_of", "generate", "put_kit"]
+__all__ = ["CreativeDesk", "banner_path", "build_desk", "creatives_of", "generate", "put_kit", "restore"]

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
@@ -32,6 +33,8 @@ class MemoryStore:
         self._evals: dict[tuple[str, str], GuaranteeEvaluation] = {}
         self._contracts: dict[str, list[GuaranteeContract]] = {}
         self._experiments: dict[str, Experiment] = {}
+        self._kits: dict[str, list[BrandKit]] = {}
+        self._creatives: dict[str, list[Creative]] = {}
 
     # catalogue -------------------------------------------------------------------------------------
     def upsert_shops(self, shops: Iterable[Shop]) -> None:
@@ -220,6 +223,30 @@ class MemoryStore:
     def guarantees(self) -> dict[str, GuaranteeContract]:
         with self._lock:
             return {cid: v[-1] for cid, v in self._contracts.items() if v}
+
+    # creatives --------------------------------------------------------------------------------------
+    def put_brand_kit(self, kit: BrandKit) -> BrandKit:
+        with self._lock:
+            versions = self._kits.setdefault(kit.shop_id, [])
+            k = replace(kit, version=len(versions) + 1)
+            versions.append(k)
+            return k
+
+    def brand_kit_versions(self, shop_id: str) -> list[BrandKit]:
+        with self._lock:
+            return list(self._kits.get(shop_id, []))
+
+    def put_creatives(self, product_id: str, creatives: Sequence[Creative]) -> None:
+        if any(c.product_id != product_id for c in creatives):
+            raise Conflict(f"creatives of another product given for {product_id}")
+        with self._lock:
+            self._creatives[product_id] = list(creatives)
+
+    def list_creatives(self, product_id: str | None = None) -> list[Creative]:
+        with self._lock:
+            if product_id is not None:
+                return list(self._creatives.get(product_id, []))
+            return [c for _, cs in sorted(self._creatives.items()) for c in cs]
 
     # merchant experiments ---------------------------------------------------------------------------
     def put_experiment(self, experiment: Experiment) -> None:

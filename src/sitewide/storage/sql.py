@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -34,6 +35,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from sitewide.domain.creative import (
+    BrandKit,
+    Creative,
+    creative_from_dict,
+    creative_to_dict,
+    kit_from_dict,
+    kit_to_dict,
+)
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
@@ -191,6 +200,23 @@ experiments_t = Table(
     Column("campaign_id", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("document", Text, nullable=False),  # Experiment.to_dict() as JSON
+)
+brand_kits_t = Table(
+    "brand_kits",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", Text, nullable=False),  # kit_to_dict() as JSON
+)
+creatives_t = Table(
+    "creatives",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("product_id", String(64), nullable=False, index=True),
+    Column(
+        "position", Integer, nullable=False
+    ),  # order within the product's set (the first is the merchant's)
+    Column("document", Text, nullable=False),  # creative_to_dict() as JSON
 )
 
 _EVENT_COLS = (
@@ -724,6 +750,52 @@ class SqlStore:
             for r in conn.execute(select(contracts_t).order_by(contracts_t.c.version)):
                 out[r.campaign_id] = GuaranteeContract.from_dict(json.loads(r.document))
         return out
+
+    # creatives --------------------------------------------------------------------------------------
+    def put_brand_kit(self, kit: BrandKit) -> BrandKit:
+        for _ in range(5):  # two writers may race for the same version: the loser retries with the next one
+            try:
+                with self.engine.begin() as conn:
+                    last = conn.execute(
+                        select(func.max(brand_kits_t.c.version)).where(brand_kits_t.c.shop_id == kit.shop_id)
+                    ).scalar()
+                    k = replace(kit, version=int(last or 0) + 1)
+                    doc = json.dumps(kit_to_dict(k), sort_keys=True)
+                    conn.execute(
+                        insert(brand_kits_t).values(shop_id=k.shop_id, version=k.version, document=doc)
+                    )
+                return k
+            except IntegrityError:
+                continue
+        raise Conflict(f"brand kit of shop {kit.shop_id}: too many concurrent versions, try again")
+
+    def brand_kit_versions(self, shop_id: str) -> list[BrandKit]:
+        q = (
+            select(brand_kits_t.c.document)
+            .where(brand_kits_t.c.shop_id == shop_id)
+            .order_by(brand_kits_t.c.version)
+        )
+        with self.engine.connect() as conn:
+            return [kit_from_dict(json.loads(r[0])) for r in conn.execute(q)]
+
+    def put_creatives(self, product_id: str, creatives: Sequence[Creative]) -> None:
+        if any(c.product_id != product_id for c in creatives):
+            raise Conflict(f"creatives of another product given for {product_id}")
+        rows = [
+            {"id": c.id, "product_id": product_id, "position": i, "document": json.dumps(creative_to_dict(c))}
+            for i, c in enumerate(creatives)
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(delete(creatives_t).where(creatives_t.c.product_id == product_id))
+            if rows:
+                conn.execute(insert(creatives_t), rows)
+
+    def list_creatives(self, product_id: str | None = None) -> list[Creative]:
+        q = select(creatives_t.c.document).order_by(creatives_t.c.product_id, creatives_t.c.position)
+        if product_id is not None:
+            q = q.where(creatives_t.c.product_id == product_id)
+        with self.engine.connect() as conn:
+            return [creative_from_dict(json.loads(r[0])) for r in conn.execute(q)]
 
     # merchant experiments ---------------------------------------------------------------------------
     def put_experiment(self, experiment: Experiment) -> None:

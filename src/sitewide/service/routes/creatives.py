@@ -39,7 +39,7 @@ DeskDep = Annotated[uc.CreativeDesk, Depends(get_desk)]
 
 def product_view(engine: Engine, desk: uc.CreativeDesk, product_id: str) -> ProductCreativesOut:
     res, stats = uc.creatives_of(engine, desk, product_id)
-    creatives = res.creatives if res else tuple(engine.creatives.creatives(product_id))
+    creatives = res.creatives if res else tuple(engine.store.list_creatives(product_id))
     pinned = engine.creatives.pinned(product_id)
     why = Counter(r for c in creatives for r in c.check.rules)
     return ProductCreativesOut(
