@@ -35,14 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from sitewide.domain.creative import (
-    BrandKit,
-    Creative,
-    creative_from_dict,
-    creative_to_dict,
-    kit_from_dict,
-    kit_to_dict,
-)
+from sitewide.domain.creative import BrandKit, Creative
+from sitewide.domain.creative_codec import creative_from_dict, creative_to_dict, kit_from_dict, kit_to_dict
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
