@@ -14,7 +14,8 @@
    placement at Ali-CCP's calibrated CTR; the feed's 0.4 % CTR needs ~10× the impressions), 60 products all
    promoted, the engine's priors scorer (the creative is chosen after the auction, so the scorer only decides
    which products win slots; the priors scorer is ~2.5× faster than the learned one, which buys the quick run
-   400,000 requests). The engine counts served slots as impressions and learns from the click events only.
+   200,000 requests), budgets that never bind (a campaign that runs out stops showing creatives, which would
+   only shorten the run). The engine counts served slots as impressions and learns from the click events only.
 
 ``python bench/creatives.py [--quick]``.
 """
@@ -48,7 +49,7 @@ from sitewide.simulator.creative_taste import CreativeTaste  # noqa: E402
 from sitewide.simulator.runner import default_engine_factory  # noqa: E402
 from sitewide.simulator.world import SEARCH  # noqa: E402
 
-WARMUP = 4_000  # impressions of one (product, placement) after which the headline is measured
+WARMUP = 2_000  # impressions of one (product, placement) after which the headline is measured
 TARGET = 0.90
 TONES = (("effortless", "timeless"), ("bold", "fresh"), ("smart", "reliable"))
 BINS = (0, 250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 1 << 40)
@@ -88,7 +89,13 @@ def run_bandit(
     scorer: str = "priors",
 ) -> dict[str, object]:
     cfg = SimConfig(
-        users=3_000, merchants=3, products=products, campaign_share=1.0, seed=seed, search_share=search_share
+        users=3_000,
+        merchants=3,
+        products=products,
+        campaign_share=1.0,
+        seed=seed,
+        search_share=search_share,
+        daily_budget_per_product=10_000_000_000,  # budgets never bind: the bench is about creatives, not pacing
     )
     world = build_world(cfg)
     engine = default_engine_factory(world, EngineConfig(scorer=scorer))
@@ -232,7 +239,7 @@ def main() -> None:
     print(f"  passed {share:.1%}; rejected by rule: {dict(why) or 'none'}")
     for e in examples:
         print(f"  e.g. {e}")
-    requests = a.requests or (400_000 if a.quick else 1_500_000)
+    requests = a.requests or (200_000 if a.quick else 1_000_000)
     r = run_bandit(requests, 2_000, a.seed, a.products, a.search_share, a.appeal_sd, a.warmup)
     tot = r["tot"]
     assert isinstance(tot, dict)
