@@ -86,3 +86,15 @@ def test_reconcile_restarts_only_the_edited_campaign_and_keeps_spend() -> None:
     assert p.bidders[1] is a and p.bidders[2] is not b and len(p.bidders) == 3
     assert p.spent.tolist() == [0, 1_000, 2_000]
     assert np.isfinite(p.multipliers).all() and (p.multipliers > 0).all()
+
+
+def test_a_burst_within_one_tick_stops_at_the_bidders_tick_cap() -> None:
+    p = Pacer(CAMPS, PacingConfig(bidder="landscape"), reserve_cpc_micros=1_000)
+    p.advance(DAY0 + 1)
+    cap = p.tick_caps[0]
+    assert cap < 1_000_000  # a multiple of the even pace, far below the day's budget
+    assert p.budget_ok().all()
+    p.clicked(0, int(cap))  # a burst of cheap clicks spends the tick's allowance
+    assert p.budget_ok().tolist() == [False, True]
+    p.advance(DAY0 + p.config.tick_ms + 1)  # the next tick opens a new allowance
+    assert p.budget_ok().all()

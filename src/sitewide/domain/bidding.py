@@ -34,6 +34,7 @@ price against the remaining budget, so spend can never pass the budget, even wit
 
 from __future__ import annotations
 
+import logging
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -65,7 +66,9 @@ __all__ = [
     "roi_aim_margin",
 ]
 
-BIDDER_KINDS = ("truthful", "pid", "dual", "learned")
+_log = logging.getLogger(__name__)
+
+BIDDER_KINDS = ("truthful", "pid", "dual", "learned", "landscape")
 MIN_MULTIPLIER_X_ROI = 0.05  # every bidder's multiplier stays within [0.05 / R, 20 / R]
 MAX_MULTIPLIER_X_ROI = 20.0
 
@@ -95,6 +98,7 @@ class CampaignState:
     ticks_left: int
     clicks: int = 0
     orders: int = 0
+    traffic_left_frac: float | None = None  # the platform's forecast share of today's traffic still to come
 
     def __post_init__(self) -> None:
         for name in ("budget_micros", "spent_micros", "in_flight_micros", "gmv_micros", "ticks_left"):
@@ -104,6 +108,13 @@ class CampaignState:
         _check_roi(self.target_roi)
         if not (0.0 <= self.time_left_frac <= 1.0):
             raise ValidationError(f"time_left_frac must be in [0, 1], got {self.time_left_frac}")
+        if self.traffic_left_frac is not None and not (0.0 <= self.traffic_left_frac <= 1.0):
+            raise ValidationError(f"traffic_left_frac must be in [0, 1], got {self.traffic_left_frac}")
+
+    @property
+    def traffic_left(self) -> float:
+        """Share of today's traffic still to come: the platform's forecast, else the share of time left."""
+        return self.time_left_frac if self.traffic_left_frac is None else self.traffic_left_frac
 
     @property
     def remaining_micros(self) -> int:
@@ -211,6 +222,11 @@ class Bidder(ABC):
 
     def observe(self, outcome: TickOutcome) -> None:  # noqa: B027 - stateless bidders ignore outcomes
         """Learn from the tick that just ended."""
+
+    def tick_cap(self, state: CampaignState) -> int:
+        """The most this tick may spend (micros); environments and the engine stop admitting wins past it.
+        Default: whatever budget is left (no within-tick guard)."""
+        return state.remaining_micros
 
 
 class TruthfulBidder(Bidder):
@@ -503,10 +519,13 @@ class PolicyBidder(Bidder):
         eta_budget: float = 0.25,
         eta_roi: float = 0.35,
         prior_orders: float = 30.0,
+        trained_roi_range: tuple[float, float] | None = None,
     ):
         super().__init__(target_roi, budget_micros)
         _check_int("ticks_per_day", ticks_per_day, minimum=1)
         self.weights = weights
+        lo, hi = trained_roi_range or (0.0, math.inf)
+        self.in_training_range = lo <= self.target_roi <= hi
         self.z, self.cap = z, cap
         self.eta_budget, self.eta_roi, self.prior_orders = eta_budget, eta_roi, prior_orders
         self.tracker = FeatureTracker(self.target_roi, self.budget_micros, ticks_per_day)
@@ -515,6 +534,15 @@ class PolicyBidder(Bidder):
             self.tracker, CampaignState(budget_micros, 0, 0, 0, target_roi, 1.0, ticks_per_day)
         )
         self.plan0 = math.exp(float(np.clip(self.weights(x0), -3.0, 3.0)))  # opening multiplier × R
+        if not self.in_training_range:
+            # stated rule, not a silent floor: outside the trained targets the model's plan is not used and
+            # the controller opens where the dual bidder does (1.5 / R)
+            _log.warning(
+                "learned bidding policy: target ROI %.3g is outside its training range [%.3g, %.3g]; "
+                "opening at the dual rule 1.5 / R instead of the model's plan",
+                self.target_roi, lo, hi,
+            )  # fmt: skip
+            self.plan0 = 1.5
         start = max(self.plan0, 1.05)
         self.lam = 0.0
         self.mu = 1.0 / ((start - 1.0) / self.target_roi)
@@ -566,11 +594,15 @@ class PolicyBidder(Bidder):
 
 
 def make_baseline_bidder(kind: str, target_roi: float, budget_micros: int) -> Bidder:
-    """``truthful`` | ``pid`` | ``dual``. The learned policy needs weights: see ``sitewide.models.bidding_policy``."""
+    """``truthful`` | ``pid`` | ``dual`` | ``landscape``. The learned policy needs weights: see ``sitewide.models.bidding_policy``."""
     if kind == "truthful":
         return TruthfulBidder(target_roi, budget_micros)
     if kind == "pid":
         return PidBidder(target_roi, budget_micros)
     if kind == "dual":
         return DualBidder(target_roi, budget_micros)
+    if kind == "landscape":
+        from sitewide.domain.landscape import LandscapeBidder  # it builds on this module
+
+        return LandscapeBidder(target_roi, budget_micros)
     raise ValidationError(f"unknown bidder kind {kind!r}; expected one of {BIDDER_KINDS}")

@@ -255,7 +255,7 @@ def default_policy_path() -> Path | None:
 
 
 def make_bidder(kind: str, target_roi: float, budget_micros: int, policy_path: str | None = None) -> Bidder:
-    """``truthful`` | ``pid`` | ``dual`` | ``learned``. ``learned`` loads ``policy_path`` (or the shipped file)
+    """``truthful`` | ``pid`` | ``dual`` | ``learned`` | ``landscape``. ``learned`` loads ``policy_path`` (or the shipped file)
     and falls back to the dual bidder when there is no file."""
     if kind not in BIDDER_KINDS:
         raise ValidationError(f"unknown bidder kind {kind!r}; expected one of {BIDDER_KINDS}")
@@ -264,7 +264,10 @@ def make_bidder(kind: str, target_roi: float, budget_micros: int, policy_path: s
     path = Path(policy_path) if policy_path is not None else default_policy_path()
     if path is None or not path.is_file():
         return DualBidder(target_roi, budget_micros)
-    return PolicyBidder(target_roi, budget_micros, _load_cached(str(path)))
+    trained = PolicyConfig().env.target_rois
+    return PolicyBidder(
+        target_roi, budget_micros, _load_cached(str(path)), trained_roi_range=(min(trained), max(trained))
+    )
 
 
 _CACHE: dict[str, MlpWeights] = {}

@@ -276,7 +276,10 @@ def simulate_day(
         cost_expected=np.zeros(T),
         multiplier=np.zeros(T),
     )
-    guard = BudgetGuard(spec.budget_micros)
+    # the platform's traffic forecast (the calibrated hourly curve, not this day's noisy draw)
+    share = _tick_shares(T)
+    forecast_left = np.concatenate([np.cumsum(share[::-1])[::-1], [0.0]]).clip(0.0, 1.0)
+    day_guard = BudgetGuard(spec.budget_micros)
     run = _Run()
     for t in range(T):
         lo, hi = int(traffic.offsets[t]), int(traffic.offsets[t + 1])
@@ -290,6 +293,7 @@ def simulate_day(
             ticks_left=T - t,
             clicks=run.clicks,
             orders=run.orders,
+            traffic_left_frac=float(forecast_left[t]),
         )
         if on_tick is not None:
             on_tick(t, state)
@@ -299,6 +303,9 @@ def simulate_day(
         bids = values * np.float32(m) if type(bidder).bid is Bidder.bid else bidder.bid(state, values)
         if spec.budget_micros - run.spent <= 0:
             bids = np.zeros_like(values)
+        # the bidder's within-tick spend-rate guard narrows the hard cap for this tick
+        cap = min(spec.budget_micros, run.spent + max(0, bidder.tick_cap(state)))
+        guard = BudgetGuard(cap) if cap < spec.budget_micros else day_guard
         room = guard.max_cpc(run.spent, 0)
         won = np.flatnonzero((bids > traffic.market[lo:hi]) & (traffic.cpc[lo:hi] <= room)) + lo
         exposure = int(traffic.cpc[won].sum())

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from sitewide.domain.bidding import CampaignState, MlpWeights, PolicyBidder, TickOutcome, make_baseline_bidder
+from sitewide.domain.landscape import LandscapeBidder, _phi, _probit
+from sitewide.domain.types import ValidationError
+
+T = 48
+
+
+def second_price_day(
+    bidder: LandscapeBidder, R: float, budget: int, *, level: float, seed: int = 0, burst_tick: int = -1
+) -> tuple[float, float, float, list[int]]:
+    """A tiny second-price market the bidder never sees: competing bid = level × value × lognormal(0.5).
+    Returns (value won, spend, multiplier × R at the end, spend per tick)."""
+    rng = np.random.default_rng(seed)
+    spent = 0
+    gmv = 0
+    won_v = 0.0
+    per_tick = []
+    m = 0.0
+    for t in range(T):
+        n = 2_000 if t != burst_tick else 60_000
+        v = rng.lognormal(0.0, 0.6, n) * 1e4
+        market = v * (level if t != burst_tick else level / 2) * rng.lognormal(0.0, 0.5, n)
+        state = CampaignState(budget, spent, 0, gmv, R, (T - t) / T, T - t)
+        m = bidder.multiplier(state)
+        cap = min(budget, spent + bidder.tick_cap(state))
+        win = v * m > market
+        cost = np.where(win, market, 0.0)
+        ok = win & (spent + np.cumsum(cost) <= cap)
+        sp = int(cost[ok].sum())
+        val = float(v[ok].sum())
+        spent += sp
+        gmv += int(val)  # realised = expected here: no order noise
+        won_v += val
+        per_tick.append(sp)
+        bidder.observe(TickOutcome(int(ok.sum()), 0, 1000, sp, int(val), val, n, float(v.sum())))
+    return won_v, float(spent), m * R, per_tick
+
+
+def test_bids_well_above_value_over_target_under_second_price_when_roi_allows() -> None:
+    R = 4.0
+    b = LandscapeBidder(R, 10**15)  # budget never binds: ROI is the constraint
+    value, spend, m_r, _ = second_price_day(b, R, 10**15, level=0.15)
+    assert m_r > 1.5  # truthful would be 1.0: second price pays the competing bid, not the bid
+    assert value / spend >= 0.95 * R  # …and still meets the target on its own values
+
+
+def test_spends_the_budget_when_budget_binds_and_keeps_roi() -> None:
+    R = 2.0
+    budget = 6 * 10**7  # about half of what winning everything would cost
+    b = LandscapeBidder(R, budget)
+    value, spend, _, _ = second_price_day(b, R, budget, level=0.1)
+    assert spend >= 0.85 * budget and spend <= budget
+    assert value / spend >= R
+
+
+def test_a_cheap_burst_cannot_drain_the_budget_within_one_tick() -> None:
+    R = 2.0
+    budget = 6 * 10**7
+    b = LandscapeBidder(R, budget)
+    _, _, _, per_tick = second_price_day(b, R, budget, level=0.1, burst_tick=10)
+    remaining_at_burst = budget - sum(per_tick[:10])
+    assert per_tick[10] <= b.burst * max(remaining_at_burst / (T - 10), 1) * 3
+    assert per_tick[10] < 0.5 * remaining_at_burst
+
+
+def test_tick_cap_is_a_multiple_of_the_even_pace_by_default() -> None:
+    b = LandscapeBidder(3.0, 48_000_000)
+    s = CampaignState(48_000_000, 0, 0, 0, 3.0, 1.0, 48)
+    assert b.tick_cap(s) == int(b.burst * 1_000_000)
+    assert make_baseline_bidder("dual", 3.0, 48_000_000).tick_cap(s) == 48_000_000  # no guard
+
+
+def test_calibration_leans_on_expected_value_with_few_orders_and_follows_many() -> None:
+    few = LandscapeBidder(3.0, 10**9)
+    few.observe(TickOutcome(100, 10, 3, 1_000_000, 1_000_000, 3_000_000.0, 1000, 9e6))
+    kappa, _ = few.calibration()
+    assert kappa > 0.9  # three orders at a third of the expected GMV: mostly noise
+    many = LandscapeBidder(3.0, 10**9)
+    many.observe(TickOutcome(100, 10, 5_000, 1_000_000, 2_400_000, 3_000_000.0, 1000, 9e6))
+    kappa, _ = many.calibration()
+    assert 0.8 <= kappa < 0.82  # 5,000 orders at 0.8 × expected: a real bias
+
+
+def test_multiplier_is_idempotent_within_a_tick() -> None:
+    b = LandscapeBidder(2.0, 10**9)
+    s = CampaignState(10**9, 0, 0, 0, 2.0, 1.0, 48)
+    assert b.multiplier(s) == b.multiplier(s)
+
+
+@pytest.mark.parametrize("target", [0.1, 80.0])
+def test_targets_outside_the_supported_range_are_refused(target: float) -> None:
+    with pytest.raises(ValidationError):
+        LandscapeBidder(target, 10**9)
+
+
+def test_probit_and_phi_are_inverse() -> None:
+    p = np.linspace(0.001, 0.999, 50)
+    assert np.allclose(_phi(np.array([_probit(float(x)) for x in p])), p, atol=1e-6)
+    assert math.isclose(_probit(0.5), 0.0, abs_tol=1e-9)
+
+
+def test_learned_policy_outside_its_training_range_says_so_and_uses_the_stated_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    w = MlpWeights(
+        np.zeros(16), np.ones(16), ((np.zeros((1, 16)), np.array([math.log(0.6)])),)
+    )  # plans 0.6 / R: below what the controller can open at
+    with caplog.at_level(logging.WARNING):
+        out = PolicyBidder(1.0, 10**9, w, trained_roi_range=(1.5, 8.0))
+    assert not out.in_training_range and out.plan0 == 1.5
+    assert "outside its training range" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        inside = PolicyBidder(3.0, 10**9, w, trained_roi_range=(1.5, 8.0))
+    assert inside.in_training_range and math.isclose(inside.plan0, 0.6) and not caplog.text
