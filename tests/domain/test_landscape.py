@@ -14,7 +14,14 @@ T = 48
 
 
 def second_price_day(
-    bidder: LandscapeBidder, R: float, budget: int, *, level: float, seed: int = 0, burst_tick: int = -1
+    bidder: LandscapeBidder,
+    R: float,
+    budget: int,
+    *,
+    level: float,
+    seed: int = 0,
+    burst_tick: int = -1,
+    orders: bool = True,
 ) -> tuple[float, float, float, list[int]]:
     """A tiny second-price market the bidder never sees: competing bid = level × value × lognormal(0.5).
     Returns (value won, spend, multiplier × R at the end, spend per tick)."""
@@ -37,10 +44,11 @@ def second_price_day(
         sp = int(cost[ok].sum())
         val = float(v[ok].sum())
         spent += sp
-        gmv += int(val)  # realised = expected here: no order noise
+        real = int(val) if orders else 0  # realised = expected here (no order noise), or no orders at all
+        gmv += real
         won_v += val
         per_tick.append(sp)
-        bidder.observe(TickOutcome(int(ok.sum()), 0, 1000, sp, int(val), val, n, float(v.sum())))
+        bidder.observe(TickOutcome(int(ok.sum()), 0, 1000 if orders else 0, sp, real, val, n, float(v.sum())))
     return won_v, float(spent), m * R, per_tick
 
 
@@ -50,6 +58,16 @@ def test_bids_well_above_value_over_target_under_second_price_when_roi_allows() 
     value, spend, m_r, _ = second_price_day(b, R, 10**15, level=0.15)
     assert m_r > 1.5  # truthful would be 1.0: second price pays the competing bid, not the bid
     assert value / spend >= 0.95 * R  # …and still meets the target on its own values
+
+
+def test_with_no_orders_at_all_it_bids_on_expected_value_instead_of_collapsing() -> None:
+    # a campaign at calibrated marketplace rates may see no order all day: realised ROI is 0 by noise,
+    # not by a broken estimator, so the bidder keeps steering on expected value (with its margin)
+    R = 4.0
+    b = LandscapeBidder(R, 10**15)
+    value, spend, m_r, _ = second_price_day(b, R, 10**15, level=0.15, orders=False)
+    assert b.calibration()[0] == 1.0
+    assert m_r > 1.2 and value / spend >= R
 
 
 def test_spends_the_budget_when_budget_binds_and_keeps_roi() -> None:
