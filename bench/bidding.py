@@ -264,13 +264,9 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int) -> None:
         f"metric: unseen_family_constraint_met={u['met_big']:.4f} baseline={bm:.4f} target=0.95 "
         f"campaigns={u['n_big']:.0f} bidder={NEW}"
     )
-    # the best bidder: the highest unseen score among those meeting both of issue 18's constraint targets,
-    # pooled over the unseen families: ≥ 95 % of the campaigns with ≥ 100 orders, ≥ 90 % of the smaller ones
-    ok = [
-        p
-        for p in POLICIES
-        if stats["UNSEEN", p]["met_big"] >= 0.95 and stats["UNSEEN", p]["met_small"] >= 0.9
-    ]
+    # the best bidder: the highest unseen score among those that keep the constraint on ≥ 95 % of the
+    # campaigns with ≥ 100 orders both pooled over the unseen families and over all families
+    ok = [p for p in POLICIES if min(stats["UNSEEN", p]["met_big"], stats["ALL", p]["met_big"]) >= 0.95]
     top = max(ok, key=lambda p: stats["UNSEEN", p]["ratio"]) if ok else "none"
     print(f"metric: best_bidder_is_engine_default={int(top == default)} best={top} engine_default={default}")
     small = [float(r.met) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]
