@@ -276,7 +276,15 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int) -> None:
 
     ok = [p for p in POLICIES if holds(p)]
     top = max(ok, key=lambda p: stats["UNSEEN", p]["ratio"]) if ok else "none"
-    print(f"metric: best_bidder_is_engine_default={int(top == default)} best={top} engine_default={default}")
+    fewest = min(stats[f, p]["n_big"] for f in fams for p in POLICIES)
+    if fewest >= 20:
+        print(
+            f"metric: best_bidder_is_engine_default={int(top == default)} best={top} engine_default={default}"
+        )
+    else:  # a 95 % share on a handful of campaigns says little: the full run names the best bidder
+        print(
+            f"# best bidder not named: a family has only {fewest:.0f} campaigns with ≥ 100 orders (run without --quick)"
+        )
     small = [float(r.met) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]
     small += [float(r.roi_ok) for r in own if r.policy == NEW and r.orders < HEADLINE_ORDERS]
     small_base = [float(r.roi_ok) for r in own if r.policy == "learned" and r.orders < HEADLINE_ORDERS]
