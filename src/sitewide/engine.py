@@ -626,7 +626,7 @@ class Engine:
                     "pctr": ab.pctr,
                 },
             )
-            out.extras["creative"] = self._choose_creatives(batch, prod, res.promoted)
+            out.extras["creative"] = self._choose_creatives(batch, prod, res.promoted, out.extras["variant"])
             counts = np.bincount(camp_shown[camp_shown >= 0], minlength=len(self._campaigns))
             if counts.any():
                 self.store.add_served(
@@ -634,11 +634,18 @@ class Engine:
                 )
             return out
 
-    def _choose_creatives(self, batch: RequestBatch, prod: np.ndarray, promoted: np.ndarray) -> np.ndarray:
+    def _choose_creatives(
+        self, batch: RequestBatch, prod: np.ndarray, promoted: np.ndarray, variant: object = None
+    ) -> np.ndarray:
         """After the auction: the creative of each served promoted slot (``[R, S]`` ids, None elsewhere),
-        chosen per product and placement by the rotation's Thompson sampling among approved creatives."""
+        chosen per product and placement by the rotation's Thompson sampling among approved creatives. A slot
+        whose product is in a running creative experiment (``variant`` set) shows the experiment's arm: the
+        bandit steps aside there, so that it does not mix its own choice into the test."""
+        free = promoted & (prod >= 0)
+        if isinstance(variant, list):
+            free &= np.array([[v is None for v in row] for row in variant], dtype=bool).reshape(prod.shape)
         out = np.full(prod.shape, None, dtype=object)
-        ri, si = np.nonzero(promoted & (prod >= 0))
+        ri, si = np.nonzero(free)
         if len(ri):
             out[ri, si] = self.creatives.choose(
                 [batch.request_ids[i] for i in ri.tolist()],

@@ -74,3 +74,33 @@ def test_an_unchecked_creative_cannot_be_given_to_the_engine(engine: Engine, pro
     assert not res.approved
     with pytest.raises(ValidationError):
         engine.creatives.set_creatives(p.id, res.creatives)
+
+
+def test_the_bandit_steps_aside_where_a_creative_experiment_decides(engine: Engine) -> None:
+    from sitewide.domain.experiments import Arm, Experiment, ExperimentKind
+    from sitewide.service import experiments as usecases
+
+    exp = Experiment(
+        id="x1", merchant_id="m1", name="title test", kind=ExperimentKind.CREATIVE, campaign_id="c1",
+        product_ids=("p00",), arms=(Arm("A", title="SanDisk 16GB"), Arm("B", title="SanDisk Cruzer")),
+        salt="s", auto_stop=False, created_ms=T0 - 10,
+    )  # fmt: skip
+    usecases.create(engine, exp)
+    n = 100
+    out = engine.serve_batch(
+        RequestBatch([f"r{i}" for i in range(n)], [f"u{i}" for i in range(n)], np.zeros(n, np.int64),
+                     ["usb flash drive", "sandisk usb"] * (n // 2), T0, 6)
+    )  # fmt: skip
+    cre, variant = out.extras["creative"], out.extras["variant"]
+    assert isinstance(cre, np.ndarray) and isinstance(variant, list)
+    ids = engine.catalogue_ids()
+    in_test = [
+        (r, s)
+        for r in range(n)
+        for s in range(6)
+        if out.product_idx[r, s] >= 0 and ids[out.product_idx[r, s]] == "p00"
+    ]
+    assert any(out.promoted[r, s] for r, s in in_test)  # p00 wins promoted slots: the bandit would pick there
+    assert in_test and all(variant[r][s] is not None and cre[r, s] is None for r, s in in_test)
+    others = cre[out.promoted & (cre != None)]  # noqa: E711
+    assert len(others) > 0  # other promoted products still get the bandit's creative
