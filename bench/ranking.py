@@ -425,7 +425,7 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
         neg,
     )
     t0 = time.perf_counter()
-    cfg = TwoTowerTrainConfig(epochs=8 if quick else 12, batch_size=512, seed=0, progress=False)
+    cfg = TwoTowerTrainConfig(epochs=16 if quick else 20, batch_size=512, seed=0, progress=False)
     model = train_two_tower(data, cfg)
     print(
         f"\n== Retrieval: two-tower trained on {len(rq)} clicks (+ {int((neg >= 0).sum())} hard negatives) "
@@ -536,7 +536,7 @@ def chinese_section(quick: bool, metrics: list[str]) -> None:
     m = d[d["match"]]
     queries = m["q"].tolist()
     rel = [{row_of[t]} for t in m["doc"]]
-    per = 5 if quick else 12
+    per = 4 if quick else 12
     gen = fragment_queries(docs, np.random.default_rng(8), per_title=per + 1)
     q_text = [q for qs in gen for q in qs[:per]]  # training queries
     q_doc = np.repeat(np.arange(len(docs)), per)
@@ -556,7 +556,7 @@ def chinese_section(quick: bool, metrics: list[str]) -> None:
     )
     t0 = time.perf_counter()
     model = train_two_tower(
-        data, TwoTowerTrainConfig(epochs=6 if quick else 10, batch_size=256, progress=False)
+        data, TwoTowerTrainConfig(epochs=4 if quick else 10, batch_size=256, progress=False)
     )
     pv = product_vectors(model, data)
     hnsw = make_index("hnsw", m=16, ef_construction=80, ef_search=128)
