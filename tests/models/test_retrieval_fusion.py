@@ -27,13 +27,19 @@ def test_rrf_puts_items_both_lists_agree_on_first_and_keeps_each_lists_best() ->
         reciprocal_rank_fusion([a, np.array([[1], [2]])], 3)
 
 
-def test_fused_retriever_finds_what_either_source_alone_misses() -> None:
+def _five_products() -> tuple[ExactIndex, BM25Index, np.ndarray]:
+    """Five titles, one-hot vectors: an exact vector index and BM25 over the same rows."""
     texts = ["red usb cable", "blue usb cable", "wireless mouse", "gaming keyboard", "laptop sleeve"]
     vecs = np.eye(5, dtype=np.float32)
     dense = ExactIndex()
     dense.build(np.arange(5), vecs)
     bm = BM25Index()
     bm.build(np.arange(5), texts)
+    return dense, bm, vecs
+
+
+def test_fused_retriever_finds_what_either_source_alone_misses() -> None:
+    dense, bm, vecs = _five_products()
     fused = FusedRetriever(dense, bm, depth=2)
     # the vector points at the mouse; the text says "keyboard" (a lexical hit the vector misses)
     q = vecs[[2]]
@@ -61,12 +67,7 @@ def test_hard_negatives_change_the_two_tower_loss() -> None:
 def test_fusion_weight_follows_the_source_that_finds_the_validation_clicks() -> None:
     from sitewide.models.retrieval import tune_dense_weight
 
-    texts = ["red usb cable", "blue usb cable", "wireless mouse", "gaming keyboard", "laptop sleeve"]
-    vecs = np.eye(5, dtype=np.float32)
-    dense = ExactIndex()
-    dense.build(np.arange(5), vecs)
-    bm = BM25Index()
-    bm.build(np.arange(5), texts)
+    dense, bm, vecs = _five_products()
     fused = FusedRetriever(dense, bm, depth=1)
     # the query says "cable" (BM25: 0, 1); the vectors point at 4, which is what was clicked
     w = tune_dense_weight(fused, vecs[[4, 4]], ["cable", "usb cable"], [{4}, {4}], k=1, grid=(0.0, 0.5, 4.0))
