@@ -119,10 +119,9 @@ def train_ranker(
         and valid is not None
         and int(vlog.click[logged_mask(vlog.inputs)].sum()) < cfg.crossfit_below
     )
-    if crossfit and valid is not None:
-        ctr_l, cvr_l, log_exam, click, order = _out_of_fold(
-            pipeline, concat_logs([train, valid], [0, 0]), cfg
-        )
+    if crossfit:
+        every = train if valid is None else concat_logs([train, valid], [0, 0])
+        ctr_l, cvr_l, log_exam, click, order = _out_of_fold(pipeline, every, cfg)
     else:
         vb = pipeline.transform(vlog.inputs)
         vclick, vorder, _ = _targets(vlog, vb)
