@@ -63,9 +63,11 @@ class PlattScaling:
         cls, logit: torch.Tensor, y: torch.Tensor, log_offset: torch.Tensor | None = None, steps: int = 100
     ) -> PlattScaling:
         """Fit ``{b}``, ``{b, c}``, ``{a, b}`` and ``{a, b, c}`` (c only with ``log_offset``) by maximum likelihood
-        on held-out (or cross-fitted) logits and keep the one with the lowest BIC = 2·NLL + k·ln n. Parameters
-        left out are fixed at a = 0 (the base rate: the logit carries no evidence) and c = 0 (no position
-        effect). With many positives this is plain Platt scaling; with a handful it is the base rate."""
+        on held-out (or cross-fitted) logits and keep the one with the lowest BIC = 2·NLL + k·ln n. ``a`` and
+        ``b`` are fitted when included, a = 0 otherwise (the base rate: the logit carries no evidence); ``c``
+        is the model's examination curve used as learned (c = 1) or dropped (c = 0: no position effect), not
+        re-scaled, so that the position-debiased serving pCTR keeps its meaning. With many positives this is
+        plain Platt scaling; with a handful it is the base rate."""
         n = int(logit.numel())
         pos = float(y.sum())
         if n == 0 or pos == 0.0:
@@ -95,17 +97,19 @@ class PlattScaling:
         b0: float,
         steps: int,
     ) -> tuple[float, PlattScaling]:
-        """Summed NLL and map with only the ``free`` parameters fitted (a = c = 0 otherwise, b starts at the
-        base rate's logit)."""
-        init = {"a": 1.0, "b": b0, "c": 1.0}
-        theta = torch.tensor([init[k] for k in free], dtype=torch.float64, requires_grad=True)
+        """Summed NLL and map with only the ``free`` parameters (a = 0 otherwise; b starts at the base rate's
+        logit; "c" in ``free`` means c = 1, else 0)."""
+        init = {"a": 1.0, "b": b0}
+        fitted = [k for k in free if k != "c"]
+        theta = torch.tensor([init[k] for k in fitted], dtype=torch.float64, requires_grad=True)
         z, yy, oo = logit.double(), y.double(), off.double()
         opt = torch.optim.LBFGS([theta], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
 
         def params() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             zero = torch.zeros((), dtype=torch.float64)
-            got = {k: theta[i] for i, k in enumerate(free)}
-            return got.get("a", zero), got.get("b", zero), got.get("c", zero)
+            got = {k: theta[i] for i, k in enumerate(fitted)}
+            c = torch.ones((), dtype=torch.float64) if "c" in free else zero
+            return got.get("a", zero), got.get("b", zero), c
 
         def nll() -> torch.Tensor:
             a, b, c = params()
