@@ -409,7 +409,7 @@ class Engine:
         with self._lock:
             if self.store.get_campaign(campaign.id) is None:
                 raise NotFound(f"campaign {campaign.id} not found")
-            self.store.update_campaign(campaign)
+            self.store.update_campaign(campaign, self.clock.now_ms())
             self._reload_campaigns()  # restarts only this campaign's bidder
 
     def _advance(self, ts_ms: int) -> None:
@@ -845,6 +845,7 @@ class Engine:
             prev_as_of, as_of, (t for t in touched if t >= 0), (start_ms, end_ms), policy.reach_ms
         )
         camps = {c.id: c for c in store.list_campaigns()}
+        terms = store.campaign_terms()
         contracts = store.guarantees()
 
         def contract(cid: str) -> GuaranteeContract:
@@ -857,7 +858,9 @@ class Engine:
             named_ids = sorted({e.click_id for e in evs if e.kind is EventKind.ORDER and e.click_id} - have)
             named = store.get_events(named_ids) if named_ids else {}
             refunds = store.refunds_for([e.id for e in evs if e.kind is EventKind.ORDER])
-            for (cid, d), f in compute_days(days, evs, camps, policy, named, refunds, as_of).items():
+            for (cid, d), f in compute_days(
+                days, evs, camps, policy, named, refunds, as_of, terms
+            ).items():
                 new_days[(cid, day_str(d))] = f
         old_days: dict[tuple[str, str], DayFigures] = {}
         if days:
@@ -1171,8 +1174,21 @@ class Engine:
                     "gross_gmv_micros": f.gross_gmv_micros,
                     "refunded_micros": f.refunded_micros,
                     "gmv_micros": f.gmv_micros,
+                    "target_roi": str(f.target_roi),
+                    "terms_versions": list(f.terms_versions),
                 }
                 for _, f in sorted(figs.items())
+            ],
+            "terms": [
+                {
+                    "version": t.version,
+                    "effective_ms": t.effective_ms,
+                    "target_roi": str(t.target_roi),
+                    "daily_budget_micros": t.daily_budget_micros,
+                    "status": t.status.value,
+                    "product_ids": list(t.product_ids),
+                }
+                for t in self.store.campaign_terms([campaign_id]).get(campaign_id, [])
             ],
             "guarantee_windows": [
                 {

@@ -267,3 +267,23 @@ def test_brand_kits_are_append_only_versions_and_creatives_replace_per_product(s
     with pytest.raises(Conflict):
         store.put_creatives("p1", [cr("cr-e", "p2")])
     assert [c.id for c in store.list_creatives("p1")] == ["cr-d"]
+
+
+def test_campaign_terms_are_versioned_from_their_effective_time(store: Store) -> None:
+    from dataclasses import replace
+
+    from sitewide.domain.types import Campaign, CampaignStatus
+
+    c = Campaign("c1", "m1", "n", ("p00",), Decimal("2.00"), Micros(30_000_000), created_ms=1_000)
+    store.create_campaign(c)
+    store.update_campaign(replace(c, name="renamed"), effective_ms=2_000)  # not a money term: no version
+    store.update_campaign(replace(c, daily_budget_micros=Micros(100)), effective_ms=5_000)
+    store.update_campaign(replace(c, status=CampaignStatus.PAUSED), effective_ms=4_000)  # clock behind
+    hist = store.campaign_terms()["c1"]
+    assert [(t.version, t.effective_ms, t.daily_budget_micros) for t in hist] == [
+        (1, 1_000, 30_000_000),
+        (2, 5_000, 100),
+        (3, 5_000, 30_000_000),
+    ]
+    assert hist[2].status is CampaignStatus.PAUSED and hist[0].target_roi == Decimal("2.00")
+    assert store.campaign_terms(["c9"]) == {}

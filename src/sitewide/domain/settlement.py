@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from sitewide.domain.attribution import AttributionPolicy, TouchIndex
@@ -36,6 +36,7 @@ from sitewide.domain.guarantee import (
 from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
 from sitewide.domain.ledger import TransactionBuilder
 from sitewide.domain.reserve import ReserveMove
+from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
 from sitewide.domain.types import Campaign, Event, EventKind, Transaction
 
 DAY_MS = 86_400_000
@@ -71,6 +72,10 @@ class DayFigures:
     orders: int = 0
     gross_gmv_micros: int = 0
     refunded_micros: int = 0
+    # the terms of the day (sitewide.domain.terms.terms_for_day): the target the guarantee judges the day by
+    # and the campaign's term versions in force during the day (``budget_micros`` is the day's cap)
+    target_roi: Decimal = Decimal(0)
+    terms_versions: tuple[int, ...] = ()
 
     @property
     def gmv_micros(self) -> int:
@@ -78,7 +83,14 @@ class DayFigures:
 
 
 def zero_figures(f: DayFigures) -> DayFigures:
-    return DayFigures(f.campaign_id, f.merchant_id, f.day, f.budget_micros)
+    return DayFigures(
+        f.campaign_id,
+        f.merchant_id,
+        f.day,
+        f.budget_micros,
+        target_roi=f.target_roi,
+        terms_versions=f.terms_versions,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,14 +231,26 @@ def compute_days(
     named_clicks: Mapping[str, Event] | None = None,
     refunds: Mapping[str, Sequence[Event]] | None = None,
     as_of_ms: int | None = None,
+    terms: Mapping[str, Sequence[CampaignTerms]] | None = None,
 ) -> dict[Key, DayFigures]:
     """Figures for every campaign with activity on ``days``.
 
     ``events``: every event in :func:`load_range` of ``days`` (duplicates by id are ignored);
     ``named_clicks``: clicks that orders in ``events`` name (any time); ``refunds``: order id → its refunds;
-    events at or after ``as_of_ms`` are ignored.
+    events at or after ``as_of_ms`` are ignored. ``terms``: each campaign's term versions (the store's
+    ``campaign_terms``); a day's budget cap and target are those of :func:`~sitewide.domain.terms.terms_for_day`,
+    never the campaign's current ones. A campaign without a history is taken as its version 1.
     """
     cut = as_of_ms if as_of_ms is not None else 1 << 62
+    day_terms: dict[Key, DayTerms] = {}
+
+    def terms_of(k: Key) -> DayTerms:
+        t = day_terms.get(k)
+        if t is None:
+            hist = (terms or {}).get(k[0]) or [initial_terms(campaigns[k[0]])]
+            t = day_terms[k] = terms_for_day(hist, k[1])
+        return t
+
     clicks: dict[str, Event] = {}
     imps: dict[str, Event] = {}
     orders: dict[str, Event] = {}
@@ -259,7 +283,7 @@ def compute_days(
 
     for k, cl in groups.items():
         cl.sort(key=lambda e: (e.ts_ms, e.id))
-        budget = int(campaigns[k[0]].daily_budget_micros)
+        budget = terms_of(k).daily_budget_micros
         r = row(k)
         for c in cl:  # bill valid clicks in time order while they fit in the day's budget
             r["clicks"] += 1
@@ -293,11 +317,12 @@ def compute_days(
     out: dict[Key, DayFigures] = {}
     for k, r in acc.items():
         camp = campaigns[k[0]]
+        dt = terms_of(k)
         out[k] = DayFigures(
             campaign_id=k[0],
             merchant_id=camp.merchant_id,
             day=day_str(k[1]),
-            budget_micros=int(camp.daily_budget_micros),
+            budget_micros=dt.daily_budget_micros,
             clicks=r["clicks"],
             invalid_clicks=r["invalid"],
             invalid_by_rule=tuple(sorted(rules.get(k, {}).items())),
@@ -307,6 +332,8 @@ def compute_days(
             orders=r["orders"],
             gross_gmv_micros=r["gmv"],
             refunded_micros=r["refunded"],
+            target_roi=dt.target_roi,
+            terms_versions=dt.versions,
         )
     return out
 
@@ -316,20 +343,42 @@ def window_for(contract: GuaranteeContract, campaign: Campaign, day: int) -> tup
     return contract.window_of(day, max(campaign.created_ms, 0) // DAY_MS)
 
 
+def window_target(figures: Sequence[DayFigures], fallback: Decimal) -> Decimal:
+    """The target a window is judged against when the contract names none: each day counts with the target of
+    its own terms, weighted by the day's spend — ``Σ spend_d × target_d ÷ Σ spend``, to 6 decimals — so that a
+    window that spans a change asks each day for what was promised that day. A one-day window is judged by its
+    day's target exactly. Days without spend do not count; a window without spend uses ``fallback``."""
+    spend = sum(f.spend_micros for f in figures if f.target_roi > 0)
+    if spend <= 0:
+        return next((f.target_roi for f in reversed(figures) if f.target_roi > 0), fallback)
+    targets = {f.target_roi for f in figures if f.target_roi > 0 and f.spend_micros}
+    if len(targets) == 1:
+        return targets.pop()
+    need = sum((f.spend_micros * f.target_roi for f in figures if f.target_roi > 0), Decimal(0))
+    return (need / spend).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
+
+
 def evaluate_window(
     contract: GuaranteeContract,
     campaign: Campaign,
     window: tuple[int, int],
     figures: Iterable[DayFigures],
 ) -> GuaranteeEvaluation:
+    """Judge one window from its days' figures; the target is the contract's own, else
+    :func:`window_target` of the days' terms (``campaign.target_roi`` only for a window without spend)."""
     import json
 
+    figs = list(figures)
     spend = gmv = orders = 0
-    for f in figures:
+    for f in figs:
         spend += f.spend_micros
         gmv += f.gmv_micros
         orders += f.orders
-    target = contract.target_roi if contract.target_roi is not None else campaign.target_roi
+    target = (
+        contract.target_roi
+        if contract.target_roi is not None
+        else window_target(figs, campaign.target_roi)
+    )
     triggered, due, reason = payout_due(contract, target, spend, gmv, orders)
     doc = contract.to_dict()
     doc["campaign_id"] = campaign.id
@@ -383,7 +432,8 @@ def book_differences(
                 delta,
                 f"{what} campaign {new.campaign_id} day {new.day}: {new.billable_clicks} billable of "
                 f"{new.clicks} clicks ({new.invalid_clicks} invalid), spend {new.spend_micros} "
-                f"(budget {new.budget_micros}, booked before {old.spend_micros if old else 0})",
+                f"(budget {new.budget_micros}, terms v{','.join(map(str, new.terms_versions))}, "
+                f"booked before {old.spend_micros if old else 0})",
             )
     evals: list[GuaranteeEvaluation] = []
     for ev in new_evals:

@@ -11,6 +11,7 @@ from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
 from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
 from sitewide.ports import EventReceipt
 
@@ -35,6 +36,7 @@ class MemoryStore:
         self._experiments: dict[str, Experiment] = {}
         self._kits: dict[str, list[BrandKit]] = {}
         self._creatives: dict[str, list[Creative]] = {}
+        self._terms: dict[str, list[CampaignTerms]] = {}
 
     # catalogue -------------------------------------------------------------------------------------
     def upsert_shops(self, shops: Iterable[Shop]) -> None:
@@ -65,12 +67,24 @@ class MemoryStore:
             if campaign.id in self._campaigns:
                 raise Conflict(f"campaign {campaign.id} already exists")
             self._campaigns[campaign.id] = campaign
+            self._terms[campaign.id] = [initial_terms(campaign)]
 
-    def update_campaign(self, campaign: Campaign) -> None:
+    def update_campaign(self, campaign: Campaign, effective_ms: int) -> None:
         with self._lock:
             if campaign.id not in self._campaigns:
                 raise Conflict(f"campaign {campaign.id} does not exist")
             self._campaigns[campaign.id] = campaign
+            hist = self._terms.setdefault(campaign.id, [])
+            last = hist[-1] if hist else None
+            if last is None or not last.same_terms(campaign):
+                v = last.version + 1 if last else 1
+                eff = max(effective_ms, last.effective_ms if last else 0)
+                hist.append(CampaignTerms.of(campaign, v, eff))
+
+    def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]:
+        with self._lock:
+            ids = self._terms if campaign_ids is None else [i for i in campaign_ids if i in self._terms]
+            return {i: list(self._terms[i]) for i in ids}
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self._campaigns.get(campaign_id)

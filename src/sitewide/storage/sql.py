@@ -42,6 +42,7 @@ from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import check_balanced
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -85,6 +86,17 @@ campaigns = Table(
     Column("daily_budget_micros", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+)
+campaign_terms_t = Table(
+    "campaign_terms",
+    metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("effective_ms", BigInteger, nullable=False),
+    Column("target_roi", String(32), nullable=False),  # Decimal as text, exact
+    Column("daily_budget_micros", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("product_ids", Text, nullable=False),  # JSON list
 )
 SeqType = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY = rowid on SQLite
 events = Table(
@@ -158,6 +170,8 @@ day_figures_t = Table(
     Column("orders", BigInteger, nullable=False),
     Column("gross_gmv_micros", BigInteger, nullable=False),
     Column("refunded_micros", BigInteger, nullable=False),
+    Column("target_roi", String(32), nullable=False),  # the day's terms: target the guarantee used
+    Column("terms_versions", String(200), nullable=False),  # JSON list of the versions in force that day
     Index("ix_settlement_days_day", "day"),
 )
 evals_t = Table(
@@ -279,6 +293,31 @@ def _campaign_row(c: Campaign) -> dict[str, object]:
     }
 
 
+def _terms_row(t: CampaignTerms) -> dict[str, object]:
+    return {
+        "campaign_id": t.campaign_id,
+        "version": t.version,
+        "effective_ms": t.effective_ms,
+        "target_roi": str(t.target_roi),
+        "daily_budget_micros": t.daily_budget_micros,
+        "status": t.status.value,
+        "product_ids": json.dumps(list(t.product_ids)),
+    }
+
+
+def _terms_from_row(r: object) -> CampaignTerms:
+    m = r._mapping  # type: ignore[attr-defined]
+    return CampaignTerms(
+        campaign_id=m["campaign_id"],
+        version=int(m["version"]),
+        effective_ms=int(m["effective_ms"]),
+        target_roi=Decimal(m["target_roi"]),
+        daily_budget_micros=int(m["daily_budget_micros"]),
+        status=CampaignStatus(m["status"]),
+        product_ids=tuple(json.loads(m["product_ids"])),
+    )
+
+
 def _insert_txn(conn: Connection, t: Transaction) -> None:
     conn.execute(insert(transactions), [{"id": t.id, "kind": t.kind, "period": t.period, "ts_ms": t.ts_ms}])
     if t.entries:
@@ -324,6 +363,8 @@ def _fig_row(run_seq: int, f: DayFigures) -> dict[str, object]:
         "day": f.day,
         "merchant_id": f.merchant_id,
         "invalid_by_rule": json.dumps([list(x) for x in f.invalid_by_rule]),
+        "target_roi": str(f.target_roi),
+        "terms_versions": json.dumps(list(f.terms_versions)),
         **{k: int(getattr(f, k)) for k in _FIG_INTS},
     }
 
@@ -335,6 +376,8 @@ def _fig_from_row(r: object) -> DayFigures:
         merchant_id=m["merchant_id"],
         day=m["day"],
         invalid_by_rule=tuple((str(a), int(b)) for a, b in json.loads(m["invalid_by_rule"])),
+        target_roi=Decimal(m["target_roi"]),
+        terms_versions=tuple(int(v) for v in json.loads(m["terms_versions"])),
         **{k: int(m[k]) for k in _FIG_INTS},
     )
 
@@ -489,14 +532,41 @@ class SqlStore:
             if conn.execute(select(campaigns.c.id).where(campaigns.c.id == campaign.id)).first():
                 raise Conflict(f"campaign {campaign.id} already exists")
             conn.execute(insert(campaigns), [_campaign_row(campaign)])
+            conn.execute(insert(campaign_terms_t), [_terms_row(initial_terms(campaign))])
 
-    def update_campaign(self, campaign: Campaign) -> None:
+    def update_campaign(self, campaign: Campaign, effective_ms: int) -> None:
+        """The row update takes the campaign's row lock first, so concurrent edits append versions in turn."""
+        t = campaign_terms_t
         with self.engine.begin() as conn:
             res = conn.execute(
                 update(campaigns).where(campaigns.c.id == campaign.id).values(**_campaign_row(campaign))
             )
             if res.rowcount != 1:
                 raise Conflict(f"campaign {campaign.id} does not exist")
+            r = conn.execute(
+                select(t).where(t.c.campaign_id == campaign.id).order_by(t.c.version.desc()).limit(1)
+            ).first()
+            last = _terms_from_row(r) if r is not None else None
+            if last is None or not last.same_terms(campaign):
+                v = last.version + 1 if last else 1
+                eff = max(effective_ms, last.effective_ms if last else 0)
+                conn.execute(insert(t), [_terms_row(CampaignTerms.of(campaign, v, eff))])
+
+    def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]:
+        t = campaign_terms_t
+        out: dict[str, list[CampaignTerms]] = {}
+        with self.engine.connect() as conn:
+            if campaign_ids is None:
+                rows = list(conn.execute(select(t).order_by(t.c.campaign_id, t.c.version)))
+            else:
+                ids, rows = list(campaign_ids), []
+                for i in range(0, len(ids), 500):
+                    q = select(t).where(t.c.campaign_id.in_(ids[i : i + 500]))
+                    rows += list(conn.execute(q.order_by(t.c.campaign_id, t.c.version)))
+        for r in rows:
+            x = _terms_from_row(r)
+            out.setdefault(x.campaign_id, []).append(x)
+        return out
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         with self.engine.connect() as conn:

@@ -77,6 +77,21 @@ def campaign_report(campaign_id: str, engine: EngineDep, who: PrincipalDep) -> d
     return engine.campaign_report(campaign_id)
 
 
+@router.get(
+    "/campaigns/{campaign_id}/statement",
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    tags=["campaigns"],
+)
+def campaign_statement(
+    campaign_id: str, engine: EngineDep, who: PrincipalDep, period: Annotated[Day | None, Query()] = None
+) -> dict[str, object]:
+    """The numbers settlement used for one campaign: per-day figures with the budget and target of the terms
+    in force that day (and which versions), every terms version, the guarantee windows with the contract they
+    used, and the ledger legs booked for the campaign. ``period``: one day, or all."""
+    visible_campaign(engine, who, campaign_id)
+    return engine.statement(campaign_id, period)
+
+
 @router.get("/statements", response_model=Page[StatementOut], responses={422: {"model": ErrorOut}})
 def statements(
     engine: EngineDep,

@@ -1,0 +1,52 @@
+"""Issue 14: effective-dated campaign terms. Every version of a campaign's money terms (target ROI, daily
+budget, status, products) with the time it took effect; settlement figures record the terms of their day.
+
+Existing campaigns get version 1 in force from their creation, with their current terms (the only terms a
+database from before this revision knows); existing figures get their campaign's current target.
+
+Revision ID: 0005_campaign_terms
+Revises: 0004_creatives
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005_campaign_terms"
+down_revision = "0004_creatives"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "campaign_terms",
+        sa.Column("campaign_id", sa.String(64), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("effective_ms", sa.BigInteger, nullable=False),
+        sa.Column("target_roi", sa.String(32), nullable=False),
+        sa.Column("daily_budget_micros", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("product_ids", sa.Text, nullable=False),
+    )
+    op.execute(
+        "INSERT INTO campaign_terms (campaign_id, version, effective_ms, target_roi, daily_budget_micros, "
+        "status, product_ids) SELECT id, 1, created_ms, target_roi, daily_budget_micros, status, product_ids "
+        "FROM campaigns"
+    )
+    with op.batch_alter_table("settlement_days") as b:
+        b.add_column(sa.Column("target_roi", sa.String(32), nullable=False, server_default="0"))
+        b.add_column(sa.Column("terms_versions", sa.String(200), nullable=False, server_default="[1]"))
+    op.execute(
+        "UPDATE settlement_days SET target_roi = (SELECT c.target_roi FROM campaigns c "
+        "WHERE c.id = settlement_days.campaign_id) "
+        "WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.id = settlement_days.campaign_id)"
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("settlement_days") as b:
+        b.drop_column("terms_versions")
+        b.drop_column("target_roi")
+    op.drop_table("campaign_terms")
