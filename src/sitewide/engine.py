@@ -1137,23 +1137,20 @@ class Engine:
             for g in evals
             if period is None or day_index(g.first_day) <= day_index(period) < day_index(g.first_day) + g.days
         ]
-        tag = f"campaign {campaign_id} "
+        windows = {g.window for g in evals_in}
         legs = [
             {
-                "txn_id": t.id,
-                "period": t.period,
+                "txn_id": e.txn_id,
+                "period": ln.period,
                 "account": e.account,
                 "amount_micros": int(e.amount_micros),
+                "day": e.day,
+                "window": e.window,
                 "memo": e.memo,
             }
-            for t in self.store.list_transactions()
-            for e in t.entries
-            if tag in e.memo
-            and (
-                period is None
-                or f"day {period}" in e.memo
-                or any(f"window {g.window}" in e.memo for g in evals_in)
-            )
+            for ln in self.store.ledger_entries(campaign_id=campaign_id)
+            for e in (ln.entry,)
+            if period is None or (e.window in windows if e.window else e.day == period)
         ]
         return {
             "campaign_id": campaign_id,

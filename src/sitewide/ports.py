@@ -16,6 +16,7 @@ import numpy.typing as npt
 from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.ledger import LedgerLine
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms
 from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
@@ -74,6 +75,15 @@ class Store(Protocol):
     def append_transactions(self, txns: Sequence[Transaction]) -> bool: ...
     def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]: ...
     def balances(self) -> dict[str, int]: ...
+    def ledger_entries(
+        self,
+        merchant_id: str | None = None,
+        campaign_id: str | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> list[LedgerLine]:
+        """Stored legs selected by their structured columns (exact matches, never memo or account prefixes),
+        in booking order, each with its transaction's period and kind."""
+        ...
 
     # settlement (issue 7). Events carry an ingestion sequence; ``event_watermark`` is the highest one below
     # which every event is committed, ``event_stamps_after(a, b)`` the (ts_ms, kind, order_id) of events with

@@ -172,3 +172,51 @@ def test_a_change_takes_effect_for_money_from_the_next_day(
     days = {d["day"]: d for d in st["days"]}  # type: ignore[attr-defined]
     assert days["2026-03-11"]["spend_micros"] == 40 * CNY and days["2026-03-11"]["terms_versions"] == [1, 2]
     assert days["2026-03-12"]["spend_micros"] == 40 * CNY and days["2026-03-12"]["terms_versions"] == [2]
+
+
+# high: one merchant's statement showed another's ledger entries ----------------------------------------------
+def test_ids_with_a_colon_are_refused(op: TestClient) -> None:
+    r = op.post("/merchants", json={"id": "tA:eu", "name": "A Europe"})
+    assert r.status_code == 422, r.text
+    assert op.post("/merchants", json={"id": "tA.eu", "name": "A Europe"}).status_code == 201
+
+
+def test_a_statement_holds_only_the_merchants_own_legs_even_for_legacy_colon_ids(
+    app: FastAPI, op: TestClient, clock: ManualClock
+) -> None:
+    from decimal import Decimal
+
+    from sitewide.domain.types import Campaign
+
+    engine: Engine = app.state.engine
+    engine.store.upsert_shops([Shop("sA", "tA", "A"), Shop("sB", "tA:eu", "A eu")])  # stored before the rule
+    engine.store.upsert_products(
+        [Product("pa", "sA", "a", "x", 5 * CNY), Product("pb", "sB", "b", "x", 5 * CNY)]
+    )
+    engine.reload()
+    app.state.accounts.ensure_merchants(["tA", "tA:eu"])
+    for cid, pid, mid in (("ca", "pa", "tA"), ("cb", "pb", "tA:eu")):
+        engine.add_campaign(Campaign(cid, mid, cid, (pid,), Decimal("1"), 100 * CNY, created_ms=D0))
+    evs = [
+        {
+            "id": f"{c}{i}",
+            "kind": "click",
+            "ts_ms": D0 + HOUR + i,
+            "user_id": f"u{i}",
+            "product_id": p,
+            "campaign_id": c,
+            "price_micros": CNY,
+        }
+        for c, p in (("ca", "pa"), ("cb", "pb"))
+        for i in range(20)
+    ]
+    ok(op.post("/events", json={"events": evs}))
+    settle(op, clock, D)
+    key = ok(op.post("/merchants/tA/keys"))["api_key"]
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as ta:
+        page = ok(ta.get("/statements"))
+    (st,) = page["items"]  # type: ignore[misc]
+    assert st["charged_micros"] == 20 * CNY
+    assert {e["account"] for e in st["entries"]} == {"merchant:tA:cash", "merchant:tA:ad_credit"}
+    assert {e["campaign_id"] for e in st["entries"]} == {"ca"} and st["period"] == D
+    assert st["compensation_micros"] == 20 * CNY  # no GMV at target 1: the whole spend back, not tA:eu's too

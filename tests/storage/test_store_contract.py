@@ -287,3 +287,25 @@ def test_campaign_terms_are_versioned_from_their_effective_time(store: Store) ->
     ]
     assert hist[2].status is CampaignStatus.PAUSED and hist[0].target_roi == Decimal("2.00")
     assert store.campaign_terms(["c9"]) == {}
+
+
+def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> None:
+    from sitewide.domain.ledger import TransactionBuilder
+
+    tb = TransactionBuilder("s1")
+    tb.charge("tA", 5, "charge", campaign_id="ca", day="2026-01-02")
+    tb.charge("tA:eu", 7, "charge", campaign_id="cb", day="2026-01-02")
+    tb.compensate("tA", 2, "comp", campaign_id="ca", day="2026-01-04", window="2026-01-02+3d")
+    t = tb.build("settlement", "2026-01-05", 1)
+    assert t is not None and store.append_transactions([t])
+    mine = store.ledger_entries(merchant_id="tA")
+    assert {ln.entry.account for ln in mine} == {
+        "platform:revenue",
+        "merchant:tA:cash",
+        "merchant:tA:ad_credit",
+        "platform:compensation",
+    }
+    assert all(ln.period == "2026-01-05" and ln.kind == "settlement" for ln in mine)
+    (comp,) = store.ledger_entries(campaign_id="ca", accounts=["merchant:tA:ad_credit"])
+    assert (comp.entry.amount_micros, comp.entry.day, comp.entry.window) == (2, "2026-01-04", "2026-01-02+3d")
+    assert store.list_transactions()[0].entries == t.entries

@@ -32,6 +32,20 @@ def credit_account(merchant_id: str) -> str:
     return f"merchant:{merchant_id}:ad_credit"
 
 
+def merchant_accounts(merchant_id: str) -> tuple[str, str]:
+    """The merchant's own accounts (exact names, never a prefix): cash and ad credit."""
+    return cash_account(merchant_id), credit_account(merchant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A stored leg with its transaction's period (what the store's ``ledger_entries`` returns)."""
+
+    period: str
+    kind: str
+    entry: LedgerEntry
+
+
 @dataclass(slots=True)
 class TransactionBuilder:
     """Collects balanced pairs of legs for one transaction."""
@@ -39,19 +53,60 @@ class TransactionBuilder:
     txn_id: str
     legs: list[LedgerEntry] = field(default_factory=list)
 
-    def move(self, debit: str, credit: str, amount: int, memo: str) -> None:
-        """``amount`` into ``debit`` and out of ``credit`` (a negative amount reverses the direction)."""
+    def move(
+        self,
+        debit: str,
+        credit: str,
+        amount: int,
+        memo: str,
+        *,
+        merchant_id: str | None = None,
+        campaign_id: str | None = None,
+        day: str | None = None,
+        window: str | None = None,
+    ) -> None:
+        """``amount`` into ``debit`` and out of ``credit`` (a negative amount reverses the direction); both
+        legs carry the structured keys."""
         a = micros(amount)
         if a == 0:
             return
-        self.legs.append(LedgerEntry(self.txn_id, debit, Micros(a), memo))
-        self.legs.append(LedgerEntry(self.txn_id, credit, Micros(-a), memo))
+        for account, amt in ((debit, a), (credit, -a)):
+            self.legs.append(
+                LedgerEntry(self.txn_id, account, Micros(amt), memo, merchant_id, campaign_id, day, window)
+            )
 
-    def charge(self, merchant_id: str, amount: int, memo: str) -> None:
-        self.move(PLATFORM_REVENUE, cash_account(merchant_id), amount, memo)
+    def charge(
+        self, merchant_id: str, amount: int, memo: str, campaign_id: str | None = None, day: str | None = None
+    ) -> None:
+        self.move(
+            PLATFORM_REVENUE,
+            cash_account(merchant_id),
+            amount,
+            memo,
+            merchant_id=merchant_id,
+            campaign_id=campaign_id,
+            day=day,
+        )
 
-    def compensate(self, merchant_id: str, amount: int, memo: str) -> None:
-        self.move(credit_account(merchant_id), PLATFORM_COMPENSATION, amount, memo)
+    def compensate(
+        self,
+        merchant_id: str,
+        amount: int,
+        memo: str,
+        campaign_id: str | None = None,
+        day: str | None = None,
+        window: str | None = None,
+    ) -> None:
+        self.move(
+            credit_account(merchant_id),
+            PLATFORM_COMPENSATION,
+            amount,
+            memo,
+            merchant_id=merchant_id,
+            campaign_id=campaign_id,
+            day=day,
+            window=window,
+        )
 
     def provision(self, amount: int, memo: str) -> None:
         """Set aside expected compensation (a negative amount gives some back)."""

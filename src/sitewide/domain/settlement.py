@@ -29,6 +29,7 @@ from sitewide.domain.guarantee import (
     PLATFORM_CONTRACT,
     GuaranteeContract,
     GuaranteeEvaluation,
+    day_index,
     day_str,
     payout_due,
     window_key,
@@ -434,6 +435,8 @@ def book_differences(
                 f"{new.clicks} clicks ({new.invalid_clicks} invalid), spend {new.spend_micros} "
                 f"(budget {new.budget_micros}, terms v{','.join(map(str, new.terms_versions))}, "
                 f"booked before {old.spend_micros if old else 0})",
+                campaign_id=new.campaign_id,
+                day=new.day,
             )
     evals: list[GuaranteeEvaluation] = []
     for ev in new_evals:
@@ -449,6 +452,9 @@ def book_differences(
                 delta,
                 f"{what} campaign {ev.campaign_id} window {ev.window} (contract v{ev.contract_version}): "
                 f"{ev.reason}; due {ev.due_micros}, booked before {prev.due_micros if prev else 0}",
+                campaign_id=ev.campaign_id,
+                day=day_str(day_index(ev.first_day) + ev.days - 1),
+                window=ev.window,
             )
     for m in reserve:
         if m.kind == "provision":

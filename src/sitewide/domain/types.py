@@ -25,6 +25,19 @@ class Conflict(DomainError):
     """A repeated idempotency key with a different body, or a state change that is not allowed."""
 
 
+# ids of merchants, shops, products and campaigns: letters, digits, "_", "." and "-" (no ":" — ledger account
+# names are built from merchant ids, and "tA" must never be a prefix of another merchant's account)
+ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+
+
+def check_id(kind: str, value: str, max_len: int = 64) -> str:
+    """``value`` if it is a valid id of ``kind``; ValidationError otherwise."""
+    if not 1 <= len(value) <= max_len or not set(value) <= ID_ALPHABET:
+        raise ValidationError(f"{kind} id {value!r}: 1..{max_len} of A-Z a-z 0-9 _ . - only")
+    return value
+
+
 class CampaignStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
@@ -147,12 +160,20 @@ class ServeResult:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """One leg of a double-entry transaction. ``amount_micros`` > 0 is a debit, < 0 a credit."""
+    """One leg of a double-entry transaction. ``amount_micros`` > 0 is a debit, < 0 a credit.
+
+    ``merchant_id``, ``campaign_id``, ``day`` (the UTC day the money is for: a charge's click day, a
+    compensation's window end) and ``window`` (a guarantee window key) are stored as columns: statements and
+    reports select by them. ``memo`` is text for people only."""
 
     txn_id: str
     account: str
     amount_micros: Micros
     memo: str = ""
+    merchant_id: str | None = None
+    campaign_id: str | None = None
+    day: str | None = None
+    window: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

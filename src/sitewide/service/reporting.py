@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sitewide.domain.attribution import attribute_orders
-from sitewide.domain.types import Campaign, EventKind, Transaction
+from sitewide.domain.ledger import LedgerLine, merchant_accounts
+from sitewide.domain.types import Campaign, EventKind
 from sitewide.engine import Engine, day_bounds
 
 GroupBy = Literal["day", "campaign", "product"]
@@ -144,34 +145,49 @@ def report(
     return [groups[k].row() for k in sorted(groups)], total.row()
 
 
-def merchant_statements(merchant_id: str, txns: Iterable[Transaction]) -> list[dict[str, object]]:
-    """Per settled period: what the merchant was charged (cash debited), got back as compensation (ad
-    credit), and every ledger entry on its accounts."""
-    prefix = f"merchant:{merchant_id}:"
+def merchant_statements(merchant_id: str, lines: Iterable[LedgerLine]) -> list[dict[str, object]]:
+    """Per day the money is for (a charge's click day, a compensation's window end; a leg without a day: its
+    transaction's period): what the merchant was charged (cash debited), got back as compensation (ad
+    credit), and every leg on its accounts. ``lines``: the store's ``ledger_entries`` of the merchant."""
+    cash, credit = merchant_accounts(merchant_id)
     periods: dict[str, dict[str, object]] = {}
-    for t in txns:
-        legs = [e for e in t.entries if e.account.startswith(prefix)]
-        if not legs:
+    for line in lines:
+        e = line.entry
+        if e.merchant_id != merchant_id or e.account not in (cash, credit):
             continue
+        key = e.day or line.period
         p = periods.setdefault(
-            t.period,
+            key,
             {
                 "merchant_id": merchant_id,
-                "period": t.period,
+                "period": key,
                 "charged_micros": 0,
                 "compensation_micros": 0,
                 "transactions": [],
                 "entries": [],
             },
         )
-        p["transactions"].append(t.id)  # type: ignore[attr-defined]
-        for e in legs:
-            amt = int(e.amount_micros)
-            if e.account.endswith(":cash"):
-                p["charged_micros"] = int(p["charged_micros"]) - amt  # type: ignore[call-overload]
-            elif e.account.endswith(":ad_credit"):
-                p["compensation_micros"] = int(p["compensation_micros"]) + amt  # type: ignore[call-overload]
-            p["entries"].append({"account": e.account, "amount_micros": amt, "memo": e.memo})  # type: ignore[attr-defined]
+        txns = p["transactions"]
+        assert isinstance(txns, list)
+        if e.txn_id not in txns:
+            txns.append(e.txn_id)
+        amt = int(e.amount_micros)
+        if e.account == cash:
+            p["charged_micros"] = int(p["charged_micros"]) - amt  # type: ignore[call-overload]
+        else:
+            p["compensation_micros"] = int(p["compensation_micros"]) + amt  # type: ignore[call-overload]
+        p["entries"].append(  # type: ignore[attr-defined]
+            {
+                "account": e.account,
+                "amount_micros": amt,
+                "memo": e.memo,
+                "campaign_id": e.campaign_id,
+                "day": e.day,
+                "window": e.window,
+                "txn_id": e.txn_id,
+                "booked_in": line.period,
+            }
+        )
     out = []
     for k in sorted(periods, reverse=True):
         p = periods[k]

@@ -7,9 +7,10 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sitewide.domain.types import ID_PATTERN
 from sitewide.service.schemas_creative import SlotCreativeOut
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]  # no ":"
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 MicrosInt = Annotated[int, Field(ge=0, le=10**15)]
 Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
@@ -378,6 +379,11 @@ class StatementEntryOut(BaseModel):
     account: str
     amount_micros: int
     memo: str
+    campaign_id: str | None = None
+    day: str | None = Field(None, description="the UTC day the money is for")
+    window: str | None = Field(None, description="the guarantee window, for compensation")
+    txn_id: str | None = None
+    booked_in: str | None = Field(None, description="the settlement period whose run booked the leg")
 
 
 class StatementOut(BaseModel):

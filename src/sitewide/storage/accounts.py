@@ -44,7 +44,7 @@ from sqlalchemy.pool import StaticPool
 
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.shop_score import ShopMetrics
-from sitewide.domain.types import Conflict, NotFound, ValidationError
+from sitewide.domain.types import Conflict, NotFound, ValidationError, check_id
 
 Role = Literal["operator", "merchant"]
 AppealKind = Literal["product", "shop"]
@@ -188,6 +188,7 @@ class AccountStore:
 
     # merchants -------------------------------------------------------------------------------------
     def create_merchant(self, merchant_id: str, name: str) -> Merchant:
+        check_id("merchant", merchant_id)
         m = Merchant(merchant_id, name, _now_ms())
         with self.engine.begin() as conn:
             if conn.execute(select(merchants_t.c.id).where(merchants_t.c.id == merchant_id)).first():

@@ -9,7 +9,7 @@ from dataclasses import replace
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
-from sitewide.domain.ledger import check_balanced
+from sitewide.domain.ledger import LedgerLine, check_balanced
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
@@ -152,6 +152,23 @@ class MemoryStore:
             for t in (self._txns[i] for i in self._txn_order)
             if (kind is None or t.kind == kind) and (period is None or t.period == period)
         ]
+
+    def ledger_entries(
+        self,
+        merchant_id: str | None = None,
+        campaign_id: str | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> list[LedgerLine]:
+        acc = set(accounts) if accounts is not None else None
+        with self._lock:
+            return [
+                LedgerLine(t.period, t.kind, e)
+                for t in (self._txns[i] for i in self._txn_order)
+                for e in t.entries
+                if (merchant_id is None or e.merchant_id == merchant_id)
+                and (campaign_id is None or e.campaign_id == campaign_id)
+                and (acc is None or e.account in acc)
+            ]
 
     def balances(self) -> dict[str, int]:
         out: dict[str, int] = {}

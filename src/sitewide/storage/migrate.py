@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD = "0005_campaign_terms"
+HEAD = "0006_ledger_columns"
 BASELINE = "0001_baseline"
 SCRIPTS = Path(__file__).with_name("migrations")
 

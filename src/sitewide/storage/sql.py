@@ -39,7 +39,7 @@ from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.creative_codec import creative_from_dict, creative_to_dict, kit_from_dict, kit_to_dict
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
-from sitewide.domain.ledger import check_balanced
+from sitewide.domain.ledger import LedgerLine, check_balanced
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
@@ -140,7 +140,11 @@ entries = Table(
     Column("txn_id", String(160), nullable=False, index=True),
     Column("account", String(160), nullable=False, index=True),
     Column("amount_micros", BigInteger, nullable=False),
-    Column("memo", Text, nullable=False),
+    Column("memo", Text, nullable=False),  # for people only; the keys are the columns below
+    Column("merchant_id", String(64), index=True),
+    Column("campaign_id", String(64), index=True),
+    Column("day", String(10)),
+    Column("window_key", String(32)),
 )
 runs = Table(
     "settlement_runs",
@@ -324,10 +328,33 @@ def _insert_txn(conn: Connection, t: Transaction) -> None:
         conn.execute(
             insert(entries),
             [
-                {"txn_id": t.id, "account": e.account, "amount_micros": int(e.amount_micros), "memo": e.memo}
+                {
+                    "txn_id": t.id,
+                    "account": e.account,
+                    "amount_micros": int(e.amount_micros),
+                    "memo": e.memo,
+                    "merchant_id": e.merchant_id,
+                    "campaign_id": e.campaign_id,
+                    "day": e.day,
+                    "window_key": e.window,
+                }
                 for e in t.entries
             ],
         )
+
+
+def _entry_from_row(r: object) -> LedgerEntry:
+    m = r._mapping  # type: ignore[attr-defined]
+    return LedgerEntry(
+        m["txn_id"],
+        m["account"],
+        Micros(int(m["amount_micros"])),
+        m["memo"],
+        m["merchant_id"],
+        m["campaign_id"],
+        m["day"],
+        m["window_key"],
+    )
 
 
 def _run_from_row(r: object) -> SettlementRun:
@@ -673,10 +700,28 @@ class SqlStore:
                 for r in conn.execute(
                     select(entries).where(entries.c.txn_id.in_(ids[i : i + 500])).order_by(entries.c.seq)
                 ):
-                    by[r.txn_id].append(
-                        LedgerEntry(r.txn_id, r.account, Micros(int(r.amount_micros)), r.memo)
-                    )
+                    by[r.txn_id].append(_entry_from_row(r))
         return [Transaction(t.id, t.kind, t.period, int(t.ts_ms), tuple(by[t.id])) for t in txs]
+
+    def ledger_entries(
+        self,
+        merchant_id: str | None = None,
+        campaign_id: str | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> list[LedgerLine]:
+        q = (
+            select(entries, transactions.c.period, transactions.c.kind)
+            .join(transactions, transactions.c.id == entries.c.txn_id)
+            .order_by(entries.c.seq)
+        )
+        if merchant_id is not None:
+            q = q.where(entries.c.merchant_id == merchant_id)
+        if campaign_id is not None:
+            q = q.where(entries.c.campaign_id == campaign_id)
+        if accounts is not None:
+            q = q.where(entries.c.account.in_(list(accounts)))
+        with self.engine.connect() as conn:
+            return [LedgerLine(r.period, r.kind, _entry_from_row(r)) for r in conn.execute(q)]
 
     def balances(self) -> dict[str, int]:
         with self.engine.connect() as conn:

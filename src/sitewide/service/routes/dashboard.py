@@ -328,13 +328,8 @@ def campaign_page(request: Request, campaign_id: str) -> Response:
     lost.add_bar(x=[r.reason for r in losses.by_reason], y=[r.count for r in losses.by_reason])
     _layout(lost, "Lost auctions by reason")
     stm = []
-    for s in merchant_statements(c.merchant_id, engine.store.list_transactions()):
-        entries = s["entries"]
-        assert isinstance(entries, list)
-        # ledger memos name the campaign: "charge campaign <id> day …", "compensation campaign <id> window …"
-        mine = [e for e in entries if f"campaign {c.id} " in str(e["memo"])]
-        if mine:
-            stm.append({**s, "entries": mine})
+    for s in merchant_statements(c.merchant_id, engine.store.ledger_entries(c.merchant_id, c.id)):
+        stm.append(s)
     return _page(
         request,
         "campaign.html",

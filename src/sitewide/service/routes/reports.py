@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.domain.ledger import merchant_accounts
 from sitewide.domain.types import ValidationError
 from sitewide.service import forecast as fc
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep
@@ -109,7 +110,10 @@ def statements(
     else:
         assert who.merchant_id is not None
         mid = who.merchant_id
-    rows = merchant_statements(mid, engine.store.list_transactions(period=period))
+    cash_credit = merchant_accounts(mid)
+    rows = merchant_statements(mid, engine.store.ledger_entries(merchant_id=mid, accounts=cash_credit))
+    if period is not None:
+        rows = [r for r in rows if r["period"] == period]
     items, total = page(rows, offset, limit)
     return Page(
         items=[StatementOut.model_validate(r) for r in items], total=total, offset=offset, limit=limit
