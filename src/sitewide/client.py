@@ -157,8 +157,10 @@ class SitewideClient:
         product_ids: Sequence[str],
         target_roi: str,
         daily_budget_micros: int,
+        created_ms: int | None = None,
     ) -> dict[str, Any]:
-        """``merchant_id``: the merchant the operator acts for; ``None`` with a merchant's key."""
+        """``merchant_id``: the merchant the operator acts for; ``None`` with a merchant's key.
+        ``created_ms`` (operator only): when the campaign started, for replays and simulations."""
         body: dict[str, Any] = {
             "name": name,
             "product_ids": list(product_ids),
@@ -167,6 +169,8 @@ class SitewideClient:
         }
         if merchant_id is not None:
             body["merchant_id"] = merchant_id
+        if created_ms is not None:
+            body["created_ms"] = created_ms
         return dict(self._call("POST", "/campaigns", body))
 
     def get_campaign(self, campaign_id: str) -> dict[str, Any]:
@@ -319,7 +323,12 @@ class HttpMarketEngine:
 
     def _create(self, c: Campaign) -> None:
         out = self.client.create_campaign(
-            c.merchant_id, c.name, c.product_ids, str(c.target_roi), int(c.daily_budget_micros)
+            c.merchant_id,
+            c.name,
+            c.product_ids,
+            str(c.target_roi),
+            int(c.daily_budget_micros),
+            created_ms=c.created_ms,  # the simulated start: events in simulated time fall under it
         )
         self._to_server[c.id] = out["id"]
         self._from_server[out["id"]] = c.id

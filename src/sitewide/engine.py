@@ -51,6 +51,7 @@ from sitewide.domain.settlement import (
     zero_figures,
 )
 from sitewide.domain.shop_score import ShopMetrics, ShopScore, ShopScoreConfig, compute_shop_score
+from sitewide.domain.terms import check_event_references
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -772,12 +773,26 @@ class Engine:
         if e.kind is EventKind.REFUND and not e.order_id:
             raise ValidationError(f"event {e.id}: a refund needs order_id")
 
+    def _check_references(self, events: Sequence[Event]) -> None:
+        """The rules that need the store (see :func:`sitewide.domain.terms.check_event_references`)."""
+        cids = sorted({e.campaign_id for e in events if e.campaign_id})
+        named = sorted(
+            {e.click_id for e in events if e.kind is EventKind.ORDER and e.click_id}
+            | {e.order_id for e in events if e.kind is EventKind.REFUND and e.order_id}
+        )
+        check_event_references(
+            events, self.store.campaign_terms(cids) if cids else {}, self.store.get_events(named) if named else {}
+        )
+
     def record_events(self, events: Sequence[Event]) -> EventReceipt:
-        """Store a batch (≤ 1,000) idempotently; repeated ids with the same body are ignored."""
+        """Store a batch (≤ 1,000) idempotently; repeated ids with the same body are ignored. A batch with an
+        event that breaks a rule (:meth:`_validate`, :func:`~sitewide.domain.terms.check_event_references`)
+        raises ValidationError naming the event and the rule, and nothing of it is stored."""
         if len(events) > MAX_EVENTS_PER_CALL:
             raise ValidationError(f"at most {MAX_EVENTS_PER_CALL} events per call, got {len(events)}")
         for e in events:
             self._validate(e)
+        self._check_references(events)
         with self._lock:
             receipt = self.store.append_events(events)
             fresh = set(receipt.inserted_ids)
@@ -1023,11 +1038,17 @@ class Engine:
             )
         return plan_reserve(wins)
 
-    def settle(self, start_ms: int, end_ms: int, period: str | None = None) -> SettlementReport:
+    def settle(
+        self, start_ms: int, end_ms: int, period: str | None = None, *, preview: bool = False
+    ) -> SettlementReport:
         """Settle up to ``end_ms``: book, as one atomic transaction, the differences between what the events
         known now say is owed (charges per campaign-day, compensation per mature guarantee window) and what
         the ledger holds. Re-running books nothing (``already_settled``); late events re-open their days.
-        Runs are serialised by their sequence number: a concurrent run that loses recomputes and retries."""
+        Runs are serialised by their sequence number: a concurrent run that loses recomputes and retries.
+
+        Only a period that has ended (``end_ms ≤ clock.now_ms()``) can be settled; guarantee windows are
+        judged only once their observation lag has passed too. ``preview=True`` computes the same report for
+        any period, ended or not, and books nothing (``provisional`` in the report)."""
         if end_ms <= start_ms:
             raise ValidationError("settlement period must have end > start")
         if start_ms < 0 or end_ms >= 1 << 50:
@@ -1037,6 +1058,15 @@ class Engine:
             if end_ms - start_ms == DAY_MS and day_bounds(day_of(start_ms))[0] == start_ms
             else f"{start_ms}-{end_ms}"
         )
+        if preview:
+            report = self._compute(start_ms, end_ms, label)[0]
+            return replace(report, transactions=[], provisional=True)
+        now = self.clock.now_ms()
+        if end_ms > now:
+            raise ValidationError(
+                f"period {label} has not ended (it ends at {end_ms} ms, now is {now} ms): settle it once it "
+                "has ended, or preview it (nothing is booked)"
+            )
         for _ in range(20):
             report, run, txn, changed, evals, anything = self._compute(start_ms, end_ms, label)
             if not anything:  # everything up to as_of is booked already: nothing to write
@@ -1045,9 +1075,9 @@ class Engine:
                 return report
         raise Conflict("settlement: too many concurrent runs, try again")
 
-    def settle_day(self, day: str) -> SettlementReport:
+    def settle_day(self, day: str, *, preview: bool = False) -> SettlementReport:
         start, end = day_bounds(day)
-        return self.settle(start, end, day)
+        return self.settle(start, end, day, preview=preview)
 
     def set_guarantee(self, campaign_id: str, contract: GuaranteeContract) -> GuaranteeContract:
         """Attach a new version of the ROI-guarantee contract to a campaign; windows judged from now on use

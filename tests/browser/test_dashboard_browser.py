@@ -86,6 +86,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
             "product_ids": ["p00", "p02", "p04"],
             "target_roi": "3.00",
             "daily_budget_micros": 50_000_000,
+            "created_ms": day_bounds(DAY)[0],  # live before the day's events (they are checked against it)
         },
     ).json()
     reqs = [

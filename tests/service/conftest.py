@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from clocks import ManualClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -22,12 +23,17 @@ OPERATOR_KEY = "sw_0123456789ab_operator-key-for-tests"
 
 
 @pytest.fixture()
-def app(tmp_path: Path, shops: list[Shop], products: list[Product]) -> FastAPI:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture()
+def app(tmp_path: Path, shops: list[Shop], products: list[Product], clock: ManualClock) -> FastAPI:
     settings = Settings(data_dir=tmp_path, load_catalogue=False)
     # the classic daily guarantee, so that one settled day with a low ROI pays out (the platform default judges
     # 7-day windows with ≥ 30 orders: see tests/domain/test_reserve.py)
     config = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
-    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config)
+    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config, clock=clock)
     return create_app(settings, engine, operator_key=OPERATOR_KEY)
 
 

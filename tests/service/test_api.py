@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from clocks import ManualClock
 from fastapi.testclient import TestClient
 
 from sitewide.engine import day_bounds
@@ -101,7 +102,9 @@ def test_events_are_idempotent_and_conflicts_are_409(m1: TestClient, op: TestCli
     assert r.status_code == 409
 
 
-def test_settlement_charges_books_compensation_and_balances(m1: TestClient, op: TestClient) -> None:
+def test_settlement_charges_books_compensation_and_balances(
+    m1: TestClient, op: TestClient, clock: ManualClock
+) -> None:
     c = make_campaign(m1)
     evs = [
         {
@@ -126,6 +129,7 @@ def test_settlement_charges_books_compensation_and_balances(m1: TestClient, op: 
         }
     ]
     assert op.post("/events", json={"events": evs}).status_code == 200
+    clock.after(day_bounds(DAY)[1])
     out = op.post("/settle", json={"day": DAY}).json()
     (row,) = out["campaigns"]
     assert row["spend_micros"] == 1_000_000 and row["gmv_micros"] == 1_500_000

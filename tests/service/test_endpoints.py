@@ -4,6 +4,7 @@ and bad input (422 with a message, nothing stored)."""
 from __future__ import annotations
 
 import pytest
+from clocks import ManualClock
 from fastapi.testclient import TestClient
 
 from sitewide.engine import day_bounds
@@ -335,7 +336,7 @@ def test_catalogue_ids_and_serve_batch_for_the_platform(op: TestClient, m1: Test
 
 
 # reports, statements, auction losses, forecast ------------------------------------------------------
-def _settled_day(op: TestClient, cid: str) -> None:
+def _settled_day(op: TestClient, cid: str, clock: ManualClock) -> None:
     evs = (
         [
             {
@@ -373,12 +374,15 @@ def _settled_day(op: TestClient, cid: str) -> None:
         ]
     )
     assert op.post("/events", json={"events": evs}).status_code == 200
+    clock.after(day_bounds(DAY)[1])
     assert op.post("/settle", json={"day": DAY}).status_code == 200
 
 
-def test_reports_by_day_campaign_and_product(m1: TestClient, m2: TestClient, op: TestClient) -> None:
+def test_reports_by_day_campaign_and_product(
+    m1: TestClient, m2: TestClient, op: TestClient, clock: ManualClock
+) -> None:
     cid = str(campaign(m1)["id"])
-    _settled_day(op, cid)
+    _settled_day(op, cid, clock)
     by_day = m1.get("/reports", params={"group_by": "day"}).json()
     (row,) = by_day["rows"]
     assert row["key"] == DAY and row["clicks"] == 5 and row["orders"] == 1
@@ -400,9 +404,9 @@ def test_reports_by_day_campaign_and_product(m1: TestClient, m2: TestClient, op:
 
 
 def test_statements_show_charges_and_compensation_to_their_merchant_only(
-    m1: TestClient, m2: TestClient, op: TestClient
+    m1: TestClient, m2: TestClient, op: TestClient, clock: ManualClock
 ) -> None:
-    _settled_day(op, str(campaign(m1)["id"]))
+    _settled_day(op, str(campaign(m1)["id"]), clock)
     (s,) = m1.get("/statements").json()["items"]
     assert s["period"] == DAY and s["charged_micros"] == 1_000_000 and s["compensation_micros"] == 500_000
     assert s["net_micros"] == 500_000 and all(e["account"].startswith("merchant:m1:") for e in s["entries"])
@@ -437,7 +441,9 @@ def test_auction_losses_say_why_a_product_lost(m1: TestClient, m2: TestClient, o
     assert m2.get(f"/campaigns/{cid}/auction-losses").status_code == 404
 
 
-def test_forecast_is_concave_and_tighter_at_higher_target(m1: TestClient, op: TestClient) -> None:
+def test_forecast_is_concave_and_tighter_at_higher_target(
+    m1: TestClient, op: TestClient, clock: ManualClock
+) -> None:
     cid = str(campaign(m1)["id"])
     f = m1.get("/forecast", params={"target_roi": "2", "daily_budget_micros": 5_000_000}).json()
     assert f["basis"] == "prior" and 0 < f["b"] < 1
@@ -445,7 +451,7 @@ def test_forecast_is_concave_and_tighter_at_higher_target(m1: TestClient, op: Te
     steps = [b - a for a, b in zip(gmv, gmv[1:], strict=False)]
     assert all(s >= 0 for s in steps) and steps[0] >= steps[-1]  # increasing, diminishing returns
     assert f["expected_spend_micros"] <= 5_000_000
-    _settled_day(op, cid)
+    _settled_day(op, cid, clock)
     lo = m1.get(
         "/forecast", params={"target_roi": "1.2", "daily_budget_micros": 10**9, "campaign_id": cid}
     ).json()

@@ -5,65 +5,19 @@ days end when the story says they do."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from clocks import ManualClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sitewide.domain.types import Product, Shop
 from sitewide.engine import Engine, day_bounds
-from sitewide.service.app import create_app
-from sitewide.settings import Settings
-from sitewide.storage.sql import SqlStore
 
-OPERATOR_KEY = "sw_0123456789ab_operator-key-for-tests"
-D = "2026-03-10"
+D = "2026-01-05"
 D0 = day_bounds(D)[0]
 HOUR = 3_600_000
 DAY = 86_400_000
 CNY = 1_000_000
-
-
-class ManualClock:
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-
-@pytest.fixture()
-def clock() -> ManualClock:
-    return ManualClock(D0 + HOUR)
-
-
-@pytest.fixture()
-def app(tmp_path: Path, shops: list[Shop], products: list[Product], clock: ManualClock) -> FastAPI:
-    settings = Settings(data_dir=tmp_path, load_catalogue=False)
-    store = SqlStore.sqlite(tmp_path / "t.sqlite")
-    store.upsert_shops(shops)
-    store.upsert_products(products)
-    engine = Engine(store, clock=clock)
-    return create_app(settings, engine, operator_key=OPERATOR_KEY)
-
-
-def _client(app: FastAPI, key: str) -> Iterator[TestClient]:
-    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
-        yield c
-
-
-@pytest.fixture()
-def op(app: FastAPI) -> Iterator[TestClient]:
-    yield from _client(app, OPERATOR_KEY)
-
-
-@pytest.fixture()
-def m1(app: FastAPI, op: TestClient) -> Iterator[TestClient]:
-    r = op.post("/merchants/m1/keys")
-    assert r.status_code == 201, r.text
-    yield from _client(app, r.json()["api_key"])
 
 
 def ok(r: object) -> dict[str, object]:
@@ -126,7 +80,7 @@ def test_raising_the_target_after_a_settled_day_buys_no_compensation_for_it(
     settle(op, clock, D)
     assert balances(op)["merchant:m1:cash"] == -50 * CNY
     ok(m1.patch(f"/campaigns/{cid}", json={"target_roi": "100"}))
-    settle(op, clock, "2026-03-11")
+    settle(op, clock, "2026-01-06")
     b = balances(op)
     assert b.get("merchant:m1:ad_credit", 0) == 0, "a target raised after the day must not pay for that day"
     assert b["merchant:m1:cash"] == -50 * CNY
@@ -139,7 +93,7 @@ def test_lowering_the_budget_after_a_settled_day_refunds_nothing(
     clicks_and_orders(op, cid, D0, 50, 10, 12 * CNY)
     settle(op, clock, D)
     ok(m1.patch(f"/campaigns/{cid}", json={"daily_budget_micros": 10_000}))
-    settle(op, clock, "2026-03-11")
+    settle(op, clock, "2026-01-06")
     assert balances(op)["merchant:m1:cash"] == -50 * CNY, "a budget cut must not refund a settled day"
 
 
@@ -151,7 +105,7 @@ def test_raising_the_budget_after_a_capped_day_charges_nothing_above_that_days_b
     settle(op, clock, D)
     assert balances(op)["merchant:m1:cash"] == -30 * CNY
     ok(m1.patch(f"/campaigns/{cid}", json={"daily_budget_micros": 100 * CNY}))
-    settle(op, clock, "2026-03-11")
+    settle(op, clock, "2026-01-06")
     assert balances(op)["merchant:m1:cash"] == -30 * CNY, "charged above the budget in force that day"
     st = ok(op.get(f"/campaigns/{cid}/statement", params={"period": D}))
     (day,) = st["days"]  # type: ignore[misc]
@@ -167,11 +121,11 @@ def test_a_change_takes_effect_for_money_from_the_next_day(
     ok(m1.patch(f"/campaigns/{cid}", json={"daily_budget_micros": 40 * CNY}))
     clicks_and_orders(op, cid, D0 + DAY, 50, 0, 0)  # D+1 from 02:00: under the highest budget of that day
     clicks_and_orders(op, cid, D0 + 2 * DAY, 50, 0, 0)  # D+2: the new budget all day
-    settle(op, clock, "2026-03-12")
+    settle(op, clock, "2026-01-07")
     st = ok(op.get(f"/campaigns/{cid}/statement"))
     days = {d["day"]: d for d in st["days"]}  # type: ignore[attr-defined]
-    assert days["2026-03-11"]["spend_micros"] == 40 * CNY and days["2026-03-11"]["terms_versions"] == [1, 2]
-    assert days["2026-03-12"]["spend_micros"] == 40 * CNY and days["2026-03-12"]["terms_versions"] == [2]
+    assert days["2026-01-06"]["spend_micros"] == 40 * CNY and days["2026-01-06"]["terms_versions"] == [1, 2]
+    assert days["2026-01-07"]["spend_micros"] == 40 * CNY and days["2026-01-07"]["terms_versions"] == [2]
 
 
 # high: one merchant's statement showed another's ledger entries ----------------------------------------------
@@ -220,3 +174,90 @@ def test_a_statement_holds_only_the_merchants_own_legs_even_for_legacy_colon_ids
     assert {e["account"] for e in st["entries"]} == {"merchant:tA:cash", "merchant:tA:ad_credit"}
     assert {e["campaign_id"] for e in st["entries"]} == {"ca"} and st["period"] == D
     assert st["compensation_micros"] == 20 * CNY  # no GMV at target 1: the whole spend back, not tA:eu's too
+
+
+# medium: events were not checked against the campaign they name --------------------------------------------
+def _click(cid: str, eid: str, ts: int, product: str = "p00") -> dict[str, object]:
+    return {
+        "id": eid,
+        "kind": "click",
+        "ts_ms": ts,
+        "user_id": "u1",
+        "product_id": product,
+        "campaign_id": cid,
+        "price_micros": CNY,
+    }
+
+
+@pytest.mark.parametrize(
+    ("bad", "rule"),
+    [
+        ({"product_id": "p01"}, "campaign_live"),  # another merchant's product tagged with m1's campaign
+        ({"ts_ms": D0 - HOUR}, "campaign_live"),  # before the campaign existed
+        (
+            {"kind": "order", "click_id": "nope", "campaign_id": None, "price_micros": 0},
+            "order_names_a_click",
+        ),
+        (
+            {"kind": "refund", "order_id": "nope", "campaign_id": None, "price_micros": 0},
+            "refund_names_an_order",
+        ),
+    ],
+)
+def test_an_event_breaking_a_rule_is_422_with_the_rule_and_nothing_of_the_batch_is_stored(
+    app: FastAPI, op: TestClient, m1: TestClient, bad: dict[str, object], rule: str
+) -> None:
+    cid = campaign(m1, "2.00", 100 * CNY)
+    good = _click(cid, "k-good", D0 + HOUR)
+    r = op.post("/events", json={"events": [good, {**_click(cid, "k-bad", D0 + HOUR), **bad}]})
+    assert r.status_code == 422 and f"rule {rule}" in r.json()["detail"], r.text
+    engine: Engine = app.state.engine
+    assert engine.store.get_events(["k-good", "k-bad"]) == {}
+
+
+def test_clicks_of_a_paused_campaign_are_refused_and_references_inside_a_batch_count(
+    op: TestClient, m1: TestClient, clock: ManualClock
+) -> None:
+    cid = campaign(m1, "2.00", 100 * CNY)
+    order = {
+        "id": "o1",
+        "kind": "order",
+        "ts_ms": D0 + 2 * HOUR,
+        "user_id": "u1",
+        "product_id": "p00",
+        "click_id": "k1",
+        "order_value_micros": 5 * CNY,
+    }
+    refund = {
+        "id": "r1",
+        "kind": "refund",
+        "ts_ms": D0 + 3 * HOUR,
+        "order_id": "o1",
+        "order_value_micros": CNY,
+    }
+    ok(op.post("/events", json={"events": [_click(cid, "k1", D0 + HOUR), order, refund]}))
+    clock.now = D0 + 4 * HOUR
+    ok(m1.post(f"/campaigns/{cid}/pause"))
+    r = op.post("/events", json={"events": [_click(cid, "k2", D0 + 5 * HOUR)]})
+    assert r.status_code == 422 and "campaign_live" in r.json()["detail"]
+    ok(op.post("/events", json={"events": [_click(cid, "k3", D0 + 3 * HOUR)]}))  # late, but live then
+
+
+# medium: periods that had not ended could be settled -----------------------------------------------------------
+def test_only_ended_periods_are_settled_and_a_preview_books_nothing(
+    op: TestClient, m1: TestClient, clock: ManualClock
+) -> None:
+    cid = campaign(m1, "5.00", 100 * CNY)
+    clicks_and_orders(op, cid, D0, 10, 1, 2 * CNY)  # ROI 0.2 < 5: compensation due once D has ended
+    clock.now = D0 + 12 * HOUR  # the middle of D
+    for body in ({"day": D}, {"day": "2026-01-06"}, {"day": "2099-12-31"}, {"start_ms": 5}, {"end_ms": D0}):
+        r = op.post("/settle", json=body)
+        assert r.status_code == 422, (body, r.text)
+    pre = ok(op.post("/settle", json={"day": D, "preview": True}))
+    assert pre["provisional"] is True and pre["transactions"] == []
+    assert pre["campaigns"][0]["spend_micros"] == 10 * CNY  # type: ignore[index]
+    assert balances(op) == {}
+    clock.now = D0 + DAY + HOUR
+    out = ok(op.post("/settle", json={}))  # no period: yesterday, the last ended day
+    assert out["period"] == D and out["provisional"] is False and out["transactions"]
+    assert balances(op)["merchant:m1:cash"] == -10 * CNY

@@ -126,6 +126,7 @@ class SettlementReport:
     days: list[DayFigures] = field(default_factory=list)
     guarantees: list[GuaranteeEvaluation] = field(default_factory=list)
     reserve: list[ReserveMove] = field(default_factory=list)  # this run's provisions and releases
+    provisional: bool = False  # a preview: nothing was booked, the period may not have ended
 
 
 @dataclass(frozen=True, slots=True)

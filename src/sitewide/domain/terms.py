@@ -24,11 +24,11 @@ and holds the product.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sitewide.domain.types import Campaign, CampaignStatus
+from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, ValidationError
 
 DAY_MS = 86_400_000
 
@@ -112,4 +112,49 @@ def live_at(history: Sequence[CampaignTerms], ts_ms: int, product_id: str) -> bo
     return t is not None and t.status is CampaignStatus.ACTIVE and product_id in t.product_ids
 
 
-__all__ = ["CampaignTerms", "DayTerms", "in_force_at", "initial_terms", "live_at", "terms_for_day"]
+class EventRejected(ValidationError):
+    """An event breaks a reference rule; ``rule`` names it (the API answers 422 with the message)."""
+
+    def __init__(self, event_id: str, rule: str, why: str) -> None:
+        super().__init__(f"event {event_id} rejected, rule {rule}: {why}; nothing of the batch was stored")
+        self.event_id = event_id
+        self.rule = rule
+
+
+def check_event_references(
+    events: Sequence[Event],
+    terms: Mapping[str, Sequence[CampaignTerms]],
+    stored: Mapping[str, Event],
+) -> None:
+    """Raise :class:`EventRejected` for the first event of a batch that breaks a rule:
+
+    - ``campaign_live``: an impression, click or order naming a campaign must fall under an active version of
+      that campaign holding the product, at the event's time (``terms``: the campaigns' histories);
+    - ``order_names_a_click``: an order's ``click_id``, when given, must be a known click (of this batch or
+      ``stored``); an order without one is organic (attributed by user and product, if at all);
+    - ``refund_names_an_order``: a refund's ``order_id`` must be a known order (this batch or ``stored``).
+    """
+    batch = {e.id: e for e in events}
+
+    def known(ref: str, kind: EventKind) -> bool:
+        e = batch.get(ref) or stored.get(ref)
+        return e is not None and e.kind is kind
+
+    for e in events:
+        if e.campaign_id is not None and e.kind in (EventKind.IMPRESSION, EventKind.CLICK, EventKind.ORDER):
+            if not live_at(terms.get(e.campaign_id, ()), e.ts_ms, e.product_id):
+                raise EventRejected(
+                    e.id,
+                    "campaign_live",
+                    f"campaign {e.campaign_id} was not live with product {e.product_id!r} at ts_ms {e.ts_ms} "
+                    "(not created yet, paused, or the product not in it)",
+                )
+        if e.kind is EventKind.ORDER and e.click_id and not known(e.click_id, EventKind.CLICK):
+            raise EventRejected(e.id, "order_names_a_click", f"unknown click {e.click_id!r}")
+        if e.kind is EventKind.REFUND and not (e.order_id and known(e.order_id, EventKind.ORDER)):
+            raise EventRejected(e.id, "refund_names_an_order", f"unknown order {e.order_id!r}")
+
+
+__all__ = [
+    "EventRejected",
+    "check_event_references","CampaignTerms", "DayTerms", "in_force_at", "initial_terms", "live_at", "terms_for_day"]

@@ -234,6 +234,9 @@ class CampaignIn(Strict):
     product_ids: Annotated[list[Id], Field(min_length=1, max_length=10_000)]
     target_roi: TargetRoi
     daily_budget_micros: Budget
+    created_ms: Annotated[int, Field(ge=0, le=10**14)] | None = Field(
+        None, description="operator only: when the campaign started (replays, simulations); default now"
+    )
 
 
 class CampaignPatch(Strict):
@@ -324,9 +327,13 @@ class EventsOut(BaseModel):
 
 # settlement, reports, statements --------------------------------------------------------------------
 class SettleIn(Strict):
+    """``day``, or ``start_ms`` and ``end_ms`` together, or neither (= yesterday, the last ended UTC day).
+    Only ended periods are booked; ``preview`` computes any period as of now and books nothing."""
+
     day: Day | None = None
     start_ms: Annotated[int, Field(ge=0, le=10**14)] | None = None
     end_ms: Annotated[int, Field(gt=0, le=10**14)] | None = None
+    preview: bool = False
 
 
 class CampaignSettlementOut(BaseModel):
@@ -345,6 +352,7 @@ class CampaignSettlementOut(BaseModel):
 class SettleOut(BaseModel):
     period: str
     already_settled: bool
+    provisional: bool = Field(False, description="a preview: computed as of now, nothing booked")
     campaigns: list[CampaignSettlementOut]
     transactions: list[str]
 

@@ -67,6 +67,8 @@ def create_campaign(
     Limits: target ROI 0.10–100 (2 decimals), daily budget 0.01–10,000,000 CNY (10,000–10¹³ micros), products
     owned by the merchant. The operator creates campaigns on behalf of the merchant named in ``merchant_id``."""
     merchant_id = resolve_merchant(who, accounts, body.merchant_id)
+    if body.created_ms is not None and not who.is_operator:
+        raise ValidationError("created_ms: only the operator may set when a campaign started")
     c = Campaign(
         id=f"c-{uuid.uuid4().hex[:12]}",
         merchant_id=merchant_id,
@@ -74,7 +76,7 @@ def create_campaign(
         product_ids=check_products(engine, merchant_id, body.product_ids),
         target_roi=body.target_roi,
         daily_budget_micros=Micros(body.daily_budget_micros),
-        created_ms=engine.clock.now_ms(),
+        created_ms=engine.clock.now_ms() if body.created_ms is None else body.created_ms,
     )
     engine.add_campaign(c)
     return campaign_out(c)
