@@ -777,8 +777,11 @@ class Engine:
         """The rules that need the store (see :func:`sitewide.domain.terms.check_event_references`)."""
         cids = sorted({e.campaign_id for e in events if e.campaign_id})
         named = sorted(
-            {e.click_id for e in events if e.kind is EventKind.ORDER and e.click_id}
-            | {e.order_id for e in events if e.kind is EventKind.REFUND and e.order_id}
+            (
+                {e.click_id for e in events if e.kind is EventKind.ORDER and e.click_id}
+                | {e.order_id for e in events if e.kind is EventKind.REFUND and e.order_id}
+            )
+            - {e.id for e in events}
         )
         check_event_references(
             events, self.store.campaign_terms(cids) if cids else {}, self.store.get_events(named) if named else {}
