@@ -5,6 +5,8 @@ days end when the story says they do."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from clocks import ManualClock
 from fastapi import FastAPI
@@ -261,3 +263,47 @@ def test_only_ended_periods_are_settled_and_a_preview_books_nothing(
     out = ok(op.post("/settle", json={}))  # no period: yesterday, the last ended day
     assert out["period"] == D and out["provisional"] is False and out["transactions"]
     assert balances(op)["merchant:m1:cash"] == -10 * CNY
+
+
+# medium: the operator key could not be rotated or revoked -------------------------------------------------------
+def test_a_restart_with_a_new_configured_operator_key_invalidates_the_old_one(tmp_path: Path) -> None:
+    from sitewide.service.app import create_app
+    from sitewide.settings import Settings
+    from sitewide.storage.sql import SqlStore
+
+    old, new = "sw_00000000aaaa_old-operator-key", "sw_00000000bbbb_new-operator-key"
+    settings = Settings(data_dir=tmp_path, load_catalogue=False)
+
+    def start(key: str) -> FastAPI:
+        return create_app(settings, Engine(SqlStore.sqlite(tmp_path / "k.sqlite")), operator_key=key)
+
+    with TestClient(start(old)) as c:
+        assert c.get("/me", headers={"Authorization": f"Bearer {old}"}).status_code == 200
+    with TestClient(start(new)) as c:
+        assert c.get("/me", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+        me = c.get("/me", headers={"Authorization": f"Bearer {new}"})
+        assert me.status_code == 200 and me.json()["role"] == "operator"
+        audit = c.get("/operator/keys/audit", headers={"Authorization": f"Bearer {new}"}).json()
+        assert any(a["action"] == "revoke" and a["key_prefix"] == "00000000aaaa" for a in audit)
+
+
+def test_operator_keys_are_created_listed_rotated_and_revoked_with_an_audit_log(
+    app: FastAPI, op: TestClient
+) -> None:
+    k2 = str(ok(op.post("/operator/keys", json={"label": "deploy bot"}))["api_key"])
+    p2 = k2.split("_")[1]
+    listed = op.get("/operator/keys").json()
+    assert {(k["prefix"], k["label"], k["revoked"]) for k in listed} >= {(p2, "deploy bot", False)}
+    with TestClient(app, headers={"Authorization": f"Bearer {k2}"}) as bot:
+        k3 = str(ok(bot.post(f"/operator/keys/{p2}/rotate"))["api_key"])
+        assert bot.get("/me").status_code == 401  # rotated away at once
+    with TestClient(app, headers={"Authorization": f"Bearer {k3}"}) as bot:
+        assert bot.get("/me").json()["role"] == "operator"
+        assert op.delete(f"/operator/keys/{k3.split('_')[1]}").status_code == 200
+        assert bot.get("/me").status_code == 401
+    mine = [k["prefix"] for k in op.get("/operator/keys").json() if not k["revoked"]]
+    assert len(mine) == 1 and op.delete(f"/operator/keys/{mine[0]}").status_code == 409  # never lock out
+    actions = [(a["action"], a["key_prefix"]) for a in op.get("/operator/keys/audit").json()]
+    assert ("rotate", p2) in actions and ("revoke", k3.split("_")[1]) in actions and ("create", p2) in actions
+    r = op.get("/operator/keys/audit", headers={"Authorization": "Bearer " + k2})
+    assert r.status_code == 401

@@ -29,6 +29,7 @@ from sitewide.service.routes import (
     experiments,
     experiments_ui,
     merchants,
+    operator_keys,
     products,
     reports,
     serve,
@@ -37,6 +38,7 @@ from sitewide.service.routes import (
 )
 from sitewide.settings import Settings
 from sitewide.storage.accounts import AccountStore
+from sitewide.storage.operator_keys import OperatorKeys
 from sitewide.storage.sql import SqlStore
 
 
@@ -78,7 +80,8 @@ def create_app(
 ) -> FastAPI:
     """The API and the dashboard over one engine.
 
-    ``operator_key``: register this key as the operator's (idempotent). Without it, when no operator key
+    ``operator_key``: register this key as the operator's (idempotent; any other configured or bootstrap
+    operator key is revoked, so a restart with a new key invalidates the old one). Without it, when no operator key
     exists yet, one is generated, handed to ``announce`` once, and kept on ``app.state.bootstrap_operator_key``.
     """
     settings = settings or Settings()
@@ -102,10 +105,11 @@ def create_app(
     app.state.bootstrap_operator_key = None
     accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
     operator_key = operator_key if operator_key is not None else settings.operator_key
+    app.state.operator_keys = OperatorKeys(accounts)
     if operator_key is not None:
-        accounts.register_key(operator_key, "operator")
+        app.state.operator_keys.configure(operator_key)  # revokes a previously configured key
     elif not accounts.has_operator_key():
-        key = accounts.issue_key("operator")
+        key = accounts.issue_key("operator", source="bootstrap")
         app.state.bootstrap_operator_key = key
         if announce is not None:
             announce(key)
@@ -143,6 +147,7 @@ def create_app(
 
     for r in (
         merchants.router,
+        operator_keys.router,
         shops.router,
         products.router,
         campaigns.router,

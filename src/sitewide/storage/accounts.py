@@ -36,7 +36,9 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -68,7 +70,11 @@ keys_t = Table(
     Column("merchant_id", String(64), index=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    # how the key came to be: "issued" (API/CLI), "config" (SITEWIDE_OPERATOR_KEY), "bootstrap" (first start)
+    Column("source", String(16), nullable=False, default="issued", server_default="issued"),
+    Column("label", Text, nullable=False, default="", server_default=""),
 )
+KEY_COLUMNS_ADDED = ("source", "label")  # columns added after the first release: ALTERed into old tables
 product_signals_t = Table(
     "acct_product_signals",
     metadata,
@@ -178,6 +184,15 @@ class AccountStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        have = {c["name"] for c in inspect(engine).get_columns(keys_t.name)}
+        with engine.begin() as conn:
+            for col in KEY_COLUMNS_ADDED:
+                if col not in have:
+                    kind = "VARCHAR(16)" if col == "source" else "TEXT"
+                    default = "'issued'" if col == "source" else "''"
+                    conn.execute(
+                        text(f"ALTER TABLE {keys_t.name} ADD COLUMN {col} {kind} NOT NULL DEFAULT {default}")
+                    )
 
     @classmethod
     def in_memory(cls) -> AccountStore:
@@ -218,16 +233,20 @@ class AccountStore:
         return [Merchant(**r._mapping) for r in rows]
 
     # API keys --------------------------------------------------------------------------------------
-    def issue_key(self, role: Role, merchant_id: str | None = None) -> str:
+    def issue_key(
+        self, role: Role, merchant_id: str | None = None, source: str = "issued", label: str = ""
+    ) -> str:
         """Create a key and return it; only its hash is kept."""
         if role == "merchant" and (merchant_id is None or self.get_merchant(merchant_id) is None):
             raise NotFound(f"merchant {merchant_id} not found")
         prefix = secrets.token_hex(6)
         key = f"sw_{prefix}_{secrets.token_urlsafe(24)}"
-        self._store_key(key, role, merchant_id if role == "merchant" else None)
+        self._store_key(key, role, merchant_id if role == "merchant" else None, source, label)
         return key
 
-    def register_key(self, key: str, role: Role, merchant_id: str | None = None) -> None:
+    def register_key(
+        self, key: str, role: Role, merchant_id: str | None = None, source: str = "issued"
+    ) -> None:
         """Register a key chosen outside (e.g. a configured operator key); a repeat is a no-op."""
         prefix = _prefix_of(key)
         if prefix is None:
@@ -238,9 +257,11 @@ class AccountStore:
             if not hmac.compare_digest(r._mapping["sha256"], hash_key(key)) or r._mapping["role"] != role:
                 raise Conflict("a different key with this prefix is already registered")
             return
-        self._store_key(key, role, merchant_id)
+        self._store_key(key, role, merchant_id, source)
 
-    def _store_key(self, key: str, role: Role, merchant_id: str | None) -> None:
+    def _store_key(
+        self, key: str, role: Role, merchant_id: str | None, source: str = "issued", label: str = ""
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(keys_t).values(
@@ -250,6 +271,8 @@ class AccountStore:
                     merchant_id=merchant_id,
                     created_ms=_now_ms(),
                     revoked=False,
+                    source=source,
+                    label=label,
                 )
             )
 

@@ -1,0 +1,87 @@
+"""Operator keys: create, list, revoke and rotate (operator only), with the audit log of every change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from sitewide.service.deps import OperatorDep
+from sitewide.service.schemas import ErrorOut, KeyOut
+from sitewide.storage.operator_keys import OperatorKeys
+
+router = APIRouter(
+    prefix="/operator/keys",
+    tags=["operator keys"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+)
+
+
+def get_operator_keys(request: Request) -> OperatorKeys:
+    keys: OperatorKeys = request.app.state.operator_keys
+    return keys
+
+
+KeysDep = Annotated[OperatorKeys, Depends(get_operator_keys)]
+
+
+class OperatorKeyIn(BaseModel):
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
+class OperatorKeyOut(BaseModel):
+    prefix: str
+    source: str = Field(description="issued (API), config (SITEWIDE_OPERATOR_KEY) or bootstrap (first start)")
+    label: str
+    created_ms: int
+    revoked: bool
+
+
+class KeyAuditOut(BaseModel):
+    ts_ms: int
+    actor: str = Field(description="the key prefix that made the change, or 'startup'")
+    action: str
+    key_prefix: str
+    detail: str
+
+
+@router.post("", status_code=201, response_model=KeyOut)
+def create_key(body: OperatorKeyIn, keys: KeysDep, who: OperatorDep) -> KeyOut:
+    """A new operator key (shown once)."""
+    return KeyOut(api_key=keys.create(who.key_prefix, body.label))
+
+
+@router.get("", response_model=list[OperatorKeyOut])
+def list_keys(keys: KeysDep, _: OperatorDep) -> list[OperatorKeyOut]:
+    """Every operator key, revoked ones too (prefixes only; keys are stored hashed)."""
+    return [
+        OperatorKeyOut(
+            prefix=k.prefix, source=k.source, label=k.label, created_ms=k.created_ms, revoked=k.revoked
+        )
+        for k in keys.keys()
+    ]
+
+
+@router.delete("/{prefix}", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+def revoke_key(prefix: str, keys: KeysDep, who: OperatorDep) -> dict[str, str]:
+    """Revoke an operator key at once (idempotent); the last active one cannot be revoked (409)."""
+    keys.revoke(who.key_prefix, prefix)
+    return {"revoked": prefix}
+
+
+@router.post("/{prefix}/rotate", status_code=201, response_model=KeyOut, responses={404: {"model": ErrorOut}})
+def rotate_key(prefix: str, keys: KeysDep, who: OperatorDep) -> KeyOut:
+    """A new key in place of an active one, which is revoked in the same step (the new key is shown once)."""
+    return KeyOut(api_key=keys.rotate(who.key_prefix, prefix))
+
+
+@router.get("/audit", response_model=list[KeyAuditOut])
+def audit(
+    keys: KeysDep, _: OperatorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[KeyAuditOut]:
+    """The key changes, newest first."""
+    return [
+        KeyAuditOut(ts_ms=a.ts_ms, actor=a.actor, action=a.action, key_prefix=a.key_prefix, detail=a.detail)
+        for a in keys.audit(limit)
+    ]
