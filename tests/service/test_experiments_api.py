@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clocks import ManualClock
 from fastapi.testclient import TestClient
 
 
@@ -122,8 +123,10 @@ def test_stop_needs_a_known_arm_and_apply_needs_a_winner(m1: TestClient) -> None
     assert m1.post(f"/experiments/{xid}/apply").status_code == 409
 
 
-def test_campaign_level_arms_are_settled_on_their_own_campaigns(m1: TestClient, op: TestClient) -> None:
-    from sitewide.engine import day_of
+def test_campaign_level_arms_are_settled_on_their_own_campaigns(
+    m1: TestClient, op: TestClient, clock: ManualClock
+) -> None:
+    from sitewide.engine import day_bounds, day_of
 
     cid = _campaign(m1)
     body = _body(
@@ -138,6 +141,7 @@ def test_campaign_level_arms_are_settled_on_their_own_campaigns(m1: TestClient, 
         for i in range(4)
     ]  # fmt: skip
     assert op.post("/events", json={"events": clicks}).status_code == 200
+    clock.after(day_bounds(day_of(t0))[1])  # only an ended day is settled
     assert op.post("/settle", json={"day": day_of(t0)}).status_code == 200
     res = m1.get(f"/experiments/{xid}/results").json()
     assert [(s["arm"], s["spend_micros"]) for s in res["statement"]] == [("A", 400_000), ("B", 1_200_000)]
