@@ -35,6 +35,14 @@ class EventReceipt:
     inserted_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EventTotal:
+    product_id: str
+    kind: str
+    count: int
+    price_micros: int
+
+
 @runtime_checkable
 class Store(Protocol):
     """Persistence for merchants' objects, events and the ledger. Every write is atomic."""
@@ -63,8 +71,21 @@ class Store(Protocol):
     # events: idempotent by id; a repeated id with a different body raises Conflict and stores nothing
     def append_events(self, events: Sequence[Event]) -> EventReceipt: ...
     def events_between(
-        self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None
-    ) -> list[Event]: ...
+        self,
+        start_ms: int,
+        end_ms: int,
+        kinds: Sequence[str] | None = None,
+        *,
+        campaign_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+    ) -> list[Event]:
+        """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id); optional filters by kind, campaign, product."""
+        ...
+
+    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
+        """Per (product, kind): the count and the summed price of the events of ``campaign_ids`` in
+        ``[start_ms, end_ms)`` — aggregated by the store (SQL GROUP BY), never loaded row by row."""
+        ...
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]: ...
 
     # served impressions, aggregated by the engine per campaign and day ("YYYY-MM-DD")

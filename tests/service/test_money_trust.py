@@ -35,7 +35,9 @@ def campaign(m1: TestClient, target: str, budget: int) -> str:
     return str(ok(m1.post("/campaigns", json=body))["id"])
 
 
-def clicks_and_orders(op: TestClient, cid: str, day0: int, n_clicks: int, n_orders: int, value: int) -> None:
+def clicks_and_orders(
+    op: TestClient, cid: str, day0: int, n_clicks: int, n_orders: int, value: int, product: str = "p00"
+) -> None:
     evs: list[dict[str, object]] = []
     for i in range(n_clicks):
         evs.append(
@@ -44,7 +46,7 @@ def clicks_and_orders(op: TestClient, cid: str, day0: int, n_clicks: int, n_orde
                 "kind": "click",
                 "ts_ms": day0 + 2 * HOUR + i * 60_000,
                 "user_id": f"u{i}",
-                "product_id": "p00",
+                "product_id": product,
                 "campaign_id": cid,
                 "price_micros": CNY,
             }
@@ -56,7 +58,7 @@ def clicks_and_orders(op: TestClient, cid: str, day0: int, n_clicks: int, n_orde
                 "kind": "order",
                 "ts_ms": day0 + 3 * HOUR + i * 60_000,
                 "user_id": f"u{i}",
-                "product_id": "p00",
+                "product_id": product,
                 "click_id": f"{cid}-k{day0}-{i}",
                 "order_value_micros": value,
             }
@@ -307,3 +309,40 @@ def test_operator_keys_are_created_listed_rotated_and_revoked_with_an_audit_log(
     assert ("rotate", p2) in actions and ("revoke", k3.split("_")[1]) in actions and ("create", p2) in actions
     r = op.get("/operator/keys/audit", headers={"Authorization": "Bearer " + k2})
     assert r.status_code == 401
+
+
+# medium: a product report loaded every event of every merchant ------------------------------------------------
+def test_a_product_report_reads_only_the_callers_events_and_sums_them_in_the_store(
+    app: FastAPI, op: TestClient, m1: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine: Engine = app.state.engine
+    mine = campaign(m1, "2.00", 100 * CNY)
+    other = str(
+        ok(
+            op.post(
+                "/campaigns",
+                json={
+                    "merchant_id": "m2",
+                    "name": "theirs",
+                    "product_ids": ["p01"],
+                    "target_roi": "2.00",
+                    "daily_budget_micros": 100 * CNY,
+                },
+            )
+        )["id"]
+    )
+    clicks_and_orders(op, mine, D0, 5, 2, 3 * CNY)
+    clicks_and_orders(op, other, D0, 400, 300, 3 * CNY, "p01")  # the other merchant's volume
+    seen: list[str] = []
+    real = engine.store.events_between
+
+    def spy(*a: object, **k: object) -> list[object]:
+        got = real(*a, **k)  # type: ignore[arg-type]
+        seen.extend(e.id for e in got)
+        return got  # type: ignore[return-value]
+
+    monkeypatch.setattr(engine.store, "events_between", spy)
+    rep = ok(m1.get("/reports", params={"group_by": "product"}))
+    (row,) = rep["rows"]  # type: ignore[misc]
+    assert (row["key"], row["clicks"], row["spend_micros"], row["orders"]) == ("p00", 5, 5 * CNY, 2)
+    assert seen and all(i.startswith(mine) for i in seen), "read another merchant's events"

@@ -309,3 +309,15 @@ def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> N
     (comp,) = store.ledger_entries(campaign_id="ca", accounts=["merchant:tA:ad_credit"])
     assert (comp.entry.amount_micros, comp.entry.day, comp.entry.window) == (2, "2026-01-04", "2026-01-02+3d")
     assert store.list_transactions()[0].entries == t.entries
+
+
+def test_event_totals_are_summed_by_the_store_and_filters_select_events(store: Store) -> None:
+    other = Event(
+        "x1", EventKind.CLICK, 1_500, user_id="u", product_id="p09", campaign_id="c9", price_micros=Micros(9)
+    )
+    imp = Event("i1", EventKind.IMPRESSION, 1_200, user_id="u", product_id="p00", campaign_id="c1")
+    store.append_events([click("e1", price=5), click("e2", price=7), click("e3", ts=9_000), other, imp])
+    totals = {(t.product_id, t.kind): (t.count, t.price_micros) for t in store.event_totals(["c1"], 0, 5_000)}
+    assert totals == {("p00", "click"): (2, 12), ("p00", "impression"): (1, 0)}
+    assert [e.id for e in store.events_between(0, 10_000, ["click"], campaign_ids=["c9"])] == ["x1"]
+    assert [e.id for e in store.events_between(0, 5_000, product_ids=["p00"])] == ["e1", "e2", "i1"]

@@ -106,25 +106,31 @@ def settled_groups(
 def product_groups(
     engine: Engine, campaigns: Iterable[Campaign], start: str | None, end: str | None
 ) -> dict[str, Acc]:
-    camps = {c.id for c in campaigns}
+    """Impressions, clicks and spend summed by the store (SQL GROUP BY over the campaigns' own events);
+    orders and GMV attributed last-touch over the campaigns' own clicks and the orders of their products.
+    Only the caller's rows are read: another merchant's volume costs it nothing."""
+    camps = list(campaigns)
+    ids = [c.id for c in camps]
+    if not ids:
+        return {}
     lo = day_bounds(start)[0] if start else 0
     hi = day_bounds(end)[1] if end else FAR_FUTURE_MS
     w = engine.config.attribution_window_ms
     out: dict[str, Acc] = {}
-    ev = engine.store.events_between(lo, hi, [EventKind.IMPRESSION.value])
-    for e in ev:
-        if e.campaign_id in camps:
-            out.setdefault(e.product_id, Acc(e.product_id)).impressions += 1
-    clicks = engine.store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value])
-    for e in clicks:
-        if e.campaign_id in camps and lo <= e.ts_ms < hi:
-            a = out.setdefault(e.product_id, Acc(e.product_id))
-            a.clicks += 1
-            a.spend_micros += int(e.price_micros)
-    orders = engine.store.events_between(lo, hi, [EventKind.ORDER.value])
+    for t in engine.store.event_totals(ids, lo, hi):
+        a = out.setdefault(t.product_id, Acc(t.product_id))
+        if t.kind == EventKind.IMPRESSION.value:
+            a.impressions += t.count
+        elif t.kind == EventKind.CLICK.value:
+            a.clicks += t.count
+            a.spend_micros += t.price_micros
+    clicks = engine.store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value], campaign_ids=ids)
+    products = sorted({p for c in camps for p in c.product_ids} | {e.product_id for e in clicks})
+    orders = engine.store.events_between(lo, hi, [EventKind.ORDER.value], product_ids=products)
     product_of = {o.id: o.product_id for o in orders}
+    camp_set = set(ids)
     for att in attribute_orders(clicks, orders, w):
-        if att.campaign_id in camps:
+        if att.campaign_id in camp_set:
             pid = product_of[att.order_id]
             a = out.setdefault(pid, Acc(pid))
             a.orders += 1

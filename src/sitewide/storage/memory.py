@@ -13,7 +13,7 @@ from sitewide.domain.ledger import LedgerLine, check_balanced
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
-from sitewide.ports import EventReceipt
+from sitewide.ports import EventReceipt, EventTotal
 
 
 class MemoryStore:
@@ -113,15 +113,36 @@ class MemoryStore:
                     self._refunds.setdefault(e.order_id, []).append(eid)
             return EventReceipt(inserted=len(fresh), duplicates=dups, inserted_ids=tuple(fresh))
 
-    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
+    def events_between(
+        self,
+        start_ms: int,
+        end_ms: int,
+        kinds: Sequence[str] | None = None,
+        *,
+        campaign_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+    ) -> list[Event]:
         ks = set(kinds) if kinds is not None else None
+        cs = set(campaign_ids) if campaign_ids is not None else None
+        ps = set(product_ids) if product_ids is not None else None
         out = [
-            self._events[i]
-            for i in self._event_order
-            if start_ms <= self._events[i].ts_ms < end_ms and (ks is None or self._events[i].kind.value in ks)
+            e
+            for e in (self._events[i] for i in self._event_order)
+            if start_ms <= e.ts_ms < end_ms
+            and (ks is None or e.kind.value in ks)
+            and (cs is None or e.campaign_id in cs)
+            and (ps is None or e.product_id in ps)
         ]
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out
+
+    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
+        acc: dict[tuple[str, str], list[int]] = {}
+        for e in self.events_between(start_ms, end_ms, campaign_ids=campaign_ids):
+            a = acc.setdefault((e.product_id, e.kind.value), [0, 0])
+            a[0] += 1
+            a[1] += int(e.price_micros)
+        return [EventTotal(p, k, n, v) for (p, k), (n, v) in sorted(acc.items())]
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         return {i: self._events[i] for i in ids if i in self._events}

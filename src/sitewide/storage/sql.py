@@ -54,7 +54,7 @@ from sitewide.domain.types import (
     Shop,
     Transaction,
 )
-from sitewide.ports import EventReceipt
+from sitewide.ports import EventReceipt, EventTotal
 
 metadata = MetaData()
 
@@ -638,13 +638,36 @@ class SqlStore:
         fresh_ids = tuple(eid for eid in batch if eid in inserted)
         return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(repeats), inserted_ids=fresh_ids)
 
-    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
+    def events_between(
+        self,
+        start_ms: int,
+        end_ms: int,
+        kinds: Sequence[str] | None = None,
+        *,
+        campaign_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+    ) -> list[Event]:
         q = select(events).where(events.c.ts_ms >= start_ms, events.c.ts_ms < end_ms)
         if kinds is not None:
             q = q.where(events.c.kind.in_(list(kinds)))
+        if campaign_ids is not None:
+            q = q.where(events.c.campaign_id.in_(list(campaign_ids)))
+        if product_ids is not None:
+            q = q.where(events.c.product_id.in_(list(product_ids)))
         q = q.order_by(events.c.ts_ms, events.c.id)
         with self.engine.connect() as conn:
             return [_event_from_row(r) for r in conn.execute(q)]
+
+    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
+        e = events
+        q = (
+            select(e.c.product_id, e.c.kind, func.count(), func.coalesce(func.sum(e.c.price_micros), 0))
+            .where(e.c.campaign_id.in_(list(campaign_ids)), e.c.ts_ms >= start_ms, e.c.ts_ms < end_ms)
+            .group_by(e.c.product_id, e.c.kind)
+            .order_by(e.c.product_id, e.c.kind)
+        )
+        with self.engine.connect() as conn:
+            return [EventTotal(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         out: dict[str, Event] = {}
