@@ -346,3 +346,51 @@ def test_a_product_report_reads_only_the_callers_events_and_sums_them_in_the_sto
     (row,) = rep["rows"]  # type: ignore[misc]
     assert (row["key"], row["clicks"], row["spend_micros"], row["orders"]) == ("p00", 5, 5 * CNY, 2)
     assert seen and all(i.startswith(mine) for i in seen), "read another merchant's events"
+
+
+# low ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"daily_budget_micros": "100000"},  # a string where an integer is due
+        {"name": "sale\u0000"},
+        {"name": "\u202egnp.exe"},  # right-to-left override
+        {"name": "   "},
+    ],
+)
+def test_campaign_fields_are_refused_when_a_string_poses_as_a_number_or_a_name_hides_characters(
+    m1: TestClient, patch: dict[str, object]
+) -> None:
+    cid = campaign(m1, "2.00", 100 * CNY)
+    r = m1.patch(f"/campaigns/{cid}", json=patch)
+    assert r.status_code == 422, r.text
+    assert m1.get(f"/campaigns/{cid}").json()["name"] == "spring"
+
+
+def test_taken_ids_do_not_name_their_owner_and_every_answer_has_security_headers(
+    op: TestClient, m1: TestClient
+) -> None:
+    r = m1.post(
+        "/products",
+        json={"products": [{"id": "p01", "shop_id": "s1", "title": "t", "category": "c", "price_micros": 1}]},
+    )
+    assert r.status_code == 409 and "another merchant" not in r.text and "m2" not in r.text
+    for path in ("/health", "/ui/login"):
+        h = op.get(path).headers
+        assert h["x-content-type-options"] == "nosniff" and h["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in h["content-security-policy"]
+
+
+def test_a_correction_of_one_day_booked_by_a_later_run_is_filed_under_that_day(
+    op: TestClient, m1: TestClient, clock: ManualClock
+) -> None:
+    cid = campaign(m1, "2.00", 100 * CNY)
+    clicks_and_orders(op, cid, D0, 10, 0, 0)
+    settle(op, clock, D)
+    late = [{**_click(cid, f"late{i}", D0 + 20 * HOUR + i), "user_id": f"v{i}"} for i in range(3)]
+    ok(op.post("/events", json={"events": late}))  # late clicks of D, reported on D+1
+    settle(op, clock, "2026-01-06")
+    items = ok(m1.get("/statements"))["items"]
+    by = {s["period"]: s for s in items}  # type: ignore[attr-defined]
+    assert by[D]["charged_micros"] == 13 * CNY and "2026-01-06" not in by
+    assert {e["booked_in"] for e in by[D]["entries"]} == {D, "2026-01-06"}

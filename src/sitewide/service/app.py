@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from sitewide.catalogue import packaged_catalogue
@@ -60,6 +60,14 @@ def accounts_for(engine: Engine) -> AccountStore:
     if isinstance(engine.store, SqlStore):
         return AccountStore(engine.store.engine)
     return AccountStore.in_memory()
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+}
 
 
 def _announce(key: str) -> None:
@@ -140,6 +148,15 @@ def create_app(
         return JSONResponse(
             status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=exc.headers
         )
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every answer (the dashboard's pages included): no MIME sniffing, no framing (clickjacking), no
+        referrer leaking keys in URLs, no plugins, no <base> hijack."""
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from sitewide.domain.types import ID_PATTERN
 from sitewide.service.schemas_creative import SlotCreativeOut
@@ -14,7 +14,22 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PA
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 MicrosInt = Annotated[int, Field(ge=0, le=10**15)]
 Day = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# text people read back: no control characters (NUL, ...), no bidirectional overrides/isolates (they let a
+# name display as something else), not only spaces
+UNSAFE_TEXT = frozenset(chr(c) for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x200E, 0x200F,
+                                         *range(0x202A, 0x202F), *range(0x2066, 0x206A)])  # fmt: skip
+
+
+def _safe_text(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty or only spaces")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in v if ch in UNSAFE_TEXT})
+    if bad:
+        raise ValueError(f"control or bidirectional-override characters are not allowed: {', '.join(bad[:5])}")
+    return v
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_safe_text)]
 
 # campaign limits (validated at the boundary; documented in the OpenAPI schema)
 MIN_TARGET_ROI = Decimal("0.10")
@@ -22,7 +37,7 @@ MAX_TARGET_ROI = Decimal("100")
 MIN_DAILY_BUDGET_MICROS = 10_000  # 0.01 CNY
 MAX_DAILY_BUDGET_MICROS = 10**13  # 10 million CNY
 TargetRoi = Annotated[Decimal, Field(ge=MIN_TARGET_ROI, le=MAX_TARGET_ROI, max_digits=8, decimal_places=2)]
-Budget = Annotated[int, Field(ge=MIN_DAILY_BUDGET_MICROS, le=MAX_DAILY_BUDGET_MICROS)]
+Budget = Annotated[int, Field(ge=MIN_DAILY_BUDGET_MICROS, le=MAX_DAILY_BUDGET_MICROS, strict=True)]  # no "100000"
 
 T = TypeVar("T")
 

@@ -119,7 +119,7 @@ def _import(engine: Engine, who: Principal, request: Request, items: list[Produc
     for p in items:
         old = engine.store.get_product(p.id)
         if old is not None and owners.get(old.shop_id) != owners.get(p.shop_id):
-            raise Conflict(f"product id {p.id} is used by another merchant")
+            raise Conflict(f"product id {p.id} is not available: choose another id")
     engine.store.upsert_products(
         Product(p.id, p.shop_id, p.title, p.category, Micros(p.price_micros), p.brand) for p in items
     )

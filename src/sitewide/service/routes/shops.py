@@ -63,7 +63,7 @@ def create_shop(
             raise ValidationError("merchant_id: a merchant can open shops only for itself")
         owner = who.merchant_id
     if engine.store.get_shop(body.id) is not None:
-        raise Conflict(f"shop {body.id} already exists")
+        raise Conflict(f"shop id {body.id} is not available: choose another id")
     shop = Shop(body.id, owner, body.name)
     engine.store.upsert_shops([shop])
     return shop_out(shop)
