@@ -366,3 +366,11 @@ TestMoneyOnSqlite.settings = MONEY_SETTINGS
 @pytest.mark.skipif(unreachable_reason(PG_URL) is not None, reason=str(unreachable_reason(PG_URL)))
 class TestMoneyOnPostgres(PostgresMoney.TestCase):  # type: ignore[misc, valid-type]
     settings = MONEY_SETTINGS
+
+
+class SqliteMoneyLong(MoneyMachine):
+    backend = "sqlite"
+
+
+TestMoneyOnSqliteLong = pytest.mark.slow(SqliteMoneyLong.TestCase)
+TestMoneyOnSqliteLong.settings = settings(MONEY_SETTINGS, max_examples=150, stateful_step_count=40)

@@ -65,7 +65,7 @@ def accounts_for(engine: Engine) -> AccountStore:
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make form posts send "Origin: null"
     "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
 }
 
@@ -152,7 +152,7 @@ def create_app(
     @app.middleware("http")
     async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """Every answer (the dashboard's pages included): no MIME sniffing, no framing (clickjacking), no
-        referrer leaking keys in URLs, no plugins, no <base> hijack."""
+        referrer sent to other sites (keys in URLs), no plugins, no <base> hijack."""
         response = await call_next(request)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
