@@ -43,6 +43,18 @@ class EventTotal:
     price_micros: int
 
 
+@dataclass(frozen=True, slots=True)
+class SettledTotal:
+    """One report group of settled figures (latest version per campaign-day) and served impressions."""
+
+    key: str  # a day or a campaign id
+    impressions: int
+    clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int  # net of refunds
+
+
 @runtime_checkable
 class Store(Protocol):
     """Persistence for merchants' objects, events and the ledger. Every write is atomic."""
@@ -80,6 +92,13 @@ class Store(Protocol):
         product_ids: Sequence[str] | None = None,
     ) -> list[Event]:
         """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id); optional filters by kind, campaign, product."""
+        ...
+
+    def settled_totals(
+        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
+    ) -> list[SettledTotal]:
+        """Sums per day or per campaign (``group_by``) of the latest settled figures and of the served
+        impressions of ``campaign_ids`` on days in ``[first_day, last_day]`` — aggregated by the store."""
         ...
 
     def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:

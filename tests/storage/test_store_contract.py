@@ -321,3 +321,23 @@ def test_event_totals_are_summed_by_the_store_and_filters_select_events(store: S
     assert totals == {("p00", "click"): (2, 12), ("p00", "impression"): (1, 0)}
     assert [e.id for e in store.events_between(0, 10_000, ["click"], campaign_ids=["c9"])] == ["x1"]
     assert [e.id for e in store.events_between(0, 5_000, product_ids=["p00"])] == ["e1", "e2", "i1"]
+
+
+def test_settled_totals_sum_the_latest_figures_and_served_impressions_per_key(store: Store) -> None:
+    def f(cid: str, day: str, spend: int) -> DayFigures:
+        return DayFigures(
+            cid, "m1", day, 10**9, clicks=2, orders=1, spend_micros=spend, gross_gmv_micros=3 * spend
+        )
+
+    store.commit_settlement(run(1), None, [f("c1", "2026-01-01", 10), f("c2", "2026-01-01", 5)], [])
+    store.commit_settlement(run(2), None, [f("c1", "2026-01-01", 12), f("c1", "2026-01-02", 7)], [])
+    store.commit_settlement(run(3), None, [f("c9", "2026-01-01", 99)], [])
+    store.add_served("2026-01-02", {"c1": 40, "c9": 1})
+    by_day = {t.key: t for t in store.settled_totals(["c1", "c2"], "day", "2026-01-01", "2026-01-31")}
+    assert (by_day["2026-01-01"].spend_micros, by_day["2026-01-01"].gmv_micros) == (17, 51)  # latest c1 + c2
+    assert (by_day["2026-01-02"].impressions, by_day["2026-01-02"].clicks) == (40, 2)
+    by_c = {
+        t.key: t.spend_micros
+        for t in store.settled_totals(["c1", "c2"], "campaign", "2026-01-02", "2026-01-02")
+    }
+    assert by_c == {"c1": 7}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sitewide.domain.attribution import attribute_orders
+from sitewide.domain.guarantee import day_index, day_str
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
 from sitewide.domain.types import Campaign, EventKind
 from sitewide.engine import Engine, day_bounds
@@ -65,26 +66,6 @@ def campaign_days(engine: Engine, campaign_id: str) -> list[dict[str, int | str 
     return days
 
 
-def in_range(day: str, start: str | None, end: str | None) -> bool:
-    return (start is None or day >= start) and (end is None or day <= end)
-
-
-def _acc(key: str, d: dict[str, int | str | float | None]) -> Acc:
-    def n(k: str) -> int:
-        v = d.get(k)
-        return int(v) if isinstance(v, int | float) else 0
-
-    return Acc(
-        key,
-        n("impressions"),
-        n("clicks"),
-        n("orders"),
-        n("spend_micros"),
-        n("gmv_micros"),
-        n("compensation_micros"),
-    )
-
-
 def settled_groups(
     engine: Engine,
     campaigns: Iterable[Campaign],
@@ -92,14 +73,20 @@ def settled_groups(
     start: str | None,
     end: str | None,
 ) -> dict[str, Acc]:
-    out: dict[str, Acc] = {}
-    for c in campaigns:
-        for d in campaign_days(engine, c.id):
-            day = str(d["day"])
-            if not in_range(day, start, end):
-                continue
-            key = day if group_by == "day" else c.id
-            out.setdefault(key, Acc(key)).add(_acc(key, d))
+    """Settled figures and served impressions summed by the store (``Store.settled_totals``) over the
+    caller's campaigns; compensation of the guarantee windows ending in the range, by window end day."""
+    ids = [c.id for c in campaigns]
+    lo, hi = start or "0000-01-01", end or "9999-12-31"
+    out = {
+        t.key: Acc(t.key, t.impressions, t.clicks, t.orders, t.spend_micros, t.gmv_micros)
+        for t in engine.store.settled_totals(ids, group_by, lo, hi)
+    }
+    for cid in ids:
+        for g in engine.store.guarantee_evaluations("0000-01-01", hi, cid).values():
+            last = day_str(day_index(g.first_day) + g.days - 1)
+            if g.due_micros and lo <= last <= hi:
+                key = last if group_by == "day" else cid
+                out.setdefault(key, Acc(key)).compensation_micros += g.due_micros
     return out
 
 

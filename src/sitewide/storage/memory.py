@@ -13,7 +13,7 @@ from sitewide.domain.ledger import LedgerLine, check_balanced
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
-from sitewide.ports import EventReceipt, EventTotal
+from sitewide.ports import EventReceipt, EventTotal, SettledTotal
 
 
 class MemoryStore:
@@ -135,6 +135,24 @@ class MemoryStore:
         ]
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out
+
+    def settled_totals(
+        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
+    ) -> list[SettledTotal]:
+        ids = set(campaign_ids)
+        out: dict[str, list[int]] = {}
+        with self._lock:
+            for (cid, day), f in self._days.items():
+                if cid in ids and first_day <= day <= last_day:
+                    a = out.setdefault(day if group_by == "day" else cid, [0, 0, 0, 0, 0])
+                    a[1] += f.clicks
+                    a[2] += f.orders
+                    a[3] += f.spend_micros
+                    a[4] += f.gmv_micros
+            for (cid, day), n in self._served.items():
+                if cid in ids and first_day <= day <= last_day:
+                    out.setdefault(day if group_by == "day" else cid, [0, 0, 0, 0, 0])[0] += n
+        return [SettledTotal(k, *v) for k, v in sorted(out.items())]
 
     def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
         acc: dict[tuple[str, str], list[int]] = {}

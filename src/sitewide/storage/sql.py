@@ -54,7 +54,7 @@ from sitewide.domain.types import (
     Shop,
     Transaction,
 )
-from sitewide.ports import EventReceipt, EventTotal
+from sitewide.ports import EventReceipt, EventTotal, SettledTotal
 
 metadata = MetaData()
 
@@ -657,6 +657,53 @@ class SqlStore:
         q = q.order_by(events.c.ts_ms, events.c.id)
         with self.engine.connect() as conn:
             return [_event_from_row(r) for r in conn.execute(q)]
+
+    def settled_totals(
+        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
+    ) -> list[SettledTotal]:
+        """Two GROUP BY queries: the latest figures per campaign-day (max run_seq) summed per key, and the
+        served impressions summed per key."""
+        t, ids = day_figures_t, list(campaign_ids)
+        if not ids:
+            return []
+        latest = (
+            select(t.c.campaign_id, t.c.day, func.max(t.c.run_seq).label("rs"))
+            .where(t.c.campaign_id.in_(ids), t.c.day >= first_day, t.c.day <= last_day)
+            .group_by(t.c.campaign_id, t.c.day)
+            .subquery()
+        )
+        key = t.c.day if group_by == "day" else t.c.campaign_id
+        figs = (
+            select(
+                key,
+                func.sum(t.c.clicks),
+                func.sum(t.c.orders),
+                func.sum(t.c.spend_micros),
+                func.sum(t.c.gross_gmv_micros - t.c.refunded_micros),
+            )
+            .select_from(
+                t.join(
+                    latest,
+                    (t.c.campaign_id == latest.c.campaign_id)
+                    & (t.c.day == latest.c.day)
+                    & (t.c.run_seq == latest.c.rs),
+                )
+            )
+            .group_by(key)
+        )
+        skey = served.c.day if group_by == "day" else served.c.campaign_id
+        imps = (
+            select(skey, func.sum(served.c.impressions))
+            .where(served.c.campaign_id.in_(ids), served.c.day >= first_day, served.c.day <= last_day)
+            .group_by(skey)
+        )
+        out: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(figs):
+                out[str(r[0])] = [0, int(r[1]), int(r[2]), int(r[3]), int(r[4])]
+            for k, n in conn.execute(imps):
+                out.setdefault(str(k), [0, 0, 0, 0, 0])[0] = int(n)
+        return [SettledTotal(k, *v) for k, v in sorted(out.items())]
 
     def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
         e = events
