@@ -30,7 +30,7 @@ from sitewide.domain.experiments import (
     validate,
     winning_terms,
 )
-from sitewide.domain.sequential import Comparison, Metric, compare, verdict
+from sitewide.domain.sequential import METRIC_LABEL, Comparison, Metric, compare, verdict
 from sitewide.domain.types import CampaignStatus, Conflict, NotFound
 from sitewide.engine import Engine
 
@@ -104,8 +104,9 @@ def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: boo
         store.events_between(max(0, exp.created_ms - span), exp.created_ms),
     )
     comps: dict[Metric, tuple[Comparison, ...]] = {}
+    alpha = exp.alpha / (len(exp.arms) - 1)  # Bonferroni over the treatments: the test's error stays ≤ α
     for m, sums in data.sums.items():
-        comps[m] = tuple(compare(sums[0], s, m, exp.alpha, float(exp.n_star), cuped=True) for s in sums[1:])
+        comps[m] = tuple(compare(sums[0], s, m, alpha, float(exp.n_star), cuped=True) for s in sums[1:])
     primary = comps[exp.metric]
     best = max(range(len(primary)), key=lambda i: primary[i].diff if primary[i].significant else -1e300)
     c = primary[best]
@@ -116,7 +117,7 @@ def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: boo
         if breach is not None:
             exp = stop_experiment(engine, exp, exp.arms[0].name, breach, now)
         elif exp.auto_stop and leader is not None:
-            exp = stop_experiment(engine, exp, leader, f"conclusive: {text}", now)
+            exp = stop_experiment(engine, exp, leader, f"conclusive on {METRIC_LABEL[exp.metric]}", now)
     if exp.status is ExperimentStatus.STOPPED:
         text = f"{text} — stopped ({exp.stop_reason}); serving {exp.winner or exp.arms[0].name}"
     return ExperimentResult(exp, data.totals, comps, text, leader, statement(engine, exp))
