@@ -146,3 +146,25 @@ def test_campaign_level_arms_are_settled_on_their_own_campaigns(
     res = m1.get(f"/experiments/{xid}/results").json()
     assert [(s["arm"], s["spend_micros"]) for s in res["statement"]] == [("A", 400_000), ("B", 1_200_000)]
     assert sum(a["spend_micros"] for a in res["arms"]) == 1_600_000  # results: users → arms by the hash
+
+
+def test_the_operator_sweep_applies_guardrails_to_running_tests(m1: TestClient, op: TestClient) -> None:
+    cid = _campaign(m1)
+    body = _body(cid, guardrails={"min_roi": 5.0, "min_orders": 2}, auto_stop=False)
+    exp = m1.post("/experiments", json=body).json()
+    t0 = exp["created_ms"] + 1
+    evs = []
+    for i in range(6):  # every user: a paid click and an order worth half its price → ROI 0.5 < 5
+        u = f"g{i}"
+        evs.append({"id": f"gi{i}", "kind": "impression", "ts_ms": t0, "user_id": u, "product_id": "p00"})
+        evs.append({"id": f"gc{i}", "kind": "click", "ts_ms": t0, "user_id": u, "product_id": "p00",
+                    "campaign_id": cid, "price_micros": 200_000})  # fmt: skip
+        evs.append({"id": f"go{i}", "kind": "order", "ts_ms": t0, "user_id": u, "product_id": "p00",
+                    "click_id": f"gc{i}", "order_value_micros": 100_000})  # fmt: skip
+    assert op.post("/events", json={"events": evs}).status_code == 200
+    assert m1.post("/experiments/check").status_code == 403
+    (row,) = op.post("/experiments/check").json()
+    assert row["id"] == exp["id"] and row["status"] == "stopped" and row["winner"] == "A"
+    got = m1.get(f"/experiments/{exp['id']}").json()
+    assert got["stop_reason"].startswith("guardrail: arm ") and "< 5.00" in got["stop_reason"]
+    assert op.post("/experiments/check").json() == []  # nothing running any more

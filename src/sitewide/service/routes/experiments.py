@@ -19,7 +19,7 @@ from sitewide.domain.sequential import Metric
 from sitewide.domain.types import ValidationError
 from sitewide.engine import Engine
 from sitewide.service import experiments as uc
-from sitewide.service.deps import EngineDep, PrincipalDep
+from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep
 from sitewide.service.schemas import Budget, ErrorOut, Id, Name, Page, Strict, TargetRoi
 from sitewide.service.scope import page, visible_campaign
 from sitewide.storage.accounts import Principal
@@ -261,6 +261,29 @@ def list_experiments(
     exps.sort(key=lambda e: (-e.created_ms, e.id))
     items, total = page(exps, offset, limit)
     return Page(items=[experiment_out(e) for e in items], total=total, offset=offset, limit=limit)
+
+
+class CheckOut(BaseModel):
+    id: str
+    status: str
+    winner: str | None
+    verdict: str
+
+
+@router.post("/experiments/check", response_model=list[CheckOut], responses={403: {"model": ErrorOut}})
+def check_experiments(engine: EngineDep, _: OperatorDep) -> list[CheckOut]:
+    """Operator only, for a periodic job: apply every running test's stopping rules now (guardrails,
+    auto-stop on a conclusive primary metric), so tests stop as soon as the answer is known even when no
+    merchant is looking. Returns each running test's state after the check."""
+    out = []
+    for e in engine.store.list_experiments():
+        if e.status.value != "running":
+            continue
+        r = uc.results(engine, e)
+        out.append(
+            CheckOut(id=e.id, status=r.experiment.status.value, winner=r.experiment.winner, verdict=r.verdict)
+        )
+    return out
 
 
 @router.get(
