@@ -32,6 +32,7 @@ from sitewide.catalogue import packaged_catalogue  # noqa: E402
 from sitewide.domain.experiments import Arm, Experiment, ExperimentKind, assign_many  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
 from sitewide.domain.sequential import (  # noqa: E402
+    MIN_USERS,
     ArmSums,
     cuped_theta,
     fixed_halfwidth,
@@ -53,7 +54,6 @@ from sitewide.storage.memory import MemoryStore  # noqa: E402
 
 ALPHA = 0.05
 IMPRESSIONS = 60.0  # per user over the experiment (and again in the pre-period)
-MIN_USERS = 100  # per arm before the first look (plug-in variances need a few users)
 
 
 def looks(a: ArmSums, b: ArmSums, n_star: float, cuped: bool = False) -> tuple[np.ndarray, ...]:

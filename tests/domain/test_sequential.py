@@ -97,3 +97,11 @@ def test_verdict_says_what_to_do() -> None:
     assert verdict(back, "A", "B").endswith("keep A")
     same = compare(a, a, Metric.CTR, n_star=20_000)
     assert not same.significant and "keep running" in verdict(same)
+
+
+def test_no_verdict_before_enough_users_however_large_the_difference() -> None:
+    imp = np.full(30, 10.0)
+    a = ArmSums.of(np.zeros(30), imp, axis=0)
+    b = ArmSums.of(np.full(30, 5.0), imp, axis=0)
+    assert not compare(a, b, Metric.CTR).significant  # 30 users per arm: too few to trust the variance
+    assert compare(a, b, Metric.CTR, min_users=20).significant

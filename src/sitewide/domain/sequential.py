@@ -41,6 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# No verdict before this many users per arm: the plug-in variances of a handful of users can be far too small
+# (bench/experiments.py looks from here on, and keeps the A/A error under α)
+MIN_USERS = 100
 Num = Any  # float or numpy array (broadcasting); kept loose on purpose, see the module docstring
 FArray = npt.NDArray[np.float64]
 
@@ -208,6 +211,7 @@ def compare(
     alpha: float = 0.05,
     n_star: float = 10_000.0,
     cuped: bool = False,
+    min_users: int = MIN_USERS,
 ) -> Comparison:
     """Treatment − control on ``metric`` with the always-valid interval (and the fixed-horizon one)."""
     theta = cuped_theta(control, treatment) if cuped else 0.0
@@ -220,15 +224,16 @@ def compare(
     tau2 = msprt_tau2(per_user, alpha, n_star)
     hw = msprt_halfwidth(v, tau2, alpha)
     raw = a.raw_var + b.raw_var
-    enough = min(float(control.n), float(treatment.n)) >= 2
+    some = min(float(control.n), float(treatment.n)) >= 2
+    enough = some and min(float(control.n), float(treatment.n)) >= min_users
     return Comparison(
         metric=metric,
         control=float(a.value),
         treatment=float(b.value),
         diff=float(d),
         lift=float(d / a.value) if a.value else math.inf,
-        halfwidth=float(hw) if enough else math.inf,
-        fixed_halfwidth=float(fixed_halfwidth(v, alpha)) if enough else math.inf,
+        halfwidth=float(hw) if some else math.inf,
+        fixed_halfwidth=float(fixed_halfwidth(v, alpha)) if some else math.inf,
         significant=bool(enough and msprt_log_lambda(d, v, tau2) >= math.log(1 / alpha)),
         users_control=int(control.n),
         users_treatment=int(treatment.n),
@@ -252,6 +257,7 @@ def verdict(c: Comparison, control_name: str = "A", treatment_name: str = "B") -
 
 __all__ = [
     "METRIC_LABEL",
+    "MIN_USERS",
     "ArmSums",
     "Comparison",
     "Metric",
