@@ -97,6 +97,9 @@ def test_verdict_says_what_to_do() -> None:
     assert verdict(back, "A", "B").endswith("keep A")
     same = compare(a, a, Metric.CTR, n_star=20_000)
     assert not same.significant and "keep running" in verdict(same)
+    assert verdict(c, running=False).startswith("B lifts CTR by ") and "keep" not in verdict(c, running=False)
+    empty = compare(ArmSums.of(np.zeros(0)), ArmSums.of(np.zeros(0)), Metric.CTR)
+    assert verdict(empty) == "B vs A: no CTR data yet: keep running"
 
 
 def test_no_verdict_before_enough_users_however_large_the_difference() -> None:

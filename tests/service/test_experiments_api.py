@@ -97,7 +97,9 @@ def test_results_verdict_auto_stop_and_apply_the_winner(m1: TestClient, op: Test
     assert op.post("/events", json={"events": clicks}).status_code == 200
     res = m1.get(f"/experiments/{xid}/results").json()
     assert res["leader"] == "B", res["verdict"]
-    assert res["verdict"].startswith("B lifts CTR by ") and "stop, keep B" in res["verdict"]
+    assert res["verdict"].startswith("Stopped (conclusive on CTR), serving B. B lifts CTR by "), res[
+        "verdict"
+    ]
     assert res["experiment"]["status"] == "stopped" and res["experiment"]["winner"] == "B"  # auto-stop
     ctr = next(c for c in res["comparisons"] if c["metric"] == "ctr")
     assert ctr["significant"] and ctr["lift"] > 0.5 and 0 < ctr["lift_halfwidth"] < ctr["lift"]

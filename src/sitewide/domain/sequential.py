@@ -241,18 +241,23 @@ def compare(
     )
 
 
-def verdict(c: Comparison, control_name: str = "A", treatment_name: str = "B") -> str:
-    """A plain sentence: ``B lifts CTR by 4.1 % ± 1.2 %: stop, keep B``."""
+def verdict(c: Comparison, control_name: str = "A", treatment_name: str = "B", running: bool = True) -> str:
+    """A plain sentence: ``B lifts CTR by 4.1 % ± 1.2 %: stop, keep B``; without the advice (what to do)
+    for a test that is no longer running."""
     label = METRIC_LABEL[c.metric]
+    if not math.isfinite(c.lift):
+        text = f"{treatment_name} vs {control_name}: no {label} data yet"
+        return f"{text}: keep running" if running else text
     pct = 100 * c.lift
     hw = 100 * c.lift_halfwidth
     band = f"{abs(pct):.1f} % ± {hw:.1f} %" if math.isfinite(hw) else f"{abs(pct):.1f} %"
     if not c.significant:
         sign = "+" if pct >= 0 else "−"
-        return f"{treatment_name} vs {control_name}: {label} {sign}{band}, not conclusive yet: keep running"
-    if c.diff > 0:
-        return f"{treatment_name} lifts {label} by {band}: stop, keep {treatment_name}"
-    return f"{treatment_name} lowers {label} by {band}: stop, keep {control_name}"
+        text = f"{treatment_name} vs {control_name}: {label} {sign}{band}, not conclusive"
+        return f"{text} yet: keep running" if running else text
+    keep = treatment_name if c.diff > 0 else control_name
+    text = f"{treatment_name} {'lifts' if c.diff > 0 else 'lowers'} {label} by {band}"
+    return f"{text}: stop, keep {keep}" if running else text
 
 
 __all__ = [

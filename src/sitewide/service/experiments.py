@@ -119,7 +119,8 @@ def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: boo
         elif exp.auto_stop and leader is not None:
             exp = stop_experiment(engine, exp, leader, f"conclusive on {METRIC_LABEL[exp.metric]}", now)
     if exp.status is ExperimentStatus.STOPPED:
-        text = f"{text} — stopped ({exp.stop_reason}); serving {exp.winner or exp.arms[0].name}"
+        last = verdict(c, exp.arms[0].name, exp.arms[best + 1].name, running=False)
+        text = f"Stopped ({exp.stop_reason}), serving {exp.winner or exp.arms[0].name}. {last}."
     return ExperimentResult(exp, data.totals, comps, text, leader, statement(engine, exp))
 
 
