@@ -175,3 +175,40 @@ def test_an_arm_never_spends_beyond_its_cap(engine: Engine, kind: str) -> None:
     assert spend[1] <= cap
     assert spend[1] > cap // 3  # the arm did spend: the cap is what stopped it
     assert spend[0] > spend[1]  # the uncapped arm went on
+
+
+def test_a_creative_arm_shows_its_own_approved_creative_and_the_rotation_sits_out(engine: Engine) -> None:
+    from sitewide.creative.generate import OfflineGenerator
+    from sitewide.creative.studio import CreativeStudio, facts_of
+    from sitewide.domain.creative import BrandKit, Lang
+    from sitewide.domain.types import ValidationError
+
+    p00 = engine.store.get_product("p00")
+    assert p00 is not None
+    made = CreativeStudio(OfflineGenerator()).make(
+        facts_of(p00), [], BrandKit(p00.shop_id, required_terms=(p00.brand,)), (Lang.EN,)
+    )
+    ids = [c.id for c in made.approved]
+    assert len(ids) >= 2
+    engine.creatives.set_creatives("p00", made.approved)
+    with pytest.raises(ValidationError):
+        usecases.create(
+            engine, creative_exp(arms=(Arm("A", creative_id=ids[0]), Arm("B", creative_id="nope")))
+        )
+    exp = usecases.create(
+        engine,
+        creative_exp(product_ids=("p00",), arms=(Arm("A", creative_id=ids[0]), Arm("B", creative_id=ids[1]))),
+    )
+    users = [f"u{i}" for i in range(300)]
+    arms = assign_many(exp.salt, [1, 1], users)
+    out = engine.serve_batch(batch(users))
+    cre = out.extras["creative"]
+    assert isinstance(cre, np.ndarray)
+    p00_row = engine.catalogue_ids().index("p00")
+    hits = list(zip(*np.nonzero(out.promoted & (out.product_idx == p00_row)), strict=True))
+    assert len(hits) > 20
+    for r, s in hits:
+        assert (
+            cre[r, s] == ids[int(arms[r])]
+        )  # each user sees their arm's creative, never the rotation's pick
+    assert engine.creatives.stats("p00") == []  # the rotation served (and counted) none of these slots

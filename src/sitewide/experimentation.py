@@ -212,6 +212,20 @@ class ExperimentRouter:
                 self.spent[key] = self.spent.get(key, 0) + int(e.price_micros)
 
     # creative variants -----------------------------------------------------------------------------------
+    def arm_creatives(
+        self, prod_shown: np.ndarray, promoted: np.ndarray, user_ids: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``([R, S] object, [R, S] bool)``: the approved creative a creative-test arm shows on a promoted slot of
+        its product, and where one does (elsewhere the creatives rotation chooses)."""
+        out = np.full(prod_shown.shape, None, dtype=object)
+        xs = np.where(promoted, self._prod_exp[np.where(prod_shown >= 0, prod_shown, -1)], -1)
+        for x in np.unique(xs[xs >= 0]).tolist():
+            e = self.experiments[x]
+            arms = self._arms(x, user_ids)
+            for r, s in zip(*np.nonzero(xs == x), strict=True):
+                out[r, s] = e.arms[int(arms[r])].creative_id
+        return out, np.array([[c is not None for c in row] for row in out], dtype=bool).reshape(out.shape)
+
     def variants(self, prod_shown: np.ndarray, user_ids: Sequence[str]) -> list[list[str | None]]:
         """``[R][S]``: the label a shown product displays for its user (None: not in a creative experiment)."""
         xs = self._prod_exp[np.where(prod_shown >= 0, prod_shown, -1)]

@@ -31,7 +31,7 @@ from sitewide.domain.experiments import (
     winning_terms,
 )
 from sitewide.domain.sequential import METRIC_LABEL, Comparison, Metric, compare, verdict
-from sitewide.domain.types import CampaignStatus, Conflict, NotFound
+from sitewide.domain.types import CampaignStatus, Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 
 
@@ -69,6 +69,13 @@ def create(engine: Engine, exp: Experiment) -> Experiment:
         exp = replace(exp, product_ids=parent.product_ids)
     exp = replace(exp, created_ms=exp.created_ms or engine.clock.now_ms())
     validate(exp, parent)
+    for a in exp.arms:  # a creative arm shows one of the product's approved creatives (sitewide.creative)
+        if a.creative_id is not None:
+            for pid in exp.product_ids:
+                if a.creative_id not in {c.id for c in engine.creatives.creatives(pid)}:
+                    raise ValidationError(
+                        f"arm {a.name}: {a.creative_id} is not an approved creative of {pid}"
+                    )
     for other in engine.store.list_experiments(parent.merchant_id):
         if other.campaign_id == exp.campaign_id and other.status is ExperimentStatus.RUNNING:
             raise Conflict(f"campaign {exp.campaign_id} already runs experiment {other.id}")
