@@ -378,7 +378,11 @@ class Engine:
         """Re-read the merchants' experiments (arms, caps, winners) that serving follows."""
         with self._lock:
             self._experiments = ExperimentRouter.load(
-                self.store, self.campaign_ids(), self._ids, self.clock.now_ms()
+                self.store,
+                self.campaign_ids(),
+                self._ids,
+                self.clock.now_ms(),
+                getattr(self, "_experiments", None),
             )
 
     def product_campaigns(self) -> np.ndarray:

@@ -73,10 +73,20 @@ class ExperimentRouter:
 
     @classmethod
     def load(
-        cls, store: Store, campaign_ids: Sequence[str], product_ids: Sequence[str], now_ms: int
+        cls,
+        store: Store,
+        campaign_ids: Sequence[str],
+        product_ids: Sequence[str],
+        now_ms: int,
+        previous: ExperimentRouter | None = None,
     ) -> ExperimentRouter:
-        """The router for the store's experiments, with each capped arm's spend re-read from its clicks."""
+        """The router for the store's experiments. Each capped arm's spend is carried over from ``previous``
+        (a campaign change must not rescan clicks under the engine lock), or re-read from the stored clicks
+        when the engine starts."""
         router = cls(store.list_experiments(), campaign_ids, product_ids)
+        if previous is not None:
+            router.spent, router._reserved, router._held = previous.spent, previous._reserved, previous._held
+            return router
         capped = [e for e in router.experiments if any(a.spend_cap_micros for a in e.arms)]
         if capped:
             start = min(e.created_ms for e in capped)
