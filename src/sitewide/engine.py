@@ -631,10 +631,11 @@ class Engine:
                     "pctr": ab.pctr,
                 },
             )
-            out.extras["creative"] = self._choose_creatives(batch, prod, res.promoted, out.extras["variant"])
+            creative = self._choose_creatives(batch, prod, res.promoted, out.extras["variant"])
             if xr:  # an arm naming one of the product's approved creatives shows it there
                 forced, pinned = xr.arm_creatives(prod, res.promoted, batch.user_ids)
-                out.extras["creative"] = np.where(pinned, forced, out.extras["creative"])
+                creative = np.where(pinned, forced, creative)
+            out.extras["creative"] = creative
             counts = np.bincount(camp_shown[camp_shown >= 0], minlength=len(self._campaigns))
             if counts.any():
                 self.store.add_served(
