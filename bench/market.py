@@ -85,19 +85,20 @@ def market(seed: int, quick: bool) -> SimConfig:
     """Enough users that most campaigns get tens of orders a week at the calibrated rates."""
     if quick:
         return SimConfig(days=7, users=6_000, merchants=3, campaign_share=1.0, seed=seed, ticks_per_day=24)
-    return SimConfig(days=7, users=20_000, merchants=20, campaign_share=0.5, seed=seed, ticks_per_day=24)
+    return SimConfig(days=7, users=20_000, merchants=8, campaign_share=1.0, seed=seed, ticks_per_day=24)
 
 
-# daily budgets relative to the simulator's default (2 CNY per promoted product): a third of the campaigns
-# tight enough that the budget binds before the ROI target does
-BUDGET_FACTORS = (0.05, 0.2, 1.0)
+# daily budgets relative to the simulator's default (2 CNY per promoted product): some campaigns tight enough
+# that the budget binds before the ROI target does
+BUDGET_FACTORS = {True: (0.05, 0.2, 1.0), False: (0.2, 0.5, 1.0)}  # quick, full
 
 
-def with_budgets(world: World) -> World:
+def with_budgets(world: World, quick: bool) -> World:
+    factors = BUDGET_FACTORS[quick]
     camps = [
         replace(
             c,
-            daily_budget_micros=Micros(int(c.daily_budget_micros * BUDGET_FACTORS[i % len(BUDGET_FACTORS)])),
+            daily_budget_micros=Micros(int(c.daily_budget_micros * factors[i % len(factors)])),
         )
         for i, c in enumerate(world.campaigns)
     ]
@@ -251,9 +252,11 @@ class ArmResult:
     wall_s: float
 
 
-def run_arm(name: str, cfg: SimConfig, engine_cfg: EngineConfig | None, lag_days: int) -> ArmResult:
+def run_arm(
+    name: str, cfg: SimConfig, engine_cfg: EngineConfig | None, lag_days: int, quick: bool
+) -> ArmResult:
     t0 = time.perf_counter()
-    world = with_budgets(build_world(cfg))
+    world = with_budgets(build_world(cfg), quick)
     if engine_cfg is None:  # organic only: the same market without campaigns
         world_no = replace(world, campaigns=[])
         engine = default_engine_factory(world_no, EngineConfig())
@@ -381,10 +384,10 @@ def main() -> None:
     by: dict[str, list[ArmResult]] = {"promise": [], "baseline": [], "organic": []}
     for seed in seeds:
         cfg = market(seed, args.quick)
-        by["promise"].append(run_arm("promise", cfg, EngineConfig(), lag))
-        by["baseline"].append(run_arm("baseline", cfg, baseline_config(), lag))
+        by["promise"].append(run_arm("promise", cfg, EngineConfig(), lag, args.quick))
+        by["baseline"].append(run_arm("baseline", cfg, baseline_config(), lag, args.quick))
         org_cfg = replace(cfg, days=1) if args.quick else cfg
-        by["organic"].append(run_arm("organic", org_cfg, None, lag))
+        by["organic"].append(run_arm("organic", org_cfg, None, lag, args.quick))
         for name in ("promise", "baseline"):
             a = by[name][-1]
             print(f"seed {seed} {name}: {a.impressions:,} impressions in {a.wall_s:.0f} s")
