@@ -149,3 +149,12 @@ def test_no_reserve_legs_when_the_policy_turns_it_off() -> None:
     eng.record_events(_day(0, clicks=10, orders=1, value=2_000_000))
     eng.settle_day("2026-01-01")
     assert PLATFORM_RESERVE not in eng.store.balances()
+
+
+def test_reserve_legs_carry_their_campaign_and_window() -> None:
+    eng = _engine(SettlementPolicy())
+    for d in range(3):
+        eng.record_events(_day(d, clicks=10, orders=6, value=2_000_000))
+        eng.settle_day(f"2026-01-0{d + 1}")
+    legs = [e for t in eng.store.list_transactions() for e in t.entries if e.account == PLATFORM_RESERVE]
+    assert legs and all(e.campaign_id == "c1" and e.window == "2026-01-01+7d" for e in legs)

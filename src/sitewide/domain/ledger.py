@@ -108,13 +108,29 @@ class TransactionBuilder:
             window=window,
         )
 
-    def provision(self, amount: int, memo: str) -> None:
-        """Set aside expected compensation (a negative amount gives some back)."""
-        self.move(PLATFORM_RESERVE, PLATFORM_COMPENSATION, amount, memo)
+    def provision(self, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str) -> None:
+        """Set aside a window's expected compensation (a negative amount gives some back)."""
+        self.move(
+            PLATFORM_RESERVE,
+            PLATFORM_COMPENSATION,
+            amount,
+            memo,
+            merchant_id=merchant_id,
+            campaign_id=campaign_id,
+            window=window,
+        )
 
-    def release(self, amount: int, memo: str) -> None:
+    def release(self, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str) -> None:
         """Return a judged window's provision to the expense account (the payout is booked on its own)."""
-        self.move(PLATFORM_COMPENSATION, PLATFORM_RESERVE, amount, memo)
+        self.move(
+            PLATFORM_COMPENSATION,
+            PLATFORM_RESERVE,
+            amount,
+            memo,
+            merchant_id=merchant_id,
+            campaign_id=campaign_id,
+            window=window,
+        )
 
     def build(self, kind: str, period: str, ts_ms: int) -> Transaction | None:
         if not self.legs:

@@ -458,8 +458,6 @@ def book_differences(
                 window=ev.window,
             )
     for m in reserve:
-        if m.kind == "provision":
-            tb.provision(m.amount_micros, m.memo)
-        else:
-            tb.release(m.amount_micros, m.memo)
+        book = tb.provision if m.kind == "provision" else tb.release
+        book(m.amount_micros, m.memo, m.merchant_id, m.campaign_id, m.window)
     return tb.build("settlement", period, ts_ms), changed, evals
