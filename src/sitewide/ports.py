@@ -13,11 +13,24 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from sitewide.domain.accounts import (
+    Appeal,
+    AppealKind,
+    AppealStatus,
+    AuditEntry,
+    KeyInfo,
+    LossSample,
+    Merchant,
+    Principal,
+    Role,
+)
 from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
+from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import LedgerLine
 from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.terms import CampaignTerms
 from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
 
@@ -76,9 +89,7 @@ class Store(Protocol):
     def update_campaign(self, campaign: Campaign, effective_ms: int) -> None: ...
     def get_campaign(self, campaign_id: str) -> Campaign | None: ...
     def list_campaigns(self, merchant_id: str | None = None) -> list[Campaign]: ...
-    def campaign_terms(
-        self, campaign_ids: Sequence[str] | None = None
-    ) -> dict[str, list[CampaignTerms]]: ...
+    def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]: ...
 
     # events: idempotent by id; a repeated id with a different body raises Conflict and stores nothing
     def append_events(self, events: Sequence[Event]) -> EventReceipt: ...
@@ -105,6 +116,7 @@ class Store(Protocol):
         """Per (product, kind): the count and the summed price of the events of ``campaign_ids`` in
         ``[start_ms, end_ms)`` — aggregated by the store (SQL GROUP BY), never loaded row by row."""
         ...
+
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]: ...
 
     # served impressions, aggregated by the engine per campaign and day ("YYYY-MM-DD")
@@ -170,6 +182,84 @@ class Store(Protocol):
     def put_experiment(self, experiment: Experiment) -> None: ...
     def get_experiment(self, experiment_id: str) -> Experiment | None: ...
     def list_experiments(self, merchant_id: str | None = None) -> list[Experiment]: ...
+
+
+@runtime_checkable
+class Accounts(Protocol):
+    """Merchants and their API keys. Keys look like ``sw_<prefix>_<secret>``; only a hash is kept and a key is
+    returned once, when it is issued. Timestamps come from the adapter's :class:`Clock`."""
+
+    def create_merchant(self, merchant_id: str, name: str) -> Merchant: ...
+    def ensure_merchants(self, ids: Iterable[str]) -> None:
+        """Register merchants named by imported shops (name = id) that are not known yet."""
+        ...
+
+    def get_merchant(self, merchant_id: str) -> Merchant | None: ...
+    def list_merchants(self) -> list[Merchant]: ...
+    def issue_key(
+        self, role: Role, merchant_id: str | None = None, source: str = "issued", label: str = ""
+    ) -> str: ...
+    def register_key(
+        self, key: str, role: Role, merchant_id: str | None = None, source: str = "issued"
+    ) -> None: ...
+    def has_operator_key(self) -> bool: ...
+    def authenticate(self, key: str) -> Principal | None: ...
+    def revoke_keys(self, merchant_id: str) -> int: ...
+
+
+@runtime_checkable
+class KeyAdmin(Protocol):
+    """Operator keys: create, list, revoke, rotate, each change in an audit log; the last active operator key
+    cannot be revoked. ``configure`` registers the configured key and revokes earlier configured ones."""
+
+    def configure(self, key: str) -> None: ...
+    def create(self, actor: str, label: str = "") -> str: ...
+    def keys(self) -> list[KeyInfo]: ...
+    def revoke(self, actor: str, prefix: str) -> None: ...
+    def rotate(self, actor: str, prefix: str) -> str: ...
+    def audit(self, limit: int = 100) -> list[AuditEntry]: ...
+
+
+@runtime_checkable
+class Signals(Protocol):
+    """Quality signals that drive eligibility and the shop score; a put replaces the rows of its ids."""
+
+    def put_product_signals(self, signals: Sequence[ProductSignals]) -> None: ...
+    def put_shop_metrics(self, metrics: Sequence[ShopMetrics]) -> None: ...
+    def product_signals(self) -> list[ProductSignals]: ...
+    def shop_metrics(self) -> list[ShopMetrics]: ...
+
+
+@runtime_checkable
+class Appeals(Protocol):
+    """Merchants' appeals against eligibility decisions; an appeal is resolved once (Conflict after)."""
+
+    def create_appeal(self, kind: AppealKind, object_id: str, merchant_id: str, message: str) -> Appeal: ...
+    def get_appeal(self, appeal_id: str) -> Appeal | None: ...
+    def list_appeals(
+        self, merchant_id: str | None = None, status: str | None = None, object_id: str | None = None
+    ) -> list[Appeal]: ...
+    def resolve_appeal(self, appeal_id: str, status: AppealStatus, resolution: str) -> Appeal: ...
+
+
+@runtime_checkable
+class AuctionLosses(Protocol):
+    """Why campaigns' products lost auctions: counts per (day, campaign, product, reason) and recent samples."""
+
+    def add_losses(
+        self, day: str, counts: dict[tuple[str, str, str], int], samples: Sequence[LossSample]
+    ) -> None: ...
+    def losses(self, campaign_id: str) -> list[tuple[str, str, str, int]]:
+        """``(day, product_id, reason, count)`` rows of one campaign."""
+        ...
+
+    def loss_samples(self, campaign_id: str, limit: int = 50) -> list[LossSample]: ...
+
+
+@runtime_checkable
+class ServiceRecords(Accounts, Signals, Appeals, AuctionLosses, Protocol):
+    """What the service keeps beside the :class:`Store`: one adapter (``storage.accounts.AccountStore``, SQL
+    on the store's database or a private in-memory SQLite) implements the four ports."""
 
 
 @runtime_checkable

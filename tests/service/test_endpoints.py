@@ -104,10 +104,8 @@ def test_keys_are_stored_hashed(app: object, op: TestClient) -> None:
     accounts = app.state.accounts  # type: ignore[attr-defined]
     from sqlalchemy import select
 
-    from sitewide.storage.accounts import keys_t
-
     with accounts.engine.connect() as conn:
-        stored = [tuple(r) for r in conn.execute(select(keys_t)).all()]
+        stored = [tuple(r) for r in conn.execute(select(accounts.t.keys)).all()]
     assert stored and not any(key in str(v) for row in stored for v in row)
 
 

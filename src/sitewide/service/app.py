@@ -58,8 +58,8 @@ def build_engine(
 def accounts_for(engine: Engine) -> AccountStore:
     """Accounts share the store's database when it is SQL; an in-memory SQLite otherwise."""
     if isinstance(engine.store, SqlStore):
-        return AccountStore(engine.store.engine)
-    return AccountStore.in_memory()
+        return AccountStore(engine.store.engine, engine.clock)
+    return AccountStore.in_memory(engine.clock)
 
 
 SECURITY_HEADERS = {
@@ -150,7 +150,9 @@ def create_app(
         )
 
     @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         """Every answer (the dashboard's pages included): no MIME sniffing, no framing (clickjacking), no
         referrer sent to other sites (keys in URLs), no plugins, no <base> hijack."""
         response = await call_next(request)

@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
-from sitewide.storage.accounts import AccountStore, Principal
+from sitewide.ports import ServiceRecords
 
 COOKIE = "sitewide_key"
 
@@ -21,8 +22,8 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_accounts(request: Request) -> AccountStore:
-    accounts: AccountStore = request.app.state.accounts
+def get_accounts(request: Request) -> ServiceRecords:
+    accounts: ServiceRecords = request.app.state.accounts
     return accounts
 
 
@@ -56,6 +57,6 @@ def require_operator(principal: Annotated[Principal, Depends(get_principal)]) ->
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-AccountsDep = Annotated[AccountStore, Depends(get_accounts)]
+AccountsDep = Annotated[ServiceRecords, Depends(get_accounts)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]

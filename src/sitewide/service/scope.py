@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.types import Campaign, NotFound, Product, Shop
 from sitewide.engine import Engine
-from sitewide.storage.accounts import Principal
 
 T = TypeVar("T")
 

@@ -17,163 +17,33 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     create_engine,
     delete,
     func,
     insert,
-    inspect,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
+from sitewide.domain.accounts import Appeal, AppealKind, AppealStatus, LossSample, Merchant, Principal, Role
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Conflict, NotFound, ValidationError, check_id
-
-Role = Literal["operator", "merchant"]
-AppealKind = Literal["product", "shop"]
-AppealStatus = Literal["open", "accepted", "rejected"]
-
-metadata = MetaData()
-
-merchants_t = Table(
-    "acct_merchants",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("created_ms", BigInteger, nullable=False),
-)
-keys_t = Table(
-    "acct_api_keys",
-    metadata,
-    Column("prefix", String(32), primary_key=True),
-    Column("sha256", String(64), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("merchant_id", String(64), index=True),
-    Column("created_ms", BigInteger, nullable=False),
-    Column("revoked", Boolean, nullable=False, default=False),
-    # how the key came to be: "issued" (API/CLI), "config" (SITEWIDE_OPERATOR_KEY), "bootstrap" (first start)
-    Column("source", String(16), nullable=False, default="issued", server_default="issued"),
-    Column("label", Text, nullable=False, default="", server_default=""),
-)
-KEY_COLUMNS_ADDED = ("source", "label")  # columns added after the first release: ALTERed into old tables
-product_signals_t = Table(
-    "acct_product_signals",
-    metadata,
-    Column("product_id", String(64), primary_key=True),
-    Column("body", Text, nullable=False),  # JSON of ProductSignals
-)
-shop_metrics_t = Table(
-    "acct_shop_metrics",
-    metadata,
-    Column("shop_id", String(64), primary_key=True),
-    Column("body", Text, nullable=False),  # JSON of ShopMetrics
-)
-appeals_t = Table(
-    "acct_appeals",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("object_id", String(64), nullable=False),
-    Column("merchant_id", String(64), nullable=False, index=True),
-    Column("message", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("resolution", Text, nullable=False, default=""),
-    Column("created_ms", BigInteger, nullable=False),
-    Column("resolved_ms", BigInteger),
-)
-losses_t = Table(
-    "acct_auction_losses",
-    metadata,
-    Column("day", String(10), primary_key=True),
-    Column("campaign_id", String(64), primary_key=True),
-    Column("product_id", String(64), primary_key=True),
-    Column("reason", String(32), primary_key=True),
-    Column("count", BigInteger, nullable=False),
-)
-samples_t = Table(
-    "acct_auction_samples",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("ts_ms", BigInteger, nullable=False),
-    Column("request_id", String(128), nullable=False),
-    Column("campaign_id", String(64), nullable=False, index=True),
-    Column("product_id", String(64), nullable=False),
-    Column("reason", String(32), nullable=False),
-    Column("rank", Integer, nullable=False),  # position in the retrieval list, 1-based; 0 = not known
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Merchant:
-    id: str
-    name: str
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the operator (sees everything) or one merchant (sees only its own objects)."""
-
-    role: Role
-    merchant_id: str | None = None
-    key_prefix: str = ""
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role == "operator"
-
-    def can_see(self, merchant_id: str) -> bool:
-        return self.is_operator or self.merchant_id == merchant_id
-
-
-@dataclass(frozen=True, slots=True)
-class Appeal:
-    id: str
-    kind: AppealKind
-    object_id: str
-    merchant_id: str
-    message: str
-    status: AppealStatus
-    resolution: str
-    created_ms: int
-    resolved_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class LossSample:
-    ts_ms: int
-    request_id: str
-    campaign_id: str
-    product_id: str
-    reason: str
-    rank: int
+from sitewide.ports import Clock
+from sitewide.storage.migrate import upgrade
+from sitewide.storage.schema import tables
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class AccountStore:
@@ -181,34 +51,31 @@ class AccountStore:
 
     MAX_SAMPLES = 50_000  # oldest samples are dropped beyond this
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        """Brings the database to the newest schema (the account tables are migration 0007's) and reads its
+        tables; every timestamp comes from ``clock``."""
         self.engine = engine
-        metadata.create_all(engine)
-        have = {c["name"] for c in inspect(engine).get_columns(keys_t.name)}
-        with engine.begin() as conn:
-            for col in KEY_COLUMNS_ADDED:
-                if col not in have:
-                    kind = "VARCHAR(16)" if col == "source" else "TEXT"
-                    default = "'issued'" if col == "source" else "''"
-                    conn.execute(
-                        text(f"ALTER TABLE {keys_t.name} ADD COLUMN {col} {kind} NOT NULL DEFAULT {default}")
-                    )
+        self.clock = clock
+        upgrade(engine)
+        self.t = tables(engine)
 
     @classmethod
-    def in_memory(cls) -> AccountStore:
+    def in_memory(cls, clock: Clock) -> AccountStore:
         eng = create_engine(
             "sqlite://", future=True, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
-        return cls(eng)
+        return cls(eng, clock)
 
     # merchants -------------------------------------------------------------------------------------
     def create_merchant(self, merchant_id: str, name: str) -> Merchant:
         check_id("merchant", merchant_id)
-        m = Merchant(merchant_id, name, _now_ms())
+        m = Merchant(merchant_id, name, self.clock.now_ms())
         with self.engine.begin() as conn:
-            if conn.execute(select(merchants_t.c.id).where(merchants_t.c.id == merchant_id)).first():
+            if conn.execute(
+                select(self.t.merchants.c.id).where(self.t.merchants.c.id == merchant_id)
+            ).first():
                 raise Conflict(f"merchant {merchant_id} already exists")
-            conn.execute(insert(merchants_t).values(**asdict(m)))
+            conn.execute(insert(self.t.merchants).values(**asdict(m)))
         return m
 
     def ensure_merchants(self, ids: Iterable[str]) -> None:
@@ -217,19 +84,22 @@ class AccountStore:
         if not want:
             return
         with self.engine.begin() as conn:
-            have = {r[0] for r in conn.execute(select(merchants_t.c.id).where(merchants_t.c.id.in_(want)))}
-            rows = [{"id": i, "name": i, "created_ms": _now_ms()} for i in sorted(want - have)]
+            have = {
+                r[0]
+                for r in conn.execute(select(self.t.merchants.c.id).where(self.t.merchants.c.id.in_(want)))
+            }
+            rows = [{"id": i, "name": i, "created_ms": self.clock.now_ms()} for i in sorted(want - have)]
             if rows:
-                conn.execute(insert(merchants_t), rows)
+                conn.execute(insert(self.t.merchants), rows)
 
     def get_merchant(self, merchant_id: str) -> Merchant | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(merchants_t).where(merchants_t.c.id == merchant_id)).first()
+            r = conn.execute(select(self.t.merchants).where(self.t.merchants.c.id == merchant_id)).first()
         return Merchant(**r._mapping) if r else None
 
     def list_merchants(self) -> list[Merchant]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(merchants_t).order_by(merchants_t.c.id)).all()
+            rows = conn.execute(select(self.t.merchants).order_by(self.t.merchants.c.id)).all()
         return [Merchant(**r._mapping) for r in rows]
 
     # API keys --------------------------------------------------------------------------------------
@@ -252,7 +122,7 @@ class AccountStore:
         if prefix is None:
             raise ValidationError("an API key looks like sw_<prefix>_<secret> (prefix: 8-32 hex characters)")
         with self.engine.connect() as conn:
-            r = conn.execute(select(keys_t).where(keys_t.c.prefix == prefix)).first()
+            r = conn.execute(select(self.t.keys).where(self.t.keys.c.prefix == prefix)).first()
         if r is not None:
             if not hmac.compare_digest(r._mapping["sha256"], hash_key(key)) or r._mapping["role"] != role:
                 raise Conflict("a different key with this prefix is already registered")
@@ -264,12 +134,12 @@ class AccountStore:
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                insert(keys_t).values(
+                insert(self.t.keys).values(
                     prefix=_prefix_of(key),
                     sha256=hash_key(key),
                     role=role,
                     merchant_id=merchant_id,
-                    created_ms=_now_ms(),
+                    created_ms=self.clock.now_ms(),
                     revoked=False,
                     source=source,
                     label=label,
@@ -278,7 +148,11 @@ class AccountStore:
 
     def has_operator_key(self) -> bool:
         with self.engine.connect() as conn:
-            q = select(func.count()).select_from(keys_t).where(keys_t.c.role == "operator", ~keys_t.c.revoked)
+            q = (
+                select(func.count())
+                .select_from(self.t.keys)
+                .where(self.t.keys.c.role == "operator", ~self.t.keys.c.revoked)
+            )
             return bool(conn.execute(q).scalar_one())
 
     def authenticate(self, key: str) -> Principal | None:
@@ -286,7 +160,7 @@ class AccountStore:
         if prefix is None:
             return None
         with self.engine.connect() as conn:
-            r = conn.execute(select(keys_t).where(keys_t.c.prefix == prefix)).first()
+            r = conn.execute(select(self.t.keys).where(self.t.keys.c.prefix == prefix)).first()
         if r is None:
             return None
         m = r._mapping
@@ -297,18 +171,20 @@ class AccountStore:
     def revoke_keys(self, merchant_id: str) -> int:
         with self.engine.begin() as conn:
             res = conn.execute(
-                update(keys_t)
-                .where(keys_t.c.merchant_id == merchant_id, ~keys_t.c.revoked)
+                update(self.t.keys)
+                .where(self.t.keys.c.merchant_id == merchant_id, ~self.t.keys.c.revoked)
                 .values(revoked=True)
             )
         return int(res.rowcount)
 
     # quality signals -------------------------------------------------------------------------------
     def put_product_signals(self, signals: Sequence[ProductSignals]) -> None:
-        self._put(product_signals_t, "product_id", [(s.product_id, json.dumps(asdict(s))) for s in signals])
+        self._put(
+            self.t.product_signals, "product_id", [(s.product_id, json.dumps(asdict(s))) for s in signals]
+        )
 
     def put_shop_metrics(self, metrics: Sequence[ShopMetrics]) -> None:
-        self._put(shop_metrics_t, "shop_id", [(m.shop_id, json.dumps(asdict(m))) for m in metrics])
+        self._put(self.t.shop_metrics, "shop_id", [(m.shop_id, json.dumps(asdict(m))) for m in metrics])
 
     def _put(self, table: Table, key: str, rows: list[tuple[str, str]]) -> None:
         if not rows:
@@ -321,12 +197,12 @@ class AccountStore:
 
     def product_signals(self) -> list[ProductSignals]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(product_signals_t.c.body)).all()
+            rows = conn.execute(select(self.t.product_signals.c.body)).all()
         return [ProductSignals(**json.loads(r[0])) for r in rows]
 
     def shop_metrics(self) -> list[ShopMetrics]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(shop_metrics_t.c.body)).all()
+            rows = conn.execute(select(self.t.shop_metrics.c.body)).all()
         return [ShopMetrics(**json.loads(r[0])) for r in rows]
 
     # appeals ---------------------------------------------------------------------------------------
@@ -339,28 +215,28 @@ class AccountStore:
             message=message,
             status="open",
             resolution="",
-            created_ms=_now_ms(),
+            created_ms=self.clock.now_ms(),
             resolved_ms=None,
         )
         with self.engine.begin() as conn:
-            conn.execute(insert(appeals_t).values(**asdict(a)))
+            conn.execute(insert(self.t.appeals).values(**asdict(a)))
         return a
 
     def get_appeal(self, appeal_id: str) -> Appeal | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(appeals_t).where(appeals_t.c.id == appeal_id)).first()
+            r = conn.execute(select(self.t.appeals).where(self.t.appeals.c.id == appeal_id)).first()
         return Appeal(**r._mapping) if r else None
 
     def list_appeals(
         self, merchant_id: str | None = None, status: str | None = None, object_id: str | None = None
     ) -> list[Appeal]:
-        q = select(appeals_t).order_by(appeals_t.c.created_ms.desc(), appeals_t.c.id)
+        q = select(self.t.appeals).order_by(self.t.appeals.c.created_ms.desc(), self.t.appeals.c.id)
         if merchant_id is not None:
-            q = q.where(appeals_t.c.merchant_id == merchant_id)
+            q = q.where(self.t.appeals.c.merchant_id == merchant_id)
         if status is not None:
-            q = q.where(appeals_t.c.status == status)
+            q = q.where(self.t.appeals.c.status == status)
         if object_id is not None:
-            q = q.where(appeals_t.c.object_id == object_id)
+            q = q.where(self.t.appeals.c.object_id == object_id)
         with self.engine.connect() as conn:
             return [Appeal(**r._mapping) for r in conn.execute(q).all()]
 
@@ -368,12 +244,14 @@ class AccountStore:
         """Close an open appeal once; resolving it again is a conflict (the first decision stands)."""
         with self.engine.begin() as conn:
             res = conn.execute(
-                update(appeals_t)
-                .where(appeals_t.c.id == appeal_id, appeals_t.c.status == "open")
-                .values(status=status, resolution=resolution, resolved_ms=_now_ms())
+                update(self.t.appeals)
+                .where(self.t.appeals.c.id == appeal_id, self.t.appeals.c.status == "open")
+                .values(status=status, resolution=resolution, resolved_ms=self.clock.now_ms())
             )
             if res.rowcount == 0:
-                exists = conn.execute(select(appeals_t.c.id).where(appeals_t.c.id == appeal_id)).first()
+                exists = conn.execute(
+                    select(self.t.appeals.c.id).where(self.t.appeals.c.id == appeal_id)
+                ).first()
                 if exists is None:
                     raise NotFound(f"appeal {appeal_id} not found")
                 raise Conflict(f"appeal {appeal_id} is already resolved")
@@ -391,39 +269,41 @@ class AccountStore:
         with self.engine.begin() as conn:
             for (camp, prod, reason), n in counts.items():
                 key = (
-                    (losses_t.c.day == day)
-                    & (losses_t.c.campaign_id == camp)
-                    & (losses_t.c.product_id == prod)
-                    & (losses_t.c.reason == reason)
+                    (self.t.losses.c.day == day)
+                    & (self.t.losses.c.campaign_id == camp)
+                    & (self.t.losses.c.product_id == prod)
+                    & (self.t.losses.c.reason == reason)
                 )
-                res = conn.execute(update(losses_t).where(key).values(count=losses_t.c.count + n))
+                res = conn.execute(update(self.t.losses).where(key).values(count=self.t.losses.c.count + n))
                 if res.rowcount == 0:
                     conn.execute(
-                        insert(losses_t).values(
+                        insert(self.t.losses).values(
                             day=day, campaign_id=camp, product_id=prod, reason=reason, count=n
                         )
                     )
             if samples:
-                conn.execute(insert(samples_t), [asdict(s) for s in samples])
-                top = conn.execute(select(func.max(samples_t.c.seq))).scalar_one()
+                conn.execute(insert(self.t.samples), [asdict(s) for s in samples])
+                top = conn.execute(select(func.max(self.t.samples.c.seq))).scalar_one()
                 if top is not None and top > self.MAX_SAMPLES:
-                    conn.execute(delete(samples_t).where(samples_t.c.seq <= top - self.MAX_SAMPLES))
+                    conn.execute(delete(self.t.samples).where(self.t.samples.c.seq <= top - self.MAX_SAMPLES))
 
     def losses(self, campaign_id: str) -> list[tuple[str, str, str, int]]:
         """``(day, product_id, reason, count)`` rows of one campaign."""
         q = (
-            select(losses_t.c.day, losses_t.c.product_id, losses_t.c.reason, losses_t.c.count)
-            .where(losses_t.c.campaign_id == campaign_id)
-            .order_by(losses_t.c.day, losses_t.c.product_id, losses_t.c.reason)
+            select(
+                self.t.losses.c.day, self.t.losses.c.product_id, self.t.losses.c.reason, self.t.losses.c.count
+            )
+            .where(self.t.losses.c.campaign_id == campaign_id)
+            .order_by(self.t.losses.c.day, self.t.losses.c.product_id, self.t.losses.c.reason)
         )
         with self.engine.connect() as conn:
             return [(r[0], r[1], r[2], int(r[3])) for r in conn.execute(q).all()]
 
     def loss_samples(self, campaign_id: str, limit: int = 50) -> list[LossSample]:
         q = (
-            select(samples_t)
-            .where(samples_t.c.campaign_id == campaign_id)
-            .order_by(samples_t.c.seq.desc())
+            select(self.t.samples)
+            .where(self.t.samples.c.campaign_id == campaign_id)
+            .order_by(self.t.samples.c.seq.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -441,4 +321,4 @@ def _prefix_of(key: str) -> str | None:
     return p
 
 
-__all__ = ["AccountStore", "Appeal", "LossSample", "Merchant", "Principal", "hash_key"]
+__all__ = ["AccountStore", "hash_key"]

@@ -1,8 +1,8 @@
 """Schema migrations with Alembic, run from code so that they work from an installed package.
 
 ``upgrade(engine)`` brings any database to the newest schema. A database created before migrations existed
-(tables present, no ``alembic_version``) is stamped at the baseline first. Only this package's tables are
-touched; other modules' tables (accounts) are left alone.
+(tables present, no ``alembic_version``) is stamped at the baseline first. The migrations are the one
+definition of the schema: the adapters read their tables from the migrated database (``storage.schema``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD = "0006_ledger_columns"
+HEAD = "0007_account_tables"
 BASELINE = "0001_baseline"
 SCRIPTS = Path(__file__).with_name("migrations")
 

@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.domain.accounts import Appeal
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep
 from sitewide.service.schemas import AppealIn, AppealOut, ErrorOut, Page, ResolveIn
 from sitewide.service.scope import page, visible_product, visible_shop
-from sitewide.storage.accounts import Appeal
 
 router = APIRouter(tags=["appeals"], responses={401: {"model": ErrorOut}})
 

@@ -6,13 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Campaign, CampaignStatus, ValidationError
 from sitewide.engine import Engine
+from sitewide.ports import ServiceRecords
 from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep
 from sitewide.service.schemas import CampaignIn, CampaignOut, CampaignPatch, ErrorOut, Page
 from sitewide.service.scope import page, shop_owners, visible_campaign
-from sitewide.storage.accounts import AccountStore, Principal
 
 router = APIRouter(tags=["campaigns"], responses={401: {"model": ErrorOut}})
 
@@ -45,7 +46,7 @@ def check_products(engine: Engine, merchant_id: str, product_ids: list[str]) -> 
     return tuple(dict.fromkeys(product_ids))
 
 
-def resolve_merchant(who: Principal, accounts: AccountStore, merchant_id: str | None) -> str:
+def resolve_merchant(who: Principal, accounts: ServiceRecords, merchant_id: str | None) -> str:
     if who.is_operator:
         if merchant_id is None:
             raise ValidationError("merchant_id: required when the operator creates a campaign")

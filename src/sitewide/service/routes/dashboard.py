@@ -21,9 +21,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError as PydanticError
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.money import format_amount, parse_amount
 from sitewide.domain.types import Campaign, CampaignStatus, DomainError, NotFound
 from sitewide.engine import Engine
+from sitewide.ports import ServiceRecords
 from sitewide.service.deps import COOKIE
 from sitewide.service.reporting import campaign_days, merchant_statements
 from sitewide.service.routes.campaigns import _set_status, campaign_out, create_campaign, update_campaign
@@ -32,7 +34,6 @@ from sitewide.service.routes.reports import auction_losses
 from sitewide.service.routes.shops import shop_score
 from sitewide.service.schemas import CampaignIn, CampaignPatch
 from sitewide.service.scope import shop_owners, visible_campaign, visible_product, visible_shop
-from sitewide.storage.accounts import AccountStore, Principal
 
 PKG = resources.files("sitewide") / "dashboard"
 STATIC_DIR = Path(str(PKG / "static"))
@@ -62,8 +63,8 @@ def _engine(request: Request) -> Engine:
     return eng
 
 
-def _accounts(request: Request) -> AccountStore:
-    acc: AccountStore = request.app.state.accounts
+def _accounts(request: Request) -> ServiceRecords:
+    acc: ServiceRecords = request.app.state.accounts
     return acc
 
 

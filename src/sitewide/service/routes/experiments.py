@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StringConstraints
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.experiments import Arm, Experiment, ExperimentKind, Guardrails, unit_hash
 from sitewide.domain.money import Micros
 from sitewide.domain.sequential import Metric
@@ -22,7 +23,6 @@ from sitewide.service import experiments as uc
 from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep
 from sitewide.service.schemas import Budget, ErrorOut, Id, Name, Page, Strict, TargetRoi
 from sitewide.service.scope import page, visible_campaign
-from sitewide.storage.accounts import Principal
 
 router = APIRouter(tags=["experiments"], responses={401: {"model": ErrorOut}})
 ArmName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]

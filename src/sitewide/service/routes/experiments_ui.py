@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError as PydanticError
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.money import parse_amount
 from sitewide.domain.sequential import METRIC_LABEL, Metric
 from sitewide.domain.types import DomainError, NotFound
@@ -29,7 +30,6 @@ from sitewide.service.routes.dashboard import (
     _who,
 )
 from sitewide.service.routes.experiments import ExperimentIn, build_experiment, result_out
-from sitewide.storage.accounts import Principal
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from sitewide.domain.accounts import Merchant
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep
 from sitewide.service.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
 from sitewide.service.scope import page
-from sitewide.storage.accounts import Merchant
 
 router = APIRouter(tags=["merchants"], responses={401: {"model": ErrorOut}})
 

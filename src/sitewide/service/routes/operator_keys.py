@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from sitewide.ports import KeyAdmin
 from sitewide.service.deps import OperatorDep
 from sitewide.service.schemas import ErrorOut, KeyOut
-from sitewide.storage.operator_keys import OperatorKeys
 
 router = APIRouter(
     prefix="/operator/keys",
@@ -18,12 +18,12 @@ router = APIRouter(
 )
 
 
-def get_operator_keys(request: Request) -> OperatorKeys:
-    keys: OperatorKeys = request.app.state.operator_keys
+def get_operator_keys(request: Request) -> KeyAdmin:
+    keys: KeyAdmin = request.app.state.operator_keys
     return keys
 
 
-KeysDep = Annotated[OperatorKeys, Depends(get_operator_keys)]
+KeysDep = Annotated[KeyAdmin, Depends(get_operator_keys)]
 
 
 class OperatorKeyIn(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import ValidationError as PydanticError
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Conflict, NotFound, Product, ValidationError
@@ -26,7 +27,6 @@ from sitewide.service.schemas import (
     StoredOut,
 )
 from sitewide.service.scope import page, shop_owners, visible_product
-from sitewide.storage.accounts import Principal
 
 router = APIRouter(tags=["products"], responses={401: {"model": ErrorOut}})
 

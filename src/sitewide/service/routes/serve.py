@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
+from sitewide.domain.accounts import LossSample
 from sitewide.domain.auction import Reason
 from sitewide.domain.types import RequestKind, ServeRequest
 from sitewide.engine import Engine, day_of
-from sitewide.ports import RequestBatch, ServedBatch
+from sitewide.ports import RequestBatch, ServedBatch, ServiceRecords
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep
 from sitewide.service.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut, SlotOut
 from sitewide.service.schemas_creative import SlotCreativeOut
-from sitewide.storage.accounts import AccountStore, LossSample
 
 router = APIRouter(tags=["serve"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -18,7 +18,7 @@ SAMPLE_EVERY = 25  # one request in this many keeps its per-candidate loss reaso
 
 
 def record_losses(
-    engine: Engine, accounts: AccountStore, sb: ServedBatch, request_ids: list[str], ts_ms: int, every: int
+    engine: Engine, accounts: ServiceRecords, sb: ServedBatch, request_ids: list[str], ts_ms: int, every: int
 ) -> None:
     """Count, per (campaign, product, reason), the live ads that were not shown; keep every ``every``-th
     request's losses as samples."""

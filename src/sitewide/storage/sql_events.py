@@ -1,0 +1,177 @@
+"""The SQL store's events, served impressions and report aggregations (a part of :class:`SqlStore`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from sitewide.domain.types import (
+    Conflict,
+    Event,
+)
+from sitewide.ports import EventReceipt, EventTotal, SettledTotal
+from sitewide.storage.schema import Tables
+from sitewide.storage.sql_rows import (
+    event_from_row,
+    event_row,
+)
+
+
+class SqlEvents:
+    """Events are idempotent by id; aggregates are computed by the database (GROUP BY), not row by row."""
+
+    engine: Engine
+    t: Tables
+
+    # events ----------------------------------------------------------------------------------------
+    def append_events(self, items: Sequence[Event]) -> EventReceipt:
+        """Set-based: ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, then one read of the bodies of
+        the ids that were already there; a different body raises Conflict and rolls the whole batch back."""
+        batch: dict[str, Event] = {}
+        dups = 0
+        for e in items:
+            prior = batch.get(e.id)
+            if prior is not None:
+                if prior.body() != e.body():
+                    raise Conflict(f"event {e.id} appears twice in the batch with different bodies")
+                dups += 1
+                continue
+            batch[e.id] = e
+        if not batch:
+            return EventReceipt(inserted=0, duplicates=dups)
+        ins = (
+            postgresql.insert(self.t.events)
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert(self.t.events)
+        )
+        stmt = ins.on_conflict_do_nothing(index_elements=["id"]).returning(self.t.events.c.id)
+        with self.engine.begin() as conn:
+            inserted: set[str] = set()
+            rows = [event_row(e) for e in batch.values()]
+            for i in range(0, len(rows), 1000):
+                inserted.update(r[0] for r in conn.execute(stmt, rows[i : i + 1000]))
+            repeats = [eid for eid in batch if eid not in inserted]
+            for i in range(0, len(repeats), 500):
+                for r in conn.execute(
+                    select(self.t.events).where(self.t.events.c.id.in_(repeats[i : i + 500]))
+                ):
+                    if event_from_row(r).body() != batch[r.id].body():
+                        raise Conflict(f"event {r.id} was already recorded with a different body")
+        fresh_ids = tuple(eid for eid in batch if eid in inserted)
+        return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(repeats), inserted_ids=fresh_ids)
+
+    def events_between(
+        self,
+        start_ms: int,
+        end_ms: int,
+        kinds: Sequence[str] | None = None,
+        *,
+        campaign_ids: Sequence[str] | None = None,
+        product_ids: Sequence[str] | None = None,
+    ) -> list[Event]:
+        q = select(self.t.events).where(self.t.events.c.ts_ms >= start_ms, self.t.events.c.ts_ms < end_ms)
+        if kinds is not None:
+            q = q.where(self.t.events.c.kind.in_(list(kinds)))
+        if campaign_ids is not None:
+            q = q.where(self.t.events.c.campaign_id.in_(list(campaign_ids)))
+        if product_ids is not None:
+            q = q.where(self.t.events.c.product_id.in_(list(product_ids)))
+        q = q.order_by(self.t.events.c.ts_ms, self.t.events.c.id)
+        with self.engine.connect() as conn:
+            return [event_from_row(r) for r in conn.execute(q)]
+
+    def settled_totals(
+        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
+    ) -> list[SettledTotal]:
+        """Two GROUP BY queries: the latest figures per campaign-day (max run_seq) summed per key, and the
+        served impressions summed per key."""
+        t, ids = self.t.day_figures, list(campaign_ids)
+        if not ids:
+            return []
+        latest = (
+            select(t.c.campaign_id, t.c.day, func.max(t.c.run_seq).label("rs"))
+            .where(t.c.campaign_id.in_(ids), t.c.day >= first_day, t.c.day <= last_day)
+            .group_by(t.c.campaign_id, t.c.day)
+            .subquery()
+        )
+        key = t.c.day if group_by == "day" else t.c.campaign_id
+        figs = (
+            select(
+                key,
+                func.sum(t.c.clicks),
+                func.sum(t.c.orders),
+                func.sum(t.c.spend_micros),
+                func.sum(t.c.gross_gmv_micros - t.c.refunded_micros),
+            )
+            .select_from(
+                t.join(
+                    latest,
+                    (t.c.campaign_id == latest.c.campaign_id)
+                    & (t.c.day == latest.c.day)
+                    & (t.c.run_seq == latest.c.rs),
+                )
+            )
+            .group_by(key)
+        )
+        skey = self.t.served.c.day if group_by == "day" else self.t.served.c.campaign_id
+        imps = (
+            select(skey, func.sum(self.t.served.c.impressions))
+            .where(
+                self.t.served.c.campaign_id.in_(ids),
+                self.t.served.c.day >= first_day,
+                self.t.served.c.day <= last_day,
+            )
+            .group_by(skey)
+        )
+        out: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(figs):
+                out[str(r[0])] = [0, int(r[1]), int(r[2]), int(r[3]), int(r[4])]
+            for k, n in conn.execute(imps):
+                out.setdefault(str(k), [0, 0, 0, 0, 0])[0] = int(n)
+        return [SettledTotal(k, *v) for k, v in sorted(out.items())]
+
+    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
+        e = self.t.events
+        q = (
+            select(e.c.product_id, e.c.kind, func.count(), func.coalesce(func.sum(e.c.price_micros), 0))
+            .where(e.c.campaign_id.in_(list(campaign_ids)), e.c.ts_ms >= start_ms, e.c.ts_ms < end_ms)
+            .group_by(e.c.product_id, e.c.kind)
+            .order_by(e.c.product_id, e.c.kind)
+        )
+        with self.engine.connect() as conn:
+            return [EventTotal(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
+
+    def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
+        out: dict[str, Event] = {}
+        idl = list(ids)
+        with self.engine.connect() as conn:
+            for i in range(0, len(idl), 500):
+                for r in conn.execute(select(self.t.events).where(self.t.events.c.id.in_(idl[i : i + 500]))):
+                    out[r.id] = event_from_row(r)
+        return out
+
+    # served impressions ----------------------------------------------------------------------------
+    def add_served(self, day: str, counts: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            for cid, n in counts.items():
+                res = conn.execute(
+                    update(self.t.served)
+                    .where(self.t.served.c.campaign_id == cid, self.t.served.c.day == day)
+                    .values(impressions=self.t.served.c.impressions + n)
+                )
+                if res.rowcount == 0:
+                    conn.execute(insert(self.t.served), [{"campaign_id": cid, "day": day, "impressions": n}])
+
+    def served(self, campaign_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(self.t.served).where(self.t.served.c.campaign_id == campaign_id))
+            return {r.day: int(r.impressions) for r in rows}

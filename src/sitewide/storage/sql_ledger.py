@@ -1,0 +1,264 @@
+"""The SQL store's ledger, settlement runs and guarantee contracts (a part of :class:`SqlStore`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy import (
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.ledger import LedgerLine, check_balanced
+from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.types import (
+    Conflict,
+    Event,
+    EventKind,
+    LedgerEntry,
+    Transaction,
+)
+from sitewide.storage.schema import Tables
+from sitewide.storage.sql_rows import (
+    entry_from_row,
+    eval_from_row,
+    eval_row,
+    event_from_row,
+    fig_from_row,
+    fig_row,
+    run_from_row,
+)
+
+
+class SqlLedger:
+    """Append-only: transactions are stored whole or not at all; runs, figures and judgements in one write."""
+
+    engine: Engine
+    t: Tables
+
+    # ledger ----------------------------------------------------------------------------------------
+    def append_transactions(self, txns: Sequence[Transaction]) -> bool:
+        check_balanced(txns)
+        try:
+            with self.engine.begin() as conn:
+                ids = [t.id for t in txns]
+                if (
+                    ids
+                    and conn.execute(
+                        select(self.t.transactions.c.id).where(self.t.transactions.c.id.in_(ids))
+                    ).first()
+                ):
+                    return False
+                for t in txns:
+                    self._insert_txn(conn, t)
+        except IntegrityError:  # a concurrent writer stored the same id first
+            return False
+        return True
+
+    def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]:
+        q = select(self.t.transactions).order_by(self.t.transactions.c.seq)
+        if kind is not None:
+            q = q.where(self.t.transactions.c.kind == kind)
+        if period is not None:
+            q = q.where(self.t.transactions.c.period == period)
+        with self.engine.connect() as conn:
+            txs = list(conn.execute(q))
+            by: dict[str, list[LedgerEntry]] = {t.id: [] for t in txs}
+            ids = list(by)
+            for i in range(0, len(ids), 500):
+                for r in conn.execute(
+                    select(self.t.entries)
+                    .where(self.t.entries.c.txn_id.in_(ids[i : i + 500]))
+                    .order_by(self.t.entries.c.seq)
+                ):
+                    by[r.txn_id].append(entry_from_row(r))
+        return [Transaction(t.id, t.kind, t.period, int(t.ts_ms), tuple(by[t.id])) for t in txs]
+
+    def ledger_entries(
+        self,
+        merchant_id: str | None = None,
+        campaign_id: str | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> list[LedgerLine]:
+        q = (
+            select(self.t.entries, self.t.transactions.c.period, self.t.transactions.c.kind)
+            .join(self.t.transactions, self.t.transactions.c.id == self.t.entries.c.txn_id)
+            .order_by(self.t.entries.c.seq)
+        )
+        if merchant_id is not None:
+            q = q.where(self.t.entries.c.merchant_id == merchant_id)
+        if campaign_id is not None:
+            q = q.where(self.t.entries.c.campaign_id == campaign_id)
+        if accounts is not None:
+            q = q.where(self.t.entries.c.account.in_(list(accounts)))
+        with self.engine.connect() as conn:
+            return [LedgerLine(r.period, r.kind, entry_from_row(r)) for r in conn.execute(q)]
+
+    def balances(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.t.entries.c.account, func.sum(self.t.entries.c.amount_micros)).group_by(
+                    self.t.entries.c.account
+                )
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
+    # settlement ------------------------------------------------------------------------------------
+    def event_watermark(self) -> int:
+        """The highest ingestion seq below which every event is committed. On PostgreSQL a sequence value
+        can commit after a higher one, so the read waits, under a brief SHARE ROW EXCLUSIVE lock, for the
+        inserts in flight to finish; SQLite has one writer at a time."""
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+            v = conn.execute(select(func.max(self.t.events.c.seq))).scalar()
+        return int(v or 0)
+
+    def event_stamps_after(self, after: int, upto: int) -> list[tuple[int, str, str | None]]:
+        q = select(self.t.events.c.ts_ms, self.t.events.c.kind, self.t.events.c.order_id).where(
+            self.t.events.c.seq > after, self.t.events.c.seq <= upto
+        )
+        with self.engine.connect() as conn:
+            return [(int(r[0]), str(r[1]), r[2]) for r in conn.execute(q)]
+
+    def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
+        ids = sorted(set(order_ids))
+        out: dict[str, list[Event]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(self.t.events).where(
+                    self.t.events.c.kind == EventKind.REFUND.value,
+                    self.t.events.c.order_id.in_(ids[i : i + 500]),
+                )
+                for r in conn.execute(q):
+                    e = event_from_row(r)
+                    out.setdefault(e.order_id or "", []).append(e)
+        return out
+
+    def last_run(self) -> SettlementRun | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(self.t.runs).order_by(self.t.runs.c.seq.desc()).limit(1)).first()
+        return run_from_row(r) if r is not None else None
+
+    def runs_for_period(self, period: str) -> list[SettlementRun]:
+        with self.engine.connect() as conn:
+            q = select(self.t.runs).where(self.t.runs.c.period == period).order_by(self.t.runs.c.seq)
+            return [run_from_row(r) for r in conn.execute(q)]
+
+    def day_figures(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], DayFigures]:
+        t = self.t.day_figures
+        q = select(t).where(t.c.day >= first_day, t.c.day <= last_day).order_by(t.c.run_seq)
+        if campaign_id is not None:
+            q = q.where(t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return {(r.campaign_id, r.day): fig_from_row(r) for r in conn.execute(q)}
+
+    def guarantee_evaluations(
+        self, first_day: str, last_day: str, campaign_id: str | None = None
+    ) -> dict[tuple[str, str], GuaranteeEvaluation]:
+        t = self.t.evals
+        q = select(t).where(t.c.first_day >= first_day, t.c.first_day <= last_day).order_by(t.c.run_seq)
+        if campaign_id is not None:
+            q = q.where(t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return {(r.campaign_id, r.window_key): eval_from_row(r) for r in conn.execute(q)}
+
+    def commit_settlement(
+        self,
+        run: SettlementRun,
+        txn: Transaction | None,
+        days: Sequence[DayFigures],
+        evaluations: Sequence[GuaranteeEvaluation],
+    ) -> bool:
+        if txn is not None:
+            check_balanced([txn])
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(self.t.runs),
+                    [
+                        {
+                            "seq": run.seq,
+                            "period": run.period,
+                            "start_ms": run.start_ms,
+                            "end_ms": run.end_ms,
+                            "as_of_ms": run.as_of_ms,
+                            "event_watermark": run.event_watermark,
+                            "ts_ms": run.ts_ms,
+                        }
+                    ],
+                )
+                if txn is not None:
+                    self._insert_txn(conn, txn)
+                if days:
+                    conn.execute(insert(self.t.day_figures), [fig_row(run.seq, f) for f in days])
+                if evaluations:
+                    conn.execute(insert(self.t.evals), [eval_row(run.seq, g) for g in evaluations])
+        except IntegrityError:  # another run committed this seq (or transaction id) first
+            return False
+        return True
+
+    def put_guarantee(self, contract: GuaranteeContract) -> GuaranteeContract:
+        if contract.campaign_id is None:
+            raise Conflict("a stored guarantee contract needs a campaign_id")
+        for _ in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    v = conn.execute(
+                        select(func.max(self.t.contracts.c.version)).where(
+                            self.t.contracts.c.campaign_id == contract.campaign_id
+                        )
+                    ).scalar()
+                    c = replace(contract, version=int(v or 0) + 1)
+                    conn.execute(
+                        insert(self.t.contracts),
+                        [
+                            {
+                                "campaign_id": contract.campaign_id,
+                                "version": c.version,
+                                "document": json.dumps(c.to_dict(), sort_keys=True),
+                            }
+                        ],
+                    )
+                return c
+            except IntegrityError:
+                continue
+        raise Conflict(f"could not store a new guarantee version for {contract.campaign_id}")
+
+    def guarantees(self) -> dict[str, GuaranteeContract]:
+        out: dict[str, GuaranteeContract] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(self.t.contracts).order_by(self.t.contracts.c.version)):
+                out[r.campaign_id] = GuaranteeContract.from_dict(json.loads(r.document))
+        return out
+
+    def _insert_txn(self, conn: Connection, t: Transaction) -> None:
+        conn.execute(
+            insert(self.t.transactions), [{"id": t.id, "kind": t.kind, "period": t.period, "ts_ms": t.ts_ms}]
+        )
+        if t.entries:
+            conn.execute(
+                insert(self.t.entries),
+                [
+                    {
+                        "txn_id": t.id,
+                        "account": e.account,
+                        "amount_micros": int(e.amount_micros),
+                        "memo": e.memo,
+                        "merchant_id": e.merchant_id,
+                        "campaign_id": e.campaign_id,
+                        "day": e.day,
+                        "window_key": e.window,
+                    }
+                    for e in t.entries
+                ],
+            )
