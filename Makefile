@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/sitewide demo $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests scripts $(wildcard bench)
 	$(BIN)/mypy
 
 test: lint

@@ -27,13 +27,16 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # developer tooling in scripts/
+
+from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, isolated_engine, unreachable_reason
+
 from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
-from sitewide.storage.pg import ENV_URL, ThrowawayCluster, drop_schema, isolated_engine, unreachable_reason
 from sitewide.storage.sql import SqlStore
 
 T0 = 1_767_225_600_000

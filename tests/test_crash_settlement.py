@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 
 from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.money import Micros
@@ -23,7 +24,6 @@ from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
-from sitewide.storage.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sitewide.storage.sql import SqlStore
 
 T0 = 1_767_225_600_000  # 2026-01-01

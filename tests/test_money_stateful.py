@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sqlalchemy import create_engine
 
 from sitewide.domain.guarantee import day_index, day_str, payout_due
@@ -40,7 +41,6 @@ from sitewide.domain.types import (
 from sitewide.engine import Engine, EngineConfig, day_bounds
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
-from sitewide.storage.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sitewide.storage.sql import SqlStore
 
 H = 3_600_000

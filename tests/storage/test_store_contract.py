@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sqlalchemy import create_engine, inspect, text
 
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
@@ -18,7 +19,6 @@ from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Trans
 from sitewide.ports import Store
 from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
-from sitewide.storage.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sitewide.storage.sql import SqlStore
 
 PG_URL = os.environ.get(ENV_URL)

@@ -1,4 +1,4 @@
-"""PostgreSQL helpers for tests, benchmarks and CI: an isolated schema per user, and a throwaway cluster.
+"""PostgreSQL helpers for tests and benchmarks (developer tooling, not part of the package): an isolated schema per user, and a throwaway cluster.
 
 ``isolated_engine(url, schema)`` gives an engine whose ``search_path`` is a fresh schema (dropped by
 ``drop_schema``), so test runs never see each other's tables. ``ThrowawayCluster`` runs ``initdb`` +

@@ -1,6 +1,6 @@
 """Build the packaged fixtures (``sitewide/data/catalogue.csv``, ``sim_*``) from the shared real datasets.
 
-Run once by a developer (``python -m sitewide.simulator.fixtures /work/shared/data``); the package never reads
+Run once by a developer (``python scripts/build_sim_fixtures.py /work/shared/data``); the package never reads
 the shared folder at run time. Every step is deterministic, so re-running reproduces the files byte for byte.
 """
 
@@ -122,7 +122,7 @@ def build_calibration(shared_data: Path) -> dict[str, object]:
 
 def main(argv: list[str]) -> None:
     shared = Path(argv[1] if len(argv) > 1 else "/work/shared/data")
-    dest = Path(__file__).resolve().parents[1] / "data"
+    dest = Path(__file__).resolve().parents[1] / "src" / "sitewide" / "data"
     cat = build_catalogue(shared)
     cat.to_csv(dest / "catalogue.csv", index=False)
     (dest / "sim_calibration.json").write_text(json.dumps(build_calibration(shared), indent=1) + "\n")
