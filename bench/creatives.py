@@ -46,8 +46,8 @@ from sitewide.ports import RequestBatch  # noqa: E402
 from sitewide.simulator import SimConfig, build_world  # noqa: E402
 from sitewide.simulator.behaviour import respond  # noqa: E402
 from sitewide.simulator.creative_taste import CreativeTaste  # noqa: E402
-from sitewide.simulator.runner import default_engine_factory  # noqa: E402
 from sitewide.simulator.world import SEARCH  # noqa: E402
+from sitewide.wiring import world_engine  # noqa: E402
 
 WARMUP = 2_000  # impressions of one (product, placement) after which the headline is measured
 TARGET = 0.90
@@ -98,7 +98,7 @@ def run_bandit(
         daily_budget_per_product=10_000_000_000,  # budgets never bind: the bench is about creatives, not pacing
     )
     world = build_world(cfg)
-    engine = default_engine_factory(world, EngineConfig(scorer=scorer))
+    engine = world_engine(world, EngineConfig(scorer=scorer))
     rng = np.random.default_rng([seed, 7])
     taste = CreativeTaste(len(world.users), np.random.default_rng([seed, 8]), appeal_sd=appeal_sd)
     studio = CreativeStudio(OfflineGenerator())
@@ -145,8 +145,8 @@ def run_bandit(
         sb = engine.serve_batch(RequestBatch(rids, uids, kind, q, ts, cfg.slots))
         prod = np.where(sb.product_idx >= 0, e2w[np.maximum(sb.product_idx, 0)], -1)
         resp = respond(world, users, kind, intent, prod, rng)
-        cre = sb.extras["creative"]
-        assert isinstance(cre, np.ndarray)
+        cre = sb.creative
+        assert cre is not None
         click = resp.click.copy()
         ri, si = np.nonzero(cre != None)  # noqa: E711
         if len(ri):

@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # developer toolin
 
 from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, isolated_engine, unreachable_reason
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
-from sitewide.engine import Engine
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
 
 T0 = 1_767_225_600_000
 DAYS = 14
@@ -147,7 +147,7 @@ def as_json(e: Event) -> dict[str, object]:
 
 def run_backend(store: SqlStore, n_api: int, n_total: int) -> dict[str, float]:
     shops, prods, camps = catalogue()
-    eng = Engine.build(store, shops, prods, camps)
+    eng = seeded_engine(store, shops, prods, camps)
     app = create_app(Settings(load_catalogue=False), engine=eng, operator_key=KEY, announce=None)
     client = TestClient(app, headers={"Authorization": f"Bearer {KEY}"})
     api_events = gen_events(n_api, 1, "a")

@@ -40,8 +40,9 @@ from sitewide.domain.sequential import (  # noqa: E402
     msprt_tau2,
     ratio_estimate,
 )
+from sitewide.domain.time import day_bounds  # noqa: E402
 from sitewide.domain.types import Campaign, Event, EventKind  # noqa: E402
-from sitewide.engine import Engine, EngineConfig, day_bounds  # noqa: E402
+from sitewide.engine import EngineConfig  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
 from sitewide.service import experiments as usecases  # noqa: E402
 from sitewide.simulator.experiments import (  # noqa: E402
@@ -51,6 +52,7 @@ from sitewide.simulator.experiments import (  # noqa: E402
     simulate_creative,
 )
 from sitewide.storage.memory import MemoryStore  # noqa: E402
+from sitewide.wiring import seeded_engine  # noqa: E402
 
 ALPHA = 0.05
 IMPRESSIONS = 60.0  # per user over the experiment (and again in the pre-period)
@@ -99,7 +101,7 @@ def end_to_end(rng: np.random.Generator, users: int, ticks: int, lift: float) ->
     t0 = day_bounds("2026-03-02")[0] + 3_600_000
     clock = ManualClock(t0)
     camp = Campaign("c-e2e", merchant, "e2e", pids, Decimal("2"), Micros(10**12))
-    engine = Engine.build(MemoryStore(), shops, products, [camp], EngineConfig(scorer="priors"), clock=clock)
+    engine = seeded_engine(MemoryStore(), shops, products, [camp], EngineConfig(scorer="priors"), clock=clock)
     exp = Experiment(
         id="x-e2e", merchant_id=merchant, name="title", kind=ExperimentKind.CREATIVE, campaign_id=camp.id,
         product_ids=pids, arms=(Arm("A", title="old title"), Arm("B", title="new title")), salt="e2e",
@@ -156,8 +158,8 @@ def end_to_end(rng: np.random.Generator, users: int, ticks: int, lift: float) ->
         RequestBatch([f"z{i}" for i in range(200)], ids[:200], np.zeros(200, np.int64),
                      [titles[pids[i % len(pids)]][:40] for i in range(200)], t0 + 10**7, 10)
     )  # fmt: skip
-    variant = out.extras["variant"]
-    shown = {v for row in variant for v in row if v is not None} if isinstance(variant, list) else set()
+    variant = out.variant
+    shown = {v for row in variant for v in row if v is not None} if variant is not None else set()
     return {"stopped_at": stopped_at, "verdict": verdict, "events": n_ev, "served_after": shown}
 
 

@@ -60,13 +60,14 @@ from sitewide.domain.guarantee import DAILY_CONTRACT  # noqa: E402
 from sitewide.domain.ledger import balances  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
 from sitewide.domain.settlement import SettlementPolicy, SettlementReport  # noqa: E402
+from sitewide.domain.time import DAY_MS  # noqa: E402
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
 from sitewide.ports import RequestBatch, ServedBatch  # noqa: E402
-from sitewide.simulator.config import DAY_MS, SimConfig  # noqa: E402
+from sitewide.simulator.config import SimConfig  # noqa: E402
 from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402
-from sitewide.simulator.runner import default_engine_factory  # noqa: E402
 from sitewide.simulator.story import Story  # noqa: E402
 from sitewide.simulator.world import SEARCH, World, build_world  # noqa: E402
+from sitewide.wiring import world_engine  # noqa: E402
 
 MIN_ORDERS = 30
 ROI_TOL = 0.95
@@ -199,13 +200,10 @@ class Recorder:
             self.camp_exp += np.bincount(ci[keep], weights=net[keep], minlength=len(self.camp_exp))
         self.requests[day] += len(users)
         # the oracle's inputs: every auction a campaign entered, won or outbid
-        cand = out.extras["candidates"]
-        camp = out.extras["campaign"]
-        reason = out.extras["reason"]
-        assert (
-            isinstance(cand, np.ndarray) and isinstance(camp, np.ndarray) and isinstance(reason, np.ndarray)
-        )
-        bid, pctr, short = (np.asarray(out.extras[k]) for k in ("bid", "pctr", "shortfall"))
+        cand, camp, reason = out.candidates, out.candidate_campaign, out.reason
+        bid, pctr, short = out.bid, out.bid_pctr, out.shortfall
+        assert cand is not None and camp is not None and reason is not None
+        assert bid is not None and pctr is not None and short is not None
         won = np.zeros_like(bid)
         outbid = (reason == Reason.OUTBID) & (camp >= 0)
         shown_ad = (reason == Reason.SHOWN) & (camp >= 0)
@@ -264,10 +262,10 @@ def run_arm(
     world = with_budgets(build_world(cfg), quick)
     if engine_cfg is None:  # organic only: the same market without campaigns
         world_no = replace(world, campaigns=[])
-        engine = default_engine_factory(world_no, EngineConfig())
+        engine = world_engine(world_no, EngineConfig())
         world_run = world_no
     else:
-        engine = default_engine_factory(world, engine_cfg)
+        engine = world_engine(world, engine_cfg)
         world_run = world
     assert isinstance(engine, Engine)
     rec = Recorder(engine, world_run, cfg.days)

@@ -51,12 +51,12 @@ from sitewide.models.data import (
 )
 from sitewide.models.features import FeaturePipeline, ProductTable, UserTable, logged_mask, logged_pairs
 from sitewide.models.metrics import auc, expected_calibration_error, log_loss, ndcg_at_k, recall_at_k
+from sitewide.models.priors import SimilarityPriorScorer
 from sitewide.models.ranker import RankerConfig
 from sitewide.models.retrieval import FusedRetriever, tune_dense_weight
 from sitewide.models.scorer import LearnedScorer, LoggedPrediction, load_scorer
 from sitewide.models.train import TrainConfig, TwoTowerTrainConfig, train_ranker, train_two_tower
 from sitewide.models.two_tower import make_two_tower_data, product_vectors, request_vectors
-from sitewide.placeholders import PriorScorer
 from sitewide.ports import ScoreInput
 from sitewide.simulator.queries import MULTICPR_STATS, WANDS_STATS, query_stats
 
@@ -248,11 +248,11 @@ def engine_ranking(
 def sim_section(quick: bool, metrics: list[str]) -> dict[str, object]:
     from sitewide.engine import EngineConfig
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     n_req = 60_000 if quick else 120_000
     world = build_world(SimConfig(users=2_000, merchants=50, seed=0, target_cvr=0.30))
-    engine = default_engine_factory(world, EngineConfig(scorer="priors"))  # only its retrieval is used
+    engine = world_engine(world, EngineConfig(scorer="priors"))  # only its retrieval is used
     texts = product_texts(world)
     t0 = time.perf_counter()
     sim = simulate_engine_exposures(world, engine, n_req, np.random.default_rng(11))
@@ -300,7 +300,7 @@ def sim_section(quick: bool, metrics: list[str]) -> dict[str, object]:
             "model": scorer.score(serve),
             "logreg": _scatter(lr.predict_logged(serve), serve),
             "popularity": _scatter(pop.predict_logged(serve), serve),
-            "priors": PriorScorer(price.astype(np.int64), world.products.category).score(serve),
+            "priors": SimilarityPriorScorer(price.astype(np.int64), world.products.category).score(serve),
         },
         metrics,
     )
@@ -323,10 +323,10 @@ def shipped_section(quick: bool, metrics: list[str]) -> None:
     against the engine's hand-set priors: what a new deployment gets before it has logs of its own."""
     from sitewide.engine import EngineConfig
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     world = build_world(SimConfig(users=2_000, merchants=50, seed=7, target_cvr=0.30))
-    engine = default_engine_factory(world, EngineConfig(scorer="priors"))
+    engine = world_engine(world, EngineConfig(scorer="priors"))
     n = 8_000 if quick else 20_000
     test = simulate_engine_exposures(world, engine, n, np.random.default_rng(21))
     print(
@@ -336,7 +336,7 @@ def shipped_section(quick: bool, metrics: list[str]) -> None:
     price = np.array([int(q.price_micros) for q in world.product_list], dtype=np.float64)
     serve = _serve_x(test.log.inputs)
     pc, pv = shipped.score(serve)
-    pr = PriorScorer(price.astype(np.int64), world.products.category).score(serve)
+    pr = SimilarityPriorScorer(price.astype(np.int64), world.products.category).score(serve)
     rows, cols = logged_pairs(test.log.inputs)
     y = test.log.click[rows, cols].astype(float)
     a_m, a_p, a_t = auc(y, pc[rows, cols]), auc(y, pr[0][rows, cols]), auc(y, test.true_pctr[rows, cols])
@@ -386,14 +386,14 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
     NDCG@10 with the true pCTR as gain over the whole catalogue."""
     from sitewide.engine import EngineConfig
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     # the same marketplace as the ranking sections, its search requests typed as intent queries
     world = build_world(SimConfig(users=2_000, merchants=50, seed=0, target_cvr=0.30, query_style="intent"))
     n_req = 40_000 if quick else 120_000
     t0 = time.perf_counter()
     sim = simulate_engine_exposures(
-        world, default_engine_factory(world, EngineConfig(scorer="priors")), n_req, np.random.default_rng(13)
+        world, world_engine(world, EngineConfig(scorer="priors")), n_req, np.random.default_rng(13)
     )
     print(f"\n== Retrieval log: {n_req} requests with intent queries ({time.perf_counter() - t0:.1f} s) ==")
     tr, va, te = split_rows(n_req, [0.7, 0.1, 0.2], np.random.default_rng(12))

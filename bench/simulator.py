@@ -24,6 +24,7 @@ from sitewide.simulator.behaviour import respond, respond_loop  # noqa: E402
 from sitewide.simulator.config import SimConfig  # noqa: E402
 from sitewide.simulator.runner import run_simulation  # noqa: E402
 from sitewide.simulator.world import SEARCH, build_world  # noqa: E402
+from sitewide.wiring import world_engine_factory  # noqa: E402
 
 TARGET = 1_000_000
 
@@ -69,7 +70,7 @@ def naive_rate(users: int, impressions: int, seed: int) -> float:
 
 def end_to_end(cfg: SimConfig) -> tuple[float, float, int]:
     t0 = time.perf_counter()
-    res = run_simulation(cfg, progress=False)
+    res = run_simulation(cfg, world_engine_factory(), progress=False)
     dt = time.perf_counter() - t0
     imps = int(res.summary()["impressions"])
     return imps / dt, dt, imps

@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import make_engine, seeded_engine
 
 T0 = 1_767_225_600_000  # 2026-01-01
 DAYS = 8
@@ -39,12 +40,12 @@ CAMPAIGNS = [
 CHILD = r"""
 import sys
 from sqlalchemy import create_engine
-from sitewide.engine import Engine
+from sitewide.wiring import make_engine
 from sitewide.storage.sql import SqlStore
 url, schema, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 args = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
 store = SqlStore.sqlite(url) if not schema else SqlStore(create_engine(url, **args))
-eng = Engine(store)
+eng = make_engine(store)
 print("ready", flush=True)
 sys.stdin.readline()
 eng.settle(start, end)
@@ -85,7 +86,7 @@ def events(n: int, seed: int = 3) -> list[Event]:
 
 
 def load(store: Store, evs: list[Event]) -> Engine:
-    eng = Engine.build(store, SHOPS, PRODUCTS, CAMPAIGNS)
+    eng = seeded_engine(store, SHOPS, PRODUCTS, CAMPAIGNS)
     for i in range(0, len(evs), 1000):
         eng.record_events(evs[i : i + 1000])
     eng.settle(T0, T0 + 2 * DAY_MS)  # a ledger that is not empty before the killed run
@@ -139,7 +140,7 @@ def kill_loop(open_store, child_args: list[str], iterations: int, reset) -> None
         now = state(open_store())
         assert now in (before, (after_bal, before[1] + 1, before[2] + 1)), f"iteration {it}: between"
         seen.add("after" if now != before else "before")
-        Engine(open_store()).settle(T0, end)  # restart: completes the run
+        make_engine(open_store()).settle(T0, end)  # restart: completes the run
         assert state(open_store())[0] == after_bal
     if iterations >= 6:
         assert seen == {"before", "after"}

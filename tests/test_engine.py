@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 
 from sitewide.domain.money import Micros
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
-from sitewide.engine import Engine, day_bounds
+from sitewide.engine import Engine
 from sitewide.ports import RequestBatch
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 T0 = day_bounds("2026-01-05")[0] + 1_000
 
 
 @pytest.fixture()
 def engine(shops: list[Shop], products: list[Product], campaigns: list[Campaign]) -> Engine:
-    return Engine.build(MemoryStore(), shops, products, campaigns)
+    return seeded_engine(MemoryStore(), shops, products, campaigns)
 
 
 def batch(queries: list[str], slots: int = 6) -> RequestBatch:
@@ -119,8 +121,8 @@ def test_poor_shop_gets_less_exposure(shops: list[Shop], products: list[Product]
         )  # type: ignore[union-attr]
         return float(shop.mean())
 
-    neutral = Engine.build(MemoryStore(), shops, products)
-    poor = Engine.build(MemoryStore(), shops, products)
+    neutral = seeded_engine(MemoryStore(), shops, products)
+    poor = seeded_engine(MemoryStore(), shops, products)
     poor.set_quality(
         [],
         [
@@ -137,21 +139,21 @@ def test_engine_serves_the_shipped_learned_ranker_by_default_and_priors_on_reque
     shops: list[Shop], products: list[Product]
 ) -> None:
     from sitewide.engine import EngineConfig
+    from sitewide.models.priors import SimilarityPriorScorer
     from sitewide.models.scorer import LearnedScorer
-    from sitewide.placeholders import PriorScorer
 
-    learned = Engine.build(MemoryStore(), shops, products)
+    learned = seeded_engine(MemoryStore(), shops, products)
     assert isinstance(learned.scorer, LearnedScorer)
     # bound to this engine's catalogue, in the engine's row order
     assert len(learned.scorer.pipeline.products) == len(learned.catalogue_ids())
-    priors = Engine.build(MemoryStore(), shops, products, config=EngineConfig(scorer="priors"))
-    assert isinstance(priors.scorer, PriorScorer)
+    priors = seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="priors"))
+    assert isinstance(priors.scorer, SimilarityPriorScorer)
     with pytest.raises(ValidationError):
-        Engine.build(MemoryStore(), shops, products, config=EngineConfig(scorer="magic"))
+        seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="magic"))
     with pytest.raises(
         ValidationError
     ):  # an explicit checkpoint that is not there is an error, not a fallback
-        Engine.build(MemoryStore(), shops, products, config=EngineConfig(scorer_path="/nonexistent/r.pt"))
+        seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer_path="/nonexistent/r.pt"))
 
 
 def test_learned_default_shows_truly_more_clickable_products_than_the_priors() -> None:
@@ -159,7 +161,7 @@ def test_learned_default_shows_truly_more_clickable_products_than_the_priors() -
     requests are truly more clickable (the simulator's hidden P(click | examined)) with the learned default."""
     from sitewide.engine import EngineConfig
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     world = build_world(SimConfig(users=500, products=600, merchants=20, seed=11))
     rng = np.random.default_rng(0)
@@ -173,7 +175,7 @@ def test_learned_default_shows_truly_more_clickable_products_than_the_priors() -
     row = {p.id: i for i, p in enumerate(world.product_list)}
     out = {}
     for name in ("learned", "priors"):
-        e = default_engine_factory(world, EngineConfig(scorer=name))
+        e = world_engine(world, EngineConfig(scorer=name))
         ids = e.catalogue_ids()
         b = RequestBatch(
             [f"r{i}" for i in range(n)], [world.users.ids[u] for u in users], kind, queries, 0, 10
@@ -191,8 +193,8 @@ def test_lexical_matches_join_search_rows_and_leave_feed_rows_alone(
     from sitewide.engine import EngineConfig
 
     cfg = EngineConfig(scorer="priors", retrieve_k=4)
-    vec = Engine.build(MemoryStore(), shops, products, config=cfg)
-    hyb = Engine.build(MemoryStore(), shops, products, config=replace(cfg, lexical_k=4))
+    vec = seeded_engine(MemoryStore(), shops, products, config=cfg)
+    hyb = seeded_engine(MemoryStore(), shops, products, config=replace(cfg, lexical_k=4))
     ids = vec.catalogue_ids()
     # pick a title word whose products the 4 nearest text vectors do not all cover
     for p in products:
@@ -222,7 +224,7 @@ def test_editing_one_campaign_keeps_the_others_bidders_and_todays_spend_without_
         for i, c in enumerate((c1, c2))
     ]  # fmt: skip
     engine.record_events(clicks)
-    pacer = engine._pacer
+    pacer = engine.campaigns.pacer
     row = {c.id: i for i, c in enumerate(pacer.campaigns)}
     bidder1, bidder2 = pacer.bidders[row["c1"]], pacer.bidders[row["c2"]]
     scans: list[int] = []
@@ -230,7 +232,7 @@ def test_editing_one_campaign_keeps_the_others_bidders_and_todays_spend_without_
     monkeypatch.setattr(engine.store, "events_between", lambda *a, **k: scans.append(1) or real(*a, **k))
     engine.update_campaign(replace(c2, daily_budget_micros=Micros(int(c2.daily_budget_micros) * 2)))
     engine.serve_batch(batch(["usb flash drive"] * 3))
-    pacer = engine._pacer
+    pacer = engine.campaigns.pacer
     row = {c.id: i for i, c in enumerate(pacer.campaigns)}
     assert pacer.bidders[row["c1"]] is bidder1  # the other campaign's bidder state is untouched
     assert pacer.bidders[row["c2"]] is not bidder2  # the edited one restarts

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
-from sitewide.engine import Engine, EngineConfig, day_bounds
+from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 T0 = day_bounds("2026-01-05")[0] + 1_000
 
@@ -20,7 +22,7 @@ def mixed(ts: int, users: list[str]) -> RequestBatch:
 
 
 def build(shops: list[Shop], products: list[Product], campaigns: list[Campaign], **cfg: object) -> Engine:
-    return Engine.build(MemoryStore(), shops, products, campaigns, EngineConfig(**cfg))  # type: ignore[arg-type]
+    return seeded_engine(MemoryStore(), shops, products, campaigns, EngineConfig(**cfg))  # type: ignore[arg-type]
 
 
 def test_cached_rows_serve_exactly_what_uncached_ones_do(
@@ -39,7 +41,7 @@ def test_cached_rows_serve_exactly_what_uncached_ones_do(
             pid = on.catalogue_ids()[int(x.product_idx[1, 0])]
             for e in (on, off):
                 e.record_events([Event("k1", EventKind.CLICK, T0 + 10, user_id="b", product_id=pid)])
-    assert len(on._cache._slot) > 0  # noqa: SLF001 - the rows really came from the cache
+    assert len(on.retrieval.cache._slot) > 0  # noqa: SLF001 - the rows really came from the cache
 
 
 def test_a_campaign_whose_orders_fall_short_of_its_value_bids_less(
@@ -48,7 +50,7 @@ def test_a_campaign_whose_orders_fall_short_of_its_value_bids_less(
     eng = build(shops, products, campaigns, value_prior_orders=2.0)
     b = mixed(T0, [f"u{i}" for i in range(40)])
     first = eng.serve_batch(b)
-    bid0 = np.asarray(first.extras["bid"]).copy()
+    bid0 = np.asarray(first.bid).copy()
     camp_ids = eng.campaign_ids()
     events: list[Event] = []
     rows, slots = np.nonzero(first.promoted)
@@ -81,6 +83,6 @@ def test_a_campaign_whose_orders_fall_short_of_its_value_bids_less(
     assert cat.min() < 0.9 and (pos <= 1.0 + 1e-9).all()
     assert set(eng.value_report()) <= set(camp_ids) and sum(eng.value_report().values()) > 0
     again = eng.serve_batch(mixed(T0 + 1, [f"u{i}" for i in range(40)]))
-    bid1 = np.asarray(again.extras["bid"])
+    bid1 = np.asarray(again.bid)
     live = (bid0 > 0) & (bid1 > 0)
     assert live.any() and (bid1[live] < bid0[live]).mean() > 0.9

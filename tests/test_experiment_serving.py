@@ -16,11 +16,13 @@ from sitewide.domain.experiments import (
     assign_many,
 )
 from sitewide.domain.money import Micros
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, Shop
-from sitewide.engine import Engine, EngineConfig, day_bounds
+from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
 from sitewide.service import experiments as usecases
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 T0 = day_bounds("2026-01-05")[0] + 1_000
 QUERIES = ["usb flash drive", "ink cartridge", "sandisk usb", "hp ink"]
@@ -28,7 +30,7 @@ QUERIES = ["usb flash drive", "ink cartridge", "sandisk usb", "hp ink"]
 
 @pytest.fixture()
 def engine(shops: list[Shop], products: list[Product], campaigns: list[Campaign]) -> Engine:
-    return Engine.build(MemoryStore(), shops, products, campaigns, EngineConfig(scorer="priors"))
+    return seeded_engine(MemoryStore(), shops, products, campaigns, EngineConfig(scorer="priors"))
 
 
 def batch(users: list[str], ts: int = T0, slots: int = 6) -> RequestBatch:
@@ -71,8 +73,8 @@ def roi_exp(**kw: object) -> Experiment:
 
 def shown_labels(engine: Engine, users: list[str]) -> dict[str, set[str]]:
     out = engine.serve_batch(batch(users))
-    variant = out.extras["variant"]
-    assert isinstance(variant, list)
+    variant = out.variant
+    assert variant is not None
     seen: dict[str, set[str]] = {}
     for r, u in enumerate(users):
         for s, label in enumerate(variant[r]):
@@ -119,8 +121,8 @@ def test_budget_split_each_user_meets_only_their_arms_campaign(engine: Engine) -
     users = [f"u{i}" for i in range(300)]
     arms = assign_many(exp.salt, [1, 1], users)
     out = engine.serve_batch(batch(users))
-    cands = out.extras["campaign"]
-    assert isinstance(cands, np.ndarray)
+    cands = out.candidate_campaign
+    assert cands is not None
     seen = {0: set(), 1: set()}  # type: dict[int, set[str]]
     for r in range(len(users)):
         for c in cands[r][cands[r] >= 0].tolist():
@@ -206,8 +208,8 @@ def test_a_creative_arm_shows_its_own_approved_creative_and_the_rotation_sits_ou
     users = [f"u{i}" for i in range(300)]
     arms = assign_many(exp.salt, [1, 1], users)
     out = engine.serve_batch(batch(users))
-    cre = out.extras["creative"]
-    assert isinstance(cre, np.ndarray)
+    cre = out.creative
+    assert cre is not None
     p00_row = engine.catalogue_ids().index("p00")
     hits = list(zip(*np.nonzero(out.promoted & (out.product_idx == p00_row)), strict=True))
     assert len(hits) > 20

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine
 from sitewide.domain.guarantee import day_index, day_str, payout_due
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, zero_figures
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -38,10 +39,11 @@ from sitewide.domain.types import (
     Shop,
     ValidationError,
 )
-from sitewide.engine import Engine, EngineConfig, day_bounds
+from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import make_engine
 
 H = 3_600_000
 DAY = 86_400_000
@@ -98,7 +100,7 @@ class MoneyMachine(RuleBasedStateMachine):
         return SqlStore.sqlite(os.path.join(self.tmp, "money.sqlite"))
 
     def _engine(self, store: Store) -> Engine:
-        return Engine(store, EngineConfig(scorer="priors", use_eligibility=False), clock=self.clock)
+        return make_engine(store, EngineConfig(scorer="priors", use_eligibility=False), clock=self.clock)
 
     def teardown(self) -> None:
         try:

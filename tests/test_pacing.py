@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
 from sitewide.pacing import Pacer, PacingConfig
 

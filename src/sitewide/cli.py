@@ -261,16 +261,17 @@ def simulate(
 ) -> None:
     """Run the marketplace simulator against the in-process engine and summarise each market."""
     from sitewide.simulator import SimConfig, run_many, run_ray, run_simulation, summary_table
+    from sitewide.wiring import world_engine_factory
 
     for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
         _at_least(name, value, 1)
     configs = [SimConfig(days=days, users=users, merchants=merchants, seed=seed + i) for i in range(seeds)]
     if ray:
-        results = run_ray(configs, address=address)
+        results = run_ray(configs, world_engine_factory(), address=address)
     elif len(configs) == 1:
-        results = [run_simulation(configs[0], progress=True)]
+        results = [run_simulation(configs[0], world_engine_factory(), progress=True)]
     else:
-        results = run_many(configs)
+        results = run_many(configs, world_engine_factory())
     for cfg, result in zip(configs, results, strict=True):
         console.print(summary_table(result))
         if out is not None:

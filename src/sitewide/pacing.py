@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
 from sitewide.ports import BoolArray, FloatArray, IntArray
 

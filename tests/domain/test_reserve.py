@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.guarantee import (
     DAILY_CONTRACT,
     PLATFORM_CONTRACT,
@@ -19,9 +18,11 @@ from sitewide.domain.ledger import PLATFORM_COMPENSATION, PLATFORM_RESERVE, cred
 from sitewide.domain.money import Micros
 from sitewide.domain.reserve import OpenWindow, WindowTotals, expected_due, plan_reserve
 from sitewide.domain.settlement import SettlementPolicy
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 T0 = 1_767_225_600_000  # 2026-01-01
 C = PLATFORM_CONTRACT
@@ -87,7 +88,7 @@ def _engine(policy: SettlementPolicy) -> Engine:
     shops = [Shop("s1", "m1", "One")]
     products = [Product(f"p{i}", "s1", f"usb drive {i}", "usb", Micros(10_000_000)) for i in range(3)]
     camp = Campaign("c1", "m1", "one", ("p0", "p1"), Decimal("2"), Micros(50_000_000), created_ms=T0)
-    return Engine.build(
+    return seeded_engine(
         MemoryStore(), shops, products, [camp], EngineConfig(settlement=policy, scorer="priors")
     )
 

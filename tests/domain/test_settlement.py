@@ -5,7 +5,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sitewide.domain.attribution import DAY_MS, AttributionPolicy, attribute_orders
+from sitewide.domain.attribution import AttributionPolicy, attribute_orders
 from sitewide.domain.guarantee import FIRST_DAYS_CONTRACT, GuaranteeContract, payout_due
 from sitewide.domain.invalid_traffic import IvtPolicy, IvtRule, flag_clicks
 from sitewide.domain.money import Micros
@@ -17,6 +17,7 @@ from sitewide.domain.settlement import (
     dirty_days,
     evaluate_window,
 )
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind
 
 CAMP = Campaign("c1", "m1", "x", ("p1",), Decimal("4"), Micros(1_000_000))

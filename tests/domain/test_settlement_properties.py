@@ -13,16 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sitewide.domain.attribution import DAY_MS
 from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract
 from sitewide.domain.invalid_traffic import IvtPolicy
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import SettlementPolicy
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import Store
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
 
 T0 = 1_767_225_600_000  # 2026-01-01
 DAYS = 6
@@ -54,7 +55,7 @@ WINDOWED = GuaranteeContract(
 
 
 def make_engine(store: Store) -> Engine:
-    eng = Engine.build(store, SHOPS, PRODUCTS, CAMPAIGNS, EngineConfig(settlement=POLICY))
+    eng = seeded_engine(store, SHOPS, PRODUCTS, CAMPAIGNS, EngineConfig(settlement=POLICY))
     eng.set_guarantee("c2", WINDOWED)
     return eng
 

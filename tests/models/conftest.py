@@ -56,11 +56,11 @@ def engine_log() -> EngineLog:
     from sitewide.engine import EngineConfig
     from sitewide.models.data import simulate_engine_exposures
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     torch.set_num_threads(1)
     world = build_world(SimConfig(users=300, products=400, merchants=10, seed=1, target_cvr=0.3))
-    engine = default_engine_factory(world, EngineConfig(scorer="priors", retrieve_k=40))
+    engine = world_engine(world, EngineConfig(scorer="priors", retrieve_k=40))
     sim = simulate_engine_exposures(world, engine, 8_000, np.random.default_rng(0), chunk=1_000)
     pipe = FeaturePipeline(
         ProductTable.from_products(world.product_list),

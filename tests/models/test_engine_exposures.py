@@ -9,10 +9,10 @@ from sitewide.engine import EngineConfig
 from sitewide.models.data import simulate_engine_exposures
 from sitewide.models.features import REQUEST_DENSE
 from sitewide.models.metrics import auc
+from sitewide.models.priors import SimilarityPriorScorer
 from sitewide.models.train import TrainConfig, train_ranker
-from sitewide.placeholders import PriorScorer
 from sitewide.ports import RequestBatch, ScoreInput
-from sitewide.simulator.runner import default_engine_factory
+from sitewide.wiring import world_engine
 
 
 def test_each_row_is_the_engines_candidates_with_a_random_slate_shown(engine_log) -> None:  # type: ignore[no-untyped-def]
@@ -35,9 +35,9 @@ def test_each_row_is_the_engines_candidates_with_a_random_slate_shown(engine_log
 def test_search_rows_are_what_the_engine_retrieves_for_that_query(engine_log) -> None:  # type: ignore[no-untyped-def]
     world = engine_log.world
     sim = simulate_engine_exposures(
-        world, default_engine_factory(world, EngineConfig(scorer="priors")), 30, np.random.default_rng(3)
+        world, world_engine(world, EngineConfig(scorer="priors")), 30, np.random.default_rng(3)
     )
-    other = default_engine_factory(world, EngineConfig(scorer="priors"))
+    other = world_engine(world, EngineConfig(scorer="priors"))
     ids = list(other.catalogue_ids())
     world_ids = [p.id for p in world.product_list]
     search = np.flatnonzero(sim.kind == 0)
@@ -84,7 +84,7 @@ def test_ranker_trained_on_engine_rows_ranks_held_out_candidates_better_than_the
     serve = ScoreInput(x.product, x.request_kind, np.full(len(x.user), -1), x.similarity)
     learned, _ = scorer.score(serve)
     world = engine_log.world
-    priors, _ = PriorScorer(
+    priors, _ = SimilarityPriorScorer(
         np.array([p.price_micros for p in world.product_list]), world.products.category
     ).score(serve)
     shown = test.shown

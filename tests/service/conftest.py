@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from sitewide.domain.guarantee import DAILY_CONTRACT
 from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine, EngineConfig
+from sitewide.engine import EngineConfig
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
 
 OPERATOR_KEY = "sw_0123456789ab_operator-key-for-tests"
 
@@ -33,7 +34,7 @@ def app(tmp_path: Path, shops: list[Shop], products: list[Product], clock: Manua
     # the classic daily guarantee, so that one settled day with a low ROI pays out (the platform default judges
     # 7-day windows with ≥ 30 orders: see tests/domain/test_reserve.py)
     config = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
-    engine = Engine.build(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config, clock=clock)
+    engine = seeded_engine(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config, clock=clock)
     return create_app(settings, engine, operator_key=OPERATOR_KEY)
 
 

@@ -6,7 +6,7 @@ import pytest
 from clocks import ManualClock
 from fastapi.testclient import TestClient
 
-from sitewide.engine import day_bounds
+from sitewide.domain.time import day_bounds
 
 DAY = "2026-01-05"
 T0 = day_bounds(DAY)[0] + 3_600_000

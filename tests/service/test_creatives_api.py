@@ -79,16 +79,16 @@ def test_pin_and_unpin(m1: TestClient, m2: TestClient) -> None:
 
 
 def test_kits_and_creatives_survive_a_restart(tmp_path: Path, m1: TestClient) -> None:
-    from sitewide.engine import Engine
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
     from sitewide.storage.sql import SqlStore
+    from sitewide.wiring import make_engine
 
     key = "sw_0123456789ab_operator-key-for-tests"  # the conftest's operator key
     m1.put("/shops/s1/brand-kit", json={"tone_words": ["smart"], "required_terms": ["sandisk"]})
     m1.put("/shops/s1/brand-kit", json={"tone_words": ["bold"], "required_terms": ["sandisk"]})
     before = m1.post("/products/p00/creatives", json={"langs": ["en"]}).json()
-    engine = Engine(SqlStore.sqlite(tmp_path / "t.sqlite"))  # a new process over the same database
+    engine = make_engine(SqlStore.sqlite(tmp_path / "t.sqlite"))  # a new process over the same database
     app2 = create_app(Settings(data_dir=tmp_path, load_catalogue=False), engine, operator_key=key)
     with TestClient(app2, headers={"Authorization": f"Bearer {key}"}) as op2:
         kit = op2.get("/shops/s1/brand-kit").json()

@@ -7,7 +7,7 @@ import pytest
 from clocks import ManualClock
 from fastapi.testclient import TestClient
 
-from sitewide.engine import day_bounds
+from sitewide.domain.time import day_bounds
 
 DAY = "2026-01-05"
 T0 = day_bounds(DAY)[0] + 3_600_000
@@ -235,12 +235,12 @@ def test_bad_signals_are_422_and_change_nothing(
 
 
 def test_signals_survive_a_restart(app: object, op: TestClient) -> None:
-    from sitewide.engine import Engine
     from sitewide.service.app import create_app
+    from sitewide.wiring import make_engine
 
     op.put("/products/signals", json={"products": [{"product_id": "p00", "stock": 0}]})
     old = app.state.engine  # type: ignore[attr-defined]
-    app2 = create_app(app.state.settings, Engine(old.store), announce=None)  # type: ignore[attr-defined]
+    app2 = create_app(app.state.settings, make_engine(old.store), announce=None)  # type: ignore[attr-defined]
     assert app2.state.engine.eligibility("p00").eligible is False
 
 

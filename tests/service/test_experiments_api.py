@@ -128,7 +128,7 @@ def test_stop_needs_a_known_arm_and_apply_needs_a_winner(m1: TestClient) -> None
 def test_campaign_level_arms_are_settled_on_their_own_campaigns(
     m1: TestClient, op: TestClient, clock: ManualClock
 ) -> None:
-    from sitewide.engine import day_bounds, day_of
+    from sitewide.domain.time import day_bounds, day_of
 
     cid = _campaign(m1)
     body = _body(

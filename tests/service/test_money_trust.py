@@ -12,8 +12,10 @@ from clocks import ManualClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine, day_bounds
+from sitewide.engine import Engine
+from sitewide.wiring import make_engine
 
 D = "2026-01-05"
 D0 = day_bounds(D)[0]
@@ -277,7 +279,7 @@ def test_a_restart_with_a_new_configured_operator_key_invalidates_the_old_one(tm
     settings = Settings(data_dir=tmp_path, load_catalogue=False)
 
     def start(key: str) -> FastAPI:
-        return create_app(settings, Engine(SqlStore.sqlite(tmp_path / "k.sqlite")), operator_key=key)
+        return create_app(settings, make_engine(SqlStore.sqlite(tmp_path / "k.sqlite")), operator_key=key)
 
     with TestClient(start(old)) as c:
         assert c.get("/me", headers={"Authorization": f"Bearer {old}"}).status_code == 200

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, settings
 
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Product, Shop
-from sitewide.engine import Engine
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
 
 schemathesis = pytest.importorskip("schemathesis")
 
@@ -27,7 +27,7 @@ def _app():  # type: ignore[no-untyped-def]
         )
         for i in range(8)
     ]
-    engine = Engine.build(MemoryStore(), shops, products)
+    engine = seeded_engine(MemoryStore(), shops, products)
     return create_app(Settings(load_catalogue=False), engine, operator_key=OPERATOR, announce=None)
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from sitewide.client import HttpMarketEngine, SitewideClient
 from sitewide.simulator.config import SimConfig
-from sitewide.simulator.runner import default_engine_factory, run_simulation
+from sitewide.simulator.runner import run_simulation
+from sitewide.wiring import world_engine, world_engine_factory
 
 
 def test_simulator_over_http_matches_the_in_process_engine() -> None:
@@ -20,13 +21,13 @@ def test_simulator_over_http_matches_the_in_process_engine() -> None:
     )
 
     def over_http(world):  # type: ignore[no-untyped-def]
-        app = create_app(engine=default_engine_factory(world), announce=None)
+        app = create_app(engine=world_engine(world), announce=None)
         key = app.state.bootstrap_operator_key  # platform calls (serve, events, settle) need the operator key
         return HttpMarketEngine(
             SitewideClient("http://testserver", api_key=key, http=testclient.TestClient(app))
         )
 
-    local = run_simulation(cfg, progress=False)
+    local = run_simulation(cfg, world_engine_factory(), progress=False)
     remote = run_simulation(cfg, over_http, progress=False)
     pd.testing.assert_frame_equal(local.ticks, remote.ticks)
     pd.testing.assert_frame_equal(local.campaigns, remote.campaigns)
@@ -41,7 +42,7 @@ def test_http_engine_splits_big_serve_batches_without_changing_the_answer() -> N
     from sitewide.simulator.world import build_world
 
     world = build_world(SimConfig(days=1, users=20, merchants=2, products=40, seed=3))
-    app = create_app(engine=default_engine_factory(world), announce=None)
+    app = create_app(engine=world_engine(world), announce=None)
     eng = HttpMarketEngine(
         SitewideClient("http://testserver", api_key=app.state.bootstrap_operator_key, http=TestClient(app))
     )

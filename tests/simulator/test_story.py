@@ -3,8 +3,9 @@ from __future__ import annotations
 import pandas as pd
 from doubles import FixedScoreEngine, make_fixed_engine
 
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import EventKind
-from sitewide.simulator.config import DAY_MS, SimConfig
+from sitewide.simulator.config import SimConfig
 from sitewide.simulator.metrics import SimResult, summary_table
 from sitewide.simulator.runner import run_simulation
 from sitewide.simulator.story import Story, daily_curve

@@ -16,9 +16,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Event, EventKind, ValidationError
 
-DAY_MS = 86_400_000
 DEFAULT_WINDOW_MS = 7 * DAY_MS
 LONG_WINDOW_MS = 14 * DAY_MS
 

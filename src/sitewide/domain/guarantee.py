@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import ValidationError
 
-DAY_MS = 86_400_000
 SCHEMA = "sitewide.roi_guarantee"
 SCHEMA_VERSION = 1
 

@@ -20,9 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Event, EventKind, ValidationError
-
-DAY_MS = 86_400_000
 
 
 class IvtRule(StrEnum):

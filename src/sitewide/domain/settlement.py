@@ -38,9 +38,9 @@ from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
 from sitewide.domain.ledger import TransactionBuilder
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind, Transaction
 
-DAY_MS = 86_400_000
 Key = tuple[str, int]  # (campaign id, day index)
 
 

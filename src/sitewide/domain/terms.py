@@ -28,9 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, ValidationError
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)

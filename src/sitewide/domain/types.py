@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from sitewide.domain.money import Micros
 
@@ -50,9 +50,23 @@ class EventKind(StrEnum):
     REFUND = "refund"
 
 
-class RequestKind(StrEnum):
-    SEARCH = "search"
-    FEED = "feed"
+class RequestKind(IntEnum):
+    """What a request asks for; the value is the code in batched arrays (``RequestBatch.kinds``)."""
+
+    SEARCH = 0
+    FEED = 1
+
+    @property
+    def label(self) -> str:
+        """The API's name: ``"search"`` or ``"feed"``."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: str) -> RequestKind:
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            raise ValidationError(f"unknown request kind {label!r}; expected 'search' or 'feed'") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -356,7 +356,7 @@ def train_from_simulator(
     from sitewide.models.features import ProductTable, UserTable
     from sitewide.models.scorer import save_scorer
     from sitewide.simulator import SimConfig, build_world
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine
 
     if worlds < 1 or n_requests < worlds:
         raise ValidationError("need at least one world and one request per world")
@@ -372,7 +372,7 @@ def train_from_simulator(
         n = n_requests // worlds
         sim = simulate_engine_exposures(
             world,
-            default_engine_factory(world, EngineConfig(scorer="priors")),  # only its retrieval is used
+            world_engine(world, EngineConfig(scorer="priors")),  # only its retrieval is used
             n,
             np.random.default_rng([seed, 11, k]),
         )

@@ -10,11 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from sitewide.catalogue import packaged_catalogue
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
-from sitewide.engine import Engine, EngineConfig
-from sitewide.ports import Store
+from sitewide.engine import Engine
 from sitewide.service.creatives import build_desk
 from sitewide.service.creatives import restore as restore_creatives
 from sitewide.service.docs import mount_docs
@@ -40,19 +38,7 @@ from sitewide.settings import Settings
 from sitewide.storage.accounts import AccountStore
 from sitewide.storage.operator_keys import OperatorKeys
 from sitewide.storage.sql import SqlStore
-
-
-def build_engine(
-    settings: Settings, store: Store | None = None, config: EngineConfig | None = None
-) -> Engine:
-    store = store or SqlStore.from_url(settings.store_url())
-    if settings.load_catalogue and not store.list_products():
-        shops_, products_ = packaged_catalogue()
-        store.upsert_shops(shops_)
-        store.upsert_products(products_)
-    if config is None and settings.scorer_path is not None:
-        config = EngineConfig(scorer_path=str(settings.scorer_path))
-    return Engine(store, config)
+from sitewide.wiring import build_engine
 
 
 def accounts_for(engine: Engine) -> AccountStore:

@@ -10,14 +10,16 @@ compensation is settled per campaign, so product rows carry 0.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from sitewide.domain.attribution import attribute_orders
 from sitewide.domain.guarantee import day_index, day_str
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, EventKind
-from sitewide.engine import Engine, day_bounds
+from sitewide.engine import Engine
+from sitewide.engine.reports import CampaignDay
 
 GroupBy = Literal["day", "campaign", "product"]
 FAR_FUTURE_MS = 10**14
@@ -59,11 +61,8 @@ class Acc:
         }
 
 
-def campaign_days(engine: Engine, campaign_id: str) -> list[dict[str, int | str | float | None]]:
-    rep = engine.campaign_report(campaign_id)
-    days = rep["days"]
-    assert isinstance(days, list)
-    return days
+def campaign_days(engine: Engine, campaign_id: str) -> list[CampaignDay]:
+    return engine.campaign_report(campaign_id).days
 
 
 def settled_groups(
@@ -138,52 +137,58 @@ def report(
     return [groups[k].row() for k in sorted(groups)], total.row()
 
 
-def merchant_statements(merchant_id: str, lines: Iterable[LedgerLine]) -> list[dict[str, object]]:
+@dataclass(frozen=True, slots=True)
+class StatementEntry:
+    account: str
+    amount_micros: int
+    memo: str
+    campaign_id: str | None
+    day: str | None
+    window: str | None
+    txn_id: str
+    booked_in: str  # the period of the transaction that booked it
+
+
+@dataclass(slots=True)
+class MerchantStatement:
+    """One period of one merchant: cash charged, ad credit got back as compensation, and the legs."""
+
+    merchant_id: str
+    period: str
+    charged_micros: int = 0
+    compensation_micros: int = 0
+    transactions: list[str] = field(default_factory=list)
+    entries: list[StatementEntry] = field(default_factory=list)
+
+    @property
+    def net_micros(self) -> int:
+        return self.charged_micros - self.compensation_micros
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "net_micros": self.net_micros}
+
+
+def merchant_statements(merchant_id: str, lines: Iterable[LedgerLine]) -> list[MerchantStatement]:
     """Per day the money is for (a charge's click day, a compensation's window end; a leg without a day: its
     transaction's period): what the merchant was charged (cash debited), got back as compensation (ad
-    credit), and every leg on its accounts. ``lines``: the store's ``ledger_entries`` of the merchant."""
+    credit), and every leg on its accounts, newest first. ``lines``: the store's ``ledger_entries`` of the
+    merchant."""
     cash, credit = merchant_accounts(merchant_id)
-    periods: dict[str, dict[str, object]] = {}
+    periods: dict[str, MerchantStatement] = {}
     for line in lines:
         e = line.entry
         if e.merchant_id != merchant_id or e.account not in (cash, credit):
             continue
         key = e.day or line.period
-        p = periods.setdefault(
-            key,
-            {
-                "merchant_id": merchant_id,
-                "period": key,
-                "charged_micros": 0,
-                "compensation_micros": 0,
-                "transactions": [],
-                "entries": [],
-            },
-        )
-        txns = p["transactions"]
-        assert isinstance(txns, list)
-        if e.txn_id not in txns:
-            txns.append(e.txn_id)
+        p = periods.setdefault(key, MerchantStatement(merchant_id, key))
+        if e.txn_id not in p.transactions:
+            p.transactions.append(e.txn_id)
         amt = int(e.amount_micros)
         if e.account == cash:
-            p["charged_micros"] = int(p["charged_micros"]) - amt  # type: ignore[call-overload]
+            p.charged_micros -= amt
         else:
-            p["compensation_micros"] = int(p["compensation_micros"]) + amt  # type: ignore[call-overload]
-        p["entries"].append(  # type: ignore[attr-defined]
-            {
-                "account": e.account,
-                "amount_micros": amt,
-                "memo": e.memo,
-                "campaign_id": e.campaign_id,
-                "day": e.day,
-                "window": e.window,
-                "txn_id": e.txn_id,
-                "booked_in": line.period,
-            }
+            p.compensation_micros += amt
+        p.entries.append(
+            StatementEntry(e.account, amt, e.memo, e.campaign_id, e.day, e.window, e.txn_id, line.period)
         )
-    out = []
-    for k in sorted(periods, reverse=True):
-        p = periods[k]
-        p["net_micros"] = int(p["charged_micros"]) - int(p["compensation_micros"])  # type: ignore[call-overload]
-        out.append(p)
-    return out
+    return [periods[k] for k in sorted(periods, reverse=True)]

@@ -2,15 +2,17 @@
 drives any :class:`sitewide.ports.MarketEngine` through simulated days.
 
     from sitewide.simulator import SimConfig, run_simulation, summary_table
-    result = run_simulation(SimConfig.demo())          # real engine by default (sitewide.engine)
+    from sitewide.wiring import world_engine_factory
+    result = run_simulation(SimConfig.demo(), world_engine_factory())  # the real engine
     result.save("runs/demo")                           # ticks.parquet, campaigns.parquet, summary.json
 """
 
+from sitewide.domain.time import DAY_MS
 from sitewide.simulator.calibration import calibration_dict, calibration_report, calibration_rows
 from sitewide.simulator.catalogue import load_catalogue
-from sitewide.simulator.config import BASE_EPOCH_MS, DAY_MS, SimConfig
+from sitewide.simulator.config import BASE_EPOCH_MS, SimConfig
 from sitewide.simulator.metrics import SimResult, summary_table
-from sitewide.simulator.runner import default_engine_factory, run_many, run_ray, run_simulation
+from sitewide.simulator.runner import run_many, run_ray, run_simulation
 from sitewide.simulator.whatif import Setting, frontier_chart, sweep
 from sitewide.simulator.world import World, build_world, examination
 
@@ -25,7 +27,6 @@ __all__ = [
     "calibration_dict",
     "calibration_report",
     "calibration_rows",
-    "default_engine_factory",
     "examination",
     "frontier_chart",
     "load_catalogue",

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from sitewide.domain.types import ValidationError
 
-DAY_MS = 86_400_000
 BASE_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 

@@ -3,68 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sitewide.domain.types import ValidationError
 from sitewide.ports import MarketEngine
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.metrics import SimResult
 from sitewide.simulator.story import Story, check_engine
 from sitewide.simulator.world import World, build_world
 
-if TYPE_CHECKING:  # the simulator does not need the engine to import
-    from sitewide.engine import EngineConfig
-
 EngineFactory = Callable[[World], MarketEngine]
 
 
-def default_engine_factory(world: World, config: EngineConfig | None = None) -> MarketEngine:
-    """The real engine over an in-memory store, loaded with the world's shops, products and campaigns, and
-    told the products' signals and the shops' service metrics. ``config`` sets the operator's knobs (auction
-    α and reserve, pool and shop score on/off, …); its ``slots`` always follows the world's."""
-    from sitewide.engine import Engine, EngineConfig  # lazy: the simulator does not need the engine to import
-    from sitewide.storage.memory import MemoryStore
-
-    cfg = replace(config or EngineConfig(), slots=world.config.slots)
-    engine: MarketEngine = Engine.build(
-        store=MemoryStore(),
-        shops=world.shops,
-        products=world.product_list,
-        campaigns=world.campaigns_starting(0),
-        config=cfg,
-    )
-    set_quality = getattr(engine, "set_quality", None)
-    if set_quality is not None:  # shop experience score and eligibility pool from the world's metrics
-        set_quality(world.product_signals(), world.shop_metrics())
-    return engine
-
-
-def engine_factory(config: EngineConfig) -> EngineFactory:
-    """An :data:`EngineFactory` building the default (real, in-memory) engine with ``config``."""
-
-    def make(world: World) -> MarketEngine:
-        return default_engine_factory(world, config)
-
-    return make
-
-
-def run_simulation(
-    config: SimConfig,
-    make_engine: EngineFactory | None = None,
-    progress: bool = True,
-    *,
-    engine_config: EngineConfig | None = None,
-) -> SimResult:
+def run_simulation(config: SimConfig, make_engine: EngineFactory, progress: bool = True) -> SimResult:
     """Build the world for ``config``, hand it to ``make_engine`` and run the story; deterministic per seed
-    (given a deterministic engine). ``engine_config`` runs the default engine with those settings (give it or
-    ``make_engine``, not both)."""
-    if make_engine is not None and engine_config is not None:
-        raise ValidationError("give make_engine or engine_config, not both")
+    (given a deterministic engine). The real engine's factory is ``sitewide.wiring.world_engine_factory``:
+    the simulator reaches an engine only through the ``MarketEngine`` port."""
     world = build_world(config)
-    if engine_config is not None:
-        make_engine = engine_factory(engine_config)
-    engine = (make_engine or default_engine_factory)(world)
+    engine = make_engine(world)
     check_engine(engine)
     if not progress:
         return Story(world, engine).run()
@@ -77,18 +32,18 @@ def run_simulation(
         return Story(world, engine, on_tick=lambda: bar.advance(task)).run()
 
 
-def _run_one(config: SimConfig, make_engine: EngineFactory | None) -> SimResult:
+def _run_one(config: SimConfig, make_engine: EngineFactory) -> SimResult:
     return run_simulation(config, make_engine, progress=False)
 
 
-def run_many(configs: Sequence[SimConfig], make_engine: EngineFactory | None = None) -> list[SimResult]:
+def run_many(configs: Sequence[SimConfig], make_engine: EngineFactory) -> list[SimResult]:
     """Independent markets one after another in this process (the reference for :func:`run_ray`)."""
     return [_run_one(c, make_engine) for c in configs]
 
 
 def run_ray(
     configs: Sequence[SimConfig],
-    make_engine: EngineFactory | None = None,
+    make_engine: EngineFactory,
     address: str | None = None,
     num_cpus: int | None = None,
     **init_kwargs: Any,

@@ -258,10 +258,10 @@ def run_setting(
 ) -> tuple[dict[str, Any], SimResult]:
     """One run of ``world`` under ``setting``: the real engine (in-memory store) and the story. The world is
     not changed, so the same world can be run under many settings."""
-    from sitewide.simulator.runner import default_engine_factory
+    from sitewide.wiring import world_engine  # the operator's what-if tool builds the real engine
 
     cfg = setting.engine_config(base)
-    rec = _Recorder(default_engine_factory(world, cfg))
+    rec = _Recorder(world_engine(world, cfg))
     check_engine(rec)
     res = Story(world, rec).run()
     return _row(setting, cfg, world, rec, res), res

@@ -7,7 +7,7 @@ plotly.js is served from the installed ``plotly`` package; nothing is loaded fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -127,10 +127,7 @@ def logout() -> RedirectResponse:
 
 # campaigns -----------------------------------------------------------------------------------------
 def _totals(engine: Engine, cid: str) -> dict[str, Any]:
-    rep = engine.campaign_report(cid)
-    tot = rep["total"]
-    assert isinstance(tot, dict)
-    return tot
+    return asdict(engine.campaign_report(cid).total)
 
 
 @dataclass(frozen=True)
@@ -302,25 +299,25 @@ def campaign_page(request: Request, campaign_id: str) -> Response:
     except NotFound:
         return _page(request, "error.html", who, status=404, message=f"campaign {campaign_id} not found")
     days = campaign_days(engine, c.id)
-    x = [d["day"] for d in days]
+    x = [d.day for d in days]
     money = go.Figure()
     for k, label in (
         ("spend_micros", "spend"),
         ("gmv_micros", "GMV"),
         ("compensation_micros", "compensation"),
     ):
-        money.add_bar(name=label, x=x, y=[float(d[k] or 0) / 1e6 for d in days])
+        money.add_bar(name=label, x=x, y=[float(getattr(d, k)) / 1e6 for d in days])
     _layout(money, "Daily spend, GMV and compensation (CNY)", barmode="group", xaxis_type="category")
     roi = go.Figure()
-    roi.add_scatter(name="delivered ROI", x=x, y=[d["roi"] for d in days], mode="lines+markers")
+    roi.add_scatter(name="delivered ROI", x=x, y=[d.roi for d in days], mode="lines+markers")
     roi.add_scatter(
         name="target", x=x, y=[float(c.target_roi)] * len(x), mode="lines+markers", line={"dash": "dash"}
     )
     _layout(roi, "Daily ROI vs target", xaxis_type="category")
     traffic = go.Figure()
-    traffic.add_bar(name="impressions", x=x, y=[d["impressions"] for d in days])
-    traffic.add_bar(name="clicks", x=x, y=[d["clicks"] for d in days])
-    traffic.add_bar(name="orders", x=x, y=[d["orders"] for d in days])
+    traffic.add_bar(name="impressions", x=x, y=[d.impressions for d in days])
+    traffic.add_bar(name="clicks", x=x, y=[d.clicks for d in days])
+    traffic.add_bar(name="orders", x=x, y=[d.orders for d in days])
     _layout(
         traffic, "Daily impressions, clicks, orders", barmode="group", xaxis_type="category", yaxis_type="log"
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from sitewide.domain.ledger import merchant_accounts
 from sitewide.domain.types import ValidationError
+from sitewide.engine.reports import CampaignReport, CampaignStatement
 from sitewide.service import forecast as fc
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep
 from sitewide.service.reporting import campaign_days, merchant_statements, report
@@ -72,7 +73,7 @@ def reports(
 
 
 @router.get("/reports/campaigns/{campaign_id}", responses={404: {"model": ErrorOut}})
-def campaign_report(campaign_id: str, engine: EngineDep, who: PrincipalDep) -> dict[str, object]:
+def campaign_report(campaign_id: str, engine: EngineDep, who: PrincipalDep) -> CampaignReport:
     """Per-day impressions, clicks, orders, spend, GMV, ROI vs target and compensation for one campaign."""
     visible_campaign(engine, who, campaign_id)
     return engine.campaign_report(campaign_id)
@@ -85,7 +86,7 @@ def campaign_report(campaign_id: str, engine: EngineDep, who: PrincipalDep) -> d
 )
 def campaign_statement(
     campaign_id: str, engine: EngineDep, who: PrincipalDep, period: Annotated[Day | None, Query()] = None
-) -> dict[str, object]:
+) -> CampaignStatement:
     """The numbers settlement used for one campaign: per-day figures with the budget and target of the terms
     in force that day (and which versions), every terms version, the guarantee windows with the contract they
     used, and the ledger legs booked for the campaign. ``period``: one day, or all."""
@@ -113,10 +114,10 @@ def statements(
     cash_credit = merchant_accounts(mid)
     rows = merchant_statements(mid, engine.store.ledger_entries(merchant_id=mid, accounts=cash_credit))
     if period is not None:
-        rows = [r for r in rows if r["period"] == period]
+        rows = [r for r in rows if r.period == period]
     items, total = page(rows, offset, limit)
     return Page(
-        items=[StatementOut.model_validate(r) for r in items], total=total, offset=offset, limit=limit
+        items=[StatementOut.model_validate(r.as_dict()) for r in items], total=total, offset=offset, limit=limit
     )
 
 
@@ -169,12 +170,9 @@ def auction_losses(
 
 
 def _days(engine: EngineDep, campaign_ids: list[str]) -> list[tuple[int, int]]:
-    out = []
+    out: list[tuple[int, int]] = []
     for cid in campaign_ids:
-        for d in campaign_days(engine, cid):
-            s, g = d.get("spend_micros"), d.get("gmv_micros")
-            if isinstance(s, int) and isinstance(g, int):
-                out.append((s, g))
+        out.extend((d.spend_micros, d.gmv_micros) for d in campaign_days(engine, cid))
     return out
 
 

@@ -5,8 +5,9 @@ from fastapi import APIRouter, Request
 
 from sitewide.domain.accounts import LossSample
 from sitewide.domain.auction import Reason
+from sitewide.domain.time import day_of
 from sitewide.domain.types import RequestKind, ServeRequest
-from sitewide.engine import Engine, day_of
+from sitewide.engine import Engine
 from sitewide.ports import RequestBatch, ServedBatch, ServiceRecords
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep
 from sitewide.service.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut, SlotOut
@@ -22,10 +23,9 @@ def record_losses(
 ) -> None:
     """Count, per (campaign, product, reason), the live ads that were not shown; keep every ``every``-th
     request's losses as samples."""
-    cand = sb.extras.get("candidates")
-    reason = sb.extras.get("reason")
-    camp = sb.extras.get("campaign")  # the campaign each candidate bid for, as the engine chose it
-    if not (isinstance(cand, np.ndarray) and isinstance(reason, np.ndarray) and isinstance(camp, np.ndarray)):
+    cand, reason = sb.candidates, sb.reason
+    camp = sb.candidate_campaign  # the campaign each candidate bid for, as the engine chose it
+    if cand is None or reason is None or camp is None:
         return
     if cand.size == 0:
         return
@@ -62,7 +62,7 @@ def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDe
     per-click price; ``not_shown`` lists the candidates that lost and why."""
     ts = body.ts_ms or engine.clock.now_ms()
     res = engine.serve(
-        ServeRequest(body.request_id, body.user_id, RequestKind(body.kind), body.query, body.slots, ts)
+        ServeRequest(body.request_id, body.user_id, RequestKind.parse(body.kind), body.query, body.slots, ts)
     )
     camp_of = engine.product_campaigns()
     row = {p: i for i, p in enumerate(engine.catalogue_ids())}

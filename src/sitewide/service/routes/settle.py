@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.domain.attribution import DAY_MS
+from sitewide.domain.time import DAY_MS, day_of
 from sitewide.domain.types import ValidationError
-from sitewide.engine import day_of
 from sitewide.service.deps import EngineDep, OperatorDep
 from sitewide.service.schemas import CampaignSettlementOut, ErrorOut, SettleIn, SettleOut
 

@@ -1,0 +1,245 @@
+"""Planning one settlement run: which guarantee windows to judge, their judgements, the reserve's moves and
+the period's report — pure arithmetic over what the engine read from the store (see
+:mod:`sitewide.domain.settlement` for the figures per campaign-day and the booking of differences).
+
+Keys: figures by ``(campaign id, "YYYY-MM-DD")``, judgements by ``(campaign id, window key)``; a window is
+``(first day index, length in days)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, day_index, day_str, window_key
+from sitewide.domain.reserve import OpenWindow, ReserveMove, WindowTotals, plan_reserve
+from sitewide.domain.settlement import (
+    CampaignSettlement,
+    DayFigures,
+    DaySpans,
+    SettlementReport,
+    evaluate_window,
+    window_for,
+)
+from sitewide.domain.time import DAY_MS
+from sitewide.domain.types import Campaign, EventKind, Transaction
+
+DayKey = tuple[str, str]  # (campaign id, day)
+Window = tuple[int, int]  # (first day index, days)
+WindowRef = tuple[str, Window]  # (campaign id, window)
+
+
+@dataclass(frozen=True, slots=True)
+class Contracts:
+    """The guarantee contracts in force: each campaign's own latest version, else the platform default."""
+
+    by_campaign: Mapping[str, GuaranteeContract]
+    default: GuaranteeContract
+
+    def of(self, campaign_id: str) -> GuaranteeContract:
+        return self.by_campaign.get(campaign_id) or self.default
+
+    def _all(self) -> list[GuaranteeContract]:
+        return [self.default, *self.by_campaign.values()]
+
+    @property
+    def lag_ms(self) -> int:
+        """The longest observation lag of any contract."""
+        return max(c.observation_lag_ms for c in self._all())
+
+    @property
+    def span_days(self) -> int:
+        """The longest window of any contract."""
+        return max(c.window_days for c in self._all())
+
+
+def touched_times(stamps: Iterable[tuple[int, str, str | None]], order_ts: Mapping[str, int]) -> list[int]:
+    """The times new events can change figures at: an event's own time, a refund's order's time (a refund
+    of an order not known, ``order_ts`` lacking it, touches nothing)."""
+    out = []
+    for ts, kind, order_id in stamps:
+        t = order_ts.get(order_id or "", -1) if kind == EventKind.REFUND.value else ts
+        if t >= 0:
+            out.append(t)
+    return out
+
+
+def judged_day_range(
+    days: DaySpans, contracts: Contracts, prev_as_of: int, end_ms: int, as_of: int
+) -> tuple[int, int]:
+    """``(lo, hi)`` day indices whose figures can hold a day of a window that this run judges: windows
+    holding a recomputed day, and windows maturing since the previous run (up to the longest lag and span)."""
+    span = contracts.span_days
+    lo = max(
+        0,
+        min(
+            days.first if days else 1 << 40,
+            (prev_as_of - contracts.lag_ms) // DAY_MS - span - 1,
+            (end_ms - 1) // DAY_MS - span,
+        ),
+    )
+    return lo, (as_of - 1) // DAY_MS
+
+
+def windows_to_judge(
+    known: Mapping[DayKey, DayFigures],
+    recomputed: Container[DayKey],
+    camps: Mapping[str, Campaign],
+    contracts: Contracts,
+    prev_as_of: int,
+    as_of: int,
+) -> set[WindowRef]:
+    """The mature windows (``matures_at ≤ as_of``) holding a day in ``known`` that were recomputed now or
+    that matured since the previous run (``matures_at > prev_as_of``)."""
+    out: set[WindowRef] = set()
+    for cid, dstr in known:
+        c = camps.get(cid)
+        if c is None:
+            continue
+        contract = contracts.of(cid)
+        w = window_for(contract, c, day_index(dstr))
+        if w is None:
+            continue
+        mat = contract.matures_at_ms(w)
+        if mat <= as_of and ((cid, dstr) in recomputed or mat > prev_as_of):
+            out.add((cid, w))
+    return out
+
+
+def judge_windows(
+    windows: Iterable[WindowRef],
+    known: Mapping[DayKey, DayFigures],
+    camps: Mapping[str, Campaign],
+    contracts: Contracts,
+    old: Container[tuple[str, str]],
+) -> list[GuaranteeEvaluation]:
+    """Each window judged on its days' figures, by campaign and window; a window without spend and without
+    anything due is left out unless it was judged before (``old`` keys: ``(campaign id, window key)``)."""
+    out: list[GuaranteeEvaluation] = []
+    for cid, w in sorted(windows):
+        figs = [known[(cid, day_str(d))] for d in range(w[0], w[0] + w[1]) if (cid, day_str(d)) in known]
+        ev = evaluate_window(contracts.of(cid), camps[cid], w, figs)
+        if ev.spend_micros == 0 and ev.due_micros == 0 and (cid, ev.window) not in old:
+            continue
+        out.append(ev)
+    return out
+
+
+def _totals(figs: Mapping[DayKey, DayFigures], cid: str, w: Window) -> WindowTotals:
+    fs = [figs[k] for d in range(w[0], w[0] + w[1]) if (k := (cid, day_str(d))) in figs]
+    return WindowTotals(
+        sum(f.spend_micros for f in fs), sum(f.gmv_micros for f in fs), sum(f.orders for f in fs)
+    )
+
+
+def reserve_moves(
+    camps: Mapping[str, Campaign],
+    contracts: Contracts,
+    booked: Mapping[DayKey, DayFigures],
+    known: Mapping[DayKey, DayFigures],
+    evals: Sequence[GuaranteeEvaluation],
+    prev_as_of: int,
+    as_of: int,
+) -> list[ReserveMove]:
+    """Reserve bookings for the windows open at the previous run (see :mod:`sitewide.domain.reserve`):
+    ``booked`` holds the figures the previous run booked, ``known`` those in force now."""
+    due = {(g.campaign_id, g.window): g.due_micros for g in evals}
+    open_: set[WindowRef] = set()
+    for cid, dstr in known:
+        c = camps.get(cid)
+        w = window_for(contracts.of(cid), c, day_index(dstr)) if c is not None else None
+        if w is not None and contracts.of(cid).matures_at_ms(w) > prev_as_of and w[0] * DAY_MS < as_of:
+            open_.add((cid, w))
+    wins = []
+    for cid, w in open_:
+        k, c = contracts.of(cid), camps[cid]
+        key = window_key(w)
+        wins.append(
+            OpenWindow(
+                campaign_id=cid,
+                merchant_id=c.merchant_id,
+                window=key,
+                contract=k,
+                target=k.target_roi if k.target_roi is not None else c.target_roi,
+                window_days=w[1],
+                before=_totals(booked, cid, w),
+                elapsed_before=(prev_as_of - w[0] * DAY_MS) / DAY_MS,
+                now=_totals(known, cid, w),
+                elapsed_now=(as_of - w[0] * DAY_MS) / DAY_MS,
+                judged_now=k.matures_at_ms(w) <= as_of,
+                due_micros=due.get((cid, key), 0),
+            )
+        )
+    return plan_reserve(wins)
+
+
+def period_days(start_ms: int, end_ms: int) -> tuple[str, str]:
+    """The first and last UTC day a period ``[start_ms, end_ms)`` overlaps."""
+    return day_str(start_ms // DAY_MS), day_str((end_ms - 1) // DAY_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What the run is: its sequence number, period and the time its figures hold up to."""
+
+    seq: int
+    period: str
+    start_ms: int
+    end_ms: int
+    as_of_ms: int
+
+
+def period_report(
+    run: RunState,
+    camps: Mapping[str, Campaign],
+    figures: Mapping[DayKey, DayFigures],
+    judgements: Iterable[GuaranteeEvaluation],
+    txn: Transaction | None,
+    reserve: Sequence[ReserveMove],
+) -> SettlementReport:
+    """The report of a period: per campaign the sums of its days' ``figures`` (the period's days, as they
+    hold after this run) and the compensation of the windows in ``judgements`` that end in the period."""
+    p_lo, p_hi = period_days(run.start_ms, run.end_ms)
+    comp: dict[str, int] = {}
+    p_evals = []
+    for g in judgements:
+        if p_lo <= day_str(day_index(g.first_day) + g.days - 1) <= p_hi:
+            comp[g.campaign_id] = comp.get(g.campaign_id, 0) + g.due_micros
+            p_evals.append(g)
+    rows: dict[str, list[DayFigures]] = {}
+    for (cid, _), f in sorted(figures.items()):
+        rows.setdefault(cid, []).append(f)
+    for cid in comp:
+        rows.setdefault(cid, [])
+    campaigns: list[CampaignSettlement] = []
+    for cid in sorted(rows):
+        c = camps.get(cid)
+        fs = rows[cid]
+        campaigns.append(
+            CampaignSettlement(
+                campaign_id=cid,
+                merchant_id=c.merchant_id if c else (fs[0].merchant_id if fs else ""),
+                target_roi=c.target_roi if c else Decimal(0),
+                clicks=sum(f.clicks for f in fs),
+                billable_clicks=sum(f.billable_clicks for f in fs),
+                orders=sum(f.orders for f in fs),
+                raw_spend_micros=sum(f.raw_spend_micros for f in fs),
+                spend_micros=sum(f.spend_micros for f in fs),
+                gmv_micros=sum(f.gmv_micros for f in fs),
+                compensation_micros=comp.get(cid, 0),
+                invalid_clicks=sum(f.invalid_clicks for f in fs),
+            )
+        )
+    return SettlementReport(
+        period=run.period,
+        start_ms=run.start_ms,
+        end_ms=run.end_ms,
+        campaigns=campaigns,
+        transactions=[txn] if txn else [],
+        run_seq=run.seq,
+        as_of_ms=run.as_of_ms,
+        days=[f for _, f in sorted(figures.items())],
+        guarantees=sorted(p_evals, key=lambda g: (g.campaign_id, g.window)),
+        reserve=list(reserve),
+    )

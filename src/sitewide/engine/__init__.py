@@ -1,0 +1,198 @@
+"""The engine: one request is retrieve → score → bid → auction → log; ``settle`` turns events into money.
+
+:class:`Engine` is a facade over its parts — :mod:`.catalogue` (products, pool, shop score), :mod:`.campaigns`
+(who bids for what, pacing, experiments), :mod:`.retrieval`, :mod:`.serving`, :mod:`.value` (calibrated value),
+:mod:`.events`, :mod:`.settlement` and :mod:`.reports`. The parts see adapters only through ``ports``;
+``sitewide.wiring`` picks the adapters. Only what serving needs per request lives in memory (catalogue arrays,
+the campaign of each product, today's spend per campaign); everything that matters for money is in the Store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from sitewide.domain.creative_bandit import CreativeRotation
+from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
+from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.settlement import SettlementReport
+from sitewide.domain.shop_score import ShopMetrics, ShopScore
+from sitewide.domain.time import SystemClock
+from sitewide.domain.types import Campaign, Event, ServeRequest, ServeResult
+from sitewide.engine.campaigns import CampaignBook
+from sitewide.engine.catalogue import Catalogue
+from sitewide.engine.config import EngineConfig
+from sitewide.engine.events import EventIntake
+from sitewide.engine.reports import CampaignReport, CampaignStatement, Reports
+from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
+from sitewide.engine.serving import Serving
+from sitewide.engine.settlement import Settlement
+from sitewide.engine.value import ValueBook
+from sitewide.ports import (
+    Clock,
+    EventReceipt,
+    FloatArray,
+    IntArray,
+    LexicalIndex,
+    RequestBatch,
+    Scorer,
+    ServedBatch,
+    Store,
+    TextEncoder,
+    VectorIndex,
+)
+
+
+class Engine:
+    """Serving and settlement over the catalogue and campaigns the store holds (``sitewide.wiring`` builds
+    one with the production adapters). Public calls are serialised by one lock."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig | None = None,
+        *,
+        encoder: TextEncoder,
+        index: VectorIndex,
+        scorer_for: ScorerFactory,
+        lexical: LexicalIndex | None = None,
+        clock: Clock | None = None,
+        creatives: CreativeRotation | None = None,
+    ) -> None:
+        self.store = store
+        self.config = cfg = config or EngineConfig()
+        self.clock = clock or SystemClock()
+        self.creatives = creatives or CreativeRotation()  # approved creatives per product, Thompson sampling
+        self._lock = threading.RLock()
+        self.catalogue = Catalogue(cfg)
+        self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue)
+        self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
+        self.values = ValueBook(cfg, self.catalogue)
+        self.serving = Serving(
+            store, cfg, self.catalogue, self.retrieval, self.campaigns, self.values, self.creatives
+        )
+        self.events = EventIntake(
+            store, self.catalogue, self.campaigns, self.retrieval, self.values, self.creatives
+        )
+        self.settlement = Settlement(store, cfg, self.clock)
+        self.reports = Reports(store)
+        self.reload()
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.retrieval.encoder
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.retrieval.index
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.retrieval.scorer
+
+    def reload(self) -> None:
+        """(Re)load the catalogue and campaigns from the store and rebuild the index."""
+        with self._lock:
+            self.catalogue.load(self.store.list_products(), self.retrieval.encoder)
+            self.retrieval.rebuild()
+            self.values.reset()
+            self.campaigns.reload()
+
+    # catalogue, pool and shop score ---------------------------------------------------------------
+    def set_quality(
+        self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
+    ) -> None:
+        with self._lock:
+            self.catalogue.set_quality(product_signals, shop_metrics)
+
+    def eligibility(self, product_id: str) -> EligibilityDecision:
+        return self.catalogue.eligibility(product_id)
+
+    def shop_score(self, shop_id: str) -> ShopScore | None:
+        return self.catalogue.shop_score(shop_id)
+
+    def catalogue_ids(self) -> Sequence[str]:
+        return self.catalogue.ids
+
+    # campaigns --------------------------------------------------------------------------------------
+    def campaign_ids(self) -> Sequence[str]:
+        return self.campaigns.ids
+
+    def product_campaigns(self) -> IntArray:
+        """``[P]`` index into :meth:`campaign_ids` of the campaign that bids for each catalogue product (the
+        active one with the highest bid multiplier), ``-1`` for none."""
+        return self.campaigns.product_campaign.copy()
+
+    def add_campaign(self, campaign: Campaign) -> None:
+        with self._lock:
+            self.campaigns.add(campaign)
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        with self._lock:
+            self.campaigns.update(campaign)
+
+    def reload_experiments(self) -> None:
+        with self._lock:
+            self.campaigns.reload_experiments()
+
+    # serving ----------------------------------------------------------------------------------------
+    def retrieve(self, batch: RequestBatch) -> tuple[IntArray, FloatArray]:
+        with self._lock:
+            return self.retrieval.retrieve(batch)
+
+    def candidates(self, batch: RequestBatch) -> Rows:
+        with self._lock:
+            return self.retrieval.candidates(batch)
+
+    def remember_click(self, user_id: str, product_id: str) -> None:
+        with self._lock:
+            self.retrieval.remember_click(user_id, product_id)
+
+    def serve_batch(self, batch: RequestBatch) -> ServedBatch:
+        with self._lock:
+            return self.serving.serve_batch(batch)
+
+    def serve(self, request: ServeRequest) -> ServeResult:
+        return self.serving.serve(request, self.clock.now_ms())
+
+    def value_report(self) -> dict[str, float]:
+        """Per campaign: the expected GMV (micros, as valued when served: calibrated when
+        ``calibrate_value``) of the promoted impressions served since the engine started."""
+        with self._lock:
+            return dict(self.values.predicted)
+
+    def value_factors(self) -> tuple[FloatArray, FloatArray]:
+        with self._lock:
+            return self.values.factors()
+
+    # events -----------------------------------------------------------------------------------------
+    def record_events(self, events: Sequence[Event]) -> EventReceipt:
+        """Store a batch (≤ 1,000) idempotently; repeated ids with the same body are ignored. A batch with an
+        event that breaks a rule raises ValidationError naming the event and the rule; nothing is stored."""
+        self.events.check(events)
+        with self._lock:
+            return self.events.record(events)
+
+    # settlement and reports -------------------------------------------------------------------------
+    def settle(
+        self, start_ms: int, end_ms: int, period: str | None = None, *, preview: bool = False
+    ) -> SettlementReport:
+        return self.settlement.settle(start_ms, end_ms, period, preview=preview)
+
+    def settle_day(self, day: str, *, preview: bool = False) -> SettlementReport:
+        return self.settlement.settle_day(day, preview=preview)
+
+    def set_guarantee(self, campaign_id: str, contract: GuaranteeContract) -> GuaranteeContract:
+        return self.settlement.set_guarantee(campaign_id, contract)
+
+    def guarantee(self, campaign_id: str) -> GuaranteeContract:
+        return self.settlement.guarantee(campaign_id)
+
+    def campaign_report(self, campaign_id: str) -> CampaignReport:
+        return self.reports.campaign_report(campaign_id)
+
+    def statement(self, campaign_id: str, period: str | None = None) -> CampaignStatement:
+        return self.reports.statement(campaign_id, self.guarantee(campaign_id), period)
+
+
+__all__ = ["Engine", "EngineConfig"]

@@ -1,0 +1,124 @@
+"""The campaigns serving follows: which campaign bids for each product, the pacer (bidders and today's
+spend), and the merchants' experiments."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sitewide.domain.time import DAY_MS, day_bounds, day_of
+from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, NotFound, ValidationError
+from sitewide.engine.catalogue import Catalogue
+from sitewide.engine.config import EngineConfig
+from sitewide.experimentation import ExperimentRouter
+from sitewide.pacing import Pacer
+from sitewide.ports import BoolArray, Clock, FloatArray, IntArray, Store
+
+
+class CampaignBook:
+    """Campaigns in store order; row ``i`` of ``multiplier``/``active`` is ``campaigns[i]``."""
+
+    def __init__(self, store: Store, config: EngineConfig, clock: Clock, catalogue: Catalogue) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.catalogue = catalogue
+        self.campaigns: list[Campaign] = []
+        self.row: dict[str, int] = {}
+        self.multiplier: FloatArray = np.zeros(0)
+        self.active: BoolArray = np.zeros(0, dtype=bool)
+        self.product_campaign: IntArray = np.zeros(0, dtype=np.int64)
+        self._pacer: Pacer | None = None
+        self.click_campaign: dict[str, str] = {}  # today's click id → campaign id
+        self._experiments: ExperimentRouter | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.campaigns]
+
+    def reload(self) -> None:
+        """Re-read the campaigns; only a changed campaign's bidder restarts (every campaign keeps today's
+        spend, no rescan)."""
+        camps = self.store.list_campaigns()
+        self.campaigns = camps
+        self.row = {c.id: i for i, c in enumerate(camps)}
+        self.multiplier = np.array([1.0 / float(c.target_roi) for c in camps], dtype=np.float64)
+        self.active = np.array([c.status is CampaignStatus.ACTIVE for c in camps], dtype=bool)
+        if self._pacer is None:
+            self._pacer = Pacer(camps, self.config.pacing, self.config.auction.reserve_cpc_micros)
+            self.click_campaign = {}
+        else:
+            self._pacer.reconcile(camps)
+        # each product's campaign: the active one with the highest multiplier (a product may be in several)
+        best = np.full(len(self.catalogue.products), -1, dtype=np.int64)
+        for ci, c in enumerate(camps):
+            if not self.active[ci]:
+                continue
+            for pid in c.product_ids:
+                r = self.catalogue.row.get(pid)
+                if r is not None and (best[r] < 0 or self.multiplier[ci] > self.multiplier[best[r]]):
+                    best[r] = ci
+        self.product_campaign = best
+        self.reload_experiments()
+
+    def reload_experiments(self) -> None:
+        """Re-read the merchants' experiments (arms, caps, winners) that serving follows."""
+        self._experiments = ExperimentRouter.load(
+            self.store, self.ids, self.catalogue.ids, self.clock.now_ms(), self._experiments
+        )
+
+    @property
+    def experiments(self) -> ExperimentRouter:
+        assert self._experiments is not None, "reload() first"
+        return self._experiments
+
+    @property
+    def pacer(self) -> Pacer:
+        assert self._pacer is not None, "reload() first"
+        return self._pacer
+
+    def _check_products(self, campaign: Campaign) -> None:
+        unknown = [p for p in campaign.product_ids if p not in self.catalogue.row]
+        if unknown:
+            raise ValidationError(f"unknown product ids: {', '.join(unknown[:5])}")
+
+    def add(self, campaign: Campaign) -> None:
+        """Validate against the catalogue, store, and start serving it."""
+        self._check_products(campaign)
+        self.store.create_campaign(campaign)
+        self.reload()
+
+    def update(self, campaign: Campaign) -> None:
+        """Change a campaign (pause/resume, target, budget, products); serving follows at once."""
+        self._check_products(campaign)
+        if self.store.get_campaign(campaign.id) is None:
+            raise NotFound(f"campaign {campaign.id} not found")
+        self.store.update_campaign(campaign, self.clock.now_ms())
+        self.reload()  # restarts only this campaign's bidder
+
+    def advance(self, ts_ms: int) -> None:
+        """Move the pacer to ``ts_ms``'s tick. Only the first time (a restarted engine) is today's spend read
+        from the stored clicks; afterwards the pacer keeps it from the events fed in."""
+        pacer = self.pacer
+        spent = None
+        if ts_ms // DAY_MS != pacer.day:
+            self.click_campaign = {}
+        if pacer.day < 0:
+            spent = np.zeros(len(self.campaigns), dtype=np.int64)
+            start, end = day_bounds(day_of(ts_ms))
+            for e in self.store.events_between(start, end, [EventKind.CLICK.value]):
+                ci = self.row.get(e.campaign_id or "")
+                if ci is not None:
+                    spent[ci] += int(e.price_micros)
+                    self.click_campaign[e.id] = self.campaigns[ci].id
+        pacer.advance(ts_ms, spent)
+
+    def feed(self, e: Event) -> None:
+        """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder; clicks to the
+        experiments."""
+        pacer = self.pacer
+        if e.kind is EventKind.CLICK and e.campaign_id:
+            if pacer.record_click(e.campaign_id, int(e.price_micros), e.ts_ms):
+                self.click_campaign[e.id] = e.campaign_id
+        elif e.kind is EventKind.ORDER and e.click_id in self.click_campaign:
+            pacer.record_order(self.click_campaign[e.click_id], int(e.order_value_micros), e.ts_ms)
+        self.experiments.clicked(e)

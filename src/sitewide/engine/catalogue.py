@@ -1,0 +1,105 @@
+"""The catalogue as serving sees it: products in row order, their arrays and text vectors, and the pool
+(eligibility decisions and mask) and shop experience multipliers computed from the quality signals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sitewide.domain.eligibility import (
+    EligibilityDecision,
+    ProductSignals,
+    compute_category_stats,
+    evaluate_many,
+)
+from sitewide.domain.shop_score import ShopMetrics, ShopScore, compute_shop_score
+from sitewide.domain.types import NotFound, Product
+from sitewide.engine.config import EngineConfig
+from sitewide.ports import BoolArray, FloatArray, IntArray, TextEncoder
+
+
+class Catalogue:
+    """Products sorted by id; row ``i`` of every array is ``products[i]``."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._signals: dict[str, ProductSignals] = {}
+        self._shop_metrics: dict[str, ShopMetrics] = {}
+        self.products: list[Product] = []
+        self.row: dict[str, int] = {}
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.price: IntArray = np.zeros(0, dtype=np.int64)
+        self.median_price = 1.0
+        self.category: IntArray = np.zeros(0, dtype=np.int64)
+        self.n_categories = 0
+        self.vecs: FloatArray = np.zeros((0, config.encoder_dim))
+        self.shop_scores: dict[str, ShopScore] = {}
+        self.decisions: dict[str, EligibilityDecision] = {}
+        self.eligible: BoolArray = np.zeros(0, dtype=bool)
+        self.delivery: FloatArray = np.zeros(0)
+
+    def load(self, products: Sequence[Product], encoder: TextEncoder) -> None:
+        """Take the catalogue (any order), encode its texts and recompute the pool."""
+        prods = sorted(products, key=lambda p: p.id)
+        self.products = prods
+        self.row = {p.id: i for i, p in enumerate(prods)}
+        self.ids = [p.id for p in prods]
+        self.price = np.array([int(p.price_micros) for p in prods], dtype=np.int64)
+        self.median_price = float(np.median(self.price)) if prods else 1.0
+        cats = sorted({p.category for p in prods})
+        cat_code = {c: i for i, c in enumerate(cats)}
+        self.category = np.array([cat_code[p.category] for p in prods], dtype=np.int64)
+        self.n_categories = len(cats)
+        self.texts = [f"{p.title} {p.brand} {p.category}" for p in prods]
+        if prods:
+            self.vecs = encoder.encode(self.texts)
+        else:
+            self.vecs = np.zeros((0, self.config.encoder_dim))
+        self.apply_quality()
+
+    # eligibility pool and shop experience score -----------------------------------------------------
+    def set_quality(
+        self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
+    ) -> None:
+        """Take the products' pool signals and the shops' service metrics; recomputes the pool (eligible
+        mask + reasons) and the shops' delivery multipliers. Products without signals are judged on what the
+        catalogue knows (price, category), the rules' missing-data notes say so."""
+        self._signals.update({p.product_id: p for p in product_signals})
+        self._shop_metrics.update({m.shop_id: m for m in shop_metrics})
+        self.apply_quality()
+
+    def apply_quality(self) -> None:
+        cfg = self.config
+        self.shop_scores = {
+            sid: compute_shop_score(m, cfg.shop_score_config) for sid, m in self._shop_metrics.items()
+        }
+        sigs = [
+            self._signals.get(p.id)
+            or ProductSignals(p.id, p.category, p.shop_id, price_micros=int(p.price_micros))
+            for p in self.products
+        ]
+        stats = compute_category_stats(sigs)
+        mask, decisions = evaluate_many(
+            sigs, {sid: sc.score for sid, sc in self.shop_scores.items()}, stats, cfg.eligibility_policy
+        )
+        self.decisions = {d.product_id: d for d in decisions}
+        self.eligible = mask if cfg.use_eligibility else np.ones(len(self.products), dtype=bool)
+        mult = np.array(
+            [
+                self.shop_scores[p.shop_id].multiplier if p.shop_id in self.shop_scores else 1.0
+                for p in self.products
+            ]
+        )
+        self.delivery = mult if cfg.use_shop_score else np.ones(len(self.products))
+
+    def eligibility(self, product_id: str) -> EligibilityDecision:
+        d = self.decisions.get(product_id)
+        if d is None:
+            raise NotFound(f"product {product_id} not found")
+        return d
+
+    def shop_score(self, shop_id: str) -> ShopScore | None:
+        """The shop's experience score, or None when no service metrics were given for it."""
+        return self.shop_scores.get(shop_id)

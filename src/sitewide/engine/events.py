@@ -1,0 +1,96 @@
+"""Event intake: validation, the rules that need the store, idempotent storage, and feeding what learns
+online (the pacer, the experiments, the value calibrator, the feed's user vectors, the creative rotation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sitewide.domain.creative_bandit import CreativeRotation
+from sitewide.domain.terms import check_event_references
+from sitewide.domain.types import Event, EventKind, ValidationError
+from sitewide.engine.campaigns import CampaignBook
+from sitewide.engine.catalogue import Catalogue
+from sitewide.engine.config import MAX_EVENTS_PER_CALL
+from sitewide.engine.retrieval import Retrieval
+from sitewide.engine.value import ValueBook
+from sitewide.ports import EventReceipt, Store
+
+
+class EventIntake:
+    def __init__(
+        self,
+        store: Store,
+        catalogue: Catalogue,
+        campaigns: CampaignBook,
+        retrieval: Retrieval,
+        values: ValueBook,
+        creatives: CreativeRotation,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.campaigns = campaigns
+        self.retrieval = retrieval
+        self.values = values
+        self.creatives = creatives
+
+    def _validate(self, e: Event) -> None:
+        if not e.id or len(e.id) > 128:
+            raise ValidationError("event id must be 1..128 characters")
+        if not isinstance(e.kind, EventKind):
+            raise ValidationError(f"event {e.id}: unknown kind {e.kind!r}")
+        if e.ts_ms <= 0 or e.ts_ms >= 1 << 50:
+            raise ValidationError(f"event {e.id}: ts_ms must be a positive epoch-ms timestamp")
+        if max(int(e.price_micros), int(e.order_value_micros)) > 10**15:
+            raise ValidationError(f"event {e.id}: amount above 10^15 micros")
+        if e.kind is EventKind.ORDER and not e.click_id and not (e.user_id and e.product_id):
+            raise ValidationError(f"event {e.id}: an order needs click_id or user_id and product_id")
+        if (
+            e.kind in (EventKind.IMPRESSION, EventKind.CLICK, EventKind.ORDER)
+            and e.product_id not in self.catalogue.row
+        ):
+            raise ValidationError(f"event {e.id}: unknown product {e.product_id!r}")
+        if e.campaign_id is not None and e.campaign_id not in self.campaigns.row:
+            raise ValidationError(f"event {e.id}: unknown campaign {e.campaign_id!r}")
+        if e.price_micros < 0 or e.order_value_micros < 0:
+            raise ValidationError(f"event {e.id}: amounts must be ≥ 0")
+        if e.kind is EventKind.REFUND and not e.order_id:
+            raise ValidationError(f"event {e.id}: a refund needs order_id")
+
+    def _check_references(self, events: Sequence[Event]) -> None:
+        """The rules that need the store (see :func:`sitewide.domain.terms.check_event_references`)."""
+        cids = sorted({e.campaign_id for e in events if e.campaign_id})
+        named = sorted(
+            (
+                {e.click_id for e in events if e.kind is EventKind.ORDER and e.click_id}
+                | {e.order_id for e in events if e.kind is EventKind.REFUND and e.order_id}
+            )
+            - {e.id for e in events}
+        )
+        check_event_references(
+            events,
+            self.store.campaign_terms(cids) if cids else {},
+            self.store.get_events(named) if named else {},
+        )
+
+    def check(self, events: Sequence[Event]) -> None:
+        """Raise ValidationError naming the first event that breaks a rule (nothing is stored then)."""
+        if len(events) > MAX_EVENTS_PER_CALL:
+            raise ValidationError(f"at most {MAX_EVENTS_PER_CALL} events per call, got {len(events)}")
+        for e in events:
+            self._validate(e)
+        self._check_references(events)
+
+    def record(self, events: Sequence[Event]) -> EventReceipt:
+        """Store a checked batch idempotently and feed its new events to what learns online."""
+        receipt = self.store.append_events(events)
+        fresh = set(receipt.inserted_ids)
+        for e in events:
+            if e.id not in fresh:
+                continue
+            fresh.discard(e.id)
+            self.campaigns.feed(e)
+            self.values.feed(e)
+            if e.kind is EventKind.CLICK:
+                self.retrieval.remember_click(e.user_id, e.product_id)
+            self.creatives.feedback(e.kind.value, e.id, e.request_id, e.product_id, e.click_id)
+        return receipt

@@ -1,0 +1,241 @@
+"""Reports over what settlement booked: a campaign's days as last settled, and the statement of the numbers
+settlement used (figures, terms versions, guarantee windows, ledger legs). Typed results; the API serialises
+them as they are (field names are the JSON keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sitewide.domain.guarantee import GuaranteeContract, day_index, day_str
+from sitewide.domain.types import Campaign, NotFound
+from sitewide.ports import Store
+
+ALL_DAYS = ("0000-01-01", "9999-12-31")
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDay:
+    """One day of a campaign as last settled (``compensation_micros``: the windows ending that day)."""
+
+    day: str
+    impressions: int = 0
+    clicks: int = 0
+    invalid_clicks: int = 0
+    orders: int = 0
+    spend_micros: int = 0
+    gmv_micros: int = 0
+    roi: float | None = None
+    compensation_micros: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTotals:
+    impressions: int
+    clicks: int
+    invalid_clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    roi: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    campaign_id: str
+    target_roi: str  # decimal, as text
+    daily_budget_micros: int
+    days: list[CampaignDay]
+    total: CampaignTotals
+
+
+@dataclass(frozen=True, slots=True)
+class StatementDay:
+    day: str
+    budget_micros: int
+    clicks: int
+    invalid_clicks: int
+    invalid_by_rule: dict[str, int]
+    billable_clicks: int
+    raw_spend_micros: int
+    spend_micros: int
+    orders: int
+    gross_gmv_micros: int
+    refunded_micros: int
+    gmv_micros: int
+    target_roi: str
+    terms_versions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTerms:
+    version: int
+    effective_ms: int
+    target_roi: str
+    daily_budget_micros: int
+    status: str
+    product_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementWindow:
+    window: str
+    first_day: str
+    days: int
+    contract_version: int
+    contract: str  # the contract document judged by, JSON
+    target_roi: str
+    spend_micros: int
+    gmv_micros: int
+    orders: int
+    roi: float | None
+    triggered: bool
+    compensation_micros: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLeg:
+    txn_id: str
+    period: str
+    account: str
+    amount_micros: int
+    day: str | None
+    window: str | None
+    memo: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStatement:
+    campaign_id: str
+    merchant_id: str
+    period: str | None
+    contract: dict[str, Any]  # the contract in force now (GuaranteeContract.to_dict)
+    days: list[StatementDay]
+    terms: list[StatementTerms]
+    guarantee_windows: list[StatementWindow]
+    ledger: list[StatementLeg]
+
+
+class Reports:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _campaign(self, campaign_id: str) -> Campaign:
+        camp = self.store.get_campaign(campaign_id)
+        if camp is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        return camp
+
+    def campaign_report(self, campaign_id: str) -> CampaignReport:
+        """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation
+        of the guarantee windows ending that day — all as last settled."""
+        camp = self._campaign(campaign_id)
+        served = self.store.served(campaign_id)
+        figs = {d: f for (_, d), f in self.store.day_figures(*ALL_DAYS, campaign_id).items()}
+        comp_by_day: dict[str, int] = {}
+        for g in self.store.guarantee_evaluations(*ALL_DAYS, campaign_id).values():
+            end = day_str(day_index(g.first_day) + g.days - 1)
+            comp_by_day[end] = comp_by_day.get(end, 0) + g.due_micros
+        rows = []
+        for d in sorted(set(served) | set(figs) | set(comp_by_day)):
+            f = figs.get(d)
+            row = CampaignDay(d, impressions=served.get(d, 0), compensation_micros=comp_by_day.get(d, 0))
+            if f is not None:
+                spend, gmv = f.spend_micros, f.gmv_micros
+                row = CampaignDay(
+                    d, row.impressions, f.clicks, f.invalid_clicks, f.orders, spend, gmv,
+                    (gmv / spend) if spend else None, row.compensation_micros,
+                )  # fmt: skip
+            rows.append(row)
+        spend = sum(r.spend_micros for r in rows)
+        gmv = sum(r.gmv_micros for r in rows)
+        total = CampaignTotals(
+            impressions=sum(r.impressions for r in rows),
+            clicks=sum(r.clicks for r in rows),
+            invalid_clicks=sum(r.invalid_clicks for r in rows),
+            orders=sum(r.orders for r in rows),
+            spend_micros=spend,
+            gmv_micros=gmv,
+            compensation_micros=sum(r.compensation_micros for r in rows),
+            roi=(gmv / spend) if spend else None,
+        )
+        return CampaignReport(campaign_id, str(camp.target_roi), int(camp.daily_budget_micros), rows, total)
+
+    def statement(
+        self, campaign_id: str, contract: GuaranteeContract, period: str | None = None
+    ) -> CampaignStatement:
+        """The numbers settlement used for one campaign: per-day figures (clicks, invalid clicks by rule,
+        billable clicks, spend vs budget, orders, gross GMV, refunds), each guarantee window's judgement with
+        the contract it used, and the ledger legs booked for the campaign. ``period``: one day, or all;
+        ``contract``: the one in force now."""
+        camp = self._campaign(campaign_id)
+        lo, hi = (period, period) if period else ALL_DAYS
+        if period:
+            day_index(period)  # ValidationError on a malformed day
+        figs = self.store.day_figures(lo, hi, campaign_id)
+        evals = self.store.guarantee_evaluations(ALL_DAYS[0], hi, campaign_id).values()
+        evals_in = [
+            g
+            for g in evals
+            if period is None or day_index(g.first_day) <= day_index(period) < day_index(g.first_day) + g.days
+        ]
+        windows = {g.window for g in evals_in}
+        legs = [
+            StatementLeg(e.txn_id, ln.period, e.account, int(e.amount_micros), e.day, e.window, e.memo)
+            for ln in self.store.ledger_entries(campaign_id=campaign_id)
+            for e in (ln.entry,)
+            if period is None or (e.window in windows if e.window else e.day == period)
+        ]
+        days = [
+            StatementDay(
+                f.day,
+                f.budget_micros,
+                f.clicks,
+                f.invalid_clicks,
+                dict(f.invalid_by_rule),
+                f.billable_clicks,
+                f.raw_spend_micros,
+                f.spend_micros,
+                f.orders,
+                f.gross_gmv_micros,
+                f.refunded_micros,
+                f.gmv_micros,
+                str(f.target_roi),
+                list(f.terms_versions),
+            )  # fmt: skip
+            for _, f in sorted(figs.items())
+        ]
+        terms = [
+            StatementTerms(
+                t.version,
+                t.effective_ms,
+                str(t.target_roi),
+                t.daily_budget_micros,
+                t.status.value,
+                list(t.product_ids),
+            )  # fmt: skip
+            for t in self.store.campaign_terms([campaign_id]).get(campaign_id, [])
+        ]
+        wins = [
+            StatementWindow(
+                g.window,
+                g.first_day,
+                g.days,
+                g.contract_version,
+                g.contract,
+                str(g.target_roi),
+                g.spend_micros,
+                g.gmv_micros,
+                g.orders,
+                g.roi,
+                g.triggered,
+                g.due_micros,
+                g.reason,
+            )  # fmt: skip
+            for g in sorted(evals_in, key=lambda g: g.first_day)
+        ]
+        return CampaignStatement(
+            campaign_id, camp.merchant_id, period, contract.to_dict(), days, terms, wins, legs
+        )

@@ -1,0 +1,244 @@
+"""Retrieval: query vectors (the query text for a search, the user's click history for the feed), the vector
+index with optional lexical (BM25) matches merged in, and a cache of scored candidate rows per retrieval key."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from sitewide.domain.types import Product, RequestKind
+from sitewide.engine.catalogue import Catalogue
+from sitewide.engine.config import EngineConfig
+from sitewide.ports import (
+    FloatArray,
+    IntArray,
+    LexicalIndex,
+    RequestBatch,
+    ScoreInput,
+    Scorer,
+    TextEncoder,
+    VectorIndex,
+)
+
+ScorerFactory = Callable[[Sequence[Product]], Scorer]  # the scorer for a catalogue (products in row order)
+RowKey = tuple[int, str, str]
+Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray]  # candidates, similarity, pCTR, pCVR
+
+
+class CandidateCache:
+    """A fixed slab of candidate rows addressed by key; when full it starts afresh (keys are cheap to refill).
+    Stored in float32, the precision of the index's similarities and the learned scorer's outputs."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = max(0, int(rows))
+        self._slot: dict[RowKey, int] = {}
+        self._by_owner: dict[tuple[str, str], list[RowKey]] = {}
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._used = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rows > 0
+
+    def fits(self, n: int) -> bool:
+        """Whether ``n`` more rows fit without starting afresh."""
+        return self.enabled and self._used + n <= self.rows
+
+    def clear(self) -> None:
+        self._slot.clear()
+        self._by_owner.clear()
+        self._used = 0
+
+    def lookup(self, keys: Sequence[RowKey]) -> list[int]:
+        get = self._slot.get
+        return [get(k, -1) for k in keys]
+
+    def forget(self, owner: tuple[str, str]) -> None:
+        for k in self._by_owner.pop(owner, ()):
+            self._slot.pop(k, None)
+
+    def store(
+        self, keys: Sequence[RowKey], cand: IntArray, sim: FloatArray, pctr: FloatArray, pcvr: FloatArray
+    ) -> None:
+        n, width = cand.shape
+        if self._arrays is None or self._arrays[0].shape[1] != width:
+            self.clear()
+            self._arrays = (
+                np.full((self.rows, width), -1, dtype=np.int32),
+                np.zeros((self.rows, width), dtype=np.float32),
+                np.zeros((self.rows, width), dtype=np.float32),
+                np.zeros((self.rows, width), dtype=np.float32),
+            )
+        a = self._arrays
+        lo = self._used
+        a[0][lo : lo + n], a[1][lo : lo + n] = cand, sim
+        a[2][lo : lo + n], a[3][lo : lo + n] = pctr, pcvr
+        for j, k in enumerate(keys):
+            self._slot[k] = lo + j
+            if k[1] == "u":
+                self._by_owner.setdefault(("u", str(k[2])), []).append(k)
+        self._used += n
+
+    def gather(self, slots: Sequence[int]) -> Rows:
+        assert self._arrays is not None
+        idx = np.asarray(slots, dtype=np.int64)
+        c, s, p, v = self._arrays
+        return (
+            c[idx].astype(np.int64),
+            s[idx].astype(np.float64),
+            p[idx].astype(np.float64),
+            v[idx].astype(np.float64),
+        )
+
+
+class Retrieval:
+    """Candidates and their scores for a batch of requests over one :class:`Catalogue`."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        catalogue: Catalogue,
+        encoder: TextEncoder,
+        index: VectorIndex,
+        scorer_for: ScorerFactory,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.encoder = encoder
+        self.index = index
+        self.lexical = lexical
+        self._scorer_for = scorer_for
+        self.scorer: Scorer  # bound to the catalogue by rebuild()
+        self._user_vec: dict[str, FloatArray] = {}
+        self.cache = CandidateCache(config.candidate_cache_rows)
+
+    def rebuild(self) -> None:
+        """After the catalogue (re)loaded: index its vectors (and texts), bind the scorer, forget users."""
+        cat = self.catalogue
+        if cat.products:
+            rows = np.arange(len(cat.products), dtype=np.int64)
+            self.index.build(rows, cat.vecs)
+            if self.config.lexical_k > 0 and self.lexical is not None:
+                self.lexical.build(rows, cat.texts)
+        self.scorer = self._scorer_for(cat.products)
+        self._user_vec = {}
+        self.cache = CandidateCache(self.config.candidate_cache_rows)
+
+    @staticmethod
+    def search_rows(batch: RequestBatch) -> list[int]:
+        """The requests retrieved by their query text: search requests with a query."""
+        return [
+            i
+            for i, (k, t) in enumerate(zip(batch.kinds, batch.queries, strict=True))
+            if k == RequestKind.SEARCH and t
+        ]
+
+    def _seed(self, user_id: str) -> int:
+        """A cold user's deterministic pseudo-random catalogue row (what their feed starts from)."""
+        return zlib.crc32(user_id.encode()) % max(len(self.catalogue.ids), 1)
+
+    def query_vectors(self, batch: RequestBatch, search: list[int]) -> FloatArray:
+        """Unit query vectors: the query text's for the ``search`` rows, the user's history vector for the rest."""
+        vecs = self.catalogue.vecs
+        r = len(batch.request_ids)
+        q = np.zeros((r, vecs.shape[1]))
+        if search:
+            q[search] = self.encoder.encode([batch.queries[i] for i in search])
+        by_text = set(search)
+        for i in range(r):
+            if i in by_text:
+                continue
+            v = self._user_vec.get(batch.user_ids[i])
+            q[i] = vecs[self._seed(batch.user_ids[i])] if v is None else v
+        norm = np.linalg.norm(q, axis=1, keepdims=True)
+        out: FloatArray = q / np.where(norm == 0, 1.0, norm)
+        return out
+
+    def retrieve(self, batch: RequestBatch) -> tuple[IntArray, FloatArray]:
+        """The candidates the scorer sees: ``(product rows [R, K], similarity [R, K])``, sorted by similarity,
+        ``-1``-padded. Search requests use the query text; feed requests the user's click-history vector."""
+        search = self.search_rows(batch)
+        q = self.query_vectors(batch, search)
+        cand, sim = self.index.search(q, self.config.retrieve_k)
+        lk = min(self.config.lexical_k, cand.shape[1])
+        if lk > 0 and search and self.lexical is not None:
+            lex, _ = self.lexical.search([batch.queries[i] for i in search], lk)
+            for j, i in enumerate(search):
+                cand[i], sim[i] = self._merge_lexical(cand[i], lex[j], q[i])
+        return cand, sim
+
+    def _merge_lexical(self, row: IntArray, lexical: IntArray, q: FloatArray) -> tuple[IntArray, FloatArray]:
+        """One search row with the query's BM25 matches in place of its weakest vector matches, re-sorted by
+        cosine similarity (the similarity the scorer sees stays the text-vector cosine for every candidate)."""
+        have = set(row[row >= 0].tolist())
+        add = [int(p) for p in lexical.tolist() if p >= 0 and p not in have]
+        k = len(row)
+        kept = row[row >= 0][: k - len(add)]
+        merged = np.concatenate([kept, np.asarray(add, dtype=np.int64)])
+        s = self.catalogue.vecs[merged] @ q
+        order = np.argsort(-s, kind="stable")
+        out_c = np.full(k, -1, dtype=np.int64)
+        out_s = np.zeros(k)
+        out_c[: len(merged)] = merged[order]
+        out_s[: len(merged)] = s[order]
+        return out_c, out_s
+
+    def remember_click(self, user_id: str, product_id: str) -> None:
+        """Fold a clicked product into the user's history vector (what feed retrieval starts from)."""
+        v = self.catalogue.vecs[self.catalogue.row[product_id]]
+        prev = self._user_vec.get(user_id)
+        self._user_vec[user_id] = v if prev is None else 0.7 * prev + 0.3 * v
+        self.cache.forget(("u", user_id))
+
+    def _row_key(self, kind: int, user_id: str, query: str) -> RowKey:
+        """What a request's candidate row depends on: the query text for a search with a query, else the
+        user's history vector (cold users: their deterministic seed product)."""
+        if kind == RequestKind.SEARCH and query:
+            return (0, "q", query)
+        if user_id in self._user_vec:
+            return (kind, "u", user_id)
+        return (kind, "c", str(self._seed(user_id)))
+
+    def candidates(self, batch: RequestBatch) -> Rows:
+        """``(candidates, similarity, pCTR, pCVR)``, each ``[R, K]``: :meth:`retrieve` and the scorer, run
+        once per distinct retrieval key not already cached (see ``EngineConfig.candidate_cache_rows``)."""
+        kinds = np.asarray(batch.kinds, dtype=np.int64)
+        keys = [
+            self._row_key(k, u, q)
+            for k, u, q in zip(kinds.tolist(), batch.user_ids, batch.queries, strict=True)
+        ]
+        cache = self.cache
+        slots = cache.lookup(keys)
+        first: dict[RowKey, int] = {}
+        for i, s in enumerate(slots):
+            if s < 0:
+                first.setdefault(keys[i], i)
+        if not first:
+            return cache.gather(slots)
+        if cache.enabled and not cache.fits(len(first)):  # start afresh: recompute the whole batch's keys
+            cache.clear()
+            first = {}
+            for i, k in enumerate(keys):
+                first.setdefault(k, i)
+        rows = list(first.values())
+        sub = RequestBatch(
+            request_ids=[batch.request_ids[i] for i in rows],
+            user_ids=[batch.user_ids[i] for i in rows],
+            kinds=kinds[rows],
+            queries=[batch.queries[i] for i in rows],
+            ts_ms=batch.ts_ms,
+            slots=batch.slots,
+        )
+        cand, sim = self.retrieve(sub)
+        pctr, pcvr = self.scorer.score(
+            ScoreInput(product=cand, request_kind=kinds[rows], user=np.full(len(rows), -1), similarity=sim)
+        )
+        if not cache.fits(len(rows)):  # cache off, or one batch holds more keys than it: no caching
+            pos = {k: j for j, k in enumerate(first)}
+            where = np.array([pos[k] for k in keys], dtype=np.int64)
+            return cand[where], sim[where], pctr[where], pcvr[where]
+        cache.store(list(first), cand, sim, pctr, pcvr)
+        return cache.gather(cache.lookup(keys))

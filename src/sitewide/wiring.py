@@ -1,0 +1,157 @@
+"""The one composition root: which adapters the engine runs with, chosen from ``Settings`` (the service and
+the CLI) or from the operator's ``EngineConfig`` (the simulator runner, the benchmarks, the tests).
+
+Defaults (kept from the first slice because the shipped ranker's similarity features were computed with
+them, and the benchmarks measure them): the character 2/3-gram encoder, exact cosine search, the shipped
+learned ranker (the similarity priors when asked, or when no checkpoint ships), BM25 for the lexical merge
+when ``EngineConfig.lexical_k > 0``, the wall clock, a SQL store (SQLite under ``data_dir``) for the service
+and an in-memory store for a simulated market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sitewide.domain.creative_bandit import CreativeRotation
+from sitewide.domain.types import Campaign, Product, Shop, ValidationError
+from sitewide.engine import Engine, EngineConfig
+from sitewide.engine.retrieval import ScorerFactory
+from sitewide.ports import Clock, LexicalIndex, Scorer, Store, TextEncoder, VectorIndex
+from sitewide.settings import EncoderKind, IndexKind, Settings
+
+if TYPE_CHECKING:  # the simulator is imported only by the functions that build a simulated market
+    from sitewide.simulator.world import World
+
+SCORERS = ("learned", "priors")
+
+
+def make_text_encoder(kind: EncoderKind, dim: int) -> TextEncoder:
+    from sitewide.models.encoders import CharNgramEncoder, make_encoder
+
+    if kind == "char-ngram":
+        return CharNgramEncoder(dim)
+    return make_encoder(kind, dim=dim)  # type: ignore[no-any-return]
+
+
+def make_vector_index(kind: IndexKind) -> VectorIndex:
+    from sitewide.index.factory import make_index
+
+    return make_index(kind)  # type: ignore[no-any-return]
+
+
+def scorer_factory(config: EngineConfig) -> ScorerFactory:
+    """The scorer ``EngineConfig.scorer`` names, bound to each catalogue the engine loads: ``"learned"`` =
+    the ranker checkpoint at ``scorer_path`` (default: the shipped one; the priors when it is absent),
+    ``"priors"`` = :class:`~sitewide.models.priors.SimilarityPriorScorer`."""
+    kind = config.scorer
+    if kind not in SCORERS:
+        raise ValidationError(f"unknown scorer {kind!r}; expected 'learned' or 'priors'")
+
+    def make(products: Sequence[Product]) -> Scorer:
+        if kind == "learned" and products:
+            from sitewide.models.scorer import load_scorer, packaged_ranker_path  # lazy: torch
+
+            path = config.scorer_path
+            if path is not None or packaged_ranker_path().is_file():
+                return load_scorer(path, products=products)
+        from sitewide.models.priors import SimilarityPriorScorer
+
+        price = np.array([int(p.price_micros) for p in products], dtype=np.int64)
+        code = {c: i for i, c in enumerate(sorted({p.category for p in products}))}
+        category = np.array([code[p.category] for p in products], dtype=np.int64)
+        return SimilarityPriorScorer(price, category)
+
+    return make
+
+
+def make_engine(
+    store: Store,
+    config: EngineConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    scorer: Scorer | None = None,
+    creatives: CreativeRotation | None = None,
+    encoder: EncoderKind = "char-ngram",
+    index: IndexKind = "exact",
+) -> Engine:
+    """An engine over what ``store`` holds, with the default adapters (``scorer``: a fixed one instead)."""
+    cfg = config or EngineConfig()
+    lexical: LexicalIndex | None = None
+    if cfg.lexical_k > 0:
+        from sitewide.index.bm25 import BM25Index
+
+        lexical = BM25Index()
+    return Engine(
+        store,
+        cfg,
+        encoder=make_text_encoder(encoder, cfg.encoder_dim),
+        index=make_vector_index(index),
+        scorer_for=(lambda _: scorer) if scorer is not None else scorer_factory(cfg),
+        lexical=lexical,
+        clock=clock,
+        creatives=creatives,
+    )
+
+
+def seeded_engine(
+    store: Store,
+    shops: Sequence[Shop],
+    products: Sequence[Product],
+    campaigns: Sequence[Campaign] = (),
+    config: EngineConfig | None = None,
+    **options: object,
+) -> Engine:
+    """Register shops, products and (new) campaigns in ``store``, then :func:`make_engine` over it."""
+    store.upsert_shops(shops)
+    store.upsert_products(products)
+    for c in campaigns:
+        if store.get_campaign(c.id) is None:
+            store.create_campaign(c)
+    return make_engine(store, config, **options)  # type: ignore[arg-type]
+
+
+def build_engine(
+    settings: Settings, store: Store | None = None, config: EngineConfig | None = None
+) -> Engine:
+    """The service's engine: the store at ``settings.store_url()`` (seeded with the packaged catalogue when
+    empty and ``load_catalogue``), the adapters ``settings`` names."""
+    if store is None:
+        from sitewide.storage.sql import SqlStore
+
+        store = SqlStore.from_url(settings.store_url())
+    if settings.load_catalogue and not store.list_products():
+        from sitewide.catalogue import packaged_catalogue
+
+        shops_, products_ = packaged_catalogue()
+        store.upsert_shops(shops_)
+        store.upsert_products(products_)
+    if config is None:
+        path = str(settings.scorer_path) if settings.scorer_path is not None else None
+        config = EngineConfig(scorer=settings.scorer, scorer_path=path)
+    return make_engine(store, config, encoder=settings.encoder, index=settings.index)
+
+
+def world_engine(world: World, config: EngineConfig | None = None) -> Engine:
+    """The real engine for a simulated market: an in-memory store loaded with the world's shops, products and
+    first campaigns, told the products' signals and the shops' service metrics. ``config`` sets the
+    operator's knobs (auction α and reserve, pool and shop score on/off, …); its ``slots`` always follows
+    the world's."""
+    from sitewide.storage.memory import MemoryStore
+
+    cfg = replace(config or EngineConfig(), slots=world.config.slots)
+    engine = seeded_engine(MemoryStore(), world.shops, world.product_list, world.campaigns_starting(0), cfg)
+    engine.set_quality(world.product_signals(), world.shop_metrics())
+    return engine
+
+
+def world_engine_factory(config: EngineConfig | None = None) -> Callable[[World], Engine]:
+    """A factory for ``sitewide.simulator.run_simulation``: :func:`world_engine` with ``config``."""
+
+    def make(world: World) -> Engine:
+        return world_engine(world, config)
+
+    return make
