@@ -220,12 +220,13 @@ def demo(
     from sitewide.domain.guarantee import PLATFORM_CONTRACT
     from sitewide.domain.ledger import PLATFORM_RESERVE
     from sitewide.domain.money import format_amount
+    from sitewide.domain.time import DAY_MS
 
     g = PLATFORM_CONTRACT
     console.print(
         f"ROI guarantee (platform default): {g.window_days}-day windows from each campaign's start, paid when "
         f"ROI < {g.trigger_roi_factor} × target with ≥ {g.min_orders} orders, capped at "
-        f"{g.cap_ratio_of_spend} × spend; judged {g.observation_lag_ms // 86_400_000} days after a window "
+        f"{g.cap_ratio_of_spend} × spend; judged {g.observation_lag_ms // DAY_MS} days after a window "
         f"closes. Reserve held for the open windows: {format_amount(client.balances().get(PLATFORM_RESERVE, 0))}"
     )
     if no_serve:
