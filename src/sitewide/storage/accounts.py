@@ -40,6 +40,7 @@ from sitewide.domain.types import Conflict, NotFound, ValidationError, check_id
 from sitewide.ports import Clock
 from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
+from sitewide.storage.sql_rows import from_row
 
 
 def hash_key(key: str) -> str:
@@ -95,12 +96,12 @@ class AccountStore:
     def get_merchant(self, merchant_id: str) -> Merchant | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(self.t.merchants).where(self.t.merchants.c.id == merchant_id)).first()
-        return Merchant(**r._mapping) if r else None
+        return from_row(Merchant, r) if r else None
 
     def list_merchants(self) -> list[Merchant]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(self.t.merchants).order_by(self.t.merchants.c.id)).all()
-        return [Merchant(**r._mapping) for r in rows]
+        return [from_row(Merchant, r) for r in rows]
 
     # API keys --------------------------------------------------------------------------------------
     def issue_key(
@@ -225,7 +226,7 @@ class AccountStore:
     def get_appeal(self, appeal_id: str) -> Appeal | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(self.t.appeals).where(self.t.appeals.c.id == appeal_id)).first()
-        return Appeal(**r._mapping) if r else None
+        return from_row(Appeal, r) if r else None
 
     def list_appeals(
         self, merchant_id: str | None = None, status: str | None = None, object_id: str | None = None
@@ -238,7 +239,7 @@ class AccountStore:
         if object_id is not None:
             q = q.where(self.t.appeals.c.object_id == object_id)
         with self.engine.connect() as conn:
-            return [Appeal(**r._mapping) for r in conn.execute(q).all()]
+            return [from_row(Appeal, r) for r in conn.execute(q).all()]
 
     def resolve_appeal(self, appeal_id: str, status: AppealStatus, resolution: str) -> Appeal:
         """Close an open appeal once; resolving it again is a conflict (the first decision stands)."""
@@ -308,7 +309,7 @@ class AccountStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [LossSample(**{k: v for k, v in r._mapping.items() if k != "seq"}) for r in rows]
+        return [from_row(LossSample, r) for r in rows]
 
 
 def _prefix_of(key: str) -> str | None:

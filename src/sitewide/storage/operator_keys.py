@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sitewide.domain.accounts import AuditEntry, KeyInfo
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.storage.accounts import AccountStore
+from sitewide.storage.sql_rows import from_row
 
 
 def _prefix(key: str) -> str:
@@ -87,18 +88,7 @@ class OperatorKeys:
                 .where(self.t.keys.c.role == "operator")
                 .order_by(self.t.keys.c.created_ms, self.t.keys.c.prefix)
             ).all()
-        return [
-            KeyInfo(
-                prefix=r.prefix,
-                role=r.role,
-                merchant_id=r.merchant_id,
-                source=r.source,
-                label=r.label,
-                created_ms=int(r.created_ms),
-                revoked=bool(r.revoked),
-            )
-            for r in rows
-        ]
+        return [from_row(KeyInfo, r) for r in rows]
 
     def revoke(self, actor: str, prefix: str) -> None:
         with self.engine.begin() as conn:
@@ -143,7 +133,7 @@ class OperatorKeys:
             rows = conn.execute(
                 select(self.t.key_audit).order_by(self.t.key_audit.c.seq.desc()).limit(limit)
             ).all()
-        return [AuditEntry(int(r.ts_ms), r.actor, r.action, r.key_prefix, r.detail) for r in rows]
+        return [from_row(AuditEntry, r) for r in rows]
 
 
 __all__ = ["OperatorKeys"]

@@ -16,13 +16,11 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.creative_codec import creative_from_dict, creative_to_dict, kit_from_dict, kit_to_dict
@@ -39,12 +37,7 @@ from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
 from sitewide.storage.sql_events import SqlEvents
 from sitewide.storage.sql_ledger import SqlLedger
-from sitewide.storage.sql_rows import (
-    campaign_from_row,
-    campaign_row,
-    terms_from_row,
-    terms_row,
-)
+from sitewide.storage.sql_rows import append_version, from_row, to_row
 
 
 class SqlStore(SqlEvents, SqlLedger):
@@ -159,8 +152,8 @@ class SqlStore(SqlEvents, SqlLedger):
                 select(self.t.campaigns.c.id).where(self.t.campaigns.c.id == campaign.id)
             ).first():
                 raise Conflict(f"campaign {campaign.id} already exists")
-            conn.execute(insert(self.t.campaigns), [campaign_row(campaign)])
-            conn.execute(insert(self.t.campaign_terms), [terms_row(initial_terms(campaign))])
+            conn.execute(insert(self.t.campaigns), [to_row(campaign)])
+            conn.execute(insert(self.t.campaign_terms), [to_row(initial_terms(campaign))])
 
     def update_campaign(self, campaign: Campaign, effective_ms: int) -> None:
         """The row update takes the campaign's row lock first, so concurrent edits append versions in turn."""
@@ -169,18 +162,18 @@ class SqlStore(SqlEvents, SqlLedger):
             res = conn.execute(
                 update(self.t.campaigns)
                 .where(self.t.campaigns.c.id == campaign.id)
-                .values(**campaign_row(campaign))
+                .values(**to_row(campaign))
             )
             if res.rowcount != 1:
                 raise Conflict(f"campaign {campaign.id} does not exist")
             r = conn.execute(
                 select(t).where(t.c.campaign_id == campaign.id).order_by(t.c.version.desc()).limit(1)
             ).first()
-            last = terms_from_row(r) if r is not None else None
+            last = from_row(CampaignTerms, r) if r is not None else None
             if last is None or not last.same_terms(campaign):
                 v = last.version + 1 if last else 1
                 eff = max(effective_ms, last.effective_ms if last else 0)
-                conn.execute(insert(t), [terms_row(CampaignTerms.of(campaign, v, eff))])
+                conn.execute(insert(t), [to_row(CampaignTerms.of(campaign, v, eff))])
 
     def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]:
         t = self.t.campaign_terms
@@ -194,41 +187,29 @@ class SqlStore(SqlEvents, SqlLedger):
                     q = select(t).where(t.c.campaign_id.in_(ids[i : i + 500]))
                     rows += list(conn.execute(q.order_by(t.c.campaign_id, t.c.version)))
         for r in rows:
-            x = terms_from_row(r)
+            x = from_row(CampaignTerms, r)
             out.setdefault(x.campaign_id, []).append(x)
         return out
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(self.t.campaigns).where(self.t.campaigns.c.id == campaign_id)).first()
-        return campaign_from_row(r) if r is not None else None
+        return from_row(Campaign, r) if r is not None else None
 
     def list_campaigns(self, merchant_id: str | None = None) -> list[Campaign]:
         q = select(self.t.campaigns).order_by(self.t.campaigns.c.created_ms, self.t.campaigns.c.id)
         if merchant_id is not None:
             q = q.where(self.t.campaigns.c.merchant_id == merchant_id)
         with self.engine.connect() as conn:
-            return [campaign_from_row(r) for r in conn.execute(q)]
+            return [from_row(Campaign, r) for r in conn.execute(q)]
 
     # creatives --------------------------------------------------------------------------------------
     def put_brand_kit(self, kit: BrandKit) -> BrandKit:
-        for _ in range(5):  # two writers may race for the same version: the loser retries with the next one
-            try:
-                with self.engine.begin() as conn:
-                    last = conn.execute(
-                        select(func.max(self.t.brand_kits.c.version)).where(
-                            self.t.brand_kits.c.shop_id == kit.shop_id
-                        )
-                    ).scalar()
-                    k = replace(kit, version=int(last or 0) + 1)
-                    doc = json.dumps(kit_to_dict(k), sort_keys=True)
-                    conn.execute(
-                        insert(self.t.brand_kits).values(shop_id=k.shop_id, version=k.version, document=doc)
-                    )
-                return k
-            except IntegrityError:
-                continue
-        raise Conflict(f"brand kit of shop {kit.shop_id}: too many concurrent versions, try again")
+        def make(version: int) -> tuple[BrandKit, str]:
+            k = replace(kit, version=version)
+            return k, json.dumps(kit_to_dict(k), sort_keys=True)
+
+        return append_version(self.engine, self.t.brand_kits, ("shop_id", kit.shop_id), make)
 
     def brand_kit_versions(self, shop_id: str) -> list[BrandKit]:
         q = (

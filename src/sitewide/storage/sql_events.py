@@ -19,10 +19,7 @@ from sitewide.domain.types import (
 )
 from sitewide.ports import EventReceipt, EventTotal, SettledTotal
 from sitewide.storage.schema import Tables
-from sitewide.storage.sql_rows import (
-    event_from_row,
-    event_row,
-)
+from sitewide.storage.sql_rows import from_row, to_row
 
 
 class SqlEvents:
@@ -55,7 +52,7 @@ class SqlEvents:
         stmt = ins.on_conflict_do_nothing(index_elements=["id"]).returning(self.t.events.c.id)
         with self.engine.begin() as conn:
             inserted: set[str] = set()
-            rows = [event_row(e) for e in batch.values()]
+            rows = [to_row(e) for e in batch.values()]
             for i in range(0, len(rows), 1000):
                 inserted.update(r[0] for r in conn.execute(stmt, rows[i : i + 1000]))
             repeats = [eid for eid in batch if eid not in inserted]
@@ -63,7 +60,7 @@ class SqlEvents:
                 for r in conn.execute(
                     select(self.t.events).where(self.t.events.c.id.in_(repeats[i : i + 500]))
                 ):
-                    if event_from_row(r).body() != batch[r.id].body():
+                    if from_row(Event, r).body() != batch[r.id].body():
                         raise Conflict(f"event {r.id} was already recorded with a different body")
         fresh_ids = tuple(eid for eid in batch if eid in inserted)
         return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(repeats), inserted_ids=fresh_ids)
@@ -86,7 +83,7 @@ class SqlEvents:
             q = q.where(self.t.events.c.product_id.in_(list(product_ids)))
         q = q.order_by(self.t.events.c.ts_ms, self.t.events.c.id)
         with self.engine.connect() as conn:
-            return [event_from_row(r) for r in conn.execute(q)]
+            return [from_row(Event, r) for r in conn.execute(q)]
 
     def settled_totals(
         self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
@@ -156,7 +153,7 @@ class SqlEvents:
         with self.engine.connect() as conn:
             for i in range(0, len(idl), 500):
                 for r in conn.execute(select(self.t.events).where(self.t.events.c.id.in_(idl[i : i + 500]))):
-                    out[r.id] = event_from_row(r)
+                    out[r.id] = from_row(Event, r)
         return out
 
     # served impressions ----------------------------------------------------------------------------

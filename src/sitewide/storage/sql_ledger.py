@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy import (
+    Table,
     func,
     insert,
     select,
@@ -14,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import LedgerLine, check_balanced
@@ -26,15 +29,9 @@ from sitewide.domain.types import (
     Transaction,
 )
 from sitewide.storage.schema import Tables
-from sitewide.storage.sql_rows import (
-    entry_from_row,
-    eval_from_row,
-    eval_row,
-    event_from_row,
-    fig_from_row,
-    fig_row,
-    run_from_row,
-)
+from sitewide.storage.sql_rows import WINDOW_KEY, append_version, from_row, to_row
+
+T = TypeVar("T")
 
 
 class SqlLedger:
@@ -78,7 +75,7 @@ class SqlLedger:
                     .where(self.t.entries.c.txn_id.in_(ids[i : i + 500]))
                     .order_by(self.t.entries.c.seq)
                 ):
-                    by[r.txn_id].append(entry_from_row(r))
+                    by[r.txn_id].append(from_row(LedgerEntry, r, WINDOW_KEY))
         return [Transaction(t.id, t.kind, t.period, int(t.ts_ms), tuple(by[t.id])) for t in txs]
 
     def ledger_entries(
@@ -99,7 +96,9 @@ class SqlLedger:
         if accounts is not None:
             q = q.where(self.t.entries.c.account.in_(list(accounts)))
         with self.engine.connect() as conn:
-            return [LedgerLine(r.period, r.kind, entry_from_row(r)) for r in conn.execute(q)]
+            return [
+                LedgerLine(r.period, r.kind, from_row(LedgerEntry, r, WINDOW_KEY)) for r in conn.execute(q)
+            ]
 
     def balances(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -138,39 +137,54 @@ class SqlLedger:
                     self.t.events.c.order_id.in_(ids[i : i + 500]),
                 )
                 for r in conn.execute(q):
-                    e = event_from_row(r)
+                    e = from_row(Event, r)
                     out.setdefault(e.order_id or "", []).append(e)
         return out
 
     def last_run(self) -> SettlementRun | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(self.t.runs).order_by(self.t.runs.c.seq.desc()).limit(1)).first()
-        return run_from_row(r) if r is not None else None
+        return from_row(SettlementRun, r) if r is not None else None
 
     def runs_for_period(self, period: str) -> list[SettlementRun]:
         with self.engine.connect() as conn:
             q = select(self.t.runs).where(self.t.runs.c.period == period).order_by(self.t.runs.c.seq)
-            return [run_from_row(r) for r in conn.execute(q)]
+            return [from_row(SettlementRun, r) for r in conn.execute(q)]
 
     def day_figures(
         self, first_day: str, last_day: str, campaign_id: str | None = None
     ) -> dict[tuple[str, str], DayFigures]:
         t = self.t.day_figures
-        q = select(t).where(t.c.day >= first_day, t.c.day <= last_day).order_by(t.c.run_seq)
-        if campaign_id is not None:
-            q = q.where(t.c.campaign_id == campaign_id)
-        with self.engine.connect() as conn:
-            return {(r.campaign_id, r.day): fig_from_row(r) for r in conn.execute(q)}
+        return {
+            (f.campaign_id, f.day): f
+            for f in self._latest(t, t.c.day, DayFigures, first_day, last_day, campaign_id)
+        }
 
     def guarantee_evaluations(
         self, first_day: str, last_day: str, campaign_id: str | None = None
     ) -> dict[tuple[str, str], GuaranteeEvaluation]:
         t = self.t.evals
-        q = select(t).where(t.c.first_day >= first_day, t.c.first_day <= last_day).order_by(t.c.run_seq)
+        got = self._latest(
+            t, t.c.first_day, GuaranteeEvaluation, first_day, last_day, campaign_id, WINDOW_KEY
+        )
+        return {(g.campaign_id, g.window): g for g in got}
+
+    def _latest(
+        self,
+        t: Table,
+        day: ColumnElement[str],
+        cls: type[T],
+        first_day: str,
+        last_day: str,
+        campaign_id: str | None,
+        renamed: dict[str, str] | None = None,
+    ) -> list[T]:
+        """Rows with ``first_day ≤ day ≤ last_day`` in run order (a later run's row replaces an earlier one)."""
+        q = select(t).where(day >= first_day, day <= last_day).order_by(t.c.run_seq)
         if campaign_id is not None:
             q = q.where(t.c.campaign_id == campaign_id)
         with self.engine.connect() as conn:
-            return {(r.campaign_id, r.window_key): eval_from_row(r) for r in conn.execute(q)}
+            return [from_row(cls, r, renamed) for r in conn.execute(q)]
 
     def commit_settlement(
         self,
@@ -183,26 +197,15 @@ class SqlLedger:
             check_balanced([txn])
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    insert(self.t.runs),
-                    [
-                        {
-                            "seq": run.seq,
-                            "period": run.period,
-                            "start_ms": run.start_ms,
-                            "end_ms": run.end_ms,
-                            "as_of_ms": run.as_of_ms,
-                            "event_watermark": run.event_watermark,
-                            "ts_ms": run.ts_ms,
-                        }
-                    ],
-                )
+                conn.execute(insert(self.t.runs), [to_row(run)])
                 if txn is not None:
                     self._insert_txn(conn, txn)
                 if days:
-                    conn.execute(insert(self.t.day_figures), [fig_row(run.seq, f) for f in days])
+                    conn.execute(insert(self.t.day_figures), [to_row(f, run_seq=run.seq) for f in days])
                 if evaluations:
-                    conn.execute(insert(self.t.evals), [eval_row(run.seq, g) for g in evaluations])
+                    conn.execute(
+                        insert(self.t.evals), [to_row(g, WINDOW_KEY, run_seq=run.seq) for g in evaluations]
+                    )
         except IntegrityError:  # another run committed this seq (or transaction id) first
             return False
         return True
@@ -210,29 +213,12 @@ class SqlLedger:
     def put_guarantee(self, contract: GuaranteeContract) -> GuaranteeContract:
         if contract.campaign_id is None:
             raise Conflict("a stored guarantee contract needs a campaign_id")
-        for _ in range(5):
-            try:
-                with self.engine.begin() as conn:
-                    v = conn.execute(
-                        select(func.max(self.t.contracts.c.version)).where(
-                            self.t.contracts.c.campaign_id == contract.campaign_id
-                        )
-                    ).scalar()
-                    c = replace(contract, version=int(v or 0) + 1)
-                    conn.execute(
-                        insert(self.t.contracts),
-                        [
-                            {
-                                "campaign_id": contract.campaign_id,
-                                "version": c.version,
-                                "document": json.dumps(c.to_dict(), sort_keys=True),
-                            }
-                        ],
-                    )
-                return c
-            except IntegrityError:
-                continue
-        raise Conflict(f"could not store a new guarantee version for {contract.campaign_id}")
+
+        def make(version: int) -> tuple[GuaranteeContract, str]:
+            c = replace(contract, version=version)
+            return c, json.dumps(c.to_dict(), sort_keys=True)
+
+        return append_version(self.engine, self.t.contracts, ("campaign_id", contract.campaign_id), make)
 
     def guarantees(self) -> dict[str, GuaranteeContract]:
         out: dict[str, GuaranteeContract] = {}
@@ -246,19 +232,4 @@ class SqlLedger:
             insert(self.t.transactions), [{"id": t.id, "kind": t.kind, "period": t.period, "ts_ms": t.ts_ms}]
         )
         if t.entries:
-            conn.execute(
-                insert(self.t.entries),
-                [
-                    {
-                        "txn_id": t.id,
-                        "account": e.account,
-                        "amount_micros": int(e.amount_micros),
-                        "memo": e.memo,
-                        "merchant_id": e.merchant_id,
-                        "campaign_id": e.campaign_id,
-                        "day": e.day,
-                        "window_key": e.window,
-                    }
-                    for e in t.entries
-                ],
-            )
+            conn.execute(insert(self.t.entries), [to_row(e, WINDOW_KEY, txn_id=t.id) for e in t.entries])

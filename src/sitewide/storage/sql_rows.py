@@ -1,214 +1,91 @@
-"""Rows ↔ domain objects for the SQL store: money as int micros, Decimals as exact text, lists as JSON."""
+"""Rows ↔ domain dataclasses for the SQL adapters, by the dataclass's field types: money and counts as int,
+``Decimal`` as exact text, enums by value, tuples as JSON lists; a column is named like its field unless
+``renamed`` says otherwise (``window`` → ``window_key``). And the one way to append a versioned document."""
 
 from __future__ import annotations
 
 import json
+import types
+from collections.abc import Callable, Hashable
+from dataclasses import fields
 from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
-from sitewide.domain.guarantee import GuaranteeEvaluation
-from sitewide.domain.money import Micros
-from sitewide.domain.settlement import DayFigures, SettlementRun
-from sitewide.domain.terms import CampaignTerms
-from sitewide.domain.types import (
-    Campaign,
-    CampaignStatus,
-    Event,
-    EventKind,
-    LedgerEntry,
-)
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-EVENT_COLS = (
-    "kind",
-    "ts_ms",
-    "user_id",
-    "product_id",
-    "request_id",
-    "campaign_id",
-    "position",
-    "price_micros",
-    "order_value_micros",
-    "click_id",
-    "impression_id",
-    "order_id",
-)
+from sitewide.domain.types import Conflict
+
+T = TypeVar("T")
 
 
-def event_row(e: Event) -> dict[str, object]:
-    return {"id": e.id, **dict(zip(EVENT_COLS, e.body(), strict=True))}
+def encode(v: object) -> object:
+    """One field's value as its column's."""
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, tuple):
+        return json.dumps([list(x) if isinstance(x, tuple) else x for x in v])
+    return v
 
 
-def event_from_row(r: object) -> Event:
+def to_row(obj: Any, renamed: dict[str, str] | None = None, **extra: object) -> dict[str, object]:
+    """The columns of dataclass ``obj`` (plus ``extra`` ones, e.g. the run that wrote them)."""
+    names = renamed or {}
+    return {names.get(f.name, f.name): encode(getattr(obj, f.name)) for f in fields(obj)} | extra
+
+
+@cache
+def _decoders(cls: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((f.name, get_type_hints(cls)[f.name]) for f in fields(cls))
+
+
+def _decode(t: Any, v: Any) -> object:
+    origin = get_origin(t)
+    if v is None or origin in (Union, types.UnionType):  # optional columns come back as stored
+        return v
+    if origin is tuple:
+        nested = get_origin(get_args(t)[0]) is tuple
+        return tuple(tuple(x) if nested else x for x in json.loads(str(v)))
+    base = getattr(t, "__supertype__", t)  # NewType (Micros) → int
+    if base is Decimal:
+        return Decimal(str(v))
+    if isinstance(base, type) and issubclass(base, Enum | bool | int):
+        return base(v)
+    return v
+
+
+def from_row(cls: type[T], r: object, renamed: dict[str, str] | None = None) -> T:
+    """A ``cls`` from a result row that has (at least) a column per field."""
     m = r._mapping  # type: ignore[attr-defined]
-    return Event(
-        id=m["id"],
-        kind=EventKind(m["kind"]),
-        ts_ms=int(m["ts_ms"]),
-        user_id=m["user_id"],
-        product_id=m["product_id"],
-        request_id=m["request_id"],
-        campaign_id=m["campaign_id"],
-        position=m["position"],
-        price_micros=Micros(int(m["price_micros"])),
-        order_value_micros=Micros(int(m["order_value_micros"])),
-        click_id=m["click_id"],
-        impression_id=m["impression_id"],
-        order_id=m["order_id"],
-    )
+    names, key = renamed or {}, cast(Hashable, cls)
+    return cls(**{name: _decode(t, m[names.get(name, name)]) for name, t in _decoders(key)})
 
 
-def campaign_from_row(r: object) -> Campaign:
-    m = r._mapping  # type: ignore[attr-defined]
-    return Campaign(
-        id=m["id"],
-        merchant_id=m["merchant_id"],
-        name=m["name"],
-        product_ids=tuple(json.loads(m["product_ids"])),
-        target_roi=Decimal(m["target_roi"]),
-        daily_budget_micros=Micros(int(m["daily_budget_micros"])),
-        status=CampaignStatus(m["status"]),
-        created_ms=int(m["created_ms"]),
-    )
+WINDOW_KEY = {"window": "window_key"}  # LedgerEntry and GuaranteeEvaluation: "window" is an SQL keyword
 
 
-def campaign_row(c: Campaign) -> dict[str, object]:
-    return {
-        "id": c.id,
-        "merchant_id": c.merchant_id,
-        "name": c.name,
-        "product_ids": json.dumps(list(c.product_ids)),
-        "target_roi": str(c.target_roi),
-        "daily_budget_micros": int(c.daily_budget_micros),
-        "status": c.status.value,
-        "created_ms": c.created_ms,
-    }
-
-
-def terms_row(t: CampaignTerms) -> dict[str, object]:
-    return {
-        "campaign_id": t.campaign_id,
-        "version": t.version,
-        "effective_ms": t.effective_ms,
-        "target_roi": str(t.target_roi),
-        "daily_budget_micros": t.daily_budget_micros,
-        "status": t.status.value,
-        "product_ids": json.dumps(list(t.product_ids)),
-    }
-
-
-def terms_from_row(r: object) -> CampaignTerms:
-    m = r._mapping  # type: ignore[attr-defined]
-    return CampaignTerms(
-        campaign_id=m["campaign_id"],
-        version=int(m["version"]),
-        effective_ms=int(m["effective_ms"]),
-        target_roi=Decimal(m["target_roi"]),
-        daily_budget_micros=int(m["daily_budget_micros"]),
-        status=CampaignStatus(m["status"]),
-        product_ids=tuple(json.loads(m["product_ids"])),
-    )
-
-
-def entry_from_row(r: object) -> LedgerEntry:
-    m = r._mapping  # type: ignore[attr-defined]
-    return LedgerEntry(
-        m["txn_id"],
-        m["account"],
-        Micros(int(m["amount_micros"])),
-        m["memo"],
-        m["merchant_id"],
-        m["campaign_id"],
-        m["day"],
-        m["window_key"],
-    )
-
-
-def run_from_row(r: object) -> SettlementRun:
-    m = r._mapping  # type: ignore[attr-defined]
-    return SettlementRun(
-        seq=int(m["seq"]),
-        period=m["period"],
-        start_ms=int(m["start_ms"]),
-        end_ms=int(m["end_ms"]),
-        as_of_ms=int(m["as_of_ms"]),
-        event_watermark=int(m["event_watermark"]),
-        ts_ms=int(m["ts_ms"]),
-    )
-
-
-FIG_INTS = (
-    "budget_micros",
-    "clicks",
-    "invalid_clicks",
-    "billable_clicks",
-    "raw_spend_micros",
-    "spend_micros",
-    "orders",
-    "gross_gmv_micros",
-    "refunded_micros",
-)
-
-
-def fig_row(run_seq: int, f: DayFigures) -> dict[str, object]:
-    return {
-        "run_seq": run_seq,
-        "campaign_id": f.campaign_id,
-        "day": f.day,
-        "merchant_id": f.merchant_id,
-        "invalid_by_rule": json.dumps([list(x) for x in f.invalid_by_rule]),
-        "target_roi": str(f.target_roi),
-        "terms_versions": json.dumps(list(f.terms_versions)),
-        **{k: int(getattr(f, k)) for k in FIG_INTS},
-    }
-
-
-def fig_from_row(r: object) -> DayFigures:
-    m = r._mapping  # type: ignore[attr-defined]
-    return DayFigures(
-        campaign_id=m["campaign_id"],
-        merchant_id=m["merchant_id"],
-        day=m["day"],
-        invalid_by_rule=tuple((str(a), int(b)) for a, b in json.loads(m["invalid_by_rule"])),
-        target_roi=Decimal(m["target_roi"]),
-        terms_versions=tuple(int(v) for v in json.loads(m["terms_versions"])),
-        **{k: int(m[k]) for k in FIG_INTS},
-    )
-
-
-def eval_row(run_seq: int, g: GuaranteeEvaluation) -> dict[str, object]:
-    return {
-        "run_seq": run_seq,
-        "campaign_id": g.campaign_id,
-        "window_key": g.window,
-        "merchant_id": g.merchant_id,
-        "first_day": g.first_day,
-        "days": g.days,
-        "contract_version": g.contract_version,
-        "contract": g.contract,
-        "target_roi": str(g.target_roi),
-        "spend_micros": g.spend_micros,
-        "gmv_micros": g.gmv_micros,
-        "orders": g.orders,
-        "triggered": g.triggered,
-        "due_micros": g.due_micros,
-        "reason": g.reason,
-    }
-
-
-def eval_from_row(r: object) -> GuaranteeEvaluation:
-    m = r._mapping  # type: ignore[attr-defined]
-    return GuaranteeEvaluation(
-        campaign_id=m["campaign_id"],
-        merchant_id=m["merchant_id"],
-        window=m["window_key"],
-        first_day=m["first_day"],
-        days=int(m["days"]),
-        contract_version=int(m["contract_version"]),
-        contract=m["contract"],
-        target_roi=Decimal(m["target_roi"]),
-        spend_micros=int(m["spend_micros"]),
-        gmv_micros=int(m["gmv_micros"]),
-        orders=int(m["orders"]),
-        triggered=bool(m["triggered"]),
-        due_micros=int(m["due_micros"]),
-        reason=m["reason"],
-    )
+def append_version(
+    engine: Engine, table: Table, owner: tuple[str, str], make: Callable[[int], tuple[T, str]]
+) -> T:
+    """Store ``make(n + 1)`` — the object and its JSON document — as version n + 1 of ``owner`` (column,
+    id), n being its highest stored version. Two writers may race for the same version: the loser retries with
+    the next one, five times at most (then Conflict)."""
+    col, owner_id = owner
+    for _ in range(5):
+        try:
+            with engine.begin() as conn:
+                last = conn.execute(
+                    select(func.max(table.c.version)).where(table.c[col] == owner_id)
+                ).scalar()
+                version = int(last or 0) + 1
+                obj, doc = make(version)
+                conn.execute(insert(table).values({col: owner_id, "version": version, "document": doc}))
+            return obj
+        except IntegrityError:
+            continue
+    raise Conflict(f"{table.name} of {owner_id}: too many concurrent versions, try again")
