@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sitewide.models.bidding_policy import default_policy_path, make_bidder  # noqa: E402
+from sitewide.models.bidding_policy import BidderFactory, default_policy_path  # noqa: E402
 from sitewide.pacing import PacingConfig  # noqa: E402
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day  # noqa: E402
 from sitewide.simulator.bidding_families import FAMILIES, make_family_days, run_family_day  # noqa: E402
@@ -91,7 +91,7 @@ def run(seeds: list[int], policy_path: str | None) -> list[Row]:
         for spec, tr in make_campaigns(seed, cfg):
             orc = hindsight_oracle(tr.value_true, tr.cost_exp, spec.budget_micros, spec.target_roi)
             for kind in POLICIES:
-                b = make_bidder(kind, spec.target_roi, spec.budget_micros, policy_path)
+                b = BidderFactory.load(kind, policy_path)(spec.target_roi, spec.budget_micros)
                 r = simulate_day(tr, spec, b, cfg)
                 rows.append(
                     Row(kind, spec.name, spec.target_roi, spec.budget_factor, spec.budget_micros, r.total_spend,
@@ -120,7 +120,7 @@ def run_families(seeds: list[int], policy_path: str | None) -> list[FamRow]:
         for seed in seeds:
             for day in make_family_days(fam, seed):
                 for kind in POLICIES:
-                    b = make_bidder(kind, day.target_roi, day.budget_micros, policy_path)
+                    b = BidderFactory.load(kind, policy_path)(day.target_roi, day.budget_micros)
                     if not getattr(b, "in_training_range", True):
                         OUTSIDE_TRAINING.append(day.name)
                     r = run_family_day(day, b)

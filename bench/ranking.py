@@ -40,8 +40,16 @@ import torch
 
 from sitewide.index.bm25 import BM25Index
 from sitewide.index.factory import make_index
-from sitewide.models.baselines import LogisticRegressionModel, PopularityModel
-from sitewide.models.data import (
+from sitewide.models.features import FeaturePipeline, ProductTable, UserTable, logged_mask, logged_pairs
+from sitewide.models.priors import SimilarityPriorScorer
+from sitewide.models.ranker import RankerConfig
+from sitewide.models.retrieval import FusedRetriever, tune_dense_weight
+from sitewide.models.scorer import LearnedScorer, LoggedPrediction, load_scorer
+from sitewide.models.two_tower import make_two_tower_data, product_vectors, request_vectors
+from sitewide.ports import ScoreInput
+from sitewide.simulator.queries import MULTICPR_STATS, WANDS_STATS, query_stats
+from sitewide.training.baselines import LogisticRegressionModel, PopularityModel
+from sitewide.training.data import (
     RankingLog,
     SimLog,
     load_obd,
@@ -49,16 +57,8 @@ from sitewide.models.data import (
     simulate_engine_exposures,
     split_rows,
 )
-from sitewide.models.features import FeaturePipeline, ProductTable, UserTable, logged_mask, logged_pairs
-from sitewide.models.metrics import auc, expected_calibration_error, log_loss, ndcg_at_k, recall_at_k
-from sitewide.models.priors import SimilarityPriorScorer
-from sitewide.models.ranker import RankerConfig
-from sitewide.models.retrieval import FusedRetriever, tune_dense_weight
-from sitewide.models.scorer import LearnedScorer, LoggedPrediction, load_scorer
-from sitewide.models.train import TrainConfig, TwoTowerTrainConfig, train_ranker, train_two_tower
-from sitewide.models.two_tower import make_two_tower_data, product_vectors, request_vectors
-from sitewide.ports import ScoreInput
-from sitewide.simulator.queries import MULTICPR_STATS, WANDS_STATS, query_stats
+from sitewide.training.metrics import auc, expected_calibration_error, log_loss, ndcg_at_k, recall_at_k
+from sitewide.training.ranking import TrainConfig, TwoTowerTrainConfig, train_ranker, train_two_tower
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = next(

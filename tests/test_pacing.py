@@ -4,9 +4,11 @@ from decimal import Decimal
 
 import numpy as np
 
+from sitewide.domain.bidding import Bidder, DualBidder
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
+from sitewide.models.bidding_policy import BidderFactory
 from sitewide.pacing import Pacer, PacingConfig
 
 DAY0 = 20_000 * DAY_MS
@@ -17,7 +19,24 @@ CAMPS = [
 
 
 def pacer(kind: str = "dual") -> Pacer:
-    return Pacer(CAMPS, PacingConfig(bidder=kind), reserve_cpc_micros=10_000)
+    return Pacer(CAMPS, PacingConfig(bidder=kind), 10_000, BidderFactory.load(kind))
+
+
+def test_bidders_come_from_the_factory_it_was_given_fresh_every_day() -> None:
+    made: list[tuple[float, int]] = []
+
+    def factory(target_roi: float, budget_micros: int) -> Bidder:
+        made.append((target_roi, budget_micros))
+        return DualBidder(target_roi, budget_micros, start=1.25)
+
+    p = Pacer(CAMPS, PacingConfig(), 10_000, factory)
+    p.advance(DAY0 + 1)
+    assert made == [(2.0, 1_000_000), (4.0, 1_000_000)]
+    assert all(isinstance(b, DualBidder) for b in p.bidders)
+    p.advance(DAY0 + p.config.tick_ms + 1)  # a new tick of the same day keeps the bidders
+    assert len(made) == 2
+    p.advance(DAY0 + DAY_MS + 1)  # a new day: every campaign's bidder is made again
+    assert len(made) == 4
 
 
 def test_truthful_multiplier_is_one_over_target() -> None:
@@ -89,7 +108,7 @@ def test_reconcile_restarts_only_the_edited_campaign_and_keeps_spend() -> None:
 
 
 def test_a_burst_within_one_tick_stops_at_the_bidders_tick_cap() -> None:
-    p = Pacer(CAMPS, PacingConfig(bidder="landscape"), reserve_cpc_micros=1_000)
+    p = Pacer(CAMPS, PacingConfig(), 1_000, BidderFactory.load("landscape"))
     p.advance(DAY0 + 1)
     cap = p.tick_caps[0]
     assert cap < 1_000_000  # a multiple of the even pace, far below the day's budget

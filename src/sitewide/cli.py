@@ -296,7 +296,7 @@ def train(
     engine's own retrieval (progress bars). Serve it with `sitewide serve --scorer-path PATH`."""
     from dataclasses import replace
 
-    from sitewide.models.train import SHIPPED_TRAIN_CONFIG, train_from_simulator
+    from sitewide.training.ranking import SHIPPED_TRAIN_CONFIG, train_from_simulator
 
     for name, value in (
         ("--requests", requests),

@@ -21,7 +21,7 @@ daily budget is settlement's (charges are capped per campaign-day).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +31,15 @@ from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
 from sitewide.ports import BoolArray, FloatArray, IntArray
 
+# Makes one campaign's bidder for a day from its target ROI and daily budget (micros). The composition root
+# picks it (``sitewide.models.bidding_policy.BidderFactory`` for the configured kind); the pacer never
+# constructs bidders itself, so it imports no model code.
+MakeBidder = Callable[[float, int], Bidder]
+
 
 @dataclass(frozen=True)
 class PacingConfig:
-    # truthful | pid | dual | learned | landscape. Default: landscape, the only bidder that met the ROI
+    # which bidder the composition root's factory makes: truthful | pid | dual | learned | landscape. Default: landscape, the only bidder that met the ROI
     # constraint on ≥ 95 % of campaigns with ≥ 100 orders in every environment family of bench/bidding.py
     # (learned falls back to dual without a policy file)
     bidder: str = "landscape"
@@ -44,8 +49,15 @@ class PacingConfig:
 
 
 class Pacer:
-    def __init__(self, campaigns: Sequence[Campaign], config: PacingConfig, reserve_cpc_micros: int) -> None:
+    def __init__(
+        self,
+        campaigns: Sequence[Campaign],
+        config: PacingConfig,
+        reserve_cpc_micros: int,
+        make_bidder: MakeBidder,
+    ) -> None:
         self.config = config
+        self._bidder_for = make_bidder
         self.reserve = int(reserve_cpc_micros)
         self.ticks_per_day = max(1, DAY_MS // config.tick_ms)
         self._ttl_ticks = max(1, -(-config.inflight_ttl_ms // config.tick_ms))
@@ -73,11 +85,7 @@ class Pacer:
         self.bidders: list[Bidder] = []
 
     def _make_bidder(self, c: Campaign) -> Bidder:
-        from sitewide.models.bidding_policy import make_bidder  # lazy: the trainer's imports are heavy
-
-        return make_bidder(
-            self.config.bidder, float(c.target_roi), int(c.daily_budget_micros), self.config.policy_path
-        )
+        return self._bidder_for(float(c.target_roi), int(c.daily_budget_micros))
 
     def reconcile(self, campaigns: Sequence[Campaign]) -> None:
         """Follow a campaign change without touching the others: rows follow ``campaigns``; a campaign whose

@@ -20,6 +20,7 @@ from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.types import Campaign, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.engine.retrieval import ScorerFactory
+from sitewide.models.bidding_policy import BidderFactory
 from sitewide.ports import Clock, LexicalIndex, Scorer, Store, TextEncoder, VectorIndex
 from sitewide.settings import EncoderKind, IndexKind, Settings
 
@@ -91,6 +92,7 @@ def make_engine(
         encoder=make_text_encoder(encoder, cfg.encoder_dim),
         index=make_vector_index(index),
         scorer_for=(lambda _: scorer) if scorer is not None else scorer_factory(cfg),
+        make_bidder=BidderFactory.load(cfg.pacing.bidder, cfg.pacing.policy_path),
         lexical=lexical,
         clock=clock,
         creatives=creatives,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from sitewide.models.data import SimLog, product_texts, simulate_exposures, split_rows
 from sitewide.models.encoders import HashedNgramEncoder
 from sitewide.models.features import FeaturePipeline, ProductTable, UserTable
+from sitewide.training.data import SimLog, product_texts, simulate_exposures, split_rows
 
 
 @dataclass
@@ -54,8 +54,8 @@ class EngineLog:
 def engine_log() -> EngineLog:
     """The tiny world served through the real engine's retrieval: whole candidate rows, a random slate shown."""
     from sitewide.engine import EngineConfig
-    from sitewide.models.data import simulate_engine_exposures
     from sitewide.simulator import SimConfig, build_world
+    from sitewide.training.data import simulate_engine_exposures
     from sitewide.wiring import world_engine
 
     torch.set_num_threads(1)

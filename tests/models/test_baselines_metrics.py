@@ -7,11 +7,11 @@ import pytest
 
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Event, EventKind, Product, ValidationError
-from sitewide.models.baselines import LogisticRegressionModel, PopularityModel, PriorScorer
 from sitewide.models.calibration import IsotonicCalibration, PlattScaling
-from sitewide.models.data import load_obd, log_from_events
-from sitewide.models.metrics import auc, expected_calibration_error, ndcg_at_k, recall_at_k
 from sitewide.ports import ScoreInput, Scorer
+from sitewide.training.baselines import CategoryPriceScorer, LogisticRegressionModel, PopularityModel
+from sitewide.training.data import load_obd, log_from_events
+from sitewide.training.metrics import auc, expected_calibration_error, ndcg_at_k, recall_at_k
 
 FIXTURE_OBD = Path(__file__).resolve().parents[1] / "fixtures" / "ranking_obd"
 
@@ -85,13 +85,13 @@ def test_popularity_and_logreg_learn_the_simulator_signal(tiny) -> None:  # type
 
 
 def test_prior_scorer_ranks_categories_by_their_logged_rates(tiny) -> None:  # type: ignore[no-untyped-def]
-    prior = PriorScorer(tiny.world.product_list).fit(tiny.sim.log.subset(tiny.train))
+    prior = CategoryPriceScorer(tiny.world.product_list).fit(tiny.sim.log.subset(tiny.train))
     assert isinstance(prior, Scorer)
     test = tiny.sim.log.subset(tiny.test)
     pctr, pcvr = prior.score(test.inputs)
     assert pctr.shape == test.inputs.product.shape
     assert auc(test.click.ravel(), pctr.ravel()) > 0.5
-    unfitted = PriorScorer([Product("a", "s", "t", "c", Micros(1_000_000))])
+    unfitted = CategoryPriceScorer([Product("a", "s", "t", "c", Micros(1_000_000))])
     ctr, cvr = unfitted.score(
         ScoreInput(np.array([[0, -1]]), np.array([0]), np.array([-1]), np.zeros((1, 2)))
     )

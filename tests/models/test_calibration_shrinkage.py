@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from sitewide.models.calibration import PlattScaling
-from sitewide.models.data import load_obd
 from sitewide.models.features import FeaturePipeline
-from sitewide.models.metrics import log_loss
 from sitewide.models.ranker import RankerConfig
-from sitewide.models.train import TrainConfig, train_ranker
+from sitewide.training.data import load_obd
+from sitewide.training.metrics import log_loss
+from sitewide.training.ranking import TrainConfig, train_ranker
 
 FIXTURE_OBD = Path(__file__).resolve().parents[1] / "fixtures" / "ranking_obd"
 

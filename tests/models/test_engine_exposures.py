@@ -6,12 +6,12 @@ import numpy as np
 import torch
 
 from sitewide.engine import EngineConfig
-from sitewide.models.data import simulate_engine_exposures
 from sitewide.models.features import REQUEST_DENSE
-from sitewide.models.metrics import auc
 from sitewide.models.priors import SimilarityPriorScorer
-from sitewide.models.train import TrainConfig, train_ranker
 from sitewide.ports import RequestBatch, ScoreInput
+from sitewide.training.data import simulate_engine_exposures
+from sitewide.training.metrics import auc
+from sitewide.training.ranking import TrainConfig, train_ranker
 from sitewide.wiring import world_engine
 
 

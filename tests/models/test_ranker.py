@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sitewide.domain.types import ValidationError
-from sitewide.models.metrics import auc, log_loss
 from sitewide.models.scorer import LearnedScorer, load_scorer, save_scorer
-from sitewide.models.train import TrainConfig, train_ranker
 from sitewide.ports import ScoreInput, Scorer
+from sitewide.training.metrics import auc, log_loss
+from sitewide.training.ranking import TrainConfig, train_ranker
 
 CFG = TrainConfig(epochs=3, batch_size=1024, seed=5, progress=False)
 
@@ -118,7 +118,7 @@ def test_packaged_checkpoint_scores_the_packaged_catalogue_for_cold_users() -> N
 
 @pytest.mark.slow  # two trainings over the full 2,000-product world: ~20 s
 def test_train_from_simulator_writes_a_checkpoint_serving_the_calibrated_cvr(tmp_path: Path) -> None:
-    from sitewide.models.train import train_from_simulator
+    from sitewide.training.ranking import train_from_simulator
 
     cfg = TrainConfig(epochs=1, batch_size=2048, progress=False)
     path = train_from_simulator(tmp_path / "r.pt", n_requests=3_000, users=200, config=cfg)

@@ -55,7 +55,7 @@ def test_fused_retriever_finds_what_either_source_alone_misses() -> None:
 def test_hard_negatives_change_the_two_tower_loss() -> None:
     import torch
 
-    from sitewide.models.losses import in_batch_softmax_loss
+    from sitewide.training.losses import in_batch_softmax_loss
 
     q = torch.nn.functional.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=1)
     base = in_batch_softmax_loss(q, q.clone())

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 
 from sitewide.index.exact import ExactIndex
-from sitewide.models.metrics import recall_at_k
-from sitewide.models.train import TwoTowerTrainConfig, train_two_tower
 from sitewide.models.two_tower import make_two_tower_data, product_vectors, request_vectors
+from sitewide.training.metrics import recall_at_k
+from sitewide.training.ranking import TwoTowerTrainConfig, train_two_tower
 
 
 def test_two_tower_retrieves_held_out_clicks_better_than_chance_and_deterministically(tiny) -> None:  # type: ignore[no-untyped-def]

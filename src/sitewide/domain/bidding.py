@@ -25,7 +25,7 @@ Bidders
 * :class:`PidBidder` — a PID controller on the log of realised ROI ÷ target, capped by a PI pacing loop.
 * :class:`DualBidder` — ``(1 + μ/R) / (λ + μ)`` with ``λ`` (budget) moved by the spend pace and ``μ`` (ROI)
   moved by the ROI error, online, once per tick.
-* :class:`PolicyBidder` — a small MLP (numpy inference, weights trained in ``sitewide.models.bidding_policy``)
+* :class:`PolicyBidder` — a small MLP (numpy inference, weights trained in ``sitewide.training.bidding_policy``)
   that predicts the hindsight-optimal multiplier for the rest of the day from :func:`policy_features`.
 
 :class:`BudgetGuard` is the hard cap: every served ad whose click is not yet resolved reserves its per-click
@@ -594,7 +594,7 @@ class PolicyBidder(Bidder):
 
 
 def make_baseline_bidder(kind: str, target_roi: float, budget_micros: int) -> Bidder:
-    """``truthful`` | ``pid`` | ``dual`` | ``landscape``. The learned policy needs weights: see ``sitewide.models.bidding_policy``."""
+    """``truthful`` | ``pid`` | ``dual`` | ``landscape``. The learned policy needs weights: see ``sitewide.models.bidding_policy.BidderFactory``."""
     if kind == "truthful":
         return TruthfulBidder(target_roi, budget_micros)
     if kind == "pid":

@@ -28,6 +28,7 @@ from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
 from sitewide.engine.serving import Serving
 from sitewide.engine.settlement import Settlement
 from sitewide.engine.value import ValueBook
+from sitewide.pacing import MakeBidder
 from sitewide.ports import (
     Clock,
     EventReceipt,
@@ -55,6 +56,7 @@ class Engine:
         encoder: TextEncoder,
         index: VectorIndex,
         scorer_for: ScorerFactory,
+        make_bidder: MakeBidder,
         lexical: LexicalIndex | None = None,
         clock: Clock | None = None,
         creatives: CreativeRotation | None = None,
@@ -65,7 +67,7 @@ class Engine:
         self.creatives = creatives or CreativeRotation()  # approved creatives per product, Thompson sampling
         self._lock = threading.RLock()
         self.catalogue = Catalogue(cfg)
-        self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue)
+        self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
         self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
         self.values = ValueBook(cfg, self.catalogue)
         self.serving = Serving(

@@ -10,15 +10,18 @@ from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, No
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.experimentation import ExperimentRouter
-from sitewide.pacing import Pacer
+from sitewide.pacing import MakeBidder, Pacer
 from sitewide.ports import BoolArray, Clock, FloatArray, IntArray, Store
 
 
 class CampaignBook:
     """Campaigns in store order; row ``i`` of ``multiplier``/``active`` is ``campaigns[i]``."""
 
-    def __init__(self, store: Store, config: EngineConfig, clock: Clock, catalogue: Catalogue) -> None:
+    def __init__(
+        self, store: Store, config: EngineConfig, clock: Clock, catalogue: Catalogue, make_bidder: MakeBidder
+    ) -> None:
         self.store = store
+        self.make_bidder = make_bidder
         self.config = config
         self.clock = clock
         self.catalogue = catalogue
@@ -44,7 +47,8 @@ class CampaignBook:
         self.multiplier = np.array([1.0 / float(c.target_roi) for c in camps], dtype=np.float64)
         self.active = np.array([c.status is CampaignStatus.ACTIVE for c in camps], dtype=bool)
         if self._pacer is None:
-            self._pacer = Pacer(camps, self.config.pacing, self.config.auction.reserve_cpc_micros)
+            reserve = self.config.auction.reserve_cpc_micros
+            self._pacer = Pacer(camps, self.config.pacing, reserve, self.make_bidder)
             self.click_campaign = {}
         else:
             self._pacer.reconcile(camps)

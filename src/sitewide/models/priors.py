@@ -13,7 +13,7 @@ class SimilarityPriorScorer:
 
     Base rates: CTR 4.05 % and CVR 0.53 % are the ESMM paper's full Ali-CCP figures
     (see ``../shared/data/ali_ccp_sample/PROVENANCE.md``); the shapes of the adjustments are assumptions.
-    (Not :class:`sitewide.models.baselines.PriorScorer`, which is fitted on a log.)
+    (Not :class:`sitewide.training.baselines.CategoryPriceScorer`, which is fitted on a log.)
     """
 
     def __init__(

@@ -1,22 +1,22 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import sitewide
 from sitewide.domain.bidding import CampaignState, DualBidder, PolicyBidder
-from sitewide.models.bidding_policy import (
-    PolicyConfig,
-    collect,
-    default_policy_path,
-    load_policy,
-    make_bidder,
-    save_policy,
-    train_policy,
-)
+from sitewide.domain.types import ValidationError
+from sitewide.models.bidding_policy import TRAINED_ROI_RANGE, BidderFactory, default_policy_path, load_policy
 from sitewide.simulator.bidding_env import EnvConfig
+from sitewide.training.bidding_policy import PolicyConfig, collect, save_policy, train_policy
+
+SRC = str(Path(sitewide.__file__).resolve().parents[1])  # the checkout this test imports
 
 TINY = PolicyConfig(
     hidden=8,
@@ -55,7 +55,7 @@ def test_saved_policy_loads_and_bids_the_same(tmp_path: Path) -> None:
     p = tmp_path / "policy.pt"
     save_policy(w, p, {"note": "test"})
     assert p.stat().st_size < 1_000_000
-    b1 = make_bidder("learned", 3.0, 10**9, str(p))
+    b1 = BidderFactory.load("learned", str(p))(3.0, 10**9)
     b2 = PolicyBidder(3.0, 10**9, load_policy(p))
     assert isinstance(b1, PolicyBidder)
     s = CampaignState(10**9, 0, 0, 0, 3.0, 1.0, 48)
@@ -63,11 +63,35 @@ def test_saved_policy_loads_and_bids_the_same(tmp_path: Path) -> None:
 
 
 def test_learned_falls_back_to_dual_when_no_policy_file(tmp_path: Path) -> None:
-    assert isinstance(make_bidder("learned", 3.0, 10**9, str(tmp_path / "missing.pt")), DualBidder)
+    assert isinstance(BidderFactory.load("learned", str(tmp_path / "missing.pt"))(3.0, 10**9), DualBidder)
 
 
 def test_shipped_policy_loads_when_present() -> None:
     path = default_policy_path()
     if path is None:
         pytest.skip("no shipped policy file in this checkout")
-    assert isinstance(make_bidder("learned", 3.0, 10**9), PolicyBidder)
+    factory = BidderFactory.load("learned")
+    a, b = factory(3.0, 10**9), factory(5.0, 10**8)
+    assert isinstance(a, PolicyBidder) and isinstance(b, PolicyBidder)
+    assert a.weights is b.weights  # read once, when the factory was built (no module-level cache)
+
+
+def test_serving_knows_the_roi_range_the_training_default_covers() -> None:
+    rois = PolicyConfig().env.target_rois
+    assert TRAINED_ROI_RANGE == (min(rois), max(rois))
+
+
+def test_an_unknown_bidder_kind_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        BidderFactory.load("oracle")
+
+
+def test_serving_the_policy_does_not_load_the_simulator_or_training() -> None:
+    code = (
+        "import sys\n"
+        "from sitewide.models.bidding_policy import BidderFactory\n"
+        "BidderFactory.load('learned')(3.0, 10**9)\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('sitewide.simulator', 'sitewide.training')))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": SRC})

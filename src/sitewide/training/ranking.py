@@ -23,13 +23,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sitewide.domain.types import ValidationError
 from sitewide.models.calibration import PlattScaling
-from sitewide.models.data import RankingLog
 from sitewide.models.features import FeaturePipeline, RankBatch, logged_mask
-from sitewide.models.losses import esmm_loss, in_batch_softmax_loss
 from sitewide.models.ranker import MultiTaskRanker, RankerConfig
 from sitewide.models.scorer import LearnedScorer
 from sitewide.models.two_tower import TwoTower, TwoTowerConfig, TwoTowerData
 from sitewide.ports import ScoreInput
+from sitewide.training.data import RankingLog
+from sitewide.training.losses import esmm_loss, in_batch_softmax_loss
 
 
 @dataclass(frozen=True)
@@ -352,10 +352,10 @@ def train_from_simulator(
     with ``serve_target_cvr`` (default: Ali-CCP's 0.53 %, the simulator's calibrated value) the pCVR intercept
     is shifted back to that world (documented in ``sitewide/data/README.md``)."""
     from sitewide.engine import EngineConfig
-    from sitewide.models.data import simulate_engine_exposures, split_rows
     from sitewide.models.features import ProductTable, UserTable
     from sitewide.models.scorer import save_scorer
     from sitewide.simulator import SimConfig, build_world
+    from sitewide.training.data import simulate_engine_exposures, split_rows
     from sitewide.wiring import world_engine
 
     if worlds < 1 or n_requests < worlds:

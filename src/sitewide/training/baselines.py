@@ -5,7 +5,7 @@
 - :class:`LogisticRegressionModel` — one logistic regression per task over the *same* hashed features as the
   ranker (one-hot of every categorical code, the dense columns) plus one-hot position, fitted full-batch with
   L-BFGS and L2. CTR and CTCVR on all impressions, CVR on clicked impressions.
-- :class:`PriorScorer` — a ``Scorer``: pCTR and pCVR from smoothed category rates times a price-decile factor,
+- :class:`CategoryPriceScorer` — a ``Scorer``: pCTR and pCVR from smoothed category rates times a price-decile factor,
   fitted from a log; unfitted, it returns the base rates.
 """
 
@@ -19,10 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from sitewide.domain.types import Product, ValidationError
-from sitewide.models.data import RankingLog
 from sitewide.models.features import FeaturePipeline, RankBatch, logged_pairs
 from sitewide.models.scorer import LoggedPrediction
 from sitewide.ports import FloatArray, IntArray, ScoreInput
+from sitewide.training.data import RankingLog
 
 
 def _flat(log: RankingLog) -> tuple[IntArray, IntArray, np.ndarray, np.ndarray]:
@@ -150,7 +150,7 @@ class LogisticRegressionModel:
         return LoggedPrediction(ctr, ctr, cvr, ctcvr)
 
 
-class PriorScorer:
+class CategoryPriceScorer:
     """pCTR = category CTR × price-decile factor; pCVR = category CVR × price-decile factor (all smoothed).
 
     ``products`` fixes the row order of ``ScoreInput.product``. Base rates before :meth:`fit`: CTR 4.05 % and
@@ -174,7 +174,7 @@ class PriorScorer:
         self.ctr_dec = np.ones(10)
         self.cvr_dec = np.ones(10)
 
-    def fit(self, log: RankingLog, exam: FloatArray | None = None) -> PriorScorer:
+    def fit(self, log: RankingLog, exam: FloatArray | None = None) -> CategoryPriceScorer:
         """Rates from a log; with ``exam [positions]``, impressions count as ``exam[position]`` examinations."""
         rows, cols, click, order = _flat(log)
         p = log.inputs.product[rows, cols]
