@@ -26,10 +26,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
 from sqlalchemy import create_engine
 
-from sitewide.domain.guarantee import day_index, day_str, payout_due
+from sitewide.domain.guarantee import payout_due
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, zero_figures
-from sitewide.domain.time import day_bounds
+from sitewide.domain.time import day_bounds, day_index, day_str
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,

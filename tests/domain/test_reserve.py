@@ -11,14 +11,13 @@ from sitewide.domain.guarantee import (
     DAILY_CONTRACT,
     PLATFORM_CONTRACT,
     GuaranteeContract,
-    day_index,
     payout_due,
 )
 from sitewide.domain.ledger import PLATFORM_COMPENSATION, PLATFORM_RESERVE, credit_account
 from sitewide.domain.money import Micros
 from sitewide.domain.reserve import OpenWindow, WindowTotals, expected_due, plan_reserve
 from sitewide.domain.settlement import SettlementPolicy
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_index
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.storage.memory import MemoryStore

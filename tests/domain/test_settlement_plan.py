@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract, GuaranteeEvaluation, day_str
+from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, DaySpans
 from sitewide.domain.settlement_plan import (
@@ -18,7 +18,7 @@ from sitewide.domain.settlement_plan import (
     touched_times,
     windows_to_judge,
 )
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_str
 from sitewide.domain.types import Campaign
 
 D0 = 20_000  # a day index (2024-10-04)

@@ -18,27 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import ValidationError
 
 SCHEMA = "sitewide.roi_guarantee"
 SCHEMA_VERSION = 1
-
-
-def day_index(day: str) -> int:
-    try:
-        d = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise ValidationError(f"bad day {day!r}: {exc}") from exc
-    return int(d.timestamp()) // 86_400
-
-
-def day_str(index: int) -> str:
-    return datetime.fromtimestamp(index * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,6 @@ from sitewide.domain.guarantee import (
     PLATFORM_CONTRACT,
     GuaranteeContract,
     GuaranteeEvaluation,
-    day_index,
-    day_str,
     payout_due,
     window_key,
 )
@@ -38,7 +36,7 @@ from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
 from sitewide.domain.ledger import TransactionBuilder
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import Campaign, Event, EventKind, Transaction
 
 Key = tuple[str, int]  # (campaign id, day index)

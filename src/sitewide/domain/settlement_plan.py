@@ -12,7 +12,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, day_index, day_str, window_key
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, window_key
 from sitewide.domain.reserve import OpenWindow, ReserveMove, WindowTotals, plan_reserve
 from sitewide.domain.settlement import (
     CampaignSettlement,
@@ -22,7 +22,7 @@ from sitewide.domain.settlement import (
     evaluate_window,
     window_for,
 )
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import Campaign, EventKind, Transaction
 
 DayKey = tuple[str, str]  # (campaign id, day)

@@ -1,6 +1,6 @@
 """Time in the system: UTC epoch milliseconds, calendar days ``YYYY-MM-DD``, and the wall clock.
 
-Every module that needs the length of a day or a day's bounds takes them from here. ``SystemClock`` reads the
+Every module that needs the length of a day, a day's bounds or a day index takes them from here. ``SystemClock`` reads the
 wall clock only when asked (it satisfies the ``Clock`` port); the simulator and the tests pass their own.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+
+from sitewide.domain.types import ValidationError
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -29,3 +31,17 @@ def day_bounds(day: str) -> tuple[int, int]:
     """``[start, end)`` epoch ms of a UTC calendar day ``YYYY-MM-DD``."""
     start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
     return start, start + DAY_MS
+
+
+def day_index(day: str) -> int:
+    """Days since 1970-01-01 of a UTC calendar day ``YYYY-MM-DD``; ValidationError when malformed."""
+    try:
+        d = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValidationError(f"bad day {day!r}: {exc}") from exc
+    return int(d.timestamp()) // 86_400
+
+
+def day_str(index: int) -> str:
+    """The UTC calendar day ``YYYY-MM-DD`` of a day index (the inverse of :func:`day_index`)."""
+    return datetime.fromtimestamp(index * 86_400, tz=UTC).strftime("%Y-%m-%d")

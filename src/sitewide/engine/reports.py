@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sitewide.domain.guarantee import GuaranteeContract, day_index, day_str
+from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.time import day_index, day_str
 from sitewide.domain.types import Campaign, NotFound
 from sitewide.ports import Store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, day_index, day_str
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.settlement import (
     DayFigures,
@@ -28,7 +28,7 @@ from sitewide.domain.settlement_plan import (
     touched_times,
     windows_to_judge,
 )
-from sitewide.domain.time import DAY_MS, day_bounds, day_of
+from sitewide.domain.time import DAY_MS, day_bounds, day_index, day_of, day_str
 from sitewide.domain.types import Conflict, EventKind, NotFound, Transaction, ValidationError
 from sitewide.engine.config import EngineConfig
 from sitewide.ports import Clock, Store

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from sitewide.domain.attribution import attribute_orders
-from sitewide.domain.guarantee import day_index, day_str
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
-from sitewide.domain.time import day_bounds
+from sitewide.domain.time import day_bounds, day_index, day_str
 from sitewide.domain.types import Campaign, EventKind
 from sitewide.engine import Engine
 from sitewide.engine.reports import CampaignDay
