@@ -155,7 +155,7 @@ class Engine:
             return self.serving.serve_batch(batch)
 
     def serve(self, request: ServeRequest) -> ServeResult:
-        return self.serving.serve(request, self.clock.now_ms())
+        return self.serving.serve(request, self.clock)
 
     def value_report(self) -> dict[str, float]:
         """Per campaign: the expected GMV (micros, as valued when served: calibrated when

@@ -16,7 +16,7 @@ from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
-from sitewide.ports import BoolArray, IntArray, ObjectArray, RequestBatch, ServedBatch, Store
+from sitewide.ports import BoolArray, Clock, IntArray, ObjectArray, RequestBatch, ServedBatch, Store
 
 
 class Serving:
@@ -160,14 +160,14 @@ class Serving:
             )
         return out
 
-    def serve(self, request: ServeRequest, now_ms: int) -> ServeResult:
-        """One request (the API's ``POST /serve``); a batch of one under the hood."""
+    def serve(self, request: ServeRequest, clock: Clock) -> ServeResult:
+        """One request (the API's ``POST /serve``; ``ts_ms`` 0 = now); a batch of one under the hood."""
         batch = RequestBatch(
             request_ids=[request.request_id],
             user_ids=[request.user_id],
             kinds=np.array([int(request.kind)]),
             queries=[request.query],
-            ts_ms=request.ts_ms or now_ms,
+            ts_ms=request.ts_ms or clock.now_ms(),
             slots=request.slots,
         )
         sb = self.serve_batch(batch)

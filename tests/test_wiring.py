@@ -1,0 +1,59 @@
+"""The composition root: Settings name the adapters, and the engine runs with exactly those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitewide.domain.types import Product, RequestKind, Shop, ValidationError
+from sitewide.engine import EngineConfig
+from sitewide.index.bm25 import BM25Index
+from sitewide.index.exact import ExactIndex
+from sitewide.models.encoders import CharNgramEncoder, HashedNgramEncoder
+from sitewide.models.priors import SimilarityPriorScorer
+from sitewide.settings import Settings
+from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import build_engine, make_engine, seeded_engine
+
+
+def test_the_defaults_are_the_char_ngram_encoder_exact_search_and_no_lexical_index(
+    shops: list[Shop], products: list[Product]
+) -> None:
+    e = seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="priors"))
+    assert isinstance(e.encoder, CharNgramEncoder) and e.encoder.dim == EngineConfig().encoder_dim
+    assert isinstance(e.index, ExactIndex)
+    assert isinstance(e.scorer, SimilarityPriorScorer)
+    assert e.retrieval.lexical is None
+    defaults = {k: Settings.model_fields[k].default for k in ("encoder", "index", "scorer")}
+    assert defaults == {"encoder": "char-ngram", "index": "exact", "scorer": "learned"}
+
+
+def test_settings_choose_the_adapters_the_service_engine_runs_with(
+    shops: list[Shop], products: list[Product], tmp_path: Path
+) -> None:
+    store = MemoryStore()
+    store.upsert_shops(shops)
+    store.upsert_products(products)
+    s = Settings(data_dir=tmp_path, load_catalogue=False, encoder="hashed", scorer="priors")
+    e = build_engine(s, store)
+    assert isinstance(e.encoder, HashedNgramEncoder)
+    assert isinstance(e.scorer, SimilarityPriorScorer)
+    assert e.config.scorer == "priors"
+    assert e.catalogue_ids() == sorted(p.id for p in products)
+
+
+def test_a_lexical_merge_gets_bm25_and_an_unknown_scorer_is_refused(
+    shops: list[Shop], products: list[Product]
+) -> None:
+    e = seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="priors", lexical_k=3))
+    assert isinstance(e.retrieval.lexical, BM25Index)
+    with pytest.raises(ValidationError):
+        make_engine(MemoryStore(), EngineConfig(scorer="magic"))
+
+
+def test_request_kind_codes_and_labels() -> None:
+    assert [int(k) for k in RequestKind] == [0, 1]
+    assert RequestKind.parse("feed") is RequestKind.FEED and RequestKind.FEED.label == "feed"
+    with pytest.raises(ValidationError):
+        RequestKind.parse("video")
