@@ -1,11 +1,9 @@
 """The engine: one request is retrieve → score → bid → auction → log; ``settle`` turns events into money.
 
-:class:`Engine` is a facade over its parts — :mod:`.catalogue` (products, pool, shop score), :mod:`.campaigns`
-(who bids for what, pacing, experiments), :mod:`.retrieval`, :mod:`.serving`, :mod:`.value` (calibrated value),
-:mod:`.events`, :mod:`.settlement` and :mod:`.reports`. The parts see adapters only through ``ports``;
-``sitewide.wiring`` picks the adapters. Only what serving needs per request lives in memory (catalogue arrays,
-the campaign of each product, today's spend per campaign); everything that matters for money is in the Store.
-"""
+:class:`Engine` is a facade over :mod:`.catalogue` (products, pool, shop score), :mod:`.campaigns` (who bids,
+pacing, experiments), :mod:`.retrieval`, :mod:`.serving`, :mod:`.value`, :mod:`.events`, :mod:`.settlement` and
+:mod:`.reports`; they see adapters only through ``ports`` (``sitewide.wiring`` picks them). In memory: what
+serving needs per request; everything that matters for money is in the Store."""
 
 from __future__ import annotations
 
