@@ -44,7 +44,7 @@ from sitewide.domain.time import day_bounds  # noqa: E402
 from sitewide.domain.types import Campaign, Event, EventKind  # noqa: E402
 from sitewide.engine import EngineConfig  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
-from sitewide.service import experiments as usecases  # noqa: E402
+from sitewide.service.usecases import experiments as usecases  # noqa: E402
 from sitewide.simulator.experiments import (  # noqa: E402
     CampaignScenario,
     CreativeScenario,
@@ -107,7 +107,7 @@ def end_to_end(rng: np.random.Generator, users: int, ticks: int, lift: float) ->
         product_ids=pids, arms=(Arm("A", title="old title"), Arm("B", title="new title")), salt="e2e",
         n_star=users // 2, created_ms=t0,
     )  # fmt: skip
-    exp = usecases.create(engine, exp)
+    exp = usecases.create(engine, engine.store, exp)
     titles = {p.id: p.title for p in products}
     ids = [f"user{i}" for i in range(users)]
     base = 0.05 * rng.lognormal(-0.18, 0.6, size=users)
@@ -148,7 +148,7 @@ def end_to_end(rng: np.random.Generator, users: int, ticks: int, lift: float) ->
         for k in range(0, len(events), 1000):
             engine.record_events(events[k : k + 1000])
         n_ev += len(events)
-        res = usecases.results(engine, usecases.get(engine, exp.id))
+        res = usecases.results(engine, engine.store, usecases.get(engine.store, exp.id))
         if res.experiment.winner is not None:
             stopped_at, verdict = t + 1, res.verdict
             break

@@ -20,7 +20,7 @@ from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, Shop
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
-from sitewide.service import experiments as usecases
+from sitewide.service.usecases import experiments as usecases
 from sitewide.storage.memory import MemoryStore
 from sitewide.wiring import seeded_engine
 
@@ -88,7 +88,7 @@ def shown_labels(engine: Engine, users: list[str]) -> dict[str, set[str]]:
 
 
 def test_each_user_sees_their_arm_and_a_stopped_experiment_serves_only_the_winner(engine: Engine) -> None:
-    exp = usecases.create(engine, creative_exp())
+    exp = usecases.create(engine, engine.store, creative_exp())
     users = [f"u{i}" for i in range(200)]
     arms = dict(zip(users, assign_many(exp.salt, [1, 1], users).tolist(), strict=True))
     seen = shown_labels(engine, users)
@@ -96,7 +96,7 @@ def test_each_user_sees_their_arm_and_a_stopped_experiment_serves_only_the_winne
     for u, labels in seen.items():
         assert labels == {exp.arms[arms[u]].title}
     assert {next(iter(v)) for v in seen.values()} == {"SanDisk 16GB", "SanDisk Cruzer 16GB — fast, tiny"}
-    usecases.stop_experiment(engine, exp, "B", "merchant's call", T0)
+    usecases.stop_experiment(engine, engine.store, exp, "B", "merchant's call", T0)
     after = shown_labels(engine, users)
     assert after and all(v == {"SanDisk Cruzer 16GB — fast, tiny"} for v in after.values())
     res = engine.serve(_one("u7"))
@@ -110,7 +110,7 @@ def _one(user: str):  # type: ignore[no-untyped-def]
 
 
 def test_budget_split_each_user_meets_only_their_arms_campaign(engine: Engine) -> None:
-    exp = usecases.create(engine, roi_exp())
+    exp = usecases.create(engine, engine.store, roi_exp())
     parent = engine.store.get_campaign("c1")
     assert parent is not None and parent.status is CampaignStatus.PAUSED
     ids = engine.campaign_ids()
@@ -129,11 +129,11 @@ def test_budget_split_each_user_meets_only_their_arms_campaign(engine: Engine) -
             seen[int(arms[r])].add(ids[c])
     assert b_id not in seen[0] and a_id not in seen[1]  # an arm never meets the other in an auction
     assert a_id in seen[0] and b_id in seen[1]
-    usecases.stop_experiment(engine, exp, "B", "merchant's call", T0)
+    usecases.stop_experiment(engine, engine.store, exp, "B", "merchant's call", T0)
     after = engine.serve_batch(batch(users, ts=T0 + 60_000))
     promoted = {engine.campaign_ids()[c] for c in after.campaign_idx[after.campaign_idx >= 0].tolist()}
     assert a_id not in promoted and b_id in promoted
-    done = usecases.apply_winner(engine, engine.store.get_experiment("x2"))  # type: ignore[arg-type]
+    done = usecases.apply_winner(engine, engine.store, engine.store.get_experiment("x2"))  # type: ignore[arg-type]
     assert done.applied
     parent = engine.store.get_campaign("c1")
     assert (
@@ -152,7 +152,7 @@ def test_an_arm_never_spends_beyond_its_cap(engine: Engine, kind: str) -> None:
         )
     else:
         exp = roi_exp(arms=(Arm("A"), capped))
-    exp = usecases.create(engine, exp)
+    exp = usecases.create(engine, engine.store, exp)
     users = [f"u{i}" for i in range(40)]
     arm_of = dict(zip(users, assign_many(exp.salt, [1, 1], users).tolist(), strict=True))
     spend = {0: 0, 1: 0}
@@ -199,10 +199,11 @@ def test_a_creative_arm_shows_its_own_approved_creative_and_the_rotation_sits_ou
     engine.creatives.set_creatives("p00", made.approved)
     with pytest.raises(ValidationError):
         usecases.create(
-            engine, creative_exp(arms=(Arm("A", creative_id=ids[0]), Arm("B", creative_id="nope")))
+            engine, engine.store, creative_exp(arms=(Arm("A", creative_id=ids[0]), Arm("B", creative_id="nope")))
         )
     exp = usecases.create(
         engine,
+        engine.store,
         creative_exp(product_ids=("p00",), arms=(Arm("A", creative_id=ids[0]), Arm("B", creative_id=ids[1]))),
     )
     users = [f"u{i}" for i in range(300)]

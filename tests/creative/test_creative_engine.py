@@ -80,14 +80,14 @@ def test_an_unchecked_creative_cannot_be_given_to_the_engine(engine: Engine, pro
 
 def test_the_bandit_steps_aside_where_a_creative_experiment_decides(engine: Engine) -> None:
     from sitewide.domain.experiments import Arm, Experiment, ExperimentKind
-    from sitewide.service import experiments as usecases
+    from sitewide.service.usecases import experiments as usecases
 
     exp = Experiment(
         id="x1", merchant_id="m1", name="title test", kind=ExperimentKind.CREATIVE, campaign_id="c1",
         product_ids=("p00",), arms=(Arm("A", title="SanDisk 16GB"), Arm("B", title="SanDisk Cruzer")),
         salt="s", auto_stop=False, created_ms=T0 - 10,
     )  # fmt: skip
-    usecases.create(engine, exp)
+    usecases.create(engine, engine.store, exp)
     n = 100
     out = engine.serve_batch(
         RequestBatch([f"r{i}" for i in range(n)], [f"u{i}" for i in range(n)], np.zeros(n, np.int64),

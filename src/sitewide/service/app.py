@@ -13,27 +13,31 @@ from starlette.exceptions import HTTPException
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
-from sitewide.service.creatives import build_desk
-from sitewide.service.creatives import restore as restore_creatives
+from sitewide.ports import Clock, Store
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
     campaigns,
+    campaigns_ui,
     catalogue,
     creatives,
     creatives_ui,
-    dashboard,
     events,
     experiments,
     experiments_ui,
     merchants,
     operator_keys,
     products,
+    products_ui,
     reports,
     serve,
     settle,
     shops,
+    ui,
 )
+from sitewide.service.usecases.catalogue import CatalogueVersion
+from sitewide.service.usecases.creatives import build_desk
+from sitewide.service.usecases.creatives import restore as restore_creatives
 from sitewide.settings import Settings
 from sitewide.storage.accounts import AccountStore
 from sitewide.storage.operator_keys import OperatorKeys
@@ -41,11 +45,11 @@ from sitewide.storage.sql import SqlStore
 from sitewide.wiring import build_engine
 
 
-def accounts_for(engine: Engine) -> AccountStore:
+def accounts_for(store: Store, clock: Clock) -> AccountStore:
     """Accounts share the store's database when it is SQL; an in-memory SQLite otherwise."""
-    if isinstance(engine.store, SqlStore):
-        return AccountStore(engine.store.engine, engine.clock)
-    return AccountStore.in_memory(engine.clock)
+    if isinstance(store, SqlStore):
+        return AccountStore(store.engine, clock)
+    return AccountStore.in_memory(clock)
 
 
 SECURITY_HEADERS = {
@@ -92,12 +96,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine = engine or build_engine(settings)
-    app.state.accounts = accounts = accounts or accounts_for(engine)
-    app.state.catalogue_version = 1
-    app.state.creatives = build_desk(settings, engine.store)
-    restore_creatives(engine)
+    app.state.store = store = engine.store  # the port the use cases read and write through
+    app.state.accounts = accounts = accounts or accounts_for(store, engine.clock)
+    app.state.catalogue_version = CatalogueVersion()
+    app.state.creatives = build_desk(settings, store)
+    restore_creatives(engine, store)
     app.state.bootstrap_operator_key = None
-    accounts.ensure_merchants(s.merchant_id for s in engine.store.list_shops())
+    accounts.ensure_merchants(s.merchant_id for s in store.list_shops())
     operator_key = operator_key if operator_key is not None else settings.operator_key
     app.state.operator_keys = OperatorKeys(accounts)
     if operator_key is not None:
@@ -117,7 +122,9 @@ def create_app(
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(NotFound)
-    async def _missing(_: Request, exc: Exception) -> JSONResponse:
+    async def _missing(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/ui/"):  # a dashboard page of an object the caller cannot see
+            return ui.error_page(request, ui.logged_in(request), 404, str(exc))
         return JSONResponse(status_code=404, content={"detail": str(exc)})
 
     @app.exception_handler(Conflict)
@@ -164,11 +171,13 @@ def create_app(
         reports.router,
         appeals.router,
         creatives.router,
+        ui.router,
+        campaigns_ui.router,
+        products_ui.router,
         creatives_ui.router,
-        dashboard.router,
         experiments_ui.router,
     ):
         app.include_router(r)
-    dashboard.mount_static(app)
+    ui.mount(app)
     mount_docs(app)
     return app

@@ -1,4 +1,5 @@
-"""Dependencies declared once and used by the thin routers: the engine, the account store and the caller.
+"""Dependencies declared once and used by the thin routers: the engine, the ports the composition root handed
+to the app (store, accounts), the catalogue version, the creative desk and the caller.
 
 Authentication: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the dashboard's login cookie is
 accepted for reads (GET) only, so a cross-site form cannot change anything with it.
@@ -12,7 +13,9 @@ from fastapi import Depends, HTTPException, Request
 
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
-from sitewide.ports import ServiceRecords
+from sitewide.ports import ServiceRecords, Store
+from sitewide.service.usecases.catalogue import CatalogueVersion
+from sitewide.service.usecases.creatives import CreativeDesk
 
 COOKIE = "sitewide_key"
 
@@ -20,6 +23,21 @@ COOKIE = "sitewide_key"
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_catalogue_version(request: Request) -> CatalogueVersion:
+    version: CatalogueVersion = request.app.state.catalogue_version
+    return version
+
+
+def get_desk(request: Request) -> CreativeDesk:
+    desk: CreativeDesk = request.app.state.creatives
+    return desk
 
 
 def get_accounts(request: Request) -> ServiceRecords:
@@ -57,6 +75,9 @@ def require_operator(principal: Annotated[Principal, Depends(get_principal)]) ->
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+StoreDep = Annotated[Store, Depends(get_store)]
+VersionDep = Annotated[CatalogueVersion, Depends(get_catalogue_version)]
+DeskDep = Annotated[CreativeDesk, Depends(get_desk)]
 AccountsDep = Annotated[ServiceRecords, Depends(get_accounts)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]

@@ -19,6 +19,7 @@ from sitewide.domain.time import day_bounds, day_index, day_str
 from sitewide.domain.types import Campaign, EventKind
 from sitewide.engine import Engine
 from sitewide.engine.reports import CampaignDay
+from sitewide.ports import Store
 
 GroupBy = Literal["day", "campaign", "product"]
 FAR_FUTURE_MS = 10**14
@@ -65,7 +66,7 @@ def campaign_days(engine: Engine, campaign_id: str) -> list[CampaignDay]:
 
 
 def settled_groups(
-    engine: Engine,
+    store: Store,
     campaigns: Iterable[Campaign],
     group_by: Literal["day", "campaign"],
     start: str | None,
@@ -77,10 +78,10 @@ def settled_groups(
     lo, hi = start or "0000-01-01", end or "9999-12-31"
     out = {
         t.key: Acc(t.key, t.impressions, t.clicks, t.orders, t.spend_micros, t.gmv_micros)
-        for t in engine.store.settled_totals(ids, group_by, lo, hi)
+        for t in store.settled_totals(ids, group_by, lo, hi)
     }
     for cid in ids:
-        for g in engine.store.guarantee_evaluations("0000-01-01", hi, cid).values():
+        for g in store.guarantee_evaluations("0000-01-01", hi, cid).values():
             last = day_str(day_index(g.first_day) + g.days - 1)
             if g.due_micros and lo <= last <= hi:
                 key = last if group_by == "day" else cid
@@ -89,7 +90,7 @@ def settled_groups(
 
 
 def product_groups(
-    engine: Engine, campaigns: Iterable[Campaign], start: str | None, end: str | None
+    engine: Engine, store: Store, campaigns: Iterable[Campaign], start: str | None, end: str | None
 ) -> dict[str, Acc]:
     """Impressions, clicks and spend summed by the store (SQL GROUP BY over the campaigns' own events);
     orders and GMV attributed last-touch over the campaigns' own clicks and the orders of their products.
@@ -102,16 +103,16 @@ def product_groups(
     hi = day_bounds(end)[1] if end else FAR_FUTURE_MS
     w = engine.config.attribution_window_ms
     out: dict[str, Acc] = {}
-    for t in engine.store.event_totals(ids, lo, hi):
+    for t in store.event_totals(ids, lo, hi):
         a = out.setdefault(t.product_id, Acc(t.product_id))
         if t.kind == EventKind.IMPRESSION.value:
             a.impressions += t.count
         elif t.kind == EventKind.CLICK.value:
             a.clicks += t.count
             a.spend_micros += t.price_micros
-    clicks = engine.store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value], campaign_ids=ids)
+    clicks = store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value], campaign_ids=ids)
     products = sorted({p for c in camps for p in c.product_ids} | {e.product_id for e in clicks})
-    orders = engine.store.events_between(lo, hi, [EventKind.ORDER.value], product_ids=products)
+    orders = store.events_between(lo, hi, [EventKind.ORDER.value], product_ids=products)
     product_of = {o.id: o.product_id for o in orders}
     camp_set = set(ids)
     for att in attribute_orders(clicks, orders, w):
@@ -124,12 +125,17 @@ def product_groups(
 
 
 def report(
-    engine: Engine, campaigns: list[Campaign], group_by: GroupBy, start: str | None, end: str | None
+    engine: Engine,
+    store: Store,
+    campaigns: list[Campaign],
+    group_by: GroupBy,
+    start: str | None,
+    end: str | None,
 ) -> tuple[list[dict[str, object]], dict[str, object]]:
     if group_by == "product":
-        groups = product_groups(engine, campaigns, start, end)
+        groups = product_groups(engine, store, campaigns, start, end)
     else:
-        groups = settled_groups(engine, campaigns, group_by, start, end)
+        groups = settled_groups(store, campaigns, group_by, start, end)
     total = Acc("total")
     for g in groups.values():
         total.add(g)

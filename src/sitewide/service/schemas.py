@@ -25,7 +25,9 @@ def _safe_text(v: str) -> str:
         raise ValueError("must not be empty or only spaces")
     bad = sorted({f"U+{ord(ch):04X}" for ch in v if ch in UNSAFE_TEXT})
     if bad:
-        raise ValueError(f"control or bidirectional-override characters are not allowed: {', '.join(bad[:5])}")
+        raise ValueError(
+            f"control or bidirectional-override characters are not allowed: {', '.join(bad[:5])}"
+        )
     return v
 
 
@@ -37,7 +39,9 @@ MAX_TARGET_ROI = Decimal("100")
 MIN_DAILY_BUDGET_MICROS = 10_000  # 0.01 CNY
 MAX_DAILY_BUDGET_MICROS = 10**13  # 10 million CNY
 TargetRoi = Annotated[Decimal, Field(ge=MIN_TARGET_ROI, le=MAX_TARGET_ROI, max_digits=8, decimal_places=2)]
-Budget = Annotated[int, Field(ge=MIN_DAILY_BUDGET_MICROS, le=MAX_DAILY_BUDGET_MICROS, strict=True)]  # no "100000"
+Budget = Annotated[
+    int, Field(ge=MIN_DAILY_BUDGET_MICROS, le=MAX_DAILY_BUDGET_MICROS, strict=True)
+]  # no "100000"
 
 T = TypeVar("T")
 
@@ -144,6 +148,14 @@ class CatalogueOut(BaseModel):
     shops: int
     products: int
     catalogue_version: int
+
+
+class CatalogueIdsOut(BaseModel):
+    """The order of products ``/serve/batch`` indexes into, and of campaigns for its ``campaign_idx``."""
+
+    catalogue_version: int
+    product_ids: list[str]
+    campaign_ids: list[str]
 
 
 # quality: signals, eligibility, shop score ---------------------------------------------------------

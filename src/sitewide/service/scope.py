@@ -1,5 +1,6 @@
 """Who may see what. A merchant sees only objects of its own shops; others' objects are "not found" (404),
-so that ids of other merchants' objects cannot even be confirmed to exist."""
+so that ids of other merchants' objects cannot even be confirmed to exist. Reads go through the ``Store``
+port the composition root hands to the app, never through the engine."""
 
 from __future__ import annotations
 
@@ -7,38 +8,43 @@ from typing import TypeVar
 
 from sitewide.domain.accounts import Principal
 from sitewide.domain.types import Campaign, NotFound, Product, Shop
-from sitewide.engine import Engine
+from sitewide.ports import Store
 
 T = TypeVar("T")
 
 
-def visible_shop(engine: Engine, who: Principal, shop_id: str) -> Shop:
-    s = engine.store.get_shop(shop_id)
+def visible_shop(store: Store, who: Principal, shop_id: str) -> Shop:
+    s = store.get_shop(shop_id)
     if s is None or not who.can_see(s.merchant_id):
         raise NotFound(f"shop {shop_id} not found")
     return s
 
 
-def shop_owners(engine: Engine) -> dict[str, str]:
-    return {s.id: s.merchant_id for s in engine.store.list_shops()}
+def shop_owners(store: Store) -> dict[str, str]:
+    return {s.id: s.merchant_id for s in store.list_shops()}
 
 
-def visible_product(engine: Engine, who: Principal, product_id: str) -> tuple[Product, str]:
-    p = engine.store.get_product(product_id)
+def visible_product(store: Store, who: Principal, product_id: str) -> tuple[Product, str]:
+    p = store.get_product(product_id)
     owner = None
     if p is not None:
-        s = engine.store.get_shop(p.shop_id)
+        s = store.get_shop(p.shop_id)
         owner = s.merchant_id if s else None
     if p is None or owner is None or not who.can_see(owner):
         raise NotFound(f"product {product_id} not found")
     return p, owner
 
 
-def visible_campaign(engine: Engine, who: Principal, campaign_id: str) -> Campaign:
-    c = engine.store.get_campaign(campaign_id)
+def visible_campaign(store: Store, who: Principal, campaign_id: str) -> Campaign:
+    c = store.get_campaign(campaign_id)
     if c is None or not who.can_see(c.merchant_id):
         raise NotFound(f"campaign {campaign_id} not found")
     return c
+
+
+def owner_filter(who: Principal, merchant_id: str | None) -> str | None:
+    """The merchant whose objects a list shows: a merchant's own; the operator's choice (None: all)."""
+    return merchant_id if who.is_operator else who.merchant_id
 
 
 def page(items: list[T], offset: int, limit: int) -> tuple[list[T], int]:

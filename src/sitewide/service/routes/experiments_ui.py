@@ -1,7 +1,7 @@
 """Console pages for merchant experiments: list and create, watch (verdict, lifts with intervals), stop, apply.
 
-Same login, scoping and same-origin rule as the rest of the dashboard (:mod:`.dashboard`); the work is done by
-the JSON routes' helpers and :mod:`sitewide.service.experiments`.
+Same login, scoping and same-origin rule as the rest of the dashboard (:mod:`.ui`); the work is done by
+:mod:`sitewide.service.usecases.experiments`.
 """
 
 from __future__ import annotations
@@ -11,42 +11,50 @@ from typing import Any
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
 from sitewide.domain.accounts import Principal
 from sitewide.domain.money import parse_amount
 from sitewide.domain.sequential import METRIC_LABEL, Metric
-from sitewide.domain.types import DomainError, NotFound
-from sitewide.service import experiments as uc
-from sitewide.service.routes.dashboard import (
-    _engine,
-    _fig_json,
-    _layout,
-    _page,
-    _pyd_message,
-    _same_origin,
-    _to_login,
-    _who,
+from sitewide.domain.types import DomainError
+from sitewide.engine import Engine
+from sitewide.ports import Store
+from sitewide.service.deps import EngineDep, StoreDep
+from sitewide.service.present import result_out
+from sitewide.service.routes.ui import (
+    FormUserDep,
+    UserDep,
+    error_page,
+    fig_json,
+    layout,
+    page,
+    pyd_message,
+    redirect,
 )
-from sitewide.service.routes.experiments import ExperimentIn, build_experiment, result_out
+from sitewide.service.schemas_experiments import ExperimentIn
+from sitewide.service.scope import owner_filter
+from sitewide.service.usecases import experiments as uc
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 def _list_page(
-    request: Request, who: Principal, values: dict[str, Any], error: str | None, status: int = 200
+    request: Request,
+    store: Store,
+    who: Principal,
+    values: dict[str, Any],
+    error: str | None,
+    status: int = 200,
 ) -> HTMLResponse:
-    engine = _engine(request)
-    owner = None if who.is_operator else who.merchant_id
-    exps = sorted(engine.store.list_experiments(owner), key=lambda e: (-e.created_ms, e.id))
+    exps = uc.list_experiments(store, who)
     arm_ids = {f"{e.id}." for e in exps}
     camps = [
         c
-        for c in engine.store.list_campaigns(owner)
+        for c in store.list_campaigns(owner_filter(who, None))
         if not any(c.id.startswith(p) for p in arm_ids)  # not an experiment's own arm campaign
     ]
-    return _page(
+    return page(
         request,
         "experiments.html",
         who,
@@ -71,11 +79,8 @@ DEFAULTS: dict[str, Any] = {
 
 
 @router.get("/experiments", response_class=HTMLResponse, response_model=None)
-def experiments_page(request: Request) -> Response:
-    who = _who(request)
-    if who is None:
-        return _to_login()
-    return _list_page(request, who, dict(DEFAULTS), None)
+def experiments_page(request: Request, store: StoreDep, who: UserDep) -> Response:
+    return _list_page(request, store, who, dict(DEFAULTS), None)
 
 
 def _arm(name: str, kind: str, value: str, cap: int | None) -> dict[str, Any]:
@@ -92,6 +97,9 @@ def _arm(name: str, kind: str, value: str, cap: int | None) -> dict[str, Any]:
 @router.post("/experiments", response_class=HTMLResponse, response_model=None)
 def create_experiment_form(
     request: Request,
+    engine: EngineDep,
+    store: StoreDep,
+    who: FormUserDep,
     name: str = Form(""),
     campaign_id: str = Form(""),
     kind: str = Form("creative"),
@@ -102,10 +110,6 @@ def create_experiment_form(
     cap_cny: str = Form(""),
 ) -> Response:
     """Two arms from the form: A (control) and B — titles for a creative test, target ROIs for a campaign one."""
-    who = _who(request)
-    if who is None or not _same_origin(request):
-        return _to_login()
-    engine = _engine(request)
     values = {
         "name": name,
         "campaign_id": campaign_id,
@@ -126,13 +130,13 @@ def create_experiment_form(
             arms=[_arm("A", kind, a_value, cap), _arm("B", kind, b_value, cap)],  # type: ignore[list-item]
             metric=metric,  # type: ignore[arg-type]
         )
-        exp = uc.create(engine, build_experiment(engine, who, body))
-        return RedirectResponse(f"/ui/experiments/{exp.id}", status_code=303)
+        exp = uc.create(engine, store, uc.build_experiment(engine, store, who, body))
+        return redirect(f"/ui/experiments/{exp.id}")
     except PydanticError as exc:
-        err = _pyd_message(exc)
+        err = pyd_message(exc)
     except (DomainError, ValueError, InvalidOperation) as exc:
         err = str(exc) or "Spend cap must be an amount in CNY, e.g. 50.00."
-    return _list_page(request, who, values, err, status=422)
+    return _list_page(request, store, who, values, err, status=422)
 
 
 def _lift_chart(res: Any) -> str:
@@ -150,50 +154,55 @@ def _lift_chart(res: Any) -> str:
             showlegend=False,
         )
     fig.add_vline(x=0, line_dash="dash", line_color="#999")
-    _layout(fig, "Lift over the control, always-valid 95 % interval (%)", xaxis_title="lift %")
-    return _fig_json(fig)
+    layout(fig, "Lift over the control, always-valid 95 % interval (%)", xaxis_title="lift %")
+    return fig_json(fig)
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse, response_model=None)
-def experiment_page(request: Request, experiment_id: str) -> Response:
-    who = _who(request)
-    if who is None:
-        return _to_login()
-    engine = _engine(request)
-    try:
-        exp = uc.get(engine, experiment_id, None if who.is_operator else who.merchant_id)
-    except NotFound:
-        return _page(request, "error.html", who, status=404, message=f"experiment {experiment_id} not found")
-    res = result_out(uc.results(engine, exp))
-    return _page(request, "experiment.html", who, res=res, e=res.experiment, fig=_lift_chart(res))
+def experiment_page(
+    request: Request, experiment_id: str, engine: EngineDep, store: StoreDep, who: UserDep
+) -> Response:
+    res = result_out(uc.results(engine, store, uc.visible(store, who, experiment_id)))
+    return page(request, "experiment.html", who, res=res, e=res.experiment, fig=_lift_chart(res))
 
 
-def _act(request: Request, experiment_id: str, apply: bool, winner: str) -> Response:
-    who = _who(request)
-    if who is None or not _same_origin(request):
-        return _to_login()
-    engine = _engine(request)
+def _act(
+    request: Request,
+    engine: Engine,
+    store: Store,
+    who: Principal,
+    experiment_id: str,
+    apply: bool,
+    winner: str,
+) -> Response:
+    exp = uc.visible(store, who, experiment_id)
     try:
-        exp = uc.get(engine, experiment_id, None if who.is_operator else who.merchant_id)
         if apply:
-            uc.apply_winner(engine, exp)
+            uc.apply_winner(engine, store, exp)
         else:
-            uc.stop_experiment(engine, exp, winner or None, "stopped from the console")
-    except NotFound:
-        return _page(request, "error.html", who, status=404, message=f"experiment {experiment_id} not found")
+            uc.stop_experiment(engine, store, exp, winner or None, "stopped from the console")
     except DomainError as exc:
-        return _page(request, "error.html", who, status=409, message=str(exc))
-    return RedirectResponse(f"/ui/experiments/{experiment_id}", status_code=303)
+        return error_page(request, who, 409, str(exc))
+    return redirect(f"/ui/experiments/{experiment_id}")
 
 
 @router.post("/experiments/{experiment_id}/stop", response_class=HTMLResponse, response_model=None)
-def stop_form(request: Request, experiment_id: str, winner: str = Form("")) -> Response:
-    return _act(request, experiment_id, False, winner)
+def stop_form(
+    request: Request,
+    experiment_id: str,
+    engine: EngineDep,
+    store: StoreDep,
+    who: FormUserDep,
+    winner: str = Form(""),
+) -> Response:
+    return _act(request, engine, store, who, experiment_id, False, winner)
 
 
 @router.post("/experiments/{experiment_id}/apply", response_class=HTMLResponse, response_model=None)
-def apply_form(request: Request, experiment_id: str) -> Response:
-    return _act(request, experiment_id, True, "")
+def apply_form(
+    request: Request, experiment_id: str, engine: EngineDep, store: StoreDep, who: FormUserDep
+) -> Response:
+    return _act(request, engine, store, who, experiment_id, True, "")
 
 
 __all__ = ["router"]

@@ -4,17 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from sitewide.domain.accounts import Merchant
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep
+from sitewide.service.present import merchant_out
 from sitewide.service.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
 from sitewide.service.scope import page
 
 router = APIRouter(tags=["merchants"], responses={401: {"model": ErrorOut}})
-
-
-def merchant_out(m: Merchant) -> MerchantOut:
-    return MerchantOut(id=m.id, name=m.name, created_ms=m.created_ms)
 
 
 @router.get("/me", response_model=MeOut)

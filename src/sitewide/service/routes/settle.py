@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.domain.time import DAY_MS, day_of
-from sitewide.domain.types import ValidationError
 from sitewide.service.deps import EngineDep, OperatorDep
 from sitewide.service.schemas import CampaignSettlementOut, ErrorOut, SettleIn, SettleOut
+from sitewide.service.usecases import settlement as uc
 
 router = APIRouter(tags=["settlement"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
@@ -14,19 +13,7 @@ router = APIRouter(tags=["settlement"], responses={401: {"model": ErrorOut}, 403
 def settle(body: SettleIn, engine: EngineDep, _: OperatorDep) -> SettleOut:
     """Operator only: settle a day (``day``) or a period (``start_ms`` and ``end_ms``), by default
     yesterday; idempotent per period. A period that has not ended is 422 unless ``preview`` (books nothing)."""
-    if (body.start_ms is None) != (body.end_ms is None):
-        raise ValidationError("start_ms and end_ms: give both, or a day, or neither (yesterday)")
-    if body.day is not None and body.start_ms is not None:
-        raise ValidationError("day: give a day or start_ms/end_ms, not both")
-    if body.day is not None:
-        try:
-            rep = engine.settle_day(body.day, preview=body.preview)
-        except ValueError as exc:
-            raise ValidationError(f"bad day {body.day!r}: {exc}") from exc
-    elif body.start_ms is not None and body.end_ms is not None:
-        rep = engine.settle(body.start_ms, body.end_ms, preview=body.preview)
-    else:
-        rep = engine.settle_day(day_of(engine.clock.now_ms() - DAY_MS), preview=body.preview)
+    rep = uc.settle(engine, body.day, body.start_ms, body.end_ms, body.preview)
     return SettleOut(
         period=rep.period,
         already_settled=rep.already_settled,

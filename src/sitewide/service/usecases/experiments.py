@@ -17,22 +17,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from sitewide.domain.accounts import Principal
 from sitewide.domain.experiments import (
+    Arm,
     ArmTotals,
     Experiment,
     ExperimentKind,
     ExperimentStatus,
+    Guardrails,
     arm_campaign_id,
     arm_campaigns,
     experiment_data,
     guardrail_breach,
     stop,
+    unit_hash,
     validate,
     winning_terms,
 )
+from sitewide.domain.money import Micros
 from sitewide.domain.sequential import METRIC_LABEL, Comparison, Metric, compare, verdict
 from sitewide.domain.types import CampaignStatus, Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
+from sitewide.ports import Store
+from sitewide.service.schemas_experiments import ExperimentIn
+from sitewide.service.scope import visible_campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +69,8 @@ def new_experiment_id() -> str:
     return f"x{uuid.uuid4().hex[:12]}"
 
 
-def create(engine: Engine, exp: Experiment) -> Experiment:
-    parent = engine.store.get_campaign(exp.campaign_id)
+def create(engine: Engine, store: Store, exp: Experiment) -> Experiment:
+    parent = store.get_campaign(exp.campaign_id)
     if parent is None:
         raise NotFound(f"campaign {exp.campaign_id} not found")
     if exp.kind is ExperimentKind.CAMPAIGN and not exp.product_ids:
@@ -76,12 +84,12 @@ def create(engine: Engine, exp: Experiment) -> Experiment:
                     raise ValidationError(
                         f"arm {a.name}: {a.creative_id} is not an approved creative of {pid}"
                     )
-    for other in engine.store.list_experiments(parent.merchant_id):
+    for other in store.list_experiments(parent.merchant_id):
         if other.campaign_id == exp.campaign_id and other.status is ExperimentStatus.RUNNING:
             raise Conflict(f"campaign {exp.campaign_id} already runs experiment {other.id}")
-    if engine.store.get_experiment(exp.id) is not None:
+    if store.get_experiment(exp.id) is not None:
         raise Conflict(f"experiment {exp.id} exists")
-    engine.store.put_experiment(exp)
+    store.put_experiment(exp)
     if exp.kind is ExperimentKind.CAMPAIGN:
         for c in arm_campaigns(exp, parent):
             engine.add_campaign(c)
@@ -90,21 +98,82 @@ def create(engine: Engine, exp: Experiment) -> Experiment:
     return exp
 
 
-def get(engine: Engine, experiment_id: str, merchant_id: str | None = None) -> Experiment:
+def get(store: Store, experiment_id: str, merchant_id: str | None = None) -> Experiment:
     """The experiment, or NotFound — also when it belongs to another merchant."""
-    e = engine.store.get_experiment(experiment_id)
+    e = store.get_experiment(experiment_id)
     if e is None or (merchant_id is not None and e.merchant_id != merchant_id):
         raise NotFound(f"experiment {experiment_id} not found")
     return e
 
 
-def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: bool = True) -> ExperimentResult:
+def visible(store: Store, who: Principal, experiment_id: str) -> Experiment:
+    """The experiment when the caller may see it (a merchant: its own), else NotFound."""
+    return get(store, experiment_id, None if who.is_operator else who.merchant_id)
+
+
+def list_experiments(
+    store: Store, who: Principal, merchant_id: str | None = None, status: str | None = None
+) -> list[Experiment]:
+    """The caller's experiments (the operator's: all, or one merchant's), newest first."""
+    owner = merchant_id if who.is_operator else who.merchant_id
+    exps = [e for e in store.list_experiments(owner) if status is None or e.status.value == status]
+    return sorted(exps, key=lambda e: (-e.created_ms, e.id))
+
+
+def check_running(engine: Engine, store: Store) -> list[ExperimentResult]:
+    """Apply every running test's stopping rules now (the operator's periodic job); each one's result after."""
+    return [
+        results(engine, store, e) for e in store.list_experiments() if e.status is ExperimentStatus.RUNNING
+    ]
+
+
+def build_experiment(engine: Engine, store: Store, who: Principal, body: ExperimentIn) -> Experiment:
+    """The domain object for a request (the campaign must be visible to the caller)."""
+    camp = visible_campaign(store, who, body.campaign_id)
+    if body.merchant_id not in (None, camp.merchant_id):
+        raise ValidationError("merchant_id: the campaign belongs to another merchant")
+    xid = new_experiment_id()
+    return Experiment(
+        id=xid,
+        merchant_id=camp.merchant_id,
+        name=body.name,
+        kind=ExperimentKind(body.kind),
+        campaign_id=camp.id,
+        product_ids=tuple(dict.fromkeys(body.product_ids)),
+        arms=tuple(
+            Arm(
+                name=a.name,
+                weight=a.weight,
+                creative_id=a.creative_id,
+                title=a.title,
+                image_url=a.image_url,
+                target_roi=a.target_roi,
+                daily_budget_micros=None if a.daily_budget_micros is None else Micros(a.daily_budget_micros),
+                spend_cap_micros=None if a.spend_cap_micros is None else Micros(a.spend_cap_micros),
+            )
+            for a in body.arms
+        ),
+        salt=f"{xid}:{unit_hash(xid, camp.id):.12f}",
+        metric=Metric(body.metric),
+        alpha=body.alpha,
+        n_star=body.n_star,
+        budget_split=body.budget_split,
+        auto_stop=body.auto_stop,
+        guardrails=Guardrails(
+            body.guardrails.min_roi, body.guardrails.min_orders, body.guardrails.max_ctr_drop
+        ),
+        created_ms=engine.clock.now_ms(),
+    )
+
+
+def results(
+    engine: Engine, store: Store, exp: Experiment, now_ms: int | None = None, act: bool = True
+) -> ExperimentResult:
     """Per-arm totals, comparisons and the verdict; with ``act`` a running test stops itself on a guardrail
     breach or, with ``auto_stop``, once the primary metric is conclusive."""
     now = engine.clock.now_ms() if now_ms is None else now_ms
     end = exp.stopped_ms if exp.stopped_ms is not None else now + 1
     span = max(end - exp.created_ms, 1)
-    store = engine.store
     data = experiment_data(
         exp,
         store.events_between(exp.created_ms, end),
@@ -122,16 +191,18 @@ def results(engine: Engine, exp: Experiment, now_ms: int | None = None, act: boo
     if act and exp.status is ExperimentStatus.RUNNING:
         breach = guardrail_breach(exp, data, comps[Metric.CTR])
         if breach is not None:
-            exp = stop_experiment(engine, exp, exp.arms[0].name, breach, now)
+            exp = stop_experiment(engine, store, exp, exp.arms[0].name, breach, now)
         elif exp.auto_stop and leader is not None:
-            exp = stop_experiment(engine, exp, leader, f"conclusive on {METRIC_LABEL[exp.metric]}", now)
+            exp = stop_experiment(
+                engine, store, exp, leader, f"conclusive on {METRIC_LABEL[exp.metric]}", now
+            )
     if exp.status is ExperimentStatus.STOPPED:
         last = verdict(c, exp.arms[0].name, exp.arms[best + 1].name, running=False)
         text = f"Stopped ({exp.stop_reason}), serving {exp.winner or exp.arms[0].name}. {last}."
-    return ExperimentResult(exp, data.totals, comps, text, leader, statement(engine, exp))
+    return ExperimentResult(exp, data.totals, comps, text, leader, statement(store, exp))
 
 
-def statement(engine: Engine, exp: Experiment) -> tuple[ArmStatement, ...]:
+def statement(store: Store, exp: Experiment) -> tuple[ArmStatement, ...]:
     """Settled charges, GMV and compensation per arm campaign (empty for a creative test: its arms share one
     campaign, their spend is in the results' per-arm totals)."""
     if exp.kind is not ExperimentKind.CAMPAIGN:
@@ -139,8 +210,8 @@ def statement(engine: Engine, exp: Experiment) -> tuple[ArmStatement, ...]:
     out = []
     for a in exp.arms:
         cid = arm_campaign_id(exp.id, a.name)
-        figs = engine.store.day_figures("0000-01-01", "9999-12-31", cid).values()
-        evals = engine.store.guarantee_evaluations("0000-01-01", "9999-12-31", cid).values()
+        figs = store.day_figures("0000-01-01", "9999-12-31", cid).values()
+        evals = store.guarantee_evaluations("0000-01-01", "9999-12-31", cid).values()
         out.append(
             ArmStatement(
                 a.name,
@@ -154,17 +225,17 @@ def statement(engine: Engine, exp: Experiment) -> tuple[ArmStatement, ...]:
 
 
 def stop_experiment(
-    engine: Engine, exp: Experiment, winner: str | None, reason: str, now_ms: int | None = None
+    engine: Engine, store: Store, exp: Experiment, winner: str | None, reason: str, now_ms: int | None = None
 ) -> Experiment:
     """Stop; from now on everyone is served the winner (the control when None). A campaign-level winner's
     arm campaign takes the whole tested budget; the other arms are paused."""
     done = stop(exp, engine.clock.now_ms() if now_ms is None else now_ms, winner, reason)
-    engine.store.put_experiment(done)
+    store.put_experiment(done)
     if done.kind is ExperimentKind.CAMPAIGN:
         keep = arm_campaign_id(done.id, done.winner or done.arms[0].name)
-        parent = engine.store.get_campaign(done.campaign_id)
+        parent = store.get_campaign(done.campaign_id)
         for a in done.arms:
-            c = engine.store.get_campaign(arm_campaign_id(done.id, a.name))
+            c = store.get_campaign(arm_campaign_id(done.id, a.name))
             if c is None or parent is None:
                 continue
             if c.id == keep:
@@ -176,29 +247,29 @@ def stop_experiment(
     return done
 
 
-def apply_winner(engine: Engine, exp: Experiment) -> Experiment:
+def apply_winner(engine: Engine, store: Store, exp: Experiment) -> Experiment:
     """Make the winner permanent (stopping first is required: a running test has no winner yet)."""
     if exp.status is not ExperimentStatus.STOPPED or exp.winner is None:
         raise Conflict(f"experiment {exp.id}: stop it with a winner before applying")
     if exp.applied:
         return exp
-    parent = engine.store.get_campaign(exp.campaign_id)
+    parent = store.get_campaign(exp.campaign_id)
     if parent is None:
         raise NotFound(f"campaign {exp.campaign_id} not found")
     if exp.kind is ExperimentKind.CAMPAIGN:
         for a in exp.arms:
-            c = engine.store.get_campaign(arm_campaign_id(exp.id, a.name))
+            c = store.get_campaign(arm_campaign_id(exp.id, a.name))
             if c is not None and c.status is not CampaignStatus.PAUSED:
                 engine.update_campaign(replace(c, status=CampaignStatus.PAUSED))
         engine.update_campaign(winning_terms(exp, parent))
     else:
         title = exp.arms[exp.arm_index(exp.winner)].title
         if title:
-            products = [p for p in (engine.store.get_product(pid) for pid in exp.product_ids) if p]
-            engine.store.upsert_products([replace(p, title=title) for p in products])
+            products = [p for p in (store.get_product(pid) for pid in exp.product_ids) if p]
+            store.upsert_products([replace(p, title=title) for p in products])
             engine.reload()
     done = replace(exp, applied=True)
-    engine.store.put_experiment(done)
+    store.put_experiment(done)
     engine.reload_experiments()
     return done
 
@@ -207,10 +278,14 @@ __all__ = [
     "ArmStatement",
     "ExperimentResult",
     "apply_winner",
+    "build_experiment",
+    "check_running",
     "create",
     "get",
+    "list_experiments",
     "new_experiment_id",
     "results",
     "statement",
     "stop_experiment",
+    "visible",
 ]

@@ -30,24 +30,36 @@ class CreativeDesk:
     studio: CreativeStudio
     banner_dir: Path
     results: dict[str, StudioResult]  # product id → the last generation: evidence and every creative, checked
+    store: Store  # where every generated creative is kept with its verdict
 
 
-def build_desk(settings: Settings, store: Store | None = None) -> CreativeDesk:
+@dataclass(frozen=True, slots=True)
+class ProductCreatives:
+    """A product's creatives (the last generation, else the stored ones), the rotation's counts and pin."""
+
+    product_id: str
+    creatives: tuple[Creative, ...]
+    stats: list[ArmStats]
+    pinned: str | None
+    last: StudioResult | None
+
+
+def build_desk(settings: Settings, store: Store) -> CreativeDesk:
     gen: TextGenerator = OfflineGenerator()
     if settings.llm_url:
         gen = OpenAICompatibleGenerator(
             LLMConfig(settings.llm_url, settings.llm_key or "", settings.llm_model, settings.llm_timeout_s),
             gen,
         )
-    return CreativeDesk(BrandKitBook(store), CreativeStudio(gen), settings.data_dir / "banners", {})
+    return CreativeDesk(BrandKitBook(store), CreativeStudio(gen), settings.data_dir / "banners", {}, store)
 
 
-def restore(engine: Engine) -> int:
+def restore(engine: Engine, store: Store) -> int:
     """Put the stored approved creatives of catalogue products back into the engine's rotation (at start-up;
     the rotation's counts start afresh). Returns how many products got creatives."""
     known = set(engine.catalogue_ids())
     by_product: dict[str, list[Creative]] = {}
-    for c in engine.store.list_creatives():
+    for c in store.list_creatives():
         if c.product_id in known and c.check.passed:
             by_product.setdefault(c.product_id, []).append(c)
     for pid, cs in by_product.items():
@@ -82,7 +94,7 @@ def generate(
                 c = replace(c, banner=f"{c.id}.png")
             made.append(c)
         res = StudioResult(res.evidence, tuple(made))
-    engine.store.put_creatives(
+    desk.store.put_creatives(
         product.id, res.creatives
     )  # every draft with its verdict, replacing the last set
     engine.creatives.set_creatives(product.id, res.approved)
@@ -90,11 +102,14 @@ def generate(
     return res
 
 
-def creatives_of(
-    engine: Engine, desk: CreativeDesk, product_id: str
-) -> tuple[StudioResult | None, list[ArmStats]]:
-    """The product's last generation (None when it has none) and the rotation's counts per creative."""
-    return desk.results.get(product_id), engine.creatives.stats(product_id)
+def product_creatives(engine: Engine, desk: CreativeDesk, product_id: str) -> ProductCreatives:
+    """The product's last generation (the stored creatives when none since start-up), the rotation's counts
+    per creative and the pinned one."""
+    res = desk.results.get(product_id)
+    creatives = res.creatives if res else tuple(desk.store.list_creatives(product_id))
+    return ProductCreatives(
+        product_id, creatives, engine.creatives.stats(product_id), engine.creatives.pinned(product_id), res
+    )
 
 
 def banner_path(desk: CreativeDesk, creative_id: str) -> Path:
@@ -108,4 +123,13 @@ def put_kit(desk: CreativeDesk, kit: BrandKit) -> BrandKit:
     return desk.kits.put(kit)
 
 
-__all__ = ["CreativeDesk", "banner_path", "build_desk", "creatives_of", "generate", "put_kit", "restore"]
+__all__ = [
+    "CreativeDesk",
+    "ProductCreatives",
+    "banner_path",
+    "build_desk",
+    "generate",
+    "product_creatives",
+    "put_kit",
+    "restore",
+]

@@ -1,0 +1,219 @@
+"""Presenters: domain objects and use-case results → the API's response bodies. Shared by the JSON routes and
+the dashboard's templates, so that both show the same fields."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from sitewide.domain.accounts import Appeal, Merchant
+from sitewide.domain.eligibility import EligibilityDecision
+from sitewide.domain.experiments import Experiment
+from sitewide.domain.shop_score import ShopScore
+from sitewide.domain.types import Campaign, Product, Shop
+from sitewide.engine import Engine
+from sitewide.service.schemas import (
+    AppealOut,
+    AuctionLossesOut,
+    CampaignOut,
+    EligibilityOut,
+    FactorOut,
+    LossByProductOut,
+    LossReasonOut,
+    LossSampleOut,
+    MerchantOut,
+    ProductOut,
+    ReasonOut,
+    ShopOut,
+    ShopScoreOut,
+)
+from sitewide.service.schemas_creative import CreativeOut, ProductCreativesOut, SlotCreativeOut
+from sitewide.service.schemas_experiments import (
+    ArmOut,
+    ArmStatementOut,
+    ArmTotalsOut,
+    ComparisonOut,
+    ExperimentOut,
+    ResultOut,
+)
+from sitewide.service.usecases.catalogue import is_eligible
+from sitewide.service.usecases.creatives import ProductCreatives
+from sitewide.service.usecases.experiments import ExperimentResult
+from sitewide.service.usecases.reports import LossReport
+
+
+def merchant_out(m: Merchant) -> MerchantOut:
+    return MerchantOut(id=m.id, name=m.name, created_ms=m.created_ms)
+
+
+def shop_out(s: Shop) -> ShopOut:
+    return ShopOut(id=s.id, merchant_id=s.merchant_id, name=s.name)
+
+
+def campaign_out(c: Campaign) -> CampaignOut:
+    return CampaignOut(
+        id=c.id,
+        merchant_id=c.merchant_id,
+        name=c.name,
+        product_ids=list(c.product_ids),
+        target_roi=c.target_roi,
+        daily_budget_micros=int(c.daily_budget_micros),
+        status=c.status.value,
+        created_ms=c.created_ms,
+    )
+
+
+def product_out(engine: Engine, p: Product, owner: str) -> ProductOut:
+    return ProductOut(
+        id=p.id,
+        shop_id=p.shop_id,
+        merchant_id=owner,
+        title=p.title,
+        category=p.category,
+        price_micros=int(p.price_micros),
+        brand=p.brand,
+        eligible=is_eligible(engine, p.id),
+    )
+
+
+def eligibility_out(d: EligibilityDecision) -> EligibilityOut:
+    return EligibilityOut(
+        product_id=d.product_id,
+        eligible=d.eligible,
+        policy_version=d.policy_version,
+        reasons=[
+            ReasonOut(
+                rule=r.rule,
+                version=r.version,
+                passed=r.passed,
+                code=r.code,
+                message=r.message,
+                numbers=dict(r.numbers),
+            )
+            for r in d.reasons
+        ],
+        failed=[r.code for r in d.reasons if not r.passed],
+    )
+
+
+def shop_score_out(shop_id: str, sc: ShopScore | None) -> ShopScoreOut:
+    """A shop without service metrics is not scored: its multiplier is the neutral 1.0."""
+    if sc is None:
+        return ShopScoreOut(
+            shop_id=shop_id, scored=False, score=None, multiplier=1.0, config_version=None, factors=[]
+        )
+    return ShopScoreOut(
+        shop_id=shop_id,
+        scored=True,
+        score=sc.score,
+        multiplier=sc.multiplier,
+        config_version=sc.config_version,
+        factors=[
+            FactorOut(
+                name=f.name,
+                raw=f.raw,
+                used=f.used,
+                sub_score=f.sub_score,
+                weight=f.weight,
+                contribution=f.contribution,
+                note=f.note,
+            )
+            for f in sc.factors
+        ],
+    )
+
+
+def appeal_out(a: Appeal) -> AppealOut:
+    return AppealOut(
+        id=a.id,
+        kind=a.kind,
+        object_id=a.object_id,
+        merchant_id=a.merchant_id,
+        message=a.message,
+        status=a.status,
+        resolution=a.resolution,
+        created_ms=a.created_ms,
+        resolved_ms=a.resolved_ms,
+    )
+
+
+def losses_out(r: LossReport) -> AuctionLossesOut:
+    return AuctionLossesOut(
+        campaign_id=r.campaign_id,
+        by_reason=[LossReasonOut(reason=reason, count=n) for reason, n in r.by_reason],
+        by_product=[LossByProductOut(product_id=p, reason=reason, count=n) for p, reason, n in r.by_product],
+        samples=[
+            LossSampleOut(
+                ts_ms=s.ts_ms, request_id=s.request_id, product_id=s.product_id, reason=s.reason, rank=s.rank
+            )
+            for s in r.samples
+        ],
+    )
+
+
+def slot_creative(engine: Engine, creative_id: str | None) -> SlotCreativeOut | None:
+    if creative_id is None:
+        return None
+    c = engine.creatives.get(creative_id)
+    d = c.draft
+    url = f"/creatives/banners/{c.banner}" if c.banner else None
+    return SlotCreativeOut(id=c.id, title=d.title, points=list(d.points), lang=d.lang.value, banner_url=url)
+
+
+def product_creatives_out(v: ProductCreatives) -> ProductCreativesOut:
+    why = Counter(r for c in v.creatives for r in c.check.rules)
+    return ProductCreativesOut(
+        product_id=v.product_id,
+        pinned=v.pinned,
+        approved=sum(c.check.passed for c in v.creatives),
+        rejected=sum(not c.check.passed for c in v.creatives),
+        rejected_by_rule=dict(why),
+        review_aspects=[(a.aspect, a.positive, a.negative) for a in v.last.evidence.aspects]
+        if v.last
+        else [],
+        creatives=[CreativeOut.of(c, v.stats, v.pinned) for c in v.creatives],
+    )
+
+
+def _num(v: float) -> float | None:
+    return round(v, 6) if math.isfinite(v) else None
+
+
+def experiment_out(e: Experiment) -> ExperimentOut:
+    d = e.to_dict()
+    return ExperimentOut(
+        **{k: v for k, v in d.items() if k not in ("arms", "salt")},  # type: ignore[arg-type]
+        arms=[ArmOut(**a) for a in d["arms"]],  # type: ignore[attr-defined]
+    )
+
+
+def result_out(r: ExperimentResult) -> ResultOut:
+    comps = []
+    for m, cs in r.comparisons.items():
+        for arm, c in zip(r.experiment.arms[1:], cs, strict=True):
+            comps.append(
+                ComparisonOut(
+                    metric=m.value,
+                    arm=arm.name,
+                    control=round(c.control, 9),
+                    treatment=round(c.treatment, 9),
+                    lift=_num(c.lift),
+                    lift_halfwidth=_num(c.lift_halfwidth),
+                    fixed_lift_halfwidth=_num(c.fixed_halfwidth / abs(c.control)) if c.control else None,
+                    significant=c.significant,
+                    variance_reduction=round(c.variance_reduction, 4),
+                    users_control=c.users_control,
+                    users_treatment=c.users_treatment,
+                )
+            )
+    arms = [ArmTotalsOut(**{f: getattr(t, f) for f in ArmTotalsOut.model_fields}) for t in r.totals]
+    return ResultOut(
+        experiment=experiment_out(r.experiment),
+        verdict=r.verdict,
+        leader=r.leader,
+        arms=arms,
+        comparisons=comps,
+        statement=[
+            ArmStatementOut(**{f: getattr(x, f) for f in ArmStatementOut.model_fields}) for x in r.statement
+        ],
+    )

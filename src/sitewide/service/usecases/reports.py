@@ -1,0 +1,132 @@
+"""What merchants read: reports over the caller's campaigns, settlement statements, auction losses (why ads
+were not shown) and the spend → GMV forecast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sitewide.domain.accounts import LossSample, Principal
+from sitewide.domain.ledger import merchant_accounts
+from sitewide.domain.types import Campaign, ValidationError
+from sitewide.engine import Engine
+from sitewide.ports import ServiceRecords, Store
+from sitewide.service import forecast as fc
+from sitewide.service.reporting import GroupBy, MerchantStatement, campaign_days, merchant_statements, report
+from sitewide.service.scope import visible_campaign
+
+
+def check_days(**days: str | None) -> None:
+    """Each given day must be a calendar day; a range's start must not be after its end."""
+    for name, d in days.items():
+        if d is not None:
+            try:
+                datetime.strptime(d, "%Y-%m-%d")
+            except ValueError as exc:
+                raise ValidationError(f"{name}: {d} is not a calendar day") from exc
+
+
+def campaigns_report(
+    engine: Engine,
+    store: Store,
+    who: Principal,
+    group_by: GroupBy,
+    campaign_id: str | None,
+    merchant_id: str | None,
+    start_day: str | None,
+    end_day: str | None,
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """Rows and their total over one visible campaign, or the caller's (the operator's: a merchant's or all)."""
+    check_days(start_day=start_day, end_day=end_day)
+    if start_day and end_day and start_day > end_day:
+        raise ValidationError("start_day: must not be after end_day")
+    if campaign_id is not None:
+        camps = [visible_campaign(store, who, campaign_id)]
+    else:
+        camps = store.list_campaigns(merchant_id if who.is_operator else who.merchant_id)
+    return report(engine, store, camps, group_by, start_day, end_day)
+
+
+def statements_merchant(who: Principal, merchant_id: str | None) -> str:
+    """Whose statements: the operator must name a merchant; a merchant reads its own."""
+    if who.is_operator:
+        if merchant_id is None:
+            raise ValidationError("merchant_id: required for the operator")
+        return merchant_id
+    assert who.merchant_id is not None
+    return who.merchant_id
+
+
+def statements(store: Store, merchant_id: str, period: str | None = None) -> list[MerchantStatement]:
+    """The merchant's statements, newest period first (``period``: only that one)."""
+    rows = merchant_statements(
+        merchant_id, store.ledger_entries(merchant_id=merchant_id, accounts=merchant_accounts(merchant_id))
+    )
+    return [r for r in rows if period is None or r.period == period]
+
+
+def campaign_statements(store: Store, c: Campaign) -> list[MerchantStatement]:
+    """The statements of one campaign's ledger legs."""
+    return merchant_statements(c.merchant_id, store.ledger_entries(c.merchant_id, c.id))
+
+
+@dataclass(frozen=True, slots=True)
+class LossReport:
+    """Why a campaign's products were not shown: counts by reason, by (product, reason), and sampled requests."""
+
+    campaign_id: str
+    by_reason: list[tuple[str, int]]  # most frequent first
+    by_product: list[tuple[str, str, int]]  # (product, reason, count), most frequent first
+    samples: list[LossSample]
+
+
+def auction_losses(
+    store: Store, accounts: ServiceRecords, who: Principal, campaign_id: str, day: str | None, samples: int
+) -> LossReport:
+    visible_campaign(store, who, campaign_id)
+    by_reason: dict[str, int] = {}
+    by_product: dict[tuple[str, str], int] = {}
+    for d, pid, reason, n in accounts.losses(campaign_id):
+        if day is None or d == day:
+            by_reason[reason] = by_reason.get(reason, 0) + n
+            by_product[(pid, reason)] = by_product.get((pid, reason), 0) + n
+    return LossReport(
+        campaign_id,
+        sorted(by_reason.items(), key=lambda x: -x[1]),
+        [(p, r, n) for (p, r), n in sorted(by_product.items(), key=lambda x: (-x[1], x[0]))],
+        accounts.loss_samples(campaign_id, samples),
+    )
+
+
+def _days(engine: Engine, campaign_ids: list[str]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for cid in campaign_ids:
+        out.extend((d.spend_micros, d.gmv_micros) for d in campaign_days(engine, cid))
+    return out
+
+
+def forecast(
+    engine: Engine,
+    store: Store,
+    who: Principal,
+    target_roi: float,
+    daily_budget_micros: int,
+    campaign_id: str | None,
+    merchant_id: str | None,
+) -> fc.Forecast:
+    """Spend → GMV for a target ROI, fitted on settled campaign-days: level from the campaign, else the
+    merchant, else the market (see :mod:`sitewide.service.forecast`)."""
+    own: list[str] = []
+    mid = merchant_id if who.is_operator else who.merchant_id
+    if campaign_id is not None:
+        c = visible_campaign(store, who, campaign_id)
+        own, mid = [c.id], c.merchant_id
+    all_camps = store.list_campaigns()
+    merchant = [c.id for c in all_camps if c.merchant_id == mid and c.id not in own]
+    return fc.forecast(
+        target_roi,
+        daily_budget_micros,
+        _days(engine, own),
+        _days(engine, merchant),
+        _days(engine, [c.id for c in all_camps]),
+    )

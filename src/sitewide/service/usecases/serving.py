@@ -1,0 +1,100 @@
+"""Serving for the platform: one request or a batch, and the auction losses they leave for the merchants'
+transparency report (counts per campaign, product and reason; a sample of requests kept whole)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sitewide.domain.accounts import LossSample
+from sitewide.domain.auction import Reason
+from sitewide.domain.time import day_of
+from sitewide.domain.types import ServeRequest, ServeResult
+from sitewide.engine import Engine
+from sitewide.ports import RequestBatch, ServedBatch, ServiceRecords
+
+SAMPLE_EVERY = 25  # one request in this many keeps its per-candidate loss reasons (auction transparency)
+
+
+def record_losses(
+    engine: Engine, accounts: ServiceRecords, sb: ServedBatch, request_ids: list[str], ts_ms: int, every: int
+) -> None:
+    """Count, per (campaign, product, reason), the live ads that were not shown; keep every ``every``-th
+    request's losses as samples."""
+    cand, reason = sb.candidates, sb.reason
+    camp = sb.candidate_campaign  # the campaign each candidate bid for, as the engine chose it
+    if cand is None or reason is None or camp is None:
+        return
+    if cand.size == 0:
+        return
+    lost = (camp >= 0) & (reason != Reason.SHOWN) & (reason != Reason.PADDING)
+    if not lost.any():
+        return
+    ids = list(engine.campaign_ids())
+    pids = engine.catalogue_ids()
+    rr, cc = np.nonzero(lost)
+    key = np.stack([camp[rr, cc], cand[rr, cc], reason[rr, cc].astype(np.int64)], axis=1)
+    uniq, counts = np.unique(key, axis=0, return_counts=True)
+    totals = {
+        (ids[int(k[0])], pids[int(k[1])], Reason(int(k[2])).name.lower()): int(n)
+        for k, n in zip(uniq, counts, strict=True)
+    }
+    samples = [
+        LossSample(
+            ts_ms=ts_ms,
+            request_id=request_ids[int(r)],
+            campaign_id=ids[int(camp[r, c])],
+            product_id=pids[int(cand[r, c])],
+            reason=Reason(int(reason[r, c])).name.lower(),
+            rank=int(c) + 1,
+        )
+        for r, c in zip(rr, cc, strict=True)
+        if int(r) % every == 0
+    ]
+    accounts.add_losses(day_of(ts_ms), totals, samples)
+
+
+def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> ServeResult:
+    """One request → a ranked list; every live ad that lost is counted and kept as a sample."""
+    ts = req.ts_ms or engine.clock.now_ms()
+    if ts != req.ts_ms:
+        req = ServeRequest(req.request_id, req.user_id, req.kind, req.query, req.slots, ts)
+    res = engine.serve(req)
+    camp_of = engine.product_campaigns()
+    row = {p: i for i, p in enumerate(engine.catalogue_ids())}
+    ids = list(engine.campaign_ids())
+    samples = [
+        LossSample(ts, req.request_id, ids[int(camp_of[row[pid]])], pid, why, 0)
+        for pid, why in res.losers
+        if pid in row and camp_of[row[pid]] >= 0
+    ]
+    totals: dict[tuple[str, str, str], int] = {}
+    for s in samples:
+        k = (s.campaign_id, s.product_id, s.reason)
+        totals[k] = totals.get(k, 0) + 1
+    accounts.add_losses(day_of(ts), totals, samples)
+    return res
+
+
+def serve_batch(
+    engine: Engine,
+    accounts: ServiceRecords,
+    requests: Sequence[ServeRequest],
+    sample_every: int = SAMPLE_EVERY,
+) -> ServedBatch:
+    """Many requests at once (the simulator's path), at the latest request time (now when none is given)."""
+    ts = max(r.ts_ms for r in requests) or engine.clock.now_ms()
+    rids = [r.request_id for r in requests]
+    sb = engine.serve_batch(
+        RequestBatch(
+            request_ids=rids,
+            user_ids=[r.user_id for r in requests],
+            kinds=np.array([int(r.kind) for r in requests], dtype=np.int64),
+            queries=[r.query for r in requests],
+            ts_ms=ts,
+            slots=max(r.slots for r in requests),
+        )
+    )
+    record_losses(engine, accounts, sb, rids, ts, sample_every)
+    return sb
