@@ -7,42 +7,31 @@ accepted for reads (GET) only, so a cross-site form cannot change anything with 
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
-from sitewide.ports import ServiceRecords, Store
+from sitewide.ports import KeyAdmin, ServiceRecords, Store
 from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import CreativeDesk
 
 COOKIE = "sitewide_key"
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+def from_state(name: str) -> Callable[[Request], Any]:
+    """A dependency handing out what the app factory put on ``app.state.<name>``."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def get_catalogue_version(request: Request) -> CatalogueVersion:
-    version: CatalogueVersion = request.app.state.catalogue_version
-    return version
-
-
-def get_desk(request: Request) -> CreativeDesk:
-    desk: CreativeDesk = request.app.state.creatives
-    return desk
-
-
-def get_accounts(request: Request) -> ServiceRecords:
-    accounts: ServiceRecords = request.app.state.accounts
-    return accounts
+get_accounts: Callable[[Request], ServiceRecords] = from_state("accounts")
 
 
 def presented_key(request: Request, allow_cookie: bool) -> str | None:
@@ -74,10 +63,11 @@ def require_operator(principal: Annotated[Principal, Depends(get_principal)]) ->
     return principal
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
-StoreDep = Annotated[Store, Depends(get_store)]
-VersionDep = Annotated[CatalogueVersion, Depends(get_catalogue_version)]
-DeskDep = Annotated[CreativeDesk, Depends(get_desk)]
+EngineDep = Annotated[Engine, Depends(from_state("engine"))]
+StoreDep = Annotated[Store, Depends(from_state("store"))]
+VersionDep = Annotated[CatalogueVersion, Depends(from_state("catalogue_version"))]
+DeskDep = Annotated[CreativeDesk, Depends(from_state("creatives"))]
+KeysDep = Annotated[KeyAdmin, Depends(from_state("operator_keys"))]
 AccountsDep = Annotated[ServiceRecords, Depends(get_accounts)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]

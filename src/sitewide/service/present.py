@@ -6,16 +6,20 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from sitewide.domain.accounts import Appeal, Merchant
-from sitewide.domain.eligibility import EligibilityDecision
-from sitewide.domain.experiments import Experiment
-from sitewide.domain.shop_score import ShopScore
-from sitewide.domain.types import Campaign, Product, Shop
-from sitewide.engine import Engine
-from sitewide.service.schemas import (
+from sitewide.api.creative import CreativeOut, ProductCreativesOut, SlotCreativeOut
+from sitewide.api.experiments import (
+    ArmOut,
+    ArmStatementOut,
+    ArmTotalsOut,
+    ComparisonOut,
+    ExperimentOut,
+    ResultOut,
+)
+from sitewide.api.schemas import (
     AppealOut,
     AuctionLossesOut,
     CampaignOut,
+    CampaignSettlementOut,
     EligibilityOut,
     FactorOut,
     LossByProductOut,
@@ -24,18 +28,20 @@ from sitewide.service.schemas import (
     MerchantOut,
     ProductOut,
     ReasonOut,
+    ServeOut,
+    SettleOut,
     ShopOut,
     ShopScoreOut,
+    SlotOut,
+    fields_of,
 )
-from sitewide.service.schemas_creative import CreativeOut, ProductCreativesOut, SlotCreativeOut
-from sitewide.service.schemas_experiments import (
-    ArmOut,
-    ArmStatementOut,
-    ArmTotalsOut,
-    ComparisonOut,
-    ExperimentOut,
-    ResultOut,
-)
+from sitewide.domain.accounts import Appeal, Merchant
+from sitewide.domain.eligibility import EligibilityDecision
+from sitewide.domain.experiments import Experiment
+from sitewide.domain.settlement import SettlementReport
+from sitewide.domain.shop_score import ShopScore
+from sitewide.domain.types import Campaign, Product, ServeResult, Shop
+from sitewide.engine import Engine
 from sitewide.service.usecases.catalogue import is_eligible
 from sitewide.service.usecases.creatives import ProductCreatives
 from sitewide.service.usecases.experiments import ExperimentResult
@@ -43,55 +49,26 @@ from sitewide.service.usecases.reports import LossReport
 
 
 def merchant_out(m: Merchant) -> MerchantOut:
-    return MerchantOut(id=m.id, name=m.name, created_ms=m.created_ms)
+    return fields_of(MerchantOut, m)
 
 
 def shop_out(s: Shop) -> ShopOut:
-    return ShopOut(id=s.id, merchant_id=s.merchant_id, name=s.name)
+    return fields_of(ShopOut, s)
 
 
 def campaign_out(c: Campaign) -> CampaignOut:
-    return CampaignOut(
-        id=c.id,
-        merchant_id=c.merchant_id,
-        name=c.name,
-        product_ids=list(c.product_ids),
-        target_roi=c.target_roi,
-        daily_budget_micros=int(c.daily_budget_micros),
-        status=c.status.value,
-        created_ms=c.created_ms,
-    )
+    return fields_of(CampaignOut, c, product_ids=list(c.product_ids), status=c.status.value)
 
 
 def product_out(engine: Engine, p: Product, owner: str) -> ProductOut:
-    return ProductOut(
-        id=p.id,
-        shop_id=p.shop_id,
-        merchant_id=owner,
-        title=p.title,
-        category=p.category,
-        price_micros=int(p.price_micros),
-        brand=p.brand,
-        eligible=is_eligible(engine, p.id),
-    )
+    return fields_of(ProductOut, p, merchant_id=owner, eligible=is_eligible(engine, p.id))
 
 
 def eligibility_out(d: EligibilityDecision) -> EligibilityOut:
-    return EligibilityOut(
-        product_id=d.product_id,
-        eligible=d.eligible,
-        policy_version=d.policy_version,
-        reasons=[
-            ReasonOut(
-                rule=r.rule,
-                version=r.version,
-                passed=r.passed,
-                code=r.code,
-                message=r.message,
-                numbers=dict(r.numbers),
-            )
-            for r in d.reasons
-        ],
+    return fields_of(
+        EligibilityOut,
+        d,
+        reasons=[fields_of(ReasonOut, r, numbers=dict(r.numbers)) for r in d.reasons],
         failed=[r.code for r in d.reasons if not r.passed],
     )
 
@@ -102,39 +79,12 @@ def shop_score_out(shop_id: str, sc: ShopScore | None) -> ShopScoreOut:
         return ShopScoreOut(
             shop_id=shop_id, scored=False, score=None, multiplier=1.0, config_version=None, factors=[]
         )
-    return ShopScoreOut(
-        shop_id=shop_id,
-        scored=True,
-        score=sc.score,
-        multiplier=sc.multiplier,
-        config_version=sc.config_version,
-        factors=[
-            FactorOut(
-                name=f.name,
-                raw=f.raw,
-                used=f.used,
-                sub_score=f.sub_score,
-                weight=f.weight,
-                contribution=f.contribution,
-                note=f.note,
-            )
-            for f in sc.factors
-        ],
-    )
+    factors = [fields_of(FactorOut, f) for f in sc.factors]
+    return fields_of(ShopScoreOut, sc, shop_id=shop_id, scored=True, factors=factors)
 
 
 def appeal_out(a: Appeal) -> AppealOut:
-    return AppealOut(
-        id=a.id,
-        kind=a.kind,
-        object_id=a.object_id,
-        merchant_id=a.merchant_id,
-        message=a.message,
-        status=a.status,
-        resolution=a.resolution,
-        created_ms=a.created_ms,
-        resolved_ms=a.resolved_ms,
-    )
+    return fields_of(AppealOut, a)
 
 
 def losses_out(r: LossReport) -> AuctionLossesOut:
@@ -142,12 +92,7 @@ def losses_out(r: LossReport) -> AuctionLossesOut:
         campaign_id=r.campaign_id,
         by_reason=[LossReasonOut(reason=reason, count=n) for reason, n in r.by_reason],
         by_product=[LossByProductOut(product_id=p, reason=reason, count=n) for p, reason, n in r.by_product],
-        samples=[
-            LossSampleOut(
-                ts_ms=s.ts_ms, request_id=s.request_id, product_id=s.product_id, reason=s.reason, rank=s.rank
-            )
-            for s in r.samples
-        ],
+        samples=[fields_of(LossSampleOut, s) for s in r.samples],
     )
 
 
@@ -158,6 +103,20 @@ def slot_creative(engine: Engine, creative_id: str | None) -> SlotCreativeOut | 
     d = c.draft
     url = f"/creatives/banners/{c.banner}" if c.banner else None
     return SlotCreativeOut(id=c.id, title=d.title, points=list(d.points), lang=d.lang.value, banner_url=url)
+
+
+def serve_out(engine: Engine, res: ServeResult) -> ServeOut:
+    slots = [fields_of(SlotOut, s, creative=slot_creative(engine, s.creative_id)) for s in res.slots]
+    return ServeOut(request_id=res.request_id, slots=slots, not_shown=list(res.losers))
+
+
+def settle_out(rep: SettlementReport) -> SettleOut:
+    return fields_of(
+        SettleOut,
+        rep,
+        campaigns=[fields_of(CampaignSettlementOut, c) for c in rep.campaigns],
+        transactions=[t.id for t in rep.transactions],
+    )
 
 
 def product_creatives_out(v: ProductCreatives) -> ProductCreativesOut:

@@ -4,9 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.api.schemas import AppealIn, AppealOut, ErrorOut, Page, ResolveIn
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import appeal_out
-from sitewide.service.schemas import AppealIn, AppealOut, ErrorOut, Page, ResolveIn
 from sitewide.service.scope import page
 from sitewide.service.usecases import appeals as uc
 

@@ -4,10 +4,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.api.schemas import CampaignIn, CampaignOut, CampaignPatch, ErrorOut, Page
 from sitewide.domain.types import CampaignStatus
 from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep
 from sitewide.service.present import campaign_out
-from sitewide.service.schemas import CampaignIn, CampaignOut, CampaignPatch, ErrorOut, Page
 from sitewide.service.scope import page, visible_campaign
 from sitewide.service.usecases import campaigns as uc
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
+from sitewide.api.schemas import CampaignIn, CampaignPatch
 from sitewide.domain.accounts import Principal
 from sitewide.domain.money import format_amount, parse_amount
 from sitewide.domain.types import Campaign, CampaignStatus, DomainError
@@ -30,7 +31,6 @@ from sitewide.service.routes.ui import (
     pyd_message,
     redirect,
 )
-from sitewide.service.schemas import CampaignIn, CampaignPatch
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
 from sitewide.service.usecases import reports

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from sitewide.api.schemas import CatalogueIdsOut, CatalogueIn, CatalogueOut, ErrorOut
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, StoreDep, VersionDep
-from sitewide.service.schemas import CatalogueIdsOut, CatalogueIn, CatalogueOut, ErrorOut
 from sitewide.service.usecases import catalogue as uc
 
 router = APIRouter(tags=["catalogue"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})

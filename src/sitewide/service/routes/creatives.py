@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
+from sitewide.api.creative import BrandKitIn, BrandKitOut, GenerateIn, PinIn, ProductCreativesOut
+from sitewide.api.schemas import ErrorOut
 from sitewide.creative.extract import Review
 from sitewide.domain.creative import Lang
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import DeskDep, EngineDep, PrincipalDep, StoreDep
 from sitewide.service.present import product_creatives_out
-from sitewide.service.schemas import ErrorOut
-from sitewide.service.schemas_creative import BrandKitIn, BrandKitOut, GenerateIn, PinIn, ProductCreativesOut
 from sitewide.service.scope import visible_product, visible_shop
 from sitewide.service.usecases import creatives as uc
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from sitewide.api.schemas import ErrorOut, EventsIn, EventsOut
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Event, EventKind
 from sitewide.service.deps import EngineDep, OperatorDep
-from sitewide.service.schemas import ErrorOut, EventsIn, EventsOut
 
 router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 

@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
+from sitewide.api.schemas import ErrorOut, Page
 from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import experiment_out, result_out
-from sitewide.service.schemas import ErrorOut, Page
-from sitewide.service.schemas_experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.service.scope import page
 from sitewide.service.usecases import experiments as uc
 

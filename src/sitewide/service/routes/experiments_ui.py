@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
+from sitewide.api.experiments import ExperimentIn
 from sitewide.domain.accounts import Principal
 from sitewide.domain.money import parse_amount
 from sitewide.domain.sequential import METRIC_LABEL, Metric
@@ -32,7 +33,6 @@ from sitewide.service.routes.ui import (
     pyd_message,
     redirect,
 )
-from sitewide.service.schemas_experiments import ExperimentIn
 from sitewide.service.scope import owner_filter
 from sitewide.service.usecases import experiments as uc
 

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from sitewide.api.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep
 from sitewide.service.present import merchant_out
-from sitewide.service.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
 from sitewide.service.scope import page
 
 router = APIRouter(tags=["merchants"], responses={401: {"model": ErrorOut}})

@@ -4,46 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query
 
-from sitewide.ports import KeyAdmin
-from sitewide.service.deps import OperatorDep
-from sitewide.service.schemas import ErrorOut, KeyOut
+from sitewide.api.schemas import ErrorOut, KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut, fields_of
+from sitewide.service.deps import KeysDep, OperatorDep
 
 router = APIRouter(
     prefix="/operator/keys",
     tags=["operator keys"],
     responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
 )
-
-
-def get_operator_keys(request: Request) -> KeyAdmin:
-    keys: KeyAdmin = request.app.state.operator_keys
-    return keys
-
-
-KeysDep = Annotated[KeyAdmin, Depends(get_operator_keys)]
-
-
-class OperatorKeyIn(BaseModel):
-    label: Annotated[str, Field(max_length=200)] = ""
-
-
-class OperatorKeyOut(BaseModel):
-    prefix: str
-    source: str = Field(description="issued (API), config (SITEWIDE_OPERATOR_KEY) or bootstrap (first start)")
-    label: str
-    created_ms: int
-    revoked: bool
-
-
-class KeyAuditOut(BaseModel):
-    ts_ms: int
-    actor: str = Field(description="the key prefix that made the change, or 'startup'")
-    action: str
-    key_prefix: str
-    detail: str
 
 
 @router.post("", status_code=201, response_model=KeyOut)
@@ -55,12 +25,7 @@ def create_key(body: OperatorKeyIn, keys: KeysDep, who: OperatorDep) -> KeyOut:
 @router.get("", response_model=list[OperatorKeyOut])
 def list_keys(keys: KeysDep, _: OperatorDep) -> list[OperatorKeyOut]:
     """Every operator key, revoked ones too (prefixes only; keys are stored hashed)."""
-    return [
-        OperatorKeyOut(
-            prefix=k.prefix, source=k.source, label=k.label, created_ms=k.created_ms, revoked=k.revoked
-        )
-        for k in keys.keys()
-    ]
+    return [fields_of(OperatorKeyOut, k) for k in keys.keys()]
 
 
 @router.delete("/{prefix}", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
@@ -81,7 +46,4 @@ def audit(
     keys: KeysDep, _: OperatorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[KeyAuditOut]:
     """The key changes, newest first."""
-    return [
-        KeyAuditOut(ts_ms=a.ts_ms, actor=a.actor, action=a.action, key_prefix=a.key_prefix, detail=a.detail)
-        for a in keys.audit(limit)
-    ]
+    return [fields_of(KeyAuditOut, a) for a in keys.audit(limit)]

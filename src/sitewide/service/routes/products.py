@@ -8,10 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from pydantic import ValidationError as PydanticError
 
-from sitewide.domain.types import ValidationError
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, VersionDep
-from sitewide.service.present import eligibility_out, product_out
-from sitewide.service.schemas import (
+from sitewide.api.schemas import (
     EligibilityOut,
     ErrorOut,
     ImportOut,
@@ -22,6 +19,9 @@ from sitewide.service.schemas import (
     SignalsIn,
     StoredOut,
 )
+from sitewide.domain.types import ValidationError
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, VersionDep
+from sitewide.service.present import eligibility_out, product_out
 from sitewide.service.scope import page, visible_product
 from sitewide.service.usecases import catalogue as uc
 

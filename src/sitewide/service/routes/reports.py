@@ -5,11 +5,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from sitewide.engine.reports import CampaignReport, CampaignStatement
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
-from sitewide.service.present import losses_out
-from sitewide.service.schemas import (
+from sitewide.api.schemas import (
     AuctionLossesOut,
+    CampaignReportOut,
     Day,
     ErrorOut,
     ForecastOut,
@@ -19,6 +17,9 @@ from sitewide.service.schemas import (
     ReportRow,
     StatementOut,
 )
+from sitewide.engine.reports import CampaignStatement
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
+from sitewide.service.present import losses_out
 from sitewide.service.scope import page, visible_campaign
 from sitewide.service.usecases import reports as uc
 
@@ -56,13 +57,15 @@ def reports(
     )
 
 
-@router.get("/reports/campaigns/{campaign_id}", responses={404: {"model": ErrorOut}})
+@router.get(
+    "/reports/campaigns/{campaign_id}", response_model=CampaignReportOut, responses={404: {"model": ErrorOut}}
+)
 def campaign_report(
     campaign_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep
-) -> CampaignReport:
+) -> CampaignReportOut:
     """Per-day impressions, clicks, orders, spend, GMV, ROI vs target and compensation for one campaign."""
     visible_campaign(store, who, campaign_id)
-    return engine.campaign_report(campaign_id)
+    return CampaignReportOut.model_validate(engine.campaign_report(campaign_id))
 
 
 @router.get(

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from sitewide.api.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut
 from sitewide.domain.types import RequestKind, ServeRequest
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep
-from sitewide.service.present import slot_creative
-from sitewide.service.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut, SlotOut
+from sitewide.service.present import serve_out
 from sitewide.service.usecases import serving as uc
 
 router = APIRouter(tags=["serve"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
@@ -19,25 +19,7 @@ def _request(r: ServeIn) -> ServeRequest:
 def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDep) -> ServeOut:
     """Platform (operator key): one request → a ranked list; promoted slots carry their campaign and
     per-click price; ``not_shown`` lists the candidates that lost and why."""
-    res = uc.serve_one(engine, accounts, _request(body))
-    return ServeOut(
-        request_id=res.request_id,
-        slots=[
-            SlotOut(
-                position=s.position,
-                product_id=s.product_id,
-                promoted=s.promoted,
-                campaign_id=s.campaign_id,
-                price_micros=int(s.price_micros),
-                pctr=s.pctr,
-                pcvr=s.pcvr,
-                variant=s.variant,
-                creative=slot_creative(engine, s.creative_id),
-            )
-            for s in res.slots
-        ],
-        not_shown=list(res.losers),
-    )
+    return serve_out(engine, uc.serve_one(engine, accounts, _request(body)))
 
 
 @router.post("/serve/batch", response_model=ServeBatchOut, responses={422: {"model": ErrorOut}})

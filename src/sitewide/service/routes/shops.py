@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from sitewide.api.schemas import ErrorOut, MetricsIn, Page, ShopCreate, ShopOut, ShopScoreOut, StoredOut
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import shop_out, shop_score_out
-from sitewide.service.schemas import ErrorOut, MetricsIn, Page, ShopCreate, ShopOut, ShopScoreOut, StoredOut
 from sitewide.service.scope import page, visible_shop
 from sitewide.service.usecases import catalogue as uc
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from sitewide.api.schemas import CampaignIn, CampaignPatch
 from sitewide.domain.accounts import Principal
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Campaign, CampaignStatus, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service.schemas import CampaignIn, CampaignPatch
 from sitewide.service.scope import shop_owners, visible_campaign
 
 

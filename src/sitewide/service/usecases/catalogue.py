@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sitewide.api.schemas import CatalogueIn, MetricsIn, ProductIn, ShopCreate, SignalsIn
 from sitewide.domain.accounts import Principal
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
@@ -14,7 +15,6 @@ from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Conflict, NotFound, Product, Shop, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service.schemas import CatalogueIn, MetricsIn, ProductIn, ShopCreate, SignalsIn
 from sitewide.service.scope import shop_owners
 from sitewide.service.usecases.campaigns import acting_merchant
 

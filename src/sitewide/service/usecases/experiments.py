@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from sitewide.api.experiments import ExperimentIn
 from sitewide.domain.accounts import Principal
 from sitewide.domain.experiments import (
     Arm,
@@ -39,7 +40,6 @@ from sitewide.domain.sequential import METRIC_LABEL, Comparison, Metric, compare
 from sitewide.domain.types import CampaignStatus, Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import Store
-from sitewide.service.schemas_experiments import ExperimentIn
 from sitewide.service.scope import visible_campaign
 
 

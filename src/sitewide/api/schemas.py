@@ -7,8 +7,8 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from sitewide.api.creative import SlotCreativeOut
 from sitewide.domain.types import ID_PATTERN
-from sitewide.service.schemas_creative import SlotCreativeOut
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]  # no ":"
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -44,10 +44,21 @@ Budget = Annotated[
 ]  # no "100000"
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def fields_of(model: type[M], obj: object, **given: object) -> M:
+    """The model with each field read off ``obj`` (a domain dataclass) by the same name; ``given`` sets or
+    overrides fields."""
+    return model.model_validate({f: given[f] if f in given else getattr(obj, f) for f in model.model_fields})
+
+
+class HealthOut(BaseModel):
+    status: str
 
 
 class Page(BaseModel, Generic[T]):
@@ -82,6 +93,27 @@ class MerchantCreated(BaseModel):
 
 class KeyOut(BaseModel):
     api_key: str = Field(description="shown once; only its SHA-256 is stored")
+
+
+# operator keys ------------------------------------------------------------------------------------
+class OperatorKeyIn(BaseModel):
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
+class OperatorKeyOut(BaseModel):
+    prefix: str
+    source: str = Field(description="issued (API), config (SITEWIDE_OPERATOR_KEY) or bootstrap (first start)")
+    label: str
+    created_ms: int
+    revoked: bool
+
+
+class KeyAuditOut(BaseModel):
+    ts_ms: int
+    actor: str = Field(description="the key prefix that made the change, or 'startup'")
+    action: str
+    key_prefix: str
+    detail: str
 
 
 class MeOut(BaseModel):
@@ -408,6 +440,38 @@ class ReportOut(BaseModel):
     offset: int
     limit: int
     total_rows: int
+
+
+class CampaignTotalsOut(BaseModel):
+    """A campaign's settled figures over some days; ``roi`` is ``None`` without spend."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    impressions: int
+    clicks: int
+    invalid_clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    roi: float | None
+
+
+class CampaignDayOut(CampaignTotalsOut):
+    day: str
+
+
+class CampaignReportOut(BaseModel):
+    """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation of the
+    guarantee windows ending that day, as last settled; and their total."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    campaign_id: str
+    target_roi: Decimal
+    daily_budget_micros: int
+    days: list[CampaignDayOut]
+    total: CampaignTotalsOut
 
 
 class StatementEntryOut(BaseModel):

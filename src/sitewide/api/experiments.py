@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from sitewide.service.schemas import Budget, Id, Name, Strict, TargetRoi
+from sitewide.api.schemas import Budget, Id, Name, Strict, TargetRoi
 
 ArmName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
