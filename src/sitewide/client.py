@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel
 
+from sitewide.api import fields_of
 from sitewide.api.schemas import (
     AppealIn,
     AppealOut,
@@ -57,7 +58,6 @@ from sitewide.api.schemas import (
     SignalsIn,
     StatementOut,
     StoredOut,
-    fields_of,
 )
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.shop_score import ShopMetrics

@@ -15,8 +15,8 @@ from sitewide.api.schemas import CampaignOut, Page, ProductOut
 from sitewide.client import ApiError, SitewideClient
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Event, EventKind
-from sitewide.engine import day_bounds
 
 DAY = "2026-01-05"
 T0 = day_bounds(DAY)[0] + 3_600_000

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sitewide.api import fields_of
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.creative_bandit import ArmStats
 
@@ -121,19 +122,7 @@ class CreativeOut(BaseModel):
             violations=[ViolationOut(rule=v.rule, detail=v.detail) for v in c.check.violations],
             banner_url=f"/creatives/banners/{c.banner}" if c.banner else None,
             pinned=pinned == c.id,
-            stats=[
-                StatsOut(
-                    placement=s.placement,
-                    impressions=s.impressions,
-                    clicks=s.clicks,
-                    orders=s.orders,
-                    ctr=s.ctr,
-                    cvr=s.cvr,
-                    p_best=s.p_best,
-                )
-                for s in stats
-                if s.creative_id == c.id
-            ],
+            stats=[fields_of(StatsOut, s) for s in stats if s.creative_id == c.id],
         )
 
 

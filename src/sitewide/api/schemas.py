@@ -44,17 +44,10 @@ Budget = Annotated[
 ]  # no "100000"
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def fields_of(model: type[M], obj: object, **given: object) -> M:
-    """The model with each field read off ``obj`` (a domain dataclass) by the same name; ``given`` sets or
-    overrides fields."""
-    return model.model_validate({f: given[f] if f in given else getattr(obj, f) for f in model.model_fields})
 
 
 class HealthOut(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from sitewide.api import fields_of
 from sitewide.api.creative import CreativeOut, ProductCreativesOut, SlotCreativeOut
 from sitewide.api.experiments import (
     ArmOut,
@@ -33,7 +34,6 @@ from sitewide.api.schemas import (
     ShopOut,
     ShopScoreOut,
     SlotOut,
-    fields_of,
 )
 from sitewide.domain.accounts import Appeal, Merchant
 from sitewide.domain.eligibility import EligibilityDecision

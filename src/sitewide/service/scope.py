@@ -4,13 +4,19 @@ port the composition root hands to the app, never through the engine."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
+from fastapi import Depends, Query
+
+from sitewide.api.schemas import Page
 from sitewide.domain.accounts import Principal
 from sitewide.domain.types import Campaign, NotFound, Product, Shop
 from sitewide.ports import Store
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def visible_shop(store: Store, who: Principal, shop_id: str) -> Shop:
@@ -49,3 +55,25 @@ def owner_filter(who: Principal, merchant_id: str | None) -> str | None:
 
 def page(items: list[T], offset: int, limit: int) -> tuple[list[T], int]:
     return items[offset : offset + limit], len(items)
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """``offset`` and ``limit`` of a list request (the query parameters of every list endpoint)."""
+
+    offset: int
+    limit: int
+
+    def page(self, items: list[T], out: Callable[[T], R]) -> Page[R]:
+        """One page of ``items``, each rendered by ``out``, with the total that matched."""
+        part, total = page(items, self.offset, self.limit)
+        return Page(items=[out(x) for x in part], total=total, offset=self.offset, limit=self.limit)
+
+
+def paging(
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> Paging:
+    return Paging(offset, limit)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from sitewide.api.schemas import AppealIn, AppealOut, ErrorOut, Page, ResolveIn
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import appeal_out
-from sitewide.service.scope import page
+from sitewide.service.scope import PagingDep
 from sitewide.service.usecases import appeals as uc
 
 router = APIRouter(tags=["appeals"], responses={401: {"model": ErrorOut}})
@@ -27,16 +27,14 @@ def create_appeal(body: AppealIn, store: StoreDep, accounts: AccountsDep, who: P
 
 @router.get("/appeals", response_model=Page[AppealOut])
 def list_appeals(
+    paging: PagingDep,
     accounts: AccountsDep,
     who: PrincipalDep,
     status: Literal["open", "accepted", "rejected"] | None = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AppealOut]:
     """The caller's appeals (the operator's: all), newest first."""
-    items, total = page(uc.list_appeals(accounts, who, status, object_id), offset, limit)
-    return Page(items=[appeal_out(a) for a in items], total=total, offset=offset, limit=limit)
+    return paging.page(uc.list_appeals(accounts, who, status, object_id), appeal_out)
 
 
 @router.get("/appeals/{appeal_id}", response_model=AppealOut, responses={404: {"model": ErrorOut}})

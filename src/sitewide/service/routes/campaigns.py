@@ -8,7 +8,7 @@ from sitewide.api.schemas import CampaignIn, CampaignOut, CampaignPatch, ErrorOu
 from sitewide.domain.types import CampaignStatus
 from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep
 from sitewide.service.present import campaign_out
-from sitewide.service.scope import page, visible_campaign
+from sitewide.service.scope import PagingDep, visible_campaign
 from sitewide.service.usecases import campaigns as uc
 
 router = APIRouter(tags=["campaigns"], responses={401: {"model": ErrorOut}})
@@ -27,17 +27,15 @@ def create_campaign(
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
 def list_campaigns(
+    paging: PagingDep,
     store: StoreDep,
     who: PrincipalDep,
     merchant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Literal["active", "paused"] | None = None,
     product_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[CampaignOut]:
     """The caller's campaigns (the operator's: all, or one merchant's), newest first."""
-    items, total = page(uc.list_campaigns(store, who, merchant_id, status, product_id), offset, limit)
-    return Page(items=[campaign_out(c) for c in items], total=total, offset=offset, limit=limit)
+    return paging.page(uc.list_campaigns(store, who, merchant_id, status, product_id), campaign_out)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses={404: {"model": ErrorOut}})

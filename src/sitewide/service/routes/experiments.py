@@ -14,7 +14,7 @@ from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, Resu
 from sitewide.api.schemas import ErrorOut, Page
 from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import experiment_out, result_out
-from sitewide.service.scope import page
+from sitewide.service.scope import PagingDep
 from sitewide.service.usecases import experiments as uc
 
 router = APIRouter(tags=["experiments"], responses={401: {"model": ErrorOut}})
@@ -33,16 +33,14 @@ def create_experiment(
 
 @router.get("/experiments", response_model=Page[ExperimentOut])
 def list_experiments(
+    paging: PagingDep,
     store: StoreDep,
     who: PrincipalDep,
     merchant_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Literal["running", "stopped"] | None = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[ExperimentOut]:
     """The caller's experiments (the operator's: all, or one merchant's), newest first."""
-    items, total = page(uc.list_experiments(store, who, merchant_id, status), offset, limit)
-    return Page(items=[experiment_out(e) for e in items], total=total, offset=offset, limit=limit)
+    return paging.page(uc.list_experiments(store, who, merchant_id, status), experiment_out)
 
 
 @router.post("/experiments/check", response_model=list[CheckOut], responses={403: {"model": ErrorOut}})

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from sitewide.api.schemas import ErrorOut, KeyOut, MeOut, MerchantCreated, MerchantIn, MerchantOut, Page
 from sitewide.domain.types import NotFound
 from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep
 from sitewide.service.present import merchant_out
-from sitewide.service.scope import page
+from sitewide.service.scope import PagingDep
 
 router = APIRouter(tags=["merchants"], responses={401: {"model": ErrorOut}})
 
@@ -33,13 +31,11 @@ def create_merchant(body: MerchantIn, accounts: AccountsDep, _: OperatorDep) -> 
 
 @router.get("/merchants", response_model=Page[MerchantOut], responses={403: {"model": ErrorOut}})
 def list_merchants(
+    paging: PagingDep,
     accounts: AccountsDep,
     _: OperatorDep,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[MerchantOut]:
-    items, total = page(accounts.list_merchants(), offset, limit)
-    return Page(items=[merchant_out(m) for m in items], total=total, offset=offset, limit=limit)
+    return paging.page(accounts.list_merchants(), merchant_out)
 
 
 @router.get("/merchants/{merchant_id}", response_model=MerchantOut, responses={404: {"model": ErrorOut}})

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from sitewide.api.schemas import ErrorOut, KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut, fields_of
+from sitewide.api import fields_of
+from sitewide.api.schemas import ErrorOut, KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut
 from sitewide.service.deps import KeysDep, OperatorDep
 
 router = APIRouter(

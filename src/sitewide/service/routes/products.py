@@ -22,7 +22,7 @@ from sitewide.api.schemas import (
 from sitewide.domain.types import ValidationError
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, VersionDep
 from sitewide.service.present import eligibility_out, product_out
-from sitewide.service.scope import page, visible_product
+from sitewide.service.scope import PagingDep, visible_product
 from sitewide.service.usecases import catalogue as uc
 
 router = APIRouter(tags=["products"], responses={401: {"model": ErrorOut}})
@@ -33,6 +33,7 @@ CSV_COLUMNS = ("id", "shop_id", "title", "category", "price", "price_micros", "b
 
 @router.get("/products", response_model=Page[ProductOut])
 def list_products(
+    paging: PagingDep,
     engine: EngineDep,
     store: StoreDep,
     who: PrincipalDep,
@@ -40,8 +41,6 @@ def list_products(
     category: Annotated[str | None, Query(max_length=200)] = None,
     eligible: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="substring of the title")] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[ProductOut]:
     """The caller's products, filtered by shop, category, eligibility or a title substring."""
     rows = [
@@ -52,8 +51,7 @@ def list_products(
         and (not q or q.lower() in p.title.lower())
         and (eligible is None or uc.is_eligible(engine, p.id) == eligible)
     ]
-    items, total = page(rows, offset, limit)
-    return Page(items=[product_out(engine, p, o) for p, o in items], total=total, offset=offset, limit=limit)
+    return paging.page(rows, lambda r: product_out(engine, *r))
 
 
 @router.post(

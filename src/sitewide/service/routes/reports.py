@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from sitewide.api import fields_of
 from sitewide.api.schemas import (
     AuctionLossesOut,
     CampaignReportOut,
@@ -20,7 +21,7 @@ from sitewide.api.schemas import (
 from sitewide.engine.reports import CampaignStatement
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import losses_out
-from sitewide.service.scope import page, visible_campaign
+from sitewide.service.scope import PagingDep, page, visible_campaign
 from sitewide.service.usecases import reports as uc
 
 router = APIRouter(tags=["reports"], responses={401: {"model": ErrorOut}})
@@ -89,22 +90,15 @@ def campaign_statement(
 
 @router.get("/statements", response_model=Page[StatementOut], responses={422: {"model": ErrorOut}})
 def statements(
+    paging: PagingDep,
     store: StoreDep,
     who: PrincipalDep,
     merchant_id: Annotated[str | None, Query(max_length=64, description="required for the operator")] = None,
     period: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[StatementOut]:
     """Settlement statements, newest period first: charges, compensation (ROI guarantee) and ledger entries."""
     rows = uc.statements(store, uc.statements_merchant(who, merchant_id), period)
-    items, total = page(rows, offset, limit)
-    return Page(
-        items=[StatementOut.model_validate(r.as_dict()) for r in items],
-        total=total,
-        offset=offset,
-        limit=limit,
-    )
+    return paging.page(rows, lambda r: StatementOut.model_validate(r.as_dict()))
 
 
 @router.get("/ledger/balances", responses={403: {"model": ErrorOut}})
@@ -149,15 +143,9 @@ def forecast(
     pooled over the market, level from the campaign, else the merchant, else the market); see
     ``sitewide.service.forecast``."""
     f = uc.forecast(engine, store, who, float(target_roi), daily_budget_micros, campaign_id, merchant_id)
-    return ForecastOut(
+    return fields_of(
+        ForecastOut,
+        f,
         model="gmv = a * spend^b (log-log least squares, b pooled over the market)",
-        a=f.a,
-        b=f.b,
-        points_used=f.points_used,
-        basis=f.basis,
-        target_roi=f.target_roi,
-        max_spend_micros=f.max_spend_micros,
-        expected_spend_micros=f.expected_spend_micros,
-        expected_gmv_micros=f.expected_gmv_micros,
         curve=[ForecastPoint(spend_micros=s, gmv_micros=g, roi=(g / s if s else 0.0)) for s, g in f.curve],
     )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from sitewide.api.schemas import ErrorOut, MetricsIn, Page, ShopCreate, ShopOut, ShopScoreOut, StoredOut
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import shop_out, shop_score_out
-from sitewide.service.scope import page, visible_shop
+from sitewide.service.scope import PagingDep, visible_shop
 from sitewide.service.usecases import catalogue as uc
 
 router = APIRouter(tags=["shops"], responses={401: {"model": ErrorOut}})
@@ -15,15 +15,13 @@ router = APIRouter(tags=["shops"], responses={401: {"model": ErrorOut}})
 
 @router.get("/shops", response_model=Page[ShopOut])
 def list_shops(
+    paging: PagingDep,
     store: StoreDep,
     who: PrincipalDep,
     merchant_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[ShopOut]:
     """The caller's shops (the operator's: all, or one merchant's with ``merchant_id``)."""
-    items, total = page(uc.list_shops(store, who, merchant_id), offset, limit)
-    return Page(items=[shop_out(s) for s in items], total=total, offset=offset, limit=limit)
+    return paging.page(uc.list_shops(store, who, merchant_id), shop_out)
 
 
 @router.post(
