@@ -3,6 +3,8 @@ models, and an error is an ``ApiError`` with the status and the service's messag
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -99,3 +101,14 @@ def test_errors_are_api_errors_with_the_status_and_message(
     with pytest.raises(ApiError) as unauth:
         client(app, None).me()
     assert unauth.value.status == 401
+
+
+def test_the_client_imports_neither_fastapi_nor_the_engine() -> None:
+    """The client shares the API's models (``sitewide.api``) without pulling in the server side."""
+    code = (
+        "import sys, sitewide.client; "
+        "print(sorted(m for m in sys.modules if m == 'fastapi' or m.startswith(('sitewide.engine', "
+        "'sitewide.service', 'sitewide.storage'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
