@@ -34,7 +34,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from sitewide.simulator.config import SimConfig  # noqa: E402
-from sitewide.simulator.whatif import MICROS, Setting, summarise, sweep  # noqa: E402
+from sitewide.whatif import MICROS, Setting, summarise, sweep  # noqa: E402
 
 ARMS = {
     "off": Setting("pool off, score off", {"use_eligibility": False, "use_shop_score": False}),

@@ -34,7 +34,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from sitewide.simulator.config import SimConfig  # noqa: E402
-from sitewide.simulator.whatif import (  # noqa: E402
+from sitewide.whatif import (  # noqa: E402
     MICROS,
     alpha_reserve_grid,
     frontier_chart,

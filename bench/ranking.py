@@ -353,7 +353,7 @@ def market_section(quick: bool, metrics: list[str]) -> None:
     engine's objective (expected GMV of the clicks, from the true pCVR), to ad revenue, to the campaigns' ROI,
     and to click-through and NDCG (true-pCTR gains)."""
     from sitewide.simulator import SimConfig
-    from sitewide.simulator.whatif import Setting, sweep
+    from sitewide.whatif import Setting, sweep
 
     seeds = (0, 1) if quick else (0, 1, 2, 3, 4, 5)
     days = 1 if quick else 2

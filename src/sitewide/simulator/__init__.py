@@ -13,7 +13,6 @@ from sitewide.simulator.catalogue import load_catalogue
 from sitewide.simulator.config import BASE_EPOCH_MS, SimConfig
 from sitewide.simulator.metrics import SimResult, summary_table
 from sitewide.simulator.runner import run_many, run_ray, run_simulation
-from sitewide.simulator.whatif import Setting, frontier_chart, sweep
 from sitewide.simulator.world import World, build_world, examination
 
 __all__ = [
@@ -21,18 +20,15 @@ __all__ = [
     "DAY_MS",
     "SimConfig",
     "SimResult",
-    "Setting",
     "World",
     "build_world",
     "calibration_dict",
     "calibration_report",
     "calibration_rows",
     "examination",
-    "frontier_chart",
     "load_catalogue",
     "run_many",
     "run_ray",
     "run_simulation",
     "summary_table",
-    "sweep",
 ]

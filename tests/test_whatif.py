@@ -12,7 +12,7 @@ from sitewide.domain.types import ValidationError
 from sitewide.engine import EngineConfig
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.runner import run_simulation
-from sitewide.simulator.whatif import (
+from sitewide.whatif import (
     Setting,
     alpha_reserve_grid,
     apply_changes,

@@ -1,4 +1,6 @@
 """The operator's what-if view: run the same simulated market under several engine settings and compare.
+A layer above both the simulator and the engine (it builds real engines through ``sitewide.wiring``), so that
+the simulator itself reaches an engine only through the ``MarketEngine`` port.
 
 :func:`sweep` runs the real engine in-process once per (setting, seed). For a seed the world (users,
 merchants, products, campaigns, the hidden utility) is built once and shared by every setting, and the story's
@@ -20,7 +22,7 @@ Each row holds what the operator trades off:
 one point per α) as a self-contained Plotly HTML file (``plotly.js`` inlined, no CDN).
 
     from sitewide.simulator import SimConfig
-    from sitewide.simulator.whatif import alpha_reserve_grid, frontier_chart, sweep
+    from sitewide.whatif import alpha_reserve_grid, frontier_chart, sweep
 
     df = sweep(SimConfig(users=1_000, products=500), alpha_reserve_grid([0, 1, 4], [10_000, 200_000]), [0, 1])
     frontier_chart(df, "artifacts/frontier.html")
@@ -32,20 +34,19 @@ import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sitewide.domain.types import Event, EventKind, ValidationError
+from sitewide.engine import EngineConfig
 from sitewide.ports import EventReceipt, MarketEngine, RequestBatch, ServedBatch
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.metrics import SimResult
 from sitewide.simulator.story import Story, check_engine
 from sitewide.simulator.world import World, build_world
-
-if TYPE_CHECKING:
-    from sitewide.engine import EngineConfig
+from sitewide.wiring import world_engine
 
 __all__ = [
     "Setting",
@@ -71,8 +72,6 @@ class Setting:
     changes: Mapping[str, Any] = field(default_factory=dict)
 
     def engine_config(self, base: EngineConfig | None = None) -> EngineConfig:
-        from sitewide.engine import EngineConfig
-
         return apply_changes(base or EngineConfig(), self.changes)
 
 
@@ -258,8 +257,6 @@ def run_setting(
 ) -> tuple[dict[str, Any], SimResult]:
     """One run of ``world`` under ``setting``: the real engine (in-memory store) and the story. The world is
     not changed, so the same world can be run under many settings."""
-    from sitewide.wiring import world_engine  # the operator's what-if tool builds the real engine
-
     cfg = setting.engine_config(base)
     rec = _Recorder(world_engine(world, cfg))
     check_engine(rec)
