@@ -35,13 +35,15 @@ def make_text_encoder(kind: EncoderKind, dim: int) -> TextEncoder:
 
     if kind == "char-ngram":
         return CharNgramEncoder(dim)
-    return make_encoder(kind, dim=dim)  # type: ignore[no-any-return]
+    encoder: TextEncoder = make_encoder(kind, dim=dim)
+    return encoder
 
 
 def make_vector_index(kind: IndexKind) -> VectorIndex:
     from sitewide.index.factory import make_index
 
-    return make_index(kind)  # type: ignore[no-any-return]
+    index: VectorIndex = make_index(kind)
+    return index
 
 
 def scorer_factory(config: EngineConfig) -> ScorerFactory:
@@ -105,7 +107,10 @@ def seeded_engine(
     products: Sequence[Product],
     campaigns: Sequence[Campaign] = (),
     config: EngineConfig | None = None,
-    **options: object,
+    *,
+    clock: Clock | None = None,
+    scorer: Scorer | None = None,
+    creatives: CreativeRotation | None = None,
 ) -> Engine:
     """Register shops, products and (new) campaigns in ``store``, then :func:`make_engine` over it."""
     store.upsert_shops(shops)
@@ -113,7 +118,7 @@ def seeded_engine(
     for c in campaigns:
         if store.get_campaign(c.id) is None:
             store.create_campaign(c)
-    return make_engine(store, config, **options)  # type: ignore[arg-type]
+    return make_engine(store, config, clock=clock, scorer=scorer, creatives=creatives)
 
 
 def build_engine(
