@@ -8,29 +8,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import plotly.graph_objects as go
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
 from sitewide.api.schemas import CampaignIn, CampaignPatch
-from sitewide.domain.accounts import Principal
 from sitewide.domain.money import format_amount, parse_amount
 from sitewide.domain.types import Campaign, CampaignStatus, DomainError
 from sitewide.engine import Engine
-from sitewide.ports import ServiceRecords, Store
-from sitewide.service.deps import AccountsDep, EngineDep, StoreDep
 from sitewide.service.present import campaign_out, losses_out
 from sitewide.service.reporting import campaign_days
-from sitewide.service.routes.ui import (
-    FormUserDep,
-    UserDep,
-    error_page,
-    fig_json,
-    layout,
-    page,
-    pyd_message,
-    redirect,
-)
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
 from sitewide.service.usecases import reports
@@ -53,10 +41,10 @@ class CampaignRow:
 
 
 @router.get("/", response_class=HTMLResponse, response_model=None)
-def campaigns_page(request: Request, engine: EngineDep, store: StoreDep, who: UserDep) -> Response:
+def campaigns_page(ui: PageUi) -> Response:
     rows = []
-    for c in uc.list_campaigns(store, who):
-        t = _totals(engine, c.id)
+    for c in uc.list_campaigns(ui.store, ui.who):
+        t = _totals(ui.engine, c.id)
         roi = t.get("roi")
         rows.append(CampaignRow(c, t, roi, None if roi is None else roi >= float(c.target_roi)))
     fig = go.Figure()
@@ -76,7 +64,7 @@ def campaigns_page(request: Request, engine: EngineDep, store: StoreDep, who: Us
             marker={"symbol": "line-ew-open", "size": 28, "color": "#000", "line": {"width": 3}},
         )
     layout(fig, "ROI vs target", yaxis_title="GMV ÷ spend")
-    return page(request, "campaigns.html", who, rows=rows, fig=fig_json(fig))
+    return ui.page("campaigns.html", rows=rows, fig=fig_json(fig))
 
 
 # the campaign form: one form for create and edit ---------------------------------------------------
@@ -126,99 +114,56 @@ def posted_form(
 PostedFormDep = Annotated[CampaignForm, Depends(posted_form)]
 
 
-def _form_products(
-    engine: Engine, store: Store, who: Principal, merchant_id: str | None
-) -> list[dict[str, Any]]:
-    return [
-        {"p": p, "owner": owner, "eligible": is_eligible(engine, p.id)}
-        for p, owner in visible_products(store, who, merchant_id)[:FORM_PRODUCTS]
-    ]
-
-
 def _form_page(
-    request: Request,
-    engine: Engine,
-    store: Store,
-    accounts: ServiceRecords,
-    who: Principal,
-    form: CampaignForm,
-    campaign: Campaign | None,
-    error: str | None = None,
+    ui: Ui, form: CampaignForm, campaign: Campaign | None, error: str | None = None
 ) -> HTMLResponse:
-    mid = campaign.merchant_id if campaign is not None else (form.merchant_id or who.merchant_id)
-    return page(
-        request,
+    mid = campaign.merchant_id if campaign is not None else (form.merchant_id or ui.who.merchant_id)
+    products = [
+        {"p": p, "owner": owner, "eligible": is_eligible(ui.engine, p.id)}
+        for p, owner in visible_products(ui.store, ui.who, mid)[:FORM_PRODUCTS]
+    ]
+    return ui.page(
         "campaign_form.html",
-        who,
         status=200 if error is None else 422,
         campaign=campaign,
         values=asdict(form),
         error=error,
-        merchants=[m.id for m in accounts.list_merchants()] if who.is_operator else [],
-        products=_form_products(engine, store, who, mid),
+        merchants=[m.id for m in ui.accounts.list_merchants()] if ui.who.is_operator else [],
+        products=products,
     )
 
 
-def _save(
-    request: Request,
-    engine: Engine,
-    store: Store,
-    accounts: ServiceRecords,
-    who: Principal,
-    form: CampaignForm,
-    campaign: Campaign | None,
-) -> Response:
+def _save(ui: Ui, form: CampaignForm, campaign: Campaign | None) -> Response:
     """Create (``campaign`` None) or change the campaign, then show it; the form again with the reason if not."""
     try:
         fields = form.fields()
         if campaign is None:
-            c = uc.create_campaign(
-                engine, store, accounts, who, CampaignIn(merchant_id=form.merchant_id, **fields)
-            )
+            body = CampaignIn(merchant_id=form.merchant_id, **fields)
+            c = uc.create_campaign(ui.engine, ui.store, ui.accounts, ui.who, body)
         else:
-            c = uc.update_campaign(engine, store, who, campaign.id, CampaignPatch(**fields))
+            c = uc.update_campaign(ui.engine, ui.store, ui.who, campaign.id, CampaignPatch(**fields))
         return redirect(f"/ui/campaigns/{c.id}")
     except PydanticError as exc:
         err = pyd_message(exc)
     except (DomainError, ValueError) as exc:
         err = str(exc)
-    return _form_page(request, engine, store, accounts, who, form, campaign, err)
+    return _form_page(ui, form, campaign, err)
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse, response_model=None)
-def new_campaign_form(
-    request: Request,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: UserDep,
-    merchant_id: str | None = None,
-) -> Response:
-    return _form_page(request, engine, store, accounts, who, CampaignForm(merchant_id=merchant_id), None)
+def new_campaign_form(ui: PageUi, merchant_id: str | None = None) -> Response:
+    return _form_page(ui, CampaignForm(merchant_id=merchant_id), None)
 
 
 @router.post("/campaigns/new", response_class=HTMLResponse, response_model=None)
-def create_campaign_form(
-    request: Request,
-    form: PostedFormDep,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: FormUserDep,
-) -> Response:
-    return _save(request, engine, store, accounts, who, form, None)
+def create_campaign_form(ui: FormUi, form: PostedFormDep) -> Response:
+    return _save(ui, form, None)
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse, response_model=None)
-def campaign_page(
-    request: Request,
-    campaign_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: UserDep,
-) -> Response:
-    c = visible_campaign(store, who, campaign_id)
+def campaign_page(ui: PageUi, campaign_id: str) -> Response:
+    engine, store = ui.engine, ui.store
+    c = visible_campaign(store, ui.who, campaign_id)
     days = campaign_days(engine, c.id)
     x = [d.day for d in days]
     money = go.Figure()
@@ -242,14 +187,12 @@ def campaign_page(
     layout(
         traffic, "Daily impressions, clicks, orders", barmode="group", xaxis_type="category", yaxis_type="log"
     )
-    losses = losses_out(reports.auction_losses(store, accounts, who, c.id, None, 20))
+    losses = losses_out(reports.auction_losses(store, ui.accounts, ui.who, c.id, None, 20))
     lost = go.Figure()
     lost.add_bar(x=[r.reason for r in losses.by_reason], y=[r.count for r in losses.by_reason])
     layout(lost, "Lost auctions by reason")
-    return page(
-        request,
+    return ui.page(
         "campaign.html",
-        who,
         c=campaign_out(c),
         days=days,
         total=_totals(engine, c.id),
@@ -265,45 +208,23 @@ def campaign_page(
 
 
 @router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse, response_model=None)
-def edit_campaign_form(
-    request: Request,
-    campaign_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: UserDep,
-) -> Response:
-    c = visible_campaign(store, who, campaign_id)
-    return _form_page(request, engine, store, accounts, who, CampaignForm.of(c), c)
+def edit_campaign_form(ui: PageUi, campaign_id: str) -> Response:
+    c = visible_campaign(ui.store, ui.who, campaign_id)
+    return _form_page(ui, CampaignForm.of(c), c)
 
 
 @router.post("/campaigns/{campaign_id}/edit", response_class=HTMLResponse, response_model=None)
-def edit_campaign(
-    request: Request,
-    campaign_id: str,
-    form: PostedFormDep,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: FormUserDep,
-) -> Response:
-    c = visible_campaign(store, who, campaign_id)
+def edit_campaign(ui: FormUi, campaign_id: str, form: PostedFormDep) -> Response:
+    c = visible_campaign(ui.store, ui.who, campaign_id)
     form.merchant_id = c.merchant_id
-    return _save(request, engine, store, accounts, who, form, c)
+    return _save(ui, form, c)
 
 
 @router.post("/campaigns/{campaign_id}/status", response_model=None)
-def set_status(
-    request: Request,
-    campaign_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    who: FormUserDep,
-    status: str = Form(""),
-) -> Response:
+def set_status(ui: FormUi, campaign_id: str, status: str = Form("")) -> Response:
     if status not in ("active", "paused"):
-        return error_page(request, who, 422, "status must be active or paused")
-    uc.set_status(engine, store, who, campaign_id, CampaignStatus(status))
+        return ui.error(422, "status must be active or paused")
+    uc.set_status(ui.engine, ui.store, ui.who, campaign_id, CampaignStatus(status))
     return redirect(f"/ui/campaigns/{campaign_id}")
 
 

@@ -4,84 +4,52 @@ the rest of the dashboard (:mod:`.ui`); the work is done by :mod:`sitewide.servi
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 
 from sitewide.creative.extract import Review
-from sitewide.domain.accounts import Principal
 from sitewide.domain.creative import Lang
 from sitewide.domain.types import DomainError, NotFound
-from sitewide.engine import Engine
-from sitewide.ports import Store
-from sitewide.service.deps import DeskDep, EngineDep, StoreDep
 from sitewide.service.present import product_creatives_out
-from sitewide.service.routes.ui import FormUserDep, UserDep, page, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, redirect
 from sitewide.service.scope import visible_product
 from sitewide.service.usecases import creatives as uc
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _view(
-    request: Request,
-    engine: Engine,
-    store: Store,
-    desk: uc.CreativeDesk,
-    who: Principal,
-    product_id: str,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    p, _ = visible_product(store, who, product_id)
-    view = product_creatives_out(uc.product_creatives(engine, desk, product_id))
-    kit = desk.kits.get(p.shop_id, p.brand)
-    return page(request, "creatives.html", who, status=status, p=p, v=view, kit=kit, error=error)
+def _view(ui: Ui, product_id: str, error: str | None = None, status: int = 200) -> Response:
+    p, _ = visible_product(ui.store, ui.who, product_id)
+    view = product_creatives_out(uc.product_creatives(ui.engine, ui.desk, product_id))
+    kit = ui.desk.kits.get(p.shop_id, p.brand)
+    return ui.page("creatives.html", status=status, p=p, v=view, kit=kit, error=error)
 
 
 @router.get("/products/{product_id}/creatives", response_class=HTMLResponse, response_model=None)
-def creatives_page(
-    request: Request, product_id: str, engine: EngineDep, store: StoreDep, desk: DeskDep, who: UserDep
-) -> Response:
-    return _view(request, engine, store, desk, who, product_id)
+def creatives_page(ui: PageUi, product_id: str) -> Response:
+    return _view(ui, product_id)
 
 
 @router.post("/products/{product_id}/creatives", response_class=HTMLResponse, response_model=None)
-def generate_form(
-    request: Request,
-    product_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    desk: DeskDep,
-    who: FormUserDep,
-    langs: str = Form("en"),
-    reviews: str = Form(""),
-) -> Response:
+def generate_form(ui: FormUi, product_id: str, langs: str = Form("en"), reviews: str = Form("")) -> Response:
     """Generate from the catalogue facts and the pasted reviews (one per line), check, rotate."""
-    p, _ = visible_product(store, who, product_id)
+    p, _ = visible_product(ui.store, ui.who, product_id)
     try:
         ls = [Lang(x) for x in dict.fromkeys(langs.split(",")) if x]
         revs = [Review(line.strip()) for line in reviews.splitlines() if line.strip()][:2_000]
-        uc.generate(engine, desk, p, ls or [Lang.EN], revs, banners=True)
+        uc.generate(ui.engine, ui.desk, p, ls or [Lang.EN], revs, banners=True)
     except NotFound:
         raise
     except (DomainError, ValueError) as exc:
-        return _view(request, engine, store, desk, who, product_id, error=str(exc), status=422)
+        return _view(ui, product_id, error=str(exc), status=422)
     return redirect(f"/ui/products/{product_id}/creatives")
 
 
 @router.post("/products/{product_id}/creatives/pin", response_class=HTMLResponse, response_model=None)
-def pin_form(
-    request: Request,
-    product_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    desk: DeskDep,
-    who: FormUserDep,
-    creative_id: str = Form(""),
-) -> Response:
-    visible_product(store, who, product_id)
+def pin_form(ui: FormUi, product_id: str, creative_id: str = Form("")) -> Response:
+    visible_product(ui.store, ui.who, product_id)
     try:
-        engine.creatives.pin(product_id, creative_id or None)
+        ui.engine.creatives.pin(product_id, creative_id or None)
     except NotFound as exc:
-        return _view(request, engine, store, desk, who, product_id, error=str(exc), status=404)
+        return _view(ui, product_id, error=str(exc), status=404)
     return redirect(f"/ui/products/{product_id}/creatives")

@@ -10,54 +10,32 @@ from decimal import InvalidOperation
 from typing import Any
 
 import plotly.graph_objects as go
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
 from sitewide.api.experiments import ExperimentIn
-from sitewide.domain.accounts import Principal
 from sitewide.domain.money import parse_amount
 from sitewide.domain.sequential import METRIC_LABEL, Metric
 from sitewide.domain.types import DomainError
-from sitewide.engine import Engine
-from sitewide.ports import Store
-from sitewide.service.deps import EngineDep, StoreDep
 from sitewide.service.present import result_out
-from sitewide.service.routes.ui import (
-    FormUserDep,
-    UserDep,
-    error_page,
-    fig_json,
-    layout,
-    page,
-    pyd_message,
-    redirect,
-)
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import owner_filter
 from sitewide.service.usecases import experiments as uc
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _list_page(
-    request: Request,
-    store: Store,
-    who: Principal,
-    values: dict[str, Any],
-    error: str | None,
-    status: int = 200,
-) -> HTMLResponse:
-    exps = uc.list_experiments(store, who)
+def _list_page(ui: Ui, values: dict[str, Any], error: str | None, status: int = 200) -> HTMLResponse:
+    exps = uc.list_experiments(ui.store, ui.who)
     arm_ids = {f"{e.id}." for e in exps}
     camps = [
         c
-        for c in store.list_campaigns(owner_filter(who, None))
+        for c in ui.store.list_campaigns(owner_filter(ui.who, None))
         if not any(c.id.startswith(p) for p in arm_ids)  # not an experiment's own arm campaign
     ]
-    return page(
-        request,
+    return ui.page(
         "experiments.html",
-        who,
         status=status,
         experiments=exps,
         campaigns=camps,
@@ -79,8 +57,8 @@ DEFAULTS: dict[str, Any] = {
 
 
 @router.get("/experiments", response_class=HTMLResponse, response_model=None)
-def experiments_page(request: Request, store: StoreDep, who: UserDep) -> Response:
-    return _list_page(request, store, who, dict(DEFAULTS), None)
+def experiments_page(ui: PageUi) -> Response:
+    return _list_page(ui, dict(DEFAULTS), None)
 
 
 def _arm(name: str, kind: str, value: str, cap: int | None) -> dict[str, Any]:
@@ -96,10 +74,7 @@ def _arm(name: str, kind: str, value: str, cap: int | None) -> dict[str, Any]:
 
 @router.post("/experiments", response_class=HTMLResponse, response_model=None)
 def create_experiment_form(
-    request: Request,
-    engine: EngineDep,
-    store: StoreDep,
-    who: FormUserDep,
+    ui: FormUi,
     name: str = Form(""),
     campaign_id: str = Form(""),
     kind: str = Form("creative"),
@@ -130,13 +105,13 @@ def create_experiment_form(
             arms=[_arm("A", kind, a_value, cap), _arm("B", kind, b_value, cap)],  # type: ignore[list-item]
             metric=metric,  # type: ignore[arg-type]
         )
-        exp = uc.create(engine, store, uc.build_experiment(engine, store, who, body))
+        exp = uc.create(ui.engine, ui.store, uc.build_experiment(ui.engine, ui.store, ui.who, body))
         return redirect(f"/ui/experiments/{exp.id}")
     except PydanticError as exc:
         err = pyd_message(exc)
     except (DomainError, ValueError, InvalidOperation) as exc:
         err = str(exc) or "Spend cap must be an amount in CNY, e.g. 50.00."
-    return _list_page(request, store, who, values, err, status=422)
+    return _list_page(ui, values, err, status=422)
 
 
 def _lift_chart(res: Any) -> str:
@@ -159,50 +134,31 @@ def _lift_chart(res: Any) -> str:
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse, response_model=None)
-def experiment_page(
-    request: Request, experiment_id: str, engine: EngineDep, store: StoreDep, who: UserDep
-) -> Response:
-    res = result_out(uc.results(engine, store, uc.visible(store, who, experiment_id)))
-    return page(request, "experiment.html", who, res=res, e=res.experiment, fig=_lift_chart(res))
+def experiment_page(ui: PageUi, experiment_id: str) -> Response:
+    res = result_out(uc.results(ui.engine, ui.store, uc.visible(ui.store, ui.who, experiment_id)))
+    return ui.page("experiment.html", res=res, e=res.experiment, fig=_lift_chart(res))
 
 
-def _act(
-    request: Request,
-    engine: Engine,
-    store: Store,
-    who: Principal,
-    experiment_id: str,
-    apply: bool,
-    winner: str,
-) -> Response:
-    exp = uc.visible(store, who, experiment_id)
+def _act(ui: Ui, experiment_id: str, apply: bool, winner: str) -> Response:
+    exp = uc.visible(ui.store, ui.who, experiment_id)
     try:
         if apply:
-            uc.apply_winner(engine, store, exp)
+            uc.apply_winner(ui.engine, ui.store, exp)
         else:
-            uc.stop_experiment(engine, store, exp, winner or None, "stopped from the console")
+            uc.stop_experiment(ui.engine, ui.store, exp, winner or None, "stopped from the console")
     except DomainError as exc:
-        return error_page(request, who, 409, str(exc))
+        return ui.error(409, str(exc))
     return redirect(f"/ui/experiments/{experiment_id}")
 
 
 @router.post("/experiments/{experiment_id}/stop", response_class=HTMLResponse, response_model=None)
-def stop_form(
-    request: Request,
-    experiment_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    who: FormUserDep,
-    winner: str = Form(""),
-) -> Response:
-    return _act(request, engine, store, who, experiment_id, False, winner)
+def stop_form(ui: FormUi, experiment_id: str, winner: str = Form("")) -> Response:
+    return _act(ui, experiment_id, False, winner)
 
 
 @router.post("/experiments/{experiment_id}/apply", response_class=HTMLResponse, response_model=None)
-def apply_form(
-    request: Request, experiment_id: str, engine: EngineDep, store: StoreDep, who: FormUserDep
-) -> Response:
-    return _act(request, engine, store, who, experiment_id, True, "")
+def apply_form(ui: FormUi, experiment_id: str) -> Response:
+    return _act(ui, experiment_id, True, "")
 
 
 __all__ = ["router"]

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Literal
 
 import plotly.graph_objects as go
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, Response
 
 from sitewide.domain.types import DomainError
-from sitewide.service.deps import AccountsDep, EngineDep, StoreDep
 from sitewide.service.present import eligibility_out, shop_score_out
-from sitewide.service.routes.ui import FormUserDep, UserDep, error_page, fig_json, layout, page, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, fig_json, layout, redirect
 from sitewide.service.scope import visible_product
 from sitewide.service.usecases import appeals as uc
 from sitewide.service.usecases.catalogue import list_shops, visible_products
@@ -23,43 +22,34 @@ LIST_PRODUCTS, LIST_SHOPS = 500, 200
 
 
 @router.get("/products", response_class=HTMLResponse, response_model=None)
-def products_page(
-    request: Request, engine: EngineDep, store: StoreDep, who: UserDep, only: str = "all"
-) -> Response:
+def products_page(ui: PageUi, only: str = "all") -> Response:
     rows = []
-    for p, owner in visible_products(store, who)[:LIST_PRODUCTS]:
-        d = engine.eligibility(p.id)
+    for p, owner in visible_products(ui.store, ui.who)[:LIST_PRODUCTS]:
+        d = ui.engine.eligibility(p.id)
         if only == "ineligible" and d.eligible:
             continue
-        rows.append(
-            {"p": p, "owner": owner, "eligible": d.eligible, "failed": [r for r in d.reasons if not r.passed]}
-        )
-    return page(request, "products.html", who, rows=rows, only=only)
+        failed = [r for r in d.reasons if not r.passed]
+        rows.append({"p": p, "owner": owner, "eligible": d.eligible, "failed": failed})
+    return ui.page("products.html", rows=rows, only=only)
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse, response_model=None)
-def product_page(
-    request: Request, product_id: str, engine: EngineDep, store: StoreDep, accounts: AccountsDep, who: UserDep
-) -> Response:
-    p, owner = visible_product(store, who, product_id)
-    return page(
-        request,
+def product_page(ui: PageUi, product_id: str) -> Response:
+    p, owner = visible_product(ui.store, ui.who, product_id)
+    return ui.page(
         "product.html",
-        who,
         p=p,
         owner=owner,
-        elig=eligibility_out(engine.eligibility(p.id)),
-        appeals=uc.list_appeals(accounts, who, object_id=p.id),
+        elig=eligibility_out(ui.engine.eligibility(p.id)),
+        appeals=uc.list_appeals(ui.accounts, ui.who, object_id=p.id),
     )
 
 
 @router.get("/shops", response_class=HTMLResponse, response_model=None)
-def shops_page(
-    request: Request, engine: EngineDep, store: StoreDep, accounts: AccountsDep, who: UserDep
-) -> Response:
+def shops_page(ui: PageUi) -> Response:
     rows = []
-    for s in list_shops(store, who)[:LIST_SHOPS]:
-        sc = shop_score_out(s.id, engine.shop_score(s.id))
+    for s in list_shops(ui.store, ui.who)[:LIST_SHOPS]:
+        sc = shop_score_out(s.id, ui.engine.shop_score(s.id))
         fig = go.Figure()
         if sc.factors:
             fig.add_bar(
@@ -70,50 +60,35 @@ def shops_page(
             )
         layout(fig, f"{s.name}: score {sc.score:.1f}" if sc.score is not None else f"{s.name}: not scored")
         fig.update_layout(height=240)
-        appeals = uc.list_appeals(accounts, who, object_id=s.id)
+        appeals = uc.list_appeals(ui.accounts, ui.who, object_id=s.id)
         rows.append({"s": s, "sc": sc, "fig": fig_json(fig), "appeals": appeals})
-    return page(request, "shops.html", who, rows=rows)
+    return ui.page("shops.html", rows=rows)
 
 
 @router.post("/appeals", response_model=None)
-def appeal(
-    request: Request,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: FormUserDep,
-    kind: str = Form(""),
-    object_id: str = Form(""),
-    message: str = Form(""),
-) -> Response:
+def appeal(ui: FormUi, kind: str = Form(""), object_id: str = Form(""), message: str = Form("")) -> Response:
     if kind not in ("product", "shop") or not message.strip():
-        return error_page(request, who, 422, "an appeal needs a kind and a message")
+        return ui.error(422, "an appeal needs a kind and a message")
     k: Literal["product", "shop"] = "product" if kind == "product" else "shop"
-    uc.create_appeal(store, accounts, who, k, object_id, message.strip()[:MAX_TEXT])
+    uc.create_appeal(ui.store, ui.accounts, ui.who, k, object_id, message.strip()[:MAX_TEXT])
     return redirect(f"/ui/products/{object_id}" if k == "product" else "/ui/shops")
 
 
 @router.get("/appeals", response_class=HTMLResponse, response_model=None)
-def appeals_page(request: Request, accounts: AccountsDep, who: UserDep) -> Response:
-    return page(request, "appeals.html", who, rows=uc.list_appeals(accounts, who))
+def appeals_page(ui: PageUi) -> Response:
+    return ui.page("appeals.html", rows=uc.list_appeals(ui.accounts, ui.who))
 
 
 @router.post("/appeals/{appeal_id}/resolve", response_model=None)
-def resolve(
-    request: Request,
-    appeal_id: str,
-    accounts: AccountsDep,
-    who: FormUserDep,
-    decision: str = Form(""),
-    resolution: str = Form(""),
-) -> Response:
-    if not who.is_operator:
-        return error_page(request, who, 403, "only the operator resolves appeals")
+def resolve(ui: FormUi, appeal_id: str, decision: str = Form(""), resolution: str = Form("")) -> Response:
+    if not ui.who.is_operator:
+        return ui.error(403, "only the operator resolves appeals")
     if decision not in ("accepted", "rejected") or not resolution.strip():
-        return error_page(request, who, 422, "a resolution needs a decision and a text")
+        return ui.error(422, "a resolution needs a decision and a text")
     try:
-        accounts.resolve_appeal(appeal_id, decision, resolution.strip()[:MAX_TEXT])  # type: ignore[arg-type]
+        ui.accounts.resolve_appeal(appeal_id, decision, resolution.strip()[:MAX_TEXT])  # type: ignore[arg-type]
     except DomainError as exc:
-        return error_page(request, who, 409, str(exc))
+        return ui.error(409, str(exc))
     return redirect("/ui/appeals")
 
 

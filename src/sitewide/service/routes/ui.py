@@ -8,6 +8,7 @@ installed ``plotly`` package; nothing is loaded from the internet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,10 @@ from pydantic import ValidationError as PydanticError
 
 from sitewide.domain.accounts import Principal
 from sitewide.domain.money import format_amount
+from sitewide.engine import Engine
+from sitewide.ports import ServiceRecords, Store
 from sitewide.service.deps import COOKIE, get_accounts
+from sitewide.service.usecases.creatives import CreativeDesk
 
 PKG = resources.files("sitewide") / "dashboard"
 STATIC_DIR = Path(str(PKG / "static"))
@@ -68,16 +72,48 @@ def require_form_login(request: Request) -> Principal:
     return who
 
 
-UserDep = Annotated[Principal, Depends(require_login)]
-FormUserDep = Annotated[Principal, Depends(require_form_login)]
-
-
 def page(request: Request, name: str, who: Principal | None, status: int = 200, **ctx: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"who": who, **ctx}, status_code=status)
 
 
 def error_page(request: Request, who: Principal | None, status: int, message: str) -> HTMLResponse:
     return page(request, "error.html", who, status=status, message=message)
+
+
+@dataclass(frozen=True)
+class Ui:
+    """One dashboard request: who is logged in, and what its page works with (the engine facade and the ports
+    the composition root handed to the app)."""
+
+    request: Request
+    who: Principal
+    engine: Engine
+    store: Store
+    accounts: ServiceRecords
+    desk: CreativeDesk
+
+    def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return page(self.request, name, self.who, status, **ctx)
+
+    def error(self, status: int, message: str) -> HTMLResponse:
+        return error_page(self.request, self.who, status, message)
+
+
+def _ui(request: Request, who: Principal) -> Ui:
+    state = request.app.state
+    return Ui(request, who, state.engine, state.store, state.accounts, state.creatives)
+
+
+def page_ui(request: Request, who: Annotated[Principal, Depends(require_login)]) -> Ui:
+    return _ui(request, who)
+
+
+def form_ui(request: Request, who: Annotated[Principal, Depends(require_form_login)]) -> Ui:
+    return _ui(request, who)
+
+
+PageUi = Annotated[Ui, Depends(page_ui)]  # a page: logged in
+FormUi = Annotated[Ui, Depends(form_ui)]  # a form post: logged in, from this site
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -136,4 +172,4 @@ def logout() -> RedirectResponse:
     return resp
 
 
-__all__ = ["FormUserDep", "UserDep", "mount", "router"]
+__all__ = ["FormUi", "PageUi", "Ui", "mount", "router"]
