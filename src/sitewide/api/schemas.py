@@ -8,6 +8,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from sitewide.api.creative import SlotCreativeOut
+from sitewide.domain.shop_score import FactorScore
 from sitewide.domain.types import ID_PATTERN
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]  # no ":"
@@ -234,23 +235,13 @@ class EligibilityOut(BaseModel):
     failed: list[str] = Field(description="the codes of the rules that failed")
 
 
-class FactorOut(BaseModel):
-    name: str
-    raw: float | None
-    used: float | None
-    sub_score: float
-    weight: float
-    contribution: float
-    note: str
-
-
 class ShopScoreOut(BaseModel):
     shop_id: str
     scored: bool = Field(description="false when no service metrics are known for the shop")
     score: float | None
     multiplier: float
     config_version: str | None
-    factors: list[FactorOut]
+    factors: list[FactorScore]  # the domain's record: name, raw, used, sub_score, weight, contribution, note
 
 
 # appeals --------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from sitewide.api.schemas import (
     CampaignOut,
     CampaignSettlementOut,
     EligibilityOut,
-    FactorOut,
     LossByProductOut,
     LossReasonOut,
     LossSampleOut,
@@ -79,8 +78,7 @@ def shop_score_out(shop_id: str, sc: ShopScore | None) -> ShopScoreOut:
         return ShopScoreOut(
             shop_id=shop_id, scored=False, score=None, multiplier=1.0, config_version=None, factors=[]
         )
-    factors = [fields_of(FactorOut, f) for f in sc.factors]
-    return fields_of(ShopScoreOut, sc, shop_id=shop_id, scored=True, factors=factors)
+    return fields_of(ShopScoreOut, sc, shop_id=shop_id, scored=True, factors=list(sc.factors))
 
 
 def appeal_out(a: Appeal) -> AppealOut:
