@@ -178,7 +178,8 @@ def demo(
     ] = None,
 ) -> None:
     """Start the API, run one simulated market day against it over HTTP, settle, print the campaign table."""
-    from sitewide.client import HttpMarketEngine, SitewideClient
+    from sitewide.client import SitewideClient
+    from sitewide.http_engine import HttpMarketEngine
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
     from sitewide.simulator import SimConfig, World, run_simulation

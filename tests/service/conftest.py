@@ -34,7 +34,9 @@ def app(tmp_path: Path, shops: list[Shop], products: list[Product], clock: Manua
     # the classic daily guarantee, so that one settled day with a low ROI pays out (the platform default judges
     # 7-day windows with ≥ 30 orders: see tests/domain/test_reserve.py)
     config = EngineConfig(settlement=SettlementPolicy(default_contract=DAILY_CONTRACT))
-    engine = seeded_engine(SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config, clock=clock)
+    engine = seeded_engine(
+        SqlStore.sqlite(tmp_path / "t.sqlite"), shops, products, config=config, clock=clock
+    )
     return create_app(settings, engine, operator_key=OPERATOR_KEY)
 
 

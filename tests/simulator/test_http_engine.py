@@ -3,7 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sitewide.client import HttpMarketEngine, SitewideClient
+from sitewide.client import SitewideClient
+from sitewide.http_engine import HttpMarketEngine
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.runner import run_simulation
 from sitewide.wiring import world_engine, world_engine_factory

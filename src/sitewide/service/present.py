@@ -16,20 +16,22 @@ from sitewide.api.experiments import (
     ExperimentOut,
     ResultOut,
 )
-from sitewide.api.schemas import (
-    AppealOut,
+from sitewide.api.reports import (
     AuctionLossesOut,
-    CampaignOut,
     CampaignSettlementOut,
-    EligibilityOut,
     LossByProductOut,
     LossReasonOut,
     LossSampleOut,
+    SettleOut,
+)
+from sitewide.api.schemas import (
+    AppealOut,
+    CampaignOut,
+    EligibilityOut,
     MerchantOut,
     ProductOut,
     ReasonOut,
     ServeOut,
-    SettleOut,
     ShopOut,
     ShopScoreOut,
     SlotOut,

@@ -6,18 +6,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from sitewide.api import fields_of
-from sitewide.api.schemas import (
+from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
-    Day,
-    ErrorOut,
     ForecastOut,
     ForecastPoint,
-    Page,
     ReportOut,
     ReportRow,
     StatementOut,
 )
+from sitewide.api.schemas import Day, ErrorOut, Page
 from sitewide.engine.reports import CampaignStatement
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
 from sitewide.service.present import losses_out

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.api.schemas import ErrorOut, SettleIn, SettleOut
+from sitewide.api.reports import SettleIn, SettleOut
+from sitewide.api.schemas import ErrorOut
 from sitewide.service.deps import EngineDep, OperatorDep
 from sitewide.service.present import settle_out
 from sitewide.service.usecases import settlement as uc

@@ -1,0 +1,173 @@
+"""Bodies of the settlement, report, statement, auction-loss and forecast endpoints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sitewide.api.schemas import Day, Strict
+
+
+# settlement, reports, statements --------------------------------------------------------------------
+class SettleIn(Strict):
+    """``day``, or ``start_ms`` and ``end_ms`` together, or neither (= yesterday, the last ended UTC day).
+    Only ended periods are booked; ``preview`` computes any period as of now and books nothing."""
+
+    day: Day | None = None
+    start_ms: Annotated[int, Field(ge=0, le=10**14)] | None = None
+    end_ms: Annotated[int, Field(gt=0, le=10**14)] | None = None
+    preview: bool = False
+
+
+class CampaignSettlementOut(BaseModel):
+    campaign_id: str
+    merchant_id: str
+    target_roi: Decimal
+    clicks: int
+    billable_clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    roi: float | None
+    compensation_micros: int
+
+
+class SettleOut(BaseModel):
+    period: str
+    already_settled: bool
+    provisional: bool = Field(False, description="a preview: computed as of now, nothing booked")
+    campaigns: list[CampaignSettlementOut]
+    transactions: list[str]
+
+
+class ReportRow(BaseModel):
+    """One group of a report. Rates are ``None`` when their denominator is 0."""
+
+    key: str = Field(description="the day, campaign id or product id of the group")
+    impressions: int
+    clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    ctr: float | None
+    cvr: float | None
+    cpc_micros: int | None
+    roi: float | None
+    acos: float | None
+
+
+class ReportOut(BaseModel):
+    group_by: Literal["day", "campaign", "product"]
+    rows: list[ReportRow]
+    total: ReportRow
+    offset: int
+    limit: int
+    total_rows: int
+
+
+class CampaignTotalsOut(BaseModel):
+    """A campaign's settled figures over some days; ``roi`` is ``None`` without spend."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    impressions: int
+    clicks: int
+    invalid_clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    roi: float | None
+
+
+class CampaignDayOut(CampaignTotalsOut):
+    day: str
+
+
+class CampaignReportOut(BaseModel):
+    """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation of the
+    guarantee windows ending that day, as last settled; and their total."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    campaign_id: str
+    target_roi: Decimal
+    daily_budget_micros: int
+    days: list[CampaignDayOut]
+    total: CampaignTotalsOut
+
+
+class StatementEntryOut(BaseModel):
+    account: str
+    amount_micros: int
+    memo: str
+    campaign_id: str | None = None
+    day: str | None = Field(None, description="the UTC day the money is for")
+    window: str | None = Field(None, description="the guarantee window, for compensation")
+    txn_id: str | None = None
+    booked_in: str | None = Field(None, description="the settlement period whose run booked the leg")
+
+
+class StatementOut(BaseModel):
+    """One settled period of one merchant: what it was charged and what it got back."""
+
+    merchant_id: str
+    period: str
+    charged_micros: int
+    compensation_micros: int
+    net_micros: int
+    transactions: list[str]
+    entries: list[StatementEntryOut]
+
+
+class LossReasonOut(BaseModel):
+    reason: str
+    count: int
+
+
+class LossByProductOut(BaseModel):
+    product_id: str
+    reason: str
+    count: int
+
+
+class LossSampleOut(BaseModel):
+    ts_ms: int
+    request_id: str
+    product_id: str
+    reason: str
+    rank: int
+
+
+class AuctionLossesOut(BaseModel):
+    """Why this campaign's products lost auctions: counts over all requests, and a sample of requests."""
+
+    campaign_id: str
+    by_reason: list[LossReasonOut]
+    by_product: list[LossByProductOut]
+    samples: list[LossSampleOut]
+
+
+class ForecastPoint(BaseModel):
+    spend_micros: int
+    gmv_micros: int
+    roi: float
+
+
+class ForecastOut(BaseModel):
+    """GMV as a concave function of daily spend, ``GMV = a · spend^b``, fitted on settled days (see
+    ``sitewide.service.forecast``). ``max_spend_micros`` is the spend where the average ROI meets the target."""
+
+    model: str
+    a: float
+    b: float
+    points_used: int
+    basis: str
+    target_roi: float
+    max_spend_micros: int
+    expected_spend_micros: int
+    expected_gmv_micros: int
+    curve: list[ForecastPoint]
