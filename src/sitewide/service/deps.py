@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
 from sitewide.ports import KeyAdmin, ServiceRecords, Store
@@ -19,6 +20,11 @@ from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import CreativeDesk
 
 COOKIE = "sitewide_key"
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error answers: each status has the ``{"detail": ...}`` body."""
+    return {s: {"model": ErrorOut} for s in statuses}
 
 
 def from_state(name: str) -> Callable[[Request], Any]:

@@ -4,21 +4,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from sitewide.api.schemas import AppealIn, AppealOut, ErrorOut, Page, ResolveIn
-from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep, StoreDep
+from sitewide.api.schemas import AppealIn, AppealOut, Page, ResolveIn
+from sitewide.service.deps import AccountsDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import appeal_out
 from sitewide.service.scope import PagingDep
 from sitewide.service.usecases import appeals as uc
 
-router = APIRouter(tags=["appeals"], responses={401: {"model": ErrorOut}})
+router = APIRouter(tags=["appeals"], responses=errors(401))
 
 
-@router.post(
-    "/appeals",
-    status_code=201,
-    response_model=AppealOut,
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-)
+@router.post("/appeals", status_code=201, response_model=AppealOut, responses=errors(404, 422))
 def create_appeal(body: AppealIn, store: StoreDep, accounts: AccountsDep, who: PrincipalDep) -> AppealOut:
     """Contest a product's eligibility or a shop's score. The appeal is recorded with the object's owner and
     stays open until the operator resolves it."""
@@ -37,16 +32,12 @@ def list_appeals(
     return paging.page(uc.list_appeals(accounts, who, status, object_id), appeal_out)
 
 
-@router.get("/appeals/{appeal_id}", response_model=AppealOut, responses={404: {"model": ErrorOut}})
+@router.get("/appeals/{appeal_id}", response_model=AppealOut, responses=errors(404))
 def get_appeal(appeal_id: str, accounts: AccountsDep, who: PrincipalDep) -> AppealOut:
     return appeal_out(uc.get_appeal(accounts, who, appeal_id))
 
 
-@router.post(
-    "/appeals/{appeal_id}/resolve",
-    response_model=AppealOut,
-    responses={403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
-)
+@router.post("/appeals/{appeal_id}/resolve", response_model=AppealOut, responses=errors(403, 404, 409))
 def resolve_appeal(body: ResolveIn, appeal_id: str, accounts: AccountsDep, _: OperatorDep) -> AppealOut:
     """Operator only: accept or reject an open appeal with a written resolution (once; a second resolution
     is 409). Accepting records the decision; the operator corrects the signals with ``PUT /products/signals``

@@ -4,17 +4,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from sitewide.api.schemas import CampaignIn, CampaignOut, CampaignPatch, ErrorOut, Page
+from sitewide.api.schemas import CampaignIn, CampaignOut, CampaignPatch, Page
 from sitewide.domain.types import CampaignStatus
-from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep
+from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import campaign_out
 from sitewide.service.scope import PagingDep, visible_campaign
 from sitewide.service.usecases import campaigns as uc
 
-router = APIRouter(tags=["campaigns"], responses={401: {"model": ErrorOut}})
+router = APIRouter(tags=["campaigns"], responses=errors(401))
 
 
-@router.post("/campaigns", status_code=201, response_model=CampaignOut, responses={422: {"model": ErrorOut}})
+@router.post("/campaigns", status_code=201, response_model=CampaignOut, responses=errors(422))
 def create_campaign(
     body: CampaignIn, engine: EngineDep, store: StoreDep, accounts: AccountsDep, who: PrincipalDep
 ) -> CampaignOut:
@@ -38,16 +38,12 @@ def list_campaigns(
     return paging.page(uc.list_campaigns(store, who, merchant_id, status, product_id), campaign_out)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses={404: {"model": ErrorOut}})
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404))
 def get_campaign(campaign_id: str, store: StoreDep, who: PrincipalDep) -> CampaignOut:
     return campaign_out(visible_campaign(store, who, campaign_id))
 
 
-@router.patch(
-    "/campaigns/{campaign_id}",
-    response_model=CampaignOut,
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404, 422))
 def update_campaign(
     campaign_id: str, body: CampaignPatch, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> CampaignOut:
@@ -55,16 +51,12 @@ def update_campaign(
     return campaign_out(uc.update_campaign(engine, store, who, campaign_id, body))
 
 
-@router.post(
-    "/campaigns/{campaign_id}/pause", response_model=CampaignOut, responses={404: {"model": ErrorOut}}
-)
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignOut, responses=errors(404))
 def pause_campaign(campaign_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep) -> CampaignOut:
     """Stop serving the campaign's ads (idempotent); spend so far is still settled."""
     return campaign_out(uc.set_status(engine, store, who, campaign_id, CampaignStatus.PAUSED))
 
 
-@router.post(
-    "/campaigns/{campaign_id}/resume", response_model=CampaignOut, responses={404: {"model": ErrorOut}}
-)
+@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignOut, responses=errors(404))
 def resume_campaign(campaign_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep) -> CampaignOut:
     return campaign_out(uc.set_status(engine, store, who, campaign_id, CampaignStatus.ACTIVE))

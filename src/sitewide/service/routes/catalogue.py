@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.api.schemas import CatalogueIdsOut, CatalogueIn, CatalogueOut, ErrorOut
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, StoreDep, VersionDep
+from sitewide.api.schemas import CatalogueIdsOut, CatalogueIn, CatalogueOut
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, StoreDep, VersionDep, errors
 from sitewide.service.usecases import catalogue as uc
 
-router = APIRouter(tags=["catalogue"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(tags=["catalogue"], responses=errors(401, 403))
 
 
-@router.post("/catalogue", response_model=CatalogueOut, responses={422: {"model": ErrorOut}})
+@router.post("/catalogue", response_model=CatalogueOut, responses=errors(422))
 def import_catalogue(
     body: CatalogueIn,
     engine: EngineDep,

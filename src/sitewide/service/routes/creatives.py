@@ -8,20 +8,19 @@ from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
 from sitewide.api.creative import BrandKitIn, BrandKitOut, GenerateIn, PinIn, ProductCreativesOut
-from sitewide.api.schemas import ErrorOut
 from sitewide.creative.extract import Review
 from sitewide.domain.creative import Lang
 from sitewide.domain.types import NotFound
-from sitewide.service.deps import DeskDep, EngineDep, PrincipalDep, StoreDep
+from sitewide.service.deps import DeskDep, EngineDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import product_creatives_out
 from sitewide.service.scope import visible_product, visible_shop
 from sitewide.service.usecases import creatives as uc
 
-router = APIRouter(tags=["creatives"], responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+router = APIRouter(tags=["creatives"], responses=errors(401, 404))
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-@router.put("/shops/{shop_id}/brand-kit", response_model=BrandKitOut, responses={422: {"model": ErrorOut}})
+@router.put("/shops/{shop_id}/brand-kit", response_model=BrandKitOut, responses=errors(422))
 def put_brand_kit(
     shop_id: Id, body: BrandKitIn, store: StoreDep, desk: DeskDep, who: PrincipalDep
 ) -> BrandKitOut:
@@ -38,11 +37,7 @@ def get_brand_kit(shop_id: Id, store: StoreDep, desk: DeskDep, who: PrincipalDep
     return BrandKitOut.of(desk.kits.get(shop_id, s.name))
 
 
-@router.post(
-    "/products/{product_id}/creatives",
-    response_model=ProductCreativesOut,
-    responses={422: {"model": ErrorOut}},
-)
+@router.post("/products/{product_id}/creatives", response_model=ProductCreativesOut, responses=errors(422))
 def generate_creatives(
     product_id: Id, body: GenerateIn, engine: EngineDep, store: StoreDep, desk: DeskDep, who: PrincipalDep
 ) -> ProductCreativesOut:

@@ -2,16 +2,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.api.schemas import ErrorOut, EventsIn, EventsOut
+from sitewide.api.schemas import EventsIn, EventsOut
 from sitewide.domain.types import Event, EventKind
-from sitewide.service.deps import EngineDep, OperatorDep
+from sitewide.service.deps import EngineDep, OperatorDep, errors
 
-router = APIRouter(tags=["events"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(tags=["events"], responses=errors(401, 403))
 
 
-@router.post(
-    "/events", response_model=EventsOut, responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-)
+@router.post("/events", response_model=EventsOut, responses=errors(409, 422))
 def post_events(body: EventsIn, engine: EngineDep, _: OperatorDep) -> EventsOut:
     """Platform (operator key): a batch of ≤ 1,000 events. Ids are idempotency keys: a repeat is a no-op, a changed body is 409."""
     evs = [Event(**{**e.model_dump(), "kind": EventKind(e.kind)}) for e in body.events]  # same fields

@@ -11,18 +11,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
-from sitewide.api.schemas import ErrorOut, Page
-from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep
+from sitewide.api.schemas import Page
+from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import experiment_out, result_out
 from sitewide.service.scope import PagingDep
 from sitewide.service.usecases import experiments as uc
 
-router = APIRouter(tags=["experiments"], responses={401: {"model": ErrorOut}})
+router = APIRouter(tags=["experiments"], responses=errors(401))
 
 
-@router.post(
-    "/experiments", status_code=201, response_model=ExperimentOut, responses={422: {"model": ErrorOut}}
-)
+@router.post("/experiments", status_code=201, response_model=ExperimentOut, responses=errors(422))
 def create_experiment(
     body: ExperimentIn, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> ExperimentOut:
@@ -43,7 +41,7 @@ def list_experiments(
     return paging.page(uc.list_experiments(store, who, merchant_id, status), experiment_out)
 
 
-@router.post("/experiments/check", response_model=list[CheckOut], responses={403: {"model": ErrorOut}})
+@router.post("/experiments/check", response_model=list[CheckOut], responses=errors(403))
 def check_experiments(engine: EngineDep, store: StoreDep, _: OperatorDep) -> list[CheckOut]:
     """Operator only, for a periodic job: apply every running test's stopping rules now (guardrails,
     auto-stop on a conclusive primary metric), so tests stop as soon as the answer is known even when no
@@ -59,16 +57,12 @@ def check_experiments(engine: EngineDep, store: StoreDep, _: OperatorDep) -> lis
     ]
 
 
-@router.get(
-    "/experiments/{experiment_id}", response_model=ExperimentOut, responses={404: {"model": ErrorOut}}
-)
+@router.get("/experiments/{experiment_id}", response_model=ExperimentOut, responses=errors(404))
 def get_experiment(experiment_id: str, store: StoreDep, who: PrincipalDep) -> ExperimentOut:
     return experiment_out(uc.visible(store, who, experiment_id))
 
 
-@router.get(
-    "/experiments/{experiment_id}/results", response_model=ResultOut, responses={404: {"model": ErrorOut}}
-)
+@router.get("/experiments/{experiment_id}/results", response_model=ResultOut, responses=errors(404))
 def experiment_results(
     experiment_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> ResultOut:
@@ -83,7 +77,7 @@ def experiment_results(
 @router.post(
     "/experiments/{experiment_id}/stop",
     response_model=ExperimentOut,
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses=errors(404, 409, 422),
 )
 def stop_experiment(
     experiment_id: str, body: StopIn, engine: EngineDep, store: StoreDep, who: PrincipalDep
@@ -93,11 +87,7 @@ def stop_experiment(
     return experiment_out(uc.stop_experiment(engine, store, exp, body.winner, body.reason))
 
 
-@router.post(
-    "/experiments/{experiment_id}/apply",
-    response_model=ExperimentOut,
-    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
-)
+@router.post("/experiments/{experiment_id}/apply", response_model=ExperimentOut, responses=errors(404, 409))
 def apply_experiment(
     experiment_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> ExperimentOut:

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from sitewide.api import fields_of
-from sitewide.api.schemas import ErrorOut, KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut
-from sitewide.service.deps import KeysDep, OperatorDep
+from sitewide.api.schemas import KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut
+from sitewide.service.deps import KeysDep, OperatorDep, errors
 
 router = APIRouter(
     prefix="/operator/keys",
     tags=["operator keys"],
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+    responses=errors(401, 403),
 )
 
 
@@ -29,14 +29,14 @@ def list_keys(keys: KeysDep, _: OperatorDep) -> list[OperatorKeyOut]:
     return [fields_of(OperatorKeyOut, k) for k in keys.keys()]
 
 
-@router.delete("/{prefix}", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+@router.delete("/{prefix}", responses=errors(404, 409))
 def revoke_key(prefix: str, keys: KeysDep, who: OperatorDep) -> dict[str, str]:
     """Revoke an operator key at once (idempotent); the last active one cannot be revoked (409)."""
     keys.revoke(who.key_prefix, prefix)
     return {"revoked": prefix}
 
 
-@router.post("/{prefix}/rotate", status_code=201, response_model=KeyOut, responses={404: {"model": ErrorOut}})
+@router.post("/{prefix}/rotate", status_code=201, response_model=KeyOut, responses=errors(404))
 def rotate_key(prefix: str, keys: KeysDep, who: OperatorDep) -> KeyOut:
     """A new key in place of an active one, which is revoked in the same step (the new key is shown once)."""
     return KeyOut(api_key=keys.rotate(who.key_prefix, prefix))

@@ -10,7 +10,6 @@ from pydantic import ValidationError as PydanticError
 
 from sitewide.api.schemas import (
     EligibilityOut,
-    ErrorOut,
     ImportOut,
     Page,
     ProductIn,
@@ -20,12 +19,20 @@ from sitewide.api.schemas import (
     StoredOut,
 )
 from sitewide.domain.types import ValidationError
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, VersionDep
+from sitewide.service.deps import (
+    AccountsDep,
+    EngineDep,
+    OperatorDep,
+    PrincipalDep,
+    StoreDep,
+    VersionDep,
+    errors,
+)
 from sitewide.service.present import eligibility_out, product_out
 from sitewide.service.scope import PagingDep, visible_product
 from sitewide.service.usecases import catalogue as uc
 
-router = APIRouter(tags=["products"], responses={401: {"model": ErrorOut}})
+router = APIRouter(tags=["products"], responses=errors(401))
 
 MAX_CSV_BYTES = 10_000_000
 CSV_COLUMNS = ("id", "shop_id", "title", "category", "price", "price_micros", "brand")
@@ -54,11 +61,7 @@ def list_products(
     return paging.page(rows, lambda r: product_out(engine, *r))
 
 
-@router.post(
-    "/products",
-    response_model=ImportOut,
-    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-)
+@router.post("/products", response_model=ImportOut, responses=errors(409, 422))
 def upsert_products(
     body: ProductsIn, engine: EngineDep, store: StoreDep, version: VersionDep, who: PrincipalDep
 ) -> ImportOut:
@@ -128,11 +131,7 @@ def _parse_csv(text: str) -> list[ProductIn]:
     return out
 
 
-@router.post(
-    "/products/import",
-    response_model=ImportOut,
-    responses={409: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-)
+@router.post("/products/import", response_model=ImportOut, responses=errors(409, 413, 422))
 def import_csv(
     csv_text: Annotated[str, Body(media_type="text/csv", max_length=MAX_CSV_BYTES)],
     engine: EngineDep,
@@ -147,15 +146,13 @@ def import_csv(
     )
 
 
-@router.get("/products/{product_id}", response_model=ProductOut, responses={404: {"model": ErrorOut}})
+@router.get("/products/{product_id}", response_model=ProductOut, responses=errors(404))
 def get_product(product_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep) -> ProductOut:
     p, owner = visible_product(store, who, product_id)
     return product_out(engine, p, owner)
 
 
-@router.get(
-    "/products/{product_id}/eligibility", response_model=EligibilityOut, responses={404: {"model": ErrorOut}}
-)
+@router.get("/products/{product_id}/eligibility", response_model=EligibilityOut, responses=errors(404))
 def product_eligibility(
     product_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> EligibilityOut:
@@ -164,11 +161,7 @@ def product_eligibility(
     return eligibility_out(engine.eligibility(product_id))
 
 
-@router.put(
-    "/products/signals",
-    response_model=StoredOut,
-    responses={403: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-)
+@router.put("/products/signals", response_model=StoredOut, responses=errors(403, 422))
 def put_signals(
     body: SignalsIn, engine: EngineDep, store: StoreDep, accounts: AccountsDep, _: OperatorDep
 ) -> StoredOut:

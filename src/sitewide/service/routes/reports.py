@@ -15,19 +15,17 @@ from sitewide.api.reports import (
     ReportRow,
     StatementOut,
 )
-from sitewide.api.schemas import Day, ErrorOut, Page
+from sitewide.api.schemas import Day, Page
 from sitewide.engine.reports import CampaignStatement
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import losses_out
 from sitewide.service.scope import PagingDep, page, visible_campaign
 from sitewide.service.usecases import reports as uc
 
-router = APIRouter(tags=["reports"], responses={401: {"model": ErrorOut}})
+router = APIRouter(tags=["reports"], responses=errors(401))
 
 
-@router.get(
-    "/reports", response_model=ReportOut, responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-)
+@router.get("/reports", response_model=ReportOut, responses=errors(404, 422))
 def reports(
     engine: EngineDep,
     store: StoreDep,
@@ -56,9 +54,7 @@ def reports(
     )
 
 
-@router.get(
-    "/reports/campaigns/{campaign_id}", response_model=CampaignReportOut, responses={404: {"model": ErrorOut}}
-)
+@router.get("/reports/campaigns/{campaign_id}", response_model=CampaignReportOut, responses=errors(404))
 def campaign_report(
     campaign_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep
 ) -> CampaignReportOut:
@@ -67,11 +63,7 @@ def campaign_report(
     return CampaignReportOut.model_validate(engine.campaign_report(campaign_id))
 
 
-@router.get(
-    "/campaigns/{campaign_id}/statement",
-    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
-    tags=["campaigns"],
-)
+@router.get("/campaigns/{campaign_id}/statement", responses=errors(404, 422), tags=["campaigns"])
 def campaign_statement(
     campaign_id: str,
     engine: EngineDep,
@@ -86,7 +78,7 @@ def campaign_statement(
     return engine.statement(campaign_id, period)
 
 
-@router.get("/statements", response_model=Page[StatementOut], responses={422: {"model": ErrorOut}})
+@router.get("/statements", response_model=Page[StatementOut], responses=errors(422))
 def statements(
     paging: PagingDep,
     store: StoreDep,
@@ -99,7 +91,7 @@ def statements(
     return paging.page(rows, lambda r: StatementOut.model_validate(r.as_dict()))
 
 
-@router.get("/ledger/balances", responses={403: {"model": ErrorOut}})
+@router.get("/ledger/balances", responses=errors(403))
 def balances(store: StoreDep, _: OperatorDep) -> dict[str, int]:
     """Operator only: every ledger account's balance."""
     return store.balances()
@@ -108,7 +100,7 @@ def balances(store: StoreDep, _: OperatorDep) -> dict[str, int]:
 @router.get(
     "/campaigns/{campaign_id}/auction-losses",
     response_model=AuctionLossesOut,
-    responses={404: {"model": ErrorOut}},
+    responses=errors(404),
     tags=["campaigns"],
 )
 def auction_losses(
@@ -125,9 +117,7 @@ def auction_losses(
     return losses_out(uc.auction_losses(store, accounts, who, campaign_id, day, samples))
 
 
-@router.get(
-    "/forecast", response_model=ForecastOut, responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
-)
+@router.get("/forecast", response_model=ForecastOut, responses=errors(404, 422))
 def forecast(
     engine: EngineDep,
     store: StoreDep,

@@ -2,27 +2,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sitewide.api.schemas import ErrorOut, ServeBatchIn, ServeBatchOut, ServeIn, ServeOut
+from sitewide.api.schemas import ServeBatchIn, ServeBatchOut, ServeIn, ServeOut
 from sitewide.domain.types import RequestKind, ServeRequest
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep, errors
 from sitewide.service.present import serve_out
 from sitewide.service.usecases import serving as uc
 
-router = APIRouter(tags=["serve"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+router = APIRouter(tags=["serve"], responses=errors(401, 403))
 
 
 def _request(r: ServeIn) -> ServeRequest:
     return ServeRequest(r.request_id, r.user_id, RequestKind.parse(r.kind), r.query, r.slots, r.ts_ms)
 
 
-@router.post("/serve", response_model=ServeOut, responses={422: {"model": ErrorOut}})
+@router.post("/serve", response_model=ServeOut, responses=errors(422))
 def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDep) -> ServeOut:
     """Platform (operator key): one request → a ranked list; promoted slots carry their campaign and
     per-click price; ``not_shown`` lists the candidates that lost and why."""
     return serve_out(engine, uc.serve_one(engine, accounts, _request(body)))
 
 
-@router.post("/serve/batch", response_model=ServeBatchOut, responses={422: {"model": ErrorOut}})
+@router.post("/serve/batch", response_model=ServeBatchOut, responses=errors(422))
 def serve_batch(
     body: ServeBatchIn,
     engine: EngineDep,
