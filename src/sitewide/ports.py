@@ -51,23 +51,25 @@ class EventReceipt:
 
 
 @dataclass(frozen=True, slots=True)
-class EventTotal:
-    product_id: str
-    kind: str
-    count: int
-    price_micros: int
+class ReportTotals:
+    """One report group — a day, a campaign or a product — of the latest settled figures: impressions (the
+    impression events), clicks, orders, charged spend, GMV net of refunds, and the compensation credited for
+    guarantee windows ending in the range (by window end day; per campaign, so 0 for a product)."""
+
+    key: str
+    impressions: int = 0
+    clicks: int = 0
+    orders: int = 0
+    spend_micros: int = 0
+    gmv_micros: int = 0
+    compensation_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class SettledTotal:
-    """One report group of settled figures (latest version per campaign-day) and served impressions."""
-
-    key: str  # a day or a campaign id
-    impressions: int
-    clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int  # net of refunds
+class ReportPage:
+    rows: tuple[ReportTotals, ...]  # the page, ordered by key
+    total: ReportTotals  # key "total": every group, not only the page's
+    total_rows: int
 
 
 @runtime_checkable
@@ -107,23 +109,25 @@ class Store(Protocol):
         """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id); optional filters by kind, campaign, product."""
         ...
 
-    def settled_totals(
-        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
-    ) -> list[SettledTotal]:
-        """Sums per day or per campaign (``group_by``) of the latest settled figures and of the served
-        impressions of ``campaign_ids`` on days in ``[first_day, last_day]`` — aggregated by the store."""
-        ...
-
-    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
-        """Per (product, kind): the count and the summed price of the events of ``campaign_ids`` in
-        ``[start_ms, end_ms)`` — aggregated by the store (SQL GROUP BY), never loaded row by row."""
+    def report(
+        self,
+        campaign_ids: Sequence[str],
+        group_by: str,
+        first_day: str,
+        last_day: str,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> ReportPage:
+        """Sums per day, campaign or product (``group_by``) of the latest settled figures of ``campaign_ids`` on
+        days in ``[first_day, last_day]``, with the compensation credited to them in the ledger — aggregated,
+        ordered and paged by the store. Every grouping reads the same rows, so their totals agree."""
         ...
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]: ...
 
-    # served impressions, aggregated by the engine per campaign and day ("YYYY-MM-DD")
+    # served impressions, aggregated by the engine per campaign and day ("YYYY-MM-DD"): a serving log; reports
+    # count impression events (``report``)
     def add_served(self, day: str, counts: dict[str, int]) -> None: ...
-    def served(self, campaign_id: str) -> dict[str, int]: ...
 
     # ledger: append-only; a transaction is stored whole or not at all; (kind, period, scope) is unique
     def append_transactions(self, txns: Sequence[Transaction]) -> bool: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from sqlalchemy import create_engine, inspect, text
 
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
-from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
 from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction
-from sitewide.ports import Store
+from sitewide.ports import ReportTotals, Store
 from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
@@ -311,33 +312,85 @@ def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> N
     assert store.list_transactions()[0].entries == t.entries
 
 
-def test_event_totals_are_summed_by_the_store_and_filters_select_events(store: Store) -> None:
+def test_event_filters_select_events(store: Store) -> None:
     other = Event(
         "x1", EventKind.CLICK, 1_500, user_id="u", product_id="p09", campaign_id="c9", price_micros=Micros(9)
     )
     imp = Event("i1", EventKind.IMPRESSION, 1_200, user_id="u", product_id="p00", campaign_id="c1")
     store.append_events([click("e1", price=5), click("e2", price=7), click("e3", ts=9_000), other, imp])
-    totals = {(t.product_id, t.kind): (t.count, t.price_micros) for t in store.event_totals(["c1"], 0, 5_000)}
-    assert totals == {("p00", "click"): (2, 12), ("p00", "impression"): (1, 0)}
     assert [e.id for e in store.events_between(0, 10_000, ["click"], campaign_ids=["c9"])] == ["x1"]
     assert [e.id for e in store.events_between(0, 5_000, product_ids=["p00"])] == ["e1", "e2", "i1"]
 
 
-def test_settled_totals_sum_the_latest_figures_and_served_impressions_per_key(store: Store) -> None:
-    def f(cid: str, day: str, spend: int) -> DayFigures:
+def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store: Store) -> None:
+    def f(cid: str, day: str, spend: int, *products: ProductFigures) -> DayFigures:
         return DayFigures(
-            cid, "m1", day, 10**9, clicks=2, orders=1, spend_micros=spend, gross_gmv_micros=3 * spend
+            cid,
+            "m1",
+            day,
+            10**9,
+            clicks=sum(p.clicks for p in products),
+            orders=sum(p.orders for p in products),
+            spend_micros=spend,
+            gross_gmv_micros=sum(p.gross_gmv_micros for p in products),
+            refunded_micros=sum(p.refunded_micros for p in products),
+            impressions=sum(p.impressions for p in products),
+            products=products,
         )
 
-    store.commit_settlement(run(1), None, [f("c1", "2026-01-01", 10), f("c2", "2026-01-01", 5)], [])
-    store.commit_settlement(run(2), None, [f("c1", "2026-01-01", 12), f("c1", "2026-01-02", 7)], [])
-    store.commit_settlement(run(3), None, [f("c9", "2026-01-01", 99)], [])
-    store.add_served("2026-01-02", {"c1": 40, "c9": 1})
-    by_day = {t.key: t for t in store.settled_totals(["c1", "c2"], "day", "2026-01-01", "2026-01-31")}
-    assert (by_day["2026-01-01"].spend_micros, by_day["2026-01-01"].gmv_micros) == (17, 51)  # latest c1 + c2
-    assert (by_day["2026-01-02"].impressions, by_day["2026-01-02"].clicks) == (40, 2)
-    by_c = {
-        t.key: t.spend_micros
-        for t in store.settled_totals(["c1", "c2"], "campaign", "2026-01-02", "2026-01-02")
+    def pf(pid: str, spend: int, imps: int = 10) -> ProductFigures:
+        return ProductFigures(pid, imps, 2, spend, 1, 3 * spend, spend // 2)
+
+    store.commit_settlement(
+        run(1), None, [f("c1", "2026-01-01", 10, pf("pa", 10)), f("c2", "2026-01-01", 5, pf("pb", 5))], []
+    )
+    later = [
+        f("c1", "2026-01-01", 12, pf("pa", 8), pf("pb", 4)),
+        f("c1", "2026-01-02", 7, pf("pa", 7, imps=40)),
+    ]
+    store.commit_settlement(run(2), None, later, [])  # replaces c1's first day
+    store.commit_settlement(run(3), None, [f("c9", "2026-01-01", 99, pf("pa", 99))], [])  # not the caller's
+    t = Transaction(
+        "t1",
+        "settlement",
+        "p",
+        1,
+        (
+            LedgerEntry(
+                "t1", "merchant:m1:ad_credit", Micros(6), "", "m1", "c1", "2026-01-02", "2026-01-01+2d"
+            ),
+            LedgerEntry(
+                "t1", "platform:compensation", Micros(-6), "", "m1", "c1", "2026-01-02", "2026-01-01+2d"
+            ),
+            LedgerEntry(
+                "t1", "merchant:m9:ad_credit", Micros(5), "", "m9", "c9", "2026-01-02", "2026-01-01+2d"
+            ),
+            LedgerEntry(
+                "t1", "platform:compensation", Micros(-5), "", "m9", "c9", "2026-01-02", "2026-01-01+2d"
+            ),
+        ),
+    )
+    assert store.append_transactions([t])
+    mine, lo, hi = ["c1", "c2"], "2026-01-01", "2026-01-31"
+    by_day = store.report(mine, "day", lo, hi)
+    assert [(r.key, r.spend_micros, r.impressions, r.compensation_micros) for r in by_day.rows] == [
+        ("2026-01-01", 17, 30, 0),  # latest c1 (8 + 4) + c2 (5)
+        ("2026-01-02", 7, 40, 6),
+    ]
+    by_product = store.report(mine, "product", lo, hi)
+    assert [(r.key, r.spend_micros, r.orders) for r in by_product.rows] == [("pa", 15, 2), ("pb", 9, 2)]
+    by_campaign = store.report(mine, "campaign", lo, hi)
+    assert [(r.key, r.spend_micros, r.gmv_micros) for r in by_campaign.rows] == [
+        ("c1", 19, 48),
+        ("c2", 5, 13),
+    ]
+    totals = {
+        g: replace(p.total, compensation_micros=0)
+        for g, p in (("d", by_day), ("p", by_product), ("c", by_campaign))
     }
-    assert by_c == {"c1": 7}
+    assert totals["d"] == totals["p"] == totals["c"] == ReportTotals("total", 70, 8, 4, 24, 61)
+    assert by_day.total.compensation_micros == by_campaign.total.compensation_micros == 6
+    page = store.report(mine, "product", lo, hi, offset=1, limit=1)  # paged by the store, totals over all
+    assert ([r.key for r in page.rows], page.total_rows, page.total) == (["pb"], 2, by_product.total)
+    assert store.report(mine, "day", "2026-01-02", "2026-01-02").total.spend_micros == 7
+    assert store.report([], "day", lo, hi).total_rows == 0

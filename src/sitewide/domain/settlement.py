@@ -55,6 +55,20 @@ class SettlementPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductFigures:
+    """One product's share of a campaign-day's figures: the day's impressions, clicks, charged spend, orders and
+    GMV split by product (an order counts for the product bought), so a report by product sums to the day's."""
+
+    product_id: str
+    impressions: int = 0
+    clicks: int = 0
+    spend_micros: int = 0
+    orders: int = 0
+    gross_gmv_micros: int = 0
+    refunded_micros: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DayFigures:
     """What should be booked for one campaign on one UTC day of its clicks (and the numbers used)."""
 
@@ -75,6 +89,10 @@ class DayFigures:
     # and the campaign's term versions in force during the day (``budget_micros`` is the day's cap)
     target_roi: Decimal = Decimal(0)
     terms_versions: tuple[int, ...] = ()
+    # the campaign's impression events of the day (what reports count: billing follows events, not what /serve
+    # logged) and the day's figures by product, ordered by product id
+    impressions: int = 0
+    products: tuple[ProductFigures, ...] = ()
 
     @property
     def gmv_micros(self) -> int:
@@ -272,14 +290,28 @@ def compute_days(
             groups.setdefault((c.campaign_id, d), []).append(c)
     acc: dict[Key, dict[str, int]] = {}
     rules: dict[Key, dict[str, int]] = {}
+    by_product: dict[Key, dict[str, dict[str, int]]] = {}
 
     def row(k: Key) -> dict[str, int]:
         r = acc.get(k)
         if r is None:
             r = acc[k] = dict.fromkeys(
-                ("clicks", "invalid", "billable", "raw", "spend", "orders", "gmv", "refunded"), 0
+                ("imps", "clicks", "invalid", "billable", "raw", "spend", "orders", "gmv", "refunded"), 0
             )
         return r
+
+    def prow(k: Key, product_id: str) -> dict[str, int]:
+        ps = by_product.setdefault(k, {})
+        r = ps.get(product_id)
+        if r is None:
+            r = ps[product_id] = dict.fromkeys(("imps", "clicks", "spend", "orders", "gmv", "refunded"), 0)
+        return r
+
+    for i in imps.values():
+        d = i.ts_ms // DAY_MS
+        if i.campaign_id is not None and d in days and i.campaign_id in campaigns:
+            row((i.campaign_id, d))["imps"] += 1
+            prow((i.campaign_id, d), i.product_id)["imps"] += 1
 
     for k, cl in groups.items():
         cl.sort(key=lambda e: (e.ts_ms, e.id))
@@ -287,6 +319,8 @@ def compute_days(
         r = row(k)
         for c in cl:  # bill valid clicks in time order while they fit in the day's budget
             r["clicks"] += 1
+            pr = prow(k, c.product_id)
+            pr["clicks"] += 1
             rule = flags.get(c.id)
             if rule is not None:
                 r["invalid"] += 1
@@ -298,6 +332,7 @@ def compute_days(
             if r["spend"] + p <= budget:
                 r["spend"] += p
                 r["billable"] += 1
+                pr["spend"] += p
 
     idx = TouchIndex(clicks.values(), imps.values() if policy.attribution.view_through_ms else ())
     for o in orders.values():
@@ -309,10 +344,10 @@ def compute_days(
             continue
         value = int(o.order_value_micros)
         back = sum(int(x.order_value_micros) for x in (refunds or {}).get(o.id, ()) if x.ts_ms < cut)
-        r = row((t.campaign_id, d))
-        r["orders"] += 1
-        r["gmv"] += value
-        r["refunded"] += min(value, back)
+        for r in (row((t.campaign_id, d)), prow((t.campaign_id, d), o.product_id)):
+            r["orders"] += 1
+            r["gmv"] += value
+            r["refunded"] += min(value, back)
 
     out: dict[Key, DayFigures] = {}
     for k, r in acc.items():
@@ -334,6 +369,11 @@ def compute_days(
             refunded_micros=r["refunded"],
             target_roi=dt.target_roi,
             terms_versions=dt.versions,
+            impressions=r["imps"],
+            products=tuple(
+                ProductFigures(pid, p["imps"], p["clicks"], p["spend"], p["orders"], p["gmv"], p["refunded"])
+                for pid, p in sorted(by_product.get(k, {}).items())
+            ),
         )
     return out
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitewide.domain.guarantee import GuaranteeContract
-from sitewide.domain.time import day_index, day_str
+from sitewide.domain.time import day_index
 from sitewide.domain.types import Campaign, NotFound
 from sitewide.ports import Store
 
@@ -130,26 +130,21 @@ class Reports:
         return camp
 
     def campaign_report(self, campaign_id: str) -> CampaignReport:
-        """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation
-        of the guarantee windows ending that day — all as last settled."""
+        """Per settled day: impressions (the impression events), clicks, orders, spend, GMV (net), ROI and the
+        compensation credited for the guarantee windows ending that day — as last settled, summed by the store
+        (``Store.report``: the same rows as every other report)."""
         camp = self._campaign(campaign_id)
-        served = self.store.served(campaign_id)
         figs = {d: f for (_, d), f in self.store.day_figures(*ALL_DAYS, campaign_id).items()}
-        comp_by_day: dict[str, int] = {}
-        for g in self.store.guarantee_evaluations(*ALL_DAYS, campaign_id).values():
-            end = day_str(day_index(g.first_day) + g.days - 1)
-            comp_by_day[end] = comp_by_day.get(end, 0) + g.due_micros
         rows = []
-        for d in sorted(set(served) | set(figs) | set(comp_by_day)):
-            f = figs.get(d)
-            row = CampaignDay(d, impressions=served.get(d, 0), compensation_micros=comp_by_day.get(d, 0))
-            if f is not None:
-                spend, gmv = f.spend_micros, f.gmv_micros
-                row = CampaignDay(
-                    d, row.impressions, f.clicks, f.invalid_clicks, f.orders, spend, gmv,
-                    (gmv / spend) if spend else None, row.compensation_micros,
+        for t in self.store.report([campaign_id], "day", *ALL_DAYS).rows:
+            f = figs.get(t.key)
+            spend, gmv = t.spend_micros, t.gmv_micros
+            rows.append(
+                CampaignDay(
+                    t.key, t.impressions, t.clicks, f.invalid_clicks if f else 0, t.orders, spend, gmv,
+                    (gmv / spend) if spend else None, t.compensation_micros,
                 )  # fmt: skip
-            rows.append(row)
+            )
         spend = sum(r.spend_micros for r in rows)
         gmv = sum(r.gmv_micros for r in rows)
         total = CampaignTotals(

@@ -1,10 +1,9 @@
 """Reports for merchants: per day, campaign or product, with the field's rate names.
 
-Day and campaign groups add up the engine's settled figures (``Engine.campaign_report``: billable spend under
-the daily budget, attributed GMV net of refunds, compensation booked in the ledger). Product groups are
-computed from the events of the campaigns' products: impressions and clicks as logged, spend = the clicks'
-prices before the daily budget cap, orders and GMV attributed last-touch with the engine's window;
-compensation is settled per campaign, so product rows carry 0.
+Every grouping sums the same rows — the latest settled figures of each campaign-day (impressions = the
+impression events, billing follows events; billable spend under the day's budget; orders and GMV attributed
+and net of refunds), split by product for product groups — so the three agree on every total. Compensation is
+what the ledger credited for the guarantee windows ending in the range (per campaign: product rows carry 0).
 """
 
 from __future__ import annotations
@@ -13,133 +12,51 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from sitewide.domain.attribution import attribute_orders
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
-from sitewide.domain.time import day_bounds, day_index, day_str
-from sitewide.domain.types import Campaign, EventKind
+from sitewide.domain.types import Campaign
 from sitewide.engine import Engine
 from sitewide.engine.reports import CampaignDay
-from sitewide.ports import Store
+from sitewide.ports import ReportTotals, Store
 
 GroupBy = Literal["day", "campaign", "product"]
-FAR_FUTURE_MS = 10**14
 
 
-@dataclass
-class Acc:
-    key: str
-    impressions: int = 0
-    clicks: int = 0
-    orders: int = 0
-    spend_micros: int = 0
-    gmv_micros: int = 0
-    compensation_micros: int = 0
-
-    def add(self, other: Acc) -> None:
-        self.impressions += other.impressions
-        self.clicks += other.clicks
-        self.orders += other.orders
-        self.spend_micros += other.spend_micros
-        self.gmv_micros += other.gmv_micros
-        self.compensation_micros += other.compensation_micros
-
-    def row(self) -> dict[str, object]:
-        s, g = self.spend_micros, self.gmv_micros
-        return {
-            "key": self.key,
-            "impressions": self.impressions,
-            "clicks": self.clicks,
-            "orders": self.orders,
-            "spend_micros": s,
-            "gmv_micros": g,
-            "compensation_micros": self.compensation_micros,
-            "ctr": self.clicks / self.impressions if self.impressions else None,
-            "cvr": self.orders / self.clicks if self.clicks else None,
-            "cpc_micros": s // self.clicks if self.clicks else None,
-            "roi": g / s if s else None,
-            "acos": s / g if g else None,
-        }
+def _row(t: ReportTotals) -> dict[str, object]:
+    s, g = t.spend_micros, t.gmv_micros
+    return {
+        "key": t.key,
+        "impressions": t.impressions,
+        "clicks": t.clicks,
+        "orders": t.orders,
+        "spend_micros": s,
+        "gmv_micros": g,
+        "compensation_micros": t.compensation_micros,
+        "ctr": t.clicks / t.impressions if t.impressions else None,
+        "cvr": t.orders / t.clicks if t.clicks else None,
+        "cpc_micros": s // t.clicks if t.clicks else None,
+        "roi": g / s if s else None,
+        "acos": s / g if g else None,
+    }
 
 
 def campaign_days(engine: Engine, campaign_id: str) -> list[CampaignDay]:
     return engine.campaign_report(campaign_id).days
 
 
-def settled_groups(
-    store: Store,
-    campaigns: Iterable[Campaign],
-    group_by: Literal["day", "campaign"],
-    start: str | None,
-    end: str | None,
-) -> dict[str, Acc]:
-    """Settled figures and served impressions summed by the store (``Store.settled_totals``) over the
-    caller's campaigns; compensation of the guarantee windows ending in the range, by window end day."""
-    ids = [c.id for c in campaigns]
-    lo, hi = start or "0000-01-01", end or "9999-12-31"
-    out = {
-        t.key: Acc(t.key, t.impressions, t.clicks, t.orders, t.spend_micros, t.gmv_micros)
-        for t in store.settled_totals(ids, group_by, lo, hi)
-    }
-    for cid in ids:
-        for g in store.guarantee_evaluations("0000-01-01", hi, cid).values():
-            last = day_str(day_index(g.first_day) + g.days - 1)
-            if g.due_micros and lo <= last <= hi:
-                key = last if group_by == "day" else cid
-                out.setdefault(key, Acc(key)).compensation_micros += g.due_micros
-    return out
-
-
-def product_groups(
-    engine: Engine, store: Store, campaigns: Iterable[Campaign], start: str | None, end: str | None
-) -> dict[str, Acc]:
-    """Impressions, clicks and spend summed by the store (SQL GROUP BY over the campaigns' own events);
-    orders and GMV attributed last-touch over the campaigns' own clicks and the orders of their products.
-    Only the caller's rows are read: another merchant's volume costs it nothing."""
-    camps = list(campaigns)
-    ids = [c.id for c in camps]
-    if not ids:
-        return {}
-    lo = day_bounds(start)[0] if start else 0
-    hi = day_bounds(end)[1] if end else FAR_FUTURE_MS
-    w = engine.config.attribution_window_ms
-    out: dict[str, Acc] = {}
-    for t in store.event_totals(ids, lo, hi):
-        a = out.setdefault(t.product_id, Acc(t.product_id))
-        if t.kind == EventKind.IMPRESSION.value:
-            a.impressions += t.count
-        elif t.kind == EventKind.CLICK.value:
-            a.clicks += t.count
-            a.spend_micros += t.price_micros
-    clicks = store.events_between(max(0, lo - w), hi, [EventKind.CLICK.value], campaign_ids=ids)
-    products = sorted({p for c in camps for p in c.product_ids} | {e.product_id for e in clicks})
-    orders = store.events_between(lo, hi, [EventKind.ORDER.value], product_ids=products)
-    product_of = {o.id: o.product_id for o in orders}
-    camp_set = set(ids)
-    for att in attribute_orders(clicks, orders, w):
-        if att.campaign_id in camp_set:
-            pid = product_of[att.order_id]
-            a = out.setdefault(pid, Acc(pid))
-            a.orders += 1
-            a.gmv_micros += att.order_value_micros
-    return out
-
-
 def report(
-    engine: Engine,
     store: Store,
     campaigns: list[Campaign],
     group_by: GroupBy,
     start: str | None,
     end: str | None,
-) -> tuple[list[dict[str, object]], dict[str, object]]:
-    if group_by == "product":
-        groups = product_groups(engine, store, campaigns, start, end)
-    else:
-        groups = settled_groups(store, campaigns, group_by, start, end)
-    total = Acc("total")
-    for g in groups.values():
-        total.add(g)
-    return [groups[k].row() for k in sorted(groups)], total.row()
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[dict[str, object]], dict[str, object], int]:
+    """The page of groups, the total over every group, and how many groups there are — summed, ordered and
+    paged by the store (``Store.report``) over the caller's campaigns only."""
+    ids = [c.id for c in campaigns]
+    got = store.report(ids, group_by, start or "0000-01-01", end or "9999-12-31", offset, limit)
+    return [_row(t) for t in got.rows], _row(got.total), got.total_rows
 
 
 @dataclass(frozen=True, slots=True)

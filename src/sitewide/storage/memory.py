@@ -9,11 +9,11 @@ from dataclasses import replace
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
-from sitewide.domain.ledger import LedgerLine, check_balanced
+from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
-from sitewide.ports import EventReceipt, EventTotal, SettledTotal
+from sitewide.ports import EventReceipt, ReportPage, ReportTotals
 
 
 class MemoryStore:
@@ -136,31 +136,58 @@ class MemoryStore:
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out
 
-    def settled_totals(
-        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
-    ) -> list[SettledTotal]:
+    def report(
+        self,
+        campaign_ids: Sequence[str],
+        group_by: str,
+        first_day: str,
+        last_day: str,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> ReportPage:
         ids = set(campaign_ids)
-        out: dict[str, list[int]] = {}
+        acc: dict[str, list[int]] = {}
+
+        def add(key: str, *figures: int) -> None:
+            a = acc.setdefault(key, [0] * 6)
+            for i, x in enumerate(figures):
+                a[i] += x
+
         with self._lock:
             for (cid, day), f in self._days.items():
                 if cid in ids and first_day <= day <= last_day:
-                    a = out.setdefault(day if group_by == "day" else cid, [0, 0, 0, 0, 0])
-                    a[1] += f.clicks
-                    a[2] += f.orders
-                    a[3] += f.spend_micros
-                    a[4] += f.gmv_micros
-            for (cid, day), n in self._served.items():
-                if cid in ids and first_day <= day <= last_day:
-                    out.setdefault(day if group_by == "day" else cid, [0, 0, 0, 0, 0])[0] += n
-        return [SettledTotal(k, *v) for k, v in sorted(out.items())]
-
-    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
-        acc: dict[tuple[str, str], list[int]] = {}
-        for e in self.events_between(start_ms, end_ms, campaign_ids=campaign_ids):
-            a = acc.setdefault((e.product_id, e.kind.value), [0, 0])
-            a[0] += 1
-            a[1] += int(e.price_micros)
-        return [EventTotal(p, k, n, v) for (p, k), (n, v) in sorted(acc.items())]
+                    if group_by == "product":
+                        for p in f.products:
+                            g = p.gross_gmv_micros - p.refunded_micros
+                            add(p.product_id, p.impressions, p.clicks, p.orders, p.spend_micros, g)
+                    else:
+                        key = day if group_by == "day" else cid
+                        add(key, f.impressions, f.clicks, f.orders, f.spend_micros, f.gmv_micros)
+            for t in self._txns.values():
+                for e in t.entries:
+                    if (
+                        group_by != "product"
+                        and e.campaign_id in ids
+                        and e.day is not None
+                        and first_day <= e.day <= last_day
+                        and e.window is not None
+                        and e.account == credit_account(e.merchant_id or "")
+                    ):
+                        add(
+                            e.day if group_by == "day" else e.campaign_id or "",
+                            0,
+                            0,
+                            0,
+                            0,
+                            0,
+                            e.amount_micros,
+                        )
+        keys = sorted(acc)
+        page = keys[offset : None if limit is None else offset + limit]
+        total = [sum(v[i] for v in acc.values()) for i in range(6)]
+        return ReportPage(
+            tuple(ReportTotals(k, *acc[k]) for k in page), ReportTotals("total", *total), len(keys)
+        )
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         return {i: self._events[i] for i in ids if i in self._events}
@@ -170,9 +197,6 @@ class MemoryStore:
         with self._lock:
             for cid, n in counts.items():
                 self._served[(cid, day)] = self._served.get((cid, day), 0) + n
-
-    def served(self, campaign_id: str) -> dict[str, int]:
-        return {d: n for (c, d), n in self._served.items() if c == campaign_id}
 
     # ledger ----------------------------------------------------------------------------------------
     def append_transactions(self, txns: Sequence[Transaction]) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD = "0007_account_tables"
+HEAD = "0008_settled_products"
 BASELINE = "0001_baseline"
 SCRIPTS = Path(__file__).with_name("migrations")
 

@@ -27,6 +27,7 @@ STORE_TABLES = {
     "entries": "ledger_entries",
     "runs": "settlement_runs",
     "day_figures": "settlement_days",
+    "product_figures": "settlement_products",
     "evals": "guarantee_evaluations",
     "contracts": "guarantee_contracts",
     "experiments": "experiments",
@@ -57,6 +58,7 @@ class Tables:
     entries: Table
     runs: Table
     day_figures: Table
+    product_figures: Table
     evals: Table
     contracts: Table
     experiments: Table

@@ -37,10 +37,11 @@ from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
 from sitewide.storage.sql_events import SqlEvents
 from sitewide.storage.sql_ledger import SqlLedger
+from sitewide.storage.sql_reports import SqlReports
 from sitewide.storage.sql_rows import append_version, from_row, to_row
 
 
-class SqlStore(SqlEvents, SqlLedger):
+class SqlStore(SqlEvents, SqlLedger, SqlReports):
     """A Store on any SQLAlchemy URL. ``SqlStore.sqlite(path)`` is the embedded default."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,11 +1,10 @@
-"""The SQL store's events, served impressions and report aggregations (a part of :class:`SqlStore`)."""
+"""The SQL store's events and served impressions (a part of :class:`SqlStore`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from sqlalchemy import (
-    func,
     insert,
     select,
     update,
@@ -17,7 +16,7 @@ from sitewide.domain.types import (
     Conflict,
     Event,
 )
-from sitewide.ports import EventReceipt, EventTotal, SettledTotal
+from sitewide.ports import EventReceipt
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_rows import from_row, to_row
 
@@ -85,68 +84,6 @@ class SqlEvents:
         with self.engine.connect() as conn:
             return [from_row(Event, r) for r in conn.execute(q)]
 
-    def settled_totals(
-        self, campaign_ids: Sequence[str], group_by: str, first_day: str, last_day: str
-    ) -> list[SettledTotal]:
-        """Two GROUP BY queries: the latest figures per campaign-day (max run_seq) summed per key, and the
-        served impressions summed per key."""
-        t, ids = self.t.day_figures, list(campaign_ids)
-        if not ids:
-            return []
-        latest = (
-            select(t.c.campaign_id, t.c.day, func.max(t.c.run_seq).label("rs"))
-            .where(t.c.campaign_id.in_(ids), t.c.day >= first_day, t.c.day <= last_day)
-            .group_by(t.c.campaign_id, t.c.day)
-            .subquery()
-        )
-        key = t.c.day if group_by == "day" else t.c.campaign_id
-        figs = (
-            select(
-                key,
-                func.sum(t.c.clicks),
-                func.sum(t.c.orders),
-                func.sum(t.c.spend_micros),
-                func.sum(t.c.gross_gmv_micros - t.c.refunded_micros),
-            )
-            .select_from(
-                t.join(
-                    latest,
-                    (t.c.campaign_id == latest.c.campaign_id)
-                    & (t.c.day == latest.c.day)
-                    & (t.c.run_seq == latest.c.rs),
-                )
-            )
-            .group_by(key)
-        )
-        skey = self.t.served.c.day if group_by == "day" else self.t.served.c.campaign_id
-        imps = (
-            select(skey, func.sum(self.t.served.c.impressions))
-            .where(
-                self.t.served.c.campaign_id.in_(ids),
-                self.t.served.c.day >= first_day,
-                self.t.served.c.day <= last_day,
-            )
-            .group_by(skey)
-        )
-        out: dict[str, list[int]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(figs):
-                out[str(r[0])] = [0, int(r[1]), int(r[2]), int(r[3]), int(r[4])]
-            for k, n in conn.execute(imps):
-                out.setdefault(str(k), [0, 0, 0, 0, 0])[0] = int(n)
-        return [SettledTotal(k, *v) for k, v in sorted(out.items())]
-
-    def event_totals(self, campaign_ids: Sequence[str], start_ms: int, end_ms: int) -> list[EventTotal]:
-        e = self.t.events
-        q = (
-            select(e.c.product_id, e.c.kind, func.count(), func.coalesce(func.sum(e.c.price_micros), 0))
-            .where(e.c.campaign_id.in_(list(campaign_ids)), e.c.ts_ms >= start_ms, e.c.ts_ms < end_ms)
-            .group_by(e.c.product_id, e.c.kind)
-            .order_by(e.c.product_id, e.c.kind)
-        )
-        with self.engine.connect() as conn:
-            return [EventTotal(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)]
-
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         out: dict[str, Event] = {}
         idl = list(ids)
@@ -167,8 +104,3 @@ class SqlEvents:
                 )
                 if res.rowcount == 0:
                     conn.execute(insert(self.t.served), [{"campaign_id": cid, "day": day, "impressions": n}])
-
-    def served(self, campaign_id: str) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(self.t.served).where(self.t.served.c.campaign_id == campaign_id))
-            return {r.day: int(r.impressions) for r in rows}

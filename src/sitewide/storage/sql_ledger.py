@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import LedgerLine, check_balanced
-from sitewide.domain.settlement import DayFigures, SettlementRun
+from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
 from sitewide.domain.types import (
     Conflict,
     Event,
@@ -154,10 +154,22 @@ class SqlLedger:
     def day_figures(
         self, first_day: str, last_day: str, campaign_id: str | None = None
     ) -> dict[tuple[str, str], DayFigures]:
-        t = self.t.day_figures
+        """The latest figures per campaign-day, each with its product rows (of the same run)."""
+        t, p = self.t.day_figures, self.t.product_figures
+        latest: dict[tuple[str, str], object] = {}
+        products: dict[tuple[str, str, int], list[ProductFigures]] = {}
+        q = select(t).where(t.c.day >= first_day, t.c.day <= last_day).order_by(t.c.run_seq)
+        qp = select(p).where(p.c.day >= first_day, p.c.day <= last_day).order_by(p.c.product_id)
+        if campaign_id is not None:
+            q, qp = q.where(t.c.campaign_id == campaign_id), qp.where(p.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            for r in conn.execute(q):
+                latest[(r.campaign_id, r.day)] = r
+            for r in conn.execute(qp):
+                products.setdefault((r.campaign_id, r.day, r.run_seq), []).append(from_row(ProductFigures, r))
         return {
-            (f.campaign_id, f.day): f
-            for f in self._latest(t, t.c.day, DayFigures, first_day, last_day, campaign_id)
+            k: from_row(DayFigures, r, products=tuple(products.get((*k, r.run_seq), ())))  # type: ignore[attr-defined]
+            for k, r in latest.items()
         }
 
     def guarantee_evaluations(
@@ -201,7 +213,15 @@ class SqlLedger:
                 if txn is not None:
                     self._insert_txn(conn, txn)
                 if days:
-                    conn.execute(insert(self.t.day_figures), [to_row(f, run_seq=run.seq) for f in days])
+                    figs = [to_row(f, skip=("products",), run_seq=run.seq) for f in days]
+                    conn.execute(insert(self.t.day_figures), figs)
+                    per_product = [
+                        to_row(p, campaign_id=f.campaign_id, day=f.day, run_seq=run.seq)
+                        for f in days
+                        for p in f.products
+                    ]
+                    if per_product:
+                        conn.execute(insert(self.t.product_figures), per_product)
                 if evaluations:
                     conn.execute(
                         insert(self.t.evals), [to_row(g, WINDOW_KEY, run_seq=run.seq) for g in evaluations]

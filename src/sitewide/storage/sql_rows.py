@@ -33,10 +33,16 @@ def encode(v: object) -> object:
     return v
 
 
-def to_row(obj: Any, renamed: dict[str, str] | None = None, **extra: object) -> dict[str, object]:
-    """The columns of dataclass ``obj`` (plus ``extra`` ones, e.g. the run that wrote them)."""
+def to_row(
+    obj: Any, renamed: dict[str, str] | None = None, skip: tuple[str, ...] = (), **extra: object
+) -> dict[str, object]:
+    """The columns of dataclass ``obj`` but the ``skip`` fields (stored elsewhere), plus ``extra`` ones (e.g.
+    the run that wrote them)."""
     names = renamed or {}
-    return {names.get(f.name, f.name): encode(getattr(obj, f.name)) for f in fields(obj)} | extra
+    cols = {
+        names.get(f.name, f.name): encode(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip
+    }
+    return cols | extra
 
 
 @cache
@@ -59,11 +65,12 @@ def _decode(t: Any, v: Any) -> object:
     return v
 
 
-def from_row(cls: type[T], r: object, renamed: dict[str, str] | None = None) -> T:
-    """A ``cls`` from a result row that has (at least) a column per field."""
+def from_row(cls: type[T], r: object, renamed: dict[str, str] | None = None, **given: object) -> T:
+    """A ``cls`` from a result row that has a column per field, but the ``given`` ones."""
     m = r._mapping  # type: ignore[attr-defined]
     names, key = renamed or {}, cast(Hashable, cls)
-    return cls(**{name: _decode(t, m[names.get(name, name)]) for name, t in _decoders(key)})
+    got = {name: _decode(t, m[names.get(name, name)]) for name, t in _decoders(key) if name not in given}
+    return cls(**got, **given)
 
 
 WINDOW_KEY = {"window": "window_key"}  # LedgerEntry and GuaranteeEvaluation: "window" is an SQL keyword

@@ -19,7 +19,7 @@ from sitewide.api.schemas import Day, Page
 from sitewide.engine.reports import CampaignStatement
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import losses_out
-from sitewide.service.scope import PagingDep, page, visible_campaign
+from sitewide.service.scope import PagingDep, visible_campaign
 from sitewide.service.usecases import reports as uc
 
 router = APIRouter(tags=["reports"], responses=errors(401))
@@ -40,10 +40,9 @@ def reports(
 ) -> ReportOut:
     """Impressions, clicks, orders, spend, GMV, CTR, CVR, CPC, ROI (GMV ÷ spend), ACoS (spend ÷ GMV) and
     compensation of the caller's campaigns, grouped by day, campaign or product; days are inclusive."""
-    rows, total = uc.campaigns_report(
-        engine, store, who, group_by, campaign_id, merchant_id, start_day, end_day
+    items, total, n = uc.campaigns_report(
+        store, who, group_by, campaign_id, merchant_id, start_day, end_day, offset, limit
     )
-    items, n = page(rows, offset, limit)
     return ReportOut(
         group_by=group_by,
         rows=[ReportRow.model_validate(r) for r in items],

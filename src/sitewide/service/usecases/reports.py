@@ -27,7 +27,6 @@ def check_days(**days: str | None) -> None:
 
 
 def campaigns_report(
-    engine: Engine,
     store: Store,
     who: Principal,
     group_by: GroupBy,
@@ -35,8 +34,11 @@ def campaigns_report(
     merchant_id: str | None,
     start_day: str | None,
     end_day: str | None,
-) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """Rows and their total over one visible campaign, or the caller's (the operator's: a merchant's or all)."""
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[dict[str, object]], dict[str, object], int]:
+    """A page of rows, the total over all rows and their number, over one visible campaign or the caller's (the
+    operator's: a merchant's or all) — paged by the store."""
     check_days(start_day=start_day, end_day=end_day)
     if start_day and end_day and start_day > end_day:
         raise ValidationError("start_day: must not be after end_day")
@@ -44,7 +46,7 @@ def campaigns_report(
         camps = [visible_campaign(store, who, campaign_id)]
     else:
         camps = store.list_campaigns(merchant_id if who.is_operator else who.merchant_id)
-    return report(engine, store, camps, group_by, start_day, end_day)
+    return report(store, camps, group_by, start_day, end_day, offset, limit)
 
 
 def statements_merchant(who: Principal, merchant_id: str | None) -> str:
