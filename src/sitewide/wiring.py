@@ -21,7 +21,16 @@ from sitewide.domain.types import Campaign, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.engine.retrieval import ScorerFactory
 from sitewide.models.bidding_policy import BidderFactory
-from sitewide.ports import Clock, LexicalIndex, Scorer, Store, TextEncoder, VectorIndex
+from sitewide.ports import (
+    Clock,
+    KeyAdmin,
+    LexicalIndex,
+    Scorer,
+    ServiceRecords,
+    Store,
+    TextEncoder,
+    VectorIndex,
+)
 from sitewide.settings import EncoderKind, IndexKind, Settings
 
 if TYPE_CHECKING:  # the simulator is imported only by the functions that build a simulated market
@@ -140,6 +149,22 @@ def build_engine(
         path = str(settings.scorer_path) if settings.scorer_path is not None else None
         config = EngineConfig(scorer=settings.scorer, scorer_path=path)
     return make_engine(store, config, encoder=settings.encoder, index=settings.index)
+
+
+def build_accounts(engine: Engine) -> tuple[ServiceRecords, KeyAdmin]:
+    """What the service keeps beside the engine's store — merchants and keys, quality signals, appeals, auction
+    losses — and the operator-key admin over it: on the store's database when that is SQL, else a private
+    in-memory SQLite; every timestamp from the engine's clock."""
+    from sitewide.storage.accounts import AccountStore
+    from sitewide.storage.operator_keys import OperatorKeys
+    from sitewide.storage.sql import SqlStore
+
+    store = engine.store
+    if isinstance(store, SqlStore):
+        accounts = AccountStore(store.engine, engine.clock)
+    else:
+        accounts = AccountStore.in_memory(engine.clock)
+    return accounts, OperatorKeys(accounts)
 
 
 def world_engine(world: World, config: EngineConfig | None = None) -> Engine:

@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
-from sitewide.ports import Clock, Store
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
@@ -39,18 +38,7 @@ from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import build_desk
 from sitewide.service.usecases.creatives import restore as restore_creatives
 from sitewide.settings import Settings
-from sitewide.storage.accounts import AccountStore
-from sitewide.storage.operator_keys import OperatorKeys
-from sitewide.storage.sql import SqlStore
-from sitewide.wiring import build_engine
-
-
-def accounts_for(store: Store, clock: Clock) -> AccountStore:
-    """Accounts share the store's database when it is SQL; an in-memory SQLite otherwise."""
-    if isinstance(store, SqlStore):
-        return AccountStore(store.engine, clock)
-    return AccountStore.in_memory(clock)
-
+from sitewide.wiring import build_accounts, build_engine
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -72,7 +60,6 @@ def _loc(loc: tuple[object, ...] | list[object]) -> str:
 def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
-    accounts: AccountStore | None = None,
     operator_key: str | None = None,
     announce: Callable[[str], None] | None = _announce,
 ) -> FastAPI:
@@ -97,14 +84,14 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine = engine or build_engine(settings)
     app.state.store = store = engine.store  # the port the use cases read and write through
-    app.state.accounts = accounts = accounts or accounts_for(store, engine.clock)
+    accounts, app.state.operator_keys = build_accounts(engine)
+    app.state.accounts = accounts
     app.state.catalogue_version = CatalogueVersion()
     app.state.creatives = build_desk(settings, store)
     restore_creatives(engine, store)
     app.state.bootstrap_operator_key = None
     accounts.ensure_merchants(s.merchant_id for s in store.list_shops())
     operator_key = operator_key if operator_key is not None else settings.operator_key
-    app.state.operator_keys = OperatorKeys(accounts)
     if operator_key is not None:
         app.state.operator_keys.configure(operator_key)  # revokes a previously configured key
     elif not accounts.has_operator_key():
