@@ -3,6 +3,7 @@ and the compensation reserve that provisions its expected cost while a window ru
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -158,3 +159,22 @@ def test_reserve_legs_carry_their_campaign_and_window() -> None:
         eng.settle_day(f"2026-01-0{d + 1}")
     legs = [e for t in eng.store.list_transactions() for e in t.entries if e.account == PLATFORM_RESERVE]
     assert legs and all(e.campaign_id == "c1" and e.window == "2026-01-01+7d" for e in legs)
+
+
+def test_a_target_changed_after_the_window_days_were_settled_does_not_move_the_reserve() -> None:
+    """The reserve provisions a window by its own target (the terms in force on its days, as the guarantee
+    judges it), not by the campaign's current target: raising the target later buys no provision."""
+    held = {}
+    for raise_target in (False, True):
+        eng = _engine(SettlementPolicy())
+        for d in range(3):  # ROI 1.2 against 2: the window is expected to pay out
+            eng.record_events(_day(d, clicks=10, orders=6, value=2_000_000))
+            eng.settle_day(f"2026-01-0{d + 1}")
+        if raise_target:
+            c = eng.store.get_campaign("c1")
+            assert c is not None
+            eng.update_campaign(replace(c, target_roi=Decimal("100")))  # in force from now, long after
+        eng.settle_day("2026-01-04")  # the window is still open: its provision is recomputed
+        held[raise_target] = eng.store.balances().get(PLATFORM_RESERVE, 0)
+    assert held[False] > 0
+    assert held[True] == held[False]

@@ -165,13 +165,15 @@ class OpenWindow:
     elapsed_now: float
     judged_now: bool  # the window matures in this run: release what it held
     due_micros: int = 0  # the payout judged (when ``judged_now``)
+    target_before: Decimal | None = None  # the window's target as the previous run saw it (default: target)
 
 
 def plan_reserve(windows: list[OpenWindow]) -> list[ReserveMove]:
     """The reserve bookings of one run: provision changes of the windows still open, releases of those judged."""
     out: list[ReserveMove] = []
     for w in sorted(windows, key=lambda x: (x.campaign_id, x.window)):
-        held = expected_due(w.contract, w.target, w.before, w.elapsed_before, w.window_days)
+        before = w.target if w.target_before is None else w.target_before
+        held = expected_due(w.contract, before, w.before, w.elapsed_before, w.window_days)
         if w.judged_now:
             m = release_move(w.campaign_id, w.merchant_id, w.window, held, w.due_micros)
         else:

@@ -21,6 +21,7 @@ from sitewide.domain.settlement import (
     SettlementReport,
     evaluate_window,
     window_for,
+    window_target,
 )
 from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import Campaign, EventKind, Transaction
@@ -133,6 +134,18 @@ def _totals(figs: Mapping[DayKey, DayFigures], cid: str, w: Window) -> WindowTot
     )
 
 
+def _target(
+    k: GuaranteeContract, c: Campaign, figs: Mapping[DayKey, DayFigures], cid: str, w: Window
+) -> Decimal:
+    """The target a window is judged by (:func:`evaluate_window`'s): the contract's own, else the terms in
+    force on the window's days (:func:`window_target`) — never the campaign's current target, which a merchant
+    may have changed after the days were settled; that only stands in for a window without settled days."""
+    if k.target_roi is not None:
+        return k.target_roi
+    fs = [figs[key] for d in range(w[0], w[0] + w[1]) if (key := (cid, day_str(d))) in figs]
+    return window_target(fs, c.target_roi)
+
+
 def reserve_moves(
     camps: Mapping[str, Campaign],
     contracts: Contracts,
@@ -161,7 +174,8 @@ def reserve_moves(
                 merchant_id=c.merchant_id,
                 window=key,
                 contract=k,
-                target=k.target_roi if k.target_roi is not None else c.target_roi,
+                target=_target(k, c, known, cid, w),
+                target_before=_target(k, c, booked, cid, w),
                 window_days=w[1],
                 before=_totals(booked, cid, w),
                 elapsed_before=(prev_as_of - w[0] * DAY_MS) / DAY_MS,
