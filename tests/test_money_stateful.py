@@ -1,6 +1,7 @@
 """Stateful test of the money path (issue 14): random interleavings of campaign edits, event batches (with
 duplicates, late orders and refunds, and events that break a rule), settles of random ended periods and
-restarts, against the engine over SQLite and over PostgreSQL.
+restarts, against the engine over SQLite and over PostgreSQL. Edits change target, budget, status and the
+products a campaign promotes (a click on a product the campaign did not promote at that time is refused).
 
 After every step: every transaction balances; no campaign-day is charged above the budget in force that day;
 each judged guarantee window's compensation equals what its contract says under the terms in force on its
@@ -56,6 +57,7 @@ CAMPAIGNS = {
     "c1": Campaign("c1", "m1", "one", ("p0",), Decimal("2"), Micros(5 * CNY), created_ms=BASE),
     "c2": Campaign("c2", "m2", "two", ("p1",), Decimal("3"), Micros(3 * CNY), created_ms=BASE + 8 * H),
 }
+OWN_PRODUCTS = {"c1": ("p0", "p2"), "c2": ("p1", "p3")}  # s1 (m1) holds p0, p2; s2 (m2) p1, p3
 PG_URL = os.environ.get(ENV_URL)
 
 
@@ -145,22 +147,26 @@ class MoneyMachine(RuleBasedStateMachine):
         budget=st.sampled_from([1, 2, 5, 10]),
         paused=st.booleans(),
         rename=st.booleans(),
+        products=st.sampled_from(["first", "second", "both"]),
     )
-    def edit(self, cid: str, roi: str, budget: int, paused: bool, rename: bool) -> None:
+    def edit(self, cid: str, roi: str, budget: int, paused: bool, rename: bool, products: str) -> None:
         cur = self.versions[cid][-1][1]
+        own = OWN_PRODUCTS[cid]  # the merchant's own products: a campaign may promote either or both
         new = replace(
             cur,
             target_roi=Decimal(roi),
             daily_budget_micros=Micros(budget * CNY),
             status=CampaignStatus.PAUSED if paused else CampaignStatus.ACTIVE,
             name=f"n{self.n}" if rename else cur.name,
+            product_ids={"first": own[:1], "second": own[1:], "both": own}[products],
         )
         self.n += 1
         self.engine.update_campaign(new)
-        if (new.target_roi, new.daily_budget_micros, new.status) != (
+        if (new.target_roi, new.daily_budget_micros, new.status, new.product_ids) != (
             cur.target_roi,
             cur.daily_budget_micros,
             cur.status,
+            cur.product_ids,
         ):
             self.versions[cid].append((self.clock.now, new))
         else:
@@ -176,14 +182,16 @@ class MoneyMachine(RuleBasedStateMachine):
             self.n += 1
             if kind == "click":
                 cid = data.draw(st.sampled_from(sorted(CAMPAIGNS)), label="campaign")
-                other = data.draw(st.integers(0, 9), label="product") == 0  # now and then not its product
                 ts = max(BASE, now - data.draw(st.integers(0, 3 * DAY), label="age"))
+                promoted = (self._in_force(cid, ts) or CAMPAIGNS[cid]).product_ids
+                other = data.draw(st.integers(0, 9), label="other") == 0  # now and then any product
+                pool = sorted(p.id for p in PRODUCTS) if other else sorted(promoted)
                 e = Event(
                     f"k{self.n}",
                     EventKind.CLICK,
                     ts,
                     user_id=f"u{data.draw(st.integers(0, 40), label='user')}",
-                    product_id="p3" if other else CAMPAIGNS[cid].product_ids[0],
+                    product_id=data.draw(st.sampled_from(pool), label="product"),
                     campaign_id=cid,
                     price_micros=Micros(
                         data.draw(st.sampled_from([300_000, 700_000, 1_100_000]), label="price")
