@@ -66,6 +66,19 @@ class ReportTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """Sums per ``group_by`` ("day", "campaign" or "product") over ``campaign_ids`` on days in
+    ``[first_day, last_day]``; the groups ordered by key, ``offset``/``limit`` the page (all when None)."""
+
+    campaign_ids: tuple[str, ...]
+    group_by: str
+    first_day: str = "0000-01-01"
+    last_day: str = "9999-12-31"
+    offset: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReportPage:
     rows: tuple[ReportTotals, ...]  # the page, ordered by key
     total: ReportTotals  # key "total": every group, not only the page's
@@ -109,18 +122,10 @@ class Store(Protocol):
         """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id); optional filters by kind, campaign, product."""
         ...
 
-    def report(
-        self,
-        campaign_ids: Sequence[str],
-        group_by: str,
-        first_day: str,
-        last_day: str,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> ReportPage:
-        """Sums per day, campaign or product (``group_by``) of the latest settled figures of ``campaign_ids`` on
-        days in ``[first_day, last_day]``, with the compensation credited to them in the ledger — aggregated,
-        ordered and paged by the store. Every grouping reads the same rows, so their totals agree."""
+    def report(self, q: ReportQuery) -> ReportPage:
+        """The latest settled figures of the query's campaigns with the compensation credited to them in the
+        ledger — aggregated, ordered and paged by the store. Every grouping reads the same rows, so their
+        totals agree."""
         ...
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]: ...

@@ -17,7 +17,7 @@ from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
 from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction
-from sitewide.ports import ReportTotals, Store
+from sitewide.ports import ReportQuery, ReportTotals, Store
 from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
@@ -371,15 +371,15 @@ def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store:
         ),
     )
     assert store.append_transactions([t])
-    mine, lo, hi = ["c1", "c2"], "2026-01-01", "2026-01-31"
-    by_day = store.report(mine, "day", lo, hi)
+    mine, lo, hi = ("c1", "c2"), "2026-01-01", "2026-01-31"
+    by_day = store.report(ReportQuery(mine, "day", lo, hi))
     assert [(r.key, r.spend_micros, r.impressions, r.compensation_micros) for r in by_day.rows] == [
         ("2026-01-01", 17, 30, 0),  # latest c1 (8 + 4) + c2 (5)
         ("2026-01-02", 7, 40, 6),
     ]
-    by_product = store.report(mine, "product", lo, hi)
+    by_product = store.report(ReportQuery(mine, "product", lo, hi))
     assert [(r.key, r.spend_micros, r.orders) for r in by_product.rows] == [("pa", 15, 2), ("pb", 9, 2)]
-    by_campaign = store.report(mine, "campaign", lo, hi)
+    by_campaign = store.report(ReportQuery(mine, "campaign", lo, hi))
     assert [(r.key, r.spend_micros, r.gmv_micros) for r in by_campaign.rows] == [
         ("c1", 19, 48),
         ("c2", 5, 13),
@@ -390,7 +390,9 @@ def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store:
     }
     assert totals["d"] == totals["p"] == totals["c"] == ReportTotals("total", 70, 8, 4, 24, 61)
     assert by_day.total.compensation_micros == by_campaign.total.compensation_micros == 6
-    page = store.report(mine, "product", lo, hi, offset=1, limit=1)  # paged by the store, totals over all
+    page = store.report(
+        ReportQuery(mine, "product", lo, hi, offset=1, limit=1)
+    )  # paged by the store, totals over all
     assert ([r.key for r in page.rows], page.total_rows, page.total) == (["pb"], 2, by_product.total)
-    assert store.report(mine, "day", "2026-01-02", "2026-01-02").total.spend_micros == 7
-    assert store.report([], "day", lo, hi).total_rows == 0
+    assert store.report(ReportQuery(mine, "day", "2026-01-02", "2026-01-02")).total.spend_micros == 7
+    assert store.report(ReportQuery((), "day", lo, hi)).total_rows == 0

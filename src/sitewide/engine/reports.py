@@ -10,7 +10,7 @@ from typing import Any
 from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.time import day_index
 from sitewide.domain.types import Campaign, NotFound
-from sitewide.ports import Store
+from sitewide.ports import ReportQuery, Store
 
 ALL_DAYS = ("0000-01-01", "9999-12-31")
 
@@ -136,13 +136,20 @@ class Reports:
         camp = self._campaign(campaign_id)
         figs = {d: f for (_, d), f in self.store.day_figures(*ALL_DAYS, campaign_id).items()}
         rows = []
-        for t in self.store.report([campaign_id], "day", *ALL_DAYS).rows:
+        for t in self.store.report(ReportQuery((campaign_id,), "day", *ALL_DAYS)).rows:
             f = figs.get(t.key)
             spend, gmv = t.spend_micros, t.gmv_micros
             rows.append(
                 CampaignDay(
-                    t.key, t.impressions, t.clicks, f.invalid_clicks if f else 0, t.orders, spend, gmv,
-                    (gmv / spend) if spend else None, t.compensation_micros,
+                    t.key,
+                    t.impressions,
+                    t.clicks,
+                    f.invalid_clicks if f else 0,
+                    t.orders,
+                    spend,
+                    gmv,
+                    (gmv / spend) if spend else None,
+                    t.compensation_micros,
                 )  # fmt: skip
             )
         spend = sum(r.spend_micros for r in rows)

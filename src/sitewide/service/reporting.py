@@ -16,7 +16,7 @@ from sitewide.domain.ledger import LedgerLine, merchant_accounts
 from sitewide.domain.types import Campaign
 from sitewide.engine import Engine
 from sitewide.engine.reports import CampaignDay
-from sitewide.ports import ReportTotals, Store
+from sitewide.ports import ReportQuery, ReportTotals, Store
 
 GroupBy = Literal["day", "campaign", "product"]
 
@@ -54,8 +54,8 @@ def report(
 ) -> tuple[list[dict[str, object]], dict[str, object], int]:
     """The page of groups, the total over every group, and how many groups there are — summed, ordered and
     paged by the store (``Store.report``) over the caller's campaigns only."""
-    ids = [c.id for c in campaigns]
-    got = store.report(ids, group_by, start or "0000-01-01", end or "9999-12-31", offset, limit)
+    ids = tuple(c.id for c in campaigns)
+    got = store.report(ReportQuery(ids, group_by, start or "0000-01-01", end or "9999-12-31", offset, limit))
     return [_row(t) for t in got.rows], _row(got.total), got.total_rows
 
 

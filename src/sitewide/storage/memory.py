@@ -13,7 +13,7 @@ from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
-from sitewide.ports import EventReceipt, ReportPage, ReportTotals
+from sitewide.ports import EventReceipt, ReportPage, ReportQuery, ReportTotals
 
 
 class MemoryStore:
@@ -136,16 +136,8 @@ class MemoryStore:
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out
 
-    def report(
-        self,
-        campaign_ids: Sequence[str],
-        group_by: str,
-        first_day: str,
-        last_day: str,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> ReportPage:
-        ids = set(campaign_ids)
+    def report(self, q: ReportQuery) -> ReportPage:
+        ids, group_by, first_day, last_day = set(q.campaign_ids), q.group_by, q.first_day, q.last_day
         acc: dict[str, list[int]] = {}
 
         def add(key: str, *figures: int) -> None:
@@ -183,7 +175,7 @@ class MemoryStore:
                             e.amount_micros,
                         )
         keys = sorted(acc)
-        page = keys[offset : None if limit is None else offset + limit]
+        page = keys[q.offset : None if q.limit is None else q.offset + q.limit]
         total = [sum(v[i] for v in acc.values()) for i in range(6)]
         return ReportPage(
             tuple(ReportTotals(k, *acc[k]) for k in page), ReportTotals("total", *total), len(keys)

@@ -3,13 +3,11 @@ campaign or product, with the compensation the ledger credited — summed, order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import BigInteger, cast, distinct, func, literal, literal_column, select, union_all
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from sitewide.ports import ReportPage, ReportTotals
+from sitewide.ports import ReportPage, ReportQuery, ReportTotals
 from sitewide.storage.schema import Tables
 
 FIGURES = ("imps", "clicks", "orders", "spend", "gmv", "comp")
@@ -19,24 +17,16 @@ class SqlReports:
     engine: Engine
     t: Tables
 
-    def report(
-        self,
-        campaign_ids: Sequence[str],
-        group_by: str,
-        first_day: str,
-        last_day: str,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> ReportPage:
+    def report(self, q: ReportQuery) -> ReportPage:
         """``UNION ALL`` of the latest figures (``settlement_days``, or ``settlement_products`` by product, of
         the highest run per campaign-day) and the merchants' compensation credit legs (by leg day = window end
         day), then ``GROUP BY`` key with ``ORDER BY``/``OFFSET``/``LIMIT``; the total is the same union summed."""
-        ids = list(campaign_ids)
+        ids = list(q.campaign_ids)
         if not ids:
             return ReportPage((), ReportTotals("total"), 0)
-        u = union_all(*self._parts(ids, group_by, first_day, last_day)).subquery()
+        u = union_all(*self._parts(ids, q.group_by, q.first_day, q.last_day)).subquery()
         sums = [func.coalesce(func.sum(u.c[f]), 0) for f in FIGURES]
-        page = select(u.c.k, *sums).group_by(u.c.k).order_by(u.c.k).offset(offset).limit(limit)
+        page = select(u.c.k, *sums).group_by(u.c.k).order_by(u.c.k).offset(q.offset).limit(q.limit)
         with self.engine.connect() as conn:
             rows = tuple(ReportTotals(str(r[0]), *(int(x) for x in r[1:])) for r in conn.execute(page))
             tot = conn.execute(select(func.count(distinct(u.c.k)), *sums)).one()
