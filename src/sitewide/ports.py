@@ -110,16 +110,8 @@ class Store(Protocol):
 
     # events: idempotent by id; a repeated id with a different body raises Conflict and stores nothing
     def append_events(self, events: Sequence[Event]) -> EventReceipt: ...
-    def events_between(
-        self,
-        start_ms: int,
-        end_ms: int,
-        kinds: Sequence[str] | None = None,
-        *,
-        campaign_ids: Sequence[str] | None = None,
-        product_ids: Sequence[str] | None = None,
-    ) -> list[Event]:
-        """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id); optional filters by kind, campaign, product."""
+    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
+        """Events with ``start_ms ≤ ts_ms < end_ms`` by (ts_ms, id), of ``kinds`` (all when None)."""
         ...
 
     def report(self, q: ReportQuery) -> ReportPage:

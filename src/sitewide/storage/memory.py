@@ -113,25 +113,13 @@ class MemoryStore:
                     self._refunds.setdefault(e.order_id, []).append(eid)
             return EventReceipt(inserted=len(fresh), duplicates=dups, inserted_ids=tuple(fresh))
 
-    def events_between(
-        self,
-        start_ms: int,
-        end_ms: int,
-        kinds: Sequence[str] | None = None,
-        *,
-        campaign_ids: Sequence[str] | None = None,
-        product_ids: Sequence[str] | None = None,
-    ) -> list[Event]:
+    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
         ks = set(kinds) if kinds is not None else None
-        cs = set(campaign_ids) if campaign_ids is not None else None
-        ps = set(product_ids) if product_ids is not None else None
         out = [
             e
             for e in (self._events[i] for i in self._event_order)
             if start_ms <= e.ts_ms < end_ms
             and (ks is None or e.kind.value in ks)
-            and (cs is None or e.campaign_id in cs)
-            and (ps is None or e.product_id in ps)
         ]
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out

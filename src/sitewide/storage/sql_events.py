@@ -64,22 +64,10 @@ class SqlEvents:
         fresh_ids = tuple(eid for eid in batch if eid in inserted)
         return EventReceipt(inserted=len(fresh_ids), duplicates=dups + len(repeats), inserted_ids=fresh_ids)
 
-    def events_between(
-        self,
-        start_ms: int,
-        end_ms: int,
-        kinds: Sequence[str] | None = None,
-        *,
-        campaign_ids: Sequence[str] | None = None,
-        product_ids: Sequence[str] | None = None,
-    ) -> list[Event]:
+    def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
         q = select(self.t.events).where(self.t.events.c.ts_ms >= start_ms, self.t.events.c.ts_ms < end_ms)
         if kinds is not None:
             q = q.where(self.t.events.c.kind.in_(list(kinds)))
-        if campaign_ids is not None:
-            q = q.where(self.t.events.c.campaign_id.in_(list(campaign_ids)))
-        if product_ids is not None:
-            q = q.where(self.t.events.c.product_id.in_(list(product_ids)))
         q = q.order_by(self.t.events.c.ts_ms, self.t.events.c.id)
         with self.engine.connect() as conn:
             return [from_row(Event, r) for r in conn.execute(q)]
