@@ -117,7 +117,8 @@ def test_an_order_whose_last_touch_is_an_invalid_click_earns_nothing() -> None:
 def test_view_through_is_optional() -> None:
     imp = Event("i1", EventKind.IMPRESSION, 500, user_id="u", product_id="p1", campaign_id="c1")
     evs = [imp, order(1, 2000, 1_000_000)]
-    assert ("c1", 0) not in compute_days({0}, evs, CAMPS, POLICY)
+    f = compute_days({0}, evs, CAMPS, POLICY)[("c1", 0)]  # the day has a row: its impression counts
+    assert (f.impressions, f.orders, f.gmv_micros) == (1, 0, 0)  # but without view-through the order earns nothing
     vt = SettlementPolicy(attribution=AttributionPolicy(view_through_ms=DAY_MS))
     assert compute_days({0}, evs, CAMPS, vt)[("c1", 0)].gmv_micros == 1_000_000
 
