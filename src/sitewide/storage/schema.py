@@ -3,8 +3,9 @@
 ``tables(engine)`` upgrades nothing; it reflects the tables the adapters use from a database the caller has
 already brought to a revision (``migrate.upgrade``), and caches the result per dialect and revision (the
 reflected ``Table`` objects are bound to no connection, so every database of that dialect at that revision
-shares them). A table or column that a migration does not create is a ``KeyError`` at start, not at the first
-query. ``tests/storage/test_schema.py`` checks that every column the adapters read or write exists.
+shares them). A table that no migration creates fails at start, not at the first query; the contract suite
+(``tests/storage``) exercises every column on SQLite and PostgreSQL, and ``test_schema.py`` checks that a fresh
+database gets every table from the migrations alone.
 """
 
 from __future__ import annotations
