@@ -45,32 +45,48 @@ def to_row(
     return cols | extra
 
 
-@cache
-def _decoders(cls: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple((f.name, get_type_hints(cls)[f.name]) for f in fields(cls))
-
-
-def _decode(t: Any, v: Any) -> object:
-    origin = get_origin(t)
-    if v is None or origin in (Union, types.UnionType):  # optional columns come back as stored
-        return v
-    if origin is tuple:
-        nested = get_origin(get_args(t)[0]) is tuple
+def _json_tuple(nested: bool) -> Callable[[Any], object]:
+    def decode(v: Any) -> object:
         return tuple(tuple(x) if nested else x for x in json.loads(str(v)))
+
+    return decode
+
+
+def _decimal(v: Any) -> Decimal:
+    return Decimal(str(v))
+
+
+def _converter(t: Any) -> Callable[[Any], object] | None:
+    """How one field's column value becomes the field's (None: as stored)."""
+    origin = get_origin(t)
+    if origin in (Union, types.UnionType):  # optional columns come back as stored
+        return None
+    if origin is tuple:
+        return _json_tuple(get_origin(get_args(t)[0]) is tuple)
     base = getattr(t, "__supertype__", t)  # NewType (Micros) → int
     if base is Decimal:
-        return Decimal(str(v))
+        return _decimal
     if isinstance(base, type) and issubclass(base, Enum | bool | int):
-        return base(v)
-    return v
+        return cast(Callable[[Any], object], base)
+    return None
+
+
+@cache
+def _decoders(cls: Any) -> tuple[tuple[str, Callable[[Any], object] | None], ...]:
+    """Per field: its name and converter, worked out once per class (rows are decoded by the thousand)."""
+    hints = get_type_hints(cls)
+    return tuple((f.name, _converter(hints[f.name])) for f in fields(cls))
 
 
 def from_row(cls: type[T], r: object, renamed: dict[str, str] | None = None, **given: object) -> T:
     """A ``cls`` from a result row that has a column per field, but the ``given`` ones."""
     m = r._mapping  # type: ignore[attr-defined]
-    names, key = renamed or {}, cast(Hashable, cls)
-    got = {name: _decode(t, m[names.get(name, name)]) for name, t in _decoders(key) if name not in given}
-    return cls(**got, **given)
+    names, got = renamed or {}, dict(given)
+    for name, conv in _decoders(cast(Hashable, cls)):
+        if name not in given:
+            v = m[names.get(name, name)]
+            got[name] = v if conv is None or v is None else conv(v)
+    return cls(**got)
 
 
 WINDOW_KEY = {"window": "window_key"}  # LedgerEntry and GuaranteeEvaluation: "window" is an SQL keyword
