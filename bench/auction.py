@@ -24,8 +24,8 @@ from sitewide.domain.auction import (  # noqa: E402
     AuctionConfig,
     AuctionResult,
     run_auction,
-    run_auction_reference,
 )
+from sitewide.domain.auction_reference import run_auction_reference  # noqa: E402
 
 TARGET = 20_000.0
 

@@ -15,8 +15,8 @@ from sitewide.domain.auction import (
     Reason,
     max_ads,
     run_auction,
-    run_auction_reference,
 )
+from sitewide.domain.auction_reference import run_auction_reference
 from sitewide.domain.types import ValidationError
 
 

@@ -6,17 +6,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitewide.domain.bidding import (
-    N_FEATURES,
     BudgetGuard,
     CampaignState,
     DualBidder,
-    FeatureTracker,
-    MlpWeights,
     PidBidder,
-    PolicyBidder,
     TickOutcome,
     TruthfulBidder,
     make_baseline_bidder,
+)
+from sitewide.domain.policy_bidder import (
+    N_FEATURES,
+    FeatureTracker,
+    MlpWeights,
+    PolicyBidder,
     policy_features,
 )
 from sitewide.domain.types import ValidationError
@@ -185,7 +187,7 @@ def test_policy_features_are_finite_and_see_only_bidder_information() -> None:
 
 
 def test_roi_aim_margin_shrinks_as_orders_come_in() -> None:
-    from sitewide.domain.bidding import roi_aim_margin
+    from sitewide.domain.policy_bidder import roi_aim_margin
 
     early = roi_aim_margin(5, 0.05, z=1.645)
     mid = roi_aim_margin(150, 0.5, z=1.645)

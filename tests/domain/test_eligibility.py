@@ -14,17 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sitewide.domain.eligibility import (
-    DEFAULT_RULES,
     POPULARITY_LEVELS,
     CategoryStats,
     EligibilityDecision,
     EligibilityPolicy,
     ProductSignals,
-    RuleResult,
     compute_category_stats,
     evaluate,
     evaluate_many,
 )
+from sitewide.domain.eligibility_rules import DEFAULT_RULES, RuleResult
 from sitewide.domain.money import parse_amount
 from sitewide.domain.shop_score import ShopMetrics, compute_shop_score
 from sitewide.domain.types import ValidationError

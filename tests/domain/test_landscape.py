@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from sitewide.domain.bidding import CampaignState, MlpWeights, PolicyBidder, TickOutcome, make_baseline_bidder
+from sitewide.domain.bidding import CampaignState, TickOutcome, make_baseline_bidder
 from sitewide.domain.landscape import LandscapeBidder, _phi, _probit
+from sitewide.domain.policy_bidder import MlpWeights, PolicyBidder
 from sitewide.domain.types import ValidationError
 
 T = 48

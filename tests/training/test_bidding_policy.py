@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import sitewide
-from sitewide.domain.bidding import CampaignState, DualBidder, PolicyBidder
+from sitewide.domain.bidding import CampaignState, DualBidder
+from sitewide.domain.policy_bidder import PolicyBidder
 from sitewide.domain.types import ValidationError
 from sitewide.models.bidding_policy import TRAINED_ROI_RANGE, BidderFactory, default_policy_path, load_policy
 from sitewide.simulator.bidding_env import EnvConfig

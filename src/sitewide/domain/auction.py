@@ -42,8 +42,10 @@ of the same product is in the request); for candidates with a campaign whose ad 
 where ads were allowed (``inf`` when there was none); for organic candidates the extra relevance needed to tie
 the weakest winner.
 
-Two implementations give the same results: :func:`run_auction` (vectorised over requests with numpy) and
-:func:`run_auction_reference` (a plain per-request loop, used as the test oracle and benchmark baseline).
+Two implementations give the same results: :func:`run_auction` (here, vectorised over requests with numpy) and
+:func:`sitewide.domain.auction_reference.run_auction_reference` (a plain per-request loop, used as the test
+oracle and benchmark baseline). Both validate and prepare their input with
+:func:`sitewide.domain.auction_input.prepare` and price with the same rule.
 """
 
 from __future__ import annotations
@@ -51,17 +53,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewide.domain.types import ValidationError
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-Int8Array = npt.NDArray[np.int8]
+from sitewide.domain.auction_input import NEG, Prepared, prepare, price_cpc
+from sitewide.domain.types import BoolArray, FloatArray, Int8Array, IntArray, ValidationError
 
 __all__ = [
     "AuctionBatch",
@@ -70,11 +66,8 @@ __all__ = [
     "Reason",
     "max_ads",
     "run_auction",
-    "run_auction_reference",
 ]
 
-_NEG = -np.inf
-_MAX_PRICE = 2.0**62  # per-click prices must fit int64 micros
 MECHANISMS = ("gsp", "vcg")
 
 
@@ -148,127 +141,6 @@ def max_ads(slots: int, config: AuctionConfig) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------
-# validation and per-candidate preparation (shared by both paths)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    pad: BoolArray  # [R, N]
-    has_campaign: BoolArray
-    eligible: BoolArray
-    budget_ok: BoolArray
-    below_reserve: BoolArray  # has_campaign & eligible & budget_ok but bid too low
-    live: BoolArray  # live ad (alpha > 0 included)
-    rel: FloatArray
-    pctr: FloatArray
-    bid: FloatArray
-    score: FloatArray  # rel + alpha * bid for live ads, rel otherwise
-    product: IntArray
-
-
-def _as_2d(name: str, value: Any, kind: str, shape: tuple[int, ...] | None) -> npt.NDArray[Any]:
-    arr = np.asarray(value)
-    if arr.ndim != 2:
-        raise ValidationError(f"{name} must be a 2-D [R, N] array, got shape {arr.shape}")
-    if shape is not None and arr.shape != shape:
-        raise ValidationError(f"{name} has shape {arr.shape}, expected {shape}")
-    if kind == "int":
-        if arr.dtype.kind not in "iu" and arr.size:
-            raise ValidationError(f"{name} must hold integers, got dtype {arr.dtype}")
-        return arr.astype(np.int64, copy=False)
-    if kind == "bool":
-        if arr.dtype.kind not in "biu" and arr.size:
-            raise ValidationError(f"{name} must hold booleans, got dtype {arr.dtype}")
-        return arr.astype(np.bool_, copy=False)
-    if arr.dtype.kind not in "fiu" and arr.size:
-        raise ValidationError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
-
-
-def _prepare(batch: AuctionBatch, slots: int, config: AuctionConfig) -> _Prepared:
-    if not isinstance(config, AuctionConfig):
-        raise ValidationError("config must be an AuctionConfig")
-    if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 1:
-        raise ValidationError(f"slots must be an integer >= 1, got {slots!r}")
-    product = _as_2d("product", batch.product, "int", None)
-    shape = product.shape
-    rel = _as_2d("relevance", batch.relevance, "float", shape)
-    pctr = _as_2d("pctr", batch.pctr, "float", shape)
-    bid = _as_2d("bid", batch.bid, "float", shape)
-    campaign = _as_2d("campaign", batch.campaign, "int", shape)
-    eligible = _as_2d("eligible", batch.eligible, "bool", shape)
-    budget_ok = _as_2d("budget_ok", batch.budget_ok, "bool", shape)
-    if product.size and product.min() < -1:
-        raise ValidationError("product ids must be >= 0 (or -1 for padding)")
-    if campaign.size and campaign.min() < -1:
-        raise ValidationError("campaign indices must be >= 0 (or -1 for organic)")
-    pad = product == -1
-    # fast path: every entry (padding included) already valid -> one reduction per array, no masking
-    clean = (
-        bool(np.isfinite(rel.sum()))
-        and (bid.size == 0 or (bool(bid.min() >= 0) and bool(bid.max() < np.inf)))
-        and (pctr.size == 0 or (bool(pctr.min() > 0) and bool(pctr.max() <= 1)))
-    )
-    if not clean:
-        real = ~pad
-        if not np.isfinite(rel[real]).all():
-            raise ValidationError("relevance must be finite for every real candidate")
-        b = bid[real]
-        if not np.isfinite(b).all() or (b < 0).any():
-            raise ValidationError("bid must be finite and >= 0 for every real candidate")
-        p = pctr[real]
-        if not ((p > 0) & (p <= 1)).all():  # NaN fails both comparisons
-            raise ValidationError("pctr must lie in (0, 1] for every real candidate")
-        # neutralise padding so that later arithmetic never sees NaN or zero pCTR
-        rel = np.where(pad, 0.0, rel)
-        bid = np.where(pad, 0.0, bid)
-        pctr = np.where(pad, 1.0, pctr)
-    if config.mechanism == "vcg":
-        if batch.examination is None:
-            raise ValidationError("the VCG mechanism needs examination probabilities")
-    if batch.examination is not None:
-        e = np.asarray(batch.examination, dtype=np.float64)
-        if e.shape != (slots,):
-            raise ValidationError(f"examination must have shape ({slots},), got {e.shape}")
-        if not ((e > 0) & (e <= 1)).all() or (np.diff(e) > 0).any():
-            raise ValidationError(
-                "examination probabilities must lie in (0, 1] and not increase with position"
-            )
-
-    has_campaign = (campaign >= 0) & ~pad
-    ad_ok_gate = has_campaign & eligible & budget_ok
-    per_click = bid / pctr
-    if ad_ok_gate.any() and np.where(ad_ok_gate, per_click, 0.0).max() >= _MAX_PRICE:
-        raise ValidationError(f"bid per click must stay below {_MAX_PRICE:.0e} micros")
-    clears = (bid > 0) & (per_click >= float(config.reserve_cpc_micros))
-    below_reserve = ad_ok_gate & ~clears
-    live = ad_ok_gate & clears if config.alpha > 0 else np.zeros_like(pad)
-    score = rel + np.where(live, config.alpha * bid, 0.0)
-    np.copyto(score, _NEG, where=pad)
-    return _Prepared(
-        pad=pad,
-        has_campaign=has_campaign,
-        eligible=eligible,
-        budget_ok=budget_ok,
-        below_reserve=below_reserve,
-        live=live,
-        rel=rel,
-        pctr=pctr,
-        bid=bid,
-        score=score,
-        product=product,
-    )
-
-
-def _price_cpc(b_min: FloatArray, bid: FloatArray, pctr: FloatArray, reserve: int) -> IntArray:
-    """Per-click integer price from the minimum per-impression bid: reserve <= price <= bid / pctr."""
-    cap = np.floor(bid / pctr)
-    price = np.rint(np.maximum(b_min, 0.0) / pctr)
-    price = np.minimum(np.maximum(price, float(reserve)), cap)
-    return price.astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------------------------
 # batch path
 
 
@@ -328,11 +200,11 @@ def _allocate_batch(
     S = slots
     ad = score.copy()
     org = np.where(live, rel, score)  # organic competition: live ads fall back to relevance
-    org[~np.isfinite(score)] = _NEG
+    org[~np.isfinite(score)] = NEG
     slot = np.full((R, S), -1, dtype=np.int64)
     promoted = np.zeros((R, S), dtype=np.bool_)
-    win = np.full((R, S), _NEG)
-    runner = np.full((R, S), _NEG)
+    win = np.full((R, S), NEG)
+    runner = np.full((R, S), NEG)
     allowed_all = np.zeros((R, S), dtype=np.bool_)
     if N == 0 or R == 0:
         return _Allocation(slot, promoted, win, runner, allowed_all)
@@ -348,10 +220,10 @@ def _allocate_batch(
             v = np.where(allowed, ad[rows, w], org[rows, w])
         else:
             v = org[rows, w]
-        filled = v > _NEG
+        filled = v > NEG
         promo = allowed & filled & live[rows, w]
-        ad[rows, w] = _NEG
-        org[rows, w] = _NEG
+        ad[rows, w] = NEG
+        org[rows, w] = NEG
         if promo.any():
             pr = np.flatnonzero(promo)
             runner[pr, s] = ad[pr].max(axis=1)
@@ -404,7 +276,7 @@ def run_auction(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Aucti
 
 
 def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> AuctionResult:
-    prep = _prepare(batch, slots, config)
+    prep = prepare(batch, slots, config)
     R, N = prep.score.shape
     S = int(slots)
     cap = max_ads(S, config)
@@ -413,8 +285,8 @@ def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Auctio
     reserve = int(config.reserve_cpc_micros)
 
     dup = _dedupe_batch(prep.product, prep.score)
-    score = np.where(dup, _NEG, prep.score)
-    rel = np.where(prep.pad | dup, _NEG, prep.rel)
+    score = np.where(dup, NEG, prep.score)
+    rel = np.where(prep.pad | dup, NEG, prep.rel)
     live = prep.live & ~dup
 
     alloc = _allocate_batch(score, rel, live, S, cap, spacing)
@@ -430,7 +302,7 @@ def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Auctio
             assert batch.examination is not None
             e = np.asarray(batch.examination, dtype=np.float64)
             b_min = _vcg_min_bid_batch(score, rel, live, alloc, pr, ps, col, w_rel, e, S, cap, spacing, alpha)
-        price[pr, ps] = _price_cpc(b_min, w_bid, w_pctr, reserve)
+        price[pr, ps] = price_cpc(b_min, w_bid, w_pctr, reserve)
 
     reason, shortfall = _reasons_batch(prep, dup, alloc, alpha)
     return AuctionResult(
@@ -456,7 +328,7 @@ def _vcg_min_bid_batch(
     """Per-impression VCG charge of each promoted winner: re-run the allocation with it competing organically."""
     cf_live = live[pr].copy()
     cf_live[np.arange(pr.size), col] = False
-    cf_score = np.where(cf_live, score[pr], np.where(np.isfinite(score[pr]), rel[pr], _NEG))
+    cf_score = np.where(cf_live, score[pr], np.where(np.isfinite(score[pr]), rel[pr], NEG))
     cf = _allocate_batch(cf_score, rel[pr], cf_live, S, cap, spacing)
     cf_terms = _welfare_terms(cf)
     base_terms = _welfare_terms(alloc)[pr]
@@ -470,7 +342,7 @@ def _vcg_min_bid_batch(
 
 
 def _reasons_batch(
-    prep: _Prepared, dup: BoolArray, alloc: _Allocation, alpha: float
+    prep: Prepared, dup: BoolArray, alloc: _Allocation, alpha: float
 ) -> tuple[Int8Array, FloatArray]:
     R, N = prep.score.shape
     shown = np.zeros((R, N), dtype=np.bool_)
@@ -509,132 +381,3 @@ def _reasons_batch(
     reason[prep.pad] = Reason.PADDING
     shortfall[reason != Reason.OUTBID] = 0.0
     return reason, shortfall
-
-
-# --------------------------------------------------------------------------------------------------------
-# per-request reference path
-
-
-def _greedy_one(
-    score: FloatArray, rel: FloatArray, live: BoolArray, avail: BoolArray, S: int, cap: int, spacing: int
-) -> tuple[list[int], list[bool], list[float], list[float], list[bool]]:
-    """One request, plainly: at each slot, the best effective score among the remaining candidates."""
-    remaining = avail.copy()
-    slots: list[int] = []
-    promo: list[bool] = []
-    win: list[float] = []
-    runner: list[float] = []
-    allowed_at: list[bool] = []
-    used, last = 0, None
-    for s in range(S):
-        allowed = used < cap and (last is None or s - last > spacing) and bool(live.any())
-        eff = np.where(live & allowed, score, rel)
-        eff = np.where(remaining, eff, _NEG)
-        allowed_at.append(allowed)
-        if not remaining.any():
-            slots.append(-1)
-            promo.append(False)
-            win.append(_NEG)
-            runner.append(_NEG)
-            continue
-        w = int(np.argmax(eff))  # first maximum = lowest column on ties
-        remaining[w] = False
-        is_promo = bool(allowed and live[w])
-        slots.append(w)
-        promo.append(is_promo)
-        win.append(float(eff[w]))
-        others = np.where(remaining, np.where(live & allowed, score, rel), _NEG)
-        runner.append(float(others.max()) if is_promo else _NEG)
-        if is_promo:
-            used += 1
-            last = s
-    return slots, promo, win, runner, allowed_at
-
-
-def run_auction_reference(batch: AuctionBatch, slots: int, config: AuctionConfig) -> AuctionResult:
-    """The same auction as :func:`run_auction`, one request at a time (test oracle and baseline)."""
-    prep = _prepare(batch, slots, config)
-    R, N = prep.score.shape
-    S = int(slots)
-    cap = max_ads(S, config)
-    spacing = int(config.min_ad_spacing)
-    alpha = float(config.alpha)
-    reserve = int(config.reserve_cpc_micros)
-    e = None if batch.examination is None else np.asarray(batch.examination, dtype=np.float64)
-
-    slot_out = np.full((R, S), -1, dtype=np.int64)
-    promo_out = np.zeros((R, S), dtype=np.bool_)
-    price_out = np.zeros((R, S), dtype=np.int64)
-    reason_out = np.zeros((R, N), dtype=np.int8)
-    short_out = np.zeros((R, N))
-    for r in range(R):
-        score, rel, live = prep.score[r], prep.rel[r], prep.live[r].copy()
-        # de-duplicate: keep the best copy of each product (first column on ties)
-        best: dict[int, int] = {}
-        for i in range(N):
-            p = int(prep.product[r, i])
-            if p < 0:
-                continue
-            j = best.get(p)
-            if j is None or score[i] > score[j]:
-                best[p] = i
-        avail = np.zeros(N, dtype=np.bool_)
-        for i in best.values():
-            avail[i] = True
-        dup = ~avail & ~prep.pad[r]
-        live &= avail
-        sl, pm, win, runner, allowed = _greedy_one(score, rel, live, avail, S, cap, spacing)
-        slot_out[r] = sl
-        promo_out[r] = pm
-        for s in range(S):
-            if not pm[s]:
-                continue
-            i = sl[s]
-            if config.mechanism == "gsp":
-                b_min = (runner[s] - rel[i]) / alpha
-            else:
-                assert e is not None
-                cf_live = live.copy()
-                cf_live[i] = False
-                cf_score = np.where(cf_live | ~avail, score, rel)
-                cs, _, cw, _, _ = _greedy_one(cf_score, rel, cf_live, avail, S, cap, spacing)
-                total = 0.0
-                for k in range(S):
-                    cf_term = cw[k] if cs[k] >= 0 else 0.0
-                    base = rel[i] if k == s else (win[k] if sl[k] >= 0 else 0.0)
-                    total = total + (e[k] / e[s]) * (cf_term - base)
-                b_min = total / alpha
-            price_out[r, s] = _price_cpc(
-                np.array([b_min]), np.array([prep.bid[r, i]]), np.array([prep.pctr[r, i]]), reserve
-            )[0]
-        shown = {i for i in sl if i >= 0}
-        for i in range(N):
-            if prep.pad[r, i]:
-                reason_out[r, i] = Reason.PADDING
-            elif dup[i]:
-                reason_out[r, i] = Reason.DUPLICATE
-            elif i in shown:
-                reason_out[r, i] = Reason.SHOWN
-            elif prep.has_campaign[r, i] and not prep.eligible[r, i]:
-                reason_out[r, i] = Reason.INELIGIBLE
-            elif prep.has_campaign[r, i] and not prep.budget_ok[r, i]:
-                reason_out[r, i] = Reason.BUDGET_EXHAUSTED
-            elif prep.below_reserve[r, i]:
-                reason_out[r, i] = Reason.BELOW_RESERVE
-            elif live[i]:
-                capped = any(
-                    not allowed[s] and (score[i] > win[s] or (score[i] == win[s] and i < sl[s]))
-                    for s in range(S)
-                )
-                if capped:
-                    reason_out[r, i] = Reason.AD_LOAD_CAP
-                else:
-                    reason_out[r, i] = Reason.OUTBID
-                    targets = [win[s] for s in range(S) if allowed[s]]
-                    short_out[r, i] = (min(targets) - score[i]) / alpha if targets else np.inf
-            else:
-                reason_out[r, i] = Reason.OUTBID
-                short_out[r, i] = min(win) - rel[i]
-    return AuctionResult(
-        slot=slot_out, promoted=promo_out, price_cpc_micros=price_out, reason=reason_out, shortfall=short_out
-    )

@@ -6,25 +6,8 @@ numbers in ``numbers``. A product is eligible when every rule passes. Rules neve
 each decides, as documented below, whether missing data fails or passes with a note (code ``missing`` or
 ``insufficient_data``).
 
-Rules (``name`` / version — pass, fail, missing data):
-
-- ``banned_category`` / 1 — fails when the category is in ``policy.banned_categories`` (compared trimmed and
-  case-folded). **Missing category fails** (code ``missing``): a legal/safety gate fails closed.
-- ``stock`` / 1 — fails when ``stock < policy.min_stock`` (negative stock = oversold, fails). Missing stock
-  passes with a note: an unknown inventory is not a known stock-out.
-- ``price_competitiveness`` / 1 — fails when ``price > max_price_ratio × median price of the category``
-  (exact rational comparison: a price of exactly the limit passes). Missing price, fewer than
-  ``min_price_peers`` priced products in the category, or a zero median pass with a note: without a
-  reference there is no judgement.
-- ``rating`` / 1 — fails when the mean rating is below ``min_rating`` over at least ``min_reviews_for_rating``
-  reviews. No rating, or fewer reviews, passes with a note (cold start must not be punished).
-- ``return_rate`` / 1 — fails when the return rate exceeds ``max_return_rate``. Missing passes with a note;
-  with ``sales_30d`` known and below ``min_orders_for_return_rate`` it passes with a note (too few orders).
-- ``popularity`` / 1 — fails when ``sales_30d`` is strictly below the category's ``popularity_quantile``
-  of 30-day sales (over products whose sales are known). A floor against dead stock, not a popularity
-  contest: missing sales or fewer than ``min_popularity_peers`` peers pass with a note.
-- ``shop_score_floor`` / 1 — fails when the shop's experience score (0–100, see ``shop_score.py``) is below
-  ``shop_score_floor``. A missing score passes with a note (new shops are scored from the priors upstream).
+The seven rules (what each checks, and what missing data does) are in
+:mod:`sitewide.domain.eligibility_rules`.
 
 Where the defaults come from
 ----------------------------
@@ -52,45 +35,25 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewide.domain.money import format_amount
-from sitewide.domain.types import ValidationError
+from sitewide.domain.eligibility_rules import DEFAULT_RULES, Rule, RuleResult, category_key
+from sitewide.domain.types import BoolArray, ValidationError
 
 __all__ = [
-    "DEFAULT_RULES",
     "POPULARITY_LEVELS",
     "CategoryStats",
     "EligibilityDecision",
     "EligibilityPolicy",
     "ProductSignals",
-    "Rule",
-    "RuleResult",
-    "category_key",
     "compute_category_stats",
     "evaluate",
     "evaluate_many",
 ]
 
-BoolArray = npt.NDArray[np.bool_]
-Number = int | float | str | None
-
 #: quantiles of 30-day sales kept per category; ``EligibilityPolicy.popularity_quantile`` must be one of them
 POPULARITY_LEVELS: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50)
-
-PASS = "pass"
-MISSING = "missing"
-INSUFFICIENT = "insufficient_data"
-
-
-def category_key(category: str) -> str:
-    """Categories compare trimmed and case-folded ("Mice " and "mice" are one category)."""
-    return category.strip().casefold()
-
 
 # --------------------------------------------------------------------------------------------- inputs
 
@@ -247,306 +210,6 @@ def compute_category_stats(products: Iterable[ProductSignals]) -> CategoryStats:
         sales_quantiles=quantiles,
         sales_peers={k: len(v) for k, v in sales.items()},
     )
-
-
-# --------------------------------------------------------------------------------------------- rules
-
-
-@dataclass(frozen=True, slots=True)
-class RuleResult:
-    """One rule's verdict. ``code`` is stable for machines ("pass", "missing", "insufficient_data" or a
-    rule-specific failure code); ``message`` is for merchants; ``numbers`` holds the figures it quotes."""
-
-    rule: str
-    version: int
-    passed: bool
-    code: str
-    message: str
-    numbers: Mapping[str, Number] = field(default_factory=dict)
-
-
-class Rule(Protocol):
-    """A named, versioned check. Bump ``version`` whenever the logic (not the policy's limits) changes."""
-
-    name: str
-    version: int
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult: ...
-
-
-class BannedCategoryRule:
-    name = "banned_category"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        key = category_key(product.category)
-        if not key:
-            return RuleResult(
-                self.name,
-                self.version,
-                False,
-                MISSING,
-                "category missing: cannot check the ban list",
-                {"category": product.category},
-            )
-        if key in policy.banned_categories:
-            return RuleResult(
-                self.name,
-                self.version,
-                False,
-                "category_banned",
-                f"category '{product.category}' is banned from promotion",
-                {"category": product.category},
-            )
-        return RuleResult(
-            self.name,
-            self.version,
-            True,
-            PASS,
-            f"category '{product.category}' allowed",
-            {"category": product.category},
-        )
-
-
-class StockRule:
-    name = "stock"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if product.stock is None:
-            return RuleResult(
-                self.name, self.version, True, MISSING, "stock unknown: not treated as out of stock"
-            )
-        nums: dict[str, Number] = {"stock": product.stock, "min_stock": policy.min_stock}
-        if product.stock < policy.min_stock:
-            return RuleResult(
-                self.name,
-                self.version,
-                False,
-                "out_of_stock",
-                f"stock {product.stock}, minimum {policy.min_stock}",
-                nums,
-            )
-        return RuleResult(
-            self.name, self.version, True, PASS, f"stock {product.stock} ≥ {policy.min_stock}", nums
-        )
-
-
-class PriceCompetitivenessRule:
-    name = "price_competitiveness"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if product.price_micros is None:
-            return RuleResult(
-                self.name, self.version, True, MISSING, "price missing: no price comparison made"
-            )
-        key = category_key(product.category)
-        peers = stats.price_peers.get(key, 0)
-        median = stats.median_price_micros.get(key)
-        limit = policy.max_price_ratio
-        nums: dict[str, Number] = {
-            "price_micros": product.price_micros,
-            "category_median_micros": median,
-            "price_peers": peers,
-            "min_price_peers": policy.min_price_peers,
-            "limit": limit,
-        }
-        if median is None or peers < policy.min_price_peers:
-            return RuleResult(
-                self.name,
-                self.version,
-                True,
-                INSUFFICIENT,
-                f"only {peers} priced peers in category '{product.category}', "
-                f"need {policy.min_price_peers}: no price comparison made",
-                nums,
-            )
-        if median == 0:
-            return RuleResult(
-                self.name,
-                self.version,
-                True,
-                INSUFFICIENT,
-                "category median price is 0: no price comparison made",
-                nums,
-            )
-        ratio = product.price_micros / median
-        nums["ratio"] = ratio
-        text = (
-            f"price {format_amount(product.price_micros)} is {ratio:.2f} × category median "
-            f"{format_amount(median)} over {peers} priced peers, limit {limit:.2f}"
-        )
-        if Fraction(product.price_micros, median) > Fraction(limit):
-            return RuleResult(self.name, self.version, False, "price_above_limit", text, nums)
-        return RuleResult(self.name, self.version, True, PASS, text, nums)
-
-
-class RatingRule:
-    name = "rating"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if product.rating is None or product.review_count == 0:
-            return RuleResult(self.name, self.version, True, MISSING, "no rating yet: not judged")
-        nums: dict[str, Number] = {
-            "rating": product.rating,
-            "review_count": product.review_count,
-            "min_rating": policy.min_rating,
-            "min_reviews": policy.min_reviews_for_rating,
-        }
-        if product.review_count < policy.min_reviews_for_rating:
-            return RuleResult(
-                self.name,
-                self.version,
-                True,
-                INSUFFICIENT,
-                f"rating {product.rating:.2f} over {product.review_count} reviews; "
-                f"judged from {policy.min_reviews_for_rating} reviews",
-                nums,
-            )
-        text = f"rating {product.rating:.2f} over {product.review_count} reviews, minimum {policy.min_rating:.2f}"
-        if product.rating < policy.min_rating:
-            return RuleResult(self.name, self.version, False, "rating_below_minimum", text, nums)
-        return RuleResult(self.name, self.version, True, PASS, text, nums)
-
-
-class ReturnRateRule:
-    name = "return_rate"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if product.return_rate is None:
-            return RuleResult(self.name, self.version, True, MISSING, "return rate unknown: not judged")
-        nums: dict[str, Number] = {
-            "return_rate": product.return_rate,
-            "max_return_rate": policy.max_return_rate,
-            "sales_30d": product.sales_30d,
-            "min_orders": policy.min_orders_for_return_rate,
-        }
-        if product.sales_30d is not None and product.sales_30d < policy.min_orders_for_return_rate:
-            return RuleResult(
-                self.name,
-                self.version,
-                True,
-                INSUFFICIENT,
-                f"return rate {product.return_rate:.1%} over {product.sales_30d} orders; "
-                f"judged from {policy.min_orders_for_return_rate} orders",
-                nums,
-            )
-        text = f"return rate {product.return_rate:.1%}, limit {policy.max_return_rate:.1%}"
-        if product.return_rate > policy.max_return_rate:
-            return RuleResult(self.name, self.version, False, "return_rate_above_limit", text, nums)
-        return RuleResult(self.name, self.version, True, PASS, text, nums)
-
-
-class PopularityRule:
-    name = "popularity"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if product.sales_30d is None:
-            return RuleResult(self.name, self.version, True, MISSING, "30-day sales unknown: not judged")
-        key = category_key(product.category)
-        peers = stats.sales_peers.get(key, 0)
-        q = policy.popularity_quantile
-        floor = stats.sales_quantiles.get(key, {}).get(q)
-        nums: dict[str, Number] = {
-            "sales_30d": product.sales_30d,
-            "category_floor": floor,
-            "quantile": q,
-            "sales_peers": peers,
-            "min_peers": policy.min_popularity_peers,
-        }
-        if floor is None or peers < policy.min_popularity_peers:
-            return RuleResult(
-                self.name,
-                self.version,
-                True,
-                INSUFFICIENT,
-                f"only {peers} peers with known sales in category '{product.category}', "
-                f"need {policy.min_popularity_peers}: not judged",
-                nums,
-            )
-        text = f"30-day sales {product.sales_30d}, category p{q * 100:g} {floor} over {peers} peers"
-        if product.sales_30d < floor:
-            return RuleResult(self.name, self.version, False, "sales_below_category_floor", text, nums)
-        return RuleResult(self.name, self.version, True, PASS, text, nums)
-
-
-class ShopScoreFloorRule:
-    name = "shop_score_floor"
-    version = 1
-
-    def check(
-        self,
-        product: ProductSignals,
-        shop_score: float | None,
-        stats: CategoryStats,
-        policy: EligibilityPolicy,
-    ) -> RuleResult:
-        if shop_score is None:
-            return RuleResult(self.name, self.version, True, MISSING, "shop score unknown: not judged")
-        if not (math.isfinite(shop_score) and 0.0 <= shop_score <= 100.0):
-            raise ValidationError(f"shop score must lie in [0, 100], got {shop_score!r}")
-        nums: dict[str, Number] = {"shop_score": shop_score, "floor": policy.shop_score_floor}
-        text = f"shop score {shop_score:.1f}, floor {policy.shop_score_floor:.1f}"
-        if shop_score < policy.shop_score_floor:
-            return RuleResult(self.name, self.version, False, "shop_score_below_floor", text, nums)
-        return RuleResult(self.name, self.version, True, PASS, text, nums)
-
-
-DEFAULT_RULES: tuple[Rule, ...] = (
-    BannedCategoryRule(),
-    StockRule(),
-    PriceCompetitivenessRule(),
-    RatingRule(),
-    ReturnRateRule(),
-    PopularityRule(),
-    ShopScoreFloorRule(),
-)
 
 
 # --------------------------------------------------------------------------------------------- decisions

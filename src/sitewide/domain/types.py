@@ -5,8 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
 
 from sitewide.domain.money import Micros
+
+# numpy array aliases, defined once for the whole package (import them from here)
+IntArray: TypeAlias = npt.NDArray[np.int64]
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+Int8Array: TypeAlias = npt.NDArray[np.int8]
+ObjectArray: TypeAlias = npt.NDArray[np.object_]
 
 
 class DomainError(Exception):

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sitewide.domain.bidding import (
-    BIDDER_KINDS,
-    N_FEATURES,
-    Bidder,
-    DualBidder,
-    MlpWeights,
-    PolicyBidder,
-    make_baseline_bidder,
-)
+from sitewide.domain.bidding import BIDDER_KINDS, Bidder, DualBidder, make_baseline_bidder
+from sitewide.domain.policy_bidder import N_FEATURES, MlpWeights, PolicyBidder
 from sitewide.domain.types import ValidationError
 
 __all__ = ["TRAINED_ROI_RANGE", "BidderFactory", "default_policy_path", "load_policy"]

@@ -44,15 +44,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sitewide.domain.bidding import (
+from sitewide.domain.bidding import Bidder, CampaignState, DualBidder, TickOutcome
+from sitewide.domain.policy_bidder import (
     N_FEATURES,
-    Bidder,
-    CampaignState,
-    DualBidder,
     FeatureTracker,
     MlpWeights,
     PolicyBidder,
-    TickOutcome,
     policy_features,
 )
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day
