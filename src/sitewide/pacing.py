@@ -28,8 +28,7 @@ import numpy as np
 
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import Campaign
-from sitewide.ports import BoolArray, FloatArray, IntArray
+from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
 
 # Makes one campaign's bidder for a day from its target ROI and daily budget (micros). The composition root
 # picks it (``sitewide.models.bidding_policy.BidderFactory`` for the configured kind); the pacer never

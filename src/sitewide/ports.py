@@ -10,9 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from sitewide.domain.accounts import (
     Appeal,
     AppealKind,
@@ -32,13 +29,18 @@ from sitewide.domain.ledger import LedgerLine
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.terms import CampaignTerms
-from sitewide.domain.types import Campaign, Event, Product, Shop, Transaction
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-Int8Array = npt.NDArray[np.int8]
-ObjectArray = npt.NDArray[np.object_]
+from sitewide.domain.types import (
+    BoolArray,
+    Campaign,
+    Event,
+    FloatArray,
+    Int8Array,
+    IntArray,
+    ObjectArray,
+    Product,
+    Shop,
+    Transaction,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,13 +39,13 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
+
+from sitewide.domain.types import FloatArray
 
 # No verdict before this many users per arm: the plug-in variances of a handful of users can be far too small
 # (bench/experiments.py looks from here on, and keeps the A/A error under α)
 MIN_USERS = 100
 Num = Any  # float or numpy array (broadcasting); kept loose on purpose, see the module docstring
-FArray = npt.NDArray[np.float64]
 
 
 class Metric(StrEnum):
@@ -81,7 +81,7 @@ class ArmSums:
     sxz: Num = 0.0
 
     @classmethod
-    def of(cls, y: FArray, x: FArray | None = None, z: FArray | None = None, axis: int = -1) -> ArmSums:
+    def of(cls, y: FloatArray, x: FloatArray | None = None, z: FloatArray | None = None, axis: int = -1) -> ArmSums:
         """The sums over ``axis`` of per-user values (``x`` = 1 for a plain mean, ``z`` = 0 without CUPED)."""
         x = np.ones_like(y) if x is None else x
         z = np.zeros_like(y) if z is None else z

@@ -60,9 +60,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import FloatArray, ValidationError
 
 __all__ = [
     "FactorScore",
@@ -74,7 +73,6 @@ __all__ = [
     "delivery_multipliers",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 
 
 def _optional_float(name: str, value: float | None, lo: float, hi: float) -> float | None:

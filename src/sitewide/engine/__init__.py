@@ -16,7 +16,7 @@ from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
 from sitewide.domain.time import SystemClock
-from sitewide.domain.types import Campaign, Event, ServeRequest, ServeResult
+from sitewide.domain.types import Campaign, Event, FloatArray, IntArray, ServeRequest, ServeResult
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
@@ -30,8 +30,6 @@ from sitewide.pacing import MakeBidder
 from sitewide.ports import (
     Clock,
     EventReceipt,
-    FloatArray,
-    IntArray,
     LexicalIndex,
     RequestBatch,
     Scorer,

@@ -6,12 +6,22 @@ from __future__ import annotations
 import numpy as np
 
 from sitewide.domain.time import DAY_MS, day_bounds, day_of
-from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, NotFound, ValidationError
+from sitewide.domain.types import (
+    BoolArray,
+    Campaign,
+    CampaignStatus,
+    Event,
+    EventKind,
+    FloatArray,
+    IntArray,
+    NotFound,
+    ValidationError,
+)
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.experimentation import ExperimentRouter
 from sitewide.pacing import MakeBidder, Pacer
-from sitewide.ports import BoolArray, Clock, FloatArray, IntArray, Store
+from sitewide.ports import Clock, Store
 
 
 class CampaignBook:

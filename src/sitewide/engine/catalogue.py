@@ -14,9 +14,9 @@ from sitewide.domain.eligibility import (
     evaluate_many,
 )
 from sitewide.domain.shop_score import ShopMetrics, ShopScore, compute_shop_score
-from sitewide.domain.types import NotFound, Product
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, NotFound, Product
 from sitewide.engine.config import EngineConfig
-from sitewide.ports import BoolArray, FloatArray, IntArray, TextEncoder
+from sitewide.ports import TextEncoder
 
 
 class Catalogue:

@@ -8,19 +8,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sitewide.domain.types import Product, RequestKind
+from sitewide.domain.types import FloatArray, IntArray, Product, RequestKind
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
-from sitewide.ports import (
-    FloatArray,
-    IntArray,
-    LexicalIndex,
-    RequestBatch,
-    ScoreInput,
-    Scorer,
-    TextEncoder,
-    VectorIndex,
-)
+from sitewide.ports import LexicalIndex, RequestBatch, ScoreInput, Scorer, TextEncoder, VectorIndex
 
 ScorerFactory = Callable[[Sequence[Product]], Scorer]  # the scorer for a catalogue (products in row order)
 RowKey = tuple[int, str, str]

@@ -10,13 +10,21 @@ from sitewide.domain.auction import AuctionBatch, Reason, run_auction
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.money import Micros
 from sitewide.domain.time import day_of
-from sitewide.domain.types import RequestKind, ServeRequest, ServeResult, SlotResult
+from sitewide.domain.types import (
+    BoolArray,
+    IntArray,
+    ObjectArray,
+    RequestKind,
+    ServeRequest,
+    ServeResult,
+    SlotResult,
+)
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
-from sitewide.ports import BoolArray, Clock, IntArray, ObjectArray, RequestBatch, ServedBatch, Store
+from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
 
 
 class Serving:

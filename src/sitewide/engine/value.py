@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.types import Event, EventKind
+from sitewide.domain.types import BoolArray, Event, EventKind, FloatArray, IntArray
 from sitewide.domain.value_calibration import ValueCalibrator
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
-from sitewide.ports import BoolArray, FloatArray, IntArray
 
 Cell = tuple[int, int, str]  # (category, position, campaign id)
 

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 from sitewide.index.exact import check_build, check_search, topk_rows
-from sitewide.ports import BoolArray, FloatArray, IntArray
 
 
 def _faiss() -> Any:

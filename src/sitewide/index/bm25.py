@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import BoolArray, FloatArray, IntArray
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")

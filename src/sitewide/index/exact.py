@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import BoolArray, FloatArray, IntArray
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 
 
 def check_build(ids: IntArray, vectors: FloatArray) -> tuple[IntArray, np.ndarray]:

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import FloatArray
+from sitewide.domain.types import FloatArray, ValidationError
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import FloatArray
+from sitewide.domain.types import FloatArray, ValidationError
 
 DEFAULT_BUCKETS = 1 << 15
 

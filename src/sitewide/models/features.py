@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from sitewide.domain.types import Product, ValidationError
-from sitewide.ports import IntArray, ScoreInput
+from sitewide.domain.types import IntArray, Product, ValidationError
+from sitewide.ports import ScoreInput
 
 DEFAULT_BUCKETS = 1 << 15
 UNKNOWN = "\x00unknown"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.types import RequestKind
-from sitewide.ports import FloatArray, IntArray, ScoreInput
+from sitewide.domain.types import FloatArray, IntArray, RequestKind
+from sitewide.ports import ScoreInput
 
 
 class SimilarityPriorScorer:

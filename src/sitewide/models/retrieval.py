@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import BoolArray, FloatArray, IntArray, LexicalIndex, VectorIndex
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
+from sitewide.ports import LexicalIndex, VectorIndex
 
 
 def reciprocal_rank_fusion(

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sitewide.domain.types import Product, ValidationError
+from sitewide.domain.types import FloatArray, Product, ValidationError
 from sitewide.models.calibration import PlattScaling
 from sitewide.models.features import FeaturePipeline, FeatureSpec, ProductTable, RankBatch, UserTable
 from sitewide.models.ranker import MultiTaskRanker, RankerConfig
-from sitewide.ports import FloatArray, ScoreInput
+from sitewide.ports import ScoreInput
 
 CHECKPOINT_VERSION = 2  # 2: request match features (similarity gap, category share)
 PACKAGED_RANKER = "data/models/ranker.pt"

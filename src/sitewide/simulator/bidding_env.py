@@ -42,12 +42,9 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 from sitewide.simulator.oracle import hindsight_oracle
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 F32Array = npt.NDArray[np.float32]
 
 __all__ = [

@@ -13,12 +13,10 @@ creatives of a product lifts CTR by ~1.3–1.6× over the mean one).
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from sitewide.domain.creative import Angle, Creative, Lang
+from sitewide.domain.types import FloatArray, IntArray
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 ANGLES = tuple(Angle)
 
 

@@ -13,12 +13,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from sitewide.domain.money import Micros
-from sitewide.domain.types import Campaign, Product, Shop, ValidationError
+from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray, Product, Shop, ValidationError
 
-FloatArray = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import FloatArray, IntArray, ValidationError
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 AnyFloat = npt.NDArray[np.floating[Any]]
 
 __all__ = ["OracleResult", "hindsight_oracle", "multiplier_curves", "rest_of_day_multiplier", "roi_margin"]

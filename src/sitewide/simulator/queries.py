@@ -24,10 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+from sitewide.domain.types import FloatArray, IntArray
 
 WANDS_STATS = {"words_mean": 3.38, "words_median": 3.0, "digit_share": 0.092, "typo_share": 0.06}
 MULTICPR_STATS = {"chars_median": 6.0, "chars_mean": 6.96, "latin_share": 0.16}

@@ -11,19 +11,15 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import CampaignStatus, Event, EventKind, ValidationError
+from sitewide.domain.types import CampaignStatus, Event, EventKind, FloatArray, IntArray, ValidationError
 from sitewide.ports import MarketEngine, RequestBatch
 from sitewide.simulator.behaviour import ndcg, respond
 from sitewide.simulator.metrics import CAMPAIGN_COLUMNS, TICK_COLUMNS, SimResult
 from sitewide.simulator.world import SEARCH, STREAM_QUERIES, STREAM_STORY, World, calibration_targets
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 def daily_curve(ticks: int) -> FloatArray:

@@ -20,9 +20,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewide.domain.types import Campaign, Product, Shop
+from sitewide.domain.types import Campaign, FloatArray, IntArray, Product, Shop
 from sitewide.simulator.catalogue import load_catalogue
 from sitewide.simulator.config import BASE_EPOCH_MS, SimConfig
 from sitewide.simulator.entities import (
@@ -34,9 +33,6 @@ from sitewide.simulator.entities import (
     make_products,
     make_users,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 W_AFFINITY = 1.0
 W_INTENT = 1.5

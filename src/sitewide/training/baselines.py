@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewide.domain.types import Product, ValidationError
+from sitewide.domain.types import FloatArray, IntArray, Product, ValidationError
 from sitewide.models.features import FeaturePipeline, RankBatch, logged_pairs
 from sitewide.models.scorer import LoggedPrediction
-from sitewide.ports import FloatArray, IntArray, ScoreInput
+from sitewide.ports import ScoreInput
 from sitewide.training.data import RankingLog
 
 

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from sitewide.domain.bidding import Bidder, CampaignState, DualBidder, TickOutcome
 from sitewide.domain.policy_bidder import (
@@ -52,10 +51,9 @@ from sitewide.domain.policy_bidder import (
     PolicyBidder,
     policy_features,
 )
+from sitewide.domain.types import FloatArray
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day
 from sitewide.simulator.oracle import multiplier_curves, rest_of_day_multiplier, roi_margin
-
-FloatArray = npt.NDArray[np.float64]
 
 __all__ = ["PolicyConfig", "collect", "config_summary", "save_policy", "train_policy"]
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sitewide.domain.types import Event, EventKind, ValidationError
+from sitewide.domain.types import BoolArray, Event, EventKind, FloatArray, ValidationError
 from sitewide.models.features import DEFAULT_BUCKETS, ProductTable, UserTable, logged_mask
-from sitewide.ports import BoolArray, FloatArray, ScoreInput, TextEncoder
+from sitewide.ports import ScoreInput, TextEncoder
 
 OBD_USER_FIELDS = ("user_feature_0", "user_feature_1", "user_feature_2", "user_feature_3")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
-from sitewide.ports import FloatArray, IntArray
+from sitewide.domain.types import FloatArray, IntArray, ValidationError
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
