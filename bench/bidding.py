@@ -50,8 +50,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from sitewide.engine.pacing import PacingConfig  # noqa: E402
 from sitewide.models.bidding_policy import BidderFactory, default_policy_path  # noqa: E402
-from sitewide.pacing import PacingConfig  # noqa: E402
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day  # noqa: E402
 from sitewide.simulator.bidding_families import FAMILIES, make_family_days, run_family_day  # noqa: E402
 from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402

@@ -8,8 +8,8 @@ from sitewide.domain.bidding import Bidder, DualBidder
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
+from sitewide.engine.pacing import Pacer, PacingConfig
 from sitewide.models.bidding_policy import BidderFactory
-from sitewide.pacing import Pacer, PacingConfig
 
 DAY0 = 20_000 * DAY_MS
 CAMPS = [

@@ -21,12 +21,12 @@ from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.events import EventIntake
+from sitewide.engine.pacing import MakeBidder
 from sitewide.engine.reports import CampaignReport, CampaignStatement, Reports
 from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
 from sitewide.engine.serving import Serving
 from sitewide.engine.settlement import Settlement
 from sitewide.engine.value import ValueBook
-from sitewide.pacing import MakeBidder
 from sitewide.ports import (
     Clock,
     EventReceipt,

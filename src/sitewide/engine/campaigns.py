@@ -19,8 +19,8 @@ from sitewide.domain.types import (
 )
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
+from sitewide.engine.pacing import MakeBidder, Pacer
 from sitewide.experimentation import ExperimentRouter
-from sitewide.pacing import MakeBidder, Pacer
 from sitewide.ports import Clock, Store
 
 

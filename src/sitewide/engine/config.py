@@ -9,7 +9,7 @@ from sitewide.domain.auction import AuctionConfig
 from sitewide.domain.eligibility import EligibilityPolicy
 from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.shop_score import ShopScoreConfig
-from sitewide.pacing import PacingConfig
+from sitewide.engine.pacing import PacingConfig
 
 MAX_EVENTS_PER_CALL = 1_000
 

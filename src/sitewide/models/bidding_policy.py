@@ -5,7 +5,7 @@ the bidding simulator) lives in :mod:`sitewide.training.bidding_policy`; this mo
 simulator, so serving does not load it. Inference is numpy (:class:`~sitewide.domain.bidding.PolicyBidder`);
 torch is needed only to read the ``torch.save`` file (tensors only, ``weights_only=True``).
 
-:class:`BidderFactory` is the explicit object the engine's :class:`~sitewide.pacing.Pacer` receives: it knows
+:class:`BidderFactory` is the explicit object the engine's :class:`~sitewide.engine.pacing.Pacer` receives: it knows
 the bidder kind and holds the policy weights, loaded once when the factory is built (no module-level cache).
 """
 
