@@ -2,9 +2,6 @@
 A layer above both the simulator and the engine (it builds real engines through ``sitewide.wiring``), so that
 the simulator itself reaches an engine only through the ``MarketEngine`` port.
 
-A driver above both the engine (built per setting through ``sitewide.wiring``) and the simulator (the world and
-the story), so it lives beside them, not inside ``simulator/`` (which never imports the engine).
-
 :func:`sweep` runs the real engine in-process once per (setting, seed). For a seed the world (users,
 merchants, products, campaigns, the hidden utility) is built once and shared by every setting, and the story's
 random stream starts from the same seed, so settings are compared on common random numbers: the same users
