@@ -382,32 +382,21 @@ def frontier_chart(df: pd.DataFrame, path: str | Path) -> list[Path]:
             row=1,
             col=2,
         )
-        fig.add_trace(
-            go.Scatter(
-                x=grp["alpha"],
-                y=grp["net_ad_revenue_micros"] / MICROS,
-                mode="lines+markers",
-                line={"color": color},
-                legendgroup=name,
-                name=name,
-                showlegend=False,
-            ),
-            row=2,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=grp["alpha"],
-                y=grp["campaigns_meeting_roi_share"],
-                mode="lines+markers",
-                line={"color": color},
-                legendgroup=name,
-                name=name,
-                showlegend=False,
-            ),
-            row=2,
-            col=2,
-        )
+        by_alpha = (grp["net_ad_revenue_micros"] / MICROS, grp["campaigns_meeting_roi_share"])
+        for col, y in enumerate(by_alpha, 1):  # the two α panels: one trace shape, two measures
+            fig.add_trace(
+                go.Scatter(
+                    x=grp["alpha"],
+                    y=y,
+                    mode="lines+markers",
+                    line={"color": color},
+                    legendgroup=name,
+                    name=name,
+                    showlegend=False,
+                ),
+                row=2,
+                col=col,
+            )
     fig.update_xaxes(title_text="ad revenue (settled spend)", row=1, col=1)
     fig.update_yaxes(title_text="GMV", row=1, col=1)
     fig.update_xaxes(title_text="ad revenue (settled spend)", row=1, col=2)
