@@ -9,25 +9,25 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sitewide.storage.migrations.columns import ident, key, text
+
 revision = "0004_creatives"
 down_revision = "0003_experiments"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "brand_kits",
-        sa.Column("shop_id", sa.String(64), primary_key=True),
+        key("shop_id"),
         sa.Column("version", sa.Integer, primary_key=True),
-        sa.Column("document", sa.Text, nullable=False),
+        *text("document"),
     )
     op.create_table(
         "creatives",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("product_id", sa.String(64), nullable=False, index=True),
+        key("id"),
+        ident("product_id", index=True),
         sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("document", sa.Text, nullable=False),
+        *text("document"),
     )
 
 

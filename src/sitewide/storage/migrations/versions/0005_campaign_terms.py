@@ -13,22 +13,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sitewide.storage.migrations.columns import bigints, ident, key, text
+
 revision = "0005_campaign_terms"
 down_revision = "0004_creatives"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "campaign_terms",
-        sa.Column("campaign_id", sa.String(64), primary_key=True),
+        key("campaign_id"),
         sa.Column("version", sa.Integer, primary_key=True),
-        sa.Column("effective_ms", sa.BigInteger, nullable=False),
-        sa.Column("target_roi", sa.String(32), nullable=False),
-        sa.Column("daily_budget_micros", sa.BigInteger, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("product_ids", sa.Text, nullable=False),
+        *bigints("effective_ms"),
+        ident("target_roi", 32),
+        *bigints("daily_budget_micros"),
+        ident("status", 16),
+        *text("product_ids"),
     )
     op.execute(
         "INSERT INTO campaign_terms (campaign_id, version, effective_ms, target_roi, daily_budget_micros, "

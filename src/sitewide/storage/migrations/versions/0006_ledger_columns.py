@@ -19,8 +19,6 @@ from alembic import op
 
 revision = "0006_ledger_columns"
 down_revision = "0005_campaign_terms"
-branch_labels = None
-depends_on = None
 
 ACCOUNT = re.compile(r"^merchant:(.+):(cash|ad_credit)$")
 CAMPAIGN = re.compile(r"campaign (\S+) ")

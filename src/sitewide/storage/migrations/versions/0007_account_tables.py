@@ -14,10 +14,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sitewide.storage.migrations.columns import bigints, ident, key, text
+
 revision = "0007_account_tables"
 down_revision = "0006_ledger_columns"
-branch_labels = None
-depends_on = None
 
 
 def _key_columns_added() -> list[sa.Column[object]]:
@@ -32,61 +32,51 @@ def _key_columns_added() -> list[sa.Column[object]]:
 def _tables() -> dict[str, list[sa.Column[object]]]:
     """Fresh column objects each call (a Column belongs to one table)."""
     return {
-        "acct_merchants": [
-            sa.Column("id", sa.String(64), primary_key=True),
-            sa.Column("name", sa.Text, nullable=False),
-            sa.Column("created_ms", sa.BigInteger, nullable=False),
-        ],
+        "acct_merchants": [key("id"), *text("name"), *bigints("created_ms")],
         "acct_api_keys": [
-            sa.Column("prefix", sa.String(32), primary_key=True),
-            sa.Column("sha256", sa.String(64), nullable=False),
-            sa.Column("role", sa.String(16), nullable=False),
+            key("prefix", 32),
+            ident("sha256"),
+            ident("role", 16),
             sa.Column("merchant_id", sa.String(64), index=True),
-            sa.Column("created_ms", sa.BigInteger, nullable=False),
+            *bigints("created_ms"),
             sa.Column("revoked", sa.Boolean, nullable=False),
             *_key_columns_added(),
         ],
         "acct_key_audit": [
             sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("ts_ms", sa.BigInteger, nullable=False),
-            sa.Column("actor", sa.String(64), nullable=False),  # key prefix of the caller, or "startup"
-            sa.Column("action", sa.String(16), nullable=False),  # create, revoke, rotate, configure
-            sa.Column("key_prefix", sa.String(32), nullable=False),
-            sa.Column("detail", sa.Text, nullable=False),
+            *bigints("ts_ms"),
+            ident("actor"),  # key prefix of the caller, or "startup"
+            ident("action", 16),  # create, revoke, rotate, configure
+            ident("key_prefix", 32),
+            *text("detail"),
         ],
-        "acct_product_signals": [
-            sa.Column("product_id", sa.String(64), primary_key=True),
-            sa.Column("body", sa.Text, nullable=False),  # JSON of ProductSignals
-        ],
-        "acct_shop_metrics": [
-            sa.Column("shop_id", sa.String(64), primary_key=True),
-            sa.Column("body", sa.Text, nullable=False),  # JSON of ShopMetrics
-        ],
+        "acct_product_signals": [key("product_id"), *text("body")],  # JSON of ProductSignals
+        "acct_shop_metrics": [key("shop_id"), *text("body")],  # JSON of ShopMetrics
         "acct_appeals": [
-            sa.Column("id", sa.String(64), primary_key=True),
-            sa.Column("kind", sa.String(16), nullable=False),
-            sa.Column("object_id", sa.String(64), nullable=False),
-            sa.Column("merchant_id", sa.String(64), nullable=False, index=True),
-            sa.Column("message", sa.Text, nullable=False),
-            sa.Column("status", sa.String(16), nullable=False),
-            sa.Column("resolution", sa.Text, nullable=False),
-            sa.Column("created_ms", sa.BigInteger, nullable=False),
+            key("id"),
+            ident("kind", 16),
+            ident("object_id"),
+            ident("merchant_id", index=True),
+            *text("message"),
+            ident("status", 16),
+            *text("resolution"),
+            *bigints("created_ms"),
             sa.Column("resolved_ms", sa.BigInteger),
         ],
         "acct_auction_losses": [
-            sa.Column("day", sa.String(10), primary_key=True),
-            sa.Column("campaign_id", sa.String(64), primary_key=True),
-            sa.Column("product_id", sa.String(64), primary_key=True),
-            sa.Column("reason", sa.String(32), primary_key=True),
-            sa.Column("count", sa.BigInteger, nullable=False),
+            key("day", 10),
+            key("campaign_id"),
+            key("product_id"),
+            key("reason", 32),
+            *bigints("count"),
         ],
         "acct_auction_samples": [
             sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("ts_ms", sa.BigInteger, nullable=False),
-            sa.Column("request_id", sa.String(128), nullable=False),
-            sa.Column("campaign_id", sa.String(64), nullable=False, index=True),
-            sa.Column("product_id", sa.String(64), nullable=False),
-            sa.Column("reason", sa.String(32), nullable=False),
+            *bigints("ts_ms"),
+            ident("request_id", 128),
+            ident("campaign_id", index=True),
+            ident("product_id"),
+            ident("reason", 32),
             sa.Column(
                 "rank", sa.Integer, nullable=False
             ),  # position in the retrieval list, 1-based; 0 = not known

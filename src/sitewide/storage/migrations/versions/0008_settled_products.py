@@ -13,10 +13,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from sitewide.storage.migrations.columns import bigints, key
+
 revision = "0008_settled_products"
 down_revision = "0007_account_tables"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -24,16 +24,11 @@ def upgrade() -> None:
         b.add_column(sa.Column("impressions", sa.BigInteger, nullable=False, server_default="0"))
     op.create_table(
         "settlement_products",
-        sa.Column("campaign_id", sa.String(64), primary_key=True),
-        sa.Column("day", sa.String(10), primary_key=True),
+        key("campaign_id"),
+        key("day", 10),
         sa.Column("run_seq", sa.BigInteger, primary_key=True),
-        sa.Column("product_id", sa.String(64), primary_key=True),
-        sa.Column("impressions", sa.BigInteger, nullable=False),
-        sa.Column("clicks", sa.BigInteger, nullable=False),
-        sa.Column("spend_micros", sa.BigInteger, nullable=False),
-        sa.Column("orders", sa.BigInteger, nullable=False),
-        sa.Column("gross_gmv_micros", sa.BigInteger, nullable=False),
-        sa.Column("refunded_micros", sa.BigInteger, nullable=False),
+        key("product_id"),
+        *bigints("impressions", "clicks", "spend_micros", "orders", "gross_gmv_micros", "refunded_micros"),
     )
     op.create_index("ix_settlement_products_day", "settlement_products", ["day"])
 
