@@ -4,6 +4,7 @@ online (the pacer, the experiments, the value calibrator, the feed's user vector
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.terms import check_event_references
@@ -16,22 +17,14 @@ from sitewide.engine.value import ValueBook
 from sitewide.ports import EventReceipt, Store
 
 
+@dataclass(eq=False)
 class EventIntake:
-    def __init__(
-        self,
-        store: Store,
-        catalogue: Catalogue,
-        campaigns: CampaignBook,
-        retrieval: Retrieval,
-        values: ValueBook,
-        creatives: CreativeRotation,
-    ) -> None:
-        self.store = store
-        self.catalogue = catalogue
-        self.campaigns = campaigns
-        self.retrieval = retrieval
-        self.values = values
-        self.creatives = creatives
+    store: Store
+    catalogue: Catalogue
+    campaigns: CampaignBook
+    retrieval: Retrieval
+    values: ValueBook
+    creatives: CreativeRotation
 
     def _validate(self, e: Event) -> None:
         if not e.id or len(e.id) > 128:

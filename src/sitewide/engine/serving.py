@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,25 +28,18 @@ from sitewide.engine.value import ValueBook
 from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
 
 
+@dataclass(eq=False)
 class Serving:
-    def __init__(
-        self,
-        store: Store,
-        config: EngineConfig,
-        catalogue: Catalogue,
-        retrieval: Retrieval,
-        campaigns: CampaignBook,
-        values: ValueBook,
-        creatives: CreativeRotation,
-    ) -> None:
-        self.store = store
-        self.config = config
-        self.catalogue = catalogue
-        self.retrieval = retrieval
-        self.campaigns = campaigns
-        self.values = values
-        self.creatives = creatives  # approved creatives per product, Thompson sampling
-        self._creative_rng = np.random.default_rng(zlib.crc32(b"creatives"))
+    store: Store
+    config: EngineConfig
+    catalogue: Catalogue
+    retrieval: Retrieval
+    campaigns: CampaignBook
+    values: ValueBook
+    creatives: CreativeRotation  # approved creatives per product, Thompson sampling
+    _creative_rng: np.random.Generator = field(
+        init=False, default_factory=lambda: np.random.default_rng(zlib.crc32(b"creatives"))
+    )
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
         r = len(batch.request_ids)
