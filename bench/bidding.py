@@ -124,7 +124,7 @@ def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list
     trained on."""
     rows: list[FamRow] = []
     outside: list[str] = []
-    logging.getLogger("sitewide.domain.bidding").setLevel(logging.ERROR)  # counted and printed instead
+    logging.getLogger("sitewide.domain.policy_bidder").setLevel(logging.ERROR)  # counted and printed instead
     make = {kind: BidderFactory.load(kind, policy_path) for kind in POLICIES}
     for day in make_family_days(FAMILIES[name], seed):
         for kind in POLICIES:
@@ -170,7 +170,7 @@ def mean(xs: list[float]) -> float:
 
 def main() -> None:
     # the learned policy warns once per campaign-day outside its training range: counted and printed instead
-    logging.getLogger("sitewide.domain.bidding").setLevel(logging.ERROR)
+    logging.getLogger("sitewide.domain.policy_bidder").setLevel(logging.ERROR)
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer seeds: own environment 1, families 2")
     ap.add_argument("--seeds", type=int, default=None)
