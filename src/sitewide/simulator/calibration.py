@@ -100,26 +100,20 @@ def calibration_rows(
         CalibrationRow("CTCVR search", "Ali-CCP (ESMM full data)", ali["ctcvr"], rates["ctcvr_search"], None),
     ]
     prices = world.products.price_micros / 1e6
-    for k, q in QUANTILES.items():
-        rows.append(
-            CalibrationRow(
-                f"price {k} (USD)",
-                "Walmart",
-                real["walmart_amazon"]["walmart_price_usd"][k],
-                float(np.quantile(prices, q)),
-                0.15,
+    for source, key, tolerance in (
+        ("Walmart", "walmart_price_usd", 0.15),
+        ("Amazon", "amazon_price_usd", None),
+    ):
+        for k, q in QUANTILES.items():
+            rows.append(
+                CalibrationRow(
+                    f"price {k} (USD)",
+                    source,
+                    real["walmart_amazon"][key][k],
+                    float(np.quantile(prices, q)),
+                    tolerance,
+                )
             )
-        )
-    for k, q in QUANTILES.items():
-        rows.append(
-            CalibrationRow(
-                f"price {k} (USD)",
-                "Amazon",
-                real["walmart_amazon"]["amazon_price_usd"][k],
-                float(np.quantile(prices, q)),
-                None,
-            )
-        )
     tworld = build_world(cfg.with_(price_source="taobao"))
     tprices = tworld.products.price_micros / 1e6
     for k, q in QUANTILES.items():
