@@ -14,9 +14,9 @@ from sitewide.domain.settlement import (
     book_differences,
     compensation_due,
     compute_days,
-    dirty_days,
     evaluate_window,
 )
+from sitewide.domain.settlement_plan import dirty_days
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Event, EventKind
 

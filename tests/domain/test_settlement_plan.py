@@ -6,9 +6,10 @@ from decimal import Decimal
 
 from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
-from sitewide.domain.settlement import DayFigures, DaySpans
+from sitewide.domain.settlement import DayFigures
 from sitewide.domain.settlement_plan import (
     Contracts,
+    DaySpans,
     RunState,
     judge_windows,
     judged_day_range,

@@ -12,13 +12,12 @@ same way: compensation booked = due now − already booked. So
 - settling ``[0, T)`` in any grouping of periods ends with the same balances as settling it once.
 
 A campaign-day's figures depend only on events in ``[day − reach − 1 day, day end + reach + 1 day)``, the
-clicks orders name, and the refunds of its orders; :func:`dirty_days` turns new events into the days they
+clicks orders name, and the refunds of its orders; :func:`sitewide.domain.settlement_plan.dirty_days` turns new events into the days they
 can affect. Pure functions: the engine does the I/O.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -168,78 +167,6 @@ def compensation_due(spend: int, gmv: int, target_roi: Decimal) -> int:
     return min(spend, int(spend - Fraction(gmv) / t))
 
 
-# which days a run must recompute ---------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DaySpans:
-    """A set of day indices as merged, inclusive ``(first, last)`` spans (cost follows spans, not days)."""
-
-    spans: tuple[tuple[int, int], ...] = ()
-
-    @classmethod
-    def of(cls, spans: Iterable[tuple[int, int]]) -> DaySpans:
-        out: list[tuple[int, int]] = []
-        for lo, hi in sorted(x for x in spans if x[0] <= x[1]):
-            if out and lo <= out[-1][1] + 1:
-                out[-1] = (out[-1][0], max(out[-1][1], hi))
-            else:
-                out.append((lo, hi))
-        return cls(tuple(out))
-
-    def __contains__(self, day: object) -> bool:
-        if not isinstance(day, int):
-            return False
-        i = bisect_right(self.spans, (day, 1 << 62)) - 1
-        return i >= 0 and self.spans[i][0] <= day <= self.spans[i][1]
-
-    def __bool__(self) -> bool:
-        return bool(self.spans)
-
-    @property
-    def first(self) -> int:
-        return self.spans[0][0]
-
-    @property
-    def last(self) -> int:
-        return self.spans[-1][1]
-
-
-def dirty_days(
-    prev_as_of_ms: int,
-    as_of_ms: int,
-    new_event_ts: Iterable[int],
-    period: tuple[int, int],
-    reach_ms: int,
-) -> DaySpans:
-    """Days whose figures may have changed: days that new events (by timestamp; a refund by its order's)
-    can affect, days whose inputs the advance of ``as_of`` lets in, and the period's own days; none at or
-    after ``as_of``."""
-    last = (as_of_ms - 1) // DAY_MS
-    spans: list[tuple[int, int]] = []
-
-    def span(lo_ms: int, hi_ms: int) -> None:
-        spans.append((max(lo_ms, 0) // DAY_MS, min(min(hi_ms, as_of_ms - 1) // DAY_MS, last)))
-
-    for ts in sorted(set(new_event_ts)):
-        if ts < as_of_ms:
-            span(ts - reach_ms - DAY_MS, ts + DAY_MS)
-    if as_of_ms > prev_as_of_ms:
-        span(prev_as_of_ms - reach_ms - DAY_MS, as_of_ms - 1)
-    span(period[0], period[1] - 1)
-    return DaySpans.of(spans)
-
-
-def load_range(days: DaySpans, reach_ms: int) -> list[tuple[int, int]]:
-    """Merged ``[lo, hi)`` event ranges that hold every input of ``days``."""
-    out: list[tuple[int, int]] = []
-    for a, b in days.spans:
-        lo, hi = max(0, a * DAY_MS - reach_ms - DAY_MS), (b + 1) * DAY_MS + reach_ms + DAY_MS
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
-
 # figures of campaign-days ----------------------------------------------------------------------------
 def compute_days(
     days: Container[int],
@@ -253,7 +180,7 @@ def compute_days(
 ) -> dict[Key, DayFigures]:
     """Figures for every campaign with activity on ``days``.
 
-    ``events``: every event in :func:`load_range` of ``days`` (duplicates by id are ignored);
+    ``events``: every event in :func:`sitewide.domain.settlement_plan.load_range` of ``days`` (duplicates by id are ignored);
     ``named_clicks``: clicks that orders in ``events`` name (any time); ``refunds``: order id → its refunds;
     events at or after ``as_of_ms`` are ignored. ``terms``: each campaign's term versions (the store's
     ``campaign_terms``); a day's budget cap and target are those of :func:`~sitewide.domain.terms.terms_for_day`,

@@ -13,15 +13,15 @@ from sitewide.domain.settlement import (
     SettlementRun,
     book_differences,
     compute_days,
-    dirty_days,
-    load_range,
     zero_figures,
 )
 from sitewide.domain.settlement_plan import (
     Contracts,
     RunState,
+    dirty_days,
     judge_windows,
     judged_day_range,
+    load_range,
     period_days,
     period_report,
     reserve_moves,
