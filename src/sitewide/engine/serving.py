@@ -10,7 +10,6 @@ import numpy as np
 from sitewide.domain.auction import AuctionBatch, Reason, run_auction
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.money import Micros
-from sitewide.domain.time import day_of
 from sitewide.domain.types import (
     BoolArray,
     IntArray,
@@ -115,11 +114,6 @@ class Serving:
         if xr:  # an arm naming one of the product's approved creatives shows it there
             forced, pinned = xr.arm_creatives(prod, res.promoted, batch.user_ids)
             creative = np.where(pinned, forced, creative)
-        counts = np.bincount(camp_shown[camp_shown >= 0], minlength=n_camp)
-        if counts.any():
-            self.store.add_served(
-                day_of(batch.ts_ms), {camp_ids[i]: int(n) for i, n in enumerate(counts) if n}
-            )
         return ServedBatch(
             product_idx=prod,
             promoted=res.promoted,

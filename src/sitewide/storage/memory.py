@@ -26,7 +26,6 @@ class MemoryStore:
         self._event_order: list[str] = []
         self._txns: dict[str, Transaction] = {}
         self._txn_order: list[str] = []
-        self._served: dict[tuple[str, str], int] = {}
         self._seq: dict[str, int] = {}
         self._refunds: dict[str, list[str]] = {}
         self._runs: dict[int, SettlementRun] = {}
@@ -171,12 +170,6 @@ class MemoryStore:
 
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         return {i: self._events[i] for i in ids if i in self._events}
-
-    # served impressions (aggregates written by the engine) ----------------------------------------
-    def add_served(self, day: str, counts: dict[str, int]) -> None:
-        with self._lock:
-            for cid, n in counts.items():
-                self._served[(cid, day)] = self._served.get((cid, day), 0) + n
 
     # ledger ----------------------------------------------------------------------------------------
     def append_transactions(self, txns: Sequence[Transaction]) -> bool:

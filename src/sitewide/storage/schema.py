@@ -23,7 +23,6 @@ STORE_TABLES = {
     "campaigns": "campaigns",
     "campaign_terms": "campaign_terms",
     "events": "events",
-    "served": "served",
     "transactions": "transactions",
     "entries": "ledger_entries",
     "runs": "settlement_runs",
@@ -54,7 +53,6 @@ class Tables:
     campaigns: Table
     campaign_terms: Table
     events: Table
-    served: Table
     transactions: Table
     entries: Table
     runs: Table

@@ -1,13 +1,11 @@
-"""The SQL store's events and served impressions (a part of :class:`SqlStore`)."""
+"""The SQL store's events (a part of :class:`SqlStore`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from sqlalchemy import (
-    insert,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -80,15 +78,3 @@ class SqlEvents:
                 for r in conn.execute(select(self.t.events).where(self.t.events.c.id.in_(idl[i : i + 500]))):
                     out[r.id] = from_row(Event, r)
         return out
-
-    # served impressions ----------------------------------------------------------------------------
-    def add_served(self, day: str, counts: dict[str, int]) -> None:
-        with self.engine.begin() as conn:
-            for cid, n in counts.items():
-                res = conn.execute(
-                    update(self.t.served)
-                    .where(self.t.served.c.campaign_id == cid, self.t.served.c.day == day)
-                    .values(impressions=self.t.served.c.impressions + n)
-                )
-                if res.rowcount == 0:
-                    conn.execute(insert(self.t.served), [{"campaign_id": cid, "day": day, "impressions": n}])
