@@ -14,7 +14,7 @@ from sitewide.models.encoders import CharNgramEncoder, HashedNgramEncoder
 from sitewide.models.priors import SimilarityPriorScorer
 from sitewide.settings import Settings
 from sitewide.storage.memory import MemoryStore
-from sitewide.wiring import build_engine, make_engine, seeded_engine
+from sitewide.wiring import build_engine, build_service, make_engine, seeded_engine
 
 
 def test_the_defaults_are_the_char_ngram_encoder_exact_search_and_no_lexical_index(
@@ -57,3 +57,17 @@ def test_request_kind_codes_and_labels() -> None:
     assert RequestKind.parse("feed") is RequestKind.FEED and RequestKind.FEED.label == "feed"
     with pytest.raises(ValidationError):
         RequestKind.parse("video")
+
+
+def test_the_service_parts_share_one_store_and_the_accounts_live_on_its_database(tmp_path: Path) -> None:
+    from sitewide.storage.accounts import AccountStore
+    from sitewide.storage.sql import SqlStore
+
+    s = Settings(data_dir=tmp_path, load_catalogue=False, scorer="priors")
+    parts = build_service(s)
+    assert isinstance(parts.store, SqlStore)
+    assert parts.engine.store is parts.store  # the use cases write where the engine serves from
+    assert isinstance(parts.accounts, AccountStore) and parts.accounts.engine is parts.store.engine
+    key = parts.accounts.issue_key("operator", source="test")
+    again = build_service(s)  # a restart over the same database sees the key
+    assert again.accounts.has_operator_key() and key

@@ -11,7 +11,7 @@ and an in-memory store for a simulated market.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -130,15 +130,19 @@ def seeded_engine(
     return make_engine(store, config, clock=clock, scorer=scorer, creatives=creatives)
 
 
+def _settings_store(settings: Settings) -> Store:
+    from sitewide.storage.sql import SqlStore
+
+    return SqlStore.from_url(settings.store_url())
+
+
 def build_engine(
     settings: Settings, store: Store | None = None, config: EngineConfig | None = None
 ) -> Engine:
     """The service's engine: the store at ``settings.store_url()`` (seeded with the packaged catalogue when
     empty and ``load_catalogue``), the adapters ``settings`` names."""
     if store is None:
-        from sitewide.storage.sql import SqlStore
-
-        store = SqlStore.from_url(settings.store_url())
+        store = _settings_store(settings)
     if settings.load_catalogue and not store.list_products():
         from sitewide.catalogue import packaged_catalogue
 
@@ -151,19 +155,41 @@ def build_engine(
     return make_engine(store, config, encoder=settings.encoder, index=settings.index)
 
 
-def build_accounts(engine: Engine) -> tuple[ServiceRecords, KeyAdmin]:
+@dataclass(frozen=True)
+class ServiceParts:
+    """What the service runs on, composed here: the engine, the store the use cases read and write through
+    (the one the engine serves from), the records the service keeps beside it and the operator-key admin."""
+
+    engine: Engine
+    store: Store
+    accounts: ServiceRecords
+    operator_keys: KeyAdmin
+
+
+def build_service(settings: Settings, engine: Engine | None = None) -> ServiceParts:
+    """The service's parts: ``engine`` when given (a test's or a benchmark's, over its own store), else
+    :func:`build_engine` over the store at ``settings.store_url()``."""
+    if engine is None:
+        store = _settings_store(settings)
+        engine = build_engine(settings, store)
+    else:
+        store = engine.store
+    accounts, keys = build_accounts(store, engine.clock)
+    return ServiceParts(engine, store, accounts, keys)
+
+
+def build_accounts(store: Store, clock: Clock) -> tuple[ServiceRecords, KeyAdmin]:
     """What the service keeps beside the engine's store — merchants and keys, quality signals, appeals, auction
     losses — and the operator-key admin over it: on the store's database when that is SQL, else a private
-    in-memory SQLite; every timestamp from the engine's clock."""
+    in-memory SQLite; every timestamp from ``clock`` (the engine's)."""
     from sitewide.storage.accounts import AccountStore
     from sitewide.storage.operator_keys import OperatorKeys
     from sitewide.storage.sql import SqlStore
 
-    store = engine.store
     if isinstance(store, SqlStore):
-        accounts = AccountStore(store.engine, engine.clock)
+        accounts = AccountStore(store.engine, clock)
     else:
-        accounts = AccountStore.in_memory(engine.clock)
+        accounts = AccountStore.in_memory(clock)
     return accounts, OperatorKeys(accounts)
 
 

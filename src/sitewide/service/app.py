@@ -38,7 +38,7 @@ from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import build_desk
 from sitewide.service.usecases.creatives import restore as restore_creatives
 from sitewide.settings import Settings
-from sitewide.wiring import build_accounts, build_engine
+from sitewide.wiring import build_service
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -82,10 +82,11 @@ def create_app(
         ),
     )
     app.state.settings = settings
-    app.state.engine = engine = engine or build_engine(settings)
-    app.state.store = store = engine.store  # the port the use cases read and write through
-    accounts, app.state.operator_keys = build_accounts(engine)
-    app.state.accounts = accounts
+    parts = build_service(settings, engine)
+    app.state.engine = engine = parts.engine
+    app.state.store = store = parts.store  # the port the use cases read and write through
+    app.state.accounts = accounts = parts.accounts
+    app.state.operator_keys = parts.operator_keys
     app.state.catalogue_version = CatalogueVersion()
     app.state.creatives = build_desk(settings, store)
     restore_creatives(engine, store)
