@@ -215,7 +215,7 @@ def demo(
     rows = []
     for c in holder["world"].campaigns_starting(0):
         rep = client.campaign_report(eng.server_id(c.id))
-        rows.append({"name": eng.server_id(c.id), "target_roi": str(rep.target_roi), **rep.total.model_dump()})
+        rows.append({"name": eng.server_id(c.id), "target_roi": str(rep.target_roi), **rep.model_dump()["total"]})
     console.print(campaign_table(rows, "Campaigns after one simulated day (settled through the API)"))
     from sitewide.domain.guarantee import PLATFORM_CONTRACT
     from sitewide.domain.ledger import PLATFORM_RESERVE

@@ -13,9 +13,11 @@ import httpx
 from pydantic import BaseModel
 
 from sitewide.api import fields_of
+from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
+    CampaignStatementOut,
     ForecastOut,
     ReportOut,
     SettleIn,
@@ -37,17 +39,21 @@ from sitewide.api.schemas import (
     EventsOut,
     HealthOut,
     ImportOut,
+    KeyAuditOut,
     KeyOut,
     MeOut,
     MerchantCreated,
     MerchantIn,
     MerchantOut,
     MetricsIn,
+    OperatorKeyIn,
+    OperatorKeyOut,
     Page,
     ProductIn,
     ProductOut,
     ProductSignalsIn,
     ResolveIn,
+    RevokedOut,
     ServeBatchIn,
     ServeBatchOut,
     ServeIn,
@@ -61,6 +67,7 @@ from sitewide.api.schemas import (
     StoredOut,
 )
 from sitewide.domain.eligibility import ProductSignals
+from sitewide.domain.reports import CampaignStatement
 from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Event, Product, Shop
 
@@ -289,12 +296,64 @@ class SitewideClient:
         """Filters: campaign_id, merchant_id (operator), start_day, end_day, offset, limit."""
         return self._get(ReportOut, "GET", "/reports", params={"group_by": group_by, **filters})
 
+    def campaign_statement(self, campaign_id: str, period: str | None = None) -> CampaignStatement:
+        """The numbers settlement used for one campaign (``period``: one day, or all)."""
+        path = f"/campaigns/{campaign_id}/statement"
+        return self._get(CampaignStatementOut, "GET", path, params={"period": period}).root
+
     def statements(self, merchant_id: str | None = None, period: str | None = None) -> Page[StatementOut]:
         params = {"merchant_id": merchant_id, "period": period}
         return self._get(Page[StatementOut], "GET", "/statements", params=params)
 
     def balances(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self._call("GET", "/ledger/balances").items()}
+
+    # operator keys (operator only) --------------------------------------------------------------------
+    def create_operator_key(self, label: str = "") -> str:
+        """A new operator key (shown once)."""
+        return self._get(KeyOut, "POST", "/operator/keys", OperatorKeyIn(label=label)).api_key
+
+    def operator_keys(self) -> list[OperatorKeyOut]:
+        return [OperatorKeyOut.model_validate(k) for k in self._call("GET", "/operator/keys")]
+
+    def revoke_operator_key(self, prefix: str) -> RevokedOut:
+        return self._get(RevokedOut, "DELETE", f"/operator/keys/{prefix}")
+
+    def rotate_operator_key(self, prefix: str) -> str:
+        """A new key in place of ``prefix``'s, which is revoked in the same step (the new key is shown once)."""
+        return self._get(KeyOut, "POST", f"/operator/keys/{prefix}/rotate").api_key
+
+    def operator_key_audit(self, limit: int = 100) -> list[KeyAuditOut]:
+        rows = self._call("GET", "/operator/keys/audit", params={"limit": limit})
+        return [KeyAuditOut.model_validate(a) for a in rows]
+
+    # experiments --------------------------------------------------------------------------------------
+    def create_experiment(self, body: ExperimentIn) -> ExperimentOut:
+        return self._get(ExperimentOut, "POST", "/experiments", body)
+
+    def list_experiments(self, **filters: Any) -> Page[ExperimentOut]:
+        """Filters: merchant_id (operator), status ("running" or "stopped"), offset, limit."""
+        return self._get(Page[ExperimentOut], "GET", "/experiments", params=filters)
+
+    def get_experiment(self, experiment_id: str) -> ExperimentOut:
+        return self._get(ExperimentOut, "GET", f"/experiments/{experiment_id}")
+
+    def experiment_results(self, experiment_id: str) -> ResultOut:
+        return self._get(ResultOut, "GET", f"/experiments/{experiment_id}/results")
+
+    def stop_experiment(
+        self, experiment_id: str, winner: str | None = None, reason: str = ""
+    ) -> ExperimentOut:
+        """Stop the test; every user is served ``winner`` from now on (the control when ``None``)."""
+        body = StopIn(**_given(winner=winner, reason=reason))
+        return self._get(ExperimentOut, "POST", f"/experiments/{experiment_id}/stop", body)
+
+    def apply_experiment(self, experiment_id: str) -> ExperimentOut:
+        return self._get(ExperimentOut, "POST", f"/experiments/{experiment_id}/apply")
+
+    def check_experiments(self) -> list[CheckOut]:
+        """Operator only: apply every running test's stopping rules now."""
+        return [CheckOut.model_validate(c) for c in self._call("POST", "/experiments/check")]
 
 
 def _given(**fields: Any) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from clocks import ManualClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sitewide.api.experiments import ArmIn, ExperimentIn
 from sitewide.api.schemas import CampaignOut, Page, ProductOut
 from sitewide.client import ApiError, SitewideClient
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
+from sitewide.domain.reports import CampaignStatement
 from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Event, EventKind
 
@@ -79,6 +81,11 @@ def test_merchant_journey_through_the_typed_client(
     assert rep.total.spend_micros == 1_000_000 and rep.target_roi == Decimal("3.00")
     assert [d.day for d in rep.days] == [DAY]
     assert m9.report("campaign").total.gmv_micros == 1_500_000
+    st = m9.campaign_statement(c.id, DAY)
+    assert isinstance(st, CampaignStatement) and [d.day for d in st.days] == [DAY]
+    assert (st.days[0].clicks, st.days[0].spend_micros, st.days[0].gmv_micros) == (5, 1_000_000, 1_500_000)
+    assert st.merchant_id == "m9" and st.contract and st.terms[0].version >= 1
+    assert sum(leg.amount_micros for leg in st.ledger) == 0 and st.ledger  # double entry
     stm = op.statements("m9")
     assert stm.total >= 1 and all(s.merchant_id == "m9" for s in stm.items)
     assert sum(op.balances().values()) == 0
@@ -89,6 +96,45 @@ def test_merchant_journey_through_the_typed_client(
     assert a.status == "open" and a.merchant_id == "m9"
     assert op.resolve_appeal(a.id, "accepted", "fixed").status == "accepted"
     assert [x.id for x in m9.list_appeals().items] == [a.id]
+
+
+def test_operator_keys_and_experiments_through_the_typed_client(
+    app: FastAPI, new_key: Callable[[str], str]
+) -> None:
+    op = client(app, new_key("operator"))
+    fresh = op.create_operator_key("ci")
+    prefix = next(k.prefix for k in op.operator_keys() if k.label == "ci")
+    assert prefix in fresh
+    rotated = op.rotate_operator_key(prefix)
+    assert client(app, rotated).me().role == "operator"
+    with pytest.raises(ApiError) as gone:
+        client(app, fresh).me()
+    assert gone.value.status == 401
+    spare = op.create_operator_key("spare")
+    spare_prefix = next(k.prefix for k in op.operator_keys() if k.label == "spare")
+    assert op.revoke_operator_key(spare_prefix).revoked == spare_prefix
+    assert [k.revoked for k in op.operator_keys() if k.label == "spare"] == [True]
+    assert {"create", "rotate", "revoke"} <= {a.action for a in op.operator_key_audit()}
+    assert spare
+
+    made = op.create_merchant("m8", "Eight")
+    m8 = client(app, made.api_key)
+    m8.create_shop("s8", "Eight's shop")
+    m8.import_products_csv("id,shop_id,title,category,price\nq8,s8,usb hub 4 ports,usb,20.00\n")
+    c = m8.create_campaign(None, "hub push", ["q8"], "3.00", 5_000_000)
+    arms = [ArmIn(name="A"), ArmIn(name="B", target_roi=Decimal("4.00"))]
+    exp = m8.create_experiment(ExperimentIn(name="roi test", kind="campaign", campaign_id=c.id, arms=arms))
+    assert exp.status == "running" and [a.name for a in exp.arms] == ["A", "B"]
+    assert [e.id for e in m8.list_experiments(status="running").items] == [exp.id]
+    assert m8.get_experiment(exp.id).campaign_id == c.id
+    assert [a.arm for a in m8.experiment_results(exp.id).arms] == ["A", "B"]
+    assert exp.id in {r.id for r in op.check_experiments()}
+    with pytest.raises(ApiError) as early:
+        m8.apply_experiment(exp.id)
+    assert early.value.status == 409
+    stopped = m8.stop_experiment(exp.id, winner="B", reason="enough")
+    assert (stopped.status, stopped.winner) == ("stopped", "B")
+    assert m8.apply_experiment(exp.id).applied
 
 
 def test_errors_are_api_errors_with_the_status_and_message(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from sitewide.api.schemas import Day, Strict
+from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals
 
 
 # settlement, reports, statements --------------------------------------------------------------------
@@ -68,25 +69,6 @@ class ReportOut(BaseModel):
     total_rows: int
 
 
-class CampaignTotalsOut(BaseModel):
-    """A campaign's settled figures over some days; ``roi`` is ``None`` without spend."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    impressions: int
-    clicks: int
-    invalid_clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int
-    compensation_micros: int
-    roi: float | None
-
-
-class CampaignDayOut(CampaignTotalsOut):
-    day: str
-
-
 class CampaignReportOut(BaseModel):
     """Per settled day: impressions served, clicks, orders, spend, GMV (net), ROI and the compensation of the
     guarantee windows ending that day, as last settled; and their total."""
@@ -96,8 +78,14 @@ class CampaignReportOut(BaseModel):
     campaign_id: str
     target_roi: Decimal
     daily_budget_micros: int
-    days: list[CampaignDayOut]
-    total: CampaignTotalsOut
+    days: list[CampaignDay]
+    total: CampaignTotals
+
+
+class CampaignStatementOut(RootModel[CampaignStatement]):
+    """The numbers settlement used for one campaign (``sitewide.domain.reports.CampaignStatement``, served
+    as it is): per-day figures with the budget and target of the terms in force that day, every terms version,
+    the guarantee windows with the contract they used, and the ledger legs booked for the campaign."""
 
 
 class StatementEntryOut(BaseModel):

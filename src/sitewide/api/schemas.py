@@ -102,6 +102,10 @@ class OperatorKeyOut(BaseModel):
     revoked: bool
 
 
+class RevokedOut(BaseModel):
+    revoked: str = Field(description="the prefix of the key revoked")
+
+
 class KeyAuditOut(BaseModel):
     ts_ms: int
     actor: str = Field(description="the key prefix that made the change, or 'startup'")

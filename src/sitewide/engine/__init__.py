@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
 from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.reports import CampaignReport, CampaignStatement
 from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
 from sitewide.domain.time import SystemClock
@@ -22,7 +23,7 @@ from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.events import EventIntake
 from sitewide.engine.pacing import MakeBidder
-from sitewide.engine.reports import CampaignReport, CampaignStatement, Reports
+from sitewide.engine.reports import Reports
 from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
 from sitewide.engine.serving import Serving
 from sitewide.engine.settlement import Settlement

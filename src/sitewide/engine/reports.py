@@ -4,119 +4,22 @@ them as they are (field names are the JSON keys)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.reports import (
+    CampaignDay,
+    CampaignReport,
+    CampaignStatement,
+    CampaignTotals,
+    StatementDay,
+    StatementLeg,
+    StatementTerms,
+    StatementWindow,
+)
 from sitewide.domain.time import day_index
 from sitewide.domain.types import Campaign, NotFound
 from sitewide.ports import ReportQuery, Store
 
 ALL_DAYS = ("0000-01-01", "9999-12-31")
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignDay:
-    """One day of a campaign as last settled (``compensation_micros``: the windows ending that day)."""
-
-    day: str
-    impressions: int = 0
-    clicks: int = 0
-    invalid_clicks: int = 0
-    orders: int = 0
-    spend_micros: int = 0
-    gmv_micros: int = 0
-    roi: float | None = None
-    compensation_micros: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignTotals:
-    impressions: int
-    clicks: int
-    invalid_clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int
-    compensation_micros: int
-    roi: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignReport:
-    campaign_id: str
-    target_roi: str  # decimal, as text
-    daily_budget_micros: int
-    days: list[CampaignDay]
-    total: CampaignTotals
-
-
-@dataclass(frozen=True, slots=True)
-class StatementDay:
-    day: str
-    budget_micros: int
-    clicks: int
-    invalid_clicks: int
-    invalid_by_rule: dict[str, int]
-    billable_clicks: int
-    raw_spend_micros: int
-    spend_micros: int
-    orders: int
-    gross_gmv_micros: int
-    refunded_micros: int
-    gmv_micros: int
-    target_roi: str
-    terms_versions: list[int]
-
-
-@dataclass(frozen=True, slots=True)
-class StatementTerms:
-    version: int
-    effective_ms: int
-    target_roi: str
-    daily_budget_micros: int
-    status: str
-    product_ids: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class StatementWindow:
-    window: str
-    first_day: str
-    days: int
-    contract_version: int
-    contract: str  # the contract document judged by, JSON
-    target_roi: str
-    spend_micros: int
-    gmv_micros: int
-    orders: int
-    roi: float | None
-    triggered: bool
-    compensation_micros: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class StatementLeg:
-    txn_id: str
-    period: str
-    account: str
-    amount_micros: int
-    day: str | None
-    window: str | None
-    memo: str
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignStatement:
-    campaign_id: str
-    merchant_id: str
-    period: str | None
-    contract: dict[str, Any]  # the contract in force now (GuaranteeContract.to_dict)
-    days: list[StatementDay]
-    terms: list[StatementTerms]
-    guarantee_windows: list[StatementWindow]
-    ledger: list[StatementLeg]
 
 
 class Reports:
@@ -135,23 +38,20 @@ class Reports:
         (``Store.report``: the same rows as every other report)."""
         camp = self._campaign(campaign_id)
         figs = {d: f for (_, d), f in self.store.day_figures(*ALL_DAYS, campaign_id).items()}
-        rows = []
-        for t in self.store.report(ReportQuery((campaign_id,), "day", *ALL_DAYS)).rows:
-            f = figs.get(t.key)
-            spend, gmv = t.spend_micros, t.gmv_micros
-            rows.append(
-                CampaignDay(
-                    t.key,
-                    t.impressions,
-                    t.clicks,
-                    f.invalid_clicks if f else 0,
-                    t.orders,
-                    spend,
-                    gmv,
-                    (gmv / spend) if spend else None,
-                    t.compensation_micros,
-                )  # fmt: skip
+        rows = [
+            CampaignDay(
+                t.impressions,
+                t.clicks,
+                f.invalid_clicks if (f := figs.get(t.key)) else 0,
+                t.orders,
+                t.spend_micros,
+                t.gmv_micros,
+                t.compensation_micros,
+                roi=(t.gmv_micros / t.spend_micros) if t.spend_micros else None,
+                day=t.key,
             )
+            for t in self.store.report(ReportQuery((campaign_id,), "day", *ALL_DAYS)).rows
+        ]
         spend = sum(r.spend_micros for r in rows)
         gmv = sum(r.gmv_micros for r in rows)
         total = CampaignTotals(

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
+from sitewide.domain.reports import CampaignDay
 from sitewide.domain.types import Campaign
 from sitewide.engine import Engine
-from sitewide.engine.reports import CampaignDay
 from sitewide.ports import ReportQuery, ReportTotals, Store
 
 GroupBy = Literal["day", "campaign", "product"]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from sitewide.api import fields_of
-from sitewide.api.schemas import KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut
+from sitewide.api.schemas import KeyAuditOut, KeyOut, OperatorKeyIn, OperatorKeyOut, RevokedOut
 from sitewide.service.deps import KeysDep, OperatorDep, errors
 
 router = APIRouter(
@@ -29,11 +29,11 @@ def list_keys(keys: KeysDep, _: OperatorDep) -> list[OperatorKeyOut]:
     return [fields_of(OperatorKeyOut, k) for k in keys.keys()]
 
 
-@router.delete("/{prefix}", responses=errors(404, 409))
-def revoke_key(prefix: str, keys: KeysDep, who: OperatorDep) -> dict[str, str]:
+@router.delete("/{prefix}", response_model=RevokedOut, responses=errors(404, 409))
+def revoke_key(prefix: str, keys: KeysDep, who: OperatorDep) -> RevokedOut:
     """Revoke an operator key at once (idempotent); the last active one cannot be revoked (409)."""
     keys.revoke(who.key_prefix, prefix)
-    return {"revoked": prefix}
+    return RevokedOut(revoked=prefix)
 
 
 @router.post("/{prefix}/rotate", status_code=201, response_model=KeyOut, responses=errors(404))

@@ -9,6 +9,7 @@ from sitewide.api import fields_of
 from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
+    CampaignStatementOut,
     ForecastOut,
     ForecastPoint,
     ReportOut,
@@ -16,7 +17,6 @@ from sitewide.api.reports import (
     StatementOut,
 )
 from sitewide.api.schemas import Day, Page
-from sitewide.engine.reports import CampaignStatement
 from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import losses_out
 from sitewide.service.scope import PagingDep, visible_campaign
@@ -62,19 +62,24 @@ def campaign_report(
     return CampaignReportOut.model_validate(engine.campaign_report(campaign_id))
 
 
-@router.get("/campaigns/{campaign_id}/statement", responses=errors(404, 422), tags=["campaigns"])
+@router.get(
+    "/campaigns/{campaign_id}/statement",
+    response_model=CampaignStatementOut,
+    responses=errors(404, 422),
+    tags=["campaigns"],
+)
 def campaign_statement(
     campaign_id: str,
     engine: EngineDep,
     store: StoreDep,
     who: PrincipalDep,
     period: Annotated[Day | None, Query()] = None,
-) -> CampaignStatement:
+) -> CampaignStatementOut:
     """The numbers settlement used for one campaign: per-day figures with the budget and target of the terms
     in force that day (and which versions), every terms version, the guarantee windows with the contract they
     used, and the ledger legs booked for the campaign. ``period``: one day, or all."""
     visible_campaign(store, who, campaign_id)
-    return engine.statement(campaign_id, period)
+    return CampaignStatementOut(engine.statement(campaign_id, period))
 
 
 @router.get("/statements", response_model=Page[StatementOut], responses=errors(422))

@@ -1,0 +1,107 @@
+"""What the reports return, as typed records: a campaign's settled days and their total, and the statement of
+the numbers settlement used (per-day figures, terms versions, guarantee windows, ledger legs). Pure data: the
+engine fills them (``sitewide.engine.reports``), the API serves them as they are (``sitewide.api.reports``:
+field names are the JSON keys) and the typed client reads them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTotals:
+    """A campaign's settled figures over some days; ``roi`` (GMV ÷ spend) is ``None`` without spend."""
+
+    impressions: int
+    clicks: int
+    invalid_clicks: int
+    orders: int
+    spend_micros: int
+    gmv_micros: int
+    compensation_micros: int
+    roi: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDay(CampaignTotals):
+    """One day of a campaign as last settled (``compensation_micros``: the windows ending that day)."""
+
+    day: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    campaign_id: str
+    target_roi: str  # decimal, as text
+    daily_budget_micros: int
+    days: list[CampaignDay]
+    total: CampaignTotals
+
+
+@dataclass(frozen=True, slots=True)
+class StatementDay:
+    day: str
+    budget_micros: int
+    clicks: int
+    invalid_clicks: int
+    invalid_by_rule: dict[str, int]
+    billable_clicks: int
+    raw_spend_micros: int
+    spend_micros: int
+    orders: int
+    gross_gmv_micros: int
+    refunded_micros: int
+    gmv_micros: int
+    target_roi: str
+    terms_versions: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTerms:
+    version: int
+    effective_ms: int
+    target_roi: str
+    daily_budget_micros: int
+    status: str
+    product_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementWindow:
+    window: str
+    first_day: str
+    days: int
+    contract_version: int
+    contract: str  # the contract document judged by, JSON
+    target_roi: str
+    spend_micros: int
+    gmv_micros: int
+    orders: int
+    roi: float | None
+    triggered: bool
+    compensation_micros: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLeg:
+    txn_id: str
+    period: str
+    account: str
+    amount_micros: int
+    day: str | None
+    window: str | None
+    memo: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStatement:
+    campaign_id: str
+    merchant_id: str
+    period: str | None
+    contract: dict[str, Any]  # the contract in force now (GuaranteeContract.to_dict)
+    days: list[StatementDay]
+    terms: list[StatementTerms]
+    guarantee_windows: list[StatementWindow]
+    ledger: list[StatementLeg]
