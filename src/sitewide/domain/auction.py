@@ -140,6 +140,12 @@ def max_ads(slots: int, config: AuctionConfig) -> int:
     return int(math.floor(config.max_ad_share * slots + 1e-9))
 
 
+def run_limits(slots: int, config: AuctionConfig) -> tuple[int, int, int, float, int]:
+    """What one run reads from its config: (slots, ad-load cap, min ad spacing, alpha, reserve per click)."""
+    s = int(slots)
+    return s, max_ads(s, config), int(config.min_ad_spacing), float(config.alpha), int(config.reserve_cpc_micros)
+
+
 # --------------------------------------------------------------------------------------------------------
 # batch path
 
@@ -278,11 +284,7 @@ def run_auction(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Aucti
 def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> AuctionResult:
     prep = prepare(batch, slots, config)
     R, N = prep.score.shape
-    S = int(slots)
-    cap = max_ads(S, config)
-    spacing = int(config.min_ad_spacing)
-    alpha = float(config.alpha)
-    reserve = int(config.reserve_cpc_micros)
+    S, cap, spacing, alpha, reserve = run_limits(slots, config)
 
     dup = _dedupe_batch(prep.product, prep.score)
     score = np.where(dup, NEG, prep.score)

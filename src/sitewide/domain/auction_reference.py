@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, Reason, max_ads
+from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, Reason, run_limits
 from sitewide.domain.auction_input import NEG, prepare, price_cpc
 from sitewide.domain.types import BoolArray, FloatArray
 
@@ -51,11 +51,7 @@ def run_auction_reference(batch: AuctionBatch, slots: int, config: AuctionConfig
     """The same auction as :func:`run_auction`, one request at a time (test oracle and baseline)."""
     prep = prepare(batch, slots, config)
     R, N = prep.score.shape
-    S = int(slots)
-    cap = max_ads(S, config)
-    spacing = int(config.min_ad_spacing)
-    alpha = float(config.alpha)
-    reserve = int(config.reserve_cpc_micros)
+    S, cap, spacing, alpha, reserve = run_limits(slots, config)
     e = None if batch.examination is None else np.asarray(batch.examination, dtype=np.float64)
 
     slot_out = np.full((R, S), -1, dtype=np.int64)
