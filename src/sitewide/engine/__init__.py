@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
+from sitewide.domain.forecast import CampaignDraft, CampaignForecast
 from sitewide.domain.guarantee import GuaranteeContract
+from sitewide.domain.incrementality import Incrementality
 from sitewide.domain.reports import CampaignReport, CampaignStatement
 from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
@@ -22,6 +24,8 @@ from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.events import EventIntake
+from sitewide.engine.forecast import Forecaster
+from sitewide.engine.holdout import Holdout, campaign_incrementality
 from sitewide.engine.pacing import MakeBidder
 from sitewide.engine.reports import Reports
 from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
@@ -67,8 +71,27 @@ class Engine:
         self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
         self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
         self.values = ValueBook(cfg, self.catalogue)
+        self.holdout = Holdout(
+            cfg.holdout_share, cfg.holdout_seed
+        )  # ghost-bid holdouts (set_share per campaign)
         self.serving = Serving(
-            store, cfg, self.catalogue, self.retrieval, self.campaigns, self.values, self.creatives
+            store,
+            cfg,
+            self.catalogue,
+            self.retrieval,
+            self.campaigns,
+            self.values,
+            self.creatives,
+            self.holdout,
+        )
+        self.forecaster = Forecaster(
+            cfg,
+            self.catalogue,
+            self.retrieval,
+            self.campaigns,
+            self.values,
+            self.serving.traffic,
+            self.holdout,
         )
         self.events = EventIntake(
             store, self.catalogue, self.campaigns, self.retrieval, self.values, self.creatives
@@ -189,6 +212,28 @@ class Engine:
 
     def campaign_report(self, campaign_id: str) -> CampaignReport:
         return self.reports.campaign_report(campaign_id)
+
+    def forecast(self, draft: CampaignDraft) -> CampaignForecast:
+        """The draft's day: spend → GMV and orders with a band, by replaying recent requests through the
+        auction with its bids (``sitewide.engine.forecast``)."""
+        with self._lock:
+            return self.forecaster.forecast(draft)
+
+    def incrementality(
+        self, campaign_id: str, start_ms: int, end_ms: int, level: float = 0.95
+    ) -> Incrementality:
+        """What the campaign's ads added in ``[start_ms, end_ms)`` by its ghost-bid holdout (exposed vs ghost
+        wins; orders counted up to the attribution window after the end). See ``sitewide.engine.holdout``."""
+        with self._lock:
+            return campaign_incrementality(
+                self.store,
+                self.holdout,
+                campaign_id,
+                start_ms,
+                end_ms,
+                self.config.attribution_window_ms,
+                level,
+            )
 
     def statement(self, campaign_id: str, period: str | None = None) -> CampaignStatement:
         return self.reports.statement(campaign_id, self.guarantee(campaign_id), period)

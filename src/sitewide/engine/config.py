@@ -47,6 +47,10 @@ class EngineConfig:
     value_prior_orders: float = 20.0
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
+    # ghost-bid holdouts (sitewide.engine.holdout): the share of each campaign's would-win auctions withheld
+    # and logged as ghost wins, for incrementality; 0 = off (per campaign: Engine.holdout.set_share)
+    holdout_share: float = 0.0
+    holdout_seed: int = 0
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
     shop_score_config: ShopScoreConfig = field(default_factory=ShopScoreConfig)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.auction import AuctionBatch, Reason, run_auction
+from sitewide.domain.auction import AuctionBatch, Reason
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.money import Micros
 from sitewide.domain.types import (
@@ -22,6 +22,7 @@ from sitewide.domain.types import (
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
+from sitewide.engine.holdout import Holdout, TrafficSample
 from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
 from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
@@ -36,6 +37,8 @@ class Serving:
     campaigns: CampaignBook
     values: ValueBook
     creatives: CreativeRotation  # approved creatives per product, Thompson sampling
+    holdout: Holdout = field(default_factory=Holdout)  # ghost-bid holdouts (incrementality)
+    traffic: TrafficSample = field(default_factory=TrafficSample)  # recent requests, for forecast replays
     _creative_rng: np.random.Generator = field(
         init=False, default_factory=lambda: np.random.default_rng(zlib.crc32(b"creatives"))
     )
@@ -54,6 +57,7 @@ class Serving:
                 z,
             )
         book.advance(batch.ts_ms)
+        self.traffic.note(batch)
         pacer = book.pacer
         cand, sim, pctr, pcvr = self.retrieval.candidates(batch)
         safe = np.maximum(cand, 0)
@@ -94,7 +98,7 @@ class Serving:
             eligible=np.where(cand >= 0, cat.eligible[safe], False),
             budget_ok=budget_ok,
         )
-        res = run_auction(ab, batch.slots, self.config.auction)
+        res = self.holdout.auction(ab, batch, camp_ids, self.config.auction)  # run_auction + ghost holdouts
         shown = res.slot >= 0
         col = np.maximum(res.slot, 0)
         prod = np.where(shown, np.take_along_axis(cand, col, axis=1), -1)

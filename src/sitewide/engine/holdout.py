@@ -1,0 +1,287 @@
+"""Ghost-bid holdouts in serving, and the traffic sample the forecasts replay.
+
+:class:`Holdout` wraps the auction of every served batch (one call in ``engine/serving.py``). For campaigns
+with a holdout share (``EngineConfig.holdout_share`` for all, or per campaign with :meth:`Holdout.set_share`),
+each (request, campaign) gets a seeded draw (:func:`sitewide.domain.incrementality.holdout_uniform`); where a
+held-out campaign's ad won a slot, the auction is run again for that request without the campaign's bids (its
+products stay as organic candidates; the next item serves) and the win is logged as a *ghost win*. Ghost wins
+are never billed: the slot is not promoted, so no click on it carries the campaign. Exposed wins of campaigns
+under holdout are logged too (the comparison group). Campaigns without a share cost nothing: one dictionary
+look-up per batch.
+
+:meth:`Holdout.outcomes` joins the log with the clicks and orders of a period (outcome of a logged request =
+the GMV of the campaign's products bought from it), which :func:`sitewide.domain.incrementality.estimate`
+turns into incremental GMV, ROI and cannibalisation.
+
+:class:`TrafficSample` keeps the most recent served requests (a bounded window) with their daily rate, so that
+a forecast can replay recent logged traffic through the auction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, run_auction
+from sitewide.domain.incrementality import Incrementality, estimate, holdout_uniform, key64
+from sitewide.domain.time import DAY_MS
+from sitewide.domain.types import Event, EventKind, NotFound, ValidationError
+from sitewide.ports import RequestBatch, Store
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutEntry:
+    """One logged would-win: the campaign's ad won a slot of ``request_id`` (exposed) or would have (ghost)."""
+
+    request_id: str
+    campaign_id: str
+    ghost: bool
+    ts_ms: int
+    expected_cost_micros: (
+        float  # price per click × pCTR over the campaign's won slots (the ad revenue at stake)
+    )
+
+
+@dataclass
+class Holdout:
+    default_share: float = 0.0
+    seed: int = 0
+    max_log: int = 2_000_000
+    shares: dict[str, float] = field(default_factory=dict)
+    log: deque[HoldoutEntry] = field(init=False)
+    _keys: dict[str, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check(self.default_share)
+        self.log = deque(maxlen=self.max_log)
+
+    @staticmethod
+    def _check(share: float) -> None:
+        if not 0.0 <= float(share) <= 1.0:
+            raise ValidationError(f"holdout share must lie in [0, 1], got {share}")
+
+    def set_share(self, campaign_id: str, share: float) -> None:
+        """The campaign's holdout share from now on (0 = none; the default applies to campaigns not set)."""
+        self._check(share)
+        self.shares[campaign_id] = float(share)
+
+    def share_of(self, campaign_id: str) -> float:
+        return self.shares.get(campaign_id, self.default_share)
+
+    def _key(self, campaign_id: str) -> int:
+        k = self._keys.get(campaign_id)
+        if k is None:
+            k = self._keys[campaign_id] = key64(campaign_id)
+        return k
+
+    def auction(
+        self, ab: AuctionBatch, batch: RequestBatch, campaign_ids: Sequence[str], config: AuctionConfig
+    ) -> AuctionResult:
+        """``run_auction`` with the holdout applied (see the module docstring)."""
+        res = run_auction(ab, batch.slots, config)
+        if self.default_share <= 0.0 and not any(v > 0.0 for v in self.shares.values()):
+            return res
+        share = np.append(np.array([self.share_of(c) for c in campaign_ids], dtype=np.float64), 0.0)
+        if not (share > 0).any() or not res.promoted.any():
+            return res
+        camp_of = ab.campaign
+        won = np.where(res.promoted, np.take_along_axis(camp_of, np.maximum(res.slot, 0), axis=1), -1)
+        rows = np.flatnonzero((share[won] > 0).any(axis=1))
+        if not len(rows):
+            return res
+        active = np.flatnonzero(share[:-1] > 0)
+        col_of = np.full(len(share), -1, dtype=np.int64)
+        col_of[active] = np.arange(len(active))
+        u = holdout_uniform(
+            self.seed,
+            [self._key(campaign_ids[int(c)]) for c in active],
+            [key64(batch.request_ids[int(r)]) for r in rows],
+        )
+        ab_rows = _rows(ab, rows)
+        res_rows = _rows_result(res, rows)
+        ts = int(batch.ts_ms)
+        removed = np.zeros(ab_rows.campaign.shape, dtype=bool)
+        # a withheld ad's slot may go to another held-out campaign: repeat until none wins (each round removes
+        # at least one campaign from every row it re-runs, so this ends)
+        for _ in range(len(active) + 1):
+            col = np.maximum(res_rows.slot, 0)
+            wc = np.where(res_rows.promoted, np.take_along_axis(ab_rows.campaign, col, axis=1), -1)
+            ac = col_of[np.where(wc >= 0, wc, len(share) - 1)]
+            draw = np.where(ac >= 0, np.take_along_axis(u, np.maximum(ac, 0), axis=1), 1.0)
+            held = (ac >= 0) & (draw < share[wc])
+            if not held.any():
+                break
+            cost = res_rows.price_cpc_micros * np.take_along_axis(ab_rows.pctr, col, axis=1)
+            drop = np.zeros(ab_rows.campaign.shape, dtype=bool)
+            for i, (c, spent) in _per_row_campaign(held, wc, cost):
+                self.log.append(
+                    HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], True, ts, spent)
+                )
+                drop[i] |= ab_rows.campaign[i] == c
+            removed |= drop
+            ab_rows = AuctionBatch(
+                product=ab_rows.product,
+                relevance=ab_rows.relevance,
+                pctr=ab_rows.pctr,
+                bid=np.where(removed, 0.0, ab_rows.bid),
+                campaign=np.where(removed, -1, ab_rows.campaign),
+                eligible=ab_rows.eligible,
+                budget_ok=ab_rows.budget_ok,
+                examination=ab_rows.examination,
+            )
+            res_rows = run_auction(ab_rows, batch.slots, config)
+        # exposed wins of campaigns under holdout, after every withheld ad has been replaced
+        col = np.maximum(res_rows.slot, 0)
+        wc = np.where(res_rows.promoted, np.take_along_axis(ab_rows.campaign, col, axis=1), -1)
+        on = (wc >= 0) & (share[wc] > 0)
+        cost = res_rows.price_cpc_micros * np.take_along_axis(ab_rows.pctr, col, axis=1)
+        for i, (c, spent) in _per_row_campaign(on, wc, cost):
+            self.log.append(HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], False, ts, spent))
+        return _splice(res, rows, res_rows)
+
+    def entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
+        return [e for e in self.log if e.campaign_id == campaign_id and start_ms <= e.ts_ms < end_ms]
+
+    @staticmethod
+    def outcomes(
+        entries: Sequence[HoldoutEntry], product_ids: Iterable[str], events: Iterable[Event]
+    ) -> tuple[list[int], list[int], int]:
+        """(exposed outcomes, ghost outcomes, expected ad revenue of the ghost wins): the outcome of a logged
+        request is the order value (micros) of the campaign's products bought on clicks from that request."""
+        products = set(product_ids)
+        wanted = {e.request_id for e in entries}
+        click_req: dict[str, str] = {}
+        value: dict[str, int] = {}
+        for ev in events:
+            if ev.kind is EventKind.CLICK and ev.request_id in wanted and ev.product_id in products:
+                click_req[ev.id] = ev.request_id
+            elif ev.kind is EventKind.ORDER and ev.click_id is not None and ev.click_id in click_req:
+                r = click_req[ev.click_id]
+                value[r] = value.get(r, 0) + int(ev.order_value_micros)
+        exposed = [value.get(e.request_id, 0) for e in entries if not e.ghost]
+        ghosts = [value.get(e.request_id, 0) for e in entries if e.ghost]
+        cost = round(sum(e.expected_cost_micros for e in entries if e.ghost))
+        return exposed, ghosts, cost
+
+
+def _per_row_campaign(
+    mask: np.ndarray, camp: np.ndarray, cost: np.ndarray
+) -> Iterable[tuple[int, tuple[int, float]]]:
+    """(row, (campaign, summed cost)) once per (row, campaign) among the ``mask``ed slots."""
+    ri, si = np.nonzero(mask)
+    seen: dict[tuple[int, int], float] = {}
+    for r, s in zip(ri.tolist(), si.tolist(), strict=True):
+        k = (r, int(camp[r, s]))
+        seen[k] = seen.get(k, 0.0) + float(cost[r, s])
+    for (r, c), v in seen.items():
+        yield r, (c, v)
+
+
+def _rows(ab: AuctionBatch, rows: np.ndarray) -> AuctionBatch:
+    return AuctionBatch(
+        product=ab.product[rows],
+        relevance=ab.relevance[rows],
+        pctr=ab.pctr[rows],
+        bid=ab.bid[rows],
+        campaign=ab.campaign[rows],
+        eligible=ab.eligible[rows],
+        budget_ok=ab.budget_ok[rows],
+        examination=ab.examination,
+    )
+
+
+def _rows_result(res: AuctionResult, rows: np.ndarray) -> AuctionResult:
+    return AuctionResult(
+        slot=res.slot[rows],
+        promoted=res.promoted[rows],
+        price_cpc_micros=res.price_cpc_micros[rows],
+        reason=res.reason[rows],
+        shortfall=res.shortfall[rows],
+    )
+
+
+def _splice(res: AuctionResult, rows: np.ndarray, sub: AuctionResult) -> AuctionResult:
+    out = AuctionResult(
+        slot=res.slot.copy(),
+        promoted=res.promoted.copy(),
+        price_cpc_micros=res.price_cpc_micros.copy(),
+        reason=res.reason.copy(),
+        shortfall=res.shortfall.copy(),
+    )
+    out.slot[rows] = sub.slot
+    out.promoted[rows] = sub.promoted
+    out.price_cpc_micros[rows] = sub.price_cpc_micros
+    out.reason[rows] = sub.reason
+    out.shortfall[rows] = sub.shortfall
+    return out
+
+
+@dataclass
+class TrafficSample:
+    """The most recent served requests (at most ``max_requests``), for replays: what was asked, when."""
+
+    max_requests: int = 20_000
+    _batches: deque[RequestBatch] = field(init=False, default_factory=deque)
+    _n: int = field(init=False, default=0)
+
+    def note(self, batch: RequestBatch) -> None:
+        if not len(batch.request_ids):
+            return
+        self._batches.append(batch)
+        self._n += len(batch.request_ids)
+        while self._batches and self._n - len(self._batches[0].request_ids) >= self.max_requests:
+            self._n -= len(self._batches.popleft().request_ids)
+
+    @property
+    def requests(self) -> int:
+        return self._n
+
+    def batches(self) -> list[RequestBatch]:
+        return list(self._batches)
+
+    def daily_requests(self) -> float:
+        """Requests per day at the sampled rate: the window's count over its time span (at least one tick of
+        15 minutes), or the count itself when everything arrived at one instant."""
+        if not self._batches:
+            return 0.0
+        span = self._batches[-1].ts_ms - self._batches[0].ts_ms
+        if span <= 0:
+            return float(self._n)
+        # the last batch's own duration is unknown: count it as one mean inter-batch gap
+        gap = span / max(len(self._batches) - 1, 1)
+        return float(self._n) * DAY_MS / (span + gap)
+
+
+def campaign_incrementality(
+    store: Store,
+    holdout: Holdout,
+    campaign_id: str,
+    start_ms: int,
+    end_ms: int,
+    window_ms: int,
+    level: float = 0.95,
+) -> Incrementality:
+    """The campaign's holdout estimate over ``[start_ms, end_ms)``: the logged wins of the period, the clicks of
+    the period and the orders up to ``window_ms`` after it; spend = the campaign's clicked prices in the period."""
+    campaign = store.get_campaign(campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    if end_ms <= start_ms:
+        raise ValidationError("end_ms must be after start_ms")
+    entries = holdout.entries(campaign_id, start_ms, end_ms)
+    clicks = store.events_between(start_ms, end_ms, [EventKind.CLICK.value])
+    orders = store.events_between(start_ms, end_ms + window_ms, [EventKind.ORDER.value])
+    exposed, ghosts, cost = Holdout.outcomes(entries, campaign.product_ids, [*clicks, *orders])
+    spend = sum(int(e.price_micros) for e in clicks if e.campaign_id == campaign_id)
+    return estimate(
+        campaign_id,
+        exposed,
+        ghosts,
+        spend,
+        holdout_share=holdout.share_of(campaign_id),
+        holdout_cost_micros=cost,
+        level=level,
+    )
