@@ -14,6 +14,12 @@ from pydantic import BaseModel
 
 from sitewide.api import fields_of
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
+from sitewide.api.forecast import (
+    CampaignForecastOut,
+    HoldoutIn,
+    HoldoutOut,
+    IncrementalityOut,
+)
 from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
@@ -243,6 +249,32 @@ class SitewideClient:
             "campaign_id": campaign_id,
         }
         return self._get(ForecastOut, "GET", "/forecast", params=params)
+
+    def campaign_forecast(
+        self,
+        product_ids: Sequence[str],
+        target_roi: str | Decimal,
+        daily_budget_micros: int,
+        campaign_id: str | None = None,
+        merchant_id: str | None = None,
+    ) -> CampaignForecastOut:
+        params = {
+            "product_ids": list(product_ids),
+            "target_roi": str(target_roi),
+            "daily_budget_micros": daily_budget_micros,
+            "campaign_id": campaign_id,
+            "merchant_id": merchant_id,
+        }
+        return self._get(CampaignForecastOut, "GET", "/forecast/campaign", params=params)
+
+    def set_holdout(self, campaign_id: str, share: float) -> HoldoutOut:
+        return self._get(HoldoutOut, "PUT", f"/campaigns/{campaign_id}/holdout", HoldoutIn(share=share))
+
+    def incrementality(
+        self, campaign_id: str, start_day: str | None = None, end_day: str | None = None
+    ) -> IncrementalityOut:
+        params = {"start_day": start_day, "end_day": end_day}
+        return self._get(IncrementalityOut, "GET", f"/campaigns/{campaign_id}/incrementality", params=params)
 
     # appeals ------------------------------------------------------------------------------------------
     def appeal(self, kind: Literal["product", "shop"], object_id: str, message: str) -> AppealOut:

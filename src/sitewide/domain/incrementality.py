@@ -12,7 +12,11 @@ have produced without the ad.
 Outcome ``y`` of a logged request: the GMV (micros) of the campaign's products bought from that request, in any
 slot, promoted or organic. With ``n_t`` exposed wins (mean ``ȳ_t``, variance ``s_t²``) and ``n_c`` ghost wins:
 
-* incremental GMV = ``n_t · (ȳ_t − ȳ_c)``, interval ``± z · n_t · sqrt(s_t²/n_t + s_c²/n_c)`` (Welch, normal);
+* incremental GMV = ``n_t · (ȳ_t − ȳ_c)``, interval ``± z · n_t · sqrt(v_t/n_t + v_c/n_c)`` (Welch, normal).
+  Purchases are rare, so an arm often has none or one, and its sample variance says nothing (zero). Each arm's
+  ``v`` is therefore at least the variance of a purchase-or-not outcome at the Agresti–Caffo rate
+  ``(k + 1)/(n + 2)`` (``k`` purchases in ``n`` wins) with the order values seen in either arm (or
+  ``order_value_micros`` when none were): ``v = max(s², p̃·E[V²] − p̃²·E[V]²)``;
 * incremental ROI = incremental GMV ÷ spend (the spend is known, so the interval scales);
 * organic cannibalisation = ``ȳ_c / ȳ_t``: the share of the exposed GMV the products would have sold anyway
   (interval by the delta method on the log ratio, clipped at 0);
@@ -114,6 +118,7 @@ def estimate(
     holdout_share: float,
     holdout_cost_micros: int = 0,
     level: float = 0.95,
+    order_value_micros: float = 0.0,
 ) -> Incrementality:
     """The estimate from per-request outcomes (GMV micros of the campaign's products) of the exposed and ghost
     wins. See the module docstring for the formulas."""
@@ -130,7 +135,18 @@ def estimate(
     cann = cann_lo = cann_hi = None
     if nt >= 2 and nc >= 2:
         mt, mc = float(yt.mean()), float(yc.mean())
-        se = math.sqrt(float(yt.var(ddof=1)) / nt + float(yc.var(ddof=1)) / nc)
+        seen = np.concatenate([yt[yt > 0], yc[yc > 0]])
+        ev, ev2 = (
+            (float(seen.mean()), float((seen**2).mean()))
+            if len(seen)
+            else (order_value_micros, order_value_micros**2)
+        )
+
+        def floor_var(y: FloatArray) -> float:
+            p = (float((y > 0).sum()) + 1.0) / (len(y) + 2.0)
+            return max(float(y.var(ddof=1)), p * ev2 - p * p * ev * ev)
+
+        se = math.sqrt(floor_var(yt) / nt + floor_var(yc) / nc)
         point = nt * (mt - mc)
         half = z * nt * se
         inc, lo, hi = round(point), round(point - half), round(point + half)

@@ -28,7 +28,7 @@ import numpy as np
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, run_auction
 from sitewide.domain.incrementality import Incrementality, estimate, holdout_uniform, key64
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import Event, EventKind, NotFound, ValidationError
+from sitewide.domain.types import Event, EventKind, IntArray, NotFound, ValidationError
 from sitewide.ports import RequestBatch, Store
 
 
@@ -51,7 +51,10 @@ class Holdout:
     seed: int = 0
     max_log: int = 2_000_000
     shares: dict[str, float] = field(default_factory=dict)
+    # evaluation only (bench/forecast.py): also keep, per exposed win, the slate served without the campaign
+    shadow: bool = False
     log: deque[HoldoutEntry] = field(init=False)
+    shadow_log: list[tuple[str, str, IntArray]] = field(init=False, default_factory=list)
     _keys: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -138,9 +141,42 @@ class Holdout:
         wc = np.where(res_rows.promoted, np.take_along_axis(ab_rows.campaign, col, axis=1), -1)
         on = (wc >= 0) & (share[wc] > 0)
         cost = res_rows.price_cpc_micros * np.take_along_axis(ab_rows.pctr, col, axis=1)
-        for i, (c, spent) in _per_row_campaign(on, wc, cost):
+        exposed = list(_per_row_campaign(on, wc, cost))
+        for i, (c, spent) in exposed:
             self.log.append(HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], False, ts, spent))
+        if self.shadow and exposed:
+            self._shadow(ab_rows, rows, exposed, batch, campaign_ids, config)
         return _splice(res, rows, res_rows)
+
+    def _shadow(
+        self,
+        ab_rows: AuctionBatch,
+        rows: np.ndarray,
+        exposed: list[tuple[int, tuple[int, float]]],
+        batch: RequestBatch,
+        campaign_ids: Sequence[str],
+        config: AuctionConfig,
+    ) -> None:
+        """For evaluation only: the slate each exposed request would have shown without the campaign (the
+        auction re-run as for a ghost win), kept in ``shadow_log`` as candidate product rows ``[S]``."""
+        at = np.array([i for i, _ in exposed], dtype=np.int64)
+        gone = np.array([c for _, (c, _) in exposed], dtype=np.int64)
+        sub = _rows(ab_rows, at)
+        drop = sub.campaign == gone[:, None]
+        sub = AuctionBatch(
+            product=sub.product,
+            relevance=sub.relevance,
+            pctr=sub.pctr,
+            bid=np.where(drop, 0.0, sub.bid),
+            campaign=np.where(drop, -1, sub.campaign),
+            eligible=sub.eligible,
+            budget_ok=sub.budget_ok,
+            examination=sub.examination,
+        )
+        cf = run_auction(sub, batch.slots, config)
+        prod = np.where(cf.slot >= 0, np.take_along_axis(sub.product, np.maximum(cf.slot, 0), axis=1), -1)
+        for k, (i, (c, _)) in enumerate(exposed):
+            self.shadow_log.append((batch.request_ids[int(rows[i])], campaign_ids[c], prod[k].copy()))
 
     def entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
         return [e for e in self.log if e.campaign_id == campaign_id and start_ms <= e.ts_ms < end_ms]
@@ -276,6 +312,7 @@ def campaign_incrementality(
     orders = store.events_between(start_ms, end_ms + window_ms, [EventKind.ORDER.value])
     exposed, ghosts, cost = Holdout.outcomes(entries, campaign.product_ids, [*clicks, *orders])
     spend = sum(int(e.price_micros) for e in clicks if e.campaign_id == campaign_id)
+    prices = [int(p.price_micros) for p in map(store.get_product, campaign.product_ids) if p is not None]
     return estimate(
         campaign_id,
         exposed,
@@ -284,4 +321,5 @@ def campaign_incrementality(
         holdout_share=holdout.share_of(campaign_id),
         holdout_cost_micros=cost,
         level=level,
+        order_value_micros=float(np.mean(prices)) if prices else 0.0,
     )

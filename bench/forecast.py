@@ -1,0 +1,362 @@
+"""Campaign forecasts and incrementality holdouts, judged on simulated markets with the real engine in-process.
+
+**Forecast calibration.** A market runs day by day (``Story.run_day``). At the start of every day after the
+first, each campaign's own draft (its products, target ROI, budget) is forecast by the engine
+(``Engine.forecast``: yesterday's logged requests replayed through the auction with the draft's bids). The first
+``history`` days pair forecasts with the settled GMV and calibrate the level (shop → category → market) and the
+80 % band (in-sample); the later days are held out: ``forecast_band_coverage`` = share of held-out campaign-days
+whose settled GMV lies inside the band (target 0.75–0.85: too wide fails too), ``forecast_mape`` = median
+absolute percentage error of the point forecast over held-out campaign-days with GMV > 0. Baseline: the power
+law the campaign page used before (``sitewide.service.forecast``) fitted on the same history.
+
+**Incrementality.** Per run, one market day is driven twice through fresh engines on common random numbers
+(the same requests, and per request and slot the same uniforms for clicks and purchases): run A with a
+ghost-bid holdout of share ``h`` for a focal campaign, run B with its ads withheld everywhere (share 1). The
+truth is the world's expected GMV of the focal campaign's products (true pCTR × examination × true pCVR ×
+price × quantity over the served slates) in A minus B; the estimate is ``Engine.incrementality`` on A (its
+95 % interval). ``incrementality_coverage`` = share of runs whose interval covers the truth (target ≥ 0.90);
+``holdout_cost_share`` = the expected ad revenue given up on ghost wins ÷ the campaign's spend.
+
+Markets: ``target_cvr`` 0.1 (≈ 20 × Ali-CCP's, as ``SimConfig.demo()``) so that a campaign-day has orders at
+all — not calibrated; the scorer is the similarity priors (fast; the learned ranker is the default in serving).
+
+    .venv/bin/python bench/forecast.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from sitewide.domain.forecast import CampaignDraft, CampaignForecast, ForecastPair  # noqa: E402
+from sitewide.domain.money import Micros  # noqa: E402
+from sitewide.domain.time import DAY_MS  # noqa: E402
+from sitewide.domain.types import Event, EventKind  # noqa: E402
+from sitewide.engine import Engine, EngineConfig  # noqa: E402
+from sitewide.engine.forecast import Forecaster  # noqa: E402
+from sitewide.ports import RequestBatch  # noqa: E402
+from sitewide.service import forecast as powerlaw  # noqa: E402
+from sitewide.simulator.config import SimConfig  # noqa: E402
+from sitewide.simulator.story import Story, daily_curve  # noqa: E402
+from sitewide.simulator.world import SEARCH, World, build_world  # noqa: E402
+from sitewide.wiring import world_engine  # noqa: E402
+
+ENGINE = EngineConfig(scorer="priors")
+
+
+# ---- forecast calibration ---------------------------------------------------------------------------------
+@dataclass
+class DayCheck:
+    seed: int
+    day: int
+    campaign_id: str
+    observed: int
+    forecast: CampaignForecast
+    baseline: float
+
+
+def forecast_market(quick: bool) -> tuple[SimConfig, list[int], int]:
+    if quick:
+        cfg = SimConfig(
+            days=6,
+            users=2_500,
+            merchants=40,
+            products=400,
+            ticks_per_day=24,
+            campaign_share=1.0,
+            target_cvr=0.1,
+        )
+        return cfg, [0, 1], 3
+    cfg = SimConfig(
+        days=10, users=5_000, merchants=60, products=800, ticks_per_day=48, campaign_share=1.0, target_cvr=0.1
+    )
+    return cfg, [0, 1, 2], 4
+
+
+def run_forecasts(cfg: SimConfig, seed: int, history: int) -> tuple[list[DayCheck], list[DayCheck], Engine]:
+    """(history checks, held-out checks): per campaign-day the forecast made at the day's start and the GMV
+    that settled. The calibration is fitted after ``history`` days and used from then on."""
+    world = build_world(cfg.with_(seed=seed))
+    engine = world_engine(world, ENGINE)
+    story = Story(world, engine)
+    camps = {c.id: c for c in world.campaigns}
+    past: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    hist: list[DayCheck] = []
+    held: list[DayCheck] = []
+    for day in range(cfg.days):
+        if day >= history:  # rolling origin: calibrate on every campaign-day settled before this one
+            engine.forecaster.calibrate([_pair(engine, c) for c in hist + held])
+        fc: dict[str, CampaignForecast] = {}
+        base: dict[str, float] = {}
+        if day >= 1:
+            market_days = [p for v in past.values() for p in v]
+            for cid in engine.campaign_ids():
+                c = camps[cid]
+                draft = CampaignDraft(
+                    c.product_ids, float(c.target_roi), int(c.daily_budget_micros), campaign_id=cid
+                )
+                fc[cid] = engine.forecast(draft)
+                base[cid] = powerlaw.forecast(
+                    float(c.target_roi), int(c.daily_budget_micros), past[cid], [], market_days
+                ).expected_gmv_micros
+        n_before = len(story.campaign_rows)
+        story.run_day(day)
+        settled = {r["campaign_id"]: r for r in story.campaign_rows[n_before:]}
+        for cid, f in fc.items():
+            row = settled.get(cid)
+            obs = int(row["gmv_micros"]) if row else 0
+            check = DayCheck(seed, day, cid, obs, f, base[cid])
+            (hist if day < history else held).append(check)
+        for cid, row in settled.items():
+            past[cid].append((int(row["spend_micros"]), int(row["gmv_micros"])))
+    return hist, held, engine
+
+
+def _pair(engine: Engine, c: DayCheck) -> ForecastPair:
+    shop, cat = c.forecast.shop_id or "", c.forecast.category or ""
+    return Forecaster.pair(c.forecast, shop, cat, c.observed)
+
+
+def _mape(pred: list[float], obs: list[int]) -> float:
+    e = [abs(p - o) / o for p, o in zip(pred, obs, strict=True) if o > 0]
+    return float(np.median(e)) if e else float("nan")
+
+
+# ---- incrementality -----------------------------------------------------------------------------------------
+@dataclass
+class Served:
+    user: int
+    kind: int
+    intent: int
+    slate: np.ndarray  # world product rows, -1 = empty
+
+
+def expected_gmv(world: World, req: Served, slate: np.ndarray, products: np.ndarray) -> float:
+    """The world's expected GMV of ``products`` (a boolean mask over world rows) from ``slate`` shown to the
+    request's user: examination × true pCTR × true pCVR × price × mean quantity (bots never buy)."""
+    if world.users.is_bot[req.user]:
+        return 0.0
+    s = len(slate)
+    shown = (slate >= 0) & products[np.maximum(slate, 0)]
+    if not shown.any():
+        return 0.0
+    p = np.maximum(slate, 0)
+    u = np.full(s, req.user)
+    intent = np.full(s, req.intent if req.kind == SEARCH else -1)
+    pctr = world.true_pctr(u, p, np.full(s, req.kind), intent)
+    pcvr = world.true_pcvr(u, p)
+    g = (
+        world.exam[:s]
+        * pctr
+        * pcvr
+        * world.products.price_micros[p]
+        * (1.0 + world.config.extra_quantity_mean)
+    )
+    return float(g[shown].sum())
+
+
+def drive_day(world: World, engine: Engine, day: int) -> dict[str, Served]:
+    """One day of requests through ``engine``; clicks and purchases drawn from the world's true probabilities
+    and sent as events. Returns what each request was and saw."""
+    cfg = world.config
+    s = cfg.slots
+    curve = daily_curve(cfg.ticks_per_day)
+    tick_ms = DAY_MS // cfg.ticks_per_day
+    start_day = world.base_ms + day * DAY_MS
+    index = {p.id: i for i, p in enumerate(world.product_list)}
+    eng2world = np.asarray([index.get(p, -1) for p in engine.catalogue_ids()] + [-1], dtype=np.int64)
+    pids = [p.id for p in world.product_list]
+    price = world.products.price_micros
+    seen: dict[str, Served] = {}
+    for t in range(cfg.ticks_per_day):
+        rng = np.random.default_rng([cfg.seed, day, t, 1])
+        n = rng.poisson(world.users.activity * curve[t])
+        users = np.repeat(np.arange(len(world.users), dtype=np.int64), n)
+        r = len(users)
+        if r == 0:
+            continue
+        kind = np.where(rng.random(r) < cfg.search_share, SEARCH, 1).astype(np.int64)
+        intent, target = world.sample_intent(users, rng)
+        queries = world.search_queries(target, kind, rng)
+        ts = start_day + t * tick_ms
+        req_ids = [f"r{day}-{t}-{i}" for i in range(r)]
+        user_ids = [world.users.ids[u] for u in users.tolist()]
+        out = engine.serve_batch(RequestBatch(req_ids, user_ids, kind, queries, ts, s))
+        eidx = np.asarray(out.product_idx, dtype=np.int64)[:, :s]
+        prod = eng2world[np.where(eidx >= 0, eidx, -1)]
+        for i in range(r):
+            seen[req_ids[i]] = Served(int(users[i]), int(kind[i]), int(intent[i]), prod[i])
+        shown = prod >= 0
+        pj = np.where(shown, prod, 0)
+        intent_col = np.where(kind == SEARCH, intent, -1)[:, None]
+        pctr = world.true_pctr(users[:, None], pj, kind[:, None], intent_col)
+        pcvr = world.true_pcvr(users[:, None], pj)
+        bot = world.users.is_bot[users][:, None]
+        click = shown & (
+            rng.random((r, s)) < np.where(bot, cfg.bot_click_prob, pctr) * world.exam[:s][None, :]
+        )
+        buy = click & ~bot & (rng.random((r, s)) < pcvr)
+        qty = 1 + rng.poisson(cfg.extra_quantity_mean, size=(r, s))
+        promoted = np.asarray(out.promoted, dtype=bool)[:, :s]
+        camp = np.asarray(out.campaign_idx, dtype=np.int64)[:, :s]
+        cpc = np.asarray(out.price_cpc_micros, dtype=np.int64)[:, :s]
+        cids = engine.campaign_ids()
+        events: list[Event] = []
+        for a, b in zip(*np.nonzero(click), strict=True):
+            a, b = int(a), int(b)
+            cid = f"c{day}-{t}-{a}-{b}"
+            j = int(prod[a, b])
+            ad = bool(promoted[a, b])
+            events.append(
+                Event(
+                    id=cid,
+                    kind=EventKind.CLICK,
+                    ts_ms=ts + 1_000 * b,
+                    user_id=user_ids[a],
+                    product_id=pids[j],
+                    request_id=req_ids[a],
+                    campaign_id=cids[int(camp[a, b])] if ad else None,
+                    position=b + 1,
+                    price_micros=Micros(int(cpc[a, b]) if ad else 0),
+                )
+            )
+            if buy[a, b]:
+                events.append(
+                    Event(
+                        id=f"o{day}-{t}-{a}-{b}",
+                        kind=EventKind.ORDER,
+                        ts_ms=ts + 60_000 + 1_000 * b,
+                        user_id=user_ids[a],
+                        product_id=pids[j],
+                        order_value_micros=Micros(int(price[j]) * int(qty[a, b])),
+                        click_id=cid,
+                    )
+                )
+        for i in range(0, len(events), 1_000):
+            engine.record_events(events[i : i + 1_000])
+    return seen
+
+
+def incrementality_runs(quick: bool, share: float) -> list[dict[str, float]]:
+    """Per (world, day, campaign): the holdout estimate against the truth. Every campaign runs a holdout of
+    ``share``; for each exposed win the engine also records (``Holdout.shadow``, evaluation only) the slate the
+    same request would have shown without the campaign: the truth is the world's expected GMV of the campaign's
+    products over the exposed requests with the ad minus without it — the same requests, users and intents
+    (common random numbers), only the campaign's ad removed."""
+    cfg = SimConfig(
+        users=2_000, merchants=12, products=300, ticks_per_day=12, campaign_share=1.0, target_cvr=0.1
+    )
+    worlds, days = ([0, 1, 2], 2) if quick else ([0, 1, 2, 3, 4, 5], 3)
+    rows: list[dict[str, float]] = []
+    for seed in worlds:
+        world = build_world(cfg.with_(seed=seed))
+        engine = world_engine(world, replace(ENGINE, holdout_share=share, holdout_seed=seed))
+        engine.holdout.shadow = True
+        index = {p.id: i for i, p in enumerate(world.product_list)}
+        eng2world = np.asarray([index.get(p, -1) for p in engine.catalogue_ids()] + [-1], dtype=np.int64)
+        masks = {}
+        for c in world.campaigns:
+            m = np.zeros(len(world.products), dtype=bool)
+            m[[index[p] for p in c.product_ids]] = True
+            masks[c.id] = m
+        for day in range(days):
+            engine.holdout.shadow_log.clear()
+            seen = drive_day(world, engine, day)
+            truth: dict[str, float] = defaultdict(float)
+            for rid, cid, cf in engine.holdout.shadow_log:
+                req = seen[rid]
+                cf_world = eng2world[np.where(cf >= 0, cf, -1)]
+                truth[cid] += expected_gmv(world, req, req.slate, masks[cid]) - expected_gmv(
+                    world, req, cf_world, masks[cid]
+                )
+            start = world.base_ms + day * DAY_MS
+            for c in world.campaigns:
+                est = engine.incrementality(c.id, start, start + DAY_MS)
+                lo, hi = est.incremental_gmv_low_micros, est.incremental_gmv_high_micros
+                if lo is None or hi is None or est.incremental_gmv_micros is None:
+                    continue
+                t = truth.get(c.id, 0.0)
+                rows.append(
+                    {
+                        "truth": t,
+                        "estimate": float(est.incremental_gmv_micros),
+                        "low": float(lo),
+                        "high": float(hi),
+                        "covered": float(lo <= t <= hi),
+                        "spend": float(est.spend_micros),
+                        "cost": float(est.holdout_cost_micros),
+                        "exposed": float(est.exposed_wins),
+                        "ghosts": float(est.ghost_wins),
+                    }
+                )
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small markets, under a minute on two cores")
+    ap.add_argument("--share", type=float, default=0.2, help="holdout share of the focal campaign")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    cfg, seeds, history = forecast_market(args.quick)
+    hist: list[DayCheck] = []
+    held: list[DayCheck] = []
+    for seed in seeds:
+        h, e, _ = run_forecasts(cfg, seed, history)
+        hist += h
+        held += e
+    t_fc = time.perf_counter() - t0
+    inside = [c.forecast.gmv_low <= c.observed <= c.forecast.gmv_high for c in held]
+    cover = float(np.mean(inside)) if inside else float("nan")
+    cover_hist = float(np.mean([c.forecast.gmv_low <= c.observed <= c.forecast.gmv_high for c in hist]))
+    mape = _mape([c.forecast.gmv for c in held], [c.observed for c in held])
+    mape_base = _mape([c.baseline for c in held], [c.observed for c in held])
+    width = float(
+        np.median([(c.forecast.gmv_high - c.forecast.gmv_low) / max(c.forecast.gmv, 1.0) for c in held])
+    )
+    bases = defaultdict(int)
+    for c in held:
+        bases[c.forecast.basis] += 1
+    print(
+        f"forecast: {len(seeds)} markets × {cfg.days} days ({history} history), {cfg.users} users, "
+        f"{cfg.merchants} merchants, {cfg.ticks_per_day} ticks/day; {len(hist)} history and {len(held)} held-out "
+        f"campaign-days; calibration basis {dict(bases)}; {t_fc:.1f} s"
+    )
+    print(
+        f"  band coverage on history (not before calibration; first-day forecasts uncalibrated): {cover_hist:.3f}"
+    )
+    print(f"  median band width ÷ point: {width:.2f}")
+    t1 = time.perf_counter()
+    runs = incrementality_runs(args.quick, args.share)
+    t_inc = time.perf_counter() - t1
+    covered = float(np.mean([r["covered"] for r in runs]))
+    spend = sum(r["spend"] for r in runs)
+    cost = sum(r["cost"] for r in runs)
+    rel = [abs(r["estimate"] - r["truth"]) / max(abs(r["truth"]), 1.0) for r in runs]
+    half = [(r["high"] - r["low"]) / 2 / max(abs(r["truth"]), 1.0) for r in runs if r["high"] == r["high"]]
+    print(
+        f"incrementality: {len(runs)} campaign-days (holdout share {args.share}); "
+        f"median |error| ÷ truth {float(np.median(rel)):.2f}, median half-width ÷ truth "
+        f"{float(np.median(half)):.2f}; truth mean {np.mean([r['truth'] for r in runs]) / 1e6:.1f} CNY/day; "
+        f"{t_inc:.1f} s"
+    )
+    print(f"metric: forecast_band_coverage={cover:.3f} target=0.75-0.85")
+    print(f"metric: forecast_mape={mape:.3f} baseline={mape_base:.3f} ratio={mape / mape_base:.3f}")
+    print(f"metric: incrementality_coverage={covered:.3f} target=0.90")
+    print(f"metric: holdout_cost_share={cost / max(spend, 1.0):.3f}")
+    print(f"metric: holdout_cost_micros={cost:.0f}")
+    print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+
+
+if __name__ == "__main__":
+    main()

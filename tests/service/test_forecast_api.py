@@ -1,0 +1,105 @@
+"""The forecast, holdout and incrementality endpoints: scoped to the merchant, live on logged traffic, and the
+forecast follows the draft's products."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from sitewide.domain.time import day_bounds
+
+DAY = "2026-01-05"
+T0 = day_bounds(DAY)[0] + 3_600_000
+
+
+def _campaign(m1: TestClient) -> str:
+    body = {
+        "name": "usb",
+        "product_ids": ["p00", "p02"],
+        "target_roi": "2.00",
+        "daily_budget_micros": 50_000_000,
+    }
+    r = m1.post("/campaigns", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _serve(client: TestClient, n: int = 30) -> None:
+    queries = ["usb flash drive", "wireless mouse", "ink cartridge", "wifi router"]
+    for i in range(n):
+        r = client.post(
+            "/serve",
+            json={
+                "request_id": f"q{i}",
+                "user_id": f"u{i}",
+                "query": queries[i % 4],
+                "slots": 4,
+                "ts_ms": T0 + i,
+            },
+        )
+        assert r.status_code == 200, r.text
+
+
+def _forecast(client: TestClient, products: list[str], **over: object) -> dict:
+    params = {"product_ids": products, "target_roi": "2.00", "daily_budget_micros": 50_000_000} | over
+    r = client.get("/forecast/campaign", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_forecast_of_a_draft_follows_its_products(m1: TestClient, op: TestClient) -> None:
+    _campaign(m1)
+    _serve(op)
+    usb = _forecast(m1, ["p00"])
+    ink = _forecast(m1, ["p04"])
+    assert usb["traffic"] == "logged" and usb["replayed_requests"] == 30
+    assert usb["level"] == 0.8 and usb["basis"] == "prior"
+    assert len(usb["curve"]) > 5 and all(isinstance(p["gmv_micros"], int) for p in usb["curve"])
+    assert [p["gmv_micros"] for p in usb["curve"]] != [p["gmv_micros"] for p in ink["curve"]]
+    e = usb["expected"]
+    assert e["gmv_low_micros"] <= e["gmv_micros"] <= e["gmv_high_micros"] or e["gmv_micros"] == 0
+    assert e["spend_micros"] <= 50_000_000
+
+
+def test_forecast_is_scoped_and_validated(m1: TestClient, m2: TestClient, op: TestClient) -> None:
+    cid = _campaign(m1)
+    r = m1.get(
+        "/forecast/campaign",
+        params={"product_ids": ["p01"], "target_roi": "2.00", "daily_budget_micros": 10**6},
+    )
+    assert r.status_code == 422 and "p01" in r.json()["detail"]  # m2's product
+    r = m2.get(
+        "/forecast/campaign",
+        params={
+            "product_ids": ["p01"],
+            "target_roi": "2.00",
+            "daily_budget_micros": 10**6,
+            "campaign_id": cid,
+        },
+    )
+    assert r.status_code == 404  # m1's campaign is unknown to m2
+    r = m1.get(
+        "/forecast/campaign", params={"product_ids": [], "target_roi": "2.00", "daily_budget_micros": 10**6}
+    )
+    assert r.status_code == 422
+    r = op.get(
+        "/forecast/campaign",
+        params={"product_ids": ["p00"], "target_roi": "2.00", "daily_budget_micros": 10**6},
+    )
+    assert r.status_code == 422 and "merchant_id" in r.json()["detail"]
+    f = _forecast(op, ["p00"], merchant_id="m1")
+    assert f["traffic"] == "synthetic"  # nothing served yet
+
+
+def test_holdout_and_incrementality(m1: TestClient, op: TestClient) -> None:
+    cid = _campaign(m1)
+    assert m1.put(f"/campaigns/{cid}/holdout", json={"share": 0.2}).status_code == 403
+    assert op.put(f"/campaigns/{cid}/holdout", json={"share": 0.9}).status_code == 422
+    r = op.put(f"/campaigns/{cid}/holdout", json={"share": 0.5})
+    assert r.status_code == 200 and r.json() == {"campaign_id": cid, "share": 0.5}
+    _serve(op, 40)
+    r = m1.get(f"/campaigns/{cid}/incrementality", params={"start_day": DAY})
+    assert r.status_code == 200, r.text
+    inc = r.json()
+    assert inc["holdout_share"] == 0.5 and inc["exposed_wins"] + inc["ghost_wins"] > 0
+    assert inc["ghost_wins"] > 0 and inc["spend_micros"] == 0  # nothing clicked, nothing billed
+    assert m1.get("/campaigns/nope/incrementality").status_code == 404
