@@ -8,25 +8,26 @@ import pytest
 
 from sitewide.domain.types import Product, RequestKind, Shop, ValidationError
 from sitewide.engine import EngineConfig
+from sitewide.index.ann import FaissIndex
 from sitewide.index.bm25 import BM25Index
-from sitewide.index.exact import ExactIndex
-from sitewide.models.encoders import CharNgramEncoder, HashedNgramEncoder
+from sitewide.models.char_ngram import CharNgramEncoder
+from sitewide.models.encoders import HashedNgramEncoder
 from sitewide.models.priors import SimilarityPriorScorer
 from sitewide.settings import Settings
 from sitewide.storage.memory import MemoryStore
 from sitewide.wiring import build_engine, build_service, make_engine, seeded_engine
 
 
-def test_the_defaults_are_the_char_ngram_encoder_exact_search_and_no_lexical_index(
+def test_the_defaults_are_the_char_ngram_encoder_the_ivf_index_and_no_lexical_index(
     shops: list[Shop], products: list[Product]
 ) -> None:
     e = seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="priors"))
     assert isinstance(e.encoder, CharNgramEncoder) and e.encoder.dim == EngineConfig().encoder_dim
-    assert isinstance(e.index, ExactIndex)
+    assert isinstance(e.index, FaissIndex) and e.index.kind == "ivf"
     assert isinstance(e.scorer, SimilarityPriorScorer)
     assert e.retrieval.lexical is None
     defaults = {k: Settings.model_fields[k].default for k in ("encoder", "index", "scorer")}
-    assert defaults == {"encoder": "char-ngram", "index": "exact", "scorer": "learned"}
+    assert defaults == {"encoder": "char-ngram", "index": "ivf", "scorer": "learned"}
 
 
 def test_settings_choose_the_adapters_the_service_engine_runs_with(

@@ -271,7 +271,21 @@ class VectorIndex(Protocol):
     def search(
         self, queries: FloatArray, k: int, allowed: BoolArray | None = None
     ) -> tuple[IntArray, FloatArray]:
-        """Return ``(ids [Q, k], scores [Q, k])``; ``-1`` ids pad rows with fewer than k allowed items."""
+        """Return ``(ids [Q, k], scores [Q, k])``; ``-1`` ids pad rows with fewer than k allowed items.
+        ``allowed`` is a bool mask indexed by id."""
+        ...
+
+    def upsert(self, ids: IntArray, vectors: FloatArray) -> None:
+        """Add products or change their vectors, without a rebuild."""
+        ...
+
+    def remove(self, ids: IntArray) -> None:
+        """Take products out of the index, without a rebuild."""
+        ...
+
+    def tune(self, queries: FloatArray, k: int, target: float = 0.97) -> float:
+        """Set the search effort so that the top ``k`` of sample ``queries`` reaches ``target`` recall against
+        exact search; returns the recall reached (exact indexes: 1.0)."""
         ...
 
 

@@ -20,9 +20,10 @@ class Settings(BaseSettings):
     operator_key: str | None = None  # SITEWIDE_OPERATOR_KEY: register this operator key at start-up
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
-    # what the benchmarks measure: char-n-gram text vectors, exact cosine search, the learned ranker
+    # what the benchmarks measure: char-n-gram text vectors, the faiss IVF index (exact for catalogues under
+    # 20,000 products, tuned to 0.97 recall@100 above; "exact" = brute-force numpy), the learned ranker
     encoder: EncoderKind = "char-ngram"
-    index: IndexKind = "exact"
+    index: IndexKind = "ivf"
     scorer: ScorerKind = "learned"
     scorer_path: Path | None = None  # ranker checkpoint to serve (default: the shipped one)
     # creatives: an OpenAI-compatible chat-completions server for copy (optional; offline templates without it)

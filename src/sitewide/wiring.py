@@ -1,8 +1,8 @@
 """The one composition root: which adapters the engine runs with, chosen from ``Settings`` (the service and
 the CLI) or from the operator's ``EngineConfig`` (the simulator runner, the benchmarks, the tests).
 
-Defaults (kept from the first slice because the shipped ranker's similarity features were computed with
-them, and the benchmarks measure them): the character 2/3-gram encoder, exact cosine search, the shipped
+Defaults (the encoder kept from the first slice because the shipped ranker's similarity features were computed
+with it): the character 2/3-gram encoder, the faiss IVF index (an exact scan below 20,000 products), the shipped
 learned ranker (the similarity priors when asked, or when no checkpoint ships), BM25 for the lexical merge
 when ``EngineConfig.lexical_k > 0``, the wall clock, a SQL store (SQLite under ``data_dir``) for the service
 and an in-memory store for a simulated market.
@@ -40,10 +40,12 @@ SCORERS = ("learned", "priors")
 
 
 def make_text_encoder(kind: EncoderKind, dim: int) -> TextEncoder:
-    from sitewide.models.encoders import CharNgramEncoder, make_encoder
-
     if kind == "char-ngram":
+        from sitewide.models.char_ngram import CharNgramEncoder  # no torch
+
         return CharNgramEncoder(dim)
+    from sitewide.models.encoders import make_encoder
+
     encoder: TextEncoder = make_encoder(kind, dim=dim)
     return encoder
 
@@ -88,9 +90,10 @@ def make_engine(
     scorer: Scorer | None = None,
     creatives: CreativeRotation | None = None,
     encoder: EncoderKind = "char-ngram",
-    index: IndexKind = "exact",
+    index: IndexKind | VectorIndex = "ivf",
 ) -> Engine:
-    """An engine over what ``store`` holds, with the default adapters (``scorer``: a fixed one instead)."""
+    """An engine over what ``store`` holds, with the default adapters (``scorer``: a fixed one instead;
+    ``index``: a kind, or an index object)."""
     cfg = config or EngineConfig()
     lexical: LexicalIndex | None = None
     if cfg.lexical_k > 0:
@@ -101,7 +104,7 @@ def make_engine(
         store,
         cfg,
         encoder=make_text_encoder(encoder, cfg.encoder_dim),
-        index=make_vector_index(index),
+        index=make_vector_index(index) if isinstance(index, str) else index,
         scorer_for=(lambda _: scorer) if scorer is not None else scorer_factory(cfg),
         make_bidder=BidderFactory.load(cfg.pacing.bidder, cfg.pacing.policy_path),
         lexical=lexical,

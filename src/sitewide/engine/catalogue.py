@@ -34,7 +34,7 @@ class Catalogue:
         self.median_price = 1.0
         self.category: IntArray = np.zeros(0, dtype=np.int64)
         self.n_categories = 0
-        self.vecs: FloatArray = np.zeros((0, config.encoder_dim))
+        self.vecs: FloatArray = np.zeros((0, config.encoder_dim), dtype=np.float32)
         self.shop_scores: dict[str, ShopScore] = {}
         self.decisions: dict[str, EligibilityDecision] = {}
         self.eligible: BoolArray = np.zeros(0, dtype=bool)
@@ -53,10 +53,10 @@ class Catalogue:
         self.category = np.array([cat_code[p.category] for p in prods], dtype=np.int64)
         self.n_categories = len(cats)
         self.texts = [f"{p.title} {p.brand} {p.category}" for p in prods]
-        if prods:
-            self.vecs = encoder.encode(self.texts)
+        if prods:  # float32: the index's precision, half the memory of float64 at a million products
+            self.vecs = np.ascontiguousarray(encoder.encode(self.texts), dtype=np.float32)
         else:
-            self.vecs = np.zeros((0, self.config.encoder_dim))
+            self.vecs = np.zeros((0, self.config.encoder_dim), dtype=np.float32)
         self.apply_quality()
 
     # eligibility pool and shop experience score -----------------------------------------------------

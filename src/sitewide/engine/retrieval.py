@@ -105,6 +105,7 @@ class Retrieval:
         self.scorer: Scorer  # bound to the catalogue by rebuild()
         self._user_vec: dict[str, FloatArray] = {}
         self.cache = CandidateCache(config.candidate_cache_rows)
+        self.tuned_recall = 1.0  # what the index's tuning reached on sample queries (1.0: exact)
 
     def rebuild(self) -> None:
         """After the catalogue (re)loaded: index its vectors (and texts), bind the scorer, forget users."""
@@ -112,11 +113,25 @@ class Retrieval:
         if cat.products:
             rows = np.arange(len(cat.products), dtype=np.int64)
             self.index.build(rows, cat.vecs)
+            self.tuned_recall = self.index.tune(
+                self.encoder.encode(self.sample_queries()), self.config.retrieve_k, self.config.ann_recall_target
+            )
             if self.config.lexical_k > 0 and self.lexical is not None:
                 self.lexical.build(rows, cat.texts)
         self.scorer = self._scorer_for(cat.products)
         self._user_vec = {}
         self.cache = CandidateCache(self.config.candidate_cache_rows)
+
+    def sample_queries(self, n: int = 200, seed: int = 0) -> list[str]:
+        """Query-like texts for tuning the index: 2–4 words of the titles of ``n`` random catalogue products."""
+        prods = self.catalogue.products
+        rng = np.random.default_rng(seed)
+        out = []
+        for i in rng.choice(len(prods), size=min(n, len(prods)), replace=False).tolist():
+            words = prods[i].title.split()
+            k = min(len(words), int(rng.integers(2, 5)))
+            out.append(" ".join(words[j] for j in np.sort(rng.choice(len(words), size=k, replace=False))))
+        return out
 
     @staticmethod
     def search_rows(batch: RequestBatch) -> list[int]:
@@ -153,13 +168,26 @@ class Retrieval:
         ``-1``-padded. Search requests use the query text; feed requests the user's click-history vector."""
         search = self.search_rows(batch)
         q = self.query_vectors(batch, search)
-        cand, sim = self.index.search(q, self.config.retrieve_k)
+        cand, _ = self.index.search(q, self.config.retrieve_k)
         lk = min(self.config.lexical_k, cand.shape[1])
         if lk > 0 and search and self.lexical is not None:
             lex, _ = self.lexical.search([batch.queries[i] for i in search], lk)
             for j, i in enumerate(search):
-                cand[i], sim[i] = self._merge_lexical(cand[i], lex[j], q[i])
-        return cand, sim
+                cand[i], _ = self._merge_lexical(cand[i], lex[j], q[i])
+        return self._rescore(cand, q)
+
+    def _rescore(self, cand: IntArray, q: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Every row's cosine similarities recomputed from the catalogue's vectors and sorted by (similarity,
+        row): the same candidates give the same row and the same scorer inputs whichever index found them
+        (an ANN index's float sums differ from numpy's in the last bits, which reorders near-ties)."""
+        ok = cand >= 0
+        s = np.einsum("rkd,rd->rk", self.catalogue.vecs[np.maximum(cand, 0)], q.astype(np.float32))
+        s = np.where(ok, s, -np.inf)
+        order = np.lexsort((np.where(ok, cand, np.iinfo(np.int64).max), -s))
+        cand = np.take_along_axis(cand, order, axis=1)
+        s = np.take_along_axis(s, order, axis=1)
+        out: FloatArray = np.where(cand >= 0, s, 0.0).astype(np.float64)
+        return cand, out
 
     def _merge_lexical(self, row: IntArray, lexical: IntArray, q: FloatArray) -> tuple[IntArray, FloatArray]:
         """One search row with the query's BM25 matches in place of its weakest vector matches, re-sorted by

@@ -26,7 +26,7 @@ def check_search(queries: FloatArray, k: int, dim: int, n: int, allowed: BoolArr
     if k < 1:
         raise ValidationError("k must be ≥ 1")
     if allowed is not None and np.asarray(allowed).shape != (n,):
-        raise ValidationError(f"allowed must be a bool mask [n={n}] aligned with the built ids")
+        raise ValidationError(f"allowed must be a bool mask [{n}] indexed by id")
     return q
 
 
@@ -50,7 +50,9 @@ def topk_rows(sims: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatA
 
 
 class ExactIndex:
-    """Brute-force inner product (cosine on L2-normalised vectors), float32 matmul in blocks of queries."""
+    """Brute-force inner product (cosine on L2-normalised vectors), float32 matmul in blocks of queries. Ids are
+    non-negative ints; ``allowed`` masks are indexed by id. ``upsert``/``remove`` change it without a rebuild
+    (copy-on-write: a search running meanwhile sees the old or the new arrays, never a mix)."""
 
     def __init__(self, block: int = 256) -> None:
         self.block = block
@@ -58,22 +60,45 @@ class ExactIndex:
         self._vecs = np.zeros((0, 0), dtype=np.float32)
 
     def build(self, ids: IntArray, vectors: FloatArray) -> None:
-        self._ids, self._vecs = check_build(ids, vectors)
+        ids_, vecs = check_build(ids, vectors)
+        if len(ids_) and (ids_.min() < 0 or len(np.unique(ids_)) != len(ids_)):
+            raise ValidationError("ids must be distinct and non-negative")
+        self._ids, self._vecs = ids_, vecs
 
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def id_bound(self) -> int:
+        return int(self._ids.max()) + 1 if len(self._ids) else 0
+
+    def tune(self, queries: FloatArray, k: int, target: float = 0.97) -> float:
+        """Nothing to tune: exact search has recall 1."""
+        return 1.0
+
+    def upsert(self, ids: IntArray, vectors: FloatArray) -> None:
+        ids_, vecs = check_build(ids, vectors)
+        if vecs.shape[1] != self._vecs.shape[1] and len(self._ids):
+            raise ValidationError(f"vectors must be [n, {self._vecs.shape[1]}]")
+        keep = ~np.isin(self._ids, ids_)
+        self.build(np.concatenate([self._ids[keep], ids_]), np.concatenate([self._vecs[keep], vecs]))
+
+    def remove(self, ids: IntArray) -> None:
+        keep = ~np.isin(self._ids, np.asarray(ids, dtype=np.int64))
+        self._ids, self._vecs = self._ids[keep], self._vecs[keep]
+
     def search(
         self, queries: FloatArray, k: int, allowed: BoolArray | None = None
     ) -> tuple[IntArray, FloatArray]:
-        q = check_search(queries, k, self._vecs.shape[1], len(self._ids), allowed)
-        mask = None if allowed is None else np.asarray(allowed, dtype=bool)
+        ids, vecs = self._ids, self._vecs
+        q = check_search(queries, k, vecs.shape[1], self.id_bound, allowed)
+        mask = None if allowed is None else np.asarray(allowed, dtype=bool)[ids]
         outs_i, outs_s = [], []
         for s in range(0, max(len(q), 1), self.block):
-            sims = q[s : s + self.block] @ self._vecs.T
+            sims = q[s : s + self.block] @ vecs.T
             if mask is not None:
                 sims = np.where(mask[None, :], sims, -np.inf)
-            i, sc = topk_rows(sims, self._ids, k)
+            i, sc = topk_rows(sims, ids, k)
             outs_i.append(i)
             outs_s.append(sc)
         return np.concatenate(outs_i), np.concatenate(outs_s)

@@ -9,8 +9,8 @@ from sitewide.index.exact import ExactIndex
 
 
 def make_index(kind: str = "auto", **options: Any) -> Any:
-    """``"exact"`` (numpy), ``"hnsw"`` / ``"ivf"`` (faiss), or ``"auto"``: HNSW when faiss is installed,
-    else exact. Options go to the adapter's constructor (e.g. ``ef_search=128``)."""
+    """``"exact"`` (numpy), ``"ivf"`` / ``"hnsw"`` (faiss), or ``"auto"``: IVF when faiss is installed, else
+    exact. Options go to the adapter's constructor (e.g. ``nprobe=64``)."""
     if kind == "exact":
         return ExactIndex(**options)
     if kind in ("hnsw", "ivf", "faiss"):
@@ -20,5 +20,5 @@ def make_index(kind: str = "auto", **options: Any) -> Any:
     if kind == "auto":
         from sitewide.index.ann import FaissIndex, faiss_available
 
-        return FaissIndex(kind="hnsw", **options) if faiss_available() else ExactIndex()
+        return FaissIndex(kind="ivf", **options) if faiss_available() else ExactIndex()
     raise ValidationError(f"unknown index kind {kind!r}")

@@ -1,6 +1,6 @@
 """Text encoders for product titles and queries (Chinese and English), all offline.
 
-- :class:`CharNgramEncoder` — no training: character 2–3-grams hashed into signed buckets (the serving default).
+- ``CharNgramEncoder`` (the serving default) lives in :mod:`sitewide.models.char_ngram`, which needs no torch.
 - :class:`HashedNgramEncoder` — no training: character 1–3-grams are hashed (CRC32, stable across processes)
   into ``n_buckets`` buckets and summed through a seeded Gaussian random projection ``[n_buckets, dim]``.
   Any script works, because grams are characters (a CJK title gives CJK character uni/bi/trigrams).
@@ -22,15 +22,9 @@ import torch
 from torch import nn
 
 from sitewide.domain.types import FloatArray, ValidationError
+from sitewide.models.char_ngram import char_ngrams
 
 DEFAULT_BUCKETS = 1 << 15
-
-
-def char_ngrams(text: str, ngram: tuple[int, int] = (1, 3)) -> list[str]:
-    """Character n-grams of the lower-cased, whitespace-normalised text padded with one space each side."""
-    t = f" {' '.join(str(text).lower().split())} "
-    lo, hi = ngram
-    return [t[i : i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1) if t[i : i + n].strip()]
 
 
 def hash_ngrams(
@@ -84,35 +78,6 @@ class HashedNgramEncoder:
         with torch.no_grad():
             out = nn.functional.embedding_bag(ids, self.projection, offsets, mode="sum")
         return _normalise(out.numpy())
-
-
-class CharNgramEncoder:
-    """Character 2/3-grams hashed (CRC32) into ``dim`` signed buckets, L2-normalised; no training, any script.
-    The serving default (``sitewide.wiring``): the shipped ranker's similarity features were computed with it.
-    ``encode(texts) -> [n, dim]`` float64; repeated texts (queries) come from a bounded cache."""
-
-    def __init__(self, dim: int = 256, cache_size: int = 100_000) -> None:
-        self.dim = dim
-        self._cache: dict[str, FloatArray] = {}  # encoding is a Python loop over n-grams
-        self._cache_size = cache_size
-
-    def _one(self, text: str) -> FloatArray:
-        v = self._cache.get(text)
-        if v is None:
-            v = np.zeros(self.dim, dtype=np.float64)
-            for g in char_ngrams(text, (2, 3)):
-                h = zlib.crc32(g.encode())
-                v[h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-            n = float(np.linalg.norm(v))
-            v = v / n if n else v
-            if len(self._cache) < self._cache_size:
-                self._cache[text] = v
-        return v
-
-    def encode(self, texts: Sequence[str]) -> FloatArray:
-        if not len(texts):
-            return np.zeros((0, self.dim), dtype=np.float64)
-        return np.stack([self._one(t) for t in texts])
 
 
 class NgramTower(nn.Module):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sitewide.models.encoders import char_ngrams
+from sitewide.models.char_ngram import char_ngrams
 from sitewide.models.features import ProductTable, UserTable, hash_field
 
 TEXT_BUCKETS = 1 << 15
