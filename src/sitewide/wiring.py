@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -91,10 +92,20 @@ def make_engine(
     creatives: CreativeRotation | None = None,
     encoder: EncoderKind = "char-ngram",
     index: IndexKind | VectorIndex = "ivf",
+    snapshot: Path | None = None,
 ) -> Engine:
     """An engine over what ``store`` holds, with the default adapters (``scorer``: a fixed one instead;
-    ``index``: a kind, or an index object)."""
+    ``index``: a kind, or an index object; ``snapshot``: warm-start the catalogue and index from a
+    :func:`save_snapshot` directory instead of encoding and indexing the store's products)."""
     cfg = config or EngineConfig()
+    vector_index = make_vector_index(index) if isinstance(index, str) else index
+    index_loaded = False
+    if snapshot is not None and (snapshot / "index").is_dir():
+        from sitewide.index.ann import FaissIndex
+
+        if isinstance(vector_index, FaissIndex):
+            vector_index.load(snapshot / "index")
+            index_loaded = True
     lexical: LexicalIndex | None = None
     if cfg.lexical_k > 0:
         from sitewide.index.bm25 import BM25Index
@@ -104,13 +115,26 @@ def make_engine(
         store,
         cfg,
         encoder=make_text_encoder(encoder, cfg.encoder_dim),
-        index=make_vector_index(index) if isinstance(index, str) else index,
+        index=vector_index,
         scorer_for=(lambda _: scorer) if scorer is not None else scorer_factory(cfg),
         make_bidder=BidderFactory.load(cfg.pacing.bidder, cfg.pacing.policy_path),
         lexical=lexical,
         clock=clock,
         creatives=creatives,
+        snapshot=snapshot,
+        snapshot_index=index_loaded,
     )
+
+
+def save_snapshot(engine: Engine, path: Path) -> None:
+    """Write what a warm start needs to skip the catalogue's encoding, pool and index build:
+    the catalogue (``Catalogue.save``) and, for a faiss index, the index itself. Restore with
+    ``make_engine(store, config, snapshot=path)`` over a store that holds the same products."""
+    from sitewide.index.ann import FaissIndex
+
+    engine.catalogue.save(path)
+    if isinstance(engine.index, FaissIndex):
+        engine.index.save(path / "index")
 
 
 def seeded_engine(

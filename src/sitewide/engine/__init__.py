@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
@@ -26,6 +27,7 @@ from sitewide.engine.config import EngineConfig
 from sitewide.engine.events import EventIntake
 from sitewide.engine.forecast import Forecaster
 from sitewide.engine.holdout import Holdout, campaign_incrementality
+from sitewide.engine.locks import ReadWriteLock
 from sitewide.engine.pacing import MakeBidder
 from sitewide.engine.reports import Reports
 from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
@@ -47,7 +49,13 @@ from sitewide.ports import (
 
 class Engine:
     """Serving and settlement over the catalogue and campaigns the store holds (``sitewide.wiring`` builds
-    one with the production adapters). Public calls are serialised by one lock."""
+    one with the production adapters).
+
+    Locking: requests (``serve``, ``serve_batch``, ``retrieve``, ``candidates``) share a read lock and run
+    retrieval and scoring side by side; only their pacing/auction/accounting step is one at a time
+    (``Serving.state_lock``, well under a millisecond). Changes are serialised by ``_lock``: campaign edits and
+    events also take the state lock while they change pacing state; what replaces the catalogue or the index
+    (reload, restore, quality signals) takes the write lock, waiting for requests in flight."""
 
     def __init__(
         self,
@@ -61,12 +69,15 @@ class Engine:
         lexical: LexicalIndex | None = None,
         clock: Clock | None = None,
         creatives: CreativeRotation | None = None,
+        snapshot: Path | None = None,
+        snapshot_index: bool = False,
     ) -> None:
         self.store = store
         self.config = cfg = config or EngineConfig()
         self.clock = clock or SystemClock()
         self.creatives = creatives or CreativeRotation()  # approved creatives per product, Thompson sampling
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # changes, one at a time
+        self._rw = ReadWriteLock()  # requests read; catalogue/index replacements write
         self.catalogue = Catalogue(cfg)
         self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
         self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
@@ -98,7 +109,10 @@ class Engine:
         )
         self.settlement = Settlement(store, cfg, self.clock)
         self.reports = Reports(store)
-        self.reload()
+        if snapshot is None:
+            self.reload()
+        else:
+            self.restore(snapshot, index_loaded=snapshot_index)
 
     @property
     def encoder(self) -> TextEncoder:
@@ -114,9 +128,19 @@ class Engine:
 
     def reload(self) -> None:
         """(Re)load the catalogue and campaigns from the store and rebuild the index."""
-        with self._lock:
+        with self._lock, self._rw.write(), self.serving.state_lock:
             self.catalogue.load(self.store.list_products(), self.retrieval.encoder)
             self.retrieval.rebuild()
+            self.values.reset()
+            self.campaigns.reload()
+
+    def restore(self, snapshot: Path, *, index_loaded: bool = False) -> None:
+        """Warm start: the catalogue from a snapshot (:meth:`Catalogue.save`, ``sitewide.wiring.save_snapshot``)
+        whose products are the store's; the vector index is built from its vectors unless ``index_loaded`` (the
+        index was loaded from the snapshot too); campaigns from the store."""
+        with self._lock, self._rw.write(), self.serving.state_lock:
+            self.catalogue.restore(snapshot)
+            self.retrieval.rebuild(build_index=not index_loaded)
             self.values.reset()
             self.campaigns.reload()
 
@@ -124,7 +148,7 @@ class Engine:
     def set_quality(
         self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
     ) -> None:
-        with self._lock:
+        with self._lock, self._rw.write():
             self.catalogue.set_quality(product_signals, shop_metrics)
 
     def eligibility(self, product_id: str) -> EligibilityDecision:
@@ -146,45 +170,46 @@ class Engine:
         return self.campaigns.product_campaign.copy()
 
     def add_campaign(self, campaign: Campaign) -> None:
-        with self._lock:
+        with self._lock, self.serving.state_lock:
             self.campaigns.add(campaign)
 
     def update_campaign(self, campaign: Campaign) -> None:
-        with self._lock:
+        with self._lock, self.serving.state_lock:
             self.campaigns.update(campaign)
 
     def reload_experiments(self) -> None:
-        with self._lock:
+        with self._lock, self.serving.state_lock:
             self.campaigns.reload_experiments()
 
     # serving ----------------------------------------------------------------------------------------
     def retrieve(self, batch: RequestBatch) -> tuple[IntArray, FloatArray]:
-        with self._lock:
+        with self._rw.read():
             return self.retrieval.retrieve(batch)
 
     def candidates(self, batch: RequestBatch) -> Rows:
-        with self._lock:
+        with self._rw.read():
             return self.retrieval.candidates(batch)
 
     def remember_click(self, user_id: str, product_id: str) -> None:
-        with self._lock:
+        with self._lock, self.serving.state_lock:
             self.retrieval.remember_click(user_id, product_id)
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
-        with self._lock:
+        with self._rw.read():
             return self.serving.serve_batch(batch)
 
     def serve(self, request: ServeRequest) -> ServeResult:
-        return self.serving.serve(request, self.clock)
+        with self._rw.read():
+            return self.serving.serve(request, self.clock)
 
     def value_report(self) -> dict[str, float]:
         """Per campaign: the expected GMV (micros, as valued when served: calibrated when
         ``calibrate_value``) of the promoted impressions served since the engine started."""
-        with self._lock:
+        with self.serving.state_lock:
             return dict(self.values.predicted)
 
     def value_factors(self) -> tuple[FloatArray, FloatArray]:
-        with self._lock:
+        with self.serving.state_lock:
             return self.values.factors()
 
     # events -----------------------------------------------------------------------------------------
@@ -192,7 +217,7 @@ class Engine:
         """Store a batch (≤ 1,000) idempotently; repeated ids with the same body are ignored. A batch with an
         event that breaks a rule raises ValidationError naming the event and the rule; nothing is stored."""
         self.events.check(events)
-        with self._lock:
+        with self._lock, self.serving.state_lock:
             return self.events.record(events)
 
     # settlement and reports -------------------------------------------------------------------------
@@ -216,7 +241,7 @@ class Engine:
     def forecast(self, draft: CampaignDraft) -> CampaignForecast:
         """The draft's day: spend → GMV and orders with a band, by replaying recent requests through the
         auction with its bids (``sitewide.engine.forecast``)."""
-        with self._lock:
+        with self._lock, self._rw.read():  # requests keep being served meanwhile
             return self.forecaster.forecast(draft)
 
     def incrementality(

@@ -3,6 +3,8 @@ index with optional lexical (BM25) matches merged in, and a cache of scored cand
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -18,12 +20,30 @@ RowKey = tuple[int, str, str]
 Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray]  # candidates, similarity, pCTR, pCVR
 
 
+class StageTimer:
+    """Wall time per serving stage (ms, summed over requests); off unless a benchmark sets
+    ``Engine.timer``. Meaningful for one thread at a time."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (now - self._t) * 1e3
+        self._t = now
+
+
 class CandidateCache:
     """A fixed slab of candidate rows addressed by key; when full it starts afresh (keys are cheap to refill).
     Stored in float32, the precision of the index's similarities and the learned scorer's outputs."""
 
     def __init__(self, rows: int) -> None:
         self.rows = max(0, int(rows))
+        self.lock = threading.Lock()  # held by its user around lookup + gather and around store
         self._slot: dict[RowKey, int] = {}
         self._by_owner: dict[tuple[str, str], list[RowKey]] = {}
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -106,18 +126,22 @@ class Retrieval:
         self._user_vec: dict[str, FloatArray] = {}
         self.cache = CandidateCache(config.candidate_cache_rows)
         self.tuned_recall = 1.0  # what the index's tuning reached on sample queries (1.0: exact)
+        self.timer: StageTimer | None = None
 
-    def rebuild(self) -> None:
-        """After the catalogue (re)loaded: index its vectors (and texts), bind the scorer, forget users."""
+    def rebuild(self, build_index: bool = True) -> None:
+        """After the catalogue (re)loaded: index its vectors (and texts), bind the scorer, forget users.
+        ``build_index=False``: the vector index already holds the catalogue (restored from a snapshot)."""
         cat = self.catalogue
-        if cat.products:
+        if cat.products and build_index:
             rows = np.arange(len(cat.products), dtype=np.int64)
             self.index.build(rows, cat.vecs)
             self.tuned_recall = self.index.tune(
-                self.encoder.encode(self.sample_queries()), self.config.retrieve_k, self.config.ann_recall_target
+                self.encoder.encode(self.sample_queries()),
+                self.config.retrieve_k,
+                self.config.ann_recall_target,
             )
-            if self.config.lexical_k > 0 and self.lexical is not None:
-                self.lexical.build(rows, cat.texts)
+        if cat.products and self.config.lexical_k > 0 and self.lexical is not None:
+            self.lexical.build(np.arange(len(cat.products), dtype=np.int64), cat.texts)
         self.scorer = self._scorer_for(cat.products)
         self._user_vec = {}
         self.cache = CandidateCache(self.config.candidate_cache_rows)
@@ -168,13 +192,18 @@ class Retrieval:
         ``-1``-padded. Search requests use the query text; feed requests the user's click-history vector."""
         search = self.search_rows(batch)
         q = self.query_vectors(batch, search)
+        if self.timer:
+            self.timer.lap("featurise")
         cand, _ = self.index.search(q, self.config.retrieve_k)
         lk = min(self.config.lexical_k, cand.shape[1])
         if lk > 0 and search and self.lexical is not None:
             lex, _ = self.lexical.search([batch.queries[i] for i in search], lk)
             for j, i in enumerate(search):
                 cand[i], _ = self._merge_lexical(cand[i], lex[j], q[i])
-        return self._rescore(cand, q)
+        out = self._rescore(cand, q)
+        if self.timer:
+            self.timer.lap("retrieve")
+        return out
 
     def _rescore(self, cand: IntArray, q: FloatArray) -> tuple[IntArray, FloatArray]:
         """Every row's cosine similarities recomputed from the catalogue's vectors and sorted by (similarity,
@@ -230,18 +259,16 @@ class Retrieval:
             for k, u, q in zip(kinds.tolist(), batch.user_ids, batch.queries, strict=True)
         ]
         cache = self.cache
-        slots = cache.lookup(keys)
+        with cache.lock:  # concurrent requests: hits are copied out while no other request can refill
+            slots = cache.lookup(keys)
+            hit = [i for i, s in enumerate(slots) if s >= 0]
+            if len(hit) == len(keys):
+                return cache.gather(slots)
+            hit_rows = cache.gather([slots[i] for i in hit]) if hit else None
         first: dict[RowKey, int] = {}
         for i, s in enumerate(slots):
             if s < 0:
                 first.setdefault(keys[i], i)
-        if not first:
-            return cache.gather(slots)
-        if cache.enabled and not cache.fits(len(first)):  # start afresh: recompute the whole batch's keys
-            cache.clear()
-            first = {}
-            for i, k in enumerate(keys):
-                first.setdefault(k, i)
         rows = list(first.values())
         sub = RequestBatch(
             request_ids=[batch.request_ids[i] for i in rows],
@@ -255,9 +282,25 @@ class Retrieval:
         pctr, pcvr = self.scorer.score(
             ScoreInput(product=cand, request_kind=kinds[rows], user=np.full(len(rows), -1), similarity=sim)
         )
-        if not cache.fits(len(rows)):  # cache off, or one batch holds more keys than it: no caching
-            pos = {k: j for j, k in enumerate(first)}
-            where = np.array([pos[k] for k in keys], dtype=np.int64)
-            return cand[where], sim[where], pctr[where], pcvr[where]
-        cache.store(list(first), cand, sim, pctr, pcvr)
-        return cache.gather(cache.lookup(keys))
+        if self.timer:
+            self.timer.lap("score")
+        if cache.enabled:  # a row is the same whether it comes from the cache (float32) or was just computed
+            sim, pctr, pcvr = (x.astype(np.float32).astype(np.float64) for x in (sim, pctr, pcvr))
+            with cache.lock:
+                if not cache.fits(len(rows)):  # full: start afresh
+                    cache.clear()
+                if cache.fits(len(rows)):
+                    cache.store(list(first), cand, sim, pctr, pcvr)
+        pos = {k: j for j, k in enumerate(first)}
+        miss = [i for i, s in enumerate(slots) if s < 0]
+        where = np.array([pos[keys[i]] for i in miss], dtype=np.int64)
+        oc: IntArray = np.empty((len(keys), cand.shape[1]), dtype=np.int64)
+        of = np.empty((3, len(keys), cand.shape[1]))
+        oc[miss] = cand[where]
+        for j, x in enumerate((sim, pctr, pcvr)):
+            of[j, miss] = x[where]
+        if hit_rows is not None:
+            oc[hit] = hit_rows[0]
+            for j in range(3):
+                of[j, hit] = hit_rows[j + 1]
+        return oc, of[0], of[1], of[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.money import Micros
 from sitewide.domain.types import (
     BoolArray,
+    FloatArray,
     IntArray,
     ObjectArray,
     RequestKind,
@@ -23,9 +25,11 @@ from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.holdout import Holdout, TrafficSample
-from sitewide.engine.retrieval import Retrieval
+from sitewide.engine.retrieval import Retrieval, StageTimer
 from sitewide.engine.value import ValueBook
 from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
+
+_REASON_NAME = {int(r): r.name.lower() for r in Reason}
 
 
 @dataclass(eq=False)
@@ -42,11 +46,13 @@ class Serving:
     _creative_rng: np.random.Generator = field(
         init=False, default_factory=lambda: np.random.default_rng(zlib.crc32(b"creatives"))
     )
+    # the short critical section of a request (after retrieval and scoring), and what campaign edits and
+    # events hold while they change pacing state; not held during retrieval
+    state_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
         r = len(batch.request_ids)
-        cat, book, values = self.catalogue, self.campaigns, self.values
-        if r == 0 or not cat.ids:
+        if r == 0 or not self.catalogue.ids:
             z = np.zeros((r, batch.slots))
             return ServedBatch(
                 np.full((r, batch.slots), -1, np.int64),
@@ -56,10 +62,28 @@ class Serving:
                 z,
                 z,
             )
+        timer = self.retrieval.timer
+        if timer:
+            timer.start()
+        cand, sim, pctr, pcvr = self.retrieval.candidates(batch)  # concurrent requests run this side by side
+        if timer:
+            timer.lap("cache")  # the lookup (and the rest of a hit); a miss's stages are timed inside
+        with self.state_lock:  # pacing, budgets, experiments and accounting: one request at a time
+            return self._auction(batch, cand, pctr, pcvr, timer)
+
+    def _auction(
+        self,
+        batch: RequestBatch,
+        cand: IntArray,
+        pctr: FloatArray,
+        pcvr: FloatArray,
+        timer: StageTimer | None,
+    ) -> ServedBatch:
+        """Values → bids → one auction → accounting → creatives, for candidate rows already scored."""
+        cat, book, values = self.catalogue, self.campaigns, self.values
         book.advance(batch.ts_ms)
         self.traffic.note(batch)
         pacer = book.pacer
-        cand, sim, pctr, pcvr = self.retrieval.candidates(batch)
         safe = np.maximum(cand, 0)
         raw = pctr * pcvr * cat.price[safe]  # expected GMV per impression, micros (uncalibrated)
         camp = np.where(cand >= 0, book.product_campaign[safe], -1)
@@ -98,7 +122,11 @@ class Serving:
             eligible=np.where(cand >= 0, cat.eligible[safe], False),
             budget_ok=budget_ok,
         )
+        if timer:
+            timer.lap("bid")  # value, pacing multipliers, budget and experiment gates
         res = self.holdout.auction(ab, batch, camp_ids, self.config.auction)  # run_auction + ghost holdouts
+        if timer:
+            timer.lap("auction")
         shown = res.slot >= 0
         col = np.maximum(res.slot, 0)
         prod = np.where(shown, np.take_along_axis(cand, col, axis=1), -1)
@@ -118,6 +146,8 @@ class Serving:
         if xr:  # an arm naming one of the product's approved creatives shows it there
             forced, pinned = xr.arm_creatives(prod, res.promoted, batch.user_ids)
             creative = np.where(pinned, forced, creative)
+        if timer:
+            timer.lap("log")  # pacing and value accounting, experiments, creatives
         return ServedBatch(
             product_idx=prod,
             promoted=res.promoted,
@@ -174,30 +204,37 @@ class Serving:
         ids, camp_ids = self.catalogue.ids, self.campaigns.ids
         slots: list[SlotResult] = []
         chosen = sb.creative if sb.creative is not None else np.full(sb.product_idx.shape, None, dtype=object)
+        prod, camp = sb.product_idx[0].tolist(), sb.campaign_idx[0].tolist()
+        promoted, price = sb.promoted[0].tolist(), sb.price_cpc_micros[0].tolist()
+        pctr, pcvr = sb.pctr[0].tolist(), sb.pcvr[0].tolist()
         for s in range(request.slots):
-            pi = int(sb.product_idx[0, s])
+            pi = prod[s]
             if pi < 0:
                 continue
-            ci = int(sb.campaign_idx[0, s])
+            ci = camp[s]
             slots.append(
                 SlotResult(
                     position=len(slots) + 1,
                     product_id=ids[pi],
-                    promoted=bool(sb.promoted[0, s]),
+                    promoted=promoted[s],
                     campaign_id=camp_ids[ci] if ci >= 0 else None,
-                    price_micros=Micros(int(sb.price_cpc_micros[0, s])),
-                    pctr=float(sb.pctr[0, s]),
-                    pcvr=float(sb.pcvr[0, s]),
+                    price_micros=Micros(price[s]),
+                    pctr=pctr[s],
+                    pcvr=pcvr[s],
                     score=0.0,
                     variant=sb.variant[0][s] if sb.variant is not None else None,
                     creative_id=chosen[0, s],
                 )
             )
-        losers: list[tuple[str, str]] = []
+        losers: tuple[tuple[str, str], ...] = ()
         cand, reason = sb.candidates, sb.reason
         if cand is not None and reason is not None:
-            for j in range(cand.shape[1]):
-                code = int(reason[0, j])
-                if cand[0, j] >= 0 and code not in (Reason.SHOWN, Reason.PADDING):
-                    losers.append((ids[int(cand[0, j])], Reason(code).name.lower()))
-        return ServeResult(request.request_id, tuple(slots), tuple(losers))
+            c, r = cand[0], reason[0]
+            lost = (c >= 0) & (r != Reason.SHOWN) & (r != Reason.PADDING)
+            losers = tuple(
+                (ids[p], _REASON_NAME[code])
+                for p, code in zip(c[lost].tolist(), r[lost].tolist(), strict=True)
+            )
+        if self.retrieval.timer:
+            self.retrieval.timer.lap("respond")
+        return ServeResult(request.request_id, tuple(slots), losers)

@@ -18,6 +18,7 @@ proportional to the catalogue.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,35 @@ import numpy as np
 from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 from sitewide.index.exact import check_build, check_search, topk_rows
 
+_FAISS: Any = None
+
 
 def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the ANN index needs faiss: pip install 'faiss-cpu>=1.8'") from exc
-    return faiss
+    """faiss, with OpenMP at one thread: a serving query is one vector, parallelism comes from concurrent
+    requests, and OpenMP's spinning threads on a loaded machine cost more than they give (builds ask for more
+    through :func:`_threads`)."""
+    global _FAISS
+    if _FAISS is None:
+        try:
+            import faiss
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("the ANN index needs faiss: pip install 'faiss-cpu>=1.8'") from exc
+        faiss.omp_set_num_threads(1)
+        _FAISS = faiss
+    return _FAISS
+
+
+class _threads:
+    """``with _threads(n):`` faiss uses ``n`` OpenMP threads inside (index builds), then one again."""
+
+    def __init__(self, n: int) -> None:
+        self.n = max(1, n)
+
+    def __enter__(self) -> None:
+        _faiss().omp_set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        _faiss().omp_set_num_threads(1)
 
 
 class FaissIndex:
@@ -50,6 +73,7 @@ class FaissIndex:
         exact_below: float = 0.02,
         seed: int = 0,
         one_cell_below: int = 20_000,
+        build_threads: int = 0,
     ) -> None:
         if kind not in ("hnsw", "ivf"):
             raise ValidationError(f"unknown faiss index kind {kind!r}")
@@ -62,6 +86,7 @@ class FaissIndex:
         self.exact_below = exact_below
         self.seed = seed
         self.one_cell_below = one_cell_below  # IVF over fewer vectors: one cell, i.e. an exact scan
+        self.build_threads = build_threads or (os.cpu_count() or 1)  # OpenMP threads for build and add
         self._ids: IntArray = np.zeros(0, dtype=np.int64)  # position → id
         self._pos: IntArray = np.zeros(0, dtype=np.int64)  # id → position (-1: absent)
         self._live: BoolArray = np.zeros(0, dtype=bool)  # per position
@@ -99,7 +124,8 @@ class FaissIndex:
             train = vecs[np.sort(rng.choice(n, size=min(n, nlist * 40), replace=False))] if n else vecs
             index.cp.seed = self.seed
             index.cp.niter = 12
-            index.train(train if len(train) >= nlist else np.resize(vecs, (nlist, d)))
+            with _threads(self.build_threads):
+                index.train(train if len(train) >= nlist else np.resize(vecs, (nlist, d)))
             index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct + remove by id
         self._index = index
         self._ids = np.zeros(0, dtype=np.int64)
@@ -112,10 +138,11 @@ class FaissIndex:
     def _append(self, ids: IntArray, vecs: np.ndarray) -> None:
         start = len(self._ids)
         pos = np.arange(start, start + len(ids), dtype=np.int64)
-        if self.kind == "hnsw":
-            self._index.add(vecs)
-        else:
-            self._index.add_with_ids(vecs, pos)
+        with _threads(self.build_threads if len(ids) > 1_000 else 1):
+            if self.kind == "hnsw":
+                self._index.add(vecs)
+            else:
+                self._index.add_with_ids(vecs, pos)
         self._ids = np.concatenate([self._ids, ids])
         self._live = np.concatenate([self._live, np.ones(len(ids), dtype=bool)])
         need = int(ids.max()) + 1 if len(ids) else 0
@@ -205,12 +232,13 @@ class FaissIndex:
             else None
         )
         kk = min(k, len(self._ids))
-        if self.kind == "ivf":
-            scores, pos = self._index.search(
-                q, kk, params=_faiss().SearchParametersIVF(sel=sel, nprobe=self._index.nlist)
-            )
-        else:
-            scores, pos = self._index.storage.search(q, kk, params=_faiss().SearchParameters(sel=sel))
+        with _threads(self.build_threads):
+            if self.kind == "ivf":
+                scores, pos = self._index.search(
+                    q, kk, params=_faiss().SearchParametersIVF(sel=sel, nprobe=self._index.nlist)
+                )
+            else:
+                scores, pos = self._index.storage.search(q, kk, params=_faiss().SearchParameters(sel=sel))
         out_ids = np.full((len(q), k), -1, dtype=np.int64)
         out_ids[:, :kk] = np.where(pos >= 0, self._ids[np.maximum(pos, 0)], -1)
         out_sc = np.zeros((len(q), k), dtype=np.float64)

@@ -1,0 +1,271 @@
+"""Serving benchmark: one request end to end through ``Engine.serve`` over a 1,000,000-product catalogue.
+
+    python bench/serving.py            # 2,000 timed requests (ANN) and 200 (exact baseline)
+    python bench/serving.py --quick    # 300 and 30 (under a minute once the cache below exists)
+
+The catalogue is ``sitewide.simulator.big_catalogue``: products recombined from the packaged real catalogue
+(categories, title words, brands and prices), so that an exact top-100 holds ~100 distinct products (printed as
+``distinct_products_top100``). 200 campaigns promote 100,000 of them. Requests are 70 % search (intent queries
+from ``sitewide.simulator.queries``: synonyms, typos, Chinese) and 30 % feed (new users, so every request misses
+the candidate cache; the cache is on, as in serving). Every request is timed around ``engine.serve``: query
+featurisation → retrieval (the default faiss IVF index) → the shipped learned ranker → values, pacing and bids →
+the auction → accounting and the response; per-stage means come from the engine's stage timer. The baseline,
+measured in the same run on fewer requests, is the same engine with brute-force exact search (the engine's
+retrieval before this change); ``ann_recall100`` compares the two indexes' top-100 on the benchmark's own
+requests (queries the index's tuning never saw: it tunes on title fragments). One core for faiss and torch.
+
+Building the 1M catalogue (generation, encoding, the eligibility pool: minutes, dominated by the pool's
+rules) and the IVF index happens once and is cached under ``.cache/serving/`` (gitignored) keyed by size, seed
+and versions; later runs warm-start the engine from that snapshot (``sitewide.wiring.save_snapshot``). The
+build times printed are from the run that built the cache. The HTTP part (``bench/serving_http.py``'s
+``run(quick)``) runs at the end when that module exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import shutil
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from sitewide.catalogue import packaged_catalogue
+from sitewide.domain.money import Micros
+from sitewide.domain.time import day_bounds
+from sitewide.domain.types import Campaign, RequestKind, ServeRequest
+from sitewide.engine import Engine, EngineConfig
+from sitewide.engine.retrieval import StageTimer
+from sitewide.index.ann import FaissIndex, recall
+from sitewide.index.exact import ExactIndex
+from sitewide.ports import RequestBatch
+from sitewide.simulator.big_catalogue import big_catalogue
+from sitewide.simulator.queries import QueryGenerator
+from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import make_engine, save_snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "serving"
+VERSION = 1  # bump when the generator, the encoder or the snapshot format changes
+T0 = day_bounds("2026-03-02")[0] + 9 * 3_600_000
+STAGES = ("featurise", "retrieve", "score", "cache", "bid", "auction", "log", "respond")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def campaigns(n_products: int, seed: int, n_campaigns: int = 200, per: int = 500) -> list[Campaign]:
+    rng = np.random.default_rng(seed + 1)
+    per = min(per, n_products // (10 * n_campaigns) or 1)  # a tenth of the catalogue is promoted
+    picks = rng.choice(n_products, size=(n_campaigns, per), replace=False)
+    return [
+        Campaign(
+            f"bench-c{i:03d}",
+            f"bench-m{i:03d}",
+            f"campaign {i}",
+            tuple(f"g{seed}-{j:07d}" for j in sorted(row.tolist())),
+            Decimal(str(round(float(rng.uniform(1.5, 6.0)), 2))),
+            Micros(int(rng.integers(50, 500)) * 1_000_000_000),
+        )
+        for i, row in enumerate(picks)
+    ]
+
+
+def build_cache(path: Path, n: int, seed: int) -> dict[str, float]:
+    """Generate the catalogue, load it into an engine (encode + pool), build and tune the IVF index, save."""
+    info: dict[str, float] = {}
+    t = time.perf_counter()
+    shops, products = big_catalogue(packaged_catalogue()[1], n, seed)
+    info["generate_s"] = time.perf_counter() - t
+    store = MemoryStore()
+    store.upsert_shops(shops)
+    store.upsert_products(products)
+    del products
+    t = time.perf_counter()
+    engine = make_engine(store, EngineConfig(scorer="priors"), index=ExactIndex())
+    info["catalogue_load_s"] = time.perf_counter() - t  # encoding + eligibility pool + shop scores
+    cat = engine.catalogue
+    ivf = FaissIndex(kind="ivf")
+    t = time.perf_counter()
+    ivf.build(np.arange(len(cat.ids), dtype=np.int64), cat.vecs)
+    info["index_build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    q = engine.encoder.encode(engine.retrieval.sample_queries())
+    info["tuned_recall"] = ivf.tune(q, engine.config.retrieve_k, engine.config.ann_recall_target)
+    info["index_tune_s"] = time.perf_counter() - t
+    info["nprobe"] = ivf.nprobe
+    info["nlist"] = ivf._index.nlist
+    tmp = path.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    engine.retrieval.index = ivf
+    save_snapshot(engine, tmp)
+    import pickle
+
+    with open(tmp / "shops.pkl", "wb") as f:
+        pickle.dump(shops, f)
+    (tmp / "build.json").write_text(json.dumps(info))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return info
+
+
+def load_engine(path: Path, n: int, seed: int) -> tuple[Engine, float]:
+    """The serving engine (default adapters: IVF index, learned ranker) warm-started from the cache."""
+    import pickle
+
+    t = time.perf_counter()
+    store = MemoryStore()
+    with open(path / "shops.pkl", "rb") as f:
+        store.upsert_shops(pickle.load(f))  # noqa: S301 - our own cache file
+    for c in campaigns(n, seed):
+        store.create_campaign(c)
+    engine = make_engine(store, EngineConfig(), snapshot=path)
+    store.upsert_products(engine.catalogue.products)
+    return engine, time.perf_counter() - t
+
+
+def requests(engine: Engine, n: int, seed: int) -> list[ServeRequest]:
+    rng = np.random.default_rng(seed)
+    cat = engine.catalogue
+    targets = rng.integers(0, len(cat.ids), size=n)
+    prods = [cat.products[i] for i in targets.tolist()]
+    gen = QueryGenerator([p.title for p in prods], [p.brand for p in prods], np.zeros(len(prods)))
+    out = []
+    for i in range(n):
+        if rng.random() < 0.7:
+            out.append(
+                ServeRequest(f"q{seed}-{i}", f"su{seed}-{i}", RequestKind.SEARCH, gen.one(i, rng), 10, 0)
+            )
+        else:
+            out.append(ServeRequest(f"f{seed}-{i}", f"fu{seed}-{i}", RequestKind.FEED, "", 10, 0))
+    return [
+        ServeRequest(r.request_id, r.user_id, r.kind, r.query, r.slots, T0 + 50 * i)
+        for i, r in enumerate(out)
+    ]
+
+
+def timed(engine: Engine, reqs: list[ServeRequest], warm: int) -> tuple[np.ndarray, dict[str, float], int]:
+    """Per-request ms of ``engine.serve`` (after ``warm`` untimed requests), mean ms per stage, promoted slots."""
+    for r in reqs[:warm]:
+        engine.serve(r)
+    timer = StageTimer()
+    engine.retrieval.timer = timer
+    ms, ads = [], 0
+    for r in reqs[warm:]:
+        t = time.perf_counter()
+        res = engine.serve(r)
+        ms.append((time.perf_counter() - t) * 1e3)
+        ads += sum(s.promoted for s in res.slots)
+    engine.retrieval.timer = None
+    n = max(len(ms), 1)
+    return np.array(ms), {k: timer.ms.get(k, 0.0) / n for k in STAGES}, ads
+
+
+def batch_of(reqs: list[ServeRequest]) -> RequestBatch:
+    return RequestBatch(
+        [r.request_id for r in reqs],
+        [r.user_id for r in reqs],
+        np.array([int(r.kind) for r in reqs], dtype=np.int64),
+        [r.query for r in reqs],
+        T0,
+        10,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--products", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import faiss
+    import torch
+
+    faiss.omp_set_num_threads(1)
+    torch.set_num_threads(1)
+    n, seed, quick = args.products, args.seed, args.quick
+    t_all = time.perf_counter()
+    path = CACHE / f"n{n}-seed{seed}-v{VERSION}"
+    if not (path / "build.json").exists():
+        print(f"== building the {n:,}-product catalogue and index cache at {path} (once) ==", flush=True)
+        build_cache(path, n, seed)
+    info = json.loads((path / "build.json").read_text())
+    engine, load_s = load_engine(path, n, seed)
+    ivf = engine.index
+    assert isinstance(ivf, FaissIndex)
+    print(
+        f"== {len(engine.catalogue.ids):,} products, {len(engine.campaign_ids())} campaigns; warm start from the "
+        f"cache in {load_s:.1f} s (cache build: generate {info['generate_s']:.0f} s, encode + pool "
+        f"{info['catalogue_load_s']:.0f} s, IVF build {info['index_build_s']:.0f} s with nlist "
+        f"{int(info['nlist'])}, tune {info['index_tune_s']:.0f} s → nprobe {ivf.nprobe}, tuning recall "
+        f"{info['tuned_recall']:.3f}) ==",
+        flush=True,
+    )
+    n_ann, n_exact, warm = (300, 30, 20) if quick else (2_000, 200, 50)
+    reqs = requests(engine, n_ann + warm, seed=11)
+    ann_ms, ann_st, ann_ads = timed(engine, reqs, warm)
+    # baseline: the same engine and requests with brute-force exact search (the retrieval before this change)
+    exact = ExactIndex()
+    exact.build(np.arange(len(engine.catalogue.ids), dtype=np.int64), engine.catalogue.vecs)
+    sub = reqs[: n_exact + 5]
+    engine.retrieval.index = exact
+    engine.retrieval.cache.clear()
+    ex_ms, ex_st, _ = timed(engine, sub, 5)
+    # recall of the served ANN rows against exact rows, and distinct products in an exact top-100
+    rb = batch_of(reqs[warm : warm + (100 if quick else 400)])
+    ex_ids, _ = engine.retrieval.retrieve(rb)
+    engine.retrieval.index = ivf
+    engine.retrieval.cache.clear()
+    ann_ids, _ = engine.retrieval.retrieve(rb)
+    rec = recall(ann_ids, ex_ids)
+    texts = engine.catalogue.texts
+    distinct = float(np.mean([len({texts[j] for j in row[row >= 0].tolist()}) for row in ex_ids]))
+    uptime = Path("/proc/loadavg").read_text().split()[:3]
+
+    def pct(x: np.ndarray, q: float) -> float:
+        return float(np.percentile(x, q))
+
+    print(f"\nload average {' '.join(uptime)} (2 cores shared with other work: absolute ms are rough)")
+    print(f"{'stage (mean ms)':<16}" + "".join(f"{s:>10}" for s in STAGES))
+    print(f"{'ann (ivf)':<16}" + "".join(f"{ann_st[s]:>10.3f}" for s in STAGES))
+    print(f"{'exact':<16}" + "".join(f"{ex_st[s]:>10.3f}" for s in STAGES))
+    print(
+        f"ann: {len(ann_ms)} requests, p50 {pct(ann_ms, 50):.2f} p90 {pct(ann_ms, 90):.2f} p99 "
+        f"{pct(ann_ms, 99):.2f} max {ann_ms.max():.2f} ms, {ann_ads} promoted slots; exact: {len(ex_ms)} "
+        f"requests, p50 {pct(ex_ms, 50):.1f} p99 {pct(ex_ms, 99):.1f} ms"
+    )
+    p50, p99 = pct(ann_ms, 50), pct(ann_ms, 99)
+    b50, b99 = pct(ex_ms, 50), pct(ex_ms, 99)
+    print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
+    print(
+        f"metric: serve_p50_ms={p50:.3f} baseline={b50:.3f} ratio={p50 / b50:.4f} products={n} "
+        f"(in-process Engine.serve, IVF nprobe={ivf.nprobe}; baseline exact search, same run)"
+    )
+    print(
+        f"metric: serve_p99_ms={p99:.3f} baseline={b99:.3f} ratio={p99 / b99:.4f} target=10 products={n} "
+        f"requests={len(ann_ms)} baseline_requests={len(ex_ms)}"
+    )
+    print(f"metric: ann_recall100={rec:.4f} target=0.95 (served top-100 vs exact, {len(ex_ids)} requests)")
+    print(f"metric: distinct_products_top100={distinct:.2f} (distinct titles in an exact top-100)")
+    print(f"metric: index_build_s={info['index_build_s']:.1f} (IVF over {n} products, cache-building run)")
+    print(f"metric: warm_start_s={load_s:.1f}")
+    print(f"metric: peak_rss_mb={rss_mb():.1f}")
+    sys.stdout.flush()
+    del engine, exact, ivf
+    http = ROOT / "bench" / "serving_http.py"
+    if http.exists():
+        spec = importlib.util.spec_from_file_location("serving_http", http)
+        if spec is not None and spec.loader is not None:
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            mod.run(quick)
+
+
+if __name__ == "__main__":
+    main()
