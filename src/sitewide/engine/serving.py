@@ -51,6 +51,11 @@ class Serving:
     state_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
+        return self._serve(batch)[0]
+
+    def _serve(self, batch: RequestBatch) -> tuple[ServedBatch, list[str]]:
+        """The served batch and the campaign ids its ``campaign_idx`` refers to (as they were in its auction:
+        a campaign edit right after cannot shift them)."""
         r = len(batch.request_ids)
         if r == 0 or not self.catalogue.ids:
             z = np.zeros((r, batch.slots))
@@ -61,7 +66,7 @@ class Serving:
                 z.astype(np.int64),
                 z,
                 z,
-            )
+            ), []
         timer = self.retrieval.timer
         if timer:
             timer.start()
@@ -78,7 +83,7 @@ class Serving:
         pctr: FloatArray,
         pcvr: FloatArray,
         timer: StageTimer | None,
-    ) -> ServedBatch:
+    ) -> tuple[ServedBatch, list[str]]:
         """Values → bids → one auction → accounting → creatives, for candidate rows already scored."""
         cat, book, values = self.catalogue, self.campaigns, self.values
         book.advance(batch.ts_ms)
@@ -148,7 +153,7 @@ class Serving:
             creative = np.where(pinned, forced, creative)
         if timer:
             timer.lap("log")  # pacing and value accounting, experiments, creatives
-        return ServedBatch(
+        served = ServedBatch(
             product_idx=prod,
             promoted=res.promoted,
             campaign_idx=camp_shown,
@@ -164,6 +169,7 @@ class Serving:
             variant=variant,
             creative=creative,
         )
+        return served, camp_ids
 
     def _choose_creatives(
         self,
@@ -200,8 +206,8 @@ class Serving:
             ts_ms=request.ts_ms or clock.now_ms(),
             slots=request.slots,
         )
-        sb = self.serve_batch(batch)
-        ids, camp_ids = self.catalogue.ids, self.campaigns.ids
+        sb, camp_ids = self._serve(batch)
+        ids = self.catalogue.ids
         slots: list[SlotResult] = []
         chosen = sb.creative if sb.creative is not None else np.full(sb.product_idx.shape, None, dtype=object)
         prod, camp = sb.product_idx[0].tolist(), sb.campaign_idx[0].tolist()
