@@ -183,6 +183,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--products", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nprobe", type=int, default=0, help="override the cached index's tuned nprobe")
     args = ap.parse_args()
     import faiss
     import torch
@@ -199,6 +200,8 @@ def main() -> None:
     engine, load_s = load_engine(path, n, seed)
     ivf = engine.index
     assert isinstance(ivf, FaissIndex)
+    if args.nprobe:
+        ivf.nprobe = args.nprobe
     print(
         f"== {len(engine.catalogue.ids):,} products, {len(engine.campaign_ids())} campaigns; warm start from the "
         f"cache in {load_s:.1f} s (cache build: generate {info['generate_s']:.0f} s, encode + pool "

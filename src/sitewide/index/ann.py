@@ -246,7 +246,7 @@ class FaissIndex:
         return out_ids, out_sc
 
     def tune(self, queries: FloatArray, k: int, target: float = 0.97, limit: int = 4096) -> float:
-        """Raise ``nprobe`` (IVF) or ``ef_search`` (HNSW) by doubling, from its current value, until the recall
+        """Raise ``nprobe`` (IVF) or ``ef_search`` (HNSW) in steps of 1.5×, from its current value, until the recall
         of the top ``k`` of ``queries`` against exact search reaches ``target`` or the knob ``limit``; returns
         the recall reached (1.0 for a one-cell IVF, which is exact)."""
         if self._index is None or not self._live.any():
@@ -260,10 +260,11 @@ class FaissIndex:
             knob = self.nprobe if self.kind == "ivf" else self.ef_search
             if rec >= target or knob >= limit:
                 return rec
+            step = min(limit, max(knob + 1, knob * 3 // 2))
             if self.kind == "ivf":
-                self.nprobe = min(limit, knob * 2)
+                self.nprobe = step
             else:
-                self.ef_search = min(limit, knob * 2)
+                self.ef_search = step
 
     # persistence (benchmarks cache a large index on disk) -------------------------------------------
     def save(self, path: Path) -> None:
