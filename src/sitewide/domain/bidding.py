@@ -238,6 +238,7 @@ class RunningTotals:
     ticks: int = 0
     spend: int = 0
     gmv: int = 0
+    clicks: int = 0
     orders: int = 0
     value_won: float = 0.0
 
@@ -245,6 +246,7 @@ class RunningTotals:
         self.ticks += 1
         self.spend += o.spend_micros
         self.gmv += o.gmv_micros
+        self.clicks += o.clicks
         self.orders += o.orders
         self.value_won += o.value_won
 
@@ -337,28 +339,40 @@ class DualBidder(Bidder):
         super().__init__(target_roi, budget_micros)
         if start <= 1.0:
             raise ValidationError("the dual bidder starts above truthful: start must be > 1")
+        self._start_duals(start, eta_budget, eta_roi, prior_orders)
+
+    def _start_duals(self, start: float, eta_budget: float, eta_roi: float, prior_orders: float) -> None:
         self.eta_budget, self.eta_roi, self.prior_orders = eta_budget, eta_roi, prior_orders
         self.lam = 0.0
         self.mu = 1.0 / ((start - 1.0) / self.target_roi)
         self._totals = RunningTotals()
         self._last: CampaignState | None = None
 
+    def _dual_multiplier(self) -> float:
+        return (1.0 + self.mu / self.target_roi) / max(self.lam + self.mu, 1e-9)
+
     def multiplier(self, state: CampaignState) -> float:
         self._last = state
-        denom = max(self.lam + self.mu, 1e-9)
-        return self._clip((1.0 + self.mu / self.target_roi) / denom)
+        return self._clip(self._dual_multiplier())
+
+    def _roi_aim(self, time_left_frac: float) -> float:
+        """The ROI ``μ`` steers to, given the share of the day left after the tick just observed."""
+        return self.target_roi
 
     def observe(self, outcome: TickOutcome) -> None:
         self._totals.add(outcome)
         scale = self.lam + self.mu
         state = self._last
+        left = 1.0
         if state is not None and state.ticks_left > 0:
             ideal = state.remaining_micros / state.ticks_left
             pace = outcome.spend_micros / ideal if ideal > 0 else 2.0
             self.lam = max(0.0, self.lam + self.eta_budget * scale * float(np.clip(pace - 1.0, -1.0, 1.0)))
+            left = state.time_left_frac * (1.0 - 1.0 / state.ticks_left)
         roi = self._totals.roi_estimate(self.prior_orders)
         if roi is not None:
-            err = (roi - self.target_roi) / self.target_roi
+            aim = self._roi_aim(left)
+            err = (roi - aim) / aim
             self.mu = max(0.0, self.mu - self.eta_roi * scale * float(np.clip(err, -1.0, 1.0)))
         if self.lam + self.mu < 1e-6:  # both constraints slack: keep the multiplier finite
             self.mu = 1e-6

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.bidding import Bidder, CampaignState, RunningTotals, TickOutcome, check_int
+from sitewide.domain.bidding import Bidder, CampaignState, DualBidder, RunningTotals, TickOutcome, check_int
 from sitewide.domain.types import FloatArray, ValidationError
 
 __all__ = ["N_FEATURES", "FeatureTracker", "MlpWeights", "PolicyBidder", "policy_features", "roi_aim_margin"]
@@ -135,7 +135,7 @@ def roi_aim_margin(
     return max(0.0, z * math.sqrt(1.13 * rest) / max(total, 1.0) - tolerance)
 
 
-class PolicyBidder(Bidder):
+class PolicyBidder(DualBidder):
     """Learned plan + online controller (AIGB-style): the model plans, feedback corrects within the day.
 
     * **Plan.** The MLP predicts ``log(m* · R)``, the hindsight-optimal multiplier for the rest of the day, from
@@ -166,13 +166,12 @@ class PolicyBidder(Bidder):
         prior_orders: float = 30.0,
         trained_roi_range: tuple[float, float] | None = None,
     ):
-        super().__init__(target_roi, budget_micros)
+        Bidder.__init__(self, target_roi, budget_micros)  # the duals start at the plan, below
         check_int("ticks_per_day", ticks_per_day, minimum=1)
         self.weights = weights
         lo, hi = trained_roi_range or (0.0, math.inf)
         self.in_training_range = lo <= self.target_roi <= hi
         self.z, self.cap = z, cap
-        self.eta_budget, self.eta_roi, self.prior_orders = eta_budget, eta_roi, prior_orders
         self.tracker = FeatureTracker(self.target_roi, self.budget_micros, ticks_per_day)
         self.last_features: FloatArray | None = None
         x0 = policy_features(
@@ -188,11 +187,7 @@ class PolicyBidder(Bidder):
                 self.target_roi, lo, hi,
             )  # fmt: skip
             self.plan0 = 1.5
-        start = max(self.plan0, 1.05)
-        self.lam = 0.0
-        self.mu = 1.0 / ((start - 1.0) / self.target_roi)
-        self._totals = RunningTotals()
-        self._last: CampaignState | None = None
+        self._start_duals(max(self.plan0, 1.05), eta_budget, eta_roi, prior_orders)
 
     def plan(self, state: CampaignState) -> float:
         """The model's rest-of-day multiplier for ``state`` (diagnostic; the controller uses the opening plan)."""
@@ -200,18 +195,18 @@ class PolicyBidder(Bidder):
         self.last_features = x
         return self._clip(math.exp(float(np.clip(self.weights(x), -3.0, 3.0))) / self.target_roi)
 
-    def _aim(self, time_left_frac: float) -> float:
+    def _roi_aim(self, time_left_frac: float) -> float:
         m = roi_aim_margin(self._totals.orders, 1.0 - time_left_frac, z=self.z)
         return self.target_roi * (1.0 + m)
 
     def multiplier(self, state: CampaignState) -> float:
         self._last = state
-        m = (1.0 + self.mu / self.target_roi) / max(self.lam + self.mu, 1e-9)
+        m = self._dual_multiplier()
         if self._totals.ticks == 0:
             m = max(self.plan0, 1.05) / self.target_roi
         roi = self._totals.roi_estimate(self.prior_orders)
         if roi is not None:
-            aim = self._aim(state.time_left_frac)
+            aim = self._roi_aim(state.time_left_frac)
             if roi < aim:
                 m = min(m, self.cap / aim)
         m = self._clip(m)
@@ -220,21 +215,4 @@ class PolicyBidder(Bidder):
 
     def observe(self, outcome: TickOutcome) -> None:
         self.tracker.observe(outcome)
-        self._totals.add(outcome)
-        scale = self.lam + self.mu
-        state = self._last
-        left = 1.0
-        if state is not None and state.ticks_left > 0:
-            ideal = state.remaining_micros / state.ticks_left
-            pace = outcome.spend_micros / ideal if ideal > 0 else 2.0
-            self.lam = max(0.0, self.lam + self.eta_budget * scale * float(np.clip(pace - 1.0, -1.0, 1.0)))
-            left = state.time_left_frac * (1.0 - 1.0 / state.ticks_left)
-        roi = self._totals.roi_estimate(self.prior_orders)
-        if roi is not None:
-            aim = self._aim(left)
-            err = (roi - aim) / aim
-            self.mu = max(0.0, self.mu - self.eta_roi * scale * float(np.clip(err, -1.0, 1.0)))
-        if self.lam + self.mu < 1e-6:
-            self.mu = 1e-6
-
-
+        super().observe(outcome)

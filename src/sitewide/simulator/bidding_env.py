@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
+from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, RunningTotals, TickOutcome
 from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
 from sitewide.simulator.oracle import hindsight_oracle
 
@@ -239,15 +239,6 @@ def make_campaigns(seed: int, cfg: EnvConfig) -> list[tuple[CampaignSpec, DayTra
     return out
 
 
-@dataclass(slots=True)
-class _Run:
-    spent: int = 0
-    gmv: int = 0
-    clicks: int = 0
-    orders: int = 0
-    max_exposure: int = 0
-
-
 def _resolve(tr: DayTraffic, idx: IntArray) -> tuple[int, int, int, int]:
     clicked = idx[tr.click[idx]]
     ordered = idx[tr.order[idx]]
@@ -277,12 +268,13 @@ def simulate_day(
     share = _tick_shares(T)
     forecast_left = np.concatenate([np.cumsum(share[::-1])[::-1], [0.0]]).clip(0.0, 1.0)
     day_guard = BudgetGuard(spec.budget_micros)
-    run = _Run()
+    run = RunningTotals()
+    max_exposure = 0
     for t in range(T):
         lo, hi = int(traffic.offsets[t]), int(traffic.offsets[t + 1])
         state = CampaignState(
             budget_micros=spec.budget_micros,
-            spent_micros=run.spent,
+            spent_micros=run.spend,
             in_flight_micros=0,
             gmv_micros=run.gmv,
             target_roi=spec.target_roi,
@@ -298,55 +290,47 @@ def simulate_day(
         m = res.multiplier[t] = bidder.multiplier(state)
         # the multiplier form (the default ``bid``) is used directly: one multiplier call per tick
         bids = values * np.float32(m) if type(bidder).bid is Bidder.bid else bidder.bid(state, values)
-        if spec.budget_micros - run.spent <= 0:
+        if spec.budget_micros - run.spend <= 0:
             bids = np.zeros_like(values)
         # the bidder's within-tick spend-rate guard narrows the hard cap for this tick
-        cap = min(spec.budget_micros, run.spent + max(0, bidder.tick_cap(state)))
+        cap = min(spec.budget_micros, run.spend + max(0, bidder.tick_cap(state)))
         guard = BudgetGuard(cap) if cap < spec.budget_micros else day_guard
-        room = guard.max_cpc(run.spent, 0)
+        room = guard.max_cpc(run.spend, 0)
         won = np.flatnonzero((bids > traffic.market[lo:hi]) & (traffic.cpc[lo:hi] <= room)) + lo
         exposure = int(traffic.cpc[won].sum())
         if exposure <= room:  # the whole tick fits even if every slot is clicked
-            run.max_exposure = max(run.max_exposure, run.spent + exposure)
+            max_exposure = max(max_exposure, run.spend + exposure)
             idx = won
-            sp, gm, ck, od = _resolve(traffic, idx)
         else:  # admit sub-batch by sub-batch; each sub-batch's clicks resolve before the next
             parts = []
-            spent0 = run.spent
+            spent = run.spend
             bounds = np.linspace(lo, hi, cfg.substeps + 1).astype(np.int64)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True):
                 part = won[(won >= a) & (won < b)]
-                part = part[traffic.cpc[part] <= guard.max_cpc(run.spent, 0)]
-                ok = part[guard.admit(traffic.cpc[part], run.spent, 0)]
-                run.max_exposure = max(run.max_exposure, run.spent + int(traffic.cpc[ok].sum()))
+                part = part[traffic.cpc[part] <= guard.max_cpc(spent, 0)]
+                ok = part[guard.admit(traffic.cpc[part], spent, 0)]
+                max_exposure = max(max_exposure, spent + int(traffic.cpc[ok].sum()))
                 parts.append(ok)
-                run.spent += _resolve(traffic, ok)[0]
-            run.spent = spent0
+                spent += _resolve(traffic, ok)[0]
             idx = np.concatenate(parts)
-            sp, gm, ck, od = _resolve(traffic, idx)
-        run.spent, run.gmv, run.clicks, run.orders = (
-            run.spent + sp,
-            run.gmv + gm,
-            run.clicks + ck,
-            run.orders + od,
-        )
+        sp, gm, ck, od = _resolve(traffic, idx)
         res.spend[t], res.gmv[t], res.clicks[t], res.orders[t] = sp, gm, ck, od
         res.impressions[t] = len(idx)
         res.gmv_expected[t] = float(traffic.value_true[idx].sum(dtype=np.float64))
         res.cost_expected[t] = float(traffic.cost_exp[idx].sum(dtype=np.float64))
-        bidder.observe(
-            TickOutcome(
-                impressions=len(idx),
-                clicks=ck,
-                orders=od,
-                spend_micros=sp,
-                gmv_micros=gm,
-                value_won=float(traffic.value_est[idx].sum(dtype=np.float64)),
-                candidates=hi - lo,
-                value_offered=float(values.sum(dtype=np.float64)),
-            )
+        outcome = TickOutcome(
+            impressions=len(idx),
+            clicks=ck,
+            orders=od,
+            spend_micros=sp,
+            gmv_micros=gm,
+            value_won=float(traffic.value_est[idx].sum(dtype=np.float64)),
+            candidates=hi - lo,
+            value_offered=float(values.sum(dtype=np.float64)),
         )
-    res.max_exposure = run.max_exposure
+        run.add(outcome)
+        bidder.observe(outcome)
+    res.max_exposure = max_exposure
     return res
 
 
