@@ -57,6 +57,10 @@ class DaySpans:
     def __bool__(self) -> bool:
         return bool(self.spans)
 
+    def only(self, days: Iterable[int]) -> DaySpans:
+        """The days of these spans that are also in ``days``."""
+        return DaySpans.of((d, d) for d in set(days) if d in self)
+
     @property
     def first(self) -> int:
         return self.spans[0][0]
@@ -69,24 +73,28 @@ class DaySpans:
 def dirty_days(
     prev_as_of_ms: int,
     as_of_ms: int,
-    new_event_ts: Iterable[int],
+    touched_ts: Iterable[int],
     period: tuple[int, int],
     reach_ms: int,
 ) -> DaySpans:
-    """Days whose figures may have changed: days that new events (by timestamp; a refund by its order's)
-    can affect, days whose inputs the advance of ``as_of`` lets in, and the period's own days; none at or
-    after ``as_of``."""
+    """Days whose figures may have changed: days that events can affect at the times in ``touched_ts`` (see
+    :func:`touched_times`; the caller passes the events new since the last run and the stored ones whose time
+    the advance of ``as_of`` lets in: nothing else can change a day before the previous ``as_of``), the days
+    that advance opens, and the period's own days; none at or after ``as_of``.
+
+    Only those: advancing ``as_of`` over a stretch without events does not reopen the reach window behind it
+    (a day with nothing new costs one day, not the attribution window)."""
     last = (as_of_ms - 1) // DAY_MS
     spans: list[tuple[int, int]] = []
 
     def span(lo_ms: int, hi_ms: int) -> None:
         spans.append((max(lo_ms, 0) // DAY_MS, min(min(hi_ms, as_of_ms - 1) // DAY_MS, last)))
 
-    for ts in sorted(set(new_event_ts)):
+    for ts in sorted(set(touched_ts)):
         if ts < as_of_ms:
             span(ts - reach_ms - DAY_MS, ts + DAY_MS)
     if as_of_ms > prev_as_of_ms:
-        span(prev_as_of_ms - reach_ms - DAY_MS, as_of_ms - 1)
+        span(prev_as_of_ms, as_of_ms - 1)
     span(period[0], period[1] - 1)
     return DaySpans.of(spans)
 

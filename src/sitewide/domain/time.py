@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sitewide.domain.types import ValidationError
 
@@ -33,6 +34,7 @@ def day_bounds(day: str) -> tuple[int, int]:
     return start, start + DAY_MS
 
 
+@lru_cache(maxsize=8192)  # settlement converts the same few days thousands of times a run
 def day_index(day: str) -> int:
     """Days since 1970-01-01 of a UTC calendar day ``YYYY-MM-DD``; ValidationError when malformed."""
     try:
@@ -42,6 +44,7 @@ def day_index(day: str) -> int:
     return int(d.timestamp()) // 86_400
 
 
+@lru_cache(maxsize=8192)
 def day_str(index: int) -> str:
     """The UTC calendar day ``YYYY-MM-DD`` of a day index (the inverse of :func:`day_index`)."""
     return datetime.fromtimestamp(index * 86_400, tz=UTC).strftime("%Y-%m-%d")

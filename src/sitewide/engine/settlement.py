@@ -62,12 +62,21 @@ class Settlement:
         prev_wm = last.event_watermark if last else 0
         wm = store.event_watermark()
         as_of = max(prev_as_of, end_ms)
-        stamps = store.event_stamps_after(prev_wm, wm)
+        stamps = store.event_stamps_after(prev_wm, wm)  # new events; then those the advance of as_of lets in
+        stamps += store.event_stamps_between(prev_as_of, as_of) if as_of > prev_as_of else []
         ref = sorted({o for _, k, o in stamps if k == EventKind.REFUND.value and o})
         order_ts = {i: e.ts_ms for i, e in store.get_events(ref).items()} if ref else {}
         days = dirty_days(
             prev_as_of, as_of, touched_times(stamps, order_ts), (start_ms, end_ms), policy.reach_ms
         )
+        old_days: dict[tuple[str, str], DayFigures] = {}
+        if days:  # a day has figures only with a campaign's click or impression on it, or booked ones to undo
+            got = store.day_figures(day_str(days.first), day_str(days.last))
+            old_days = {k: f for k, f in got.items() if day_index(k[1]) in days}
+            active = {day_index(d) for _, d in old_days}
+            for a, b in days.spans:
+                active.update(store.campaign_event_days(a * DAY_MS, min((b + 1) * DAY_MS, as_of)))
+            days = days.only(active)
         camps = {c.id: c for c in store.list_campaigns()}
         terms = store.campaign_terms()
         contracts = Contracts(store.guarantees(), policy.default_contract)
@@ -81,17 +90,13 @@ class Settlement:
             refunds = store.refunds_for([e.id for e in evs if e.kind is EventKind.ORDER])
             for (cid, d), f in compute_days(days, evs, camps, policy, named, refunds, as_of, terms).items():
                 new_days[(cid, day_str(d))] = f
-        old_days: dict[tuple[str, str], DayFigures] = {}
-        if days:
-            got = store.day_figures(day_str(days.first), day_str(days.last))
-            old_days = {k: f for k, f in got.items() if day_index(k[1]) in days}
         for k, f in old_days.items():  # a day that lost all its activity goes to zero
             new_days.setdefault(k, zero_figures(f))
 
         # guarantee windows: those holding a recomputed day, and those that mature in this run
         span = contracts.span_days
         lo_day, hi_day = judged_day_range(days, contracts, prev_as_of, end_ms, as_of)
-        known = store.day_figures(day_str(lo_day - span), day_str(hi_day))
+        known = store.day_figures(day_str(lo_day - span), day_str(hi_day), products=False)
         booked = dict(known)  # the figures the previous run booked (the reserve's "before")
         known.update(new_days)
         windows = windows_to_judge(known, new_days, camps, contracts, prev_as_of, as_of)
@@ -103,7 +108,7 @@ class Settlement:
         )
         for cid, w in windows:  # windows reaching back beyond what was read (long, old windows)
             if w[0] < lo_day - span:
-                known.update(store.day_figures(day_str(w[0]), day_str(w[0] + w[1] - 1), cid))
+                known.update(store.day_figures(day_str(w[0]), day_str(w[0] + w[1] - 1), cid, products=False))
         evals = judge_windows(windows, known, camps, contracts, old_evals)
         reserve: list[ReserveMove] = (
             reserve_moves(camps, contracts, booked, known, evals, prev_as_of, as_of) if policy.reserve else []

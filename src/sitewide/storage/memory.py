@@ -12,6 +12,7 @@ from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
 from sitewide.ports import EventReceipt, ReportPage, ReportQuery, ReportTotals
 
@@ -222,6 +223,23 @@ class MemoryStore:
             ids = self._event_order[max(after, 0) : max(upto, 0)]
             return [(e.ts_ms, e.kind.value, e.order_id) for e in (self._events[i] for i in ids)]
 
+    def event_stamps_between(self, start_ms: int, end_ms: int) -> list[tuple[int, str, str | None]]:
+        with self._lock:
+            evs = [self._events[i] for i in self._event_order]
+        return [(e.ts_ms, e.kind.value, e.order_id) for e in evs if start_ms <= e.ts_ms < end_ms]
+
+    def campaign_event_days(self, start_ms: int, end_ms: int) -> list[int]:
+        with self._lock:
+            evs = [self._events[i] for i in self._event_order]
+        kinds = (EventKind.CLICK, EventKind.IMPRESSION)
+        return sorted(
+            {
+                e.ts_ms // DAY_MS
+                for e in evs
+                if start_ms <= e.ts_ms < end_ms and e.campaign_id is not None and e.kind in kinds
+            }
+        )
+
     def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
         with self._lock:
             return {
@@ -237,11 +255,11 @@ class MemoryStore:
             return [r for _, r in sorted(self._runs.items()) if r.period == period]
 
     def day_figures(
-        self, first_day: str, last_day: str, campaign_id: str | None = None
+        self, first_day: str, last_day: str, campaign_id: str | None = None, *, products: bool = True
     ) -> dict[tuple[str, str], DayFigures]:
         with self._lock:
             return {
-                k: f
+                k: f if products else replace(f, products=())
                 for k, f in self._days.items()
                 if first_day <= k[1] <= last_day and (campaign_id is None or k[0] == campaign_id)
             }

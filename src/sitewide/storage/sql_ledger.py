@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.ledger import LedgerLine, check_balanced
 from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
+from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import (
     Conflict,
     Event,
@@ -127,6 +128,29 @@ class SqlLedger:
         with self.engine.connect() as conn:
             return [(int(r[0]), str(r[1]), r[2]) for r in conn.execute(q)]
 
+    def event_stamps_between(self, start_ms: int, end_ms: int) -> list[tuple[int, str, str | None]]:
+        ev = self.t.events
+        q = select(ev.c.ts_ms, ev.c.kind, ev.c.order_id).where(ev.c.ts_ms >= start_ms, ev.c.ts_ms < end_ms)
+        with self.engine.connect() as conn:
+            return [(int(r[0]), str(r[1]), r[2]) for r in conn.execute(q)]
+
+    def campaign_event_days(self, start_ms: int, end_ms: int) -> list[int]:
+        """One range scan of the ts_ms index; ``//`` is integer (floor) division on both dialects."""
+        ev = self.t.events
+        day = (ev.c.ts_ms // DAY_MS).label("d")
+        q = (
+            select(day)
+            .where(
+                ev.c.ts_ms >= start_ms,
+                ev.c.ts_ms < end_ms,
+                ev.c.campaign_id.is_not(None),
+                ev.c.kind.in_([EventKind.CLICK.value, EventKind.IMPRESSION.value]),
+            )
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(int(r[0]) for r in conn.execute(q))
+
     def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
         ids = sorted(set(order_ids))
         out: dict[str, list[Event]] = {}
@@ -152,12 +176,13 @@ class SqlLedger:
             return [from_row(SettlementRun, r) for r in conn.execute(q)]
 
     def day_figures(
-        self, first_day: str, last_day: str, campaign_id: str | None = None
+        self, first_day: str, last_day: str, campaign_id: str | None = None, *, products: bool = True
     ) -> dict[tuple[str, str], DayFigures]:
-        """The latest figures per campaign-day, each with its product rows (of the same run)."""
+        """The latest figures per campaign-day, each with its product rows (of the same run) unless
+        ``products=False``."""
         t, p = self.t.day_figures, self.t.product_figures
         latest: dict[tuple[str, str], object] = {}
-        products: dict[tuple[str, str, int], list[ProductFigures]] = {}
+        rows: dict[tuple[str, str, int], list[ProductFigures]] = {}
         q = select(t).where(t.c.day >= first_day, t.c.day <= last_day).order_by(t.c.run_seq)
         qp = select(p).where(p.c.day >= first_day, p.c.day <= last_day).order_by(p.c.product_id)
         if campaign_id is not None:
@@ -165,10 +190,13 @@ class SqlLedger:
         with self.engine.connect() as conn:
             for r in conn.execute(q):
                 latest[(r.campaign_id, r.day)] = r
-            for r in conn.execute(qp):
-                products.setdefault((r.campaign_id, r.day, r.run_seq), []).append(from_row(ProductFigures, r))
+            want = {(k[0], k[1], r.run_seq) for k, r in latest.items()}  # type: ignore[attr-defined]
+            for r in conn.execute(qp) if products else ():  # only the latest run's rows are decoded
+                pk = (r.campaign_id, r.day, r.run_seq)
+                if pk in want:
+                    rows.setdefault(pk, []).append(from_row(ProductFigures, r))
         return {
-            k: from_row(DayFigures, r, products=tuple(products.get((*k, r.run_seq), ())))  # type: ignore[attr-defined]
+            k: from_row(DayFigures, r, products=tuple(rows.get((*k, r.run_seq), ())))  # type: ignore[attr-defined]
             for k, r in latest.items()
         }
 
