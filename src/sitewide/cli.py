@@ -115,20 +115,52 @@ def serve(
     scorer_path: Annotated[
         Path | None, typer.Option(help="ranker checkpoint to serve (from `sitewide train`)")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="worker processes, each with its own engine over the same data dir / database"),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (dashboard at /ui/, OpenAPI docs at /docs)."""
+    """Run the HTTP API (dashboard at /ui/, OpenAPI docs at /docs). uvloop and httptools are used when
+    installed (``pip install sitewide[fast]``)."""
+    import os
+
     import uvicorn
 
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
 
+    # one intra-op thread per request: the server runs many small scoring batches on its request threads (and
+    # workers), where torch's and BLAS's own thread pools only contend for the same cores (set it to override)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     _port(port)
+    _at_least("--workers", workers, 1)
     if scorer_path is not None and not scorer_path.is_file():
         raise CliError(f"--scorer-path {scorer_path}: no such file")
     _check_listen(host, port)
     settings = Settings(data_dir=data_dir, database_url=database_url, scorer_path=scorer_path)
     console.print(f"sitewide API on http://{host}:{port}  (docs: /docs, store: {settings.store_url()})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    fast = {"loop": "auto", "http": "auto"}  # uvloop / httptools when importable, else asyncio / h11
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **fast)  # type: ignore[arg-type]
+        return
+    # Once, here: migrate and seed the store and make sure an operator key exists (a bootstrap key is shown
+    # once), so that the workers do not race to do it. Then each worker builds its own app and engine from the
+    # same settings, passed through the environment (uvicorn starts workers as fresh processes).
+    create_app(settings)
+    env = {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "SCORER_PATH": scorer_path}
+    for k, v in env.items():
+        if v is not None:
+            os.environ[f"SITEWIDE_{k}"] = str(v)
+    uvicorn.run(
+        "sitewide.service.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        **fast,  # type: ignore[arg-type]
+    )
 
 
 def campaign_table(rows: list[dict[str, object]], title: str) -> Table:

@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel
 
 from sitewide.api import fields_of
+from sitewide.api.auctions import AuctionIn, AuctionsIn, AuctionsOut
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.api.forecast import (
     CampaignForecastOut,
@@ -305,6 +306,10 @@ class SitewideClient:
             request_id=request_id, user_id=user_id, kind=kind, query=query, slots=slots, ts_ms=ts_ms
         )
         return self._get(ServeOut, "POST", "/serve", body)
+
+    def auctions(self, auctions: Sequence[AuctionIn]) -> AuctionsOut:
+        """The auction-only call: 1–5 auctions over your candidates; ranked winners with resolved bid ids."""
+        return self._get(AuctionsOut, "POST", "/auctions", AuctionsIn(auctions=list(auctions)))
 
     def serve_batch(self, requests: Sequence[ServeIn]) -> ServeBatchOut:
         return self._get(ServeBatchOut, "POST", "/serve/batch", ServeBatchIn(requests=list(requests)))

@@ -42,5 +42,5 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 def test_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]
     response = case.call(headers={"Authorization": f"Bearer {OPERATOR}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
-    if response.status_code >= 400:
+    if response.status_code >= 400 and not case.path.startswith("/compat/"):  # compat: test_compat_schemathesis
         assert "detail" in response.json()

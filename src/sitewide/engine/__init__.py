@@ -21,6 +21,7 @@ from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
 from sitewide.domain.time import SystemClock
 from sitewide.domain.types import Campaign, Event, FloatArray, IntArray, ServeRequest, ServeResult
+from sitewide.engine.auctions import AuctionDesk, AuctionOutcome, AuctionRequest
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
@@ -104,6 +105,7 @@ class Engine:
             self.serving.traffic,
             self.holdout,
         )
+        self.auction_desk = AuctionDesk(self.catalogue, self.retrieval, self.campaigns, self.serving)
         self.events = EventIntake(
             store, self.catalogue, self.campaigns, self.retrieval, self.values, self.creatives
         )
@@ -201,6 +203,12 @@ class Engine:
     def serve(self, request: ServeRequest) -> ServeResult:
         with self._rw.read():
             return self.serving.serve(request, self.clock)
+
+    def auctions(self, requests: Sequence[AuctionRequest]) -> list[AuctionOutcome]:
+        """The auction-only path (:mod:`.auctions`): 1–5 auctions over the caller's candidates (ids, a category
+        or a query), priced like ``serve``; the winners, ranked, per auction."""
+        with self._rw.read():  # like serve: requests side by side, pricing under the state lock
+            return self.auction_desk.run(requests, self.clock)
 
     def value_report(self) -> dict[str, float]:
         """Per campaign: the expected GMV (micros, as valued when served: calibrated when

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.holdout import Holdout, TrafficSample
-from sitewide.engine.retrieval import Retrieval, StageTimer
+from sitewide.engine.retrieval import Retrieval, Rows, StageTimer
 from sitewide.engine.value import ValueBook
 from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
 
@@ -76,6 +76,14 @@ class Serving:
         with self.state_lock:  # pacing, budgets, experiments and accounting: one request at a time
             return self._auction(batch, cand, pctr, pcvr, timer)
 
+    def price(self, batch: RequestBatch, rows: Rows, *, ads_only: bool) -> tuple[ServedBatch, list[str]]:
+        """The auction-only path (:mod:`.auctions`): candidate ``rows`` the caller chose, priced as
+        :meth:`serve_batch` prices retrieval's. ``ads_only``: every slot is an ad slot and organic candidates
+        score zero, so that the candidates compete on their ad score alone (same bids, pacing and pricing)."""
+        cand, _, pctr, pcvr = rows
+        with self.state_lock:
+            return self._auction(batch, cand, pctr, pcvr, None, ads_only=ads_only)
+
     def _auction(
         self,
         batch: RequestBatch,
@@ -83,6 +91,7 @@ class Serving:
         pctr: FloatArray,
         pcvr: FloatArray,
         timer: StageTimer | None,
+        ads_only: bool = False,
     ) -> tuple[ServedBatch, list[str]]:
         """Values → bids → one auction → accounting → creatives, for candidate rows already scored."""
         cat, book, values = self.catalogue, self.campaigns, self.values
@@ -120,7 +129,7 @@ class Serving:
         organic = pctr * pcvr * np.sqrt(cat.price[safe] * cat.median_price)
         ab = AuctionBatch(
             product=cand,
-            relevance=self.config.gmv_weight * organic * m,
+            relevance=np.zeros_like(organic) if ads_only else self.config.gmv_weight * organic * m,
             pctr=np.clip(np.where(cand >= 0, pctr * m, 1e-9), 1e-9, 1.0),
             bid=bid * m,
             campaign=camp,
@@ -129,7 +138,10 @@ class Serving:
         )
         if timer:
             timer.lap("bid")  # value, pacing multipliers, budget and experiment gates
-        res = self.holdout.auction(ab, batch, camp_ids, self.config.auction)  # run_auction + ghost holdouts
+        auction = self.config.auction
+        if ads_only:
+            auction = replace(auction, max_ad_share=1.0, min_ad_spacing=0)
+        res = self.holdout.auction(ab, batch, camp_ids, auction)  # run_auction + ghost holdouts
         if timer:
             timer.lap("auction")
         shown = res.slot >= 0

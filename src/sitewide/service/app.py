@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
+from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
     appeals,
+    auctions,
     campaigns,
     campaigns_ui,
     catalogue,
+    compat,
     creatives,
     creatives_ui,
     events,
@@ -51,6 +59,62 @@ SECURITY_HEADERS = {
 
 def _announce(key: str) -> None:
     print(f"sitewide: operator API key (shown once, store it): {key}", file=sys.stderr, flush=True)
+
+
+def bid_secret(settings: Settings) -> bytes:
+    """The key that signs resolved bid ids: ``SITEWIDE_BID_SECRET``, else a random one kept in
+    ``data_dir/bid_secret`` (created once; every worker over the same data dir reads the same one, and bid ids
+    survive restarts), else — no writable data dir — a random one for this process."""
+    if settings.bid_secret:
+        return settings.bid_secret.encode()
+    path = Path(settings.data_dir) / "bid_secret"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker is writing it
+            if len(key := path.read_bytes().strip()) >= 32:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"{path}: unreadable bid secret (delete it to make a new one)") from None
+    except OSError:
+        return secrets.token_hex(32).encode()
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+class SecurityHeaders:
+    """Every answer (the dashboard's pages included): no MIME sniffing, no framing (clickjacking), no referrer
+    sent to other sites (keys in URLs), no plugins, no <base> hijack. A plain ASGI middleware that adds the
+    headers to the response's start message: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs
+    every request through an extra task and memory stream, a fixed cost on the serving path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.raw = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.raw if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``sitewide serve --workers N``: each worker process builds it (its own engine) from the
+    ``SITEWIDE_*`` environment the CLI set, so every worker runs over the same data dir / database."""
+    return create_app(Settings(), announce=None)
 
 
 def _loc(loc: tuple[object, ...] | list[object]) -> str:
@@ -89,6 +153,7 @@ def create_app(
     app.state.accounts = accounts = parts.accounts
     app.state.operator_keys = parts.operator_keys
     app.state.catalogue_version = CatalogueVersion()
+    app.state.bid_codec = BidCodec(bid_secret(settings))
     app.state.creatives = build_desk(settings, store)
     restore_creatives(engine, store)
     app.state.bootstrap_operator_key = None
@@ -126,21 +191,16 @@ def create_app(
         return JSONResponse(status_code=422, content={"detail": "; ".join(msgs) or "invalid request"})
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if request.url.path.startswith("/compat/"):  # no such compat route or method: the compat error body
+            answer = compat.error_response(exc)
+            assert answer is not None
+            return answer
         return JSONResponse(
             status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=exc.headers
         )
 
-    @app.middleware("http")
-    async def _security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Every answer (the dashboard's pages included): no MIME sniffing, no framing (clickjacking), no
-        referrer sent to other sites (keys in URLs), no plugins, no <base> hijack."""
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -155,6 +215,8 @@ def create_app(
         experiments.router,
         catalogue.router,
         serve.router,
+        auctions.router,
+        compat.router,
         events.router,
         settle.router,
         reports.router,

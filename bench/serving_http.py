@@ -1,0 +1,318 @@
+"""The serving path over HTTP on loopback: ``POST /serve``, the auction-only ``POST /auctions`` and the
+retail-media compatible ``POST /compat/v2/auctions``, through ``sitewide serve`` (uvicorn; uvloop and httptools
+when installed) in a separate process.
+
+Client: raw HTTP/1.1 over keep-alive asyncio connections (one per concurrent caller), so that the client costs
+as little CPU as possible on a machine whose cores it shares with the server. Timed: from writing a request to
+reading the whole response body, per request.
+
+Figures
+- latency at concurrency 1 (``http_serve_p50_ms``/``p99``, ``http_auction_p50_ms``/``p99``,
+  ``http_compat_auction_p50_ms``/``p99``); baseline = the same call in-process (``Engine.serve`` /
+  ``Engine.auctions`` over the same data dir, measured in this run), so the ratio is what HTTP adds;
+- ``POST /serve`` requests/s and p99 at concurrency 1, 4, 16 and 64 (a fixed time each), and the throughput at
+  64 as a share of the peak (no collapse under overload).
+
+Workload: the catalogue in the data dir (the packaged 2,000 real products unless a generated one is passed in),
+a quarter of the products in 40 campaigns with budgets that do not run out during the run; search queries are
+two or three words of product titles drawn Zipf-like from a pool (repeated queries are the norm in search and
+hit the engine's candidate cache), users from a pool of 5,000; an auction has 40 candidate ids and 3 slots.
+
+``run(quick)`` is what ``bench/serving.py`` calls; ``python bench/serving_http.py [--quick]`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from sitewide.domain.money import Micros
+from sitewide.domain.types import Campaign, Product
+
+KEY = "sw_0123456789abcdef_bench-http-operator-key"
+CONCURRENCY = (1, 4, 16, 64)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection: POST a JSON body, read the status and the whole body."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader
+        self.writer: asyncio.StreamWriter
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        n = next(int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length")
+        return status, await self.reader.readexactly(n)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _seed(data_dir: Path, products: Sequence[Product] | None) -> tuple[list[Product], list[Campaign]]:
+    """The store in ``data_dir``: the catalogue and 40 campaigns over a quarter of its products."""
+    from sitewide.catalogue import packaged_catalogue
+    from sitewide.domain.types import Shop
+    from sitewide.storage.sql import SqlStore
+
+    store = SqlStore.from_url(f"sqlite:///{data_dir / 'sitewide.sqlite'}")
+    if products is None:
+        shops, prods = packaged_catalogue()
+    else:
+        prods = list(products)
+        shops = [Shop(s, f"m-{s}", s) for s in sorted({p.shop_id for p in prods})]
+    store.upsert_shops(shops)
+    store.upsert_products(prods)
+    shop_merchant = {s.id: s.merchant_id for s in shops}
+    rng = np.random.default_rng(7)
+    chosen = rng.choice(len(prods), size=len(prods) // 4, replace=False)
+    by_merchant: dict[str, list[str]] = {}
+    for i in chosen.tolist():
+        by_merchant.setdefault(shop_merchant[prods[i].shop_id], []).append(prods[i].id)
+    camps = []
+    for j, (m, ids) in enumerate(sorted(by_merchant.items(), key=lambda kv: -len(kv[1]))[:40]):
+        roi = Decimal(str(round(float(rng.uniform(1.5, 6.0)), 2)))
+        c = Campaign(f"bench-c{j}", m, f"bench {j}", tuple(ids), roi, Micros(10**12), created_ms=0)
+        store.create_campaign(c)
+        camps.append(c)
+    return prods, camps
+
+
+class Workload:
+    def __init__(self, products: Sequence[Product], campaigns: Sequence[Campaign], seed: int = 1) -> None:
+        self.rng = np.random.default_rng(seed)
+        words = [p.title.split() for p in products]
+        self.queries = [" ".join(w[: 2 + (i % 2)]) for i, w in enumerate(words) if w][:2_000]
+        zipf = 1.0 / np.arange(1, len(self.queries) + 1) ** 1.0
+        self.p_query = zipf / zipf.sum()
+        self.ids = [p.id for p in products]
+        self.promoted = sorted({pid for c in campaigns for pid in c.product_ids})
+        self.n = 0
+
+    def _user(self) -> str:
+        return f"u{int(self.rng.integers(5_000))}"
+
+    def serve(self) -> bytes:
+        self.n += 1
+        q = self.queries[int(self.rng.choice(len(self.queries), p=self.p_query))]
+        body = {"request_id": f"r{self.n}", "user_id": self._user(), "query": q, "slots": 10}
+        return json.dumps(body).encode()
+
+    def candidates(self) -> list[str]:
+        a = self.rng.choice(len(self.promoted), 20, replace=False)
+        b = self.rng.choice(len(self.ids), 20, replace=False)
+        return [self.promoted[i] for i in a.tolist()] + [self.ids[i] for i in b.tolist()]
+
+    def auction(self) -> bytes:
+        body = {"auctions": [{"slots": 3, "user_id": self._user(), "product_ids": self.candidates()}]}
+        return json.dumps(body).encode()
+
+    def compat(self) -> bytes:
+        a = {
+            "type": "listings",
+            "slots": 3,
+            "opaqueUserId": self._user(),
+            "products": {"ids": self.candidates()},
+        }
+        return json.dumps({"auctions": [a]}).encode()
+
+
+async def _latency(port: int, path: str, make: Callable[[], bytes], n: int, warm: int) -> list[float]:
+    c = Conn("127.0.0.1", port)
+    await c.open()
+    out = []
+    try:
+        for i in range(warm + n):
+            body = make()
+            t = time.perf_counter()
+            status, data = await c.post(path, body)
+            dt = (time.perf_counter() - t) * 1000
+            if status != 200:
+                raise RuntimeError(f"{path}: HTTP {status}: {data[:300]!r}")
+            if i >= warm:
+                out.append(dt)
+    finally:
+        c.close()
+    return out
+
+
+async def _load(
+    port: int, path: str, make: Callable[[], bytes], conc: int, seconds: float
+) -> tuple[float, float]:
+    """``conc`` callers each sending back-to-back for ``seconds``: (requests/s, p99 ms)."""
+    conns = [Conn("127.0.0.1", port) for _ in range(conc)]
+    await asyncio.gather(*(c.open() for c in conns))
+    lat: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def caller(c: Conn) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            body = make()
+            t = time.perf_counter()
+            status, _ = await c.post(path, body)
+            lat.append((time.perf_counter() - t) * 1000)
+            errors += status != 200
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(caller(c) for c in conns))
+    wall = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    if errors:
+        raise RuntimeError(f"{path}: {errors} non-200 answers at concurrency {conc}")
+    return len(lat) / wall, float(np.percentile(lat, 99))
+
+
+def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, SITEWIDE_OPERATOR_KEY=KEY)
+    cmd = [sys.executable, "-c", "from sitewide.cli import main; main()", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(data_dir), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                if b"200 OK" in s.recv(1024):
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start within 120 s")
+
+
+def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float]:
+    """p50 ms of ``Engine.serve`` and of ``Engine.auctions`` over the same data dir, in this process."""
+    from sitewide.domain.types import RequestKind, ServeRequest
+    from sitewide.engine.auctions import AuctionRequest
+    from sitewide.settings import Settings
+    from sitewide.wiring import build_engine
+
+    engine = build_engine(Settings(data_dir=data_dir, load_catalogue=False))
+    now = engine.clock.now_ms()
+    serve_t, auc_t = [], []
+    for i in range(n + 50):
+        b = json.loads(wl.serve())
+        req = ServeRequest(b["request_id"], b["user_id"], RequestKind.SEARCH, b["query"], 10, now)
+        t = time.perf_counter()
+        engine.serve(req)
+        if i >= 50:
+            serve_t.append((time.perf_counter() - t) * 1000)
+        a = AuctionRequest(f"a{i}", 3, f"u{i}", tuple(wl.candidates()), ts_ms=now)
+        t = time.perf_counter()
+        engine.auctions([a])
+        if i >= 50:
+            auc_t.append((time.perf_counter() - t) * 1000)
+    return float(np.median(serve_t)), float(np.median(auc_t))
+
+
+def _metric(name: str, value: float, baseline: float | None = None, target: str | None = None) -> None:
+    line = f"metric: {name}={value:.3f}"
+    if baseline is not None:
+        line += f" baseline={baseline:.3f} ratio={value / baseline:.2f}" if baseline > 0 else ""
+    if target is not None:
+        line += f" target={target}"
+    print(line, flush=True)
+
+
+def run(quick: bool, products: Sequence[Product] | None = None, workers: int = 1) -> None:
+    """Seed a data dir, start ``sitewide serve`` on loopback, time it, print ``metric:`` lines."""
+    n, warm, secs = (300, 100, 2.5) if quick else (2_000, 300, 8.0)
+    print(
+        f"# load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5-min load average, {os.cpu_count()} cores)"
+    )
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+
+        stack = "uvloop+httptools"
+    except ImportError:
+        stack = "asyncio+h11 (install sitewide[fast] for uvloop+httptools)"
+    with tempfile.TemporaryDirectory(prefix="sitewide-http-") as tmp:
+        data_dir = Path(tmp)
+        prods, camps = _seed(data_dir, products)
+        wl = Workload(prods, camps)
+        print(f"# {len(prods):,} products, {len(camps)} campaigns, workers={workers}, server stack: {stack}")
+        port = _free_port()
+        proc = _start_server(data_dir, port, workers)
+        try:
+            loop = asyncio.new_event_loop()
+            serve = loop.run_until_complete(_latency(port, "/serve", wl.serve, n, warm))
+            auc = loop.run_until_complete(_latency(port, "/auctions", wl.auction, n, warm))
+            compat: list[float] = []
+            try:
+                compat = loop.run_until_complete(_latency(port, "/compat/v2/auctions", wl.compat, n, warm))
+            except RuntimeError as e:
+                print(f"# compat auctions not timed: {e}")
+            sweep = {
+                c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, secs)) for c in CONCURRENCY
+            }
+            loop.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        base_serve, base_auc = _in_process(data_dir, wl, n // 2)
+    p = np.percentile
+    _metric("http_serve_p50_ms", float(p(serve, 50)), base_serve, "5")
+    _metric("http_serve_p99_ms", float(p(serve, 99)), None, "20")
+    _metric("http_auction_p50_ms", float(p(auc, 50)), base_auc, "4")
+    _metric("http_auction_p99_ms", float(p(auc, 99)))
+    if compat:
+        _metric("http_compat_auction_p50_ms", float(p(compat, 50)), float(p(auc, 50)))
+        _metric("http_compat_auction_p99_ms", float(p(compat, 99)), float(p(auc, 99)))
+    peak = max(r for r, _ in sweep.values())
+    for c, (rps, p99) in sweep.items():
+        _metric(f"http_rps_c{c}", rps, None, "1000" if c == 16 else None)
+        _metric(f"http_p99_ms_c{c}", p99)
+    _metric("http_rps_c64_over_peak", sweep[64][0] / peak, None, "0.9")
+    rss = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    print(f"metric: peak_rss_mb={rss / 1024:.0f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a short run (under a minute)")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes")
+    args = ap.parse_args()
+    run(args.quick, workers=args.workers)
+
+
+if __name__ == "__main__":
+    main()
