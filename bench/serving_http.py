@@ -39,8 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sitewide.domain.money import Micros
-from sitewide.domain.types import Campaign, Product
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # as `sitewide serve` sets them
+    os.environ.setdefault(_var, "1")
+
+from sitewide.domain.money import Micros  # noqa: E402
+from sitewide.domain.types import Campaign, Product  # noqa: E402
 
 KEY = "sw_0123456789abcdef_bench-http-operator-key"
 CONCURRENCY = (1, 4, 16, 64)
@@ -222,6 +225,8 @@ def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float]:
     from sitewide.settings import Settings
     from sitewide.wiring import build_engine
 
+    if "torch" in sys.modules:  # as `sitewide serve` runs it: one intra-op thread
+        sys.modules["torch"].set_num_threads(1)
     engine = build_engine(Settings(data_dir=data_dir, load_catalogue=False))
     now = engine.clock.now_ms()
     serve_t, auc_t = [], []
@@ -249,8 +254,21 @@ def _metric(name: str, value: float, baseline: float | None = None, target: str 
     print(line, flush=True)
 
 
+def generated(n: int) -> list[Product] | None:
+    """``n`` products from the big-catalogue generator (``sitewide.simulator.big_catalogue``) when it exists."""
+    try:
+        from sitewide.simulator.big_catalogue import big_catalogue  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    from sitewide.catalogue import packaged_catalogue
+
+    _, prods = big_catalogue(packaged_catalogue()[1], n, 0)
+    return list(prods)
+
+
 def run(quick: bool, products: Sequence[Product] | None = None, workers: int = 1) -> None:
-    """Seed a data dir, start ``sitewide serve`` on loopback, time it, print ``metric:`` lines."""
+    """Seed a data dir, start ``sitewide serve`` on loopback, time it, print ``metric:`` lines. ``products``:
+    the catalogue (default: the packaged 2,000 real products)."""
     n, warm, secs = (300, 100, 2.5) if quick else (2_000, 300, 8.0)
     print(
         f"# load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5-min load average, {os.cpu_count()} cores)"
@@ -310,8 +328,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a short run (under a minute)")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
+    ap.add_argument("--products", type=int, default=0, help="a generated catalogue of this size (0: packaged)")
     args = ap.parse_args()
-    run(args.quick, workers=args.workers)
+    products = generated(args.products) if args.products else None
+    if args.products and products is None:
+        ap.error("--products needs sitewide.simulator.big_catalogue (not on this branch yet)")
+    run(args.quick, products, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -3,37 +3,21 @@ wrong keys) never get a 5xx, and every error answer is the documented array of `
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import HealthCheck, settings
+from test_schemathesis import make_app
 
 from sitewide.domain.money import Micros
-from sitewide.domain.types import Campaign, Product, Shop
-from sitewide.service.app import create_app
-from sitewide.settings import Settings
-from sitewide.storage.memory import MemoryStore
-from sitewide.wiring import seeded_engine
+from sitewide.domain.types import Campaign
 
 schemathesis = pytest.importorskip("schemathesis")
 
 OPERATOR = "sw_00112233445566_compat-schemathesis-operator"
 
 
-def _app():  # type: ignore[no-untyped-def]
-    from decimal import Decimal
-
-    shops = [Shop("s1", "m1", "One"), Shop("s2", "m2", "Two")]
-    products = [
-        Product(
-            f"p{i:02d}", f"s{1 + i % 2}", f"usb flash drive model {i}", "usb drives", Micros(10_000_000 + i)
-        )
-        for i in range(8)
-    ]
-    camps = [Campaign("c1", "m1", "c1", ("p00", "p02", "p04"), Decimal("2.00"), Micros(10**9))]
-    engine = seeded_engine(MemoryStore(), shops, products, camps)
-    return create_app(Settings(load_catalogue=False), engine, operator_key=OPERATOR, announce=None)
-
-
-APP = _app()
+APP = make_app(OPERATOR, [Campaign("c1", "m1", "c1", ("p00", "p02", "p04"), Decimal("2.00"), Micros(10**9))])
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).include(path_regex="^/compat/")
 
 

@@ -4,11 +4,14 @@ stays well under a minute on two cores."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
 from sitewide.domain.money import Micros
-from sitewide.domain.types import Product, Shop
+from sitewide.domain.types import Campaign, Product, Shop
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.memory import MemoryStore
@@ -19,7 +22,8 @@ schemathesis = pytest.importorskip("schemathesis")
 OPERATOR = "sw_00112233445566_schemathesis-operator"
 
 
-def _app():  # type: ignore[no-untyped-def]
+def make_app(operator: str, campaigns: Sequence[Campaign] = ()) -> FastAPI:
+    """The app the property-based runs call: eight products in two shops, ``campaigns`` over them."""
     shops = [Shop("s1", "m1", "One"), Shop("s2", "m2", "Two")]
     products = [
         Product(
@@ -27,11 +31,12 @@ def _app():  # type: ignore[no-untyped-def]
         )
         for i in range(8)
     ]
-    engine = seeded_engine(MemoryStore(), shops, products)
-    return create_app(Settings(load_catalogue=False), engine, operator_key=OPERATOR, announce=None)
+    engine = seeded_engine(MemoryStore(), shops, products, list(campaigns))
+    conf = Settings(load_catalogue=False, bid_secret="schemathesis-bid-secret-0123456789")
+    return create_app(conf, engine, operator_key=operator, announce=None)
 
 
-APP = _app()
+APP = make_app(OPERATOR)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
@@ -42,5 +47,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 def test_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]
     response = case.call(headers={"Authorization": f"Bearer {OPERATOR}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
-    if response.status_code >= 400 and not case.path.startswith("/compat/"):  # compat: test_compat_schemathesis
+    if response.status_code >= 400 and not case.path.startswith(
+        "/compat/"
+    ):  # compat: test_compat_schemathesis
         assert "detail" in response.json()
