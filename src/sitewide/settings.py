@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite file under data_dir
     operator_key: str | None = None  # SITEWIDE_OPERATOR_KEY: register this operator key at start-up
     bid_secret: str | None = None  # SITEWIDE_BID_SECRET: signs resolved bid ids (default: data_dir/bid_secret)
+    # the one currency of this deployment, shown on every page (amounts are micros of it); the packaged
+    # catalogue's prices are US dollars
+    currency: str = "USD"
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
     # what the benchmarks measure: char-n-gram text vectors, the faiss IVF index (exact for catalogues under

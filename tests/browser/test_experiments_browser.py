@@ -37,7 +37,7 @@ def test_start_watch_and_stop_an_experiment(site: tuple[str, str], browser: obje
     page.select_option("#winner", "B")
     page.click("#stop")
     page.wait_for_selector("#apply")
-    assert page.inner_text("#status") == "stopped" and "serving B" in page.inner_text("#verdict")
+    assert page.inner_text("#status") == "Stopped" and "serving B" in page.inner_text("#verdict")
     assert "keep running" not in page.inner_text("#verdict")
     shot(page, "22-experiment-stopped")
     page.goto(f"{base}/ui/experiments")

@@ -46,7 +46,7 @@ def test_merchant_runs_a_campaign_level_experiment_from_the_console(
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    xid = r.headers["location"].rsplit("/", 1)[1]
+    xid = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
     watch = ui.get(f"/ui/experiments/{xid}").text
     assert (
         'id="verdict"' in watch and "keep running" in watch and "lift-chart" in watch and 'id="stop"' in watch

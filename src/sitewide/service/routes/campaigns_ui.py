@@ -3,6 +3,8 @@ auctions, the create/edit form (one form, one handler) and pause/resume."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -12,12 +14,22 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
-from sitewide.api.schemas import CampaignIn, CampaignPatch
+from sitewide.api.schemas import (
+    MAX_DAILY_BUDGET_MICROS,
+    MAX_TARGET_ROI,
+    MIN_DAILY_BUDGET_MICROS,
+    MIN_TARGET_ROI,
+    CampaignIn,
+    CampaignPatch,
+)
 from sitewide.domain.money import format_amount, parse_amount
-from sitewide.domain.types import Campaign, CampaignStatus, DomainError
+from sitewide.domain.types import Campaign, CampaignStatus, DomainError, ValidationError
 from sitewide.engine import Engine
+from sitewide.i18n import Translator
+from sitewide.service import diagnosis
+from sitewide.service.diagnosis import Alert
 from sitewide.service.present import campaign_out, losses_out
-from sitewide.service.reporting import campaign_days
+from sitewide.service.reporting import campaign_days, report
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
@@ -40,31 +52,104 @@ class CampaignRow:
     met: bool | None
 
 
-@router.get("/", response_class=HTMLResponse, response_model=None)
-def campaigns_page(ui: PageUi) -> Response:
+def _in_range(day: str, start: str | None, end: str | None) -> bool:
+    return (not start or day >= start) and (not end or day <= end)
+
+
+def _range_totals(engine: Engine, cid: str, start: str | None, end: str | None) -> dict[str, Any]:
+    """The campaign's totals over its settled days in ``[start, end]`` (all days when both are empty)."""
+    if not start and not end:
+        return _totals(engine, cid)
+    keys = ("impressions", "clicks", "orders", "spend_micros", "gmv_micros", "compensation_micros")
+    t: dict[str, Any] = dict.fromkeys(keys, 0)
+    for d in campaign_days(engine, cid):
+        if _in_range(d.day, start, end):
+            for k in keys:
+                t[k] += getattr(d, k)
+    t["roi"] = t["gmv_micros"] / t["spend_micros"] if t["spend_micros"] else None
+    return t
+
+
+def _day_param(v: str | None) -> str | None:
+    v = (v or "").strip()
+    return v if len(v) == 10 and v[4] == "-" and v[7] == "-" and v.replace("-", "").isdigit() else None
+
+
+def _rows(ui: Ui, start: str | None, end: str | None) -> list[CampaignRow]:
     rows = []
     for c in uc.list_campaigns(ui.store, ui.who):
-        t = _totals(ui.engine, c.id)
+        t = _range_totals(ui.engine, c.id, start, end)
         roi = t.get("roi")
         rows.append(CampaignRow(c, t, roi, None if roi is None else roi >= float(c.target_roi)))
+    return rows
+
+
+def merchant_names(ui: Ui) -> dict[str, str]:
+    return {m.id: m.name for m in ui.accounts.list_merchants()} if ui.who.is_operator else {}
+
+
+@router.get("/", response_class=HTMLResponse, response_model=None)
+def campaigns_page(ui: PageUi, start: str | None = None, end: str | None = None) -> Response:
+    start, end = _day_param(start), _day_param(end)
+    rows = _rows(ui, start, end)
+    t = ui.t
     fig = go.Figure()
     if rows:
-        names = [f"{r.c.name} ({r.c.id})" for r in rows]
+        names = [r.c.name for r in rows]
         fig.add_bar(
-            name="delivered ROI",
+            name=t("delivered ROI"),
             x=names,
             y=[r.roi or 0 for r in rows],
             marker_color=["#2e7d32" if r.met else ("#c62828" if r.met is False else "#9e9e9e") for r in rows],
         )
         fig.add_scatter(
-            name="target ROI",
+            name=t("target ROI"),
             x=names,
             y=[float(r.c.target_roi) for r in rows],
             mode="markers",
             marker={"symbol": "line-ew-open", "size": 28, "color": "#000", "line": {"width": 3}},
         )
-    layout(fig, "ROI vs target", yaxis_title="GMV ÷ spend")
-    return ui.page("campaigns.html", rows=rows, fig=fig_json(fig))
+    layout(fig, t("ROI vs target"), x=t("Campaign"), y=t("ROI (GMV ÷ spend)"), empty=t("No campaigns yet."))
+    alerts = [a for r in rows for a in campaign_alerts(ui, r.c, r.t)]
+    return ui.page(
+        "campaigns.html",
+        rows=rows,
+        fig=fig_json(fig),
+        start=start,
+        end=end,
+        alerts=alerts,
+        merchant_names=merchant_names(ui),
+    )
+
+
+@router.get("/campaigns.csv", response_model=None)
+def campaigns_csv(ui: PageUi, start: str | None = None, end: str | None = None) -> Response:
+    """The campaign table as CSV (amounts in the deployment's currency, two decimals; ROI as a ratio)."""
+    start, end = _day_param(start), _day_param(end)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(
+        ["campaign_id", "name", "merchant_id", "status", "target_roi", "roi", "daily_budget", "impressions",
+         "clicks", "orders", "spend", "gmv", "compensation", "currency", "from", "to"]
+    )  # fmt: skip
+    for r in _rows(ui, start, end):
+        c, t = r.c, r.t
+        w.writerow(
+            [c.id, c.name, c.merchant_id, c.status.value, c.target_roi,
+             "" if r.roi is None else f"{r.roi:.4f}", _plain(c.daily_budget_micros), t["impressions"],
+             t["clicks"], t["orders"], _plain(t["spend_micros"]), _plain(t["gmv_micros"]),
+             _plain(t["compensation_micros"]), ui.currency, start or "", end or ""]
+        )  # fmt: skip
+    name = f"campaigns-{start or 'all'}-{end or 'all'}.csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _plain(micros: int) -> str:
+    return format_amount(int(micros)).replace(",", "")
 
 
 # the campaign form: one form for create and edit ---------------------------------------------------
@@ -83,18 +168,30 @@ class CampaignForm:
         budget = format_amount(int(c.daily_budget_micros)).replace(",", "")
         return cls(c.name, str(c.target_roi), budget, list(c.product_ids), c.merchant_id)
 
-    def fields(self) -> dict[str, Any]:
-        """The API's fields; a ``ValueError`` with a message for the first one that is not a number."""
+    def fields(self, t: Translator, currency: str) -> dict[str, Any]:
+        """The API's fields; a ``ValueError`` with a message in the page's language for the first field that
+        is wrong (the form's own checks, so that nobody reads pydantic's wording)."""
+        name = self.name.strip()
+        if not name or len(name) > 200:
+            raise ValueError(t("Give the campaign a name (1–200 characters)."))
         try:
             roi = Decimal(self.target_roi.strip())
         except InvalidOperation:
-            raise ValueError("Target ROI must be a number, e.g. 3.00.") from None
+            raise ValueError(t("Target ROI must be a number, e.g. 3.00.")) from None
+        if not (MIN_TARGET_ROI <= roi <= MAX_TARGET_ROI) or roi != roi.quantize(Decimal("0.01")):
+            raise ValueError(t("Target ROI must lie between 0.10 and 100, with at most two decimals."))
         try:
             budget = int(parse_amount(self.budget_cny.strip()))
         except (DomainError, ValueError, InvalidOperation):
-            raise ValueError("Daily budget must be an amount in CNY, e.g. 200.00.") from None
+            raise ValueError(
+                t("Daily budget must be an amount in {cur}, e.g. 200.00.", cur=currency)
+            ) from None
+        if not MIN_DAILY_BUDGET_MICROS <= budget <= MAX_DAILY_BUDGET_MICROS:
+            raise ValueError(t("Daily budget must lie between 0.01 and 10,000,000 {cur}.", cur=currency))
+        if not self.product_ids:
+            raise ValueError(t("Choose at least one product."))
         return {
-            "name": self.name.strip(),
+            "name": name,
             "target_roi": roi,
             "daily_budget_micros": budget,
             "product_ids": self.product_ids,
@@ -128,26 +225,55 @@ def _form_page(
         campaign=campaign,
         values=asdict(form),
         error=error,
-        merchants=[m.id for m in ui.accounts.list_merchants()] if ui.who.is_operator else [],
+        merchants=list(ui.accounts.list_merchants()) if ui.who.is_operator else [],
         products=products,
     )
+
+
+def _refuse_ineligible(ui: Ui, form: CampaignForm, campaign: Campaign | None) -> None:
+    """Products that cannot be promoted are refused when they are added (kept when already in the campaign:
+    removing them is the merchant's choice, and the campaign page says they do not serve)."""
+    had = set(campaign.product_ids) if campaign is not None else set()
+    mine = {p.id for p, _ in visible_products(ui.store, ui.who, form.merchant_id or ui.who.merchant_id)}
+    new = [p for p in dict.fromkeys(form.product_ids) if p not in had and p in mine]  # others': the use case
+    bad = [p for p in new if not is_eligible(ui.engine, p)]
+    if bad:
+        raise ValueError(
+            ui.t(
+                "Not eligible for promotion, so not added: {ids}. Open a product's page to see why.",
+                ids=", ".join(bad[:10]),
+            )
+        )
 
 
 def _save(ui: Ui, form: CampaignForm, campaign: Campaign | None) -> Response:
     """Create (``campaign`` None) or change the campaign, then show it; the form again with the reason if not."""
     try:
-        fields = form.fields()
+        fields = form.fields(ui.t, ui.currency)
+        _refuse_ineligible(ui, form, campaign)
         if campaign is None:
             body = CampaignIn(merchant_id=form.merchant_id, **fields)
             c = uc.create_campaign(ui.engine, ui.store, ui.accounts, ui.who, body)
-        else:
-            c = uc.update_campaign(ui.engine, ui.store, ui.who, campaign.id, CampaignPatch(**fields))
-        return redirect(f"/ui/campaigns/{c.id}")
-    except PydanticError as exc:
-        err = pyd_message(exc)
+            return redirect(f"/ui/campaigns/{c.id}?done=created")
+        c = uc.update_campaign(ui.engine, ui.store, ui.who, campaign.id, CampaignPatch(**fields))
+        return redirect(f"/ui/campaigns/{c.id}?done=saved")
+    except PydanticError as exc:  # the form's checks come first; this is a last resort
+        err = ui.t("Please check the form: {what}", what=pyd_message(exc))
+    except ValidationError as exc:
+        err = _domain_message(ui, str(exc))
     except (DomainError, ValueError) as exc:
         err = str(exc)
     return _form_page(ui, form, campaign, err)
+
+
+def _domain_message(ui: Ui, text: str) -> str:
+    if text.startswith("merchant_id:"):
+        return ui.t("Choose the merchant the campaign is for.")
+    if text.startswith("product_ids:"):
+        return ui.t(
+            "Some products are unknown or belong to another merchant: {ids}", ids=text.rsplit(":", 1)[-1].strip()
+        )
+    return text
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse, response_model=None)
@@ -160,44 +286,107 @@ def create_campaign_form(ui: FormUi, form: PostedFormDep) -> Response:
     return _save(ui, form, None)
 
 
+def campaign_alerts(ui: Ui, c: Campaign, totals: dict[str, Any]) -> list[Alert]:
+    days = campaign_days(ui.engine, c.id)
+    last = days[-1].day if days else None
+    budget_lost = sum(n for d, _, r, n in ui.accounts.losses(c.id) if d == last and r == "budget_exhausted")
+    bad = [p for p in c.product_ids if not is_eligible(ui.engine, p)]
+    return diagnosis.campaign_alerts(ui.t, ui.currency, c, days, totals, bad, budget_lost)
+
+
+def _worst_product(ui: Ui, c: Campaign) -> tuple[str, float, int] | None:
+    rows, _, _ = report(ui.store, [c], "product", None, None)
+    spent = [
+        (str(r["key"]), float(str(r["roi"] or 0.0)), int(str(r["spend_micros"])))
+        for r in rows
+        if r["spend_micros"]
+    ]
+    return min(spent, key=lambda x: (x[1], -x[2])) if len(spent) > 1 else None
+
+
+def _loss_rows(ui: Ui, by_product: list[tuple[str, str, int]], limit: int = 20) -> list[diagnosis.LossRow]:
+    """Lost auctions by product with the title and what the product lacked."""
+    out = []
+    for pid, reason, n in by_product[:limit]:
+        p = ui.store.get_product(pid)
+        title = p.title if p is not None else pid
+        if reason == "ineligible":
+            d = ui.engine.eligibility(pid)
+            failed = [r for r in d.reasons if not r.passed]
+            short = "; ".join(f"{ui.t.code('rule', r.rule)}: {ui.t.explain(r)}" for r in failed) or ui.t(
+                "was not eligible when it lost"
+            )
+        else:
+            short = ui.t.code("shortfall", reason)
+        out.append(diagnosis.LossRow(pid, title, reason, n, short))
+    return out
+
+
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse, response_model=None)
 def campaign_page(ui: PageUi, campaign_id: str) -> Response:
-    engine, store = ui.engine, ui.store
+    engine, store, t = ui.engine, ui.store, ui.t
     c = visible_campaign(store, ui.who, campaign_id)
     days = campaign_days(engine, c.id)
     x = [d.day for d in days]
+    cur = ui.currency
+    no_days = t("No settled days yet.")
     money = go.Figure()
     for k, label in (
-        ("spend_micros", "spend"),
-        ("gmv_micros", "GMV"),
-        ("compensation_micros", "compensation"),
+        ("spend_micros", t("spend")),
+        ("gmv_micros", t("GMV")),
+        ("compensation_micros", t("compensation")),
     ):
         money.add_bar(name=label, x=x, y=[float(getattr(d, k)) / 1e6 for d in days])
-    layout(money, "Daily spend, GMV and compensation (CNY)", barmode="group", xaxis_type="category")
+    layout(money, t("Daily spend, GMV and compensation"), x=t("day"), y=t("amount ({cur})", cur=cur),
+           empty=no_days, barmode="group", xaxis_type="category")  # fmt: skip
     roi = go.Figure()
-    roi.add_scatter(name="delivered ROI", x=x, y=[d.roi for d in days], mode="lines+markers")
+    roi.add_scatter(name=t("delivered ROI"), x=x, y=[d.roi for d in days], mode="lines+markers")
     roi.add_scatter(
-        name="target", x=x, y=[float(c.target_roi)] * len(x), mode="lines+markers", line={"dash": "dash"}
+        name=t("target ROI"),
+        x=x,
+        y=[float(c.target_roi)] * len(x),
+        mode="lines+markers",
+        line={"dash": "dash"},
     )
-    layout(roi, "Daily ROI vs target", xaxis_type="category")
+    layout(roi, t("Daily ROI vs target"), x=t("day"), y=t("ROI (GMV ÷ spend)"), empty=no_days,
+           xaxis_type="category")  # fmt: skip
     traffic = go.Figure()
-    traffic.add_bar(name="impressions", x=x, y=[d.impressions for d in days])
-    traffic.add_bar(name="clicks", x=x, y=[d.clicks for d in days])
-    traffic.add_bar(name="orders", x=x, y=[d.orders for d in days])
-    layout(
-        traffic, "Daily impressions, clicks, orders", barmode="group", xaxis_type="category", yaxis_type="log"
-    )
-    losses = losses_out(reports.auction_losses(store, ui.accounts, ui.who, c.id, None, 20))
+    traffic.add_bar(name=t("impressions"), x=x, y=[d.impressions for d in days])
+    traffic.add_bar(name=t("clicks"), x=x, y=[d.clicks for d in days])
+    traffic.add_bar(name=t("orders"), x=x, y=[d.orders for d in days])
+    layout(traffic, t("Daily impressions, clicks, orders (log scale)"), x=t("day"), y=t("count (log scale)"),
+           empty=no_days, barmode="group", xaxis_type="category", yaxis_type="log")  # fmt: skip
+    lr = reports.auction_losses(store, ui.accounts, ui.who, c.id, None, 20)
+    losses = losses_out(lr)
     lost = go.Figure()
-    lost.add_bar(x=[r.reason for r in losses.by_reason], y=[r.count for r in losses.by_reason])
-    layout(lost, "Lost auctions by reason")
+    lost.add_bar(
+        x=[t.code("reason", r.reason) for r in losses.by_reason], y=[r.count for r in losses.by_reason]
+    )
+    layout(
+        lost,
+        t("Lost auctions by reason"),
+        x=t("reason"),
+        y=t("auctions lost"),
+        empty=t("No lost auctions recorded."),
+    )
+    total = _totals(engine, c.id)
+    bad = [p for p in c.product_ids if not is_eligible(engine, p)]
+    diag = diagnosis.diagnose(t, cur, c, days, total, lr.by_reason, bad, _worst_product(ui, c))
+    guarantee = diagnosis.guarantee_view(t, cur, engine.statement(c.id), str(c.target_roi))
+    titles = {
+        pid: (p.title if (p := store.get_product(pid)) else pid) for pid in {s.product_id for s in lr.samples}
+    }
     return ui.page(
         "campaign.html",
         c=campaign_out(c),
         days=days,
-        total=_totals(engine, c.id),
-        statements=reports.campaign_statements(store, c),
+        total=total,
+        diag=diag,
+        guarantee=guarantee,
         losses=losses,
+        loss_rows=_loss_rows(ui, lr.by_product),
+        titles=titles,
+        alerts=campaign_alerts(ui, c, total),
         figs={
             "money": fig_json(money),
             "roi": fig_json(roi),
@@ -223,9 +412,9 @@ def edit_campaign(ui: FormUi, campaign_id: str, form: PostedFormDep) -> Response
 @router.post("/campaigns/{campaign_id}/status", response_model=None)
 def set_status(ui: FormUi, campaign_id: str, status: str = Form("")) -> Response:
     if status not in ("active", "paused"):
-        return ui.error(422, "status must be active or paused")
+        return ui.error(422, ui.t("Status must be active or paused."))
     uc.set_status(ui.engine, ui.store, ui.who, campaign_id, CampaignStatus(status))
-    return redirect(f"/ui/campaigns/{campaign_id}")
+    return redirect(f"/ui/campaigns/{campaign_id}?done={'resumed' if status == 'active' else 'paused'}")
 
 
 __all__ = ["router"]

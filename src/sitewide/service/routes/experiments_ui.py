@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticError
 
 from sitewide.api.experiments import ExperimentIn
 from sitewide.domain.money import parse_amount
-from sitewide.domain.sequential import METRIC_LABEL, Metric
+from sitewide.domain.sequential import Metric
 from sitewide.domain.types import DomainError
 from sitewide.service.present import result_out
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
@@ -106,15 +106,15 @@ def create_experiment_form(
             metric=metric,  # type: ignore[arg-type]
         )
         exp = uc.create(ui.engine, ui.store, uc.build_experiment(ui.engine, ui.store, ui.who, body))
-        return redirect(f"/ui/experiments/{exp.id}")
+        return redirect(f"/ui/experiments/{exp.id}?done=started")
     except PydanticError as exc:
-        err = pyd_message(exc)
+        err = ui.t("Please check the form: {what}", what=pyd_message(exc))
     except (DomainError, ValueError, InvalidOperation) as exc:
-        err = str(exc) or "Spend cap must be an amount in CNY, e.g. 50.00."
+        err = str(exc) or ui.t("Spend cap must be an amount in {cur}, e.g. 50.00.", cur=ui.currency)
     return _list_page(ui, values, err, status=422)
 
 
-def _lift_chart(res: Any) -> str:
+def _lift_chart(ui: Ui, res: Any) -> str:
     fig = go.Figure()
     for c in res.comparisons:
         if c.lift is None:
@@ -122,21 +122,28 @@ def _lift_chart(res: Any) -> str:
         hw = c.lift_halfwidth if c.lift_halfwidth is not None else 0.0
         fig.add_scatter(
             x=[100 * c.lift],
-            y=[f"{METRIC_LABEL[Metric(c.metric)]} · {c.arm}"],
+            y=[f"{ui.t.code('metric', Metric(c.metric).value)} · {c.arm}"],
             mode="markers",
             marker={"size": 11, "color": "#2e7d32" if c.significant else "#757575"},
             error_x={"type": "data", "array": [100 * hw], "visible": True},
             showlegend=False,
         )
     fig.add_vline(x=0, line_dash="dash", line_color="#999")
-    layout(fig, "Lift over the control, always-valid 95 % interval (%)", xaxis_title="lift %")
+    t = ui.t
+    layout(
+        fig,
+        t("Lift over the control, always-valid 95 % interval"),
+        x=t("lift (%)"),
+        y=t("metric · arm"),
+        empty=t("No data yet."),
+    )
     return fig_json(fig)
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse, response_model=None)
 def experiment_page(ui: PageUi, experiment_id: str) -> Response:
     res = result_out(uc.results(ui.engine, ui.store, uc.visible(ui.store, ui.who, experiment_id)))
-    return ui.page("experiment.html", res=res, e=res.experiment, fig=_lift_chart(res))
+    return ui.page("experiment.html", res=res, e=res.experiment, fig=_lift_chart(ui, res))
 
 
 def _act(ui: Ui, experiment_id: str, apply: bool, winner: str) -> Response:
@@ -148,7 +155,7 @@ def _act(ui: Ui, experiment_id: str, apply: bool, winner: str) -> Response:
             uc.stop_experiment(ui.engine, ui.store, exp, winner or None, "stopped from the console")
     except DomainError as exc:
         return ui.error(409, str(exc))
-    return redirect(f"/ui/experiments/{experiment_id}")
+    return redirect(f"/ui/experiments/{experiment_id}?done={'applied' if apply else 'stopped'}")
 
 
 @router.post("/experiments/{experiment_id}/stop", response_class=HTMLResponse, response_model=None)

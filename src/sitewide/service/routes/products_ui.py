@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sitewide.domain.types import DomainError
 from sitewide.service.present import eligibility_out, shop_score_out
-from sitewide.service.routes.ui import FormUi, PageUi, fig_json, layout, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, redirect
 from sitewide.service.scope import visible_product
 from sitewide.service.usecases import appeals as uc
 from sitewide.service.usecases.catalogue import list_shops, visible_products
@@ -21,16 +21,63 @@ MAX_TEXT = 2000  # characters kept of an appeal's message or resolution
 LIST_PRODUCTS, LIST_SHOPS = 500, 200
 
 
+PAGE_SIZE = 50
+SORTS = ("title", "price", "shop", "eligibility")
+# how a factor's figure reads: a share in %, days/hours with one decimal, a rating with two
+FACTOR_KINDS = {
+    "logistics.on_time": "share",
+    "service.disputes": "share",
+    "returns.rate": "share",
+    "reviews.rating": "rating",
+    "logistics.delivery_days": "days",
+    "service.response_hours": "hours",
+}
+
+
+def _shop_names(ui: Ui) -> dict[str, str]:
+    return {s.id: s.name for s in list_shops(ui.store, ui.who)}
+
+
+def _merchant_names(ui: Ui) -> dict[str, str]:
+    return {m.id: m.name for m in ui.accounts.list_merchants()} if ui.who.is_operator else {}
+
+
 @router.get("/products", response_class=HTMLResponse, response_model=None)
-def products_page(ui: PageUi, only: str = "all") -> Response:
+def products_page(ui: PageUi, only: str = "all", q: str = "", sort: str = "title", page: int = 1) -> Response:
+    """Products with their eligibility: search (title, id, category), sort, only the ineligible, in pages."""
+    sort = sort if sort in SORTS else "title"
+    needle = q.strip().lower()[:200]
+    shops = _shop_names(ui)
     rows = []
-    for p, owner in visible_products(ui.store, ui.who)[:LIST_PRODUCTS]:
+    for p, owner in visible_products(ui.store, ui.who):
+        if needle and needle not in f"{p.title} {p.id} {p.category}".lower():
+            continue
         d = ui.engine.eligibility(p.id)
         if only == "ineligible" and d.eligible:
             continue
         failed = [r for r in d.reasons if not r.passed]
         rows.append({"p": p, "owner": owner, "eligible": d.eligible, "failed": failed})
-    return ui.page("products.html", rows=rows, only=only)
+    key = {
+        "title": lambda r: r["p"].title.lower(),
+        "price": lambda r: int(r["p"].price_micros),
+        "shop": lambda r: (shops.get(r["p"].shop_id, r["p"].shop_id), r["p"].title.lower()),
+        "eligibility": lambda r: (r["eligible"], r["p"].title.lower()),
+    }[sort]
+    rows.sort(key=key)
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return ui.page(
+        "products.html",
+        rows=shown,
+        total=len(rows),
+        only=only,
+        q=q,
+        sort=sort,
+        page=page,
+        pages=pages,
+        shop_names=shops,
+    )
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse, response_model=None)
@@ -47,49 +94,64 @@ def product_page(ui: PageUi, product_id: str) -> Response:
 
 @router.get("/shops", response_class=HTMLResponse, response_model=None)
 def shops_page(ui: PageUi) -> Response:
+    """Shops with their experience score; the chart shows the points each factor loses against a perfect
+    score (weight × (100 − sub-score)), the weakest factor first."""
+    t = ui.t
     rows = []
     for s in list_shops(ui.store, ui.who)[:LIST_SHOPS]:
         sc = shop_score_out(s.id, ui.engine.shop_score(s.id))
         fig = go.Figure()
-        if sc.factors:
+        scored = [f for f in sc.factors if f.used is not None]
+        if scored:
+            scored.sort(key=lambda f: f.weight * (100 - f.sub_score))
             fig.add_bar(
-                x=[f.contribution for f in sc.factors],
-                y=[f.name for f in sc.factors],
+                x=[round(f.weight * (100 - f.sub_score), 1) for f in scored],
+                y=[t.code("factor", f.name) for f in scored],
                 orientation="h",
-                text=[f"{f.sub_score:.0f}/100 × {f.weight:.2f}" for f in sc.factors],
+                marker_color="#c62828",
+                text=[t("sub-score {s:.0f}/100, weight {w:.0%}", s=f.sub_score, w=f.weight) for f in scored],
             )
-        layout(fig, f"{s.name}: score {sc.score:.1f}" if sc.score is not None else f"{s.name}: not scored")
-        fig.update_layout(height=240)
+        title = (
+            t("{shop}: score {score:.1f} — points lost by factor", shop=s.name, score=sc.score)
+            if sc.score is not None
+            else t("{shop}: not scored", shop=s.name)
+        )
+        layout(fig, title, x=t("points lost (of 100)"), empty=t("No service metrics yet."))
+        fig.update_layout(height=240, margin={"l": 170})
         appeals = uc.list_appeals(ui.accounts, ui.who, object_id=s.id)
         rows.append({"s": s, "sc": sc, "fig": fig_json(fig), "appeals": appeals})
-    return ui.page("shops.html", rows=rows)
+    return ui.page("shops.html", rows=rows, factor_kinds=FACTOR_KINDS, merchant_names=_merchant_names(ui))
 
 
 @router.post("/appeals", response_model=None)
 def appeal(ui: FormUi, kind: str = Form(""), object_id: str = Form(""), message: str = Form("")) -> Response:
     if kind not in ("product", "shop") or not message.strip():
-        return ui.error(422, "an appeal needs a kind and a message")
+        return ui.error(422, ui.t("An appeal needs a message."))
     k: Literal["product", "shop"] = "product" if kind == "product" else "shop"
     uc.create_appeal(ui.store, ui.accounts, ui.who, k, object_id, message.strip()[:MAX_TEXT])
-    return redirect(f"/ui/products/{object_id}" if k == "product" else "/ui/shops")
+    return redirect(
+        f"/ui/products/{object_id}?done=appealed" if k == "product" else "/ui/shops?done=appealed"
+    )
 
 
 @router.get("/appeals", response_class=HTMLResponse, response_model=None)
 def appeals_page(ui: PageUi) -> Response:
-    return ui.page("appeals.html", rows=uc.list_appeals(ui.accounts, ui.who))
+    return ui.page(
+        "appeals.html", rows=uc.list_appeals(ui.accounts, ui.who), merchant_names=_merchant_names(ui)
+    )
 
 
 @router.post("/appeals/{appeal_id}/resolve", response_model=None)
 def resolve(ui: FormUi, appeal_id: str, decision: str = Form(""), resolution: str = Form("")) -> Response:
     if not ui.who.is_operator:
-        return ui.error(403, "only the operator resolves appeals")
+        return ui.error(403, ui.t("Only the operator resolves appeals."))
     if decision not in ("accepted", "rejected") or not resolution.strip():
-        return ui.error(422, "a resolution needs a decision and a text")
+        return ui.error(422, ui.t("A resolution needs a decision and a text."))
     try:
         ui.accounts.resolve_appeal(appeal_id, decision, resolution.strip()[:MAX_TEXT])  # type: ignore[arg-type]
     except DomainError as exc:
         return ui.error(409, str(exc))
-    return redirect("/ui/appeals")
+    return redirect("/ui/appeals?done=resolved")
 
 
 __all__ = ["router"]

@@ -19,11 +19,12 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from pydantic import ValidationError as PydanticError
 
 from sitewide.domain.accounts import Principal
-from sitewide.domain.money import format_amount
 from sitewide.engine import Engine
+from sitewide.i18n import HTML_LANG, LANG_COOKIE, LANGS, Translator, format_money, pick_lang, translator
 from sitewide.ports import ServiceRecords, Store
 from sitewide.service.deps import COOKIE, get_accounts
 from sitewide.service.usecases.creatives import CreativeDesk
@@ -34,7 +35,15 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(PKG / "templates"))
-templates.env.filters["money"] = lambda v: format_amount(int(v)) if v is not None else "–"
+
+
+@pass_context
+def _money(ctx: Any, v: int | None) -> str:
+    """Micros in the deployment's currency (``Settings.currency``), e.g. ``$12.50``."""
+    return format_money(None if v is None else int(v), ctx.get("currency", "USD"))
+
+
+templates.env.filters["money"] = _money
 templates.env.filters["ratio"] = lambda v: f"{float(v):.2f}" if v is not None else "–"
 templates.env.filters["pct"] = lambda v: f"{100 * float(v):.2f}%" if v is not None else "–"
 
@@ -72,8 +81,36 @@ def require_form_login(request: Request) -> Principal:
     return who
 
 
+def lang_of(request: Request) -> str:
+    """``?lang=`` (remembered in a cookie by :func:`page`), else the cookie, else ``Accept-Language``."""
+    return pick_lang(
+        request.query_params.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def tr_of(request: Request) -> Translator:
+    return translator(lang_of(request))
+
+
+def currency_of(request: Request) -> str:
+    return str(getattr(request.app.state.settings, "currency", "USD"))
+
+
 def page(request: Request, name: str, who: Principal | None, status: int = 200, **ctx: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"who": who, **ctx}, status_code=status)
+    """Render a page in the request's language (``_`` translates, ``t.code`` words a code) and currency."""
+    tr = tr_of(request)
+    base: dict[str, Any] = {"who": who, "_": tr.gettext, "t": tr, "lang": tr.lang, "html_lang": HTML_LANG[tr.lang]}
+    base.update(currency=currency_of(request), langs=LANGS, path=request.url.path)
+    done = request.query_params.get("done")  # a success message after a form: ?done=created
+    if done and tr.has(f"done.{done}"):
+        base["flash"] = tr.code("done", done)
+    resp = templates.TemplateResponse(request, name, {**base, **ctx}, status_code=status)
+    chosen = request.query_params.get("lang")
+    if chosen in LANGS and chosen != request.cookies.get(LANG_COOKIE):
+        resp.set_cookie(LANG_COOKIE, chosen, samesite="lax", max_age=365 * 24 * 3600)
+    return resp
 
 
 def error_page(request: Request, who: Principal | None, status: int, message: str) -> HTMLResponse:
@@ -91,6 +128,18 @@ class Ui:
     store: Store
     accounts: ServiceRecords
     desk: CreativeDesk
+
+    @property
+    def t(self) -> Translator:
+        """The request's language: ``ui.t("text")``, ``ui.t.code("reason", code)``."""
+        return tr_of(self.request)
+
+    @property
+    def currency(self) -> str:
+        return currency_of(self.request)
+
+    def money(self, micros: int | None) -> str:
+        return format_money(micros, self.currency)
 
     def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         return page(self.request, name, self.who, status, **ctx)
@@ -129,10 +178,35 @@ def fig_json(fig: go.Figure) -> str:
     return str(fig.to_json())
 
 
-def layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
+def layout(
+    fig: go.Figure,
+    title: str,
+    x: str | None = None,
+    y: str | None = None,
+    empty: str | None = None,
+    **kw: Any,
+) -> go.Figure:
+    """Title, axis titles (objects, as the bundled plotly.js expects) and, for a chart without data, ``empty``
+    written across it instead of bare axes."""
     fig.update_layout(
-        title=title, margin={"l": 50, "r": 20, "t": 40, "b": 40}, height=320, template="plotly_white", **kw
+        title={"text": title},
+        margin={"l": 60, "r": 20, "t": 44, "b": 48},
+        height=320,
+        template="plotly_white",
+        **kw,
     )
+    if x is not None:
+        fig.update_xaxes(title={"text": x})
+    if y is not None:
+        fig.update_yaxes(title={"text": y})
+    if empty is not None and not any(
+        len(getattr(tr, "x", None) or getattr(tr, "y", None) or ()) for tr in fig.data
+    ):
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        fig.add_annotation(
+            text=empty, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14}
+        )
     return fig
 
 
@@ -159,7 +233,8 @@ def login_form(request: Request) -> HTMLResponse:
 def login(request: Request, api_key: str = Form("")) -> Response:
     who = get_accounts(request).authenticate(api_key.strip())
     if who is None:
-        return page(request, "login.html", None, status=401, error="That API key is not valid.")
+        err = tr_of(request)("That API key is not valid.")
+        return page(request, "login.html", None, status=401, error=err)
     resp = redirect("/ui/")
     resp.set_cookie(COOKIE, api_key.strip(), httponly=True, samesite="strict", max_age=7 * 24 * 3600)
     return resp

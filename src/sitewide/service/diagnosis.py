@@ -1,0 +1,321 @@
+"""What the console tells a merchant about a campaign, worked out from the engine's reports: alerts for the
+campaign list (budget spent early, ROI below target, a product no longer eligible), what limits delivery now
+with the number behind it and the one change that would help most, and the ROI guarantee's statement per
+window (terms, the figures judged, amount due, credited and reversed).
+
+Everything here returns typed rows with codes and numbers; the words come from the message catalogues
+(:mod:`sitewide.i18n`) when a page renders them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sitewide.domain.ledger import credit_account
+from sitewide.domain.time import day_index, day_str
+from sitewide.domain.types import Campaign, CampaignStatus
+from sitewide.engine.reports import CampaignDay, CampaignStatement
+from sitewide.i18n import Translator, format_money
+
+BUDGET_BOUND = 0.9  # a day that spent this share of its budget was limited by the budget
+BID_LIMITED = ("outbid", "below_reserve")  # lost auctions a higher bid (a lower target ROI) would win
+BUDGET_STEP = Decimal("1.5")  # suggested budget: this many times the current one
+ROI_STEP = Decimal("0.8")  # suggested target ROI: this many times the current one
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    campaign_id: str
+    name: str
+    kind: str  # budget_early | roi_below | product_ineligible
+    text: str
+    bad: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One thing that limits delivery now: ``kind`` (budget, roi_target, eligibility, outbid, paused,
+    roi_below, no_traffic), the figure behind it in words, and how much it weighs (0–1, for ordering)."""
+
+    kind: str
+    figure: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    limits: list[Limit]  # heaviest first
+    advice: str  # the one change that would help most
+    primary: str | None  # the kind of the heaviest limit
+
+
+@dataclass(frozen=True, slots=True)
+class LossRow:
+    product_id: str
+    title: str
+    reason: str
+    count: int
+    shortfall: str  # what the product lacked, in words ("" when nothing to quantify)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStatement:
+    """One guarantee window: its terms, the figures judged, and the money."""
+
+    window: str
+    first_day: str
+    last_day: str
+    days: int
+    target_roi: str
+    trigger_roi: str  # the ROI under which the guarantee pays
+    min_orders: int
+    cap: str  # the cap in words
+    spend_micros: int
+    gmv_micros: int
+    orders: int
+    roi: float | None
+    triggered: bool
+    outcome: str  # why it paid or not, in words
+    due_micros: int
+    credited_micros: int
+    reversed_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuaranteeView:
+    terms: list[tuple[str, str]]  # (term, value) of the contract in force now
+    windows: list[WindowStatement] = field(default_factory=list)
+
+
+def _last_day(days: list[CampaignDay]) -> CampaignDay | None:
+    return days[-1] if days else None
+
+
+def campaign_alerts(
+    t: Translator,
+    currency: str,
+    c: Campaign,
+    days: list[CampaignDay],
+    totals: Mapping[str, Any],
+    ineligible: list[str],
+    budget_losses_last_day: int,
+) -> list[Alert]:
+    """Alerts for the campaign list: budget spent before the day ended, ROI below target, products of the
+    campaign that are not eligible any more."""
+    out: list[Alert] = []
+    last = _last_day(days)
+    budget = int(c.daily_budget_micros)
+    if last is not None and budget and (last.spend_micros >= 0.95 * budget or budget_losses_last_day > 0):
+        text = t(
+            "Budget used up on {day}: spent {spend} of {budget}; {lost} auctions were skipped after that.",
+            day=last.day,
+            spend=format_money(last.spend_micros, currency),
+            budget=format_money(budget, currency),
+            lost=f"{budget_losses_last_day:,}",
+        )
+        out.append(Alert(c.id, c.name, "budget_early", text, False))
+    roi = totals.get("roi")
+    if roi is not None and roi < float(c.target_roi) and int(totals.get("orders", 0)) > 0:
+        text = t("ROI {roi:.2f} is below the target {target}.", roi=roi, target=c.target_roi)
+        out.append(Alert(c.id, c.name, "roi_below", text, True))
+    if ineligible:
+        text = t(
+            "{n} of its products are not eligible for promotion now: {ids}.",
+            n=len(ineligible),
+            ids=", ".join(ineligible[:5]),
+        )
+        out.append(Alert(c.id, c.name, "product_ineligible", text, True))
+    return out
+
+
+def diagnose(
+    t: Translator,
+    currency: str,
+    c: Campaign,
+    days: list[CampaignDay],
+    totals: Mapping[str, Any],
+    losses_by_reason: Iterable[tuple[str, int]],
+    ineligible: list[str],
+    worst_product: tuple[str, float, int] | None,
+) -> Diagnosis:
+    """What limits the campaign's delivery now, heaviest first, and the one change that would help most.
+
+    ``worst_product``: ``(product id, ROI, spend micros)`` of the product with the lowest ROI that spent."""
+    limits: list[Limit] = []
+    advice: dict[str, str] = {}
+    budget = int(c.daily_budget_micros)
+    target = Decimal(str(c.target_roi))
+    roi = totals.get("roi")
+    last = _last_day(days)
+    losses = dict(losses_by_reason)
+    lost = sum(losses.values())
+    if c.status == CampaignStatus.PAUSED:
+        limits.append(Limit("paused", t("The campaign is paused."), 1.0))
+        advice["paused"] = t("Resume the campaign.")
+    if last is None or (last.impressions == 0 and last.clicks == 0):
+        limits.append(Limit("no_traffic", t("No settled day with impressions yet."), 0.1))
+        advice["no_traffic"] = t("Wait for the first settled day, or add more eligible products.")
+    if last is not None and budget:
+        use = last.spend_micros / budget
+        if use >= BUDGET_BOUND:
+            fig = t(
+                "On {day} it spent {spend} of its {budget} daily budget ({use:.0%}).",
+                day=last.day,
+                spend=format_money(last.spend_micros, currency),
+                budget=format_money(budget, currency),
+                use=use,
+            )
+            limits.append(Limit("budget", fig, min(1.0, use)))
+            new = int(budget * BUDGET_STEP)
+            if roi is not None and roi >= float(target):
+                advice["budget"] = t(
+                    "Raise the daily budget to {new}: ROI {roi:.2f} is above the target {target}, so more "
+                    "spend should still pay.",
+                    new=format_money(new, currency),
+                    roi=roi,
+                    target=target,
+                )
+            else:
+                advice["budget"] = t(
+                    "Keep the budget; first bring ROI up to the target (it is {roi}).",
+                    roi="–" if roi is None else f"{roi:.2f}",
+                )
+    bid_lost = sum(losses.get(r, 0) for r in BID_LIMITED)
+    if lost and bid_lost:
+        share = bid_lost / lost
+        spent_share = (last.spend_micros / budget) if (last is not None and budget) else 0.0
+        kind = (
+            "roi_target" if spent_share < BUDGET_BOUND and (roi is None or roi >= float(target)) else "outbid"
+        )
+        fig = t(
+            "{share:.0%} of lost auctions ({n} of {total}) were out-bid or under the reserve price.",
+            share=share,
+            n=f"{bid_lost:,}",
+            total=f"{lost:,}",
+        )
+        limits.append(
+            Limit(kind, fig, share * (1.0 - min(spent_share, 1.0)) if kind == "roi_target" else share * 0.5)
+        )
+        lower = max(Decimal("0.10"), (target * ROI_STEP).quantize(Decimal("0.01")))
+        advice[kind] = t(
+            "Lower the target ROI from {target} to {lower}: bids rise and win more of these auctions while "
+            "the budget is not used up.",
+            target=target,
+            lower=lower,
+        )
+    if ineligible or losses.get("ineligible", 0):
+        n = losses.get("ineligible", 0)
+        share = n / lost if lost else 0.0
+        fig = t(
+            "{k} of {m} products are not eligible; {share:.0%} of lost auctions were for that reason.",
+            k=len(ineligible),
+            m=len(c.product_ids),
+            share=share,
+        )
+        limits.append(Limit("eligibility", fig, max(share, len(ineligible) / max(1, len(c.product_ids)))))
+        advice["eligibility"] = t(
+            "Open the product pages of {ids} and fix what fails (or remove them from the campaign).",
+            ids=", ".join(ineligible[:3]) or t("the products"),
+        )
+    if roi is not None and roi < float(target):
+        gap = 1.0 - roi / float(target)
+        fig = t(
+            "Delivered ROI {roi:.2f} is {gap:.0%} under the target {target}.", roi=roi, gap=gap, target=target
+        )
+        limits.append(Limit("roi_below", fig, min(1.0, gap + 0.2)))
+        if worst_product is not None:
+            pid, proi, pspend = worst_product
+            advice["roi_below"] = t(
+                "Remove product {pid}: ROI {roi:.2f} on {spend} of spend. The ROI guarantee covers the "
+                "shortfall of a judged window.",
+                pid=pid,
+                roi=proi,
+                spend=format_money(pspend, currency),
+            )
+        else:
+            advice["roi_below"] = t("The ROI guarantee covers the shortfall of a judged window.")
+    limits.sort(key=lambda x: -x.weight)
+    primary = limits[0].kind if limits else None
+    text = advice.get(primary or "", t("Nothing limits delivery now."))
+    return Diagnosis(limits, text, primary)
+
+
+def _contract_terms(t: Translator, currency: str, d: Mapping[str, Any], target: str) -> list[tuple[str, str]]:
+    factor = Decimal(str(d.get("trigger_roi_factor", "1")))
+    tgt = Decimal(str(d.get("target_roi") or target))
+    cap = _cap_words(t, currency, d)
+    lag = int(d.get("observation_lag_ms", 0)) // 86_400_000
+    return [
+        (t("Window"), t("{n}-day windows, from the campaign's start, repeating", n=d.get("window_days", 1))
+         if d.get("repeat", True) else t("one {n}-day window", n=d.get("window_days", 1))),
+        (t("Trigger"), t("delivered ROI under {x} ({f} × target {t})", x=f"{factor * tgt:.2f}", f=factor, t=tgt)),
+        (t("Minimum orders"), str(d.get("min_orders", 0))),
+        (t("Amount due"), t("spend − GMV ÷ target ROI")),
+        (t("Cap"), cap),
+        (t("Judged"), t("{n} days after the window closes (late orders and refunds counted)", n=lag)),
+        (t("Paid as"), t("ad credit")),
+    ]  # fmt: skip
+
+
+def _cap_words(t: Translator, currency: str, d: Mapping[str, Any]) -> str:
+    ratio = Decimal(str(d.get("cap_ratio_of_spend", "1")))
+    words = t("{p:.0%} of the window's spend", p=float(ratio))
+    if d.get("cap_micros") is not None:
+        words += t(", at most {m}", m=format_money(int(d["cap_micros"]), currency))
+    return words
+
+
+def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_roi: str) -> GuaranteeView:
+    """The guarantee statement of a campaign: the contract in force and, per judged window, the figures,
+    the amount due and what the ledger credited and reversed for it."""
+    terms = _contract_terms(t, currency, st.contract, target_roi)
+    credit = credit_account(st.merchant_id)
+    credited: dict[str, int] = {}
+    reversed_: dict[str, int] = {}
+    for leg in st.ledger:
+        if leg.window and leg.account == credit:
+            if leg.amount_micros >= 0:
+                credited[leg.window] = credited.get(leg.window, 0) + leg.amount_micros
+            else:
+                reversed_[leg.window] = reversed_.get(leg.window, 0) - leg.amount_micros
+    wins = []
+    for w in st.guarantee_windows:
+        d = json.loads(w.contract) if w.contract else {}
+        factor = Decimal(str(d.get("trigger_roi_factor", "1")))
+        tgt = Decimal(w.target_roi)
+        trig = factor * tgt
+        if w.spend_micros <= 0:
+            outcome = t("No spend in the window: nothing due.")
+        elif w.orders < int(d.get("min_orders", 0)):
+            outcome = t(
+                "{o} orders, fewer than the {m} required: not judged.", o=w.orders, m=d.get("min_orders")
+            )
+        elif not w.triggered:
+            outcome = t(
+                "ROI {roi:.2f} ≥ {trig:.2f}: the promise was kept.", roi=w.roi or 0.0, trig=float(trig)
+            )
+        else:
+            owed = w.spend_micros - int(Decimal(w.gmv_micros) / tgt)
+            outcome = t(
+                "ROI {roi:.2f} < {trig:.2f}: due {spend} − {gmv} ÷ {target} = {owed}, capped at {cap}.",
+                roi=w.roi or 0.0,
+                trig=float(trig),
+                spend=format_money(w.spend_micros, currency),
+                gmv=format_money(w.gmv_micros, currency),
+                target=tgt,
+                owed=format_money(max(0, owed), currency),
+                cap=_cap_words(t, currency, d),
+            )
+        last = day_str(day_index(w.first_day) + w.days - 1)
+        wins.append(
+            WindowStatement(
+                w.window, w.first_day, last, w.days, w.target_roi, f"{trig:.2f}", int(d.get("min_orders", 0)),
+                _cap_words(t, currency, d), w.spend_micros, w.gmv_micros, w.orders, w.roi, w.triggered,
+                outcome, w.compensation_micros, credited.get(w.window, 0), reversed_.get(w.window, 0),
+            )
+        )  # fmt: skip
+    return GuaranteeView(terms, wins)
