@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from sitewide.domain.ledger import credit_account
+from sitewide.domain.reports import CampaignDay, CampaignStatement
 from sitewide.domain.time import day_index, day_str
 from sitewide.domain.types import Campaign, CampaignStatus
-from sitewide.engine.reports import CampaignDay, CampaignStatement
 from sitewide.i18n import Translator, format_money
 
 BUDGET_BOUND = 0.9  # a day that spent this share of its budget was limited by the budget
