@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.time import day_bounds
+from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS, day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
@@ -86,3 +87,48 @@ def test_a_campaign_whose_orders_fall_short_of_its_value_bids_less(
     bid1 = np.asarray(again.bid)
     live = (bid0 > 0) & (bid1 > 0)
     assert live.any() and (bid1[live] < bid0[live]).mean() > 0.9
+
+
+def test_a_campaigns_guarantee_window_aims_its_next_days_bidder(
+    shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    eng = build(shops, products, campaigns)
+    cid = eng.campaign_ids()[0]
+    pid = eng.catalogue.ids[0]
+    day0 = T0 // DAY_MS
+    target = 2.0
+    assert eng.values.aim(cid, target, day0) == 1.0  # nothing known yet
+    events: list[Event] = []
+    for n in range(20):  # day 0: spend 20 × 1 CNY, orders worth 20 CNY: ROI 1 against a target of 2
+        k = Event(
+            f"k{n}",
+            EventKind.CLICK,
+            T0 + n,
+            user_id="u",
+            product_id=pid,
+            campaign_id=cid,
+            position=1,
+            price_micros=Micros(1_000_000),
+        )
+        o = Event(
+            f"o{n}",
+            EventKind.ORDER,
+            T0 + 100 + n,
+            user_id="u",
+            product_id=pid,
+            order_value_micros=1_000_000,
+            click_id=k.id,
+        )
+        events += [k, o]
+    eng.record_events(events)
+    assert eng.values.aim(cid, target, day0) == 1.0  # the first day aims at the target
+    behind = eng.values.aim(cid, target, day0 + 1)
+    assert behind > 1.1  # the rest of the week must make up the first day's deficit (and a margin)
+    assert eng.values.aim(cid, target, day0 + 6) > behind  # fewer days left to make it up in
+    assert eng.values.aim(cid, target, day0 + 7) == 1.0  # a new window starts afresh
+    eng.serve_batch(mixed(T0 + DAY_MS + 1, ["a", "b"]))  # the engine's bidders for the next day use it
+    row = eng.campaign_ids().index(cid)
+    assert eng.campaigns.pacer.bidders[row].target_roi > float(campaigns[0].target_roi)
+    off = build(shops, products, campaigns, window_aim=None)
+    off.record_events(events)
+    assert off.values.aim(cid, target, day0 + 1) == 1.0

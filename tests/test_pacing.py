@@ -117,3 +117,24 @@ def test_a_burst_within_one_tick_stops_at_the_bidders_tick_cap() -> None:
     assert p.budget_ok().tolist() == [False, True]
     p.advance(DAY0 + p.config.tick_ms + 1)  # the next tick opens a new allowance
     assert p.budget_ok().all()
+
+
+def test_each_days_bidder_aims_at_target_times_the_engines_window_aim() -> None:
+    made: list[float] = []
+    asked: list[tuple[str, float, int]] = []
+
+    def factory(target_roi: float, budget_micros: int) -> Bidder:
+        made.append(target_roi)
+        return DualBidder(target_roi, budget_micros, start=1.25)
+
+    def aim(campaign_id: str, target_roi: float, day: int) -> float:
+        asked.append((campaign_id, target_roi, day))
+        return 1.5 if campaign_id == "a" else 1.0
+
+    p = Pacer(CAMPS, PacingConfig(), 10_000, factory)
+    p.aim = aim
+    p.advance(DAY0 + 1)
+    assert made == [3.0, 4.0]  # a: 2 × 1.5, b: 4 × 1
+    assert asked == [("a", 2.0, 20_000), ("b", 4.0, 20_000)]
+    p.advance(DAY0 + DAY_MS + 1)
+    assert asked[-1] == ("b", 4.0, 20_001) and len(made) == 4

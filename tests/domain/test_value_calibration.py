@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sitewide.domain.types import ValidationError
-from sitewide.domain.value_calibration import ValueCalibrator
+from sitewide.domain.value_calibration import AimPolicy, ValueCalibrator, WindowTotals, window_aim
 
 ORDER = 50_000_000  # 50 CNY
 
@@ -69,3 +69,29 @@ def test_bad_cells_are_rejected() -> None:
         ValueCalibrator(0, 1)
     cal.served([1], [7], [1.0])  # positions past the last slot count as the last slot
     assert cal.predicted[1, 1] == 1.0
+
+
+def test_window_aim_asks_more_of_a_window_behind_its_target_and_spends_a_surplus() -> None:
+    pol = AimPolicy(z=1.0, lo=0.85, hi=2.0)
+    on_target = window_aim(2.0, WindowTotals(100e6, 200e6, 40, 2, 5), pol)
+    behind = window_aim(2.0, WindowTotals(100e6, 120e6, 24, 2, 5), pol)
+    ahead = window_aim(2.0, WindowTotals(100e6, 320e6, 64, 2, 5), pol)
+    assert behind > on_target > 1.0 > ahead >= 0.85  # on target: only the margin for orders still to come
+    # the margin shrinks as more orders are still to come (a larger campaign's noise is smaller)
+    big = window_aim(2.0, WindowTotals(1_000e6, 2_000e6, 400, 2, 5), pol)
+    assert 1.0 < big < on_target
+    # the last day must repair more of the same deficit than the second day
+    assert window_aim(2.0, WindowTotals(100e6, 120e6, 24, 6, 1), pol) > behind
+    assert window_aim(2.0, WindowTotals(1e9, 0.0, 0, 6, 1), pol) == 2.0  # capped at hi
+    assert window_aim(2.0, WindowTotals(0.0, 0.0, 0, 3, 4), pol) == 1.0  # nothing spent: no evidence
+    assert window_aim(2.0, WindowTotals(100e6, 0.0, 0, 0, 7), pol) == 1.0  # the first day aims at the target
+    assert window_aim(2.0, WindowTotals(100e6, 200e6, 40, 2, 5), AimPolicy(z=0.0)) == pytest.approx(1.0)
+
+
+def test_window_inputs_are_checked() -> None:
+    with pytest.raises(ValidationError):
+        WindowTotals(-1.0, 0.0, 0, 0, 1)
+    with pytest.raises(ValidationError):
+        WindowTotals(1.0, 0.0, 0, 0, 0)
+    with pytest.raises(ValidationError):
+        AimPolicy(lo=1.2)

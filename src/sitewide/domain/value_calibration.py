@@ -108,3 +108,62 @@ class ValueCalibrator:
         g = np.maximum(self.realised.sum(axis=0), 0.0)
         out: FloatArray = (g + tau * f_all) / (self.predicted.sum(axis=0) + tau)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals:
+    """One campaign's guarantee window so far (money in micros): charged spend, realised GMV net of refunds,
+    attributed orders, the days of the window already over and the days left (today included)."""
+
+    spend_micros: float
+    gmv_micros: float
+    orders: int
+    days_done: int
+    days_left: int
+
+    def __post_init__(self) -> None:
+        if self.spend_micros < 0 or self.orders < 0 or self.days_done < 0 or self.days_left < 1:
+            raise ValidationError("window totals: spend, orders, days done ≥ 0 and days left ≥ 1")
+
+
+@dataclass(frozen=True, slots=True)
+class AimPolicy:
+    """How a campaign's bidder is aimed for the rest of its guarantee window (see :func:`window_aim`).
+
+    ``z``: standard deviations of the order-count noise still to come that the rest of the window must clear;
+    ``order_value_cv2``: squared coefficient of variation of one order's value (1 + cv² scales the Poisson
+    variance of a GMV sum); ``lo``/``hi``: the aim's range (× target)."""
+
+    z: float = 1.0
+    order_value_cv2: float = 0.13
+    lo: float = 0.5
+    hi: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.z < 0 or self.order_value_cv2 < 0 or not 0 < self.lo <= 1.0 <= self.hi:
+            raise ValidationError("aim policy: z ≥ 0, cv² ≥ 0 and 0 < lo ≤ 1 ≤ hi")
+
+
+def window_aim(target_roi: float, w: WindowTotals, policy: AimPolicy) -> float:
+    """The ROI (× ``target_roi``) today's bidder should buy at so that the window ends at the target.
+
+    The guarantee — and the merchant — judge *realised* ROI over the window, so what is already realised is a
+    fact, not noise to be shrunk: the window ends at ``(G + ρ·S_rest) ÷ (S + S_rest)`` where ``G``, ``S`` are
+    the window's realised GMV and spend so far, ``S_rest`` the spend still to come (at the window's pace so
+    far) and ``ρ`` the ROI bought from now on, on the (calibrated) expected value. Only the orders still to
+    come are uncertain: ``ρ`` must clear the target by ``z`` standard deviations of their count,
+    ``sqrt((1 + cv²) ÷ n_rest)``. A window behind its target aims higher, one ahead spends its surplus
+    (down to ``lo``); before the first full day, or with nothing spent, the aim is 1."""
+    if w.days_done == 0 or w.spend_micros <= 0:
+        return 1.0
+    r = float(target_roi)
+    s_rest = w.spend_micros / w.days_done * w.days_left
+    aov = w.gmv_micros / w.orders if w.orders > 0 and w.gmv_micros > 0 else None
+    if aov is None:  # no order yet: judge by the expected orders of the rest at the target
+        n_rest = 1.0
+    else:
+        n_rest = max(r * s_rest / aov, 1.0)
+    rel_sd = min(np.sqrt((1.0 + policy.order_value_cv2) / n_rest), 0.5)
+    need = r * (w.spend_micros + s_rest) - max(w.gmv_micros, 0.0)
+    rho = need / (s_rest * max(1.0 - policy.z * rel_sd, 0.25))
+    return float(min(max(rho / r, policy.lo), policy.hi))

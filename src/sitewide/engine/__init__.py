@@ -115,6 +115,7 @@ class Engine:
             self.reload()
         else:
             self.restore(snapshot, index_loaded=snapshot_index)
+        self.campaigns.pacer.aim = self.values.aim  # bidders aim at what their guarantee window still needs
 
     @property
     def encoder(self) -> TextEncoder:

@@ -9,6 +9,7 @@ from sitewide.domain.auction import AuctionConfig
 from sitewide.domain.eligibility import EligibilityPolicy
 from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.shop_score import ShopScoreConfig
+from sitewide.domain.value_calibration import AimPolicy
 from sitewide.engine.pacing import PacingConfig
 
 MAX_EVENTS_PER_CALL = 1_000
@@ -48,6 +49,11 @@ class EngineConfig:
     # orders are in; off = the raw estimate (which ignores examination by position and order quantity)
     calibrate_value: bool = True
     value_prior_orders: float = 20.0
+    # the campaign layer's prior weight (orders) toward its category's calibrated value; None: value_prior_orders
+    campaign_prior_orders: float | None = None
+    # aim each campaign's bidder for the day so that its guarantee window's realised ROI ends at the target
+    # (sitewide.domain.value_calibration.window_aim); None: every day's bidder aims at the target itself
+    window_aim: AimPolicy | None = field(default_factory=AimPolicy)
     use_eligibility: bool = True  # ineligible products may still show organically, never as ads
     use_shop_score: bool = True  # the shop's delivery multiplier scales its products' auction scores
     # ghost-bid holdouts (sitewide.engine.holdout): the share of each campaign's would-win auctions withheld

@@ -34,6 +34,9 @@ from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
 # picks it (``sitewide.models.bidding_policy.BidderFactory`` for the configured kind); the pacer never
 # constructs bidders itself, so it imports no model code.
 MakeBidder = Callable[[float, int], Bidder]
+# × target ROI a campaign's bidder aims at today, from (campaign id, target ROI, day index): the engine's
+# guarantee-window aim (sitewide.engine.value.ValueBook.aim); None: the target itself
+Aim = Callable[[str, float, int], float]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Pacer:
         self.day = -1
         self.tick = -1
         self._ahead: dict[int, dict[str, int]] = {}  # day → campaign id → spend clicked before that day began
+        self.aim: Aim | None = None
         self._set_campaigns(campaigns)
 
     def _set_campaigns(self, campaigns: Sequence[Campaign]) -> None:
@@ -84,7 +88,10 @@ class Pacer:
         self.bidders: list[Bidder] = []
 
     def _make_bidder(self, c: Campaign) -> Bidder:
-        return self._bidder_for(float(c.target_roi), int(c.daily_budget_micros))
+        target = float(c.target_roi)
+        if self.aim is not None and self.day >= 0:
+            target *= self.aim(c.id, target, self.day)
+        return self._bidder_for(target, int(c.daily_budget_micros))
 
     def reconcile(self, campaigns: Sequence[Campaign]) -> None:
         """Follow a campaign change without touching the others: rows follow ``campaigns``; a campaign whose
