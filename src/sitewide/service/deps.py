@@ -8,9 +8,10 @@ accepted for reads (GET) only, so a cross-site form cannot change anything with 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
@@ -77,3 +78,10 @@ KeysDep = Annotated[KeyAdmin, Depends(from_state("operator_keys"))]
 AccountsDep = Annotated[ServiceRecords, Depends(get_accounts)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]
+
+
+# query parameters that several routes take: each limit defined once
+TargetRoiQuery = Annotated[Decimal, Query(ge=Decimal("0.10"), le=100, max_digits=8, decimal_places=2)]
+DailyBudgetQuery = Annotated[int, Query(ge=10_000, le=10**13)]
+CampaignIdQuery = Annotated[str | None, Query(max_length=64)]
+MerchantIdQuery = Annotated[str | None, Query(max_length=64, description="operator only")]

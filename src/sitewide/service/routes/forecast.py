@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,7 +15,17 @@ from sitewide.api.forecast import (
 )
 from sitewide.api.schemas import Day
 from sitewide.domain.time import day_of
-from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
+from sitewide.service.deps import (
+    CampaignIdQuery,
+    DailyBudgetQuery,
+    EngineDep,
+    MerchantIdQuery,
+    OperatorDep,
+    PrincipalDep,
+    StoreDep,
+    TargetRoiQuery,
+    errors,
+)
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import forecast as uc
 
@@ -29,10 +38,10 @@ def campaign_forecast(
     store: StoreDep,
     who: PrincipalDep,
     product_ids: Annotated[list[str], Query(min_length=1, max_length=500)],
-    target_roi: Annotated[Decimal, Query(ge=Decimal("0.10"), le=100, max_digits=8, decimal_places=2)],
-    daily_budget_micros: Annotated[int, Query(ge=10_000, le=10**13)],
-    campaign_id: Annotated[str | None, Query(max_length=64)] = None,
-    merchant_id: Annotated[str | None, Query(max_length=64, description="operator only")] = None,
+    target_roi: TargetRoiQuery,
+    daily_budget_micros: DailyBudgetQuery,
+    campaign_id: CampaignIdQuery = None,
+    merchant_id: MerchantIdQuery = None,
 ) -> CampaignForecastOut:
     """Spend → GMV and spend → orders of a campaign draft with an 80 % band: the last day's requests replayed
     through the engine's auction with the draft's bids (``sitewide.engine.forecast``). A GET (read-only), so

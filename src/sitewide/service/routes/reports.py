@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -17,7 +16,18 @@ from sitewide.api.reports import (
     StatementOut,
 )
 from sitewide.api.schemas import Day, Page
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
+from sitewide.service.deps import (
+    AccountsDep,
+    CampaignIdQuery,
+    DailyBudgetQuery,
+    EngineDep,
+    MerchantIdQuery,
+    OperatorDep,
+    PrincipalDep,
+    StoreDep,
+    TargetRoiQuery,
+    errors,
+)
 from sitewide.service.present import losses_out
 from sitewide.service.scope import PagingDep, visible_campaign
 from sitewide.service.usecases import reports as uc
@@ -31,8 +41,8 @@ def reports(
     store: StoreDep,
     who: PrincipalDep,
     group_by: Literal["day", "campaign", "product"] = "day",
-    campaign_id: Annotated[str | None, Query(max_length=64)] = None,
-    merchant_id: Annotated[str | None, Query(max_length=64, description="operator only")] = None,
+    campaign_id: CampaignIdQuery = None,
+    merchant_id: MerchantIdQuery = None,
     start_day: Annotated[Day | None, Query()] = None,
     end_day: Annotated[Day | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -126,10 +136,10 @@ def forecast(
     engine: EngineDep,
     store: StoreDep,
     who: PrincipalDep,
-    target_roi: Annotated[Decimal, Query(ge=Decimal("0.10"), le=100, max_digits=8, decimal_places=2)],
-    daily_budget_micros: Annotated[int, Query(ge=10_000, le=10**13)],
-    campaign_id: Annotated[str | None, Query(max_length=64)] = None,
-    merchant_id: Annotated[str | None, Query(max_length=64, description="operator only")] = None,
+    target_roi: TargetRoiQuery,
+    daily_budget_micros: DailyBudgetQuery,
+    campaign_id: CampaignIdQuery = None,
+    merchant_id: MerchantIdQuery = None,
 ) -> ForecastOut:
     """Spend → GMV curve for a target ROI: ``GMV = a · spend^b`` fitted on settled campaign-days (curvature
     pooled over the market, level from the campaign, else the merchant, else the market); see
