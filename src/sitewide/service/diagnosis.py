@@ -19,7 +19,11 @@ from sitewide.domain.ledger import credit_account
 from sitewide.domain.reports import CampaignDay, CampaignStatement
 from sitewide.domain.time import day_index, day_str
 from sitewide.domain.types import Campaign, CampaignStatus
+from sitewide.engine import Engine
 from sitewide.i18n import Translator, format_money
+from sitewide.ports import Store
+from sitewide.service.reporting import report
+from sitewide.service.usecases.catalogue import is_eligible
 
 BUDGET_BOUND = 0.9  # a day that spent this share of its budget was limited by the budget
 BID_LIMITED = ("outbid", "below_reserve")  # lost auctions a higher bid (a lower target ROI) would win
@@ -39,16 +43,30 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class Limit:
     """One thing that limits delivery now: ``kind`` (budget, roi_target, eligibility, outbid, paused,
-    roi_below, no_traffic), the figure behind it in words, and how much it weighs (0–1, for ordering)."""
+    roi_below, no_traffic) and the figure behind it in words."""
 
     kind: str
     figure: str
-    weight: float
+
+
+# which limit speaks first when several hold: a pause stops everything; a budget used up caps delivery whatever
+# else holds; an ROI under the target is what the merchant is promised; then what keeps bids from winning;
+# then products out of the pool (first when most of them are)
+PRIORITY = (
+    "paused",
+    "budget",
+    "roi_below",
+    "eligibility_most",
+    "roi_target",
+    "outbid",
+    "eligibility",
+    "no_traffic",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
-    limits: list[Limit]  # heaviest first
+    limits: list[Limit]  # the first one speaks (PRIORITY)
     advice: str  # the one change that would help most
     primary: str | None  # the kind of the heaviest limit
 
@@ -147,6 +165,7 @@ def diagnose(
     ``worst_product``: ``(product id, ROI, spend micros)`` of the product with the lowest ROI that spent."""
     limits: list[Limit] = []
     advice: dict[str, str] = {}
+    order: dict[str, int] = {}
     budget = int(c.daily_budget_micros)
     target = Decimal(str(c.target_roi))
     roi = totals.get("roi")
@@ -154,10 +173,10 @@ def diagnose(
     losses = dict(losses_by_reason)
     lost = sum(losses.values())
     if c.status == CampaignStatus.PAUSED:
-        limits.append(Limit("paused", t("The campaign is paused."), 1.0))
+        limits.append(Limit("paused", t("The campaign is paused.")))
         advice["paused"] = t("Resume the campaign.")
     if last is None or (last.impressions == 0 and last.clicks == 0):
-        limits.append(Limit("no_traffic", t("No settled day with impressions yet."), 0.1))
+        limits.append(Limit("no_traffic", t("No settled day with impressions yet.")))
         advice["no_traffic"] = t("Wait for the first settled day, or add more eligible products.")
     if last is not None and budget:
         use = last.spend_micros / budget
@@ -169,7 +188,7 @@ def diagnose(
                 budget=format_money(budget, currency),
                 use=use,
             )
-            limits.append(Limit("budget", fig, min(1.0, use)))
+            limits.append(Limit("budget", fig))
             new = int(budget * BUDGET_STEP)
             if roi is not None and roi >= float(target):
                 advice["budget"] = t(
@@ -197,9 +216,7 @@ def diagnose(
             n=f"{bid_lost:,}",
             total=f"{lost:,}",
         )
-        limits.append(
-            Limit(kind, fig, share * (1.0 - min(spent_share, 1.0)) if kind == "roi_target" else share * 0.5)
-        )
+        limits.append(Limit(kind, fig))
         lower = max(Decimal("0.10"), (target * ROI_STEP).quantize(Decimal("0.01")))
         advice[kind] = t(
             "Lower the target ROI from {target} to {lower}: bids rise and win more of these auctions while "
@@ -216,7 +233,9 @@ def diagnose(
             m=len(c.product_ids),
             share=share,
         )
-        limits.append(Limit("eligibility", fig, max(share, len(ineligible) / max(1, len(c.product_ids)))))
+        limits.append(Limit("eligibility", fig))
+        if len(ineligible) * 2 > len(c.product_ids):
+            order["eligibility"] = PRIORITY.index("eligibility_most")
         advice["eligibility"] = t(
             "Open the product pages of {ids} and fix what fails (or remove them from the campaign).",
             ids=", ".join(ineligible[:3]) or t("the products"),
@@ -226,7 +245,7 @@ def diagnose(
         fig = t(
             "Delivered ROI {roi:.2f} is {gap:.0%} under the target {target}.", roi=roi, gap=gap, target=target
         )
-        limits.append(Limit("roi_below", fig, min(1.0, gap + 0.2)))
+        limits.append(Limit("roi_below", fig))
         if worst_product is not None:
             pid, proi, pspend = worst_product
             advice["roi_below"] = t(
@@ -238,7 +257,7 @@ def diagnose(
             )
         else:
             advice["roi_below"] = t("The ROI guarantee covers the shortfall of a judged window.")
-    limits.sort(key=lambda x: -x.weight)
+    limits.sort(key=lambda x: order.get(x.kind, PRIORITY.index(x.kind)))
     primary = limits[0].kind if limits else None
     text = advice.get(primary or "", t("Nothing limits delivery now."))
     return Diagnosis(limits, text, primary)
@@ -319,3 +338,33 @@ def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_r
             )
         )  # fmt: skip
     return GuaranteeView(terms, wins)
+
+
+def worst_product(store: Store, c: Campaign) -> tuple[str, float, int] | None:
+    """The campaign's product with the lowest ROI among those that spent (``None`` with fewer than two)."""
+    rows, _, _ = report(store, [c], "product", None, None)
+    spent = [
+        (str(r["key"]), float(str(r["roi"] or 0.0)), int(str(r["spend_micros"])))
+        for r in rows
+        if r["spend_micros"]
+    ]
+    return min(spent, key=lambda x: (x[1], -x[2])) if len(spent) > 1 else None
+
+
+def explain_campaign(
+    t: Translator,
+    currency: str,
+    engine: Engine,
+    store: Store,
+    c: Campaign,
+    loss_rows: Iterable[tuple[str, str, str, int]],
+) -> Diagnosis:
+    """:func:`diagnose` over what the engine reports of ``c``; ``loss_rows``: its ``(day, product, reason,
+    count)`` lost-auction rows (``AuctionLosses.losses``)."""
+    rep = engine.campaign_report(c.id)
+    totals = {"roi": rep.total.roi, "orders": rep.total.orders, "spend_micros": rep.total.spend_micros}
+    by_reason: dict[str, int] = {}
+    for _, _, reason, n in loss_rows:
+        by_reason[reason] = by_reason.get(reason, 0) + n
+    bad = [p for p in c.product_ids if not is_eligible(engine, p)]
+    return diagnose(t, currency, c, rep.days, totals, by_reason.items(), bad, worst_product(store, c))

@@ -29,7 +29,7 @@ from sitewide.i18n import Translator
 from sitewide.service import diagnosis
 from sitewide.service.diagnosis import Alert
 from sitewide.service.present import campaign_out, losses_out
-from sitewide.service.reporting import campaign_days, report
+from sitewide.service.reporting import campaign_days
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
@@ -294,16 +294,6 @@ def campaign_alerts(ui: Ui, c: Campaign, totals: dict[str, Any]) -> list[Alert]:
     return diagnosis.campaign_alerts(ui.t, ui.currency, c, days, totals, bad, budget_lost)
 
 
-def _worst_product(ui: Ui, c: Campaign) -> tuple[str, float, int] | None:
-    rows, _, _ = report(ui.store, [c], "product", None, None)
-    spent = [
-        (str(r["key"]), float(str(r["roi"] or 0.0)), int(str(r["spend_micros"])))
-        for r in rows
-        if r["spend_micros"]
-    ]
-    return min(spent, key=lambda x: (x[1], -x[2])) if len(spent) > 1 else None
-
-
 def _loss_rows(ui: Ui, by_product: list[tuple[str, str, int]], limit: int = 20) -> list[diagnosis.LossRow]:
     """Lost auctions by product with the title and what the product lacked."""
     out = []
@@ -370,12 +360,12 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         empty=t("No lost auctions recorded."),
     )
     total = _totals(engine, c.id)
-    bad = [p for p in c.product_ids if not is_eligible(engine, p)]
-    diag = diagnosis.diagnose(t, cur, c, days, total, lr.by_reason, bad, _worst_product(ui, c))
+    diag = diagnosis.explain_campaign(t, cur, engine, store, c, ui.accounts.losses(c.id))
     guarantee = diagnosis.guarantee_view(t, cur, engine.statement(c.id), str(c.target_roi))
     titles = {
         pid: (p.title if (p := store.get_product(pid)) else pid) for pid in {s.product_id for s in lr.samples}
     }
+    one_each = list({s.request_id: s for s in reversed(lr.samples)}.values())[::-1][:10]  # a row per request
     return ui.page(
         "campaign.html",
         c=campaign_out(c),
@@ -384,6 +374,7 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         diag=diag,
         guarantee=guarantee,
         losses=losses,
+        samples=one_each,
         loss_rows=_loss_rows(ui, lr.by_product),
         titles=titles,
         alerts=campaign_alerts(ui, c, total),
