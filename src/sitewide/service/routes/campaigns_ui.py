@@ -84,10 +84,6 @@ def _rows(ui: Ui, start: str | None, end: str | None) -> list[CampaignRow]:
     return rows
 
 
-def merchant_names(ui: Ui) -> dict[str, str]:
-    return {m.id: m.name for m in ui.accounts.list_merchants()} if ui.who.is_operator else {}
-
-
 @router.get("/", response_class=HTMLResponse, response_model=None)
 def campaigns_page(ui: PageUi, start: str | None = None, end: str | None = None) -> Response:
     start, end = _day_param(start), _day_param(end)
@@ -118,7 +114,7 @@ def campaigns_page(ui: PageUi, start: str | None = None, end: str | None = None)
         start=start,
         end=end,
         alerts=alerts,
-        merchant_names=merchant_names(ui),
+        merchant_names=ui.merchant_names(),
     )
 
 

@@ -18,7 +18,7 @@ from sitewide.service.usecases.catalogue import list_shops, visible_products
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_TEXT = 2000  # characters kept of an appeal's message or resolution
-LIST_PRODUCTS, LIST_SHOPS = 500, 200
+LIST_SHOPS = 200
 
 
 PAGE_SIZE = 50
@@ -36,10 +36,6 @@ FACTOR_KINDS = {
 
 def _shop_names(ui: Ui) -> dict[str, str]:
     return {s.id: s.name for s in list_shops(ui.store, ui.who)}
-
-
-def _merchant_names(ui: Ui) -> dict[str, str]:
-    return {m.id: m.name for m in ui.accounts.list_merchants()} if ui.who.is_operator else {}
 
 
 @router.get("/products", response_class=HTMLResponse, response_model=None)
@@ -120,7 +116,7 @@ def shops_page(ui: PageUi) -> Response:
         fig.update_layout(height=240, margin={"l": 170})
         appeals = uc.list_appeals(ui.accounts, ui.who, object_id=s.id)
         rows.append({"s": s, "sc": sc, "fig": fig_json(fig), "appeals": appeals})
-    return ui.page("shops.html", rows=rows, factor_kinds=FACTOR_KINDS, merchant_names=_merchant_names(ui))
+    return ui.page("shops.html", rows=rows, factor_kinds=FACTOR_KINDS, merchant_names=ui.merchant_names())
 
 
 @router.post("/appeals", response_model=None)
@@ -137,7 +133,7 @@ def appeal(ui: FormUi, kind: str = Form(""), object_id: str = Form(""), message:
 @router.get("/appeals", response_class=HTMLResponse, response_model=None)
 def appeals_page(ui: PageUi) -> Response:
     return ui.page(
-        "appeals.html", rows=uc.list_appeals(ui.accounts, ui.who), merchant_names=_merchant_names(ui)
+        "appeals.html", rows=uc.list_appeals(ui.accounts, ui.who), merchant_names=ui.merchant_names()
     )
 
 

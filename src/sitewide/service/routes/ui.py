@@ -141,6 +141,10 @@ class Ui:
     def money(self, micros: int | None) -> str:
         return format_money(micros, self.currency)
 
+    def merchant_names(self) -> dict[str, str]:
+        """Merchant id → name, for the operator's pages (a merchant sees only itself: empty)."""
+        return {m.id: m.name for m in self.accounts.list_merchants()} if self.who.is_operator else {}
+
     def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         return page(self.request, name, self.who, status, **ctx)
 
