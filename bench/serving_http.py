@@ -269,7 +269,7 @@ def generated(n: int) -> list[Product] | None:
 def run(quick: bool, products: Sequence[Product] | None = None, workers: int = 1) -> None:
     """Seed a data dir, start ``sitewide serve`` on loopback, time it, print ``metric:`` lines. ``products``:
     the catalogue (default: the packaged 2,000 real products)."""
-    n, warm, secs = (300, 100, 2.5) if quick else (2_000, 300, 8.0)
+    n, warm, secs = (200, 50, 2.0) if quick else (2_000, 300, 8.0)
     print(
         f"# load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5-min load average, {os.cpu_count()} cores)"
     )
