@@ -116,3 +116,12 @@ def test_resolved_bid_ids_round_trip_and_reject_tampering() -> None:
         BidCodec(b"other-secret-1234").decode(token)
     with pytest.raises(ValidationError):
         codec.decode("garbage")
+
+
+def test_an_ineligible_product_never_wins(engine: Engine) -> None:
+    (before,) = engine.auctions([AuctionRequest("a1", 3, "u1", product_ids=ALL, ts_ms=T0)])
+    top = before.winners[0].product_id
+    engine.catalogue.eligible[engine.catalogue.row[top]] = False  # out of the pool (as a failed rule leaves it)
+    for i in range(5):
+        (out,) = engine.auctions([AuctionRequest(f"b{i}", 3, f"u{i}", product_ids=ALL, ts_ms=T0)])
+        assert top not in {w.product_id for w in out.winners}
