@@ -138,6 +138,7 @@ def test_documented_events_request_is_204_and_idempotent(m1: TestClient, op: Tes
         ),
         ({"auctions": [{"type": "listings", "slots": 0, "category": {"id": "x"}}]}, 422, "too_few_slots"),
         ({"auctions": [{"type": "listings", "category": {"id": "x"}}]}, 422, "missing_slots"),
+        ({"auctions": [{"type": "listings", "slots": 51, "category": {"id": "x"}}]}, 422, "bad_request"),
         ({"auctions": [{"type": "listings", "slots": 1}]}, 422, "missing_context"),
         ({"auctions": [{"type": "banners", "slots": 1, "category": {"id": "x"}}]}, 422, "bad_request"),
     ],

@@ -69,7 +69,7 @@ def _validation_code(errors: list[dict[str, Any]]) -> tuple[int, str]:
         return 400, "empty_request"
     if loc[-1:] == ["auctions"]:
         return 422, "too_many_auctions" if kind == "too_long" else "missing_auctions"
-    if loc[-1:] == ["slots"]:
+    if loc[-1:] == ["slots"] and kind in ("missing", "greater_than_equal"):
         return 422, "missing_slots" if kind == "missing" else "too_few_slots"
     if "missing context" in msg:
         return 422, "missing_context"
