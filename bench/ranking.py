@@ -73,6 +73,8 @@ SHARED_DATA = next(
 )
 SHARED_OBD = SHARED_DATA / "open_bandit_dataset"
 FIXTURE_OBD = ROOT / "tests" / "fixtures" / "ranking_obd"
+# the search retrievers compared: the engine's rows (vectors; hybrid), the two-tower, BM25, their RRF fusion
+RETRIEVERS = ("served", "served_hybrid", "two_tower", "bm25", "fused")
 
 
 def row(name: str, values: dict[str, float]) -> None:
@@ -498,14 +500,8 @@ def retrieval_section(ctx: dict[str, object], quick: bool, metrics: list[str]) -
         ("feed", kinds == 1),
     )
     results = {}
-    named = (
-        ("served", served_ids),
-        ("served_hybrid", hybrid_ids),
-        ("two_tower", tt_ids),
-        ("bm25", bm_ids),
-        ("fused", fused_ids),
-        ("popularity", pop_ids),
-    )
+    named = [*zip(RETRIEVERS, (served_ids, hybrid_ids, tt_ids, bm_ids, fused_ids), strict=True)]
+    named.append(("popularity", pop_ids))
     for name, ids in named:
         res = {}
         for seg, m in segs:
@@ -621,13 +617,7 @@ def chinese_section(quick: bool, metrics: list[str]) -> None:
         f"two-tower trained on {n_q} generated fragment queries in {time.perf_counter() - t0:.1f} s =="
     )
     res = {}
-    named = (
-        ("served", served_ids),
-        ("served_hybrid", hybrid_ids),
-        ("two_tower", tt_ids),
-        ("bm25", bm_ids),
-        ("fused", fused_ids),
-    )
+    named = zip(RETRIEVERS, (served_ids, hybrid_ids, tt_ids, bm_ids, fused_ids), strict=True)
     for name, ids in named:
         res[name] = {"recall50": recall_at_k(ids, rel, 50), "ndcg10": ndcg_at_k(ids, gains, 10)}
         row(name, res[name])
