@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from sitewide.domain.eligibility import (
+    CategoryStats,
     EligibilityDecision,
     ProductSignals,
     compute_category_stats,
     evaluate_many,
 )
+from sitewide.domain.money import Micros
 from sitewide.domain.shop_score import ShopMetrics, ShopScore, compute_shop_score
 from sitewide.domain.types import BoolArray, FloatArray, IntArray, NotFound, Product
 from sitewide.engine.config import EngineConfig
@@ -41,6 +43,7 @@ class Catalogue:
         self.decisions: dict[str, EligibilityDecision] = {}
         self.eligible: BoolArray = np.zeros(0, dtype=bool)
         self.delivery: FloatArray = np.zeros(0)
+        self._stats: CategoryStats | None = None  # what the pool was judged against
 
     def load(self, products: Sequence[Product], encoder: TextEncoder) -> None:
         """Take the catalogue (any order), encode its texts and recompute the pool."""
@@ -62,13 +65,29 @@ class Catalogue:
         self.apply_quality()
 
     # warm start -------------------------------------------------------------------------------------
-    SNAPSHOT_VERSION = 1
+    SNAPSHOT_VERSION = 2
 
     def save(self, path: Path) -> None:
-        """Write the loaded catalogue (products, pool, vectors) to ``path`` for :meth:`restore`."""
+        """Write the loaded catalogue to ``path`` for :meth:`restore`: products as columns, the arrays, the
+        vectors and what the pool was judged from (signals, shop metrics, category statistics). Decisions are
+        not written: :meth:`restore` judges a product again when its decision is asked for."""
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "vecs.npy", self.vecs)
-        state = {k: v for k, v in vars(self).items() if k not in ("config", "vecs")}
+        ps = self.products
+        columns = tuple([getattr(p, f) for p in ps] for f in ("id", "shop_id", "title", "category", "brand"))
+        state = {
+            "columns": columns,
+            "price": self.price,
+            "category": self.category,
+            "n_categories": self.n_categories,
+            "median_price": self.median_price,
+            "eligible": self.eligible,
+            "delivery": self.delivery,
+            "signals": self._signals,
+            "shop_metrics": self._shop_metrics,
+            "shop_scores": self.shop_scores,
+            "stats": self._stats,
+        }
         with open(path / "catalogue.pkl", "wb") as f:
             pickle.dump((self.SNAPSHOT_VERSION, state), f, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -79,7 +98,21 @@ class Catalogue:
             version, state = pickle.load(f)  # noqa: S301 - our own snapshot file
         if version != self.SNAPSHOT_VERSION:
             raise ValueError(f"catalogue snapshot version {version}, expected {self.SNAPSHOT_VERSION}")
-        vars(self).update(state)
+        ids, shops, titles, cats, brands = state["columns"]
+        price = state["price"]
+        self.products = [
+            Product(i, s, t, c, Micros(int(v)), b)
+            for i, s, t, c, v, b in zip(ids, shops, titles, cats, price.tolist(), brands, strict=True)
+        ]
+        self.ids = list(ids)
+        self.row = {p: i for i, p in enumerate(ids)}
+        self.texts = [f"{t} {b} {c}" for t, b, c in zip(titles, brands, cats, strict=True)]
+        self.price, self.category = price, state["category"]
+        self.n_categories, self.median_price = state["n_categories"], state["median_price"]
+        self.eligible, self.delivery = state["eligible"], state["delivery"]
+        self._signals, self._shop_metrics = state["signals"], state["shop_metrics"]
+        self.shop_scores, self._stats = state["shop_scores"], state["stats"]
+        self.decisions = {}  # judged again on demand (eligibility())
         self.vecs = np.load(path / "vecs.npy")
 
     # eligibility pool and shop experience score -----------------------------------------------------
@@ -103,7 +136,7 @@ class Catalogue:
             or ProductSignals(p.id, p.category, p.shop_id, price_micros=int(p.price_micros))
             for p in self.products
         ]
-        stats = compute_category_stats(sigs)
+        stats = self._stats = compute_category_stats(sigs)
         mask, decisions = evaluate_many(
             sigs, {sid: sc.score for sid, sc in self.shop_scores.items()}, stats, cfg.eligibility_policy
         )
@@ -120,7 +153,16 @@ class Catalogue:
     def eligibility(self, product_id: str) -> EligibilityDecision:
         d = self.decisions.get(product_id)
         if d is None:
-            raise NotFound(f"product {product_id} not found")
+            r = self.row.get(product_id)
+            if r is None or self._stats is None:
+                raise NotFound(f"product {product_id} not found")
+            p = self.products[r]  # restored from a snapshot: judged again, as apply_quality judged it
+            sig = self._signals.get(p.id) or ProductSignals(p.id, p.category, p.shop_id, int(p.price_micros))
+            sc = self.shop_scores.get(p.shop_id)
+            _, (d,) = evaluate_many(
+                [sig], {p.shop_id: sc.score} if sc else {}, self._stats, self.config.eligibility_policy
+            )
+            self.decisions[product_id] = d
         return d
 
     def shop_score(self, shop_id: str) -> ShopScore | None:
