@@ -3,6 +3,7 @@ forecast follows the draft's products."""
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from sitewide.domain.time import day_bounds
@@ -103,3 +104,18 @@ def test_holdout_and_incrementality(m1: TestClient, op: TestClient) -> None:
     assert inc["holdout_share"] == 0.5 and inc["exposed_wins"] + inc["ghost_wins"] > 0
     assert inc["ghost_wins"] > 0 and inc["spend_micros"] == 0  # nothing clicked, nothing billed
     assert m1.get("/campaigns/nope/incrementality").status_code == 404
+
+
+def test_the_campaign_page_asks_for_the_draft_forecast_with_its_cookie(app: FastAPI, new_key) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as ui:
+        r = ui.post("/ui/login", data={"api_key": new_key("m1")}, follow_redirects=False)
+        assert r.status_code == 303
+        page = ui.get("/ui/campaigns/new").text
+        assert 'id="forecast-chart"' in page and "/forecast/campaign?" in page
+        assert "input[name=product_ids]:checked" in page  # the draft's products go with it
+        assert "a·spend" not in page  # the power-law note is gone
+        f = ui.get(
+            "/forecast/campaign",
+            params={"product_ids": ["p00"], "target_roi": "2.00", "daily_budget_micros": 10**6},
+        )
+        assert f.status_code == 200 and f.json()["traffic"] == "synthetic"
