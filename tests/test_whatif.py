@@ -134,3 +134,26 @@ def test_summarise_means_over_seeds(frame: pd.DataFrame, grid: list[Setting]) ->
     one = frame[frame["setting"] == grid[1].label]
     got = m.loc[m["setting"] == grid[1].label, "ad_revenue_micros"].iloc[0]
     assert got == pytest.approx(one["ad_revenue_micros"].mean())
+
+
+def test_changes_reach_the_pool_and_the_guarantee() -> None:
+    from decimal import Decimal
+
+    cfg = apply_changes(
+        EngineConfig(), {"min_rating": 4.2, "trigger_roi_factor": 0.5, "min_orders": 3, "alpha": 0.1}
+    )
+    assert cfg.eligibility_policy.min_rating == 4.2 and cfg.eligibility_policy.version == "what-if"
+    contract = cfg.settlement_policy().default_contract
+    assert contract.trigger_roi_factor == Decimal("0.5") and contract.min_orders == 3
+    assert cfg.auction.alpha == 0.1
+    assert EngineConfig().settlement_policy().default_contract.min_orders != 3  # the base is untouched
+
+
+def test_compare_shows_the_change_side_by_side(market: SimConfig) -> None:
+    from sitewide.whatif import compare
+
+    table = compare(market, {"max_ad_share": 0.0}, seeds=[5])
+    assert list(table.columns) == ["current", "changed", "change"]
+    assert table.loc["promoted_impressions", "current"] > 0
+    assert table.loc["promoted_impressions", "changed"] == 0  # no ad slots left
+    assert table.loc["ad_revenue_micros", "change"] < 0

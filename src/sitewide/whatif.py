@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ __all__ = [
     "Setting",
     "alpha_reserve_grid",
     "apply_changes",
+    "compare",
     "frontier_chart",
     "run_setting",
     "summarise",
@@ -75,17 +77,63 @@ class Setting:
         return apply_changes(base or EngineConfig(), self.changes)
 
 
+GUARANTEE_KEYS = ("trigger_roi_factor", "min_orders", "window_days", "cap_ratio_of_spend")
+
+
 def apply_changes(base: EngineConfig, changes: Mapping[str, Any]) -> EngineConfig:
-    """``base`` with ``changes`` applied; auction fields are routed into ``base.auction``. Unknown keys raise."""
+    """``base`` with ``changes`` applied. Keys are ``EngineConfig`` fields, or are routed: auction fields into
+    ``base.auction``; eligibility thresholds (``min_rating``, ``max_return_rate``, ``shop_score_floor``, …) into
+    ``base.eligibility_policy``; the guarantee's ``trigger_roi_factor``, ``min_orders``, ``window_days`` and
+    ``cap_ratio_of_spend`` into the settlement policy's default contract. Unknown keys raise."""
     engine_fields = {f.name for f in fields(base)}
     auction_fields = {f.name for f in fields(base.auction)}
+    pool_fields = {f.name for f in fields(base.eligibility_policy)} - {"version"}
     top = {k: v for k, v in changes.items() if k in engine_fields}
     auc = {k: v for k, v in changes.items() if k in auction_fields and k not in engine_fields}
-    unknown = sorted(set(changes) - set(top) - set(auc))
+    pool = {k: v for k, v in changes.items() if k in pool_fields and k not in top and k not in auc}
+    guar = {k: v for k, v in changes.items() if k in GUARANTEE_KEYS}
+    unknown = sorted(set(changes) - set(top) - set(auc) - set(pool) - set(guar))
     if unknown:
         raise ValidationError(f"unknown engine setting(s): {', '.join(unknown)}")
     cfg = replace(base, **top) if top else base
-    return replace(cfg, auction=replace(cfg.auction, **auc)) if auc else cfg
+    if auc:
+        cfg = replace(cfg, auction=replace(cfg.auction, **auc))
+    if pool:
+        cfg = replace(cfg, eligibility_policy=replace(cfg.eligibility_policy, version="what-if", **pool))
+    if guar:
+        policy = cfg.settlement_policy()
+        terms: dict[str, Any] = {
+            k: Decimal(str(v)) if k in ("trigger_roi_factor", "cap_ratio_of_spend") else int(v)
+            for k, v in guar.items()
+        }
+        contract = replace(policy.default_contract, **terms)
+        cfg = replace(cfg, settlement=replace(policy, default_contract=contract))
+    return cfg
+
+
+def compare(
+    base: SimConfig,
+    changes: Mapping[str, Any],
+    seeds: Sequence[int] = (0,),
+    *,
+    engine_base: EngineConfig | None = None,
+) -> pd.DataFrame:
+    """The operator's what-if: the same simulated day(s) under the current policy and under ``changes``, side
+    by side on common random numbers (mean over ``seeds``), with the change of each figure (``changed −
+    current``). Rows: ad revenue, compensation, GMV, NDCG, CTR, merchants' ROI attainment, …"""
+    label = ", ".join(f"{k}={v}" for k, v in changes.items()) or "no change"
+    df = summarise(
+        sweep(base, [Setting("current", {}), Setting(label, dict(changes))], seeds, engine_base=engine_base)
+    )
+    keep = [
+        c
+        for c in df.columns
+        if c not in ("setting", "seeds") and not c.endswith("_sd") and pd.api.types.is_numeric_dtype(df[c])
+    ]
+    out = df.set_index("setting")[keep].T
+    out.columns = ["current", "changed"]
+    out["change"] = out["changed"] - out["current"]
+    return out
 
 
 def alpha_reserve_grid(alphas: Sequence[float], reserves: Mapping[str, int] | Sequence[int]) -> list[Setting]:

@@ -46,9 +46,9 @@ from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
 from sitewide.ports import RequestBatch
 
-GRID = np.geomspace(0.03, 6.0, 11)  # bid multipliers on expected value per impression
+GRID = np.geomspace(0.03, 6.0, 8)  # bid multipliers on expected value per impression
 MAX_REPLAY = 3_000  # requests of the last day replayed (a seeded uniform sample)
-MAX_ROWS = 800  # of which at most this many with a draft product go through the auction per bid level
+MAX_ROWS = 400  # of which at most this many with a draft product go through the auction per bid level
 SYNTHETIC_DAILY_REQUESTS = 10_000.0  # assumption: a day's requests when nothing has been logged yet
 SYNTHETIC_SEARCH_SHARE = 0.6
 
@@ -285,6 +285,7 @@ class Forecaster:
             gmv_high=op.gmv_high,
             orders_low=op.orders_low,
             orders_high=op.orders_high,
+            gmv_median=band(op.orders, op.gmv / op.orders if op.orders > 0 else 0.0, cal.sigma, 0.0)[0],
             raw_gmv=at.gmv,
             raw_orders=at.orders,
             curve=tuple(calibrated(p) for p in points),
