@@ -50,7 +50,6 @@ class CampaignForecastOut(BaseModel):
     replayed_requests: int
     daily_requests: float
     expected: CampaignForecastPoint
-    median_gmv_micros: int  # the band model's median day (the expected day's GMV is its mean)
     curve: list[CampaignForecastPoint]
 
 

@@ -134,7 +134,6 @@ class CampaignForecast:
     gmv_high: float
     orders_low: float
     orders_high: float
-    gmv_median: float  # the band model's median day: the point that minimises the expected absolute error
     raw_gmv: float  # before calibration (what calibration pairs store)
     raw_orders: float
     curve: tuple[CurvePoint, ...]

@@ -285,7 +285,6 @@ class Forecaster:
             gmv_high=op.gmv_high,
             orders_low=op.orders_low,
             orders_high=op.orders_high,
-            gmv_median=band(op.orders, op.gmv / op.orders if op.orders > 0 else 0.0, cal.sigma, 0.0)[0],
             raw_gmv=at.gmv,
             raw_orders=at.orders,
             curve=tuple(calibrated(p) for p in points),

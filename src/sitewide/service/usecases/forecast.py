@@ -42,7 +42,6 @@ def forecast_out(f: CampaignForecast) -> CampaignForecastOut:
         replayed_requests=f.replayed_requests,
         daily_requests=f.daily_requests,
         expected=_point(expected),
-        median_gmv_micros=round(f.gmv_median),
         curve=[_point(p) for p in f.curve],
     )
 
