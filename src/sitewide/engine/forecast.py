@@ -46,9 +46,9 @@ from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
 from sitewide.ports import RequestBatch
 
-GRID = np.geomspace(0.03, 6.0, 8)  # bid multipliers on expected value per impression
-MAX_REPLAY = 3_000  # requests of the last day replayed (a seeded uniform sample)
-MAX_ROWS = 400  # of which at most this many with a draft product go through the auction per bid level
+GRID = np.geomspace(0.03, 6.0, 7)  # bid multipliers on expected value per impression
+MAX_REPLAY = 2_000  # requests of the last day replayed (a seeded uniform sample)
+MAX_ROWS = 300  # of which at most this many with a draft product go through the auction per bid level
 SYNTHETIC_DAILY_REQUESTS = 10_000.0  # assumption: a day's requests when nothing has been logged yet
 SYNTHETIC_SEARCH_SHARE = 0.6
 
