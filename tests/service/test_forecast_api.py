@@ -119,3 +119,10 @@ def test_the_campaign_page_asks_for_the_draft_forecast_with_its_cookie(app: Fast
             params={"product_ids": ["p00"], "target_roi": "2.00", "daily_budget_micros": 10**6},
         )
         assert f.status_code == 200 and f.json()["traffic"] == "synthetic"
+
+
+def test_an_empty_product_id_is_a_422(m1: TestClient) -> None:
+    r = m1.get(
+        "/forecast/campaign", params={"product_ids": [""], "target_roi": "2.00", "daily_budget_micros": 10**6}
+    )
+    assert r.status_code == 422

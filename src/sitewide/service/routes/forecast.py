@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from sitewide.api.forecast import (
     CampaignForecastIn,
@@ -29,6 +30,8 @@ from sitewide.service.deps import (
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import forecast as uc
 
+ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
 router = APIRouter(tags=["forecast"], responses=errors(401))
 
 
@@ -37,7 +40,7 @@ def campaign_forecast(
     engine: EngineDep,
     store: StoreDep,
     who: PrincipalDep,
-    product_ids: Annotated[list[str], Query(min_length=1, max_length=500)],
+    product_ids: Annotated[list[ProductId], Query(min_length=1, max_length=500)],
     target_roi: TargetRoiQuery,
     daily_budget_micros: DailyBudgetQuery,
     campaign_id: CampaignIdQuery = None,
