@@ -23,9 +23,11 @@ on a promoted slot that shows a creative the click probability is multiplied by 
 * Day 2 is run twice with common random numbers (same seeds for users, clicks and purchases): once doing
   nothing, once with each planted shop's top suggestion applied (one-click ones through ``sitewide.agent.apply``;
   "fix a factor" advice is simulated as the merchant following it: the signal or metric back to day 0's).
-  ``suggestion_gmv_lift`` = (GMV of the planted shops' products with − without) ÷ without, GMV being every
-  order of their products (organic and promoted) on day 2; the ROI of their campaigns against their (new)
-  target is printed too. In-sample: the thresholds were set looking at these markets.
+  ``suggestion_gmv_lift`` = (GMV with − without) ÷ without, GMV being what the planted shops' campaigns earned
+  on day 2 as settled by the engine (its attribution, net); ``suggestion_all_orders_gmv_lift`` the same over
+  every order of their products (organic too: noisier, a ranking change moves organic sales); how many of their
+  campaigns met their (new) target ROI is printed for both arms. In-sample: the thresholds were set looking at
+  these markets.
 """
 
 from __future__ import annotations
@@ -357,10 +359,14 @@ class SeedResult:
     found: int = 0
     alarms: int = 0
     false_alarms: int = 0
-    gmv_none: int = 0
+    gmv_none: int = 0  # every order of the planted shops' products on day 2 (organic and promoted)
     gmv_apply: int = 0
-    roi_ok: int = 0
-    roi_n: int = 0
+    camp_none: int = 0  # the planted shops' campaigns' settled GMV on day 2 (the engine's attribution)
+    camp_apply: int = 0
+    roi_ok_none: int = 0  # campaigns (with spend) at or above their target ROI on day 2
+    roi_ok_apply: int = 0
+    roi_n_none: int = 0
+    roi_n_apply: int = 0
     by_kind: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -405,12 +411,15 @@ def run_seed(seed: int, quick: bool) -> SeedResult:
     res.gmv_none = int(m.gmv[2][idx].sum())
     res.gmv_apply = int(a.gmv[2][idx].sum())
     day2 = day_of(a.world.base_ms + 2 * DAY_MS)
-    for mi in idx:
-        for c in a.engine.store.list_campaigns(a.world.merchants.shops[mi].merchant_id):
-            t = a.engine.store.report(ReportQuery((c.id,), "day", day2, day2)).total
-            if t.spend_micros > 0:
-                res.roi_n += 1
-                res.roi_ok += t.gmv_micros / t.spend_micros >= float(c.target_roi)
+    for arm, mk in (("none", m), ("apply", a)):
+        for mi in idx:
+            for c in mk.engine.store.list_campaigns(mk.world.merchants.shops[mi].merchant_id):
+                t = mk.engine.store.report(ReportQuery((c.id,), "day", day2, day2)).total
+                setattr(res, f"camp_{arm}", getattr(res, f"camp_{arm}") + t.gmv_micros)
+                if t.spend_micros > 0:
+                    setattr(res, f"roi_n_{arm}", getattr(res, f"roi_n_{arm}") + 1)
+                    ok = t.gmv_micros / t.spend_micros >= float(c.target_roi)
+                    setattr(res, f"roi_ok_{arm}", getattr(res, f"roi_ok_{arm}") + ok)
     return res
 
 
@@ -429,9 +438,12 @@ def main() -> None:
         r = run_seed(seed, args.quick)
         print(
             f"seed {seed}: planted {r.planted} found {r.found}; findings {r.alarms} (false {r.false_alarms}); "
-            f"day-2 GMV of planted shops: nothing {r.gmv_none / 1e6:,.0f}, applied {r.gmv_apply / 1e6:,.0f}"
+            f"day 2, planted shops: campaign GMV nothing {r.camp_none / 1e6:,.0f} applied {r.camp_apply / 1e6:,.0f}; "
+            f"all orders nothing {r.gmv_none / 1e6:,.0f} applied {r.gmv_apply / 1e6:,.0f}"
         )
-        for k in ("planted", "found", "alarms", "false_alarms", "gmv_none", "gmv_apply", "roi_ok", "roi_n"):
+        for k in SeedResult.__dataclass_fields__:
+            if k == "by_kind":
+                continue
             setattr(tot, k, getattr(tot, k) + getattr(r, k))
         for k, (a, b) in r.by_kind.items():
             x = tot.by_kind.setdefault(k, [0, 0])
@@ -441,13 +453,16 @@ def main() -> None:
         print(f"  {k}: found {a}/{b}")
     recall = tot.found / max(tot.planted, 1)
     fa = tot.false_alarms / max(tot.alarms, 1)
-    lift = (tot.gmv_apply - tot.gmv_none) / max(tot.gmv_none, 1)
+    lift = (tot.camp_apply - tot.camp_none) / max(tot.camp_none, 1)
+    all_lift = (tot.gmv_apply - tot.gmv_none) / max(tot.gmv_none, 1)
     print(
-        f"campaigns of planted shops at or above their target ROI on day 2 (applied arm): {tot.roi_ok}/{tot.roi_n}"
+        "planted shops' campaigns at or above their target ROI on day 2: nothing "
+        f"{tot.roi_ok_none}/{tot.roi_n_none}, applied {tot.roi_ok_apply}/{tot.roi_n_apply}"
     )
     print(f"metric: planted_problem_recall={recall:.3f} baseline=0 target=0.90")
     print(f"metric: false_alarm_rate={fa:.3f} target=0.10")
     print(f"metric: suggestion_gmv_lift={lift:.4f} baseline=0 target=0")
+    print(f"metric: suggestion_all_orders_gmv_lift={all_lift:.4f} baseline=0")
     print(f"metric: wall_s={time.perf_counter() - t0:.1f}")
     print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 

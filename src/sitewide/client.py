@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel
 
 from sitewide.api import fields_of
+from sitewide.api.agent import AnswerOut, ApplyIn, AskIn, DigestOut, FindingsOut, JournalEntryOut
 from sitewide.api.auctions import AuctionIn, AuctionsIn, AuctionsOut
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.api.forecast import (
@@ -276,6 +277,28 @@ class SitewideClient:
     ) -> IncrementalityOut:
         params = {"start_day": start_day, "end_day": end_day}
         return self._get(IncrementalityOut, "GET", f"/campaigns/{campaign_id}/incrementality", params=params)
+
+    # the merchant decision agent ----------------------------------------------------------------------
+    def agent_findings(self, day: str | None = None, merchant_id: str | None = None) -> FindingsOut:
+        return self._get(
+            FindingsOut, "GET", "/agent/findings", params={"day": day, "merchant_id": merchant_id}
+        )
+
+    def agent_ask(self, question: str, merchant_id: str | None = None) -> AnswerOut:
+        return self._get(AnswerOut, "POST", "/agent/ask", AskIn(question=question, merchant_id=merchant_id))
+
+    def agent_apply(
+        self, suggestion_id: str, day: str | None = None, merchant_id: str | None = None
+    ) -> JournalEntryOut:
+        body = ApplyIn(suggestion_id=suggestion_id, day=day, merchant_id=merchant_id)
+        return self._get(JournalEntryOut, "POST", "/agent/apply", body)
+
+    def agent_undo(self, entry_id: str, merchant_id: str | None = None) -> JournalEntryOut:
+        path = f"/agent/journal/{entry_id}/undo"
+        return self._get(JournalEntryOut, "POST", path, params={"merchant_id": merchant_id})
+
+    def agent_digest(self, day: str | None = None) -> DigestOut:
+        return self._get(DigestOut, "GET", "/agent/digest", params={"day": day})
 
     # appeals ------------------------------------------------------------------------------------------
     def appeal(self, kind: Literal["product", "shop"], object_id: str, message: str) -> AppealOut:

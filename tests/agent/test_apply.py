@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DAY, Market
+from agent_market import DAY, Market
 
 from sitewide.agent.apply import Journal, apply_suggestion, perform, undo
 from sitewide.agent.facts import Scope, findings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DAY, Market
+from agent_market import DAY, Market
 
 from sitewide.agent.facts import Scope, findings
 from sitewide.agent.types import ActionKind, FindingKind

@@ -21,6 +21,8 @@ from sitewide.engine import Engine
 from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
 from sitewide.service.routes import (
+    agent,
+    agent_ui,
     appeals,
     auctions,
     campaigns,
@@ -228,6 +230,8 @@ def create_app(
         products_ui.router,
         creatives_ui.router,
         experiments_ui.router,
+        agent.router,
+        agent_ui.router,
     ):
         app.include_router(r)
     ui.mount(app)

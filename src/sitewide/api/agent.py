@@ -1,0 +1,126 @@
+"""Bodies of the merchant decision agent's endpoints: findings with their evidence and suggestions, questions
+and answers with citations, applied suggestions (the audit journal) and the daily digest."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from sitewide.api.schemas import Day, Id, Strict
+
+
+class CitationOut(BaseModel):
+    source: str = Field(description="the report or table, e.g. report:campaign_day, eligibility, shop_score")
+    ids: list[str] = Field(description="what finds the row: campaign, day, product, shop, creative …")
+    values: dict[str, str] = Field(description="the values used, as the report shows them")
+
+
+class ActionOut(BaseModel):
+    kind: str
+    campaign_id: str | None = None
+    product_id: str | None = None
+    shop_id: str | None = None
+    creative_id: str | None = None
+    target_roi: str | None = None
+    daily_budget_micros: int | None = None
+    from_campaign_id: str | None = None
+    amount_micros: int | None = None
+    factor: str | None = None
+    message: str = ""
+    one_click: bool
+
+
+class EffectOut(BaseModel):
+    gmv_micros_per_day: int
+    spend_micros_per_day: int
+    basis: str = Field(description='"forecast" (the spend→GMV forecast) or "own reports"')
+    note: str
+
+
+class SuggestionOut(BaseModel):
+    id: str
+    action: ActionOut
+    effect: EffectOut
+    title_en: str
+    title_zh: str
+
+
+class FindingOut(BaseModel):
+    kind: str
+    subject: str
+    severity: str
+    en: str
+    zh: str
+    evidence: list[CitationOut]
+    suggestion: SuggestionOut | None
+
+
+class FindingsOut(BaseModel):
+    merchant_id: str
+    day: str
+    findings: list[FindingOut]
+
+
+class DigestOut(BaseModel):
+    day: str | None
+    merchants: list[FindingsOut]
+    text_en: str
+    text_zh: str
+
+
+class AskIn(Strict):
+    question: Annotated[str, Field(min_length=1, max_length=2_000)]
+    merchant_id: Id | None = Field(
+        None, description="required for the operator; a merchant asks about itself"
+    )
+
+
+class ToolCallOut(BaseModel):
+    name: str
+    args: dict[str, str]
+    result: str
+
+
+class AnswerOut(BaseModel):
+    question: str
+    lang: str
+    text: str
+    citations: list[CitationOut]
+    calls: list[ToolCallOut]
+    backend: str
+    error: str | None = None
+
+
+class ApplyIn(Strict):
+    suggestion_id: Annotated[str, Field(min_length=1, max_length=200)]
+    day: Day | None = Field(None, description="the day diagnosed (default: the last settled day)")
+    merchant_id: Id | None = Field(None, description="required for the operator")
+
+
+class JournalEntryOut(BaseModel):
+    id: str
+    ts_ms: int
+    actor: str
+    merchant_id: str
+    suggestion_id: str
+    action: ActionOut
+    inverse: ActionOut | None
+    result: str
+    undoes: str | None
+
+
+__all__ = [
+    "ActionOut",
+    "AnswerOut",
+    "ApplyIn",
+    "AskIn",
+    "CitationOut",
+    "DigestOut",
+    "EffectOut",
+    "FindingOut",
+    "FindingsOut",
+    "JournalEntryOut",
+    "SuggestionOut",
+    "ToolCallOut",
+]
