@@ -131,7 +131,7 @@ def build_market(seed: int, quick: bool) -> Market:
         MemoryStore(), world.shops, world.product_list, world.campaigns_starting(0),
         EngineConfig(scorer="priors", slots=cfg.slots), clock=clock,
     )  # fmt: skip
-    accounts, _ = build_accounts(engine)
+    accounts, _ = build_accounts(engine.store, engine.clock)
     accounts.ensure_merchants(s.merchant_id for s in world.shops)
     metrics = [ShopMetrics(s.id, **HEALTHY) for s in world.shops]  # type: ignore[arg-type]
     sigs = world.product_signals()
@@ -326,7 +326,7 @@ def clone(m: Market) -> Market:
     if lock is not None:
         memo[id(lock)] = threading.RLock()
     c = copy.deepcopy(m, memo)
-    c.accounts, _ = build_accounts(c.engine)
+    c.accounts, _ = build_accounts(c.engine.store, c.engine.clock)
     c.accounts.ensure_merchants(s.merchant_id for s in c.world.shops)
     return c
 

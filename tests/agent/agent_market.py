@@ -56,7 +56,7 @@ def build_market(shops: list[Shop], products: list[Product], campaigns: list[Cam
     t_before, t_day = day_bounds(BEFORE)[0], day_bounds(DAY)[0]
     clock = FixedClock(t_before)
     engine = seeded_engine(MemoryStore(), shops, products, campaigns, clock=clock)
-    accounts, _ = build_accounts(engine)
+    accounts, _ = build_accounts(engine.store, engine.clock)
     accounts.ensure_merchants(["m1", "m2"])
     ev: list[Event] = []
     for k in range(8):
