@@ -66,7 +66,7 @@ from sitewide.domain.types import Event, EventKind  # noqa: E402
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
 from sitewide.ports import ReportQuery, RequestBatch, ServiceRecords  # noqa: E402
 from sitewide.service.usecases import campaigns as campaigns_uc  # noqa: E402
-from sitewide.service.usecases.serving import SAMPLE_EVERY, record_losses  # noqa: E402
+from sitewide.service.usecases.serving import record_losses  # noqa: E402
 from sitewide.simulator import SimConfig, World, build_world  # noqa: E402
 from sitewide.simulator.behaviour import respond  # noqa: E402
 from sitewide.simulator.story import daily_curve  # noqa: E402
@@ -82,6 +82,8 @@ KINDS = (
     FindingKind.SHOP_SCORE_FACTOR,
 )
 LIFT_B = 0.3
+DIAGNOSED = 1  # the day the agent diagnoses
+LOSS_SAMPLE_EVERY = 1_000  # keep few whole-request loss samples: the agent reads the counts
 VERBOSE = False
 HEALTHY = {
     "on_time_share": 0.97, "delivery_days": 3.0, "response_hours": 4.0, "dispute_rate": 0.005,
@@ -112,7 +114,7 @@ class Market:
 
 def build_market(seed: int, quick: bool) -> Market:
     cfg = SimConfig(
-        users=2_500 if quick else 5_000,
+        users=4_000 if quick else 6_000,
         merchants=15,
         products=150 if quick else 300,
         seed=seed,
@@ -177,7 +179,8 @@ def run_day(m: Market, day: int, seed: int) -> None:
         rids = [f"r{day}-{t}-{i}" for i in range(r)]
         uids = [w.users.ids[u] for u in users.tolist()]
         sb = eng.serve_batch(RequestBatch(rids, uids, kind, queries, start, s))
-        record_losses(eng, m.accounts, sb, rids, start, SAMPLE_EVERY)
+        if day == DIAGNOSED:  # the report the agent reads (the SQL loss log is the slowest part of a tick)
+            record_losses(eng, m.accounts, sb, rids, start, LOSS_SAMPLE_EVERY)
         eidx = np.asarray(sb.product_idx, dtype=np.int64)[:, :s]
         prod = m.e2w[np.where(eidx >= 0, eidx, -1)]
         promoted = np.asarray(sb.promoted, dtype=bool)[:, :s] & (prod >= 0)
