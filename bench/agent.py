@@ -13,7 +13,7 @@ on a promoted slot that shows a creative the click probability is multiplied by 
 * Day 0: every shop is clean — healthy service metrics, a target ROI of 2, a budget that does not bind, two
   approved creatives on each product, rotated by the engine's bandit.
 * Day 1: problems are planted in ``2 × 5`` shops, two of each kind, through the same use cases a merchant or
-  the operator would call: an over-high target ROI (×5, ``update_campaign``), a budget cut to a fifth of day 0's
+  the operator would call: an over-high target ROI (5 × the market's median realised ROI of day 0, ``update_campaign``), a budget cut to a tenth of day 0's
   spend, the best seller of day 0 out of the pool (its rating signal falls to 3.0 over 40 reviews), the loser
   creative B pinned on the shop's most-clicked product, one shop-score factor gone bad (on-time share 0.80, 9
   delivery days). The clean shops pin their winner creative A (so that a pin alone is no problem).
@@ -303,7 +303,7 @@ def plant(m: Market, seed: int) -> dict[int, FindingKind]:
             campaigns_uc.update_campaign(eng, store, who, camp.id, CampaignPatch(target_roi=too_high))
         elif kind is FindingKind.BUDGET_EXHAUSTED:
             spent = store.report(ReportQuery((camp.id,), "day", day0, day0)).total.spend_micros
-            cut = max(spent // 5 // 1_000_000 * 1_000_000, 1_000_000)
+            cut = max(spent // 10 // 1_000_000 * 1_000_000, 1_000_000)
             campaigns_uc.update_campaign(eng, store, who, camp.id, CampaignPatch(daily_budget_micros=cut))
         elif kind is FindingKind.INELIGIBLE_BEST_SELLER:
             best = max(camp.product_ids, key=lambda p: (prod_orders.get(p, 0), prod_gmv.get(p, 0), p))

@@ -151,8 +151,11 @@ def target_too_low(f: MerchantFacts, t: Thresholds) -> list[Finding]:
         spend = sum(d.spend_micros for d in c.days)
         gmv = sum(d.gmv_micros for d in c.days)
         orders = sum(d.orders for d in c.days)
-        if not c.active or spend <= 0 or orders < t.target_miss_min_orders:
+        today = c.day(f.day)
+        if not c.active or spend <= 0 or orders < t.target_miss_min_orders or today is None:
             continue
+        if today.spend_micros < t.starved_budget_use * c.daily_budget_micros:
+            continue  # a starved campaign misses its target for want of volume, not by overbidding
         roi = gmv / spend
         if roi * t.target_miss_ratio >= c.target_roi:
             continue

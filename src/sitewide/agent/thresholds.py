@@ -34,7 +34,7 @@ class Thresholds:
     # a pinned creative loses when a sibling's CTR is higher by this many standard errors (combined over the
     # placements where both have ≥ N impressions)
     creative_z: float = 2.5
-    creative_min_impressions: int = 50
+    creative_min_impressions: int = 30
     # a shop-score factor drags delivery when the shop's multiplier is under this and the factor scores < …
     shop_multiplier_below: float = 0.97
     factor_sub_below: float = 60.0
