@@ -127,20 +127,20 @@ def perform(scope: Scope, a: Action) -> tuple[Action | None, str]:
     raise ValidationError(f"{a.kind.value} is advice for the merchant's operations, not a one-click action")
 
 
+def _record(
+    scope: Scope, journal: Journal, actor: str, suggestion_id: str, action: Action, undoes: str | None = None
+) -> JournalEntry:
+    """Perform ``action`` as the scope's merchant, then journal it with its inverse."""
+    inverse, result = perform(scope, action)
+    entry = JournalEntry(
+        f"j-{uuid.uuid4().hex[:12]}", scope.engine.clock.now_ms(), actor, scope.merchant_id, suggestion_id,
+        action, inverse, result, undoes,
+    )  # fmt: skip
+    return journal.add(entry)
+
+
 def apply_suggestion(scope: Scope, s: Suggestion, journal: Journal, actor: str) -> JournalEntry:
-    inverse, result = perform(scope, s.action)
-    return journal.add(
-        JournalEntry(
-            f"j-{uuid.uuid4().hex[:12]}",
-            scope.engine.clock.now_ms(),
-            actor,
-            scope.merchant_id,
-            s.id,
-            s.action,
-            inverse,
-            result,
-        )  # fmt: skip
-    )
+    return _record(scope, journal, actor, s.id, s.action)
 
 
 def undo(scope: Scope, journal: Journal, entry_id: str, actor: str) -> JournalEntry:
@@ -150,20 +150,7 @@ def undo(scope: Scope, journal: Journal, entry_id: str, actor: str) -> JournalEn
         raise Conflict(f"journal entry {entry_id} cannot be undone ({e.action.kind.value})")
     if e.undoes is not None or journal.undone(entry_id):
         raise Conflict(f"journal entry {entry_id} is already undone or is itself an undo")
-    inverse, result = perform(scope, e.inverse)
-    return journal.add(
-        JournalEntry(
-            f"j-{uuid.uuid4().hex[:12]}",
-            scope.engine.clock.now_ms(),
-            actor,
-            scope.merchant_id,
-            e.suggestion_id,
-            e.inverse,
-            inverse,
-            result,
-            undoes=e.id,
-        )  # fmt: skip
-    )
+    return _record(scope, journal, actor, e.suggestion_id, e.inverse, undoes=e.id)
 
 
 __all__ = ["Journal", "JournalEntry", "apply_suggestion", "perform", "undo"]
