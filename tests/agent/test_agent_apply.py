@@ -69,3 +69,31 @@ def test_pin_is_reversible_and_advice_is_not_one_click(market: Market) -> None:
         perform(s1, Action(ActionKind.PIN_CREATIVE, product_id="p01", creative_id=None))
     inv, _ = perform(s1, Action(ActionKind.PIN_CREATIVE, product_id="p02", creative_id=None))
     assert inv is not None and inv.creative_id is None
+
+
+def test_move_budget_between_own_campaigns_and_back(market: Market) -> None:
+    from decimal import Decimal
+
+    from sitewide.domain.money import Micros
+    from sitewide.domain.types import Campaign
+
+    market.engine.add_campaign(Campaign("c3", "m1", "spare", ("p02",), Decimal("2"), Micros(40_000_000)))
+    s1 = scope(market, "m1")
+    move = Action(ActionKind.MOVE_BUDGET, campaign_id="c1", from_campaign_id="c3", amount_micros=10_000_000)
+    inv, _ = perform(s1, move)
+    budgets = {c.id: int(c.daily_budget_micros) for c in market.engine.store.list_campaigns("m1")}
+    assert budgets == {"c1": 60_000_000, "c3": 30_000_000}
+    assert inv is not None
+    perform(s1, inv)
+    budgets = {c.id: int(c.daily_budget_micros) for c in market.engine.store.list_campaigns("m1")}
+    assert budgets == {"c1": 50_000_000, "c3": 40_000_000}
+    with pytest.raises(ValidationError):
+        perform(
+            s1,
+            Action(ActionKind.MOVE_BUDGET, campaign_id="c1", from_campaign_id="c3", amount_micros=40_000_000),
+        )
+    with pytest.raises(NotFound):
+        perform(
+            s1,
+            Action(ActionKind.MOVE_BUDGET, campaign_id="c1", from_campaign_id="c2", amount_micros=1_000_000),
+        )
