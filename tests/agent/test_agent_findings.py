@@ -75,3 +75,8 @@ def test_scope_never_switches_merchant(market: Market) -> None:
         Scope.of(market.engine, market.engine.store, market.accounts, Principal("operator"))
     op = Scope.of(market.engine, market.engine.store, market.accounts, Principal("operator"), "m2")
     assert op.merchant_id == "m2" and not op.who.is_operator
+
+
+def test_a_day_that_is_not_a_calendar_day_is_a_validation_error(market: Market) -> None:
+    with pytest.raises(ValidationError):
+        findings(scope(market, "m1"), "0000-00-00")

@@ -240,8 +240,8 @@ def forecast_facts(scope: Scope, points: list[tuple[str, float, int]]) -> tuple[
 
 def merchant_facts(scope: Scope, day: str | None = None) -> MerchantFacts:
     """The facts for ``day`` (default: the merchant's last settled day)."""
+    reports_uc.check_days(day=day)  # ValidationError on a malformed day
     d = day or scope.last_settled_day() or day_of(scope.engine.clock.now_ms())
-    day_bounds(d)  # ValidationError on a malformed day
     camps = campaign_facts(scope, d)
     prods = product_facts(scope, d, camps)
     open_ = tuple(a.object_id for a in appeals_uc.list_appeals(scope.accounts, scope.who, "open"))
