@@ -3,7 +3,7 @@
     python bench/agent.py [--quick] [--seeds N]
 
 Each seed builds one simulated market (``sitewide.simulator``: calibrated users, the packaged catalogue's
-products, one campaign per shop) served by the real engine (``sitewide.wiring.seeded_engine``: in-memory store,
+products, one campaign per shop) served by the real engine (``sitewide.wiring.make_engine``: in-memory store, exact index,
 the priors scorer, the shipped bidder, the pool and the shop score on), with a simulated clock. Users arrive by
 the story's hour-of-day curve, look, click and buy by the world's hidden model (``simulator.behaviour.respond``);
 on a promoted slot that shows a creative the click probability is multiplied by the creative's hidden lift
@@ -37,8 +37,10 @@ import os
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
+import _thread  # noqa: E402
 import argparse  # noqa: E402
 import copy  # noqa: E402
+import copyreg  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -72,7 +74,7 @@ from sitewide.simulator.behaviour import respond  # noqa: E402
 from sitewide.simulator.story import daily_curve  # noqa: E402
 from sitewide.simulator.world import SEARCH  # noqa: E402
 from sitewide.storage.memory import MemoryStore  # noqa: E402
-from sitewide.wiring import build_accounts, seeded_engine  # noqa: E402
+from sitewide.wiring import build_accounts, make_engine  # noqa: E402
 
 KINDS = (
     FindingKind.TARGET_TOO_HIGH,
@@ -129,13 +131,16 @@ def build_market(seed: int, quick: bool) -> Market:
     )
     world = build_world(cfg)
     clock = SimClock(world.base_ms)
-    engine = seeded_engine(
-        MemoryStore(), world.shops, world.product_list, world.campaigns_starting(0),
-        EngineConfig(scorer="priors", slots=cfg.slots), clock=clock,
-    )  # fmt: skip
+    store = MemoryStore()
+    store.upsert_shops(world.shops)
+    store.upsert_products(world.product_list)
+    for c in world.campaigns_starting(0):
+        store.create_campaign(c)
+    # the exact index (numpy): the market is copied after day 1 (``clone``), and every copy owns its own
+    engine = make_engine(store, EngineConfig(scorer="priors", slots=cfg.slots), clock=clock, index="exact")
     accounts, _ = build_accounts(engine.store, engine.clock)
     accounts.ensure_merchants(s.merchant_id for s in world.shops)
-    metrics = [ShopMetrics(s.id, **HEALTHY) for s in world.shops]  # type: ignore[arg-type]
+    metrics = [ShopMetrics(s.id, **HEALTHY) for s in world.shops]
     sigs = world.product_signals()
     accounts.put_product_signals(sigs)
     accounts.put_shop_metrics(metrics)
@@ -256,7 +261,7 @@ def assign(m: Market, seed: int) -> dict[int, FindingKind]:
         if kind is FindingKind.LOSING_CREATIVE:
             return shown_product(m, mi) is not None
         if kind in (FindingKind.BUDGET_EXHAUSTED, FindingKind.TARGET_TOO_HIGH):
-            return spend.get(c.id, 0) >= 5_000_000
+            return bool(spend.get(c.id, 0) >= 5_000_000)
         return True
 
     order = np.random.default_rng([seed, 200]).permutation(len(shops)).tolist()
@@ -313,7 +318,7 @@ def plant(m: Market, seed: int) -> dict[int, FindingKind]:
         elif kind is FindingKind.LOSING_CREATIVE and shown is not None:
             eng.creatives.pin(shown, m.creatives[shown][1])
         elif kind is FindingKind.SHOP_SCORE_FACTOR:
-            bad_m = ShopMetrics(s.id, **{**HEALTHY, "on_time_share": 0.80, "delivery_days": 9.0})  # type: ignore[arg-type]
+            bad_m = ShopMetrics(s.id, **{**HEALTHY, "on_time_share": 0.80, "delivery_days": 9.0})
             m.accounts.put_shop_metrics([bad_m])
             eng.set_quality([], [bad_m])
         elif kind is None and shown is not None:
@@ -324,11 +329,9 @@ def plant(m: Market, seed: int) -> dict[int, FindingKind]:
 def clone(m: Market) -> Market:
     """A copy of the market after day 1 (engine, store, clock, bandit state): the arm that applies. The
     accounts (an in-memory SQLite) are rebuilt: serving only adds auction losses to them from here on."""
-    memo = {id(m.engine._lock): threading.RLock(), id(m.accounts): None}
-    lock = getattr(m.engine.store, "_lock", None)
-    if lock is not None:
-        memo[id(lock)] = threading.RLock()
-    c = copy.deepcopy(m, memo)
+    copyreg.pickle(_thread.LockType, lambda _: (threading.Lock, ()))  # a copied lock is a new, free lock
+    copyreg.pickle(_thread.RLock, lambda _: (threading.RLock, ()))
+    c = copy.deepcopy(m, {id(m.accounts): None})
     c.accounts, _ = build_accounts(c.engine.store, c.engine.clock)
     c.accounts.ensure_merchants(s.merchant_id for s in c.world.shops)
     return c
@@ -338,7 +341,7 @@ def follow_advice(m: Market, mi: int, f: Finding) -> None:
     """What the merchant does for advice the agent cannot apply: puts the signal or metric back."""
     shop = m.world.merchants.shops[mi]
     if f.kind is FindingKind.SHOP_SCORE_FACTOR:
-        good = ShopMetrics(shop.id, **HEALTHY)  # type: ignore[arg-type]
+        good = ShopMetrics(shop.id, **HEALTHY)
         m.accounts.put_shop_metrics([good])
         m.engine.set_quality([], [good])
     elif f.kind is FindingKind.INELIGIBLE_BEST_SELLER:
