@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sitewide.agent.facts import Scope, findings
 from sitewide.agent.thresholds import yuan
 from sitewide.agent.types import Citation
-from sitewide.domain.time import day_bounds, day_of
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import NotFound, ValidationError
 from sitewide.ports import ReportQuery, ReportTotals
 from sitewide.service.scope import visible_campaign, visible_product
@@ -264,10 +264,6 @@ def call(scope: Scope, name: str, args: dict[str, object]) -> ToolResult:
         return tool.run(scope, clean)
     except (NotFound, ValidationError, ValueError) as exc:
         return ToolResult(f"{name}: {exc}")
-
-
-def yesterday(scope: Scope) -> str:
-    return day_of(scope.engine.clock.now_ms() - 86_400_000)
 
 
 __all__ = ["TOOLS", "Tool", "ToolResult", "call"]
