@@ -6,7 +6,7 @@ service see only the Protocols. The simulator drives anything that satisfies :cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -21,6 +21,7 @@ from sitewide.domain.accounts import (
     Principal,
     Role,
 )
+from sitewide.domain.budget_lease import DayDraws
 from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.experiments import Experiment
@@ -151,6 +152,16 @@ class Store(Protocol):
     def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]: ...
     def last_run(self) -> SettlementRun | None: ...
     def runs_for_period(self, period: str) -> list[SettlementRun]: ...
+    # shared serving state (issue 24): several serving processes over one store. ``store_version(name)``:
+    # a counter bumped with every change of ``name`` ("campaigns"), polled to reload; budget leases
+    # (sitewide.domain.budget_lease): ``draw_budget`` atomically grants up to ``want`` of what is left of
+    # the campaign-day's budget, ``return_budget`` gives back the unused part (negative: an overdraft);
+    # ``add_spend`` adds the cost of ingested clicks per campaign, ``day_draws`` reads a day's rows.
+    def store_version(self, name: str) -> int: ...
+    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int: ...
+    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None: ...
+    def add_spend(self, day: int, spend: Mapping[str, int]) -> None: ...
+    def day_draws(self, day: int) -> dict[str, DayDraws]: ...
     def day_figures(
         self, first_day: str, last_day: str, campaign_id: str | None = None, *, products: bool = True
     ) -> dict[tuple[str, str], DayFigures]:

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     # catalogue's prices are US dollars
     currency: str = "USD"
     load_catalogue: bool = True  # seed the store with the packaged real-product catalogue when empty
+    # several serving processes on this database (serve --workers N > 1, or several hosts): budgets through
+    # leases and campaign changes followed by polling (sitewide.domain.budget_lease, engine.pacing)
+    shared_serving: bool = False
+    campaign_poll_ms: int = 1000  # how often a shared-serving process looks for others' changes
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
     # what the benchmarks measure: char-n-gram text vectors, the faiss IVF index (exact for catalogues under
     # 20,000 products, tuned to 0.97 recall@100 above; "exact" = brute-force numpy), the learned ranker

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sitewide.domain.budget_lease import LeasePolicy
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.types import Campaign, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
+from sitewide.engine.pacing import PacingConfig
 from sitewide.engine.retrieval import ScorerFactory
 from sitewide.models.bidding_policy import BidderFactory
 from sitewide.ports import (
@@ -178,8 +180,15 @@ def build_engine(
         store.upsert_products(products_)
     if config is None:
         path = str(settings.scorer_path) if settings.scorer_path is not None else None
-        config = EngineConfig(scorer=settings.scorer, scorer_path=path)
+        config = EngineConfig(scorer=settings.scorer, scorer_path=path, pacing=pacing_for(settings))
     return make_engine(store, config, encoder=settings.encoder, index=settings.index)
+
+
+def pacing_for(settings: Settings) -> PacingConfig:
+    """One serving process alone, or one of several sharing the database (``settings.shared_serving``)."""
+    if not settings.shared_serving:
+        return PacingConfig()
+    return PacingConfig(leases=LeasePolicy(), campaign_poll_ms=settings.campaign_poll_ms)
 
 
 @dataclass(frozen=True)

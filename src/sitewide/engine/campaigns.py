@@ -3,6 +3,8 @@ spend), and the merchants' experiments."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from sitewide.domain.time import DAY_MS, day_bounds, day_of
@@ -22,6 +24,8 @@ from sitewide.engine.config import EngineConfig
 from sitewide.engine.pacing import MakeBidder, Pacer
 from sitewide.experimentation import ExperimentRouter
 from sitewide.ports import Clock, Store
+
+CAMPAIGNS = "campaigns"  # the store's version counter of the campaigns
 
 
 class CampaignBook:
@@ -43,6 +47,8 @@ class CampaignBook:
         self._pacer: Pacer | None = None
         self.click_campaign: dict[str, str] = {}  # today's click id → campaign id
         self._experiments: ExperimentRouter | None = None
+        self._version = -1  # the store's campaigns version this book was loaded at
+        self._next_poll = 0.0  # monotonic time of the next look for another process's changes
 
     @property
     def ids(self) -> list[str]:
@@ -51,6 +57,8 @@ class CampaignBook:
     def reload(self) -> None:
         """Re-read the campaigns; only a changed campaign's bidder restarts (every campaign keeps today's
         spend, no rescan)."""
+        if self.config.pacing.campaign_poll_ms is not None:
+            self._version = self.store.store_version(CAMPAIGNS)  # read before the rows: never newer
         camps = self.store.list_campaigns()
         self.campaigns = camps
         self.row = {c.id: i for i, c in enumerate(camps)}
@@ -58,7 +66,7 @@ class CampaignBook:
         self.active = np.array([c.status is CampaignStatus.ACTIVE for c in camps], dtype=bool)
         if self._pacer is None:
             reserve = self.config.auction.reserve_cpc_micros
-            self._pacer = Pacer(camps, self.config.pacing, reserve, self.make_bidder)
+            self._pacer = Pacer(camps, self.config.pacing, reserve, self.make_bidder, self.store)
             self.click_campaign = {}
         else:
             self._pacer.reconcile(camps)
@@ -73,6 +81,37 @@ class CampaignBook:
                     best[r] = ci
         self.product_campaign = best
         self.reload_experiments()
+
+    def follow(self, *, now: bool = False) -> bool:
+        """Reload when another serving process changed the campaigns: the store's version is read at most
+        every ``campaign_poll_ms`` (``now``: at once), so a change reaches this process within that delay
+        plus one batch; the day's spend across processes is read at the same polls. Returns whether it
+        reloaded."""
+        poll = self.config.pacing.campaign_poll_ms
+        if poll is None:
+            return False
+        t = time.monotonic()
+        if not now and t < self._next_poll:
+            return False
+        self._next_poll = t + poll / 1000
+        if self._pacer is not None:
+            self._pacer.refresh_shared()  # today's spend across processes
+        if self.store.store_version(CAMPAIGNS) == self._version:
+            return False
+        self.reload()
+        return True
+
+    def known_elsewhere(self, campaign_id: str) -> bool:
+        """A campaign this process has not loaded yet but the store holds (created by another process)."""
+        return (
+            self.config.pacing.campaign_poll_ms is not None
+            and self.store.get_campaign(campaign_id) is not None
+        )
+
+    def release(self) -> None:
+        """Return this process's unused budget leases (before it stops)."""
+        if self._pacer is not None:
+            self._pacer.release()
 
     def reload_experiments(self) -> None:
         """Re-read the merchants' experiments (arms, caps, winners) that serving follows."""
@@ -112,6 +151,7 @@ class CampaignBook:
     def advance(self, ts_ms: int) -> None:
         """Move the pacer to ``ts_ms``'s tick. Only the first time (a restarted engine) is today's spend read
         from the stored clicks; afterwards the pacer keeps it from the events fed in."""
+        self.follow()
         pacer = self.pacer
         spent = None
         if ts_ms // DAY_MS != pacer.day:
@@ -125,6 +165,18 @@ class CampaignBook:
                     spent[ci] += int(e.price_micros)
                     self.click_campaign[e.id] = self.campaigns[ci].id
         pacer.advance(ts_ms, spent)
+
+    def share_spend(self, fresh: list[Event]) -> None:
+        """With leases: add the cost of the clicks this process ingested to the day's shared spend."""
+        if self.config.pacing.leases is None:
+            return
+        by_day: dict[int, dict[str, int]] = {}
+        for e in fresh:
+            if e.kind is EventKind.CLICK and e.campaign_id and e.price_micros:
+                d = by_day.setdefault(e.ts_ms // DAY_MS, {})
+                d[e.campaign_id] = d.get(e.campaign_id, 0) + int(e.price_micros)
+        for day, spend in by_day.items():
+            self.store.add_spend(day, spend)
 
     def feed(self, e: Event) -> None:
         """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder; clicks to the

@@ -42,7 +42,11 @@ class EventIntake:
             and e.product_id not in self.catalogue.row
         ):
             raise ValidationError(f"event {e.id}: unknown product {e.product_id!r}")
-        if e.campaign_id is not None and e.campaign_id not in self.campaigns.row:
+        if (
+            e.campaign_id is not None
+            and e.campaign_id not in self.campaigns.row
+            and not self.campaigns.known_elsewhere(e.campaign_id)
+        ):
             raise ValidationError(f"event {e.id}: unknown campaign {e.campaign_id!r}")
         if e.price_micros < 0 or e.order_value_micros < 0:
             raise ValidationError(f"event {e.id}: amounts must be ≥ 0")
@@ -75,8 +79,11 @@ class EventIntake:
 
     def record(self, events: Sequence[Event]) -> EventReceipt:
         """Store a checked batch idempotently and feed its new events to what learns online."""
+        if any(e.campaign_id is not None and e.campaign_id not in self.campaigns.row for e in events):
+            self.campaigns.follow(now=True)  # one created by another process: load it before feeding
         receipt = self.store.append_events(events)
         fresh = set(receipt.inserted_ids)
+        self.campaigns.share_spend([e for e in events if e.id in fresh])
         for e in events:
             if e.id not in fresh:
                 continue

@@ -17,16 +17,25 @@ its daily budget (:class:`sitewide.domain.bidding.BudgetGuard`). In-flight expos
 served ads whose clicks may still arrive (``pCTR × price per click``, held for ``inflight_ttl_ms``). This keeps
 late clicks from running far past the budget; the hard guarantee that no merchant is *charged* beyond the
 daily budget is settlement's (charges are capped per campaign-day).
+
+Several serving processes (``PacingConfig.leases``, see :mod:`sitewide.domain.budget_lease`): each process
+admits a campaign only while the expected cost of the slots it admitted today (``used``) leaves room for one
+more slot in the leases it holds (``held``), drawing a slice from the store when it does not, and returns
+what it did not use when the day changes (or :meth:`Pacer.release`). The guard's spend is the larger of what
+this process ingested and the day's spend across processes as last read from the store
+(:meth:`Pacer.refresh_shared`) plus what it ingested since.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
+from sitewide.domain.budget_lease import DayDraws, LeasePolicy, needs_slice
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
 
@@ -48,6 +57,18 @@ class PacingConfig:
     policy_path: str | None = None  # default: the shipped sitewide/data/bidding_policy.pt
     tick_ms: int = 30 * 60_000  # 48 ticks a day, as the shipped policy was trained
     inflight_ttl_ms: int = 30 * 60_000
+    # several serving processes on one database: budgets through leases (None: this process is the only one)
+    leases: LeasePolicy | None = None
+    # and how often (ms of wall time) to look for campaign changes made by another process (None: never)
+    campaign_poll_ms: int | None = None
+
+
+class LeaseStore(Protocol):
+    """What the pacer needs of the store for leases (the Store port has it)."""
+
+    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int: ...
+    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None: ...
+    def day_draws(self, day: int) -> dict[str, DayDraws]: ...
 
 
 class Pacer:
@@ -57,8 +78,10 @@ class Pacer:
         config: PacingConfig,
         reserve_cpc_micros: int,
         make_bidder: MakeBidder,
+        lease_store: LeaseStore | None = None,
     ) -> None:
         self.config = config
+        self._lease_store = lease_store if config.leases is not None else None
         self._bidder_for = make_bidder
         self.reserve = int(reserve_cpc_micros)
         self.ticks_per_day = max(1, DAY_MS // config.tick_ms)
@@ -86,6 +109,11 @@ class Pacer:
         self.multipliers: FloatArray = np.zeros(n)
         self.tick_caps: FloatArray = np.full(n, np.inf)  # each bidder's within-tick spend cap (micros)
         self.bidders: list[Bidder] = []
+        self.held = np.zeros(n, dtype=np.int64)  # leases held today (micros)
+        self.used = np.zeros(n, dtype=np.int64)  # expected cost of the slots this process admitted today
+        self.shared = np.zeros(n, dtype=np.int64)  # today's spend across processes, as last read
+        self.since = np.zeros(n, dtype=np.int64)  # spend this process ingested since that read
+        self._dry = np.zeros(n, dtype=bool)  # a draw got nothing this tick: do not ask again before the next
 
     def _make_bidder(self, c: Campaign) -> Bidder:
         target = float(c.target_roi)
@@ -100,6 +128,7 @@ class Pacer:
         old_camps, old_row, old_bidders = self.campaigns, self.row, self.bidders
         old = (self.spent, self.gmv, self.clicks, self.orders, self._inflight, self._t, self._offered)
         old_mult = self.multipliers
+        old_lease = (self.held, self.used, self.shared, self.since)
         self._set_campaigns(campaigns)
         new = (self.spent, self.gmv, self.clicks, self.orders, self._inflight, self._t, self._offered)
         keep = [(i, old_row[c.id]) for i, c in enumerate(self.campaigns) if c.id in old_row]
@@ -109,6 +138,13 @@ class Pacer:
                 a[dst] = b[src]
             for a, b in zip(new[5:], old[5:], strict=True):
                 a[:, dst] = b[:, src]
+            self.held[dst], self.used[dst] = old_lease[0][src], old_lease[1][src]
+            self.shared[dst], self.since[dst] = old_lease[2][src], old_lease[3][src]
+        gone = set(old_row) - set(self.row)
+        if self._lease_store is not None and self.day >= 0:  # a deleted campaign's lease goes back
+            for cid in gone:
+                k = old_row[cid]
+                self._lease_store.return_budget(cid, self.day, int(old_lease[0][k] - old_lease[1][k]))
         if self.day < 0:
             return
         self.bidders = []
@@ -135,13 +171,34 @@ class Pacer:
         elif tick > self.tick:
             self._close_tick()
             self._inflight[:, tick % (self._ttl_ticks + 1)] = 0.0
+        self._dry[:] = False
         self.tick = tick
         states = [self.state(i) for i in range(len(self.bidders))]
         self.multipliers = np.array([b.multiplier(s) for b, s in zip(self.bidders, states, strict=True)])
         self.tick_caps = np.array([b.tick_cap(s) for b, s in zip(self.bidders, states, strict=True)], float)
 
+    def release(self) -> None:
+        """Give back what this process holds of today's budgets and did not use (an overdraft, negative)."""
+        if self._lease_store is not None and self.day >= 0:
+            for i, c in enumerate(self.campaigns):
+                if self.held[i] or self.used[i]:
+                    self._lease_store.return_budget(c.id, self.day, int(self.held[i] - self.used[i]))
+        for a in (self.held, self.used, self.shared, self.since):
+            a[:] = 0
+
+    def refresh_shared(self) -> None:
+        """Read today's spend across processes from the store (at every poll)."""
+        if self._lease_store is None or self.day < 0:
+            return
+        rows = self._lease_store.day_draws(self.day)
+        for i, c in enumerate(self.campaigns):
+            r = rows.get(c.id)
+            self.shared[i] = r.spent_micros if r is not None else 0
+        self.since[:] = 0
+
     def _new_day(self, day: int, spent_today: IntArray | None) -> None:
         n = len(self.campaigns)
+        self.release()
         self.day = day
         self.bidders = [self._make_bidder(c) for c in self.campaigns]
         self.spent = (
@@ -194,16 +251,35 @@ class Pacer:
         """Which campaigns may enter an auction now: one more slot at the reserve still fits in the budget,
         and this tick's spend plus the exposure reserved this tick is under the bidder's within-tick cap."""
         inflight = self._inflight.sum(axis=1)
+        spent = np.maximum(self.spent, self.shared + self.since)
         fits = np.array(
-            [
-                g.may_enter(int(self.spent[i]), int(inflight[i]), self.reserve)
-                for i, g in enumerate(self.guards)
-            ],
+            [g.may_enter(int(spent[i]), int(inflight[i]), self.reserve) for i, g in enumerate(self.guards)],
             dtype=bool,
         )
         this_tick = self._t[3] + self._inflight[:, max(self.tick, 0) % (self._ttl_ticks + 1)]
         under_cap: BoolArray = this_tick + self.reserve <= self.tick_caps
+        if self._lease_store is not None:
+            fits &= self._leased(fits & under_cap)
         return fits & under_cap
+
+    def _leased(self, wanted: BoolArray) -> BoolArray:
+        """Which campaigns this process holds enough lease for to admit one more slot; a wanted campaign
+        short of it draws one slice first (at most one draw per campaign and tick once a draw came back
+        empty)."""
+        assert self._lease_store is not None and self.config.leases is not None
+        ok = np.zeros(len(self.campaigns), dtype=bool)
+        for i, c in enumerate(self.campaigns):
+            short = needs_slice(int(self.held[i]), int(self.used[i]), self.reserve)
+            if short and wanted[i] and not self._dry[i] and self.day >= 0:
+                budget = int(self.budget[i])
+                got = self._lease_store.draw_budget(
+                    c.id, self.day, budget, self.config.leases.slice_micros(budget)
+                )
+                self.held[i] += got
+                self._dry[i] = got == 0
+                short = needs_slice(int(self.held[i]), int(self.used[i]), self.reserve)
+            ok[i] = not short
+        return ok
 
     def offered(self, campaign: IntArray, value: FloatArray) -> None:
         """Candidate impressions each campaign was asked to bid on (``campaign`` ≥ 0 entries only)."""
@@ -218,7 +294,9 @@ class Pacer:
         self._t[0] += np.bincount(campaign, minlength=n)
         self._t[5] += np.bincount(campaign, weights=value, minlength=n)
         slot = max(self.tick, 0) % (self._ttl_ticks + 1)
-        self._inflight[:, slot] += np.bincount(campaign, weights=pctr * price_cpc, minlength=n)
+        exposure = np.bincount(campaign, weights=pctr * price_cpc, minlength=n)
+        self._inflight[:, slot] += exposure
+        self.used += np.ceil(exposure).astype(np.int64)  # admission uses the lease, whoever gets the click
 
     # feedback ----------------------------------------------------------------------------------------
     def record_click(self, campaign_id: str, price_micros: int, ts_ms: int) -> bool:
@@ -241,6 +319,7 @@ class Pacer:
 
     def clicked(self, i: int, price_micros: int) -> None:
         self.spent[i] += price_micros
+        self.since[i] += price_micros
         self.clicks[i] += 1
         self._t[1, i] += 1
         self._t[3, i] += price_micros

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from sitewide.domain.budget_lease import DayDraws, give_back, grant
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
@@ -23,6 +24,8 @@ class MemoryStore:
         self._shops: dict[str, Shop] = {}
         self._products: dict[str, Product] = {}
         self._campaigns: dict[str, Campaign] = {}
+        self._versions: dict[str, int] = {}
+        self._draws: dict[tuple[str, int], DayDraws] = {}
         self._events: dict[str, Event] = {}
         self._event_order: list[str] = []
         self._txns: dict[str, Transaction] = {}
@@ -68,6 +71,7 @@ class MemoryStore:
                 raise Conflict(f"campaign {campaign.id} already exists")
             self._campaigns[campaign.id] = campaign
             self._terms[campaign.id] = [initial_terms(campaign)]
+            self._versions["campaigns"] = self._versions.get("campaigns", 0) + 1
 
     def update_campaign(self, campaign: Campaign, effective_ms: int) -> None:
         with self._lock:
@@ -80,6 +84,33 @@ class MemoryStore:
                 v = last.version + 1 if last else 1
                 eff = max(effective_ms, last.effective_ms if last else 0)
                 hist.append(CampaignTerms.of(campaign, v, eff))
+            self._versions["campaigns"] = self._versions.get("campaigns", 0) + 1
+
+    # shared serving state (several engines over one store) ------------------------------------------
+    def store_version(self, name: str) -> int:
+        with self._lock:
+            return self._versions.get(name, 0)
+
+    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int:
+        with self._lock:
+            row = self._draws.get((campaign_id, day), DayDraws(budget_micros))
+            got, self._draws[(campaign_id, day)] = grant(row, want_micros, budget_micros)
+            return got
+
+    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None:
+        with self._lock:
+            row = self._draws.get((campaign_id, day), DayDraws(0))
+            self._draws[(campaign_id, day)] = give_back(row, unused_micros)
+
+    def add_spend(self, day: int, spend: Mapping[str, int]) -> None:
+        with self._lock:
+            for cid, micros in spend.items():
+                row = self._draws.get((cid, day), DayDraws(0))
+                self._draws[(cid, day)] = replace(row, spent_micros=row.spent_micros + int(micros))
+
+    def day_draws(self, day: int) -> dict[str, DayDraws]:
+        with self._lock:
+            return {cid: r for (cid, d), r in self._draws.items() if d == day}
 
     def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]:
         with self._lock:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD = "0008_settled_products"
+HEAD = "0009_budget_draws"
 BASELINE = "0001_baseline"
 SCRIPTS = Path(__file__).with_name("migrations")
 

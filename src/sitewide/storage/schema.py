@@ -33,6 +33,8 @@ STORE_TABLES = {
     "experiments": "experiments",
     "brand_kits": "brand_kits",
     "creatives": "creatives",
+    "budget_draws": "budget_draws",
+    "versions": "store_versions",
 }
 ACCOUNT_TABLES = {
     "merchants": "acct_merchants",
@@ -63,6 +65,8 @@ class Tables:
     experiments: Table
     brand_kits: Table
     creatives: Table
+    budget_draws: Table
+    versions: Table
     merchants: Table
     keys: Table
     key_audit: Table

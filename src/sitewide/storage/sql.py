@@ -36,12 +36,15 @@ from sitewide.domain.types import (
 from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
 from sitewide.storage.sql_events import SqlEvents
+from sitewide.storage.sql_leases import SqlLeases
 from sitewide.storage.sql_ledger import SqlLedger
 from sitewide.storage.sql_reports import SqlReports
 from sitewide.storage.sql_rows import append_version, from_row, to_row
 
+CAMPAIGNS = "campaigns"  # the version counter of the campaigns (and their terms)
 
-class SqlStore(SqlEvents, SqlLedger, SqlReports):
+
+class SqlStore(SqlEvents, SqlLedger, SqlReports, SqlLeases):
     """A Store on any SQLAlchemy URL. ``SqlStore.sqlite(path)`` is the embedded default."""
 
     def __init__(self, engine: Engine) -> None:
@@ -155,6 +158,7 @@ class SqlStore(SqlEvents, SqlLedger, SqlReports):
                 raise Conflict(f"campaign {campaign.id} already exists")
             conn.execute(insert(self.t.campaigns), [to_row(campaign)])
             conn.execute(insert(self.t.campaign_terms), [to_row(initial_terms(campaign))])
+            self.bump_version(conn, CAMPAIGNS)
 
     def update_campaign(self, campaign: Campaign, effective_ms: int) -> None:
         """The row update takes the campaign's row lock first, so concurrent edits append versions in turn."""
@@ -175,6 +179,7 @@ class SqlStore(SqlEvents, SqlLedger, SqlReports):
                 v = last.version + 1 if last else 1
                 eff = max(effective_ms, last.effective_ms if last else 0)
                 conn.execute(insert(t), [to_row(CampaignTerms.of(campaign, v, eff))])
+            self.bump_version(conn, CAMPAIGNS)
 
     def campaign_terms(self, campaign_ids: Sequence[str] | None = None) -> dict[str, list[CampaignTerms]]:
         t = self.t.campaign_terms

@@ -1,0 +1,88 @@
+"""Budget leases: how several serving processes share one campaign's daily budget.
+
+The database keeps, per campaign-day (:class:`DayDraws`), how much of the budget the processes have drawn
+as leases and how much the day's clicks have actually cost (every process adds the spend of the clicks it
+ingests). A lease is a right to admit *expected* cost: a process serves a campaign only while the expected
+cost of the slots it admitted (pCTR × price per click, what the budget guard calls in-flight exposure) fits
+in the leases it holds; when it does not, it draws another slice (:func:`grant`, atomic in the store), and
+it returns what it did not use when the day ends or it stops (:func:`give_back`). Admission, not the click,
+uses a lease, so it does not matter which process a click is posted to. A grant never passes
+``budget − max(drawn, spent)``: once the clicks have cost the budget, nothing more is granted.
+
+Worst-case overspend (what serving can deliver beyond the budget; what a merchant is *charged* is capped per
+campaign-day by settlement regardless): every process also reads the day's actual spend from the store at
+every poll (``campaign_poll_ms``) and stops admitting a campaign whose spend, as last read plus what it
+ingested since, leaves no room for one more slot. So spend passes the budget only by the clicks on slots
+admitted between a process's last read and the click that crossed the budget: per process, the slots of
+one poll interval at their per-click price, plus clicks still in flight then. With every admitted slot
+clicked at once and a poll every batch, that is :func:`overspend_bound` (one batch per process; tested
+with two engines on one database). Without leases or the shared spend each process would admit against the
+whole budget: up to ``processes × budget``. A killed process never returns its slice: the campaign can
+underspend by it (never overspend).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sitewide.domain.types import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class LeasePolicy:
+    """A slice is ``slice_permille`` ‰ of the daily budget, at least ``min_slice_micros`` (never more than is
+    left). Smaller slices: less stranded in a process that stops serving a campaign, more draws."""
+
+    slice_permille: int = 100
+    min_slice_micros: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.slice_permille <= 1000:
+            raise ValidationError("slice_permille must lie in 1..1000")
+        if self.min_slice_micros < 0:
+            raise ValidationError("min_slice_micros must be ≥ 0")
+
+    def slice_micros(self, budget_micros: int) -> int:
+        return max(self.min_slice_micros, budget_micros * self.slice_permille // 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DayDraws:
+    """One campaign-day's row: the budget in force, what the processes have drawn (net of returns) and what
+    the clicks ingested so far cost."""
+
+    budget_micros: int
+    drawn_micros: int = 0
+    spent_micros: int = 0
+
+    @property
+    def left_micros(self) -> int:
+        return max(0, self.budget_micros - max(self.drawn_micros, self.spent_micros))
+
+
+def grant(row: DayDraws, want_micros: int, budget_micros: int) -> tuple[int, DayDraws]:
+    """What a draw of ``want_micros`` gets (never more than is left of the budget in force now) and the row
+    after it. A budget lowered below what was drawn grants nothing until returns bring it back under."""
+    if want_micros < 0 or budget_micros < 0:
+        raise ValidationError("a draw and a budget must be ≥ 0")
+    now = DayDraws(budget_micros, row.drawn_micros, row.spent_micros)
+    got = min(want_micros, now.left_micros)
+    return got, DayDraws(budget_micros, now.drawn_micros + got, now.spent_micros)
+
+
+def give_back(row: DayDraws, unused_micros: int) -> DayDraws:
+    """The row after a process returns ``unused_micros`` (negative: it used that much more than it held)."""
+    return DayDraws(row.budget_micros, max(0, row.drawn_micros - unused_micros), row.spent_micros)
+
+
+def needs_slice(held_micros: int, used_micros: int, slot_micros: int) -> bool:
+    """Whether a process must draw before it may admit one more slot of expected cost ``slot_micros``."""
+    return used_micros + max(1, slot_micros) > held_micros
+
+
+def overspend_bound(max_slots_per_batch: int, max_cpc_micros: int, processes: int) -> int:
+    """The stated worst case above the daily budget when every admitted slot is clicked: each process can
+    have admitted one batch whose clicks it had not seen yet (see the module note)."""
+    if min(max_slots_per_batch, max_cpc_micros, processes) < 0:
+        raise ValidationError("slots, price and processes must be ≥ 0")
+    return processes * max_slots_per_batch * max_cpc_micros

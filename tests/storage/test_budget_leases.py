@@ -1,0 +1,182 @@
+"""Two serving engines on one database: the daily budget holds across them (budget leases), and a campaign
+change made through one reaches the other (version poll). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
+
+from sitewide.domain.budget_lease import DayDraws, LeasePolicy, give_back, grant, overspend_bound
+from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS, day_bounds
+from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, Shop, ValidationError
+from sitewide.engine import Engine
+from sitewide.engine.config import EngineConfig
+from sitewide.engine.pacing import PacingConfig
+from sitewide.ports import RequestBatch
+from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
+
+PG_URL = os.environ.get(ENV_URL)
+PG_SKIP = unreachable_reason(PG_URL)
+DAY0 = day_bounds("2026-01-05")[0]
+SHARED = EngineConfig(pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=0))
+BATCHES = 80  # per engine, spread over the day
+QUERIES = ["usb flash drive", "wireless mouse", "ink cartridge", "router", "laptop sleeve", "mouse"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    if request.param == "sqlite":
+        yield SqlStore.sqlite(tmp_path / "shared.sqlite")
+        return
+    if PG_SKIP:
+        pytest.skip(PG_SKIP)
+    assert PG_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    eng = isolated_engine(PG_URL, schema)
+    try:
+        yield SqlStore(eng)
+    finally:
+        eng.dispose()
+        drop_schema(PG_URL, schema)
+
+
+@pytest.fixture()
+def tight(campaigns: list[Campaign]) -> list[Campaign]:
+    """c1 with a budget its clicks exhaust within the drive (c2's high target keeps it small)."""
+    return [replace(campaigns[0], daily_budget_micros=Micros(1_500_000)), campaigns[1]]
+
+
+def drive(engines: list[Engine], batches: int) -> tuple[dict[str, int], int, int]:
+    """Serve from each engine in turn and click every promoted slot (the worst case), the click posted to
+    the next engine (a load balancer need not send it back). Returns the spend per campaign, the most
+    promoted slots in one batch and the highest price per click."""
+    spend: dict[str, int] = {}
+    most_slots = top_cpc = 0
+    for step in range(batches):
+        ts = DAY0 + step * (DAY_MS // (batches + 1))
+        for k, eng in enumerate(engines):
+            n = len(QUERIES)
+            out = eng.serve_batch(
+                RequestBatch(
+                    [f"r{step}-{k}-{i}" for i in range(n)],
+                    [f"u{i}" for i in range(n)],
+                    np.zeros(n, np.int64),
+                    QUERIES,
+                    ts,
+                    4,
+                )
+            )
+            clicks = []
+            for r, s in zip(*np.nonzero(out.promoted), strict=True):
+                cid = eng.campaign_ids()[int(out.campaign_idx[r, s])]
+                price = int(out.price_cpc_micros[r, s])
+                pid = eng.catalogue_ids()[int(out.product_idx[r, s])]
+                clicks.append(
+                    Event(
+                        f"k{step}-{k}-{r}-{s}",
+                        EventKind.CLICK,
+                        ts + 1,
+                        user_id=f"u{r}",
+                        product_id=pid,
+                        campaign_id=cid,
+                        price_micros=Micros(price),
+                    )
+                )
+                spend[cid] = spend.get(cid, 0) + price
+                top_cpc = max(top_cpc, price)
+            most_slots = max(most_slots, len(clicks))
+            if clicks:
+                engines[(k + 1) % len(engines)].record_events(clicks)
+    return spend, most_slots, top_cpc
+
+
+def test_the_daily_budget_holds_across_two_engines(
+    store: SqlStore, shops: list[Shop], products: list[Product], tight: list[Campaign]
+) -> None:
+    campaigns = tight
+    a = seeded_engine(store, shops, products, campaigns, SHARED)
+    b = seeded_engine(store, shops, products, campaigns, SHARED)
+    spend, most_slots, top_cpc = drive([a, b], BATCHES)
+    bound = overspend_bound(most_slots, top_cpc, processes=2)
+    day = DAY0 // DAY_MS
+    for c in campaigns:
+        assert spend.get(c.id, 0) <= c.daily_budget_micros + bound, c.id
+        assert draws_of(store, c.id, day).drawn_micros <= c.daily_budget_micros
+    assert spend["c1"] >= 0.9 * campaigns[0].daily_budget_micros  # it did serve up to the budget
+    held = {c.id: draws_of(store, c.id, day).drawn_micros for c in campaigns}
+    a.campaigns.release()
+    b.campaigns.release()  # what the engines did not use goes back
+    for c in campaigns:
+        after = draws_of(store, c.id, day)
+        assert after.spent_micros == spend.get(c.id, 0)  # every ingested click, counted once
+        assert after.drawn_micros <= held[c.id]
+
+
+def draws_of(store: SqlStore, campaign_id: str, day: int) -> DayDraws:
+    return store.day_draws(day)[campaign_id]
+
+
+def test_without_leases_two_engines_overspend(
+    store: SqlStore, shops: list[Shop], products: list[Product], tight: list[Campaign]
+) -> None:
+    """The same drive without leases: each engine admits against the whole budget and sees only the clicks
+    posted to it (what the leases and the shared spend prevent)."""
+    a = seeded_engine(store, shops, products, tight)
+    b = seeded_engine(store, shops, products, tight)
+    spend, _, _ = drive([a, b], BATCHES)
+    assert spend["c1"] > 1.2 * tight[0].daily_budget_micros
+
+
+def test_a_campaign_change_reaches_the_other_engine(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    a = seeded_engine(store, shops, products, campaigns, SHARED)
+    b = seeded_engine(store, shops, products, campaigns, SHARED)
+    c1 = campaigns[0]
+    a.update_campaign(replace(c1, status=CampaignStatus.PAUSED))
+    n = len(QUERIES)
+    out = b.serve_batch(
+        RequestBatch([f"r{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4)
+    )
+    served = {b.campaign_ids()[int(i)] for i in out.campaign_idx[out.promoted]}
+    assert c1.id not in served and served  # b follows a's pause; the other campaign still serves
+    new = Campaign("c9", "m1", "new", ("p06",), c1.target_roi, Micros(5_000_000))
+    a.add_campaign(new)  # an event naming it, sent to b before b polled, is accepted
+    b.record_events([Event("n1", EventKind.CLICK, DAY0 + 5, user_id="u", product_id="p06", campaign_id="c9")])
+    assert "c9" in b.campaign_ids()
+
+
+def test_grants_never_pass_the_budget_and_returns_come_back() -> None:
+    row = DayDraws(10_000_000)
+    got, row = grant(row, 4_000_000, 10_000_000)
+    assert got == 4_000_000
+    got, row = grant(row, 8_000_000, 10_000_000)
+    assert got == 6_000_000 and row.left_micros == 0
+    got, row = grant(row, 1, 10_000_000)
+    assert got == 0
+    row = give_back(row, 3_000_000)
+    assert row.left_micros == 3_000_000
+    got, row = grant(row, 5_000_000, 6_000_000)  # the budget was lowered: only what fits under it
+    assert got == 0 and row.budget_micros == 6_000_000
+    assert give_back(row, -2_000_000).drawn_micros == row.drawn_micros + 2_000_000  # an overdraft
+    with pytest.raises(ValidationError):
+        LeasePolicy(slice_permille=0)
+    assert LeasePolicy(100, 1_000_000).slice_micros(50_000_000) == 5_000_000
+
+
+def test_shared_serving_settings_turn_leases_and_polling_on() -> None:
+    from sitewide.settings import Settings
+    from sitewide.wiring import pacing_for
+
+    alone, shared = pacing_for(Settings()), pacing_for(Settings(shared_serving=True, campaign_poll_ms=250))
+    assert alone.leases is None and alone.campaign_poll_ms is None
+    assert shared.leases is not None and shared.campaign_poll_ms == 250
