@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
@@ -267,21 +268,21 @@ class AccountStore:
         """Add ``(campaign, product, reason) → count`` for ``day`` and keep the sampled requests' losses."""
         if not counts and not samples:
             return
+        t = self.t.losses
+        rows = [
+            {"day": day, "campaign_id": c, "product_id": p, "reason": r, "count": n}
+            for (c, p, r), n in sorted(counts.items())  # one order: two writers never deadlock
+        ]
         with self.engine.begin() as conn:
-            for (camp, prod, reason), n in counts.items():
-                key = (
-                    (self.t.losses.c.day == day)
-                    & (self.t.losses.c.campaign_id == camp)
-                    & (self.t.losses.c.product_id == prod)
-                    & (self.t.losses.c.reason == reason)
+            if rows:  # one statement: concurrent requests add to the same keys without a lost race
+                ins = postgresql.insert(t) if self.engine.dialect.name == "postgresql" else sqlite.insert(t)
+                conn.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["day", "campaign_id", "product_id", "reason"],
+                        set_={"count": t.c.count + ins.excluded["count"]},
+                    ),
+                    rows,
                 )
-                res = conn.execute(update(self.t.losses).where(key).values(count=self.t.losses.c.count + n))
-                if res.rowcount == 0:
-                    conn.execute(
-                        insert(self.t.losses).values(
-                            day=day, campaign_id=camp, product_id=prod, reason=reason, count=n
-                        )
-                    )
             if samples:
                 conn.execute(insert(self.t.samples), [asdict(s) for s in samples])
                 top = conn.execute(select(func.max(self.t.samples.c.seq))).scalar_one()
