@@ -1,0 +1,388 @@
+"""Load and soak: real servers (uvicorn, 1 or 2 worker processes) on loopback, SQLite vs PostgreSQL.
+
+Load: for each backend × workers, closed-loop clients (asyncio + httpx, ``--concurrency`` levels) post
+``POST /serve`` (one search request, 10 slots) and ``POST /events`` (batches of 100 events) for a fixed time
+each; the max sustainable rate is the best throughput of a level without errors, with its p50/p99 latency
+(client-side, request sent → answer read). Several workers run with ``shared_serving`` (budget leases).
+
+Soak (``--soak SECONDS``; CI runs 60 s through ``tests/test_load_soak.py``, the documented full run is 600):
+PostgreSQL with 2 workers at 70 % of the max events rate measured first (open loop, one batch at a time
+per tick), half serve, half events; every event batch is retried until acknowledged. At the end
+``soak_lost_events`` = distinct event ids acknowledged − ids stored (0 = none lost), the servers' peak RSS
+growth (sum over worker processes, after warm-up) and p99 under soak vs idle p99 (the same requests at 2/s).
+
+Everything is loopback and bounded in time and count. ``python bench/load.py [--quick] [--soak S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # developer tooling in scripts/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, unreachable_reason  # noqa: E402
+
+from events import KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402  (bench/events.py)
+from sitewide.storage.sql import SqlStore  # noqa: E402
+from sitewide.wiring import seeded_engine  # noqa: E402
+
+HDR = {"Authorization": f"Bearer {KEY}"}
+QUERIES = ["product widget", "widget 12", "product 7", "widget", "product 150 widget"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measured rate: requests/s, latency percentiles (ms), errors."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    n: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (MB), from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for t in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (t / "children").read_text().split()]
+    return total
+
+
+def seed(url: str) -> None:
+    """The bench catalogue (events.py's: 10 shops, 200 products, 50 campaigns) in the database, once."""
+    shops, prods, camps = catalogue()
+    seeded_engine(SqlStore.from_url(url), shops, prods, camps)
+
+
+@contextlib.contextmanager
+def server(url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """``uvicorn --factory sitewide.service.app:create_app`` on a free loopback port; yields (base, pid)."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        SITEWIDE_DATABASE_URL=url,
+        SITEWIDE_OPERATOR_KEY=KEY,
+        SITEWIDE_LOAD_CATALOGUE="0",
+        SITEWIDE_SHARED_SERVING="1" if workers > 1 else "0",
+        SITEWIDE_CAMPAIGN_POLL_MS="1000",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "sitewide.service.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start (exit {proc.poll()})")
+            time.sleep(0.3)
+        if workers > 1:  # every worker up: a few more answers, then a pause for the slower ones
+            time.sleep(2.0)
+        yield base, proc.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Traffic:
+    """Request bodies: serve requests and event batches with fresh ids (``tag`` keeps runs apart)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag, self.n = tag, 0
+
+    def serve(self) -> tuple[str, dict[str, object]]:
+        self.n += 1
+        q = QUERIES[self.n % len(QUERIES)]
+        body = {
+            "request_id": f"{self.tag}r{self.n}",
+            "user_id": f"u{self.n % 500}",
+            "query": q,
+            "slots": 10,
+            "ts_ms": T0 + 3_600_000,
+        }
+        return "/serve", body
+
+    def events(self, size: int = 100) -> tuple[str, dict[str, object]]:
+        """Impressions and clicks (one in ten) of promoted products: every batch stands alone."""
+        self.n += 1
+        out = []
+        for i in range(size):
+            k = self.n * size + i
+            p = k % N_PRODUCTS
+            out.append(
+                {
+                    "id": f"{self.tag}e{self.n}-{i}",
+                    "kind": "click" if k % 10 == 0 else "impression",
+                    "ts_ms": T0 + 3_600_000 + k % 1_000_000,
+                    "user_id": f"u{k % 5000}",
+                    "product_id": f"p{p}",
+                    "campaign_id": f"c{p % N_CAMPAIGNS}",
+                    "price_micros": 20_000 + k % 50_000,
+                }
+            )
+        return "/events", {"events": out}
+
+
+async def closed_loop(
+    base: str, make: Callable[[], tuple[str, dict[str, object]]], concurrency: int, seconds: float
+) -> Cell:
+    lat: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    async with httpx.AsyncClient(base_url=base, headers=HDR, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < stop:
+                path, body = make()
+                t = time.perf_counter()
+                try:
+                    r = await client.post(path, json=body)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat.append(time.perf_counter() - t)
+                errors += not ok
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        took = time.monotonic() - t0
+    a = np.array(lat) * 1000
+    return Cell(len(lat) / took, float(np.percentile(a, 50)), float(np.percentile(a, 99)), errors, len(lat))
+
+
+def max_rate(
+    base: str, make: Callable[[], tuple[str, dict[str, object]]], levels: list[int], s: float
+) -> Cell:
+    """The best throughput over the concurrency levels among those without errors."""
+    cells = [asyncio.run(closed_loop(base, make, c, s)) for c in levels]
+    ok = [c for c in cells if c.errors == 0] or cells
+    return max(ok, key=lambda c: c.rps)
+
+
+@contextlib.contextmanager
+def backend(name: str, tmp: Path) -> Iterator[str | None]:
+    if name == "sqlite":
+        yield f"sqlite:///{tmp / f'load-{uuid.uuid4().hex[:6]}.sqlite'}"
+        return
+    url = os.environ.get(ENV_URL)
+    if url and unreachable_reason(url) is None:
+        schema = f"load_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(url)
+        with admin.begin() as c:
+            c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        admin.dispose()
+        sep = "&" if "?" in url else "?"
+        try:
+            yield f"{url}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            drop_schema(url, schema)
+        return
+    try:
+        with ThrowawayCluster() as u:
+            yield u
+    except Exception as exc:  # no server binaries: SQLite only
+        print(f"postgres: not available ({exc})", file=sys.stderr)
+        yield None
+
+
+async def open_loop(
+    base: str,
+    plan: list[Callable[[], tuple[str, dict[str, object]]]],
+    rate: float,
+    seconds: float,
+    on_ack: Callable[[dict[str, object]], None],
+) -> tuple[list[float], int]:
+    """``rate`` requests/s for ``seconds`` (round robin over ``plan``); event batches are retried until
+    acknowledged (``on_ack``). Returns the latencies (ms) and the retries."""
+    lat: list[float] = []
+    retries = 0
+    async with httpx.AsyncClient(base_url=base, headers=HDR, timeout=30) as client:
+
+        async def one(make: Callable[[], tuple[str, dict[str, object]]]) -> None:
+            nonlocal retries
+            path, body = make()
+            for attempt in range(50):
+                t = time.perf_counter()
+                try:
+                    r = await client.post(path, json=body)
+                    done = r.status_code == 200
+                except httpx.HTTPError:
+                    done = False
+                if done:
+                    lat.append((time.perf_counter() - t) * 1000)
+                    if path == "/events":
+                        on_ack(body)
+                    return
+                retries += 1
+                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+
+        tasks = []
+        t0 = time.monotonic()
+        i = 0
+        while (now := time.monotonic()) < t0 + seconds:
+            tasks.append(asyncio.create_task(one(plan[i % len(plan)])))
+            i += 1
+            await asyncio.sleep(max(0.0, t0 + i / rate - now))
+        await asyncio.gather(*tasks)
+    return lat, retries
+
+
+def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float]:
+    traffic = Traffic(f"soak{uuid.uuid4().hex[:4]}")
+    acked: set[str] = set()
+
+    def ack(body: dict[str, object]) -> None:
+        acked.update(str(e["id"]) for e in body["events"])  # type: ignore[union-attr]
+
+    with server(url, workers) as (base, pid):
+        idle, _ = asyncio.run(
+            open_loop(base, [traffic.serve, traffic.events], 2.0, min(10.0, seconds / 6), ack)
+        )
+        rss0 = rss_mb(pid)
+        peak = rss0
+        samples: list[float] = []
+
+        async def watch(stop: asyncio.Event) -> None:
+            nonlocal peak
+            while not stop.is_set():
+                samples.append(rss_mb(pid))
+                peak = max(peak, samples[-1])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+        async def run() -> tuple[list[float], int]:
+            stop = asyncio.Event()
+            w = asyncio.create_task(watch(stop))
+            got = await open_loop(base, [traffic.serve, traffic.events], rate, seconds, ack)
+            stop.set()
+            await w
+            return got
+
+        lat, retries = asyncio.run(run())
+    store = SqlStore.from_url(url)
+    with store.engine.connect() as c:
+        stored = int(
+            c.exec_driver_sql(f"SELECT count(*) FROM events WHERE id LIKE '{traffic.tag}%'").scalar() or 0
+        )
+    return {
+        "lost": len(acked) - stored,
+        "acked": len(acked),
+        "stored": stored,
+        "retries": retries,
+        "rss_growth": (peak - rss0) / rss0 if rss0 else 0.0,
+        "rss0_mb": rss0,
+        "p99_ms": float(np.percentile(lat, 99)),
+        "idle_p99_ms": float(np.percentile(idle, 99)),
+        "n": len(lat),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--soak", type=float, default=0.0, help="seconds of soak after the load table (0: none)")
+    ap.add_argument("--no-load", action="store_true", help="soak only (at --rate)")
+    ap.add_argument("--rate", type=float, default=0.0, help="soak rate, requests/s (default: 70 %% of max)")
+    args = ap.parse_args()
+    seconds = 2.0 if args.quick else 8.0
+    levels = [4] if args.quick else [2, 8, 32]
+    rows: dict[tuple[str, str, int], Cell] = {}
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("sqlite", "postgres"):
+            with backend(name, Path(tmp)) as url:
+                if url is None:
+                    continue
+                seed(url)
+                for workers in (1, 2) if not args.no_load else ():
+                    with server(url, workers) as (base, _):
+                        tr = Traffic(f"{name}{workers}")
+                        rows[(name, "serve", workers)] = max_rate(base, tr.serve, levels, seconds)
+                        rows[(name, "events", workers)] = max_rate(base, tr.events, levels, seconds)
+                if name == "postgres" and args.soak > 0:
+                    ev = rows.get(("postgres", "events", 2))
+                    sv = rows.get(("postgres", "serve", 2))
+                    rate = args.rate or (0.7 * 2 / (1 / ev.rps + 1 / sv.rps) if ev and sv else 20.0)
+                    res = soak(url, 2, rate, args.soak)
+                    print(f"soak: {res} rate={rate:.1f}/s for {args.soak:.0f}s", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        print(f"load: {os.getloadavg()}", file=sys.stderr)
+    for (name, kind, w), c in sorted(rows.items()):
+        unit = "req_per_s" if kind == "serve" else "batches_per_s"
+        base_c = rows.get(("sqlite", kind, 1))
+        extra = (
+            f" baseline={base_c.rps:.1f} ratio={c.rps / base_c.rps:.2f}" if base_c and base_c is not c else ""
+        )
+        print(
+            f"metric: load_{kind}_{unit}_{name}_{w}w={c.rps:.1f}{extra} p50_ms={c.p50_ms:.1f} "
+            f"p99_ms={c.p99_ms:.1f} errors={c.errors}"
+        )
+    if args.soak > 0 and "res" in locals():
+        print(
+            f"metric: soak_lost_events={res['lost']} target=0 acked={res['acked']} retries={res['retries']}"
+        )
+        print(f"metric: soak_rss_growth={res['rss_growth']:.3f} target=0.10 start_mb={res['rss0_mb']:.0f}")
+        r = res["p99_ms"] / res["idle_p99_ms"]
+        print(
+            f"metric: soak_p99_ms={res['p99_ms']:.1f} baseline={res['idle_p99_ms']:.1f} ratio={r:.2f} target=2"
+        )
+    print(f"metric: load_bench_s={time.monotonic() - t_start:.0f}")
+    print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+if __name__ == "__main__":
+    main()
