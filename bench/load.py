@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # developer tooling in scripts/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -176,6 +176,16 @@ class Traffic:
         return "/events", {"events": out}
 
 
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> tuple[bool, float]:
+    """One request: whether it was answered 200, and how long it took (s)."""
+    t = time.perf_counter()
+    try:
+        ok = (await client.post(path, json=body)).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return ok, time.perf_counter() - t
+
+
 async def closed_loop(
     base: str, make: Callable[[], tuple[str, dict[str, object]]], concurrency: int, seconds: float
 ) -> Cell:
@@ -187,14 +197,8 @@ async def closed_loop(
         async def worker() -> None:
             nonlocal errors
             while time.monotonic() < stop:
-                path, body = make()
-                t = time.perf_counter()
-                try:
-                    r = await client.post(path, json=body)
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                lat.append(time.perf_counter() - t)
+                ok, took = await post(client, *make())
+                lat.append(took)
                 errors += not ok
 
         t0 = time.monotonic()
@@ -256,14 +260,9 @@ async def open_loop(
             nonlocal retries
             path, body = make()
             for attempt in range(50):
-                t = time.perf_counter()
-                try:
-                    r = await client.post(path, json=body)
-                    done = r.status_code == 200
-                except httpx.HTTPError:
-                    done = False
+                done, took = await post(client, path, body)
                 if done:
-                    lat.append((time.perf_counter() - t) * 1000)
+                    lat.append(took * 1000)
                     if path == "/events":
                         on_ack(body)
                     return
@@ -315,9 +314,8 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float
         lat, retries = asyncio.run(run())
     store = SqlStore.from_url(url)
     with store.engine.connect() as c:
-        stored = int(
-            c.exec_driver_sql(f"SELECT count(*) FROM events WHERE id LIKE '{traffic.tag}%'").scalar() or 0
-        )
+        q = text("SELECT count(*) FROM events WHERE id LIKE :p")
+        stored = int(c.execute(q, {"p": f"{traffic.tag}%"}).scalar() or 0)
     return {
         "lost": len(acked) - stored,
         "acked": len(acked),

@@ -83,11 +83,18 @@ class ThrowawayCluster:
             shutil.chown(self.dir, "postgres")
         data = self.dir / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-        opts = f"-c listen_addresses='' -k {self.dir} -c fsync=off -c synchronous_commit=off"
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"
-        )
+        self._ctl("start")
         return f"postgresql+psycopg://postgres@/postgres?host={self.dir}"
+
+    def _ctl(self, action: str, *extra: str) -> None:
+        assert self.bin is not None
+        opts = f"-c listen_addresses='' -k {self.dir} -c fsync=off -c synchronous_commit=off"
+        data, log = str(self.dir / "data"), str(self.dir / "log")
+        self._run(str(self.bin / "pg_ctl"), "-D", data, "-o", opts, "-l", log, *extra, "-w", action)
+
+    def restart(self) -> None:
+        """Stop the server (fast: open connections are cut) and start it again (a fault test's restart)."""
+        self._ctl("restart", "-m", "fast")
 
     def __exit__(self, *exc: object) -> None:
         if self.bin is None:
