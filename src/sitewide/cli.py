@@ -148,7 +148,9 @@ def serve(
     # once), so that the workers do not race to do it. Then each worker builds its own app and engine from the
     # same settings, passed through the environment (uvicorn starts workers as fresh processes).
     create_app(settings)
+    # several processes on one store: budget leases and campaign polling (sitewide.domain.budget_lease)
     env = {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "SCORER_PATH": scorer_path}
+    os.environ["SITEWIDE_SHARED_SERVING"] = "1"
     for k, v in env.items():
         if v is not None:
             os.environ[f"SITEWIDE_{k}"] = str(v)
