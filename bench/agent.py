@@ -63,7 +63,7 @@ from sitewide.domain.accounts import Principal  # noqa: E402
 from sitewide.domain.creative import BrandKit, Lang  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
 from sitewide.domain.shop_score import ShopMetrics  # noqa: E402
-from sitewide.domain.time import DAY_MS, day_of  # noqa: E402
+from sitewide.domain.time import DAY_MS, ManualClock, day_of  # noqa: E402
 from sitewide.domain.types import Event, EventKind  # noqa: E402
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
 from sitewide.ports import ReportQuery, RequestBatch, ServiceRecords  # noqa: E402
@@ -93,20 +93,12 @@ HEALTHY = {
 }  # fmt: skip
 
 
-class SimClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now
-
-
 @dataclass
 class Market:
     world: World
     engine: Engine
     accounts: ServiceRecords
-    clock: SimClock
+    clock: ManualClock
     lift: dict[str, float]
     creatives: dict[str, tuple[str, str]]  # product → (A, B)
     e2w: np.ndarray
@@ -130,7 +122,7 @@ def build_market(seed: int, quick: bool) -> Market:
         target_cvr=0.08,
     )
     world = build_world(cfg)
-    clock = SimClock(world.base_ms)
+    clock = ManualClock(world.base_ms)
     store = MemoryStore()
     store.upsert_shops(world.shops)
     store.upsert_products(world.product_list)

@@ -40,7 +40,7 @@ from sitewide.domain.sequential import (  # noqa: E402
     msprt_tau2,
     ratio_estimate,
 )
-from sitewide.domain.time import day_bounds  # noqa: E402
+from sitewide.domain.time import ManualClock, day_bounds  # noqa: E402
 from sitewide.domain.types import Campaign, Event, EventKind  # noqa: E402
 from sitewide.engine import EngineConfig  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
@@ -77,14 +77,6 @@ def first(rej: np.ndarray) -> np.ndarray:
     """Tick index (1-based) of the first rejection per experiment, T + 1 when never."""
     t = rej.shape[1]
     return np.where(rej.any(axis=1), rej.argmax(axis=1) + 1, t + 1)
-
-
-class ManualClock:
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
 
 
 def end_to_end(rng: np.random.Generator, users: int, ticks: int, lift: float) -> dict[str, object]:

@@ -30,7 +30,7 @@ from sqlalchemy import create_engine
 from sitewide.domain.guarantee import payout_due
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, zero_figures
-from sitewide.domain.time import day_bounds, day_index, day_str
+from sitewide.domain.time import ManualClock, day_bounds, day_index, day_str
 from sitewide.domain.types import (
     Campaign,
     CampaignStatus,
@@ -61,20 +61,12 @@ OWN_PRODUCTS = {"c1": ("p0", "p2"), "c2": ("p1", "p3")}  # s1 (m1) holds p0, p2;
 PG_URL = os.environ.get(ENV_URL)
 
 
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now
-
-
 class MoneyMachine(RuleBasedStateMachine):
     backend = "sqlite"
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock(BASE + 9 * H)
+        self.clock = ManualClock(BASE + 9 * H)
         self.tmp = tempfile.mkdtemp(prefix="sitewide-money-")
         self.schema = f"m_{uuid.uuid4().hex[:12]}"
         self.store = self._open()

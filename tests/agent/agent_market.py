@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
-from sitewide.domain.time import HOUR_MS, day_bounds
+from sitewide.domain.time import HOUR_MS, ManualClock, day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords
@@ -23,19 +23,11 @@ DAY = "2026-01-05"
 BEFORE = "2026-01-04"
 
 
-class FixedClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now
-
-
 @dataclass
 class Market:
     engine: Engine
     accounts: ServiceRecords
-    clock: FixedClock
+    clock: ManualClock
 
 
 def _click(i: str, ts: int, pid: str, cid: str, price: int) -> Event:
@@ -54,7 +46,7 @@ def _order(click: Event, value: int) -> Event:
 
 def build_market(shops: list[Shop], products: list[Product], campaigns: list[Campaign]) -> Market:
     t_before, t_day = day_bounds(BEFORE)[0], day_bounds(DAY)[0]
-    clock = FixedClock(t_before)
+    clock = ManualClock(t_before)
     engine = seeded_engine(MemoryStore(), shops, products, campaigns, clock=clock)
     accounts, _ = build_accounts(engine.store, engine.clock)
     accounts.ensure_merchants(["m1", "m2"])

@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from sitewide.domain.time import ManualClock
 from sitewide.storage import migrate
 from sitewide.storage.accounts import AccountStore, hash_key
 from sitewide.storage.operator_keys import OperatorKeys
 from sitewide.storage.schema import ACCOUNT_TABLES, STORE_TABLES
 from sitewide.storage.sql import SqlStore
-
-
-class StepClock:
-    def __init__(self, t: int) -> None:
-        self.t = t
-
-    def now_ms(self) -> int:
-        return self.t
 
 
 def test_a_fresh_database_gets_every_table_from_the_migrations_alone(tmp_path: Path) -> None:
@@ -56,7 +49,7 @@ def test_account_tables_made_by_create_all_before_0007_keep_their_rows(tmp_path:
             text("INSERT INTO acct_api_keys VALUES ('0123456789ab', :h, 'merchant', 'm1', 5, 0)"),
             {"h": hash_key(key)},
         )
-    accounts = AccountStore(eng, StepClock(1_000))
+    accounts = AccountStore(eng, ManualClock(1_000))
     assert migrate.current_revision(eng) == migrate.HEAD
     assert [m.id for m in accounts.list_merchants()] == ["m1"]
     who = accounts.authenticate(key)
@@ -68,29 +61,29 @@ def test_account_tables_made_by_create_all_before_0007_keep_their_rows(tmp_path:
 
 
 def test_account_times_come_from_the_clock_not_the_wall(tmp_path: Path) -> None:
-    clock = StepClock(1_700_000_000_000)
+    clock = ManualClock(1_700_000_000_000)
     store = SqlStore.sqlite(tmp_path / "s.sqlite")
     accounts = AccountStore(store.engine, clock)
-    assert accounts.create_merchant("m1", "One").created_ms == clock.t
+    assert accounts.create_merchant("m1", "One").created_ms == clock.now
     accounts.ensure_merchants(["m2"])
-    assert {m.id: m.created_ms for m in accounts.list_merchants()} == {"m1": clock.t, "m2": clock.t}
+    assert {m.id: m.created_ms for m in accounts.list_merchants()} == {"m1": clock.now, "m2": clock.now}
     a = accounts.create_appeal("product", "p1", "m1", "please")
-    clock.t += 60_000
+    clock.now += 60_000
     done = accounts.resolve_appeal(a.id, "accepted", "ok")
-    assert (a.created_ms, done.resolved_ms) == (clock.t - 60_000, clock.t)
+    assert (a.created_ms, done.resolved_ms) == (clock.now - 60_000, clock.now)
     keys = OperatorKeys(accounts)
     keys.configure(accounts.issue_key("operator", source="config"))
-    clock.t += 1
+    clock.now += 1
     keys.create("tester", "second")
-    assert {k.created_ms for k in keys.keys()} == {clock.t - 1, clock.t}
-    assert {e.ts_ms for e in keys.audit()} == {clock.t - 1, clock.t}
+    assert {k.created_ms for k in keys.keys()} == {clock.now - 1, clock.now}
+    assert {e.ts_ms for e in keys.audit()} == {clock.now - 1, clock.now}
 
 
 @pytest.mark.parametrize("revision", ["0001_baseline", "0006_ledger_columns"])
 def test_accounts_start_on_a_database_at_any_earlier_revision(tmp_path: Path, revision: str) -> None:
     eng = create_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
     migrate.upgrade(eng, revision)
-    accounts = AccountStore(eng, StepClock(7))
+    accounts = AccountStore(eng, ManualClock(7))
     accounts.create_merchant("m1", "One")
     assert migrate.current_revision(eng) == migrate.HEAD
     assert SqlStore(eng).list_campaigns() == []

@@ -23,6 +23,16 @@ class SystemClock:
         return int(time.time() * 1000)
 
 
+class ManualClock:
+    """A clock that stands where it is set (simulated markets, replays, tests): ``now`` is epoch ms."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def now_ms(self) -> int:
+        return self.now
+
+
 def day_of(ts_ms: int) -> str:
     """The UTC calendar day of an epoch-ms timestamp, ``YYYY-MM-DD``."""
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
