@@ -21,7 +21,7 @@ import httpx
 from sitewide.agent.ask import Answer, ToolCall, ask_offline, language
 from sitewide.agent.facts import Scope
 from sitewide.agent.tools import TOOLS, call
-from sitewide.creative.llm import LLMConfig, MalformedReply
+from sitewide.creative.llm import LLMConfig, MalformedReply, chat_client
 
 
 def tool_specs() -> list[dict[str, Any]]:
@@ -59,13 +59,7 @@ class LLMAsker:
         self.config = config
         self.max_rounds = max_rounds
         self.name = f"llm:{config.model}"
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._client = httpx.Client(
-            base_url=config.base_url.rstrip("/"),
-            headers=headers,
-            timeout=config.timeout_s,
-            transport=transport,
-        )
+        self._client = chat_client(config, transport)
 
     def _loop(self, scope: Scope, question: str) -> Answer:
         lang = language(question)

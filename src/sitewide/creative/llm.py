@@ -35,6 +35,14 @@ class LLMConfig:
     temperature: float = 0.7
 
 
+def chat_client(config: LLMConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An HTTP client for ``config``'s chat-completions server (bearer key when one is set)."""
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    return httpx.Client(
+        base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_s, transport=transport
+    )
+
+
 def build_messages(req: CopyRequest) -> list[dict[str, str]]:
     f, e, k = req.facts, req.evidence, req.kit
     lang = "Simplified Chinese" if req.lang is Lang.ZH else "English"
@@ -106,13 +114,7 @@ class OpenAICompatibleGenerator:
         self.name = f"llm:{config.model}"
         self.last_error: str | None = None
         self.calls = self.fallbacks = 0
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._client = httpx.Client(
-            base_url=config.base_url.rstrip("/"),
-            headers=headers,
-            timeout=config.timeout_s,
-            transport=transport,
-        )
+        self._client = chat_client(config, transport)
 
     def generate(self, req: CopyRequest) -> list[CopyDraft]:
         self.calls += 1
