@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -125,16 +125,7 @@ class Holdout:
                 )
                 drop[i] |= ab_rows.campaign[i] == c
             removed |= drop
-            ab_rows = AuctionBatch(
-                product=ab_rows.product,
-                relevance=ab_rows.relevance,
-                pctr=ab_rows.pctr,
-                bid=np.where(removed, 0.0, ab_rows.bid),
-                campaign=np.where(removed, -1, ab_rows.campaign),
-                eligible=ab_rows.eligible,
-                budget_ok=ab_rows.budget_ok,
-                examination=ab_rows.examination,
-            )
+            ab_rows = _withheld(ab_rows, removed)
             res_rows = run_auction(ab_rows, batch.slots, config)
         # exposed wins of campaigns under holdout, after every withheld ad has been replaced
         col = np.maximum(res_rows.slot, 0)
@@ -163,16 +154,7 @@ class Holdout:
         gone = np.array([c for _, (c, _) in exposed], dtype=np.int64)
         sub = _rows(ab_rows, at)
         drop = sub.campaign == gone[:, None]
-        sub = AuctionBatch(
-            product=sub.product,
-            relevance=sub.relevance,
-            pctr=sub.pctr,
-            bid=np.where(drop, 0.0, sub.bid),
-            campaign=np.where(drop, -1, sub.campaign),
-            eligible=sub.eligible,
-            budget_ok=sub.budget_ok,
-            examination=sub.examination,
-        )
+        sub = _withheld(sub, drop)
         cf = run_auction(sub, batch.slots, config)
         prod = np.where(cf.slot >= 0, np.take_along_axis(sub.product, np.maximum(cf.slot, 0), axis=1), -1)
         for k, (i, (c, _)) in enumerate(exposed):
@@ -214,6 +196,11 @@ def _per_row_campaign(
         seen[k] = seen.get(k, 0.0) + float(cost[r, s])
     for (r, c), v in seen.items():
         yield r, (c, v)
+
+
+def _withheld(ab: AuctionBatch, mask: np.ndarray) -> AuctionBatch:
+    """``ab`` with the promoted bids under ``mask`` taken out: those candidates stay, as organic ones."""
+    return replace(ab, bid=np.where(mask, 0.0, ab.bid), campaign=np.where(mask, -1, ab.campaign))
 
 
 def _rows(ab: AuctionBatch, rows: np.ndarray) -> AuctionBatch:
