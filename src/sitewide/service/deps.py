@@ -8,6 +8,7 @@ accepted for reads (GET) only, so a cross-site form cannot change anything with 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
 from sitewide.ports import KeyAdmin, ServiceRecords, Store
+from sitewide.service.scope import Paging, PagingDep
 from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import CreativeDesk
 
@@ -85,3 +87,26 @@ TargetRoiQuery = Annotated[Decimal, Query(ge=Decimal("0.10"), le=100, max_digits
 DailyBudgetQuery = Annotated[int, Query(ge=10_000, le=10**13)]
 CampaignIdQuery = Annotated[str | None, Query(max_length=64)]
 MerchantIdQuery = Annotated[str | None, Query(max_length=64, description="operator only")]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A list request over objects merchants own (shops, campaigns, experiments): the page asked for, the
+    store, the caller and the ``merchant_id`` query parameter (the operator's filter; a merchant sees its own)."""
+
+    paging: Paging
+    store: Store
+    who: Principal
+    merchant_id: str | None
+
+
+def listing(
+    paging: PagingDep,
+    store: StoreDep,
+    who: PrincipalDep,
+    merchant_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Listing:
+    return Listing(paging, store, who, merchant_id)
+
+
+ListingDep = Annotated[Listing, Depends(listing)]

@@ -53,6 +53,20 @@ DeskDep = Annotated[AgentDesk, Depends(agent_desk)]
 MerchantQ = Annotated[Id | None, Query(description="required for the operator")]
 
 
+def merchant_scope(
+    engine: EngineDep,
+    store: StoreDep,
+    accounts: AccountsDep,
+    who: PrincipalDep,
+    merchant_id: MerchantQ = None,
+) -> Scope:
+    """The merchant a call without a body acts for: the caller itself, or the one the operator names."""
+    return Scope.of(engine, store, accounts, who, merchant_id)
+
+
+ScopeDep = Annotated[Scope, Depends(merchant_scope)]
+
+
 def actor(who: Principal) -> str:
     return f"{who.role}:{who.merchant_id or ''}:{who.key_prefix}"
 
@@ -106,33 +120,16 @@ def apply(
 
 
 @router.get("/journal", response_model=list[JournalEntryOut])
-def journal(
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: PrincipalDep,
-    desk: DeskDep,
-    merchant_id: MerchantQ = None,
-) -> list[JournalEntryOut]:
+def journal(scope: ScopeDep, desk: DeskDep) -> list[JournalEntryOut]:
     """The merchant's applied suggestions and undos, newest first."""
-    scope = Scope.of(engine, store, accounts, who, merchant_id)
     return [entry_out(e) for e in desk.journal.entries(scope.merchant_id)]
 
 
 @router.post(
     "/journal/{entry_id}/undo", status_code=201, response_model=JournalEntryOut, responses=errors(404, 409)
 )
-def undo_entry(
-    entry_id: str,
-    engine: EngineDep,
-    store: StoreDep,
-    accounts: AccountsDep,
-    who: PrincipalDep,
-    desk: DeskDep,
-    merchant_id: MerchantQ = None,
-) -> JournalEntryOut:
+def undo_entry(entry_id: str, scope: ScopeDep, desk: DeskDep, who: PrincipalDep) -> JournalEntryOut:
     """Apply the stored inverse of an applied suggestion (once; an appeal cannot be undone: 409)."""
-    scope = Scope.of(engine, store, accounts, who, merchant_id)
     return entry_out(undo(scope, desk.journal, entry_id, actor(who)))
 
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query
 
 from sitewide.api.schemas import CampaignIn, CampaignOut, CampaignPatch, Page
 from sitewide.domain.types import CampaignStatus
-from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep, errors
+from sitewide.service.deps import AccountsDep, EngineDep, ListingDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import campaign_out
-from sitewide.service.scope import PagingDep, visible_campaign
+from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
 
 router = APIRouter(tags=["campaigns"], responses=errors(401))
@@ -27,15 +27,14 @@ def create_campaign(
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
 def list_campaigns(
-    paging: PagingDep,
-    store: StoreDep,
-    who: PrincipalDep,
-    merchant_id: Annotated[str | None, Query(max_length=64)] = None,
+    ls: ListingDep,
     status: Literal["active", "paused"] | None = None,
     product_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[CampaignOut]:
     """The caller's campaigns (the operator's: all, or one merchant's), newest first."""
-    return paging.page(uc.list_campaigns(store, who, merchant_id, status, product_id), campaign_out)
+    return ls.paging.page(
+        uc.list_campaigns(ls.store, ls.who, ls.merchant_id, status, product_id), campaign_out
+    )
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404))

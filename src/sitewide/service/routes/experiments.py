@@ -6,15 +6,14 @@ Scoping as for campaigns: a merchant sees and changes only experiments on its ow
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.api.schemas import Page
-from sitewide.service.deps import EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
+from sitewide.service.deps import EngineDep, ListingDep, OperatorDep, PrincipalDep, StoreDep, errors
 from sitewide.service.present import experiment_out, result_out
-from sitewide.service.scope import PagingDep
 from sitewide.service.usecases import experiments as uc
 
 router = APIRouter(tags=["experiments"], responses=errors(401))
@@ -31,14 +30,10 @@ def create_experiment(
 
 @router.get("/experiments", response_model=Page[ExperimentOut])
 def list_experiments(
-    paging: PagingDep,
-    store: StoreDep,
-    who: PrincipalDep,
-    merchant_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: Literal["running", "stopped"] | None = None,
+    ls: ListingDep, status: Literal["running", "stopped"] | None = None
 ) -> Page[ExperimentOut]:
     """The caller's experiments (the operator's: all, or one merchant's), newest first."""
-    return paging.page(uc.list_experiments(store, who, merchant_id, status), experiment_out)
+    return ls.paging.page(uc.list_experiments(ls.store, ls.who, ls.merchant_id, status), experiment_out)
 
 
 @router.post("/experiments/check", response_model=list[CheckOut], responses=errors(403))

@@ -1,27 +1,28 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from sitewide.api.schemas import MetricsIn, Page, ShopCreate, ShopOut, ShopScoreOut, StoredOut
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, PrincipalDep, StoreDep, errors
+from sitewide.service.deps import (
+    AccountsDep,
+    EngineDep,
+    ListingDep,
+    OperatorDep,
+    PrincipalDep,
+    StoreDep,
+    errors,
+)
 from sitewide.service.present import shop_out, shop_score_out
-from sitewide.service.scope import PagingDep, visible_shop
+from sitewide.service.scope import visible_shop
 from sitewide.service.usecases import catalogue as uc
 
 router = APIRouter(tags=["shops"], responses=errors(401))
 
 
 @router.get("/shops", response_model=Page[ShopOut])
-def list_shops(
-    paging: PagingDep,
-    store: StoreDep,
-    who: PrincipalDep,
-    merchant_id: Annotated[str | None, Query(max_length=64)] = None,
-) -> Page[ShopOut]:
+def list_shops(ls: ListingDep) -> Page[ShopOut]:
     """The caller's shops (the operator's: all, or one merchant's with ``merchant_id``)."""
-    return paging.page(uc.list_shops(store, who, merchant_id), shop_out)
+    return ls.paging.page(uc.list_shops(ls.store, ls.who, ls.merchant_id), shop_out)
 
 
 @router.post("/shops", status_code=201, response_model=ShopOut, responses=errors(409, 422))
