@@ -9,7 +9,6 @@ from sitewide.agent.types import (
     ActionKind,
     CampaignFacts,
     CreativeFacts,
-    DayFacts,
     FactorFacts,
     FindingKind,
     MerchantFacts,
@@ -17,14 +16,21 @@ from sitewide.agent.types import (
     RuleFailure,
     ShopFacts,
 )
+from sitewide.domain.money import roi
+from sitewide.domain.reports import CampaignDay
 
 DAY = "2026-01-05"
 
 
+def day_row(day: str, impressions: int, clicks: int, orders: int, spend: int, gmv: int) -> CampaignDay:
+    """A settled campaign-day as the campaign report gives it (no invalid clicks, no compensation)."""
+    return CampaignDay(impressions, clicks, 0, orders, spend, gmv, 0, roi(gmv, spend), day=day)
+
+
 def clean() -> MerchantFacts:
     days = (
-        DayFacts("2026-01-04", 900, 40, 6, 20_000_000, 60_000_000),
-        DayFacts(DAY, 1000, 45, 7, 25_000_000, 70_000_000),
+        day_row("2026-01-04", 900, 40, 6, 20_000_000, 60_000_000),
+        day_row(DAY, 1000, 45, 7, 25_000_000, 70_000_000),
     )
     camp = CampaignFacts("c1", "easy", True, 2.0, 50_000_000, ("p1", "p2"), days)
     prods = (
@@ -69,7 +75,7 @@ def test_a_thin_difference_is_not_a_loser() -> None:
 def test_target_far_above_the_market_with_spend_starved() -> None:
     f = clean()
     (c,) = f.campaigns
-    starved = DayFacts(DAY, 100, 3, 1, 2_000_000, 20_000_000)
+    starved = day_row(DAY, 100, 3, 1, 2_000_000, 20_000_000)
     f = replace(f, campaigns=(replace(c, target_roi=9.0, days=(c.days[0], starved)),))
     (x,) = diagnose(f)
     assert x.kind is FindingKind.TARGET_TOO_HIGH and x.suggestion is not None

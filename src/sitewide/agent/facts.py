@@ -16,7 +16,6 @@ from sitewide.agent.thresholds import Thresholds
 from sitewide.agent.types import (
     CampaignFacts,
     CreativeFacts,
-    DayFacts,
     FactorFacts,
     Finding,
     ForecastFacts,
@@ -109,11 +108,7 @@ def campaign_facts(scope: Scope, day: str) -> tuple[CampaignFacts, ...]:
     out = []
     for c in sorted(camps, key=lambda c: c.id):
         rep = scope.engine.campaign_report(c.id)
-        days = tuple(
-            DayFacts(d.day, d.impressions, d.clicks, d.orders, d.spend_micros, d.gmv_micros)
-            for d in rep.days
-            if d.day <= day
-        )
+        days = tuple(d for d in rep.days if d.day <= day)
         loss = reports_uc.auction_losses(scope.store, scope.accounts, scope.who, c.id, day, 0)
         out.append(
             CampaignFacts(

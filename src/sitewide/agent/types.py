@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sitewide.domain.reports import CampaignDay
+
 
 @dataclass(frozen=True, slots=True)
 class Citation:
@@ -32,22 +34,6 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
-class DayFacts:
-    """One settled campaign-day (``engine.campaign_report``)."""
-
-    day: str
-    impressions: int
-    clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int
-
-    @property
-    def roi(self) -> float | None:
-        return self.gmv_micros / self.spend_micros if self.spend_micros else None
-
-
-@dataclass(frozen=True, slots=True)
 class CampaignFacts:
     id: str
     name: str
@@ -55,13 +41,13 @@ class CampaignFacts:
     target_roi: float
     daily_budget_micros: int
     product_ids: tuple[str, ...]
-    days: tuple[DayFacts, ...]  # settled days, oldest first
+    days: tuple[CampaignDay, ...]  # the campaign report's settled days, oldest first
     # the time of day (ms after midnight UTC) at which the diagnosed day's clicks reached 95 % of the budget;
     # None when they never did
     exhausted_at_ms: int | None = None
     losses: tuple[tuple[str, int], ...] = ()  # the diagnosed day's lost auctions by reason, most first
 
-    def day(self, d: str) -> DayFacts | None:
+    def day(self, d: str) -> CampaignDay | None:
         return next((x for x in self.days if x.day == d), None)
 
 
@@ -242,7 +228,6 @@ __all__ = [
     "CampaignFacts",
     "Citation",
     "CreativeFacts",
-    "DayFacts",
     "Effect",
     "FactorFacts",
     "Finding",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from sitewide.api.schemas import Budget, Id, Name, Strict, TargetRoi
+from sitewide.domain.experiments import ArmTotals
 
 ArmName = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -82,17 +83,6 @@ class ExperimentOut(BaseModel):
     applied: bool
 
 
-class ArmTotalsOut(BaseModel):
-    arm: str
-    users: int
-    impressions: int
-    clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int
-    roi: float | None
-
-
 class ComparisonOut(BaseModel):
     """Treatment vs the control on one metric. ``lift`` and its always-valid ``lift_halfwidth`` are relative
     (0.041 = +4.1 %); ``fixed_lift_halfwidth`` is the fixed-horizon one, valid only at a single planned look."""
@@ -124,7 +114,7 @@ class ResultOut(BaseModel):
     experiment: ExperimentOut
     verdict: str
     leader: str | None
-    arms: list[ArmTotalsOut]
+    arms: list[ArmTotals]  # the domain record, served as it is
     comparisons: list[ComparisonOut]
     statement: list[ArmStatementOut]
 

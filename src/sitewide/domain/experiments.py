@@ -30,7 +30,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from sitewide.domain.money import Micros
+from sitewide.domain.money import Micros, roi
 from sitewide.domain.sequential import ArmSums, Comparison, Metric
 from sitewide.domain.types import Campaign, CampaignStatus, Conflict, Event, EventKind, ValidationError
 
@@ -339,6 +339,9 @@ def stop(exp: Experiment, now_ms: int, winner: str | None, reason: str) -> Exper
 # the data of a test ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ArmTotals:
+    """One arm's users and totals; ``roi`` (GMV ÷ spend, ``None`` without spend) as the results report it.
+    The API serves it as it is (field names are the JSON keys)."""
+
     arm: str
     users: int
     impressions: int
@@ -346,10 +349,7 @@ class ArmTotals:
     orders: int
     spend_micros: int
     gmv_micros: int
-
-    @property
-    def roi(self) -> float | None:
-        return self.gmv_micros / self.spend_micros if self.spend_micros else None
+    roi: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +413,8 @@ def experiment_data(
         sel = arm == k
         c = cur[sel]
         t = c.sum(axis=0) if len(c) else np.zeros(5)
-        totals.append(ArmTotals(a.name, int(sel.sum()), *(int(v) for v in t)))
+        imp, clk, orders, spend, gmv = (int(v) for v in t)
+        totals.append(ArmTotals(a.name, int(sel.sum()), imp, clk, orders, spend, gmv, roi(gmv, spend)))
         for m, (y, x) in _RATIO.items():
             sums[m].append(ArmSums.of(c[:, y], c[:, x], old[sel][:, y], axis=0))
     return ExperimentData(tuple(totals), {m: tuple(v) for m, v in sums.items()})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from sitewide.domain.money import HasRoi
 from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import ValidationError
 
@@ -190,7 +191,7 @@ def window_key(window: tuple[int, int]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class GuaranteeEvaluation:
+class GuaranteeEvaluation(HasRoi):
     """One judgement of one window: the numbers used and the amount due (total, not a delta)."""
 
     campaign_id: str
@@ -207,10 +208,6 @@ class GuaranteeEvaluation:
     triggered: bool
     due_micros: int
     reason: str
-
-    @property
-    def roi(self) -> float | None:
-        return self.gmv_micros / self.spend_micros if self.spend_micros else None
 
 
 def payout_due(

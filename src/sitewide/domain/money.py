@@ -72,6 +72,19 @@ def roi(gmv: int, spend: int) -> float | None:
     return micros(gmv) / spend
 
 
+class HasRoi:
+    """A mixin for a frozen dataclass of totals with ``spend_micros`` and ``gmv_micros`` (net of refunds): their
+    :func:`roi`."""
+
+    __slots__ = ()
+    spend_micros: int
+    gmv_micros: int
+
+    @property
+    def roi(self) -> float | None:
+        return roi(self.gmv_micros, self.spend_micros)
+
+
 def acos(spend: int, gmv: int) -> float | None:
     """Advertising cost of sales, spend ÷ GMV; ``None`` when there was no GMV."""
     if micros(gmv) == 0:

@@ -33,6 +33,7 @@ from sitewide.domain.guarantee import (
 )
 from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
 from sitewide.domain.ledger import TransactionBuilder
+from sitewide.domain.money import HasRoi
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
 from sitewide.domain.time import DAY_MS, day_index, day_str
@@ -110,7 +111,7 @@ def zero_figures(f: DayFigures) -> DayFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignSettlement:
+class CampaignSettlement(HasRoi):
     campaign_id: str
     merchant_id: str
     target_roi: Decimal
@@ -122,10 +123,6 @@ class CampaignSettlement:
     gmv_micros: int  # net of refunds
     compensation_micros: int
     invalid_clicks: int = 0
-
-    @property
-    def roi(self) -> float | None:
-        return self.gmv_micros / self.spend_micros if self.spend_micros else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,9 +339,7 @@ def evaluate_window(
         gmv += f.gmv_micros
         orders += f.orders
     target = (
-        contract.target_roi
-        if contract.target_roi is not None
-        else window_target(figs, campaign.target_roi)
+        contract.target_roi if contract.target_roi is not None else window_target(figs, campaign.target_roi)
     )
     triggered, due, reason = payout_due(contract, target, spend, gmv, orders)
     doc = contract.to_dict()

@@ -11,7 +11,6 @@ from sitewide.api.creative import CreativeOut, ProductCreativesOut, SlotCreative
 from sitewide.api.experiments import (
     ArmOut,
     ArmStatementOut,
-    ArmTotalsOut,
     ComparisonOut,
     ExperimentOut,
     ResultOut,
@@ -165,12 +164,11 @@ def result_out(r: ExperimentResult) -> ResultOut:
                     users_treatment=c.users_treatment,
                 )
             )
-    arms = [ArmTotalsOut(**{f: getattr(t, f) for f in ArmTotalsOut.model_fields}) for t in r.totals]
     return ResultOut(
         experiment=experiment_out(r.experiment),
         verdict=r.verdict,
         leader=r.leader,
-        arms=arms,
+        arms=list(r.totals),
         comparisons=comps,
         statement=[
             ArmStatementOut(**{f: getattr(x, f) for f in ArmStatementOut.model_fields}) for x in r.statement
