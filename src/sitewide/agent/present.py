@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from sitewide.agent.apply import JournalEntry
 from sitewide.agent.ask import Answer
 from sitewide.agent.types import Action, Citation, Finding
@@ -23,20 +25,7 @@ def citation_out(c: Citation) -> CitationOut:
 
 
 def action_out(a: Action) -> ActionOut:
-    return ActionOut(
-        kind=a.kind.value,
-        campaign_id=a.campaign_id,
-        product_id=a.product_id,
-        shop_id=a.shop_id,
-        creative_id=a.creative_id,
-        target_roi=a.target_roi,
-        daily_budget_micros=a.daily_budget_micros,
-        from_campaign_id=a.from_campaign_id,
-        amount_micros=a.amount_micros,
-        factor=a.factor,
-        message=a.message,
-        one_click=a.one_click,
-    )
+    return ActionOut(**{f.name: getattr(a, f.name) for f in fields(a)})
 
 
 def finding_out(f: Finding) -> FindingOut:

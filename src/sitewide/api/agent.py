@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+from pydantic.dataclasses import dataclass
 
+from sitewide.agent.types import Action
 from sitewide.api.schemas import Day, Id, Strict
 
 
@@ -16,19 +18,15 @@ class CitationOut(BaseModel):
     values: dict[str, str] = Field(description="the values used, as the report shows them")
 
 
-class ActionOut(BaseModel):
-    kind: str
-    campaign_id: str | None = None
-    product_id: str | None = None
-    shop_id: str | None = None
-    creative_id: str | None = None
-    target_roi: str | None = None
-    daily_budget_micros: int | None = None
-    from_campaign_id: str | None = None
-    amount_micros: int | None = None
-    factor: str | None = None
-    message: str = ""
-    one_click: bool
+@dataclass(frozen=True)
+class ActionOut(Action):
+    """The agent's :class:`~sitewide.agent.types.Action` as it is (field names are the JSON keys), with
+    ``one_click``: whether ``POST /agent/apply`` can apply it (advice cannot)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def one_click(self) -> bool:
+        return super().one_click
 
 
 class EffectOut(BaseModel):
