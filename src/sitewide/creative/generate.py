@@ -97,13 +97,6 @@ class OfflineGenerator:
                 add(Angle.REVIEW, f"{brand} {noun} reviewers love for its {label[0]}",
                     [f"{a.positive} of {a.mentions} reviews praise the {ASPECT_BY_KEY[a.aspect].en}"
                      for a in ev if a] + [f'"{p}"' for p in e.key_phrases[:1] if len(p.split()) <= 4])  # fmt: skip
-            pct = f.discount_pct()
-            if pct and f.list_price_micros:
-                add(Angle.PRICE, f"{brand} {noun}, {pct}% off",
-                    [f"Now {_money(f, f.price_micros)}, was {_money(f, f.list_price_micros)}"])  # fmt: skip
-            else:
-                add(Angle.PRICE, f"{brand} {noun} for {_money(f, f.price_micros)}",
-                    [f"{_money(f, f.price_micros)} at the {brand} shop"])  # fmt: skip
         else:
             if not _CJK.search(noun + brand + f.title):
                 return []  # no Chinese name for the product: no Chinese copy (nothing is machine-translated)
@@ -117,13 +110,17 @@ class OfflineGenerator:
                 ev = [e.aspect(k) for k in good[:2]]
                 add(Angle.REVIEW, f"{brand}{noun}｜{label[0]}好评",
                     [f"{a.mentions}条评价提到{ASPECT_BY_KEY[a.aspect].zh}，{a.positive}条称赞" for a in ev if a])  # fmt: skip
-            pct = f.discount_pct()
-            if pct and f.list_price_micros:
-                add(Angle.PRICE, f"{brand}{noun} {_zh_fold(pct)}",
-                    [f"到手价{_money(f, f.price_micros)}，原价{_money(f, f.list_price_micros)}"])  # fmt: skip
-            else:
-                add(Angle.PRICE, f"{brand}{noun} 到手价{_money(f, f.price_micros)}",
-                    [f"{brand}店铺价{_money(f, f.price_micros)}"])  # fmt: skip
+        # the price angle, last in both languages: the saving when discounted, else the price itself
+        now, pct = _money(f, f.price_micros), f.discount_pct()
+        if pct and f.list_price_micros:
+            was = _money(f, f.list_price_micros)
+            en = (f"{brand} {noun}, {pct}% off", f"Now {now}, was {was}")
+            zh = (f"{brand}{noun} {_zh_fold(pct)}", f"到手价{now}，原价{was}")
+        else:
+            en = (f"{brand} {noun} for {now}", f"{now} at the {brand} shop")
+            zh = (f"{brand}{noun} 到手价{now}", f"{brand}店铺价{now}")
+        title, point = en if lang is Lang.EN else zh
+        add(Angle.PRICE, title, [point])
         return drafts[: max(req.n, 1)]
 
 
