@@ -91,6 +91,20 @@ def _not_judged(code: str, message: str, numbers: Mapping[str, Number] | None = 
     return Verdict(True, code, message, numbers or {})
 
 
+def _in_category(x: RuleInput, peer_counts: Mapping[str, int]) -> tuple[str, int]:
+    """The product's category key and how many peers that category has in ``peer_counts``."""
+    key = category_key(x.product.category)
+    return key, peer_counts.get(key, 0)
+
+
+def _few_peers(
+    x: RuleInput, peers: int, need: int, what: str, outcome: str, numbers: Mapping[str, Number]
+) -> Verdict:
+    """Not judged: the product's category has too few peers (``what``) to compare it with."""
+    text = f"only {peers} {what} in category '{x.product.category}', need {need}: {outcome}"
+    return _not_judged(INSUFFICIENT, text, numbers)
+
+
 def _against_limit(failed: bool, fail_code: str, text: str, numbers: Mapping[str, Number]) -> Verdict:
     """The judged case: the same text and numbers whether it passes or fails with ``fail_code``."""
     return Verdict(not failed, fail_code if failed else PASS, text, numbers)
@@ -141,8 +155,7 @@ def _price_competitiveness(x: RuleInput) -> Verdict:
     p, pol = x.product, x.policy
     if p.price_micros is None:
         return _not_judged(MISSING, "price missing: no price comparison made")
-    key = category_key(p.category)
-    peers = x.stats.price_peers.get(key, 0)
+    key, peers = _in_category(x, x.stats.price_peers)
     median = x.stats.median_price_micros.get(key)
     limit = pol.max_price_ratio
     nums: dict[str, Number] = {
@@ -153,12 +166,7 @@ def _price_competitiveness(x: RuleInput) -> Verdict:
         "limit": limit,
     }
     if median is None or peers < pol.min_price_peers:
-        return _not_judged(
-            INSUFFICIENT,
-            f"only {peers} priced peers in category '{p.category}', "
-            f"need {pol.min_price_peers}: no price comparison made",
-            nums,
-        )
+        return _few_peers(x, peers, pol.min_price_peers, "priced peers", "no price comparison made", nums)
     if median == 0:
         return _not_judged(INSUFFICIENT, "category median price is 0: no price comparison made", nums)
     ratio = p.price_micros / median
@@ -217,8 +225,7 @@ def _popularity(x: RuleInput) -> Verdict:
     p, pol = x.product, x.policy
     if p.sales_30d is None:
         return _not_judged(MISSING, "30-day sales unknown: not judged")
-    key = category_key(p.category)
-    peers = x.stats.sales_peers.get(key, 0)
+    key, peers = _in_category(x, x.stats.sales_peers)
     q = pol.popularity_quantile
     floor = x.stats.sales_quantiles.get(key, {}).get(q)
     nums: dict[str, Number] = {
@@ -229,12 +236,7 @@ def _popularity(x: RuleInput) -> Verdict:
         "min_peers": pol.min_popularity_peers,
     }
     if floor is None or peers < pol.min_popularity_peers:
-        return _not_judged(
-            INSUFFICIENT,
-            f"only {peers} peers with known sales in category '{p.category}', "
-            f"need {pol.min_popularity_peers}: not judged",
-            nums,
-        )
+        return _few_peers(x, peers, pol.min_popularity_peers, "peers with known sales", "not judged", nums)
     text = f"30-day sales {p.sales_30d}, category p{q * 100:g} {floor} over {peers} peers"
     return _against_limit(p.sales_30d < floor, "sales_below_category_floor", text, nums)
 
