@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.types import FloatArray, ValidationError
+from sitewide.domain.types import FloatArray, ValidationError, optional_float
 
 __all__ = [
     "FactorScore",
@@ -72,21 +72,6 @@ __all__ = [
     "delivery_multiplier",
     "delivery_multipliers",
 ]
-
-
-
-def _optional_float(name: str, value: float | None, lo: float, hi: float) -> float | None:
-    """``None`` and NaN mean missing; anything else must be a finite number in ``[lo, hi]``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"{name} must be a number or None, got {type(value).__name__}")
-    v = float(value)
-    if math.isnan(v):
-        return None
-    if not math.isfinite(v) or v < lo or v > hi:
-        raise ValidationError(f"{name} must lie in [{lo}, {hi}], got {value!r}")
-    return v
 
 
 def _count(name: str, value: int | None, *, optional: bool) -> int | None:
@@ -134,7 +119,7 @@ class ShopMetrics:
             ("avg_rating", 0.0, 5.0),
             ("return_rate", 0.0, 1.0),
         ):
-            object.__setattr__(self, name, _optional_float(name, getattr(self, name), lo, hi))
+            object.__setattr__(self, name, optional_float(name, getattr(self, name), lo, hi))
         object.__setattr__(self, "review_count", _count("review_count", self.review_count, optional=False))
         object.__setattr__(self, "order_count", _count("order_count", self.order_count, optional=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -26,6 +27,21 @@ class DomainError(Exception):
 
 class ValidationError(DomainError):
     """Input that breaks a domain rule (negative budget, ROI ≤ 0, unknown product, ...)."""
+
+
+def optional_float(name: str, value: float | None, lo: float, hi: float) -> float | None:
+    """A measured input that may be missing: ``None`` and NaN mean missing; anything else must be a finite
+    number (Python or numpy) in ``[lo, hi]``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValidationError(f"{name} must be a number or None, got {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v):
+        return None
+    if not math.isfinite(v) or v < lo or v > hi:
+        raise ValidationError(f"{name} must lie in [{lo}, {hi}], got {value!r}")
+    return v
 
 
 class NotFound(DomainError):
@@ -173,7 +189,9 @@ class SlotResult:
     pcvr: float
     score: float
     variant: str | None = None  # what an experiment shows for this product to this user (creative/title)
-    creative_id: str | None = None  # the approved creative chosen for a promoted slot (sitewide.domain.creative)
+    creative_id: str | None = (
+        None  # the approved creative chosen for a promoted slot (sitewide.domain.creative)
+    )
 
 
 @dataclass(frozen=True, slots=True)
