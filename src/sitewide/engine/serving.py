@@ -30,6 +30,7 @@ from sitewide.engine.value import ValueBook
 from sitewide.ports import Clock, RequestBatch, ServedBatch, Store
 
 _REASON_NAME = {int(r): r.name.lower() for r in Reason}
+_KIND_LABEL = {int(k): k.label for k in RequestKind}  # a request kind's code → its placement name
 
 
 @dataclass(eq=False)
@@ -200,10 +201,12 @@ class Serving:
         out = np.full(prod.shape, None, dtype=object)
         ri, si = np.nonzero(free)
         if len(ri):
+            rows, ids = ri.tolist(), self.catalogue.ids
+            kinds = np.asarray(batch.kinds, dtype=np.int64)[ri].tolist()
             out[ri, si] = self.creatives.choose(
-                [batch.request_ids[i] for i in ri.tolist()],
-                [self.catalogue.ids[p] for p in prod[ri, si].tolist()],
-                [RequestKind(int(batch.kinds[i])).label for i in ri.tolist()],
+                [batch.request_ids[i] for i in rows],
+                [ids[p] for p in prod[ri, si].tolist()],
+                [_KIND_LABEL[k] for k in kinds],
                 self._creative_rng,
             )
         return out
