@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
+from sitewide.domain.value_calibration import AimPolicy, WindowTotals, window_aim
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
 from sitewide.storage.memory import MemoryStore
-from sitewide.wiring import seeded_engine
+from sitewide.wiring import make_engine, seeded_engine
 
 T0 = day_bounds("2026-01-05")[0] + 1_000
 
@@ -89,46 +93,74 @@ def test_a_campaign_whose_orders_fall_short_of_its_value_bids_less(
     assert live.any() and (bid1[live] < bid0[live]).mean() > 0.9
 
 
-def test_a_campaigns_guarantee_window_aims_its_next_days_bidder(
-    shops: list[Shop], products: list[Product], campaigns: list[Campaign]
-) -> None:
-    eng = build(shops, products, campaigns)
-    cid = eng.campaign_ids()[0]
-    pid = eng.catalogue.ids[0]
-    day0 = T0 // DAY_MS
-    target = 2.0
-    assert eng.values.aim(cid, target, day0) == 1.0  # nothing known yet
+def _deficit_day(cid: str, pid: str, day: int, tag: str = "") -> list[Event]:
+    """One day's 20 clicks at 1 CNY by distinct users, each with an order worth 1 CNY: ROI 1."""
+    t = day * DAY_MS + 3_600_000
     events: list[Event] = []
-    for n in range(20):  # day 0: spend 20 × 1 CNY, orders worth 20 CNY: ROI 1 against a target of 2
+    for n in range(20):
         k = Event(
-            f"k{n}",
+            f"k{tag}{n}",
             EventKind.CLICK,
-            T0 + n,
-            user_id="u",
+            t + n * 60_000,
+            user_id=f"u{tag}{n}",
             product_id=pid,
             campaign_id=cid,
             position=1,
             price_micros=Micros(1_000_000),
         )
         o = Event(
-            f"o{n}",
+            f"o{tag}{n}",
             EventKind.ORDER,
-            T0 + 100 + n,
-            user_id="u",
+            t + n * 60_000 + 1_000,
+            user_id=f"u{tag}{n}",
             product_id=pid,
             order_value_micros=1_000_000,
             click_id=k.id,
         )
         events += [k, o]
-    eng.record_events(events)
-    assert eng.values.aim(cid, target, day0) == 1.0  # the first day aims at the target
-    behind = eng.values.aim(cid, target, day0 + 1)
+    return events
+
+
+def test_a_campaigns_guarantee_window_aims_its_next_days_bidder_from_settled_days(
+    shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    day0 = T0 // DAY_MS
+    camp = replace(campaigns[0], created_ms=day0 * DAY_MS)  # the default contract's window starts here
+    store = MemoryStore()
+    eng = seeded_engine(store, shops, products, [camp, campaigns[1]], EngineConfig())
+    pid = eng.catalogue.ids[0]
+    assert eng.values.aim(camp, day0 + 1) == 1.0  # nothing known yet
+    eng.record_events(_deficit_day(camp.id, pid, day0))  # ROI 1 against a target of 2
+    assert eng.values.aim(camp, day0 + 1) == 1.0  # not settled yet: nothing is a fact
+    eng.settle(day0 * DAY_MS, (day0 + 1) * DAY_MS)
+    assert eng.values.aim(camp, day0) == 1.0  # the first day aims at the target
+    behind = eng.values.aim(camp, day0 + 1)
     assert behind > 1.1  # the rest of the week must make up the first day's deficit (and a margin)
-    assert eng.values.aim(cid, target, day0 + 6) > behind  # fewer days left to make it up in
-    assert eng.values.aim(cid, target, day0 + 7) == 1.0  # a new window starts afresh
-    eng.serve_batch(mixed(T0 + DAY_MS + 1, ["a", "b"]))  # the engine's bidders for the next day use it
-    row = eng.campaign_ids().index(cid)
-    assert eng.campaigns.pacer.bidders[row].target_roi > float(campaigns[0].target_roi)
-    off = build(shops, products, campaigns, window_aim=None)
-    off.record_events(events)
-    assert off.values.aim(cid, target, day0 + 1) == 1.0
+    # a restart (a new engine over the same store) aims exactly as before
+    again = make_engine(store, EngineConfig())
+    assert again.values.aim(camp, day0 + 1) == behind
+    eng.reload()
+    assert eng.values.aim(camp, day0 + 1) == behind
+    assert eng.values.aim(camp, day0 + 7) == 1.0  # a new window starts afresh
+    again.serve_batch(mixed((day0 + 1) * DAY_MS + 1, ["a", "b"]))  # the next day's bidders use it
+    row = again.campaign_ids().index(camp.id)
+    assert again.campaigns.pacer.bidders[row].target_roi > float(camp.target_roi)
+    off = make_engine(store, EngineConfig(window_aim=None))
+    assert off.values.aim(camp, day0 + 1) == 1.0
+
+
+def test_the_aims_window_is_the_contracts_from_the_campaigns_start_not_its_first_click(
+    shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    day0 = T0 // DAY_MS
+    camp = replace(campaigns[0], created_ms=day0 * DAY_MS)
+    eng = seeded_engine(MemoryStore(), shops, products, [camp], EngineConfig())
+    pid = eng.catalogue.ids[0]
+    eng.record_events(_deficit_day(camp.id, pid, day0 + 2))  # the first click two days into the window
+    eng.settle(day0 * DAY_MS, (day0 + 3) * DAY_MS)
+    policy = AimPolicy()
+    # three days of the window are over (two without spend): the pace is 20 CNY in 3 days, 4 days to go
+    want = window_aim(2.0, WindowTotals(20e6, 20e6, 20, 3, 4), policy)
+    assert eng.values.aim(camp, day0 + 3) == pytest.approx(want)
+    assert want != pytest.approx(window_aim(2.0, WindowTotals(20e6, 20e6, 20, 1, 6), policy))
+    assert eng.values.aim(camp, day0 + 7) == 1.0  # the window closed on day 7, not 7 days after the click

@@ -127,9 +127,9 @@ def test_each_days_bidder_aims_at_target_times_the_engines_window_aim() -> None:
         made.append(target_roi)
         return DualBidder(target_roi, budget_micros, start=1.25)
 
-    def aim(campaign_id: str, target_roi: float, day: int) -> float:
-        asked.append((campaign_id, target_roi, day))
-        return 1.5 if campaign_id == "a" else 1.0
+    def aim(campaign: Campaign, day: int) -> float:
+        asked.append((campaign.id, float(campaign.target_roi), day))
+        return 1.5 if campaign.id == "a" else 1.0
 
     p = Pacer(CAMPS, PacingConfig(), 10_000, factory)
     p.aim = aim

@@ -82,7 +82,7 @@ class Engine:
         self.catalogue = Catalogue(cfg)
         self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
         self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
-        self.values = ValueBook(cfg, self.catalogue)
+        self.values = ValueBook(cfg, self.catalogue, store)
         self.holdout = Holdout(
             cfg.holdout_share, cfg.holdout_seed
         )  # ghost-bid holdouts (set_share per campaign)

@@ -43,9 +43,9 @@ from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
 # picks it (``sitewide.models.bidding_policy.BidderFactory`` for the configured kind); the pacer never
 # constructs bidders itself, so it imports no model code.
 MakeBidder = Callable[[float, int], Bidder]
-# × target ROI a campaign's bidder aims at today, from (campaign id, target ROI, day index): the engine's
-# guarantee-window aim (sitewide.engine.value.ValueBook.aim); None: the target itself
-Aim = Callable[[str, float, int], float]
+# × target ROI a campaign's bidder aims at on a day (index): the engine's guarantee-window aim
+# (sitewide.engine.value.ValueBook.aim); None: the target itself
+Aim = Callable[[Campaign, int], float]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Pacer:
     def _make_bidder(self, c: Campaign) -> Bidder:
         target = float(c.target_roi)
         if self.aim is not None and self.day >= 0:
-            target *= self.aim(c.id, target, self.day)
+            target *= self.aim(c, self.day)
         return self._bidder_for(target, int(c.daily_budget_micros))
 
     def reconcile(self, campaigns: Sequence[Campaign]) -> None:

@@ -1,39 +1,37 @@
 """What a promoted impression is worth: the value calibrator fed by served ads and the orders on their clicks,
-each campaign's own realised ÷ category-calibrated value (the campaign layer's evidence), and each campaign's
-guarantee window so far (spend and realised GMV), from which its bidder is aimed for the day
-(:func:`sitewide.domain.value_calibration.window_aim`)."""
+each campaign's own realised ÷ category-calibrated value (the campaign layer's evidence), and the aim of each
+campaign's bidder for the day (:func:`sitewide.domain.value_calibration.window_aim`) from its guarantee window so
+far — read from the settled days in the store, so that a restart or a reload aims exactly as before, with the
+window where the campaign's contract puts it (the campaign's start for the platform default), not where its
+first click fell."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import BoolArray, Event, EventKind, FloatArray, IntArray
+from sitewide.domain.settlement import DayFigures, window_for
+from sitewide.domain.settlement_plan import Contracts
+from sitewide.domain.time import DAY_MS, day_index, day_str
+from sitewide.domain.types import BoolArray, Campaign, Event, EventKind, FloatArray, IntArray
 from sitewide.domain.value_calibration import ValueCalibrator, WindowTotals, window_aim
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
+from sitewide.ports import Store
 
-Cell = tuple[int, int, str, int]  # (category, position, campaign id, day of the click)
-
-
-class _Window:
-    """One campaign's current guarantee window: first day, spend, realised GMV, orders."""
-
-    __slots__ = ("gmv", "orders", "spend", "start")
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.spend = 0.0
-        self.gmv = 0.0
-        self.orders = 0
+Cell = tuple[int, int, str]  # (category, position, campaign id) of a promoted click
 
 
 class ValueBook:
-    """Starts afresh (:meth:`reset`) at every catalogue (re)load."""
+    """The calibration starts afresh (:meth:`reset`) at every catalogue (re)load; the window aim reads the
+    store's settled days and survives both."""
 
-    def __init__(self, config: EngineConfig, catalogue: Catalogue) -> None:
+    def __init__(self, config: EngineConfig, catalogue: Catalogue, store: Store) -> None:
         self.config = config
         self.catalogue = catalogue
+        self.store = store
+        self._default_contract = config.settlement_policy().default_contract
+        # what the aims of one day read: (day, settled through, settled figures per campaign, contracts)
+        self._facts: tuple[int, int, dict[str, list[DayFigures]], Contracts] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -47,8 +45,6 @@ class ValueBook:
         self._order_cell: dict[str, Cell] = {}
         self.predicted: dict[str, float] = {}  # campaign → expected GMV (micros) sold, as valued when served
         self._camp_value: dict[str, list[float]] = {}  # campaign → [category-calibrated value sold, GMV]
-        self._window: dict[str, _Window] = {}  # campaign → its guarantee window so far (from its first click)
-        self._window_days = cfg.settlement_policy().default_contract.window_days
 
     def noted_served(
         self,
@@ -95,57 +91,60 @@ class ValueBook:
                 if len(self._click_cell) > 2_000_000:  # bounded memory: forget the oldest half
                     for k in list(self._click_cell)[: len(self._click_cell) // 2]:
                         del self._click_cell[k]
-                day = e.ts_ms // DAY_MS
-                self._click_cell[e.id] = (
-                    int(self.catalogue.category[r]),
-                    int(e.position) - 1,
-                    e.campaign_id,
-                    day,
-                )
-                w = self._window_of(e.campaign_id, day)
-                if w is not None:
-                    w.spend += int(e.price_micros)
+                self._click_cell[e.id] = (int(self.catalogue.category[r]), int(e.position) - 1, e.campaign_id)
         elif e.kind is EventKind.ORDER and e.click_id in self._click_cell:
             cell = self._click_cell[e.click_id]
             self._order_cell[e.id] = cell
             self.calib.ordered(cell[0], cell[1], int(e.order_value_micros))
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] += int(e.order_value_micros)
-            w = self._window_of(cell[2], cell[3])
-            if w is not None:
-                w.gmv += int(e.order_value_micros)
-                w.orders += 1
         elif e.kind is EventKind.REFUND and e.order_id in self._order_cell:
             cell = self._order_cell[e.order_id]
             self.calib.refunded(cell[0], cell[1], int(e.order_value_micros))
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] -= int(e.order_value_micros)
-            w = self._window_of(cell[2], cell[3])
-            if w is not None:
-                w.gmv -= int(e.order_value_micros)
 
-    def _window_of(self, campaign_id: str, day: int) -> _Window | None:
-        """The campaign's window holding ``day`` (a new one when ``day`` is past the current one); None for
-        a day before the current window (a late event of a closed window)."""
-        w = self._window.get(campaign_id)
-        if w is None:
-            w = self._window[campaign_id] = _Window(day)
-        if day < w.start:
-            return None
-        if day >= w.start + self._window_days:
-            k = (day - w.start) // self._window_days
-            w = self._window[campaign_id] = _Window(w.start + k * self._window_days)
-        return w
+    def _settled(self, day: int) -> tuple[int, dict[str, list[DayFigures]], Contracts]:
+        """What the aims on ``day`` read from the store, once per day and settlement run: the first day not
+        settled in full, each campaign's settled days of the longest window before ``day``, the contracts."""
+        last = self.store.last_run()
+        through = 0 if last is None else last.as_of_ms // DAY_MS  # the days before this one are settled
+        f = self._facts
+        if f is not None and f[0] == day and f[1] == through:
+            return f[1], f[2], f[3]
+        contracts = Contracts(self.store.guarantees(), self._default_contract)
+        end = min(day, through)
+        by: dict[str, list[DayFigures]] = {}
+        if end > 0:
+            lo, hi = day_str(max(end - contracts.span_days, 0)), day_str(end - 1)
+            for (cid, _), fig in sorted(self.store.day_figures(lo, hi, products=False).items()):
+                by.setdefault(cid, []).append(fig)
+        self._facts = (day, through, by, contracts)
+        return through, by, contracts
 
-    def aim(self, campaign_id: str, target_roi: float, day: int) -> float:
-        """× target for the campaign's bidder today: what the rest of its guarantee window must earn for the
-        window's realised ROI to end at the target (1 when off, before the first full day, or daily windows)."""
-        if self.config.window_aim is None or self._window_days <= 1:
+    def aim(self, campaign: Campaign, day: int) -> float:
+        """× target for the campaign's bidder on ``day``: what the rest of its guarantee window must earn for
+        the window's realised ROI to end at the target. The window is the one the campaign's contract judges
+        (from the campaign's start for the platform default); what is past is the window's settled days in the
+        store (charged spend, attributed GMV net of refunds, orders), and days not settled yet count as still
+        to come. 1 when off, for one-day windows, and before the window has a settled day."""
+        if self.config.window_aim is None:
             return 1.0
-        w = self._window.get(campaign_id)
-        if w is None or not w.start <= day < w.start + self._window_days:
-            return 1.0  # no event of the window holding ``day`` yet (an event there would have opened it)
-        done = day - w.start
-        totals = WindowTotals(w.spend, w.gmv, w.orders, done, self._window_days - done)
-        return window_aim(target_roi, totals, self.config.window_aim)
+        through, by, contracts = self._settled(day)
+        w = window_for(contracts.of(campaign.id), campaign, day)
+        if w is None or w[1] <= 1:
+            return 1.0
+        first, n = w
+        done = min(day, through) - first
+        if done <= 0:
+            return 1.0
+        figs = [f for f in by.get(campaign.id, ()) if first <= day_index(f.day) < first + done]
+        totals = WindowTotals(
+            float(sum(f.spend_micros for f in figs)),
+            float(sum(f.gmv_micros for f in figs)),
+            sum(f.orders for f in figs),
+            done,
+            n - done,
+        )
+        return window_aim(float(campaign.target_roi), totals, self.config.window_aim)
 
     def factors(self) -> tuple[FloatArray, FloatArray]:
         """Per category (what bids use) and per position (the examination curve the calibrator found)."""
