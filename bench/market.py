@@ -3,11 +3,13 @@
     .venv/bin/python bench/market.py [--quick] [--seeds N]
 
 Each seed builds one market (``SimConfig``: Ali-CCP/Open Bandit CTR, Ali-CCP's 0.53 % CVR, real prices) and runs
-it three times through the real engine (in-memory store, shipped ranker, shipped bidder):
+it through the real engine (in-memory store, shipped ranker, shipped bidder) in three arms (four in full mode):
 
 * ``promise``  — today's engine defaults (``EngineConfig()``);
 * ``baseline`` — the defaults before this change: the daily guarantee (``DAILY_CONTRACT``), no compensation
   reserve, no online value calibration (see :func:`baseline_config`);
+* ``no_aim``   — full mode only: the defaults with every day's bidder aiming at the target itself, so that the
+  reserve is judged where compensation is paid (see :func:`no_aim_config`);
 * ``organic``  — the same market with no campaign (shorter in quick mode: only per-request rates are compared).
 
 After the last day the engine settles once more at ``end + observation lag`` so that every guarantee window of
@@ -30,7 +32,9 @@ the week is judged. Per campaign (settled figures, the engine's own attribution)
   values are heavy-tailed (squared coefficient of variation 2–6 over its products), so 30–100 orders leave
   realised GMV 15–40 % (one s.d.) from its expectation;
 * platform expected GMV per request (true probabilities of the slates served) and NDCG vs organic-only;
-* reserve provisioned vs compensation paid; ``e2e_impressions_per_s`` (whole runs: serving, simulated users,
+* reserve provisioned vs compensation paid — in the ``promise`` arm, and (full mode) in a ``no_aim`` arm: the
+  defaults with every day's bidder aiming at the target itself, where compensation is actually paid;
+  ``e2e_impressions_per_s`` (whole runs: serving, simulated users,
   events, daily settlement; per process, i.e. per core) and ``wall_s`` for the whole benchmark.
 
 The arms are independent and single-threaded, so ``--jobs`` worker processes run them side by side (default 3:
@@ -91,6 +95,16 @@ def baseline_config() -> EngineConfig:
     if "reserve" in pol:
         changes["settlement"] = SettlementPolicy(default_contract=DAILY_CONTRACT, reserve=False)
     return replace(cfg, **changes)
+
+
+def no_aim_config() -> EngineConfig:
+    """Today's defaults with every day's bidder aiming at the target itself: the default guarantee and its
+    reserve where compensation is actually paid, so that the reserve's provisions can be judged."""
+    return replace(EngineConfig(), window_aim=None)
+
+
+# the arms of one seed: quick mode leaves out ``no_aim`` (it only measures the reserve)
+ARMS = {True: ("promise", "baseline", "organic"), False: ("promise", "baseline", "no_aim", "organic")}
 
 
 def market(seed: int, quick: bool) -> SimConfig:
@@ -194,6 +208,7 @@ class Recorder:
         s = prod.shape[1]
         v = w.true_pctr(users[:, None], wp, kind[:, None], intent[:, None]) * w.exam[None, :s]
         v = v * w.true_pcvr(users[:, None], wp) * w.products.price_micros[wp] * self.qty
+        v = v * ~w.users.is_bot[users][:, None]  # bots click but never buy
         day = int((batch.ts_ms - w.base_ms) // DAY_MS)
         if not 0 <= day < self.days:
             return out
@@ -225,7 +240,13 @@ class Recorder:
         ok = ci >= 0
         r, c, wj, ci = r[ok], c[ok], wj[ok], ci[ok]
         tctr = w.true_pctr(users[r], wj, kind[r], intent[r]) * self.exam_mean
-        value = tctr * w.true_pcvr(users[r], wj) * w.products.price_micros[wj] * self.qty
+        value = (
+            tctr
+            * w.true_pcvr(users[r], wj)
+            * w.products.price_micros[wj]
+            * self.qty
+            * ~w.users.is_bot[users[r]]
+        )
         cpc = cost_imp[r, c] / np.maximum(pctr[r, c], 1e-12)
         cost = cpc * tctr
         b = np.searchsorted(BINS, value / np.maximum(cost, 1e-12))
@@ -396,19 +417,21 @@ def _arm_job(job: tuple[str, int, bool, int]) -> ArmResult:
     cfg = market(seed, quick)
     if name == "organic":
         return run_arm(name, replace(cfg, days=1) if quick else cfg, None, lag, quick)
-    return run_arm(name, cfg, EngineConfig() if name == "promise" else baseline_config(), lag, quick)
+    configs = {"promise": EngineConfig, "baseline": baseline_config, "no_aim": no_aim_config}
+    return run_arm(name, cfg, configs[name](), lag, quick)
 
 
 def run_arms(seeds: list[int], quick: bool, lag: int, jobs: int) -> dict[str, list[ArmResult]]:
     """Every arm of every seed, on ``jobs`` worker processes (each arm is independent and single-threaded:
     two cores run two arms at once); results in seed order per arm."""
-    todo = [(name, seed, quick, lag) for seed in seeds for name in ("promise", "baseline", "organic")]
+    names = ARMS[quick]
+    todo = [(name, seed, quick, lag) for seed in seeds for name in names]
     if jobs <= 1:
         done = [_arm_job(j) for j in todo]
     else:  # spawn: no torch/thread state inherited from the parent
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             done = list(pool.map(_arm_job, todo))
-    by: dict[str, list[ArmResult]] = {"promise": [], "baseline": [], "organic": []}
+    by: dict[str, list[ArmResult]] = {name: [] for name in names}
     for (name, _, _, _), res in zip(todo, done, strict=True):
         by[name].append(res)
     return by
@@ -485,6 +508,19 @@ def main() -> None:
     line("ndcg_vs_organic", ratio(pn, on), ratio(bn, on), ">=0.99")
     line("reserve_provisioned_over_paid", ratio(p["provisioned"], p["compensation"]), None, "0.8-1.2")
     line("reserve_mid_week_over_paid", ratio(p["provisioned_mid"], p["compensation"]), None)
+    if "no_aim" in by:  # where compensation is paid: the same contract and reserve, bidders without the aim
+        n = summarise(by["no_aim"])
+        print(
+            f"no_aim arm: compensation paid {n['compensation'] / 1e6:.2f} of ad revenue {n['ad_revenue'] / 1e6:.2f}, "
+            f"reserve held at close {n['provisioned'] / 1e6:.2f}, campaigns meeting ROI {n['roi_share']:.4f}"
+        )
+        line(
+            "reserve_provisioned_over_paid_no_aim",
+            ratio(n["provisioned"], n["compensation"]),
+            None,
+            "0.8-1.2",
+        )
+        line("reserve_mid_week_over_paid_no_aim", ratio(n["provisioned_mid"], n["compensation"]), None)
     rate = (p["impressions"] + b["impressions"]) / (p["wall_s"] + b["wall_s"])
     per_cpu = (p["impressions"] + b["impressions"]) / max(p["cpu_s"] + b["cpu_s"], 1e-9)
     # wall time is the machine's load as much as the code; CPU time is the code's
