@@ -11,7 +11,7 @@ from sitewide.domain.money import Micros
 from sitewide.domain.types import Campaign, CampaignStatus, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service.scope import shop_owners, visible_campaign
+from sitewide.service.scope import owner_filter, shop_owners, visible_campaign
 
 
 def new_campaign_id() -> str:
@@ -77,7 +77,7 @@ def list_campaigns(
     product_id: str | None = None,
 ) -> list[Campaign]:
     """The caller's campaigns (the operator's: all, or one merchant's), newest first."""
-    owner = merchant_id if who.is_operator else who.merchant_id
+    owner = owner_filter(who, merchant_id)
     camps = [
         c
         for c in store.list_campaigns(owner)

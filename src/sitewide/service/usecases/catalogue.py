@@ -15,7 +15,7 @@ from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Conflict, NotFound, Product, Shop, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service.scope import shop_owners
+from sitewide.service.scope import owner_filter, shop_owners
 from sitewide.service.usecases.campaigns import acting_merchant
 
 
@@ -53,7 +53,7 @@ def visible_products(
 
 def list_shops(store: Store, who: Principal, merchant_id: str | None = None) -> list[Shop]:
     """The caller's shops (the operator's: all, or one merchant's), by id."""
-    owner = merchant_id if who.is_operator else who.merchant_id
+    owner = owner_filter(who, merchant_id)
     return sorted(
         (s for s in store.list_shops() if owner is None or s.merchant_id == owner), key=lambda s: s.id
     )

@@ -40,7 +40,7 @@ from sitewide.domain.sequential import METRIC_LABEL, Comparison, Metric, compare
 from sitewide.domain.types import CampaignStatus, Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import Store
-from sitewide.service.scope import visible_campaign
+from sitewide.service.scope import owner_filter, visible_campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def list_experiments(
     store: Store, who: Principal, merchant_id: str | None = None, status: str | None = None
 ) -> list[Experiment]:
     """The caller's experiments (the operator's: all, or one merchant's), newest first."""
-    owner = merchant_id if who.is_operator else who.merchant_id
+    owner = owner_filter(who, merchant_id)
     exps = [e for e in store.list_experiments(owner) if status is None or e.status.value == status]
     return sorted(exps, key=lambda e: (-e.created_ms, e.id))
 

@@ -13,7 +13,7 @@ from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
 from sitewide.service import forecast as fc
 from sitewide.service.reporting import GroupBy, MerchantStatement, campaign_days, merchant_statements, report
-from sitewide.service.scope import visible_campaign
+from sitewide.service.scope import owner_filter, visible_campaign
 
 
 def check_days(**days: str | None) -> None:
@@ -45,7 +45,7 @@ def campaigns_report(
     if campaign_id is not None:
         camps = [visible_campaign(store, who, campaign_id)]
     else:
-        camps = store.list_campaigns(merchant_id if who.is_operator else who.merchant_id)
+        camps = store.list_campaigns(owner_filter(who, merchant_id))
     return report(store, camps, group_by, start_day, end_day, offset, limit)
 
 
@@ -119,7 +119,7 @@ def forecast(
     """Spend → GMV for a target ROI, fitted on settled campaign-days: level from the campaign, else the
     merchant, else the market (see :mod:`sitewide.service.forecast`)."""
     own: list[str] = []
-    mid = merchant_id if who.is_operator else who.merchant_id
+    mid = owner_filter(who, merchant_id)
     if campaign_id is not None:
         c = visible_campaign(store, who, campaign_id)
         own, mid = [c.id], c.merchant_id
