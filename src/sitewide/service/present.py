@@ -170,7 +170,5 @@ def result_out(r: ExperimentResult) -> ResultOut:
         leader=r.leader,
         arms=list(r.totals),
         comparisons=comps,
-        statement=[
-            ArmStatementOut(**{f: getattr(x, f) for f in ArmStatementOut.model_fields}) for x in r.statement
-        ],
+        statement=[fields_of(ArmStatementOut, x) for x in r.statement],
     )
