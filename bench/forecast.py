@@ -320,12 +320,20 @@ def main() -> None:
         hist += h
         held += e
     t_fc = time.perf_counter() - t0
-    inside = [c.forecast.gmv_low <= c.observed <= c.forecast.gmv_high for c in held]
+    inside = [
+        c.forecast.expected.band.gmv_low <= c.observed <= c.forecast.expected.band.gmv_high for c in held
+    ]
     cover = float(np.mean(inside)) if inside else float("nan")
-    mape = _mape([c.forecast.gmv for c in held], [c.observed for c in held])
+    mape = _mape([c.forecast.expected.gmv for c in held], [c.observed for c in held])
     mape_base = _mape([c.baseline for c in held], [c.observed for c in held])
     width = float(
-        np.median([(c.forecast.gmv_high - c.forecast.gmv_low) / max(c.forecast.gmv, 1.0) for c in held])
+        np.median(
+            [
+                (c.forecast.expected.band.gmv_high - c.forecast.expected.band.gmv_low)
+                / max(c.forecast.expected.gmv, 1.0)
+                for c in held
+            ]
+        )
     )
     bases = defaultdict(int)
     for c in held:

@@ -55,12 +55,13 @@ def test_budget_and_target_move_the_operating_point(served: Engine, world: World
     pids = world.campaigns[0].product_ids
     wide = served.forecast(CampaignDraft(pids, 1.0, 10_000_000_000))
     tight = served.forecast(CampaignDraft(pids, 1.0, 1_000_000))
-    assert tight.spend <= 1_000_000 + 1 and wide.spend > tight.spend
+    assert tight.expected.spend <= 1_000_000 + 1 and wide.expected.spend > tight.expected.spend
     strict = served.forecast(CampaignDraft(pids, 50.0, 10_000_000_000))
-    assert strict.spend < wide.spend
+    assert strict.expected.spend < wide.expected.spend
     for f in (wide, tight):
-        assert f.gmv_low <= f.gmv <= f.gmv_high or f.gmv == 0
-        assert f.gmv >= f.draft.target_roi * f.spend * f.factor - 1.0
+        e = f.expected
+        assert e.band.gmv_low <= e.gmv <= e.band.gmv_high or e.gmv == 0
+        assert e.gmv >= f.draft.target_roi * e.spend * f.factor - 1.0
     spends = [p.spend for p in wide.curve]
     assert spends[-1] > spends[0]  # higher bids buy more
 

@@ -18,6 +18,7 @@ from sitewide.api.auctions import AuctionIn, AuctionsIn, AuctionsOut
 from sitewide.api.experiments import CheckOut, ExperimentIn, ExperimentOut, ResultOut, StopIn
 from sitewide.api.forecast import (
     CampaignForecastOut,
+    ForecastOut,
     HoldoutIn,
     HoldoutOut,
     IncrementalityOut,
@@ -26,7 +27,6 @@ from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
     CampaignStatementOut,
-    ForecastOut,
     ReportOut,
     SettleIn,
     SettleOut,

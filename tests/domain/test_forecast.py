@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sitewide.domain.forecast import (
+    Band,
     CampaignDraft,
     CurvePoint,
     ForecastPair,
@@ -35,14 +36,14 @@ def test_operating_point_meets_the_target_roi_or_the_budget() -> None:
 
 
 def test_band_widens_with_sigma_and_covers_poisson_days() -> None:
-    lo0, hi0, olo, ohi = band(50.0, 100.0, 0.0, 0.8)
-    lo1, hi1, _, _ = band(50.0, 100.0, 0.5, 0.8)
-    assert lo1 < lo0 < 5_000 < hi0 < hi1
-    assert (olo, ohi) == (lo0 / 100.0, hi0 / 100.0)
+    b0, b1 = band(50.0, 100.0, 0.0, 0.8), band(50.0, 100.0, 0.5, 0.8)
+    lo0, hi0 = b0.gmv_low, b0.gmv_high
+    assert b1.gmv_low < lo0 < 5_000 < hi0 < b1.gmv_high
+    assert (b0.orders_low, b0.orders_high) == (lo0 / 100.0, hi0 / 100.0)
     draws = np.random.default_rng(1).poisson(50.0, 5_000) * 100.0
     inside = float(((draws >= lo0) & (draws <= hi0)).mean())
     assert 0.78 <= inside <= 0.9
-    assert band(0.0, 100.0, 0.5) == (0.0, 0.0, 0.0, 0.0)
+    assert band(0.0, 100.0, 0.5) == Band(0.0, 0.0, 0.0, 0.0)
 
 
 def test_calibration_learns_the_level_and_hits_the_coverage() -> None:

@@ -100,8 +100,9 @@ def test_holdout_and_incrementality(m1: TestClient, op: TestClient) -> None:
     _serve(op, 40)
     r = m1.get(f"/campaigns/{cid}/incrementality", params={"start_day": DAY})
     assert r.status_code == 200, r.text
-    inc = r.json()
-    assert inc["holdout_share"] == 0.5 and inc["exposed_wins"] + inc["ghost_wins"] > 0
+    assert r.json()["start_day"] == DAY
+    inc = r.json()["estimate"]
+    assert inc["campaign_id"] == cid and inc["holdout_share"] == 0.5 and inc["exposed_wins"] + inc["ghost_wins"] > 0
     assert inc["ghost_wins"] > 0 and inc["spend_micros"] == 0  # nothing clicked, nothing billed
     assert m1.get("/campaigns/nope/incrementality").status_code == 404
 

@@ -33,6 +33,7 @@ from sitewide.ports import ReportQuery, ServiceRecords, Store
 from sitewide.service.usecases import appeals as appeals_uc
 from sitewide.service.usecases import campaigns as campaigns_uc
 from sitewide.service.usecases import catalogue as catalogue_uc
+from sitewide.service.usecases import forecast as forecast_uc
 from sitewide.service.usecases import reports as reports_uc
 
 EXHAUSTED_SHARE = 0.95  # a budget counts as spent at 95 % (the guard stops a campaign a reserve short of it)
@@ -226,7 +227,7 @@ def market_roi(scope: Scope, day: str) -> float | None:
 def forecast_facts(scope: Scope, points: list[tuple[str, float, int]]) -> tuple[ForecastFacts, ...]:
     out = []
     for cid, target, budget in points:
-        f = reports_uc.forecast(scope.engine, scope.store, scope.who, target, budget, cid, None)
+        f = forecast_uc.spend_forecast(scope.engine, scope.store, scope.who, target, budget, cid, None)
         out.append(
             ForecastFacts(cid, target, budget, f.expected_spend_micros, f.expected_gmv_micros, f.basis)
         )

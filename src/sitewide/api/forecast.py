@@ -1,4 +1,5 @@
-"""Bodies of the campaign forecast, holdout and incrementality endpoints (``sitewide.service.routes.forecast``).
+"""Bodies of the forecast, campaign forecast, holdout and incrementality endpoints
+(``sitewide.service.routes.forecast``).
 Money is integer micros (expectations rounded); ROI and shares are floats."""
 
 from __future__ import annotations
@@ -9,6 +10,29 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from sitewide.api.schemas import Strict
+from sitewide.domain.incrementality import Incrementality
+
+
+class ForecastPoint(BaseModel):
+    spend_micros: int
+    gmv_micros: int
+    roi: float
+
+
+class ForecastOut(BaseModel):
+    """GMV as a concave function of daily spend, ``GMV = a · spend^b``, fitted on settled days (built by
+    ``sitewide.service.forecast``). ``max_spend_micros`` is the spend where the average ROI meets the target."""
+
+    model: str
+    a: float
+    b: float
+    points_used: int
+    basis: str
+    target_roi: float
+    max_spend_micros: int
+    expected_spend_micros: int
+    expected_gmv_micros: int
+    curve: list[ForecastPoint]
 
 
 class CampaignForecastIn(Strict):
@@ -64,26 +88,10 @@ class HoldoutOut(BaseModel):
 
 class IncrementalityOut(BaseModel):
     """What the campaign's ads added over the period by its ghost-bid holdout: a share of the auctions its ad
-    would have won was withheld (never billed) and compared with the rest. ``None`` until both groups have
-    wins. Intervals at ``level``."""
+    would have won was withheld (never billed) and compared with the rest. The estimate is
+    ``sitewide.domain.incrementality.Incrementality`` as it is: its figures are ``None`` until both groups have
+    wins; intervals at its ``level``."""
 
-    campaign_id: str
     start_day: str
     end_day: str
-    holdout_share: float
-    level: float
-    exposed_wins: int
-    ghost_wins: int
-    exposed_gmv_micros: int
-    ghost_gmv_micros: int
-    incremental_gmv_micros: int | None
-    incremental_gmv_low_micros: int | None
-    incremental_gmv_high_micros: int | None
-    spend_micros: int
-    incremental_roi: float | None
-    incremental_roi_low: float | None
-    incremental_roi_high: float | None
-    cannibalisation: float | None
-    cannibalisation_low: float | None
-    cannibalisation_high: float | None
-    holdout_cost_micros: int
+    estimate: Incrementality

@@ -1,4 +1,4 @@
-"""Bodies of the settlement, report, statement, auction-loss and forecast endpoints."""
+"""Bodies of the settlement, report, statement and auction-loss endpoints."""
 
 from __future__ import annotations
 
@@ -137,25 +137,3 @@ class AuctionLossesOut(BaseModel):
     by_reason: list[LossReasonOut]
     by_product: list[LossByProductOut]
     samples: list[LossSampleOut]
-
-
-class ForecastPoint(BaseModel):
-    spend_micros: int
-    gmv_micros: int
-    roi: float
-
-
-class ForecastOut(BaseModel):
-    """GMV as a concave function of daily spend, ``GMV = a · spend^b``, fitted on settled days (see
-    ``sitewide.service.forecast``). ``max_spend_micros`` is the spend where the average ROI meets the target."""
-
-    model: str
-    a: float
-    b: float
-    points_used: int
-    basis: str
-    target_roi: float
-    max_spend_micros: int
-    expected_spend_micros: int
-    expected_gmv_micros: int
-    curve: list[ForecastPoint]

@@ -30,6 +30,7 @@ import numpy as np
 from sitewide.domain.types import ValidationError
 
 __all__ = [
+    "Band",
     "CampaignDraft",
     "CampaignForecast",
     "CurvePoint",
@@ -71,18 +72,28 @@ class CampaignDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """The band of a day at the calibration's level: GMV (micros) and orders, low and high quantiles."""
+
+    gmv_low: float
+    gmv_high: float
+    orders_low: float
+    orders_high: float
+
+
+NO_BAND = Band(0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
 class CurvePoint:
     """The day at one bid level: expected spend and GMV (micros, as floats: expectations) and orders; with the
-    band once calibrated (``gmv_low``/``gmv_high``, ``orders_low``/``orders_high``)."""
+    band once calibrated."""
 
     multiplier: float
     spend: float
     gmv: float
     orders: float
-    gmv_low: float = 0.0
-    gmv_high: float = 0.0
-    orders_low: float = 0.0
-    orders_high: float = 0.0
+    band: Band = NO_BAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +138,8 @@ class CampaignForecast:
     daily_requests: float  # traffic the day is scaled to
     replayed_requests: int  # requests replayed through the auction
     traffic: str  # "logged" or "synthetic" (no logged traffic yet)
-    spend: float  # at the operating point (expected, micros)
-    gmv: float
-    orders: float
-    gmv_low: float
-    gmv_high: float
-    orders_low: float
-    orders_high: float
-    raw_gmv: float  # before calibration (what calibration pairs store)
-    raw_orders: float
+    expected: CurvePoint  # the operating point, calibrated, with its band
+    raw: CurvePoint  # the operating point before calibration (what calibration pairs store)
     curve: tuple[CurvePoint, ...]
 
 
@@ -165,19 +169,17 @@ def operating_point(points: Sequence[CurvePoint], target_roi: float, budget: flo
     )
 
 
-def band(
-    expected_orders: float, aov: float, sigma: float, level: float = 0.8
-) -> tuple[float, float, float, float]:
-    """(GMV low, GMV high, orders low, orders high) quantiles of ``aov × Poisson(λ e^{σ z})`` (the error is
-    centred on the forecast in log terms, so a wider ``σ`` widens both sides)."""
+def band(expected_orders: float, aov: float, sigma: float, level: float = 0.8) -> Band:
+    """The ``level`` quantiles of GMV ``aov × Poisson(λ e^{σ z})`` and of the order count (the error is centred
+    on the forecast in log terms, so a wider ``σ`` widens both sides)."""
     if expected_orders <= 0 or aov <= 0:
-        return 0.0, 0.0, 0.0, 0.0
+        return NO_BAND
     rng = np.random.default_rng(20_261_203)
     z = rng.standard_normal(DRAWS)
     lam = expected_orders * np.exp(sigma * z)
     n = rng.poisson(lam)
     q = np.quantile(n, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return float(q[0] * aov), float(q[1] * aov), float(q[0]), float(q[1])
+    return Band(float(q[0] * aov), float(q[1] * aov), float(q[0]), float(q[1]))
 
 
 def _ratio(obs: float, pred: float, parent: float, weight: float) -> float:
@@ -221,8 +223,8 @@ def fit_calibration(
     def coverage(sigma: float) -> float:
         hit = 0
         for i in range(len(ok)):
-            lo, hi, _, _ = band(float(lam[i]), float(aov[i]), sigma, level)
-            hit += lo - 1e-6 <= obs[i] <= hi + 1e-6
+            b = band(float(lam[i]), float(aov[i]), sigma, level)
+            hit += b.gmv_low - 1e-6 <= obs[i] <= b.gmv_high + 1e-6
         return hit / len(ok)
 
     lo_s, hi_s = 0.0, 3.0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,27 +64,18 @@ class _Replay:
     slots: int
 
 
+@dataclass
 class Forecaster:
-    def __init__(
-        self,
-        config: EngineConfig,
-        catalogue: Catalogue,
-        retrieval: Retrieval,
-        campaigns: CampaignBook,
-        values: ValueBook,
-        traffic: TrafficSample,
-        holdout: Holdout,
-    ) -> None:
-        self.config = config
-        self.catalogue = catalogue
-        self.retrieval = retrieval
-        self.campaigns = campaigns
-        self.values = values
-        self.traffic = traffic
-        self.holdout = holdout
-        self.calibration = ForecastCalibration()
-        self._replay: _Replay | None = None
-        self._replay_key: tuple[int, int, int] | None = None
+    config: EngineConfig
+    catalogue: Catalogue
+    retrieval: Retrieval
+    campaigns: CampaignBook
+    values: ValueBook
+    traffic: TrafficSample
+    holdout: Holdout
+    calibration: ForecastCalibration = field(default_factory=ForecastCalibration)
+    _replay: _Replay | None = field(default=None, init=False)
+    _replay_key: tuple[int, int, int] | None = field(default=None, init=False)
 
     # ---- calibration ---------------------------------------------------------------------------------
     def calibrate(self, pairs: Sequence[ForecastPair], level: float = 0.8) -> ForecastCalibration:
@@ -94,7 +85,8 @@ class Forecaster:
 
     @staticmethod
     def pair(forecast: CampaignForecast, shop_id: str, category: str, observed_gmv: int) -> ForecastPair:
-        return ForecastPair(shop_id, category, forecast.raw_gmv, forecast.raw_orders, float(observed_gmv))
+        raw = forecast.raw
+        return ForecastPair(shop_id, category, raw.gmv, raw.orders, float(observed_gmv))
 
     def shop_and_category(self, draft: CampaignDraft) -> tuple[str | None, str | None]:
         """The draft's shop (given, or its products' most common) and most common category."""
@@ -253,20 +245,10 @@ class Forecaster:
         at = operating_point(points, draft.target_roi, float(draft.daily_budget_micros))
 
         def calibrated(p: CurvePoint) -> CurvePoint:
-            orders = p.orders * k
             aov = p.gmv / p.orders if p.orders > 0 else 0.0
-            g_lo, g_hi, o_lo, o_hi = band(orders, aov, cal.sigma, cal.level)
-            return replace(
-                p,
-                gmv=p.gmv * k,
-                orders=orders,
-                gmv_low=g_lo,
-                gmv_high=g_hi,
-                orders_low=o_lo,
-                orders_high=o_hi,
-            )
+            b = band(p.orders * k, aov, cal.sigma, cal.level)
+            return replace(p, gmv=p.gmv * k, orders=p.orders * k, band=b)
 
-        op = calibrated(at)
         return CampaignForecast(
             draft=draft,
             shop_id=shop,
@@ -278,15 +260,8 @@ class Forecaster:
             daily_requests=rep.daily_requests,
             replayed_requests=rep.requests,
             traffic=rep.traffic,
-            spend=op.spend,
-            gmv=op.gmv,
-            orders=op.orders,
-            gmv_low=op.gmv_low,
-            gmv_high=op.gmv_high,
-            orders_low=op.orders_low,
-            orders_high=op.orders_high,
-            raw_gmv=at.gmv,
-            raw_orders=at.orders,
+            expected=calibrated(at),
+            raw=at,
             curve=tuple(calibrated(p) for p in points),
         )
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from sitewide.domain.incrementality import Incrementality, estimate, holdout_uni
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Event, EventKind, IntArray, NotFound, ValidationError
 from sitewide.ports import RequestBatch, Store
+
+_Rows = TypeVar("_Rows", AuctionBatch, AuctionResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ class Holdout:
             [key64(batch.request_ids[int(r)]) for r in rows],
         )
         ab_rows = _rows(ab, rows)
-        res_rows = _rows_result(res, rows)
+        res_rows = _rows(res, rows)
         ts = int(batch.ts_ms)
         removed = np.zeros(ab_rows.campaign.shape, dtype=bool)
         # a withheld ad's slot may go to another held-out campaign: repeat until none wins (each round removes
@@ -203,43 +206,21 @@ def _withheld(ab: AuctionBatch, mask: np.ndarray) -> AuctionBatch:
     return replace(ab, bid=np.where(mask, 0.0, ab.bid), campaign=np.where(mask, -1, ab.campaign))
 
 
-def _rows(ab: AuctionBatch, rows: np.ndarray) -> AuctionBatch:
-    return AuctionBatch(
-        product=ab.product[rows],
-        relevance=ab.relevance[rows],
-        pctr=ab.pctr[rows],
-        bid=ab.bid[rows],
-        campaign=ab.campaign[rows],
-        eligible=ab.eligible[rows],
-        budget_ok=ab.budget_ok[rows],
-        examination=ab.examination,
-    )
-
-
-def _rows_result(res: AuctionResult, rows: np.ndarray) -> AuctionResult:
-    return AuctionResult(
-        slot=res.slot[rows],
-        promoted=res.promoted[rows],
-        price_cpc_micros=res.price_cpc_micros[rows],
-        reason=res.reason[rows],
-        shortfall=res.shortfall[rows],
-    )
+def _rows(x: _Rows, rows: np.ndarray) -> _Rows:
+    """``x`` cut to ``rows``: every ``[R, …]`` array field (an AuctionBatch's ``examination`` is per position and
+    stays)."""
+    cut = {f.name: getattr(x, f.name) for f in fields(x)}
+    return replace(x, **{k: v[rows] for k, v in cut.items() if isinstance(v, np.ndarray) and v.ndim == 2})
 
 
 def _splice(res: AuctionResult, rows: np.ndarray, sub: AuctionResult) -> AuctionResult:
-    out = AuctionResult(
-        slot=res.slot.copy(),
-        promoted=res.promoted.copy(),
-        price_cpc_micros=res.price_cpc_micros.copy(),
-        reason=res.reason.copy(),
-        shortfall=res.shortfall.copy(),
-    )
-    out.slot[rows] = sub.slot
-    out.promoted[rows] = sub.promoted
-    out.price_cpc_micros[rows] = sub.price_cpc_micros
-    out.reason[rows] = sub.reason
-    out.shortfall[rows] = sub.shortfall
-    return out
+    """``res`` with ``rows`` replaced by ``sub``'s (fresh arrays: ``res`` is left as it was)."""
+    out = {}
+    for f in fields(res):
+        a = getattr(res, f.name).copy()
+        a[rows] = getattr(sub, f.name)
+        out[f.name] = a
+    return replace(res, **out)
 
 
 @dataclass

@@ -19,26 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+
+from sitewide.api.forecast import ForecastOut, ForecastPoint
 
 B_MIN, B_MAX, B_PRIOR = 0.3, 0.95, 0.7
 ROI_PRIOR = 3.0
 MIN_POINTS = 3
-
-
-@dataclass(frozen=True)
-class Forecast:
-    a: float
-    b: float
-    points_used: int
-    basis: str
-    target_roi: float
-    max_spend_micros: int
-    expected_spend_micros: int
-    expected_gmv_micros: int
-    curve: list[tuple[int, int]]
 
 
 def fit_curvature(points: Sequence[tuple[int, int]]) -> tuple[float, int]:
@@ -68,7 +56,7 @@ def forecast(
     merchant_days: Sequence[tuple[int, int]],
     market_days: Sequence[tuple[int, int]],
     n_points: int = 25,
-) -> Forecast:
+) -> ForecastOut:
     b, n_pooled = fit_curvature(market_days)
     a: float | None = None
     basis = "prior"
@@ -85,7 +73,8 @@ def forecast(
     top = max(2 * daily_budget_micros, min(2 * max_spend, 10 * daily_budget_micros), 1)
     grid = np.linspace(0, top, n_points)
     curve = [(int(s), int(a * s**b)) for s in grid]
-    return Forecast(
+    return ForecastOut(
+        model="gmv = a * spend^b (log-log least squares, b pooled over the market)",
         a=a,
         b=b,
         points_used=n_pooled,
@@ -94,7 +83,7 @@ def forecast(
         max_spend_micros=max_spend,
         expected_spend_micros=int(spend),
         expected_gmv_micros=int(a * spend**b) if spend > 0 else 0,
-        curve=curve,
+        curve=[ForecastPoint(spend_micros=s, gmv_micros=g, roi=(g / s if s else 0.0)) for s, g in curve],
     )
 
 

@@ -1,4 +1,5 @@
-"""Campaign forecasts (the create/edit page draws them live), ghost-bid holdouts and incrementality."""
+"""Forecasts (the power law over settled days; campaign drafts by replay, drawn live on the create/edit page),
+ghost-bid holdouts and incrementality."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import StringConstraints
 from sitewide.api.forecast import (
     CampaignForecastIn,
     CampaignForecastOut,
+    ForecastOut,
     HoldoutIn,
     HoldoutOut,
     IncrementalityOut,
@@ -33,6 +35,24 @@ from sitewide.service.usecases import forecast as uc
 ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 router = APIRouter(tags=["forecast"], responses=errors(401))
+
+
+@router.get("/forecast", response_model=ForecastOut, responses=errors(404, 422))
+def spend_forecast(
+    engine: EngineDep,
+    store: StoreDep,
+    who: PrincipalDep,
+    target_roi: TargetRoiQuery,
+    daily_budget_micros: DailyBudgetQuery,
+    campaign_id: CampaignIdQuery = None,
+    merchant_id: MerchantIdQuery = None,
+) -> ForecastOut:
+    """Spend → GMV curve for a target ROI: ``GMV = a · spend^b`` fitted on settled campaign-days (curvature
+    pooled over the market, level from the campaign, else the merchant, else the market); see
+    ``sitewide.service.forecast``."""
+    return uc.spend_forecast(
+        engine, store, who, float(target_roi), daily_budget_micros, campaign_id, merchant_id
+    )
 
 
 @router.get("/forecast/campaign", response_model=CampaignForecastOut, responses=errors(404, 422))

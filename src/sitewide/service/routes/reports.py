@@ -4,13 +4,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from sitewide.api import fields_of
 from sitewide.api.reports import (
     AuctionLossesOut,
     CampaignReportOut,
     CampaignStatementOut,
-    ForecastOut,
-    ForecastPoint,
     ReportOut,
     ReportRow,
     StatementOut,
@@ -19,13 +16,11 @@ from sitewide.api.schemas import Day, Page
 from sitewide.service.deps import (
     AccountsDep,
     CampaignIdQuery,
-    DailyBudgetQuery,
     EngineDep,
     MerchantIdQuery,
     OperatorDep,
     PrincipalDep,
     StoreDep,
-    TargetRoiQuery,
     errors,
 )
 from sitewide.service.present import losses_out
@@ -129,25 +124,3 @@ def auction_losses(
     ``budget_exhausted``, ``ad_load_cap``, ``duplicate`` — counted over every served request, plus the losses
     of a sample of requests (one in 25 of each batch)."""
     return losses_out(uc.auction_losses(store, accounts, who, campaign_id, day, samples))
-
-
-@router.get("/forecast", response_model=ForecastOut, responses=errors(404, 422))
-def forecast(
-    engine: EngineDep,
-    store: StoreDep,
-    who: PrincipalDep,
-    target_roi: TargetRoiQuery,
-    daily_budget_micros: DailyBudgetQuery,
-    campaign_id: CampaignIdQuery = None,
-    merchant_id: MerchantIdQuery = None,
-) -> ForecastOut:
-    """Spend → GMV curve for a target ROI: ``GMV = a · spend^b`` fitted on settled campaign-days (curvature
-    pooled over the market, level from the campaign, else the merchant, else the market); see
-    ``sitewide.service.forecast``."""
-    f = uc.forecast(engine, store, who, float(target_roi), daily_budget_micros, campaign_id, merchant_id)
-    return fields_of(
-        ForecastOut,
-        f,
-        model="gmv = a * spend^b (log-log least squares, b pooled over the market)",
-        curve=[ForecastPoint(spend_micros=s, gmv_micros=g, roi=(g / s if s else 0.0)) for s, g in f.curve],
-    )

@@ -1,11 +1,14 @@
-"""Campaign forecasts, holdouts and incrementality for the JSON routes and the campaign page."""
+"""Forecasts (the power law over settled days and the campaign draft's replay), holdouts and incrementality, for
+the JSON routes, the campaign page and the agent."""
 
 from __future__ import annotations
 
+from sitewide.api import fields_of
 from sitewide.api.forecast import (
     CampaignForecastIn,
     CampaignForecastOut,
     CampaignForecastPoint,
+    ForecastOut,
     IncrementalityOut,
 )
 from sitewide.domain.accounts import Principal
@@ -14,7 +17,9 @@ from sitewide.domain.time import DAY_MS, day_index
 from sitewide.domain.types import ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import Store
-from sitewide.service.scope import visible_campaign
+from sitewide.service import forecast as powerlaw
+from sitewide.service.reporting import campaign_days
+from sitewide.service.scope import owner_filter, visible_campaign
 from sitewide.service.usecases.campaigns import check_products
 
 
@@ -23,25 +28,21 @@ def _point(p: CurvePoint) -> CampaignForecastPoint:
         bid_multiplier=p.multiplier,
         spend_micros=round(p.spend),
         gmv_micros=round(p.gmv),
-        gmv_low_micros=round(p.gmv_low),
-        gmv_high_micros=round(p.gmv_high),
+        gmv_low_micros=round(p.band.gmv_low),
+        gmv_high_micros=round(p.band.gmv_high),
         orders=p.orders,
-        orders_low=p.orders_low,
-        orders_high=p.orders_high,
+        orders_low=p.band.orders_low,
+        orders_high=p.band.orders_high,
     )
 
 
 def forecast_out(f: CampaignForecast) -> CampaignForecastOut:
-    expected = CurvePoint(0.0, f.spend, f.gmv, f.orders, f.gmv_low, f.gmv_high, f.orders_low, f.orders_high)
-    return CampaignForecastOut(
+    return fields_of(
+        CampaignForecastOut,
+        f,
         target_roi=f.draft.target_roi,
         daily_budget_micros=f.draft.daily_budget_micros,
-        level=f.level,
-        basis=f.basis,
-        traffic=f.traffic,
-        replayed_requests=f.replayed_requests,
-        daily_requests=f.daily_requests,
-        expected=_point(expected),
+        expected=_point(f.expected),
         curve=[_point(p) for p in f.curve],
     )
 
@@ -50,7 +51,7 @@ def campaign_forecast(
     engine: Engine, store: Store, who: Principal, body: CampaignForecastIn
 ) -> CampaignForecastOut:
     """The draft's forecast; a merchant may forecast only its own products (and campaign)."""
-    merchant = body.merchant_id if who.is_operator else who.merchant_id
+    merchant = owner_filter(who, body.merchant_id)
     if body.campaign_id is not None:
         merchant = visible_campaign(store, who, body.campaign_id).merchant_id
     if merchant is None:
@@ -71,6 +72,38 @@ def incrementality(
     if end <= start:
         raise ValidationError("end_day must not be before start_day")
     inc = engine.incrementality(campaign_id, start, end)
-    return IncrementalityOut(
-        start_day=start_day, end_day=end_day, **{f: getattr(inc, f) for f in inc.__dataclass_fields__}
+    return IncrementalityOut(start_day=start_day, end_day=end_day, estimate=inc)
+
+
+def _days(engine: Engine, campaign_ids: list[str]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for cid in campaign_ids:
+        out.extend((d.spend_micros, d.gmv_micros) for d in campaign_days(engine, cid))
+    return out
+
+
+def spend_forecast(
+    engine: Engine,
+    store: Store,
+    who: Principal,
+    target_roi: float,
+    daily_budget_micros: int,
+    campaign_id: str | None,
+    merchant_id: str | None,
+) -> ForecastOut:
+    """Spend → GMV for a target ROI, fitted on settled campaign-days: level from the campaign, else the
+    merchant, else the market (see :mod:`sitewide.service.forecast`)."""
+    own: list[str] = []
+    mid = owner_filter(who, merchant_id)
+    if campaign_id is not None:
+        c = visible_campaign(store, who, campaign_id)
+        own, mid = [c.id], c.merchant_id
+    all_camps = store.list_campaigns()
+    merchant = [c.id for c in all_camps if c.merchant_id == mid and c.id not in own]
+    return powerlaw.forecast(
+        target_roi,
+        daily_budget_micros,
+        _days(engine, own),
+        _days(engine, merchant),
+        _days(engine, [c.id for c in all_camps]),
     )

@@ -1,5 +1,5 @@
-"""What merchants read: reports over the caller's campaigns, settlement statements, auction losses (why ads
-were not shown) and the spend → GMV forecast."""
+"""What merchants read: reports over the caller's campaigns, settlement statements and auction losses (why ads
+were not shown)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from datetime import datetime
 from sitewide.domain.accounts import LossSample, Principal
 from sitewide.domain.ledger import merchant_accounts
 from sitewide.domain.types import Campaign, ValidationError
-from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service import forecast as fc
-from sitewide.service.reporting import GroupBy, MerchantStatement, campaign_days, merchant_statements, report
+from sitewide.service.reporting import GroupBy, MerchantStatement, merchant_statements, report
 from sitewide.service.scope import owner_filter, visible_campaign
 
 
@@ -97,38 +95,4 @@ def auction_losses(
         sorted(by_reason.items(), key=lambda x: -x[1]),
         [(p, r, n) for (p, r), n in sorted(by_product.items(), key=lambda x: (-x[1], x[0]))],
         accounts.loss_samples(campaign_id, samples),
-    )
-
-
-def _days(engine: Engine, campaign_ids: list[str]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for cid in campaign_ids:
-        out.extend((d.spend_micros, d.gmv_micros) for d in campaign_days(engine, cid))
-    return out
-
-
-def forecast(
-    engine: Engine,
-    store: Store,
-    who: Principal,
-    target_roi: float,
-    daily_budget_micros: int,
-    campaign_id: str | None,
-    merchant_id: str | None,
-) -> fc.Forecast:
-    """Spend → GMV for a target ROI, fitted on settled campaign-days: level from the campaign, else the
-    merchant, else the market (see :mod:`sitewide.service.forecast`)."""
-    own: list[str] = []
-    mid = owner_filter(who, merchant_id)
-    if campaign_id is not None:
-        c = visible_campaign(store, who, campaign_id)
-        own, mid = [c.id], c.merchant_id
-    all_camps = store.list_campaigns()
-    merchant = [c.id for c in all_camps if c.merchant_id == mid and c.id not in own]
-    return fc.forecast(
-        target_roi,
-        daily_budget_micros,
-        _days(engine, own),
-        _days(engine, merchant),
-        _days(engine, [c.id for c in all_camps]),
     )
