@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewide.domain.incrementality import estimate, holdout_uniform, key64
+from sitewide.domain.incrementality import estimate, holdout_uniform, key64, precise_enough
 from sitewide.domain.types import ValidationError
 
 
@@ -68,3 +68,13 @@ def test_estimate_needs_both_arms_and_checks_input() -> None:
         estimate("c", [1, -1], [0, 0], 1, holdout_share=0.1)
     with pytest.raises(ValidationError):
         estimate("c", [1, 1], [0, 0], 1, holdout_share=0.1, level=1.2)
+
+
+def test_precise_enough_needs_a_narrow_interval_and_spend() -> None:
+    exposed = [100 if i % 2 else 0 for i in range(400)]
+    ghosts = [100 if i % 10 == 0 else 0 for i in range(400)]
+    assert precise_enough(estimate("c", exposed, ghosts, 4_000, holdout_share=0.5))
+    assert not precise_enough(estimate("c", exposed, ghosts, 0, holdout_share=0.5))  # no spend: no ROI
+    few = estimate("c", exposed[:6], ghosts[:6], 400, holdout_share=0.5)  # six wins each: far too wide
+    assert few.incremental_gmv_micros is not None and not precise_enough(few)
+    assert not precise_enough(estimate("c", [], ghosts, 400, holdout_share=0.5))

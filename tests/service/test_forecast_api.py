@@ -102,7 +102,11 @@ def test_holdout_and_incrementality(m1: TestClient, op: TestClient) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["start_day"] == DAY
     inc = r.json()["estimate"]
-    assert inc["campaign_id"] == cid and inc["holdout_share"] == 0.5 and inc["exposed_wins"] + inc["ghost_wins"] > 0
+    assert (
+        inc["campaign_id"] == cid
+        and inc["holdout_share"] == 0.5
+        and inc["exposed_wins"] + inc["ghost_wins"] > 0
+    )
     assert inc["ghost_wins"] > 0 and inc["spend_micros"] == 0  # nothing clicked, nothing billed
     assert m1.get("/campaigns/nope/incrementality").status_code == 404
 
@@ -127,3 +131,50 @@ def test_an_empty_product_id_is_a_422(m1: TestClient) -> None:
         "/forecast/campaign", params={"product_ids": [""], "target_roi": "2.00", "daily_budget_micros": 10**6}
     )
     assert r.status_code == 422
+
+
+def _page(app: FastAPI, new_key, cid: str, lang: str = "en") -> str:  # type: ignore[no-untyped-def]
+    with TestClient(app) as ui:
+        assert (
+            ui.post("/ui/login", data={"api_key": new_key("m1")}, follow_redirects=False).status_code == 303
+        )
+        r = ui.get(f"/ui/campaigns/{cid}", params={"lang": lang})
+        assert r.status_code == 200, r.text
+        return r.text
+
+
+def test_the_campaign_page_words_its_incrementality(
+    app: FastAPI, m1: TestClient, op: TestClient, new_key
+) -> None:  # type: ignore[no-untyped-def]
+    cid = _campaign(m1)
+    page = _page(app, new_key, cid)
+    assert 'id="incrementality" data-state="off"' in page and "Not measured: no holdout runs" in page
+    assert op.put(f"/campaigns/{cid}/holdout", json={"share": 0.5}).status_code == 200
+    _serve(op, 40)
+    inc = m1.get(f"/campaigns/{cid}/incrementality", params={"start_day": DAY}).json()["estimate"]
+    assert inc["ghost_wins"] > 0 and inc["exposed_wins"] > 0
+    page = _page(app, new_key, cid)
+    assert 'data-state="not_enough"' in page and "Not enough data yet" in page  # nothing sold: no estimate
+    assert f"{inc['ghost_wins']:,} auctions were held out and {inc['exposed_wins']:,} shown" in page
+    zh = _page(app, new_key, cid, "zh")
+    assert "数据尚不足" in zh and f"留出了 {inc['ghost_wins']:,} 次竞价" in zh
+
+
+def test_a_precise_estimate_is_worded_with_its_intervals() -> None:
+    from sitewide.domain.incrementality import estimate
+    from sitewide.i18n import translator
+    from sitewide.service.routes.ui import templates
+    from sitewide.service.usecases.forecast import IncrementalityView
+
+    # 400 exposed wins selling 100 each in half of them, 400 ghosts selling in a tenth: a clear effect
+    exposed = [100_000_000 if i % 2 else 0 for i in range(400)]
+    ghosts = [100_000_000 if i % 10 == 0 else 0 for i in range(400)]
+    inc = estimate("c1", exposed, ghosts, 4_000_000_000, holdout_share=0.5, holdout_cost_micros=7_000_000)
+    for lang, words in (("en", "the ads added about"), ("zh", "广告带来了约")):
+        tr = translator(lang)
+        html = templates.env.get_template("campaign_incrementality.html").render(
+            incrementality=IncrementalityView("ready", 28, inc), _=tr.gettext, t=tr, currency="CNY"
+        )
+        assert 'data-state="ready"' in html and words in html
+        assert f"{inc.incremental_roi:.2f}" in html and f"{inc.incremental_roi_low:.2f}" in html
+        assert f"{inc.incremental_roi_high:.2f}" in html and "Not enough" not in html

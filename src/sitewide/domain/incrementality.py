@@ -39,6 +39,7 @@ from sitewide.domain.types import FloatArray, ValidationError
 __all__ = [
     "Incrementality",
     "estimate",
+    "precise_enough",
     "holdout_uniform",
     "key64",
 ]
@@ -184,3 +185,13 @@ def estimate(
         cannibalisation_high=cann_hi,
         holdout_cost_micros=int(holdout_cost_micros),
     )
+
+
+def precise_enough(inc: Incrementality, max_half_width: float = 0.5) -> bool:
+    """Whether the estimate says something a merchant can act on: both groups have wins, the spend is known, and
+    the incremental GMV interval's half-width is at most ``max_half_width`` × the exposed wins' GMV (wider, and
+    the interval spans both "the ads added nothing" and "the ads added most of what sold")."""
+    lo, hi = inc.incremental_gmv_low_micros, inc.incremental_gmv_high_micros
+    if lo is None or hi is None or inc.incremental_roi is None or inc.exposed_gmv_micros <= 0:
+        return False
+    return (hi - lo) / 2.0 <= max_half_width * inc.exposed_gmv_micros

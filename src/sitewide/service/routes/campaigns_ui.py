@@ -33,6 +33,7 @@ from sitewide.service.reporting import campaign_days
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
+from sitewide.service.usecases import forecast as forecast_uc
 from sitewide.service.usecases import reports
 from sitewide.service.usecases.catalogue import is_eligible, visible_products
 
@@ -374,6 +375,7 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         loss_rows=_loss_rows(ui, lr.by_product),
         titles=titles,
         alerts=campaign_alerts(ui, c, total),
+        incrementality=forecast_uc.incrementality_view(engine, store, ui.who, c.id),
         figs={
             "money": fig_json(money),
             "roi": fig_json(roi),

@@ -3,6 +3,8 @@ the JSON routes, the campaign page and the agent."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sitewide.api import fields_of
 from sitewide.api.forecast import (
     CampaignForecastIn,
@@ -13,7 +15,8 @@ from sitewide.api.forecast import (
 )
 from sitewide.domain.accounts import Principal
 from sitewide.domain.forecast import CampaignDraft, CampaignForecast, CurvePoint
-from sitewide.domain.time import DAY_MS, day_index
+from sitewide.domain.incrementality import Incrementality, precise_enough
+from sitewide.domain.time import DAY_MS, day_index, day_of
 from sitewide.domain.types import ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import Store
@@ -107,3 +110,28 @@ def spend_forecast(
         _days(engine, merchant),
         _days(engine, [c.id for c in all_camps]),
     )
+
+
+INCREMENTALITY_DAYS = 28  # the campaign page's estimate: its holdout over the last four weeks
+
+
+@dataclass(frozen=True)
+class IncrementalityView:
+    """What the campaign page says about incrementality: ``state`` "off" (no holdout runs), "not_enough" (no
+    estimate yet, or its interval too wide: ``precise_enough``) or "ready"; the partial words the numbers."""
+
+    state: str
+    days: int
+    estimate: Incrementality
+
+
+def incrementality_view(engine: Engine, store: Store, who: Principal, campaign_id: str) -> IncrementalityView:
+    """The campaign's holdout estimate over the last ``INCREMENTALITY_DAYS`` days (today included)."""
+    visible_campaign(store, who, campaign_id)
+    end = (day_index(day_of(engine.clock.now_ms())) + 1) * DAY_MS
+    inc = engine.incrementality(campaign_id, end - INCREMENTALITY_DAYS * DAY_MS, end)
+    if inc.holdout_share <= 0 and inc.ghost_wins == 0:
+        state = "off"
+    else:
+        state = "ready" if precise_enough(inc) else "not_enough"
+    return IncrementalityView(state, INCREMENTALITY_DAYS, inc)
