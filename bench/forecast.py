@@ -1,11 +1,12 @@
 """Campaign forecasts and incrementality holdouts, judged on simulated markets with the real engine in-process.
 
-**Forecast calibration.** A market runs day by day (``Story.run_day``). At the start of every day after the
-first, each campaign's own draft (its products, target ROI, budget) is forecast by the engine
-(``Engine.forecast``: yesterday's logged requests replayed through the auction with the draft's bids). The first
-``history`` days only pair forecasts with the settled GMV; every later (held-out) day is forecast with the level
-(shop → category → market) and the 80 % band calibrated on all campaign-days settled before it (rolling origin:
-no held-out day is in its own calibration): ``forecast_band_coverage`` = share of held-out campaign-days
+**Forecast calibration** (the production path). A market runs day by day (``Story.run_day``). When a day
+settles, the engine forecasts every campaign's own draft (its products, target ROI, budget) for the next day
+(``Forecaster.settled``: the day's logged requests replayed through the auction with the draft's bids), pairs the
+forecasts of settled days with what settled, and refits the level (shop → category → market) and the 80 % band
+on them. The bench reads each campaign-day's forecast, calibrated as the engine had it when the day began (fitted
+only on campaign-days settled before it: rolling origin, no day in its own calibration); the first ``history``
+days are not scored; on the rest (held out): ``forecast_band_coverage`` = share of held-out campaign-days
 whose settled GMV lies inside the band (target 0.75–0.85: too wide fails too), ``forecast_mape`` = median
 absolute percentage error of the point forecast (the expected day) over held-out campaign-days with GMV > 0. Baseline: the power law the campaign page used before (``sitewide.service.forecast``) fitted on the same history.
 
@@ -40,12 +41,11 @@ from dataclasses import dataclass, replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sitewide.domain.forecast import CampaignDraft, CampaignForecast, ForecastPair  # noqa: E402
+from sitewide.domain.forecast import CurvePoint  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
-from sitewide.domain.time import DAY_MS  # noqa: E402
+from sitewide.domain.time import DAY_MS, day_of  # noqa: E402
 from sitewide.domain.types import Event, EventKind  # noqa: E402
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
-from sitewide.engine.forecast import Forecaster  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
 from sitewide.service import forecast as powerlaw  # noqa: E402
 from sitewide.simulator.config import SimConfig  # noqa: E402
@@ -54,6 +54,7 @@ from sitewide.simulator.world import SEARCH, World, build_world  # noqa: E402
 from sitewide.wiring import world_engine  # noqa: E402
 
 ENGINE = EngineConfig(scorer="priors")
+FORECAST_ENGINE = replace(ENGINE, forecast_calibration_campaigns=100_000)  # every campaign, every day
 
 
 # ---- forecast calibration ---------------------------------------------------------------------------------
@@ -63,7 +64,8 @@ class DayCheck:
     day: int
     campaign_id: str
     observed: int
-    forecast: CampaignForecast
+    expected: CurvePoint  # the engine's forecast of the day, calibrated, with its band
+    basis: str
     baseline: float
 
 
@@ -88,47 +90,45 @@ def forecast_market(quick: bool) -> tuple[SimConfig, list[int], int]:
 
 
 def run_forecasts(cfg: SimConfig, seed: int, history: int) -> tuple[list[DayCheck], list[DayCheck], Engine]:
-    """(history checks, held-out checks): per campaign-day the forecast made at the day's start and the GMV
-    that settled. The calibration is fitted after ``history`` days and used from then on."""
+    """(history checks, held-out checks): per campaign-day the forecast the engine made for it when the day
+    before settled (``Forecaster.settled``), calibrated as the engine had it at the day's start, and the GMV that
+    settled for it."""
     world = build_world(cfg.with_(seed=seed))
-    engine = world_engine(world, ENGINE)
+    engine = world_engine(world, FORECAST_ENGINE)
+    fc = engine.forecaster
     story = Story(world, engine)
     camps = {c.id: c for c in world.campaigns}
     past: dict[str, list[tuple[int, int]]] = defaultdict(list)
     hist: list[DayCheck] = []
     held: list[DayCheck] = []
     for day in range(cfg.days):
-        if day >= history:  # rolling origin: calibrate on every campaign-day settled before this one
-            engine.forecaster.calibrate([_pair(engine, c) for c in hist + held])
-        fc: dict[str, CampaignForecast] = {}
+        today = day_of(world.base_ms + day * DAY_MS)
+        pred: dict[str, tuple[CurvePoint, str]] = {}
         base: dict[str, float] = {}
-        if day >= 1:
-            market_days = [p for v in past.values() for p in v]
-            for cid in engine.campaign_ids():
-                c = camps[cid]
-                draft = CampaignDraft(
-                    c.product_ids, float(c.target_roi), int(c.daily_budget_micros), campaign_id=cid
-                )
-                fc[cid] = engine.forecast(draft)
-                base[cid] = powerlaw.forecast(
-                    float(c.target_roi), int(c.daily_budget_micros), past[cid], [], market_days
-                ).expected_gmv_micros
+        market_days = [p for v in past.values() for p in v]
+        for cid in engine.campaign_ids():
+            rec = fc.day_forecasts.get((cid, today))
+            if rec is None:
+                continue
+            pred[cid] = (
+                fc.calibrated(rec.point, rec.shop_id, rec.category),
+                fc.calibration.factor(rec.shop_id, rec.category)[1],
+            )
+            c = camps[cid]
+            base[cid] = powerlaw.forecast(
+                float(c.target_roi), int(c.daily_budget_micros), past[cid], [], market_days
+            ).expected_gmv_micros
         n_before = len(story.campaign_rows)
         story.run_day(day)
         settled = {r["campaign_id"]: r for r in story.campaign_rows[n_before:]}
-        for cid, f in fc.items():
+        for cid, (point, basis) in pred.items():
             row = settled.get(cid)
             obs = int(row["gmv_micros"]) if row else 0
-            check = DayCheck(seed, day, cid, obs, f, base[cid])
+            check = DayCheck(seed, day, cid, obs, point, basis, base[cid])
             (hist if day < history else held).append(check)
         for cid, row in settled.items():
             past[cid].append((int(row["spend_micros"]), int(row["gmv_micros"])))
     return hist, held, engine
-
-
-def _pair(engine: Engine, c: DayCheck) -> ForecastPair:
-    shop, cat = c.forecast.shop_id or "", c.forecast.category or ""
-    return Forecaster.pair(c.forecast, shop, cat, c.observed)
 
 
 def _mape(pred: list[float], obs: list[int]) -> float:
@@ -320,24 +320,18 @@ def main() -> None:
         hist += h
         held += e
     t_fc = time.perf_counter() - t0
-    inside = [
-        c.forecast.expected.band.gmv_low <= c.observed <= c.forecast.expected.band.gmv_high for c in held
-    ]
+    inside = [c.expected.band.gmv_low <= c.observed <= c.expected.band.gmv_high for c in held]
     cover = float(np.mean(inside)) if inside else float("nan")
-    mape = _mape([c.forecast.expected.gmv for c in held], [c.observed for c in held])
+    mape = _mape([c.expected.gmv for c in held], [c.observed for c in held])
     mape_base = _mape([c.baseline for c in held], [c.observed for c in held])
     width = float(
         np.median(
-            [
-                (c.forecast.expected.band.gmv_high - c.forecast.expected.band.gmv_low)
-                / max(c.forecast.expected.gmv, 1.0)
-                for c in held
-            ]
+            [(c.expected.band.gmv_high - c.expected.band.gmv_low) / max(c.expected.gmv, 1.0) for c in held]
         )
     )
     bases = defaultdict(int)
     for c in held:
-        bases[c.forecast.basis] += 1
+        bases[c.basis] += 1
     print(
         f"forecast: {len(seeds)} markets × {cfg.days} days ({history} history), {cfg.users} users, "
         f"{cfg.merchants} merchants, {cfg.ticks_per_day} ticks/day; {len(hist)} history and {len(held)} held-out "

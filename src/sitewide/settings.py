@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # leases and campaign changes followed by polling (sitewide.domain.budget_lease, engine.pacing)
     shared_serving: bool = False
     campaign_poll_ms: int = 1000  # how often a shared-serving process looks for others' changes
+    # campaigns forecast per settled day to calibrate the campaign forecasts' band (0 = the stated prior only)
+    forecast_calibration_campaigns: int = 500
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
     # what the benchmarks measure: char-n-gram text vectors, the faiss IVF index (exact for catalogues under
     # 20,000 products, tuned to 0.97 recall@100 above; "exact" = brute-force numpy), the learned ranker

@@ -180,7 +180,12 @@ def build_engine(
         store.upsert_products(products_)
     if config is None:
         path = str(settings.scorer_path) if settings.scorer_path is not None else None
-        config = EngineConfig(scorer=settings.scorer, scorer_path=path, pacing=pacing_for(settings))
+        config = EngineConfig(
+            scorer=settings.scorer,
+            scorer_path=path,
+            pacing=pacing_for(settings),
+            forecast_calibration_campaigns=settings.forecast_calibration_campaigns,
+        )
     return make_engine(store, config, encoder=settings.encoder, index=settings.index)
 
 

@@ -70,6 +70,7 @@ class CampaignForecastOut(BaseModel):
     daily_budget_micros: int
     level: float
     basis: str
+    sigma: float  # the band's day-to-day log spread: fitted on settled days, or the prior 0.5 until there are enough
     traffic: str  # "logged" (recent requests) or "synthetic" (nothing logged yet)
     replayed_requests: int
     daily_requests: float

@@ -19,7 +19,7 @@ from sitewide.domain.incrementality import Incrementality
 from sitewide.domain.reports import CampaignReport, CampaignStatement
 from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
-from sitewide.domain.time import SystemClock
+from sitewide.domain.time import SystemClock, day_bounds
 from sitewide.domain.types import Campaign, Event, FloatArray, IntArray, ServeRequest, ServeResult
 from sitewide.engine.auctions import AuctionDesk, AuctionOutcome, AuctionRequest
 from sitewide.engine.campaigns import CampaignBook
@@ -233,10 +233,15 @@ class Engine:
     def settle(
         self, start_ms: int, end_ms: int, period: str | None = None, *, preview: bool = False
     ) -> SettlementReport:
-        return self.settlement.settle(start_ms, end_ms, period, preview=preview)
+        report = self.settlement.settle(start_ms, end_ms, period, preview=preview)
+        if not preview:  # the forecasts' calibration learns from what settled (sitewide.engine.forecast)
+            with self._lock, self._rw.read():
+                self.forecaster.settled(self.store, end_ms)
+        return report
 
     def settle_day(self, day: str, *, preview: bool = False) -> SettlementReport:
-        return self.settlement.settle_day(day, preview=preview)
+        start, end = day_bounds(day)
+        return self.settle(start, end, day, preview=preview)
 
     def set_guarantee(self, campaign_id: str, contract: GuaranteeContract) -> GuaranteeContract:
         return self.settlement.set_guarantee(campaign_id, contract)

@@ -60,6 +60,9 @@ class EngineConfig:
     # and logged as ghost wins, for incrementality; 0 = off (per campaign: Engine.holdout.set_share)
     holdout_share: float = 0.0
     holdout_seed: int = 0
+    # campaigns whose next day is forecast at each settlement, to calibrate the forecasts' level and band on what
+    # then settles (sitewide.engine.forecast); 0 = off (the stated prior band). The service turns it on
+    forecast_calibration_campaigns: int = 0
     eligibility_policy: EligibilityPolicy = field(default_factory=EligibilityPolicy)
     shop_score_config: ShopScoreConfig = field(default_factory=ShopScoreConfig)
 

@@ -15,6 +15,17 @@ daily budget) and
 4. reads the operating point at the target ROI and budget, and calibrates the level and the 80 % band with the
    engine's history (:meth:`calibrate`, pure math in ``sitewide.domain.forecast``): the shop's where it has some,
    else the category's.
+
+**Calibration in production** (:meth:`Forecaster.settled`, called by ``Engine.settle`` after every booked run):
+when a day ``D`` has been settled, every active campaign's own draft (its products, target ROI, budget) is
+forecast for the next day from the traffic just served (what the campaign page would have shown at the start of
+``D + 1``) and kept as a :class:`DayForecast`; every kept forecast of a settled day is paired with the GMV that
+settled for it (0 when the campaign booked nothing that day), and the level factors and ``σ`` are refitted on the
+most recent ``MAX_PAIRS`` pairs. With fewer than ``MIN_PAIRS`` pairs the stated prior stays: factor 1, ``σ`` =
+``DEFAULT_SIGMA`` (0.5), basis "prior". A day is forecast only while no request of a later day has been served (a
+late settlement run records nothing for a day already past), and at most
+``EngineConfig.forecast_calibration_campaigns`` campaigns a day (a seeded sample; 0 = off: simulations that do not
+look at forecasts need not pay a replay per campaign and day).
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from sitewide.domain.forecast import (
     fit_calibration,
     operating_point,
 )
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, day_bounds, day_index, day_of
 from sitewide.domain.types import FloatArray, IntArray, ValidationError
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
@@ -44,13 +55,27 @@ from sitewide.engine.config import EngineConfig
 from sitewide.engine.holdout import Holdout, TrafficSample
 from sitewide.engine.retrieval import Retrieval
 from sitewide.engine.value import ValueBook
-from sitewide.ports import RequestBatch
+from sitewide.ports import RequestBatch, Store
 
 GRID = np.geomspace(0.03, 6.0, 7)  # bid multipliers on expected value per impression
 MAX_REPLAY = 2_000  # requests of the last day replayed (a seeded uniform sample)
 MAX_ROWS = 300  # of which at most this many with a draft product go through the auction per bid level
 SYNTHETIC_DAILY_REQUESTS = 10_000.0  # assumption: a day's requests when nothing has been logged yet
 SYNTHETIC_SEARCH_SHARE = 0.6
+MIN_PAIRS = 20  # settled campaign-days before the level and σ are fitted (fewer: the stated prior)
+MAX_PAIRS = 2_000  # the most recent settled campaign-days the fit uses
+
+
+@dataclass(frozen=True, slots=True)
+class DayForecast:
+    """A campaign's own draft forecast for ``day``, made before the day began (uncalibrated: what a calibration
+    pair needs)."""
+
+    campaign_id: str
+    day: str
+    shop_id: str
+    category: str
+    point: CurvePoint  # the operating point (expected spend, GMV, orders)
 
 
 @dataclass
@@ -76,12 +101,65 @@ class Forecaster:
     calibration: ForecastCalibration = field(default_factory=ForecastCalibration)
     _replay: _Replay | None = field(default=None, init=False)
     _replay_key: tuple[int, int, int] | None = field(default=None, init=False)
+    day_forecasts: dict[tuple[str, str], DayForecast] = field(default_factory=dict, init=False)
+    observed: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
 
     # ---- calibration ---------------------------------------------------------------------------------
     def calibrate(self, pairs: Sequence[ForecastPair], level: float = 0.8) -> ForecastCalibration:
         """Refit the level factors and the band on past campaign-days (see ``fit_calibration``)."""
         self.calibration = fit_calibration(pairs, level=level)
         return self.calibration
+
+    def settled(self, store: Store, end_ms: int) -> None:
+        """After a settlement run up to ``end_ms``: pair the kept forecasts of settled days with the GMV settled
+        for them as it stands now (late orders and refunds included), refit, then forecast the day starting at
+        ``end_ms`` for every active campaign (see the module docstring)."""
+        last = day_of(end_ms - 1)
+        due = [k for k, f in self.day_forecasts.items() if f.day <= last]
+        if due:
+            figs = store.day_figures(min(d for _, d in due), last, products=False)
+            for k in due:
+                f = figs.get(k)
+                self.observed[k] = f.gmv_micros if f is not None else 0
+        pairs = [
+            ForecastPair(f.shop_id, f.category, f.point.gmv, f.point.orders, float(self.observed[k]))
+            for k, f in sorted(self.day_forecasts.items(), key=lambda kv: (kv[1].day, kv[0]))
+            if k in self.observed and f.point.gmv > 0 and f.point.orders > 0
+        ][-MAX_PAIRS:]
+        level = self.calibration.level
+        self.calibration = (
+            fit_calibration(pairs, level=level)
+            if len(pairs) >= MIN_PAIRS
+            else ForecastCalibration(level=level)
+        )
+        nxt = day_of(end_ms)
+        served = self.traffic.batches()[-1:]
+        on = self.config.forecast_calibration_campaigns > 0
+        if on and (not served or served[0].ts_ms < day_bounds(nxt)[1]):  # not yet past: forecast it
+            self._record(nxt)
+        excess = len(self.day_forecasts) - 2 * MAX_PAIRS
+        for k in sorted(self.day_forecasts, key=lambda k: (k[1], k[0]))[: max(excess, 0)]:
+            del self.day_forecasts[k]
+            self.observed.pop(k, None)
+
+    def _record(self, day: str) -> None:
+        """Forecast ``day`` for every active campaign (its own draft) and keep the uncalibrated point."""
+        book, cat = self.campaigns, self.catalogue
+        camps = [c for c, on in zip(book.campaigns, book.active.tolist(), strict=True) if on]
+        camps = [c for c in camps if (c.id, day) not in self.day_forecasts]
+        most = self.config.forecast_calibration_campaigns
+        if len(camps) > most:
+            pick = np.random.default_rng(day_index(day)).choice(len(camps), most, replace=False)
+            camps = [camps[i] for i in sorted(pick.tolist())]
+        for c in camps:
+            pids = tuple(p for p in c.product_ids if p in cat.row)
+            if not pids:
+                continue
+            draft = CampaignDraft(pids, float(c.target_roi), int(c.daily_budget_micros), campaign_id=c.id)
+            points, _ = self.curve(draft)
+            at = operating_point(points, draft.target_roi, float(draft.daily_budget_micros))
+            shop, category = self.shop_and_category(draft)
+            self.day_forecasts[(c.id, day)] = DayForecast(c.id, day, shop or "", category or "", at)
 
     @staticmethod
     def pair(forecast: CampaignForecast, shop_id: str, category: str, observed_gmv: int) -> ForecastPair:
@@ -237,18 +315,21 @@ class Forecaster:
             points.append(CurvePoint(float(m), spend * scale, gmv * scale, orders * scale))
         return points, rep
 
+    def calibrated(self, p: CurvePoint, shop_id: str | None, category: str | None) -> CurvePoint:
+        """``p`` at the calibrated level of the shop (else its category, …), with its band."""
+        cal = self.calibration
+        k, _ = cal.factor(shop_id, category)
+        aov = p.gmv / p.orders if p.orders > 0 else 0.0
+        return replace(
+            p, gmv=p.gmv * k, orders=p.orders * k, band=band(p.orders * k, aov, cal.sigma, cal.level)
+        )
+
     def forecast(self, draft: CampaignDraft) -> CampaignForecast:
         points, rep = self.curve(draft)
         shop, category = self.shop_and_category(draft)
         cal = self.calibration
         k, basis = cal.factor(shop, category)
         at = operating_point(points, draft.target_roi, float(draft.daily_budget_micros))
-
-        def calibrated(p: CurvePoint) -> CurvePoint:
-            aov = p.gmv / p.orders if p.orders > 0 else 0.0
-            b = band(p.orders * k, aov, cal.sigma, cal.level)
-            return replace(p, gmv=p.gmv * k, orders=p.orders * k, band=b)
-
         return CampaignForecast(
             draft=draft,
             shop_id=shop,
@@ -260,9 +341,9 @@ class Forecaster:
             daily_requests=rep.daily_requests,
             replayed_requests=rep.requests,
             traffic=rep.traffic,
-            expected=calibrated(at),
+            expected=self.calibrated(at, shop, category),
             raw=at,
-            curve=tuple(calibrated(p) for p in points),
+            curve=tuple(self.calibrated(p, shop, category) for p in points),
         )
 
 
