@@ -157,3 +157,30 @@ def test_compare_shows_the_change_side_by_side(market: SimConfig) -> None:
     assert table.loc["promoted_impressions", "current"] > 0
     assert table.loc["promoted_impressions", "changed"] == 0  # no ad slots left
     assert table.loc["ad_revenue_micros", "change"] < 0
+
+
+def test_parse_changes_reads_values_and_refuses_unknown_keys() -> None:
+    from sitewide.domain.types import ValidationError
+    from sitewide.whatif import parse_changes
+
+    got = parse_changes(["alpha=2", "max_ad_share=0.25", "use_shop_score=false", "mechanism=vcg"])
+    assert got == {"alpha": 2, "max_ad_share": 0.25, "use_shop_score": False, "mechanism": "vcg"}
+    with pytest.raises(ValidationError, match="no_such_knob"):
+        parse_changes(["no_such_knob=1"])
+    with pytest.raises(ValidationError, match="KEY=VALUE"):
+        parse_changes(["alpha"])
+
+
+def test_the_whatif_command_prints_both_policies_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    from sitewide.cli import main
+
+    main(["whatif", "max_ad_share=0", "--users", "150", "--merchants", "4"])
+    out = capsys.readouterr().out
+    assert "what-if: max_ad_share=0" in out
+    assert "current" in out and "changed" in out and "change" in out
+    row = next(line for line in out.splitlines() if "promoted_impressions" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[0] == "promoted_impressions" and float(cells[1].replace(",", "")) > 0 and cells[2] == "0"
+    with pytest.raises(SystemExit):
+        main(["whatif", "no_such_knob=1"])
+    assert "unknown engine setting" in capsys.readouterr().err

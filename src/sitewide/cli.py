@@ -316,6 +316,33 @@ def simulate(
 
 
 @app.command()
+def whatif(
+    change: Annotated[
+        list[str],
+        typer.Argument(help="changed settings, KEY=VALUE: alpha, reserve_cpc_micros, max_ad_share, …"),
+    ],
+    days: Annotated[int, typer.Option(help="simulated days (≥ 1)")] = 1,
+    users: Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")] = 1_000,
+    merchants: Annotated[int, typer.Option(help="simulated merchants (≥ 1)")] = 20,
+    seeds: Annotated[int, typer.Option(help="markets averaged (seeds 0 … seeds − 1)")] = 1,
+) -> None:
+    """The operator's what-if: the same simulated market under the current policy and with CHANGE side by side."""
+    from sitewide.simulator import SimConfig
+    from sitewide.whatif import compare, parse_changes
+
+    for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
+        _at_least(name, value, 1)
+    changes = parse_changes(change)
+    df = compare(SimConfig(days=days, users=users, merchants=merchants), changes, seeds=range(seeds))
+    table = Table(title="what-if: " + ", ".join(change))
+    for col in ("figure", "current", "changed", "change"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for name, row in df.iterrows():
+        table.add_row(str(name), *(f"{row[c]:,.4g}" for c in ("current", "changed", "change")))
+    console.print(table)
+
+
+@app.command()
 def train(
     out: Annotated[Path, typer.Option(help="where to write the ranker checkpoint")] = Path("var/ranker.pt"),
     requests: Annotated[

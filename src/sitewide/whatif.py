@@ -55,6 +55,7 @@ __all__ = [
     "apply_changes",
     "compare",
     "frontier_chart",
+    "parse_changes",
     "run_setting",
     "summarise",
     "sweep",
@@ -133,6 +134,31 @@ def compare(
     out = df.set_index("setting")[keep].T
     out.columns = ["current", "changed"]
     out["change"] = out["changed"] - out["current"]
+    return out
+
+
+def parse_changes(items: Sequence[str]) -> dict[str, Any]:
+    """``["alpha=2", "use_shop_score=false", "mechanism=vcg"]`` → ``{"alpha": 2, …}``: each value read as a
+    boolean (true/false), an integer, a number, else text; the keys are checked when the setting is applied
+    (:func:`apply_changes`). A malformed item raises ``ValidationError``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key or not text:
+            raise ValidationError(f"a change is KEY=VALUE, got {item!r}")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    continue
+        out[key] = value
+    apply_changes(EngineConfig(), out)  # unknown keys fail here, before any market runs
     return out
 
 
