@@ -4,10 +4,12 @@ never billed, an unset holdout changes nothing, and the estimate sees a real eff
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sitewide.domain.incrementality import HoldoutEntry
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
@@ -41,13 +43,18 @@ def _run(world: World, share: float, **per_campaign: float) -> Engine:
     return engine
 
 
+def _log(engine: Engine) -> list[HoldoutEntry]:
+    """Every campaign's logged would-wins, as the store holds them."""
+    return [e for cid in engine.campaign_ids() for e in engine.holdout.entries(cid, 0, 10**15)]
+
+
 @pytest.fixture(scope="module")
 def held(world: World) -> Engine:
     return _run(world, 0.3)
 
 
 def test_ghost_share_is_respected(held: Engine) -> None:
-    counts = Counter((e.campaign_id, e.ghost) for e in held.holdout.log)
+    counts = Counter((e.campaign_id, e.ghost) for e in _log(held))
     ghosts = sum(v for (_, g), v in counts.items() if g)
     total = sum(counts.values())
     assert total > 2_000
@@ -61,7 +68,7 @@ def test_ghost_share_is_respected(held: Engine) -> None:
 def test_ghost_wins_are_never_billed(world: World) -> None:
     cids = [c.id for c in world.campaigns_starting(0)]
     engine = _run(world, 0.0, **{cids[0]: 1.0})
-    ghosts = [e for e in engine.holdout.log if e.campaign_id == cids[0]]
+    ghosts = [e for e in _log(engine) if e.campaign_id == cids[0]]
     assert ghosts and all(e.ghost for e in ghosts)
     start = world.base_ms
     clicks = engine.store.events_between(start, start + 2 * DAY_MS, ["click"])
@@ -93,7 +100,7 @@ def test_no_holdout_serves_exactly_as_before(world: World) -> None:
     x, y = a.serve_batch(batch), b.serve_batch(batch)
     assert (x.product_idx == y.product_idx).all() and (x.promoted == y.promoted).all()
     assert x.promoted.any()
-    assert not b.holdout.log
+    assert not _log(b)
 
 
 def test_a_withheld_ad_gives_way_to_the_next_item(world: World) -> None:
@@ -111,7 +118,7 @@ def test_a_withheld_ad_gives_way_to_the_next_item(world: World) -> None:
     out = engine.serve_batch(batch)
     assert not out.promoted.any()  # every would-win is withheld
     assert (out.product_idx >= 0).all()  # and the slots are still filled (organic items serve)
-    assert any(e.ghost for e in engine.holdout.log)
+    assert any(e.ghost for e in _log(engine))
 
 
 def test_incrementality_of_a_held_out_campaign(held: Engine, world: World) -> None:
@@ -135,3 +142,23 @@ def test_bad_input(held: Engine, world: World) -> None:
         held.incrementality(held.campaign_ids()[0], world.base_ms, world.base_ms)
     with pytest.raises(ValidationError):
         held.holdout.set_share("c", 1.5)
+
+
+def test_holdouts_survive_a_restart(world: World, tmp_path: Path) -> None:
+    """Shares and the would-win log are in the store: an engine started again over the same database measures
+    the same incrementality and keeps holding out."""
+    from sitewide.storage.sql import SqlStore
+    from sitewide.wiring import seeded_engine
+
+    cid = world.campaigns_starting(0)[0].id
+    cfg = EngineConfig(scorer="priors", holdout_seed=7)
+    path = tmp_path / "h.sqlite"
+    first = seeded_engine(SqlStore.sqlite(path), world.shops, world.product_list, world.campaigns, cfg)
+    first.holdout.set_share(cid, 0.5)
+    Story(world, first).run()
+    start = world.base_ms
+    before = first.incrementality(cid, start, start + DAY_MS)
+    assert before.ghost_wins > 0 and before.exposed_wins > 0
+    again = seeded_engine(SqlStore.sqlite(path), world.shops, world.product_list, world.campaigns, cfg)
+    assert again.holdout.share_of(cid) == 0.5
+    assert again.incrementality(cid, start, start + DAY_MS) == before

@@ -26,6 +26,7 @@ from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.incrementality import HoldoutEntry
 from sitewide.domain.ledger import LedgerLine
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.shop_score import ShopMetrics
@@ -168,6 +169,7 @@ class Store(Protocol):
         """The latest figures per campaign-day; ``products=False``: without their product rows (totals only,
         what judging windows needs: a tenth of the rows)."""
         ...
+
     def guarantee_evaluations(
         self, first_day: str, last_day: str, campaign_id: str | None = None
     ) -> dict[tuple[str, str], GuaranteeEvaluation]: ...
@@ -202,6 +204,15 @@ class Store(Protocol):
     def put_experiment(self, experiment: Experiment) -> None: ...
     def get_experiment(self, experiment_id: str) -> Experiment | None: ...
     def list_experiments(self, merchant_id: str | None = None) -> list[Experiment]: ...
+
+    # ghost-bid holdouts (issue 21): each campaign's holdout share (the latest put), and the would-win log —
+    # idempotent by (campaign, request): a request logged again keeps its first entry
+    def put_holdout_share(self, campaign_id: str, share: float) -> None: ...
+    def holdout_shares(self) -> dict[str, float]: ...
+    def append_holdout_entries(self, entries: Sequence[HoldoutEntry]) -> None: ...
+    def holdout_entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
+        """The campaign's entries with ``start_ms ≤ ts_ms < end_ms``, by (ts_ms, request id)."""
+        ...
 
 
 @runtime_checkable

@@ -396,3 +396,21 @@ def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store:
     assert ([r.key for r in page.rows], page.total_rows, page.total) == (["pb"], 2, by_product.total)
     assert store.report(ReportQuery(mine, "day", "2026-01-02", "2026-01-02")).total.spend_micros == 7
     assert store.report(ReportQuery((), "day", lo, hi)).total_rows == 0
+
+
+def test_holdout_shares_and_entries(store: Store) -> None:
+    from sitewide.domain.incrementality import HoldoutEntry
+
+    assert store.holdout_shares() == {}
+    store.put_holdout_share("c1", 0.3)
+    store.put_holdout_share("c1", 0.25)
+    store.put_holdout_share("c2", 0.0)
+    assert store.holdout_shares() == {"c1": 0.25, "c2": 0.0}
+    e1 = HoldoutEntry("r2", "c1", True, 2_000, 1_500)
+    e2 = HoldoutEntry("r1", "c1", False, 2_000, 700)
+    store.append_holdout_entries([e1, e2, HoldoutEntry("r1", "c2", True, 1_000, 9)])
+    store.append_holdout_entries([HoldoutEntry("r2", "c1", False, 5_000, 1)])  # logged again: the first stays
+    store.append_holdout_entries([])
+    assert store.holdout_entries("c1", 0, 10_000) == [e2, e1]  # by (ts_ms, request id)
+    assert store.holdout_entries("c1", 0, 2_000) == []
+    assert store.holdout_entries("c2", 1_000, 1_001) == [HoldoutEntry("r1", "c2", True, 1_000, 9)]

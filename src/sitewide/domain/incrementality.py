@@ -37,6 +37,7 @@ import numpy as np
 from sitewide.domain.types import FloatArray, ValidationError
 
 __all__ = [
+    "HoldoutEntry",
     "Incrementality",
     "estimate",
     "precise_enough",
@@ -75,6 +76,18 @@ def holdout_uniform(seed: int, campaign_keys: Sequence[int], request_keys: Seque
         x = _mix(_mix(r[:, None] ^ s) + c[None, :] * np.uint64(0x9E3779B97F4A7C15))
     out: FloatArray = (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutEntry:
+    """One logged would-win: the campaign's ad won a slot of ``request_id`` (exposed) or would have (ghost);
+    ``expected_cost_micros``: price per click × pCTR over the campaign's won slots (the ad revenue at stake)."""
+
+    request_id: str
+    campaign_id: str
+    ghost: bool
+    ts_ms: int
+    expected_cost_micros: int
 
 
 @dataclass(frozen=True, slots=True)

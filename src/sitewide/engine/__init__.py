@@ -83,9 +83,7 @@ class Engine:
         self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
         self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
         self.values = ValueBook(cfg, self.catalogue, store)
-        self.holdout = Holdout(
-            cfg.holdout_share, cfg.holdout_seed
-        )  # ghost-bid holdouts (set_share per campaign)
+        self.holdout = Holdout(store, cfg.holdout_share, cfg.holdout_seed)  # ghost-bid holdouts, in the store
         self.serving = Serving(
             store,
             cfg,

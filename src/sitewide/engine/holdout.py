@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, run_auction
-from sitewide.domain.incrementality import Incrementality, estimate, holdout_uniform, key64
+from sitewide.domain.incrementality import HoldoutEntry, Incrementality, estimate, holdout_uniform, key64
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Event, EventKind, IntArray, NotFound, ValidationError
 from sitewide.ports import RequestBatch, Store
@@ -35,34 +35,22 @@ from sitewide.ports import RequestBatch, Store
 _Rows = TypeVar("_Rows", AuctionBatch, AuctionResult)
 
 
-@dataclass(frozen=True, slots=True)
-class HoldoutEntry:
-    """One logged would-win: the campaign's ad won a slot of ``request_id`` (exposed) or would have (ghost)."""
-
-    request_id: str
-    campaign_id: str
-    ghost: bool
-    ts_ms: int
-    expected_cost_micros: (
-        float  # price per click × pCTR over the campaign's won slots (the ad revenue at stake)
-    )
-
-
 @dataclass
 class Holdout:
+    """Shares and the would-win log live in the store (they survive a restart); ``shares`` is read at start."""
+
+    store: Store
     default_share: float = 0.0
     seed: int = 0
-    max_log: int = 2_000_000
-    shares: dict[str, float] = field(default_factory=dict)
     # evaluation only (bench/forecast.py): also keep, per exposed win, the slate served without the campaign
     shadow: bool = False
-    log: deque[HoldoutEntry] = field(init=False)
+    shares: dict[str, float] = field(init=False)
     shadow_log: list[tuple[str, str, IntArray]] = field(init=False, default_factory=list)
     _keys: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._check(self.default_share)
-        self.log = deque(maxlen=self.max_log)
+        self.shares = self.store.holdout_shares()
 
     @staticmethod
     def _check(share: float) -> None:
@@ -72,6 +60,7 @@ class Holdout:
     def set_share(self, campaign_id: str, share: float) -> None:
         """The campaign's holdout share from now on (0 = none; the default applies to campaigns not set)."""
         self._check(share)
+        self.store.put_holdout_share(campaign_id, float(share))
         self.shares[campaign_id] = float(share)
 
     def share_of(self, campaign_id: str) -> float:
@@ -109,6 +98,7 @@ class Holdout:
         ab_rows = _rows(ab, rows)
         res_rows = _rows(res, rows)
         ts = int(batch.ts_ms)
+        log: list[HoldoutEntry] = []
         removed = np.zeros(ab_rows.campaign.shape, dtype=bool)
         # a withheld ad's slot may go to another held-out campaign: repeat until none wins (each round removes
         # at least one campaign from every row it re-runs, so this ends)
@@ -123,8 +113,8 @@ class Holdout:
             cost = res_rows.price_cpc_micros * np.take_along_axis(ab_rows.pctr, col, axis=1)
             drop = np.zeros(ab_rows.campaign.shape, dtype=bool)
             for i, (c, spent) in _per_row_campaign(held, wc, cost):
-                self.log.append(
-                    HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], True, ts, spent)
+                log.append(
+                    HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], True, ts, round(spent))
                 )
                 drop[i] |= ab_rows.campaign[i] == c
             removed |= drop
@@ -137,7 +127,10 @@ class Holdout:
         cost = res_rows.price_cpc_micros * np.take_along_axis(ab_rows.pctr, col, axis=1)
         exposed = list(_per_row_campaign(on, wc, cost))
         for i, (c, spent) in exposed:
-            self.log.append(HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], False, ts, spent))
+            log.append(
+                HoldoutEntry(batch.request_ids[int(rows[i])], campaign_ids[c], False, ts, round(spent))
+            )
+        self.store.append_holdout_entries(log)
         if self.shadow and exposed:
             self._shadow(ab_rows, rows, exposed, batch, campaign_ids, config)
         return _splice(res, rows, res_rows)
@@ -164,7 +157,7 @@ class Holdout:
             self.shadow_log.append((batch.request_ids[int(rows[i])], campaign_ids[c], prod[k].copy()))
 
     def entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
-        return [e for e in self.log if e.campaign_id == campaign_id and start_ms <= e.ts_ms < end_ms]
+        return self.store.holdout_entries(campaign_id, start_ms, end_ms)
 
     @staticmethod
     def outcomes(

@@ -42,7 +42,7 @@ class Serving:
     campaigns: CampaignBook
     values: ValueBook
     creatives: CreativeRotation  # approved creatives per product, Thompson sampling
-    holdout: Holdout = field(default_factory=Holdout)  # ghost-bid holdouts (incrementality)
+    holdout: Holdout  # ghost-bid holdouts (incrementality)
     traffic: TrafficSample = field(default_factory=TrafficSample)  # recent requests, for forecast replays
     _creative_rng: np.random.Generator = field(
         init=False, default_factory=lambda: np.random.default_rng(zlib.crc32(b"creatives"))

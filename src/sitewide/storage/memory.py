@@ -10,6 +10,7 @@ from sitewide.domain.budget_lease import DayDraws, give_back, grant
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.incrementality import HoldoutEntry
 from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
@@ -40,6 +41,8 @@ class MemoryStore:
         self._kits: dict[str, list[BrandKit]] = {}
         self._creatives: dict[str, list[Creative]] = {}
         self._terms: dict[str, list[CampaignTerms]] = {}
+        self._holdout_shares: dict[str, float] = {}
+        self._holdout: dict[tuple[str, str], HoldoutEntry] = {}  # (campaign, request) → entry
 
     # catalogue -------------------------------------------------------------------------------------
     def upsert_shops(self, shops: Iterable[Shop]) -> None:
@@ -149,8 +152,7 @@ class MemoryStore:
         out = [
             e
             for e in (self._events[i] for i in self._event_order)
-            if start_ms <= e.ts_ms < end_ms
-            and (ks is None or e.kind.value in ks)
+            if start_ms <= e.ts_ms < end_ms and (ks is None or e.kind.value in ks)
         ]
         out.sort(key=lambda e: (e.ts_ms, e.id))
         return out
@@ -379,3 +381,24 @@ class MemoryStore:
                 for _, e in sorted(self._experiments.items())
                 if merchant_id is None or e.merchant_id == merchant_id
             ]
+
+    # ghost-bid holdouts ----------------------------------------------------------------------------------
+    def put_holdout_share(self, campaign_id: str, share: float) -> None:
+        with self._lock:
+            self._holdout_shares[campaign_id] = float(share)
+
+    def holdout_shares(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._holdout_shares)
+
+    def append_holdout_entries(self, entries: Sequence[HoldoutEntry]) -> None:
+        with self._lock:
+            for e in entries:
+                self._holdout.setdefault((e.campaign_id, e.request_id), e)
+
+    def holdout_entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
+        with self._lock:
+            got = [
+                e for (c, _), e in self._holdout.items() if c == campaign_id and start_ms <= e.ts_ms < end_ms
+            ]
+        return sorted(got, key=lambda e: (e.ts_ms, e.request_id))

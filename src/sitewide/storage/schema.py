@@ -35,6 +35,8 @@ STORE_TABLES = {
     "creatives": "creatives",
     "budget_draws": "budget_draws",
     "versions": "store_versions",
+    "holdout_shares": "holdout_shares",
+    "holdout_entries": "holdout_entries",
 }
 ACCOUNT_TABLES = {
     "merchants": "acct_merchants",
@@ -67,6 +69,8 @@ class Tables:
     creatives: Table
     budget_draws: Table
     versions: Table
+    holdout_shares: Table
+    holdout_entries: Table
     merchants: Table
     keys: Table
     key_audit: Table

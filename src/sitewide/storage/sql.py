@@ -36,6 +36,7 @@ from sitewide.domain.types import (
 from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
 from sitewide.storage.sql_events import SqlEvents
+from sitewide.storage.sql_holdouts import SqlHoldouts
 from sitewide.storage.sql_leases import SqlLeases
 from sitewide.storage.sql_ledger import SqlLedger
 from sitewide.storage.sql_reports import SqlReports
@@ -44,7 +45,7 @@ from sitewide.storage.sql_rows import append_version, from_row, to_row
 CAMPAIGNS = "campaigns"  # the version counter of the campaigns (and their terms)
 
 
-class SqlStore(SqlEvents, SqlLedger, SqlReports, SqlLeases):
+class SqlStore(SqlEvents, SqlLedger, SqlReports, SqlLeases, SqlHoldouts):
     """A Store on any SQLAlchemy URL. ``SqlStore.sqlite(path)`` is the embedded default."""
 
     def __init__(self, engine: Engine) -> None:
