@@ -54,6 +54,9 @@ class Story:
         self.seq = 0
         self.n_click = self.n_order = self.n_refund = self.n_imp = 0
         self.stock = world.products.stock.copy()
+        # per product: the chance that an order is refunded (the world's; a staged event such as the demo's
+        # recall changes it for some products)
+        self.refund_prob = world.refund_prob_of_product.copy()
         n_c = len(world.campaigns)
         self.true_clicks = np.zeros(n_c, dtype=np.int64)
         self.true_cost = np.zeros(n_c, dtype=np.int64)
@@ -226,24 +229,27 @@ class Story:
         click_ts = start + rng.integers(0, self.tick_ms, size=r)[ri] + si * 4_000
         click_ts = np.minimum(click_ts, start + self.tick_ms - 1)
         pids = self.pids
+
+        def slot_event(kind: EventKind, event_id: str, ts_ms: int, a: int, b: int) -> Event:
+            """The impression or click of request ``a``'s slot ``b``, with its campaign and price."""
+            ce = int(camp_e[a, b])
+            return Event(
+                id=event_id,
+                kind=kind,
+                ts_ms=ts_ms,
+                user_id=user_ids[a],
+                product_id=pids[int(prod[a, b])],
+                request_id=req_ids[a],
+                campaign_id=cids[ce] if ce >= 0 else None,
+                position=b + 1,
+                price_micros=Micros(int(cpc[a, b])),
+            )
+
         events: list[Event] = []
         if cfg.report_impressions:
             ii, ss = np.nonzero(shown)
             for a, b in zip(ii.tolist(), ss.tolist(), strict=True):
-                ce = int(camp_e[a, b])
-                events.append(
-                    Event(
-                        id=f"i{tag}-{self.n_imp}",
-                        kind=EventKind.IMPRESSION,
-                        ts_ms=start,
-                        user_id=user_ids[a],
-                        product_id=pids[int(prod[a, b])],
-                        request_id=req_ids[a],
-                        campaign_id=cids[ce] if ce >= 0 else None,
-                        position=b + 1,
-                        price_micros=Micros(int(cpc[a, b])),
-                    )
-                )
+                events.append(slot_event(EventKind.IMPRESSION, f"i{tag}-{self.n_imp}", start, a, b))
                 self.n_imp += 1
         buy_here = resp.buy[ri, si]
         # stock: within a tick, earlier clicks get the units first
@@ -264,7 +270,7 @@ class Story:
         delay = rng.lognormal(
             np.log(cfg.order_delay_median_min * 60_000.0), cfg.order_delay_sigma, size=len(ri)
         )
-        refund = rng.random(len(ri)) < w.refund_prob_of_product[np.maximum(bp, 0)]
+        refund = rng.random(len(ri)) < self.refund_prob[np.maximum(bp, 0)]
         rdelay = rng.lognormal(np.log(cfg.refund_delay_median_days * DAY_MS), 0.5, size=len(ri))
         price = w.products.price_micros
         wc_all = cmap[np.where(camp_e[ri, si] >= 0, camp_e[ri, si], -1)]
@@ -274,19 +280,7 @@ class Story:
             cid = f"c{tag}-{self.n_click}"
             self.n_click += 1
             ts = int(click_ts[k])
-            events.append(
-                Event(
-                    id=cid,
-                    kind=EventKind.CLICK,
-                    ts_ms=ts,
-                    user_id=user_ids[a],
-                    product_id=pids[j],
-                    request_id=req_ids[a],
-                    campaign_id=cids[ce] if ce >= 0 else None,
-                    position=b + 1,
-                    price_micros=Micros(int(cpc[a, b])),
-                )
-            )
+            events.append(slot_event(EventKind.CLICK, cid, ts, a, b))
             wc = int(wc_all[k])
             if wc >= 0:
                 self.true_clicks[wc] += 1
