@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Depends, Form
@@ -30,7 +32,7 @@ from sitewide.service import diagnosis
 from sitewide.service.diagnosis import Alert
 from sitewide.service.present import campaign_out, losses_out
 from sitewide.service.reporting import campaign_days
-from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, paged, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
 from sitewide.service.usecases import forecast as forecast_uc
@@ -85,10 +87,65 @@ def _rows(ui: Ui, start: str | None, end: str | None) -> list[CampaignRow]:
     return rows
 
 
+LIST_PAGE = 50  # campaigns a page
+# the campaign list's orders: each a key over a row (ties: newest first, then id)
+LIST_SORTS: dict[str, Callable[[CampaignRow], Any]] = {
+    "created": lambda r: r.c.created_ms,
+    "name": lambda r: r.c.name.lower(),
+    "status": lambda r: r.c.status.value,
+    "target": lambda r: r.c.target_roi,
+    "roi": lambda r: -1.0 if r.roi is None else r.roi,
+    "budget": lambda r: r.c.daily_budget_micros,
+    "spend": lambda r: r.t["spend_micros"],
+    "gmv": lambda r: r.t["gmv_micros"],
+    "orders": lambda r: r.t["orders"],
+}
+
+
+@dataclass(frozen=True)
+class ListView:
+    """How the list is shown: the date range, the order and the page (as the query string gives them)."""
+
+    start: str | None = None
+    end: str | None = None
+    sort: str = "created"
+    desc: bool = True
+    page: int = 1
+
+    @classmethod
+    def of(cls, start: str | None, end: str | None, sort: str, order: str, page: int) -> ListView:
+        return cls(_day_param(start), _day_param(end), sort if sort in LIST_SORTS else "created",
+                   order != "asc", page)  # fmt: skip
+
+    def query(self, **change: Any) -> str:
+        """This view's query string with ``change`` applied (for the sort links and the pager)."""
+        v = replace(self, **change)
+        q = {"start": v.start or "", "end": v.end or "", "sort": v.sort, "order": "desc" if v.desc else "asc"}
+        return urlencode({**q, "page": v.page})
+
+
+def _ordered(rows: list[CampaignRow], view: ListView) -> list[CampaignRow]:
+    rows = sorted(rows, key=lambda r: (-r.c.created_ms, r.c.id))
+    return sorted(rows, key=LIST_SORTS[view.sort], reverse=view.desc)
+
+
 @router.get("/", response_class=HTMLResponse, response_model=None)
-def campaigns_page(ui: PageUi, start: str | None = None, end: str | None = None) -> Response:
-    start, end = _day_param(start), _day_param(end)
-    rows = _rows(ui, start, end)
+def campaigns_page(
+    ui: PageUi,
+    start: str | None = None,
+    end: str | None = None,
+    sort: str = "created",
+    order: str = "desc",
+    page: int = 1,
+) -> Response:
+    return _list_page(ui, ListView.of(start, end, sort, order, page))
+
+
+def _list_page(ui: Ui, view: ListView, error: str | None = None) -> HTMLResponse:
+    """The campaign list: alerts, the ROI chart and the table of this page (sorted), with bulk actions."""
+    all_rows = _rows(ui, view.start, view.end)
+    pg = paged(_ordered(all_rows, view), view.page, LIST_PAGE)
+    rows: list[CampaignRow] = pg.rows
     t = ui.t
     fig = go.Figure()
     if rows:
@@ -107,16 +164,54 @@ def campaigns_page(ui: PageUi, start: str | None = None, end: str | None = None)
             marker={"symbol": "line-ew-open", "size": 28, "color": "#000", "line": {"width": 3}},
         )
     layout(fig, t("ROI vs target"), x=t("Campaign"), y=t("ROI (GMV ÷ spend)"), empty=t("No campaigns yet."))
-    alerts = [a for r in rows for a in campaign_alerts(ui, r.c, r.t)]
+    alerts = [a for r in all_rows for a in campaign_alerts(ui, r.c, r.t)]
     return ui.page(
         "campaigns.html",
-        rows=rows,
+        status=200 if error is None else 422,
+        pg=pg,
+        view=view,
         fig=fig_json(fig),
-        start=start,
-        end=end,
         alerts=alerts,
+        error=error,
         merchant_names=ui.merchant_names(),
     )
+
+
+@router.post("/campaigns/bulk", response_class=HTMLResponse, response_model=None)
+def bulk_change(
+    ui: FormUi,
+    action: str = Form(""),
+    ids: list[str] = Form(default_factory=list),
+    daily_budget: str = Form(""),
+    target_roi: str = Form(""),
+) -> Response:
+    """Pause, resume or edit (daily budget and/or target ROI) the ticked campaigns. Every campaign and value
+    is checked before anything changes: another merchant's campaign is 404, a bad value 422, and then none
+    of them changed."""
+    t = ui.t
+    camps = [visible_campaign(ui.store, ui.who, cid) for cid in dict.fromkeys(ids)]
+    try:
+        if not camps:
+            raise ValueError(t("Tick at least one campaign."))
+        if action in ("pause", "resume"):
+            status = CampaignStatus.PAUSED if action == "pause" else CampaignStatus.ACTIVE
+            for c in camps:
+                uc.set_status(ui.engine, ui.store, ui.who, c.id, status)
+            return redirect(f"/ui/?done=bulk_{'paused' if action == 'pause' else 'resumed'}")
+        if action != "edit":
+            raise ValueError(t("Choose what to do with the ticked campaigns."))
+        fields: dict[str, Any] = {}
+        if target_roi.strip():
+            fields["target_roi"] = _target_roi(t, target_roi)
+        if daily_budget.strip():
+            fields["daily_budget_micros"] = _budget(t, ui.currency, daily_budget)
+        if not fields:
+            raise ValueError(t("Give a new daily budget, a new target ROI, or both."))
+        for c in camps:
+            uc.update_campaign(ui.engine, ui.store, ui.who, c.id, CampaignPatch(**fields))
+        return redirect("/ui/?done=bulk_saved")
+    except (DomainError, ValueError) as exc:
+        return _list_page(ui, ListView(), str(exc))
 
 
 @router.get("/campaigns.csv", response_model=None)
@@ -171,20 +266,8 @@ class CampaignForm:
         name = self.name.strip()
         if not name or len(name) > 200:
             raise ValueError(t("Give the campaign a name (1–200 characters)."))
-        try:
-            roi = Decimal(self.target_roi.strip())
-        except InvalidOperation:
-            raise ValueError(t("Target ROI must be a number, e.g. 3.00.")) from None
-        if not (MIN_TARGET_ROI <= roi <= MAX_TARGET_ROI) or roi != roi.quantize(Decimal("0.01")):
-            raise ValueError(t("Target ROI must lie between 0.10 and 100, with at most two decimals."))
-        try:
-            budget = int(parse_amount(self.budget_cny.strip()))
-        except (DomainError, ValueError, InvalidOperation):
-            raise ValueError(
-                t("Daily budget must be an amount in {cur}, e.g. 200.00.", cur=currency)
-            ) from None
-        if not MIN_DAILY_BUDGET_MICROS <= budget <= MAX_DAILY_BUDGET_MICROS:
-            raise ValueError(t("Daily budget must lie between 0.01 and 10,000,000 {cur}.", cur=currency))
+        roi = _target_roi(t, self.target_roi)
+        budget = _budget(t, currency, self.budget_cny)
         if not self.product_ids:
             raise ValueError(t("Choose at least one product."))
         return {
@@ -193,6 +276,28 @@ class CampaignForm:
             "daily_budget_micros": budget,
             "product_ids": self.product_ids,
         }
+
+
+def _target_roi(t: Translator, text: str) -> Decimal:
+    """A target ROI as typed, checked (a ``ValueError`` in the page's language if not)."""
+    try:
+        roi = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(t("Target ROI must be a number, e.g. 3.00.")) from None
+    if not (MIN_TARGET_ROI <= roi <= MAX_TARGET_ROI) or roi != roi.quantize(Decimal("0.01")):
+        raise ValueError(t("Target ROI must lie between 0.10 and 100, with at most two decimals."))
+    return roi
+
+
+def _budget(t: Translator, currency: str, text: str) -> int:
+    """A daily budget as typed, in micros, checked (a ``ValueError`` in the page's language if not)."""
+    try:
+        budget = int(parse_amount(text.strip()))
+    except (DomainError, ValueError, InvalidOperation):
+        raise ValueError(t("Daily budget must be an amount in {cur}, e.g. 200.00.", cur=currency)) from None
+    if not MIN_DAILY_BUDGET_MICROS <= budget <= MAX_DAILY_BUDGET_MICROS:
+        raise ValueError(t("Daily budget must lie between 0.01 and 10,000,000 {cur}.", cur=currency))
+    return budget
 
 
 def posted_form(
@@ -268,7 +373,8 @@ def _domain_message(ui: Ui, text: str) -> str:
         return ui.t("Choose the merchant the campaign is for.")
     if text.startswith("product_ids:"):
         return ui.t(
-            "Some products are unknown or belong to another merchant: {ids}", ids=text.rsplit(":", 1)[-1].strip()
+            "Some products are unknown or belong to another merchant: {ids}",
+            ids=text.rsplit(":", 1)[-1].strip(),
         )
     return text
 
@@ -310,10 +416,13 @@ def _loss_rows(ui: Ui, by_product: list[tuple[str, str, int]], limit: int = 20) 
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse, response_model=None)
-def campaign_page(ui: PageUi, campaign_id: str) -> Response:
+def campaign_page(ui: PageUi, campaign_id: str, start: str | None = None, end: str | None = None) -> Response:
+    """One campaign: its figures, charts and daily table over ``[start, end]`` (every settled day when both
+    are empty); what limits delivery, the guarantee statement and lost auctions as of now."""
     engine, store, t = ui.engine, ui.store, ui.t
     c = visible_campaign(store, ui.who, campaign_id)
-    days = campaign_days(engine, c.id)
+    start, end = _day_param(start), _day_param(end)
+    days = [d for d in campaign_days(engine, c.id) if _in_range(d.day, start, end)]
     x = [d.day for d in days]
     cur = ui.currency
     no_days = t("No settled days yet.")
@@ -356,7 +465,7 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         y=t("auctions lost"),
         empty=t("No lost auctions recorded."),
     )
-    total = _totals(engine, c.id)
+    total = _range_totals(engine, c.id, start, end)
     diag = diagnosis.explain_campaign(t, cur, engine, store, c, ui.accounts.losses(c.id))
     guarantee = diagnosis.guarantee_view(t, cur, engine.statement(c.id), str(c.target_roi))
     titles = {
@@ -367,6 +476,8 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         "campaign.html",
         c=campaign_out(c),
         days=days,
+        start=start,
+        end=end,
         total=total,
         diag=diag,
         guarantee=guarantee,
@@ -374,7 +485,7 @@ def campaign_page(ui: PageUi, campaign_id: str) -> Response:
         samples=one_each,
         loss_rows=_loss_rows(ui, lr.by_product),
         titles=titles,
-        alerts=campaign_alerts(ui, c, total),
+        alerts=campaign_alerts(ui, c, _totals(engine, c.id)),
         incrementality=forecast_uc.incrementality_view(engine, store, ui.who, c.id),
         figs={
             "money": fig_json(money),

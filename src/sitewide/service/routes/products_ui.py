@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sitewide.domain.types import DomainError
 from sitewide.service.present import eligibility_out, shop_score_out
-from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, paged, redirect
 from sitewide.service.scope import visible_product
 from sitewide.service.usecases import appeals as uc
 from sitewide.service.usecases.catalogue import list_shops, visible_products
@@ -60,20 +60,8 @@ def products_page(ui: PageUi, only: str = "all", q: str = "", sort: str = "title
         "eligibility": lambda r: (r["eligible"], r["p"].title.lower()),
     }[sort]
     rows.sort(key=key)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return ui.page(
-        "products.html",
-        rows=shown,
-        total=len(rows),
-        only=only,
-        q=q,
-        sort=sort,
-        page=page,
-        pages=pages,
-        shop_names=shops,
-    )
+    pg = paged(rows, page, PAGE_SIZE)
+    return ui.page("products.html", pg=pg, only=only, q=q, sort=sort, shop_names=shops)
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse, response_model=None)

@@ -101,7 +101,13 @@ def currency_of(request: Request) -> str:
 def page(request: Request, name: str, who: Principal | None, status: int = 200, **ctx: Any) -> HTMLResponse:
     """Render a page in the request's language (``_`` translates, ``t.code`` words a code) and currency."""
     tr = tr_of(request)
-    base: dict[str, Any] = {"who": who, "_": tr.gettext, "t": tr, "lang": tr.lang, "html_lang": HTML_LANG[tr.lang]}
+    base: dict[str, Any] = {
+        "who": who,
+        "_": tr.gettext,
+        "t": tr,
+        "lang": tr.lang,
+        "html_lang": HTML_LANG[tr.lang],
+    }
     base.update(currency=currency_of(request), langs=LANGS, path=request.url.path)
     done = request.query_params.get("done")  # a success message after a form: ?done=created
     if done and tr.has(f"done.{done}"):
@@ -167,6 +173,23 @@ def form_ui(request: Request, who: Annotated[Principal, Depends(require_form_log
 
 PageUi = Annotated[Ui, Depends(page_ui)]  # a page: logged in
 FormUi = Annotated[Ui, Depends(form_ui)]  # a form post: logged in, from this site
+
+
+@dataclass(frozen=True)
+class Paged:
+    """One page of a list: its rows, the 1-based page number (clamped into range), the page count and the
+    number of rows over all pages."""
+
+    rows: list[Any]
+    page: int
+    pages: int
+    total: int
+
+
+def paged(rows: list[Any], page: int, size: int) -> Paged:
+    pages = max(1, -(-len(rows) // size))
+    page = min(max(1, page), pages)
+    return Paged(rows[(page - 1) * size : page * size], page, pages, len(rows))
 
 
 def redirect(url: str) -> RedirectResponse:
