@@ -65,3 +65,49 @@ def test_merchant_runs_a_campaign_level_experiment_from_the_console(
     camp = m1.get(f"/campaigns/{cid}").json()
     assert camp["status"] == "active" and camp["target_roi"] == "2.00"
     assert "applied" in ui.get("/ui/experiments").text
+
+
+def test_the_verdict_reads_in_the_page_language(
+    app: FastAPI, m1: TestClient, new_key: Callable[[str], str]
+) -> None:
+    from sitewide.i18n import translator
+    from sitewide.service.routes.experiments_ui import _stop_reason, verdict_words
+    from sitewide.service.usecases import experiments as uc
+
+    cid = m1.post(
+        "/campaigns",
+        json={
+            "name": "drives",
+            "product_ids": ["p00"],
+            "target_roi": "3.00",
+            "daily_budget_micros": 80_000_000,
+        },
+    ).json()["id"]
+    ui = login(app, new_key("m1"))
+    r = ui.post(
+        "/ui/experiments",
+        data={"name": "roi", "campaign_id": cid, "kind": "campaign", "b_value": "2.00", "cap_cny": "40.00"},
+        follow_redirects=False,
+    )
+    xid = r.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    engine, store = app.state.engine, app.state.store
+    en, zh = translator("en"), translator("zh")
+    for step in ("running", "stopped"):
+        exp = store.get_experiment(xid)
+        assert exp is not None
+        raw = uc.results(engine, store, exp, act=False)
+        assert verdict_words(en, raw) == raw.verdict  # the same sentence as the API's, word for word
+        words = verdict_words(zh, raw)
+        assert "keep" not in words and "Stopped" not in words and "data yet" not in words, words
+        page = ui.get(f"/ui/experiments/{xid}?lang=zh").text
+        assert words in page
+        if step == "running":
+            assert "继续运行" in words
+            ui.post(f"/ui/experiments/{xid}/stop", data={"winner": "B"})
+        else:
+            assert words.startswith("已停止（在控制台中停止），现投放 B。")
+    assert _stop_reason(zh, "guardrail: arm B ROI 1.20 < 2.00 after 31 orders") == (
+        "护栏：方案 B 在 31 笔订单后 ROI 1.20 低于 2.00"
+    )
+    assert _stop_reason(zh, "conclusive on GMV per impression") == "千次展示成交额已有定论"
+    assert _stop_reason(zh, "the merchant's own words") == "the merchant's own words"

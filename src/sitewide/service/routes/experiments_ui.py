@@ -6,6 +6,8 @@ Same login, scoping and same-origin rule as the rest of the dashboard (:mod:`.ui
 
 from __future__ import annotations
 
+import math
+import re
 from decimal import InvalidOperation
 from typing import Any
 
@@ -15,13 +17,16 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError as PydanticError
 
 from sitewide.api.experiments import ExperimentIn
+from sitewide.domain.experiments import ExperimentStatus
 from sitewide.domain.money import parse_amount
-from sitewide.domain.sequential import Metric
+from sitewide.domain.sequential import METRIC_LABEL, Metric
 from sitewide.domain.types import DomainError
+from sitewide.i18n import Translator
 from sitewide.service.present import result_out
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import owner_filter
 from sitewide.service.usecases import experiments as uc
+from sitewide.service.usecases.experiments import ExperimentResult
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -140,10 +145,94 @@ def _lift_chart(ui: Ui, res: Any) -> str:
     return fig_json(fig)
 
 
+# the reasons a test stops, as the use case writes them (sitewide.domain.experiments.guardrail_breach, ...)
+CONCLUSIVE = re.compile(r"conclusive on (?P<metric>.+)")
+ROI_FLOOR = re.compile(
+    r"guardrail: arm (?P<arm>\S+) ROI (?P<roi>\S+) < (?P<floor>\S+) after (?P<n>\d+) orders"
+)
+CTR_DROP = re.compile(
+    r"guardrail: arm (?P<arm>\S+) CTR (?P<lift>\S+) % \(at most (?P<upper>\S+) %\), "
+    r"below the allowed −(?P<drop>\d+) %"
+)
+
+
+def verdict_words(t: Translator, r: ExperimentResult) -> str:
+    """The verdict sentence in the page's language, from the same figures as the use case's (English)
+    ``verdict``: the primary metric's best treatment against the control; a stopped test says why and what
+    it serves."""
+    exp = r.experiment
+    primary = r.comparisons[exp.metric]
+    best = max(range(len(primary)), key=lambda i: primary[i].diff if primary[i].significant else -1e300)
+    c = primary[best]
+    a, b = exp.arms[0].name, exp.arms[best + 1].name
+    running = exp.status is ExperimentStatus.RUNNING
+    metric = t.code("metric", exp.metric.value)
+    pct, hw = 100 * c.lift, 100 * c.lift_halfwidth
+    band = f"{abs(pct):.1f} % ± {hw:.1f} %" if math.isfinite(hw) else f"{abs(pct):.1f} %"
+    sign, keep = ("+" if pct >= 0 else "−"), (b if c.diff > 0 else a)
+    if not math.isfinite(c.lift):
+        text = (
+            t("{b} vs {a}: no {metric} data yet: keep running", a=a, b=b, metric=metric)
+            if running
+            else t("{b} vs {a}: no {metric} data yet", a=a, b=b, metric=metric)
+        )
+    elif not c.significant:
+        text = (
+            t("{b} vs {a}: {metric} {sign}{band}, not conclusive yet: keep running",
+              a=a, b=b, metric=metric, sign=sign, band=band)
+            if running
+            else t("{b} vs {a}: {metric} {sign}{band}, not conclusive", a=a, b=b, metric=metric, sign=sign,
+                   band=band)
+        )  # fmt: skip
+    elif c.diff > 0:
+        text = (
+            t("{b} lifts {metric} by {band}: stop, keep {arm}", b=b, metric=metric, band=band, arm=keep)
+            if running
+            else t("{b} lifts {metric} by {band}", b=b, metric=metric, band=band)
+        )
+    else:
+        text = (
+            t("{b} lowers {metric} by {band}: stop, keep {arm}", b=b, metric=metric, band=band, arm=keep)
+            if running
+            else t("{b} lowers {metric} by {band}", b=b, metric=metric, band=band)
+        )
+    if running:
+        return text
+    return t(
+        "Stopped ({reason}), serving {arm}. {verdict}.",
+        reason=_stop_reason(t, exp.stop_reason or ""),
+        arm=exp.winner or a,
+        verdict=text,
+    )
+
+
+def _stop_reason(t: Translator, reason: str) -> str:
+    """Why a test stopped, in the page's language (a reason given through the API: as written)."""
+    if m := CONCLUSIVE.fullmatch(reason):
+        labels = {v: k for k, v in METRIC_LABEL.items()}
+        metric = labels.get(m["metric"])
+        return t("conclusive on {metric}", metric=t.code("metric", metric.value) if metric else m["metric"])
+    if m := ROI_FLOOR.fullmatch(reason):
+        return t("guardrail: arm {arm} ROI {roi} < {floor} after {n} orders", **m.groupdict())
+    if m := CTR_DROP.fullmatch(reason):
+        return t("guardrail: arm {arm} CTR {lift} % (at most {upper} %), below the allowed −{drop} %",
+                 **m.groupdict())  # fmt: skip
+    if reason == "stopped from the console":
+        return t("stopped from the console")
+    return reason
+
+
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse, response_model=None)
 def experiment_page(ui: PageUi, experiment_id: str) -> Response:
-    res = result_out(uc.results(ui.engine, ui.store, uc.visible(ui.store, ui.who, experiment_id)))
-    return ui.page("experiment.html", res=res, e=res.experiment, fig=_lift_chart(ui, res))
+    raw = uc.results(ui.engine, ui.store, uc.visible(ui.store, ui.who, experiment_id))
+    res = result_out(raw)
+    return ui.page(
+        "experiment.html",
+        res=res,
+        e=res.experiment,
+        verdict=verdict_words(ui.t, raw),
+        fig=_lift_chart(ui, res),
+    )
 
 
 def _act(ui: Ui, experiment_id: str, apply: bool, winner: str) -> Response:
