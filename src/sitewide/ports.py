@@ -21,7 +21,7 @@ from sitewide.domain.accounts import (
     Principal,
     Role,
 )
-from sitewide.domain.budget_lease import DayDraws
+from sitewide.domain.budget_lease import DayDraws, Draw
 from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.experiments import Experiment
@@ -155,12 +155,13 @@ class Store(Protocol):
     def runs_for_period(self, period: str) -> list[SettlementRun]: ...
     # shared serving state (issue 24): several serving processes over one store. ``store_version(name)``:
     # a counter bumped with every change of ``name`` ("campaigns"), polled to reload; budget leases
-    # (sitewide.domain.budget_lease): ``draw_budget`` atomically grants up to ``want`` of what is left of
-    # the campaign-day's budget, ``return_budget`` gives back the unused part (negative: an overdraft);
-    # ``add_spend`` adds the cost of ingested clicks per campaign, ``day_draws`` reads a day's rows.
+    # (sitewide.domain.budget_lease): ``draw_budgets`` grants each draw up to its ``want`` of what is left
+    # of the campaign-day's budget, ``return_budgets`` gives back the unused parts (negative: an overdraft),
+    # each batch in one transaction; ``add_spend`` adds the cost of ingested clicks per campaign,
+    # ``day_draws`` reads a day's rows.
     def store_version(self, name: str) -> int: ...
-    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int: ...
-    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None: ...
+    def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]: ...
+    def return_budgets(self, day: int, unused: Mapping[str, int]) -> None: ...
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None: ...
     def day_draws(self, day: int) -> dict[str, DayDraws]: ...
     def day_figures(

@@ -4,6 +4,7 @@ change made through one reaches the other (version poll). SQLite and PostgreSQL.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
+from sqlalchemy import event as sa_event
 
-from sitewide.domain.budget_lease import DayDraws, LeasePolicy, give_back, grant, overspend_bound
+from sitewide.domain.budget_lease import DayDraws, Draw, LeasePolicy, give_back, grant, overspend_bound
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, day_bounds
 from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, Shop, ValidationError
@@ -153,6 +155,63 @@ def test_a_campaign_change_reaches_the_other_engine(
     a.add_campaign(new)  # an event naming it, sent to b before b polled, is accepted
     b.record_events([Event("n1", EventKind.CLICK, DAY0 + 5, user_id="u", product_id="p06", campaign_id="c9")])
     assert "c9" in b.campaign_ids()
+
+
+def test_one_serve_batch_draws_every_campaign_in_one_transaction(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """The first batch of the day wants a slice for every campaign: one store call, one transaction (not one
+    per campaign: that made 2-worker PostgreSQL serving crawl)."""
+    eng = seeded_engine(store, shops, products, campaigns, SHARED)
+    calls: list[list[str]] = []
+    inside, begins = [False], [0]
+    inner = store.draw_budgets
+
+    @sa_event.listens_for(store.engine, "begin")
+    def _begin(_conn: object) -> None:
+        begins[0] += inside[0]
+
+    def counted(day: int, draws: list[Draw]) -> dict[str, int]:
+        calls.append([d.campaign_id for d in draws])
+        inside[0] = True
+        try:
+            return inner(day, draws)
+        finally:
+            inside[0] = False
+
+    store.draw_budgets = counted  # type: ignore[method-assign]
+    n = len(QUERIES)
+    eng.serve_batch(
+        RequestBatch([f"r{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4)
+    )
+    assert calls == [["c1", "c2"]] and begins == [1]
+    drawn = store.day_draws(DAY0 // DAY_MS)
+    assert {c: r.drawn_micros for c, r in drawn.items()} == {c.id: c.daily_budget_micros // 10 for c in campaigns}
+
+
+def test_concurrent_batches_of_draws_never_grant_past_the_budget(store: SqlStore) -> None:
+    """Four threads (four processes' worth of connections) draw and return on the same rows at once: what
+    was granted, net of returns, is what the rows say was drawn, and never more than the budget."""
+    budget, day = 10_000_000, 7
+    granted = [0] * 4
+
+    def work(k: int) -> None:
+        for step in range(15):
+            got = store.draw_budgets(day, [Draw(f"c{i}", budget, 700_000) for i in range(3)])
+            granted[k] += sum(got.values())
+            if step % 3 == 0:
+                store.return_budgets(day, {"c0": 100_000, "c2": 100_000})
+                granted[k] -= 200_000
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = store.day_draws(day)
+    assert sum(r.drawn_micros for r in rows.values()) == sum(granted)
+    assert all(r.drawn_micros <= budget for r in rows.values())
+    assert rows["c1"].drawn_micros == budget  # 60 draws of 0.7M: the budget ran out
 
 
 def test_grants_never_pass_the_budget_and_returns_come_back() -> None:

@@ -23,9 +23,10 @@ underspend by it (never overspend).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import BoolArray, IntArray, ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,55 @@ def give_back(row: DayDraws, unused_micros: int) -> DayDraws:
     return DayDraws(row.budget_micros, max(0, row.drawn_micros - unused_micros), row.spent_micros)
 
 
-def needs_slice(held_micros: int, used_micros: int, slot_micros: int) -> bool:
-    """Whether a process must draw before it may admit one more slot of expected cost ``slot_micros``."""
-    return used_micros + max(1, slot_micros) > held_micros
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """One campaign's part of a batch of draws: up to ``want_micros`` under the budget in force now."""
+
+    campaign_id: str
+    budget_micros: int
+    want_micros: int
+
+
+# a change of one campaign-day row: the old row → (micros granted, the new row)
+RowChange = Callable[[DayDraws], tuple[int, DayDraws]]
+
+
+def draw_changes(draws: Sequence[Draw]) -> dict[str, RowChange]:
+    """The row changes of a batch of draws, by campaign (what a store applies in one transaction)."""
+    return {d.campaign_id: _granting(d) for d in draws}
+
+
+def return_changes(unused: Mapping[str, int]) -> dict[str, RowChange]:
+    """The row changes of returning ``unused`` micros per campaign (nothing is granted)."""
+    return {cid: _returning(int(micros)) for cid, micros in unused.items()}
+
+
+def apply_changes(
+    rows: Mapping[str, DayDraws], changes: Mapping[str, RowChange]
+) -> tuple[dict[str, int], dict[str, DayDraws]]:
+    """What each change grants and the rows it changed (a row it leaves as it was is not among them)."""
+    got: dict[str, int] = {}
+    changed: dict[str, DayDraws] = {}
+    for cid, change in changes.items():
+        got[cid], new = change(rows[cid])
+        if new != rows[cid]:
+            changed[cid] = new
+    return got, changed
+
+
+def _granting(d: Draw) -> RowChange:
+    return lambda row: grant(row, d.want_micros, d.budget_micros)
+
+
+def _returning(micros: int) -> RowChange:
+    return lambda row: (0, give_back(row, micros))
+
+
+def needs_slice(held_micros: IntArray, used_micros: IntArray, slot_micros: int) -> BoolArray:
+    """Which campaigns (one entry each) must draw before they may admit one more slot of expected cost
+    ``slot_micros``."""
+    short: BoolArray = used_micros + max(1, slot_micros) > held_micros
+    return short
 
 
 def overspend_bound(max_slots_per_batch: int, max_cpc_micros: int, processes: int) -> int:

@@ -28,14 +28,14 @@ this process ingested and the day's spend across processes as last read from the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
-from sitewide.domain.budget_lease import DayDraws, LeasePolicy, needs_slice
+from sitewide.domain.budget_lease import DayDraws, Draw, LeasePolicy, needs_slice
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
 
@@ -66,8 +66,8 @@ class PacingConfig:
 class LeaseStore(Protocol):
     """What the pacer needs of the store for leases (the Store port has it)."""
 
-    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int: ...
-    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None: ...
+    def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]: ...
+    def return_budgets(self, day: int, unused: Mapping[str, int]) -> None: ...
     def day_draws(self, day: int) -> dict[str, DayDraws]: ...
 
 
@@ -141,10 +141,9 @@ class Pacer:
             self.held[dst], self.used[dst] = old_lease[0][src], old_lease[1][src]
             self.shared[dst], self.since[dst] = old_lease[2][src], old_lease[3][src]
         gone = set(old_row) - set(self.row)
-        if self._lease_store is not None and self.day >= 0:  # a deleted campaign's lease goes back
-            for cid in gone:
-                k = old_row[cid]
-                self._lease_store.return_budget(cid, self.day, int(old_lease[0][k] - old_lease[1][k]))
+        if self._lease_store is not None and self.day >= 0 and gone:  # a deleted campaign's lease goes back
+            unused = {cid: int(old_lease[0][old_row[cid]] - old_lease[1][old_row[cid]]) for cid in gone}
+            self._lease_store.return_budgets(self.day, unused)
         if self.day < 0:
             return
         self.bidders = []
@@ -180,9 +179,13 @@ class Pacer:
     def release(self) -> None:
         """Give back what this process holds of today's budgets and did not use (an overdraft, negative)."""
         if self._lease_store is not None and self.day >= 0:
-            for i, c in enumerate(self.campaigns):
-                if self.held[i] or self.used[i]:
-                    self._lease_store.return_budget(c.id, self.day, int(self.held[i] - self.used[i]))
+            unused = {
+                c.id: int(self.held[i] - self.used[i])
+                for i, c in enumerate(self.campaigns)
+                if self.held[i] or self.used[i]
+            }
+            if unused:
+                self._lease_store.return_budgets(self.day, unused)
         for a in (self.held, self.used, self.shared, self.since):
             a[:] = 0
 
@@ -263,22 +266,25 @@ class Pacer:
         return fits & under_cap
 
     def _leased(self, wanted: BoolArray) -> BoolArray:
-        """Which campaigns this process holds enough lease for to admit one more slot; a wanted campaign
-        short of it draws one slice first (at most one draw per campaign and tick once a draw came back
-        empty)."""
+        """Which campaigns this process holds enough lease for to admit one more slot; every wanted campaign
+        short of it draws one slice first, all in one store transaction (at most one draw per campaign and
+        tick once a draw came back empty)."""
         assert self._lease_store is not None and self.config.leases is not None
-        ok = np.zeros(len(self.campaigns), dtype=bool)
-        for i, c in enumerate(self.campaigns):
-            short = needs_slice(int(self.held[i]), int(self.used[i]), self.reserve)
-            if short and wanted[i] and not self._dry[i] and self.day >= 0:
-                budget = int(self.budget[i])
-                got = self._lease_store.draw_budget(
-                    c.id, self.day, budget, self.config.leases.slice_micros(budget)
-                )
-                self.held[i] += got
-                self._dry[i] = got == 0
-                short = needs_slice(int(self.held[i]), int(self.used[i]), self.reserve)
-            ok[i] = not short
+        short = needs_slice(self.held, self.used, self.reserve)
+        ask = np.flatnonzero(short & wanted & ~self._dry) if self.day >= 0 else np.zeros(0, np.int64)
+        if len(ask):
+            policy = self.config.leases
+            draws = [
+                Draw(self.campaigns[i].id, int(self.budget[i]), policy.slice_micros(int(self.budget[i])))
+                for i in ask
+            ]
+            got = self._lease_store.draw_budgets(self.day, draws)
+            for i in ask:
+                g = got.get(self.campaigns[i].id, 0)
+                self.held[i] += g
+                self._dry[i] = g == 0
+            short = needs_slice(self.held, self.used, self.reserve)
+        ok: BoolArray = ~short
         return ok
 
     def offered(self, campaign: IntArray, value: FloatArray) -> None:

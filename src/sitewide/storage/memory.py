@@ -6,7 +6,14 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from sitewide.domain.budget_lease import DayDraws, give_back, grant
+from sitewide.domain.budget_lease import (
+    DayDraws,
+    Draw,
+    RowChange,
+    apply_changes,
+    draw_changes,
+    return_changes,
+)
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
@@ -94,16 +101,20 @@ class MemoryStore:
         with self._lock:
             return self._versions.get(name, 0)
 
-    def draw_budget(self, campaign_id: str, day: int, budget_micros: int, want_micros: int) -> int:
+    def _change(
+        self, day: int, changes: Mapping[str, RowChange], budgets: Mapping[str, int]
+    ) -> dict[str, int]:
         with self._lock:
-            row = self._draws.get((campaign_id, day), DayDraws(budget_micros))
-            got, self._draws[(campaign_id, day)] = grant(row, want_micros, budget_micros)
+            rows = {cid: self._draws.get((cid, day), DayDraws(budgets.get(cid, 0))) for cid in changes}
+            got, changed = apply_changes(rows, changes)
+            self._draws.update({(cid, day): r for cid, r in (rows | changed).items()})
             return got
 
-    def return_budget(self, campaign_id: str, day: int, unused_micros: int) -> None:
-        with self._lock:
-            row = self._draws.get((campaign_id, day), DayDraws(0))
-            self._draws[(campaign_id, day)] = give_back(row, unused_micros)
+    def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]:
+        return self._change(day, draw_changes(draws), {d.campaign_id: d.budget_micros for d in draws})
+
+    def return_budgets(self, day: int, unused: Mapping[str, int]) -> None:
+        self._change(day, return_changes(unused), {})
 
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None:
         with self._lock:
