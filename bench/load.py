@@ -2,14 +2,19 @@
 
 Load: for each backend × workers, closed-loop clients (asyncio + httpx, ``--concurrency`` levels) post
 ``POST /serve`` (one search request, 10 slots) and ``POST /events`` (batches of 100 events) for a fixed time
-each; the max sustainable rate is the best throughput of a level without errors, with its p50/p99 latency
-(client-side, request sent → answer read). Several workers run with ``shared_serving`` (budget leases).
+each, after an untimed warm-up (1 s, or a third of a window); the max sustainable rate is the best throughput of
+a level without errors, with its p50/p99 latency (client-side, request sent → answer read). Every cell has
+a database of its own; all servers start side by side, then are measured one at a time while the others
+wait idle (start-up is most of a ``--quick`` run, which also leaves out SQLite with 2 workers). Several workers run with ``shared_serving`` (budget leases).
 
 Soak (``--soak SECONDS``; CI runs 60 s through ``tests/test_load_soak.py``, the documented full run is 600):
 PostgreSQL with 2 workers at 70 % of the max events rate measured first (open loop, one batch at a time
 per tick), half serve, half events; every event batch is retried until acknowledged. At the end
 ``soak_lost_events`` = distinct event ids acknowledged − ids stored (0 = none lost), the servers' peak RSS
 growth (sum over worker processes, after warm-up) and p99 under soak vs idle p99 (the same requests at 2/s).
+
+Lease draws: the first serve batch of a day draws a slice for every campaign in one store transaction;
+``lease_draws_first_batch_ms`` times that against the same draws made one transaction per campaign.
 
 Everything is loopback and bounded in time and count. ``python bench/load.py [--quick] [--soak S]``.
 """
@@ -42,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, unreachable_reason  # noqa: E402
 
 from events import KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402  (bench/events.py)
+from sitewide.domain.budget_lease import Draw  # noqa: E402
 from sitewide.storage.sql import SqlStore  # noqa: E402
 from sitewide.wiring import seeded_engine  # noqa: E402
 
@@ -86,55 +92,70 @@ def seed(url: str) -> None:
     seeded_engine(SqlStore.from_url(url), shops, prods, camps)
 
 
-@contextlib.contextmanager
-def server(url: str, workers: int) -> Iterator[tuple[str, int]]:
-    """``uvicorn --factory sitewide.service.app:create_app`` on a free loopback port; yields (base, pid)."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        SITEWIDE_DATABASE_URL=url,
-        SITEWIDE_OPERATOR_KEY=KEY,
-        SITEWIDE_LOAD_CATALOGUE="0",
-        SITEWIDE_SHARED_SERVING="1" if workers > 1 else "0",
-        SITEWIDE_CAMPAIGN_POLL_MS="1000",
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "sitewide.service.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
+class Server:
+    """``uvicorn --factory sitewide.service.app:create_app`` on a free loopback port, started at once and waited
+    for by :meth:`ready` (so that several servers can start side by side)."""
+
+    def __init__(self, url: str, workers: int) -> None:
+        port = free_port()
+        env = dict(os.environ)
+        env.update(
+            SITEWIDE_DATABASE_URL=url,
+            SITEWIDE_OPERATOR_KEY=KEY,
+            SITEWIDE_LOAD_CATALOGUE="0",
+            SITEWIDE_SHARED_SERVING="1" if workers > 1 else "0",
+            SITEWIDE_CAMPAIGN_POLL_MS="1000",
+        )
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "sitewide.service.app:create_app"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+        self.workers = workers
+        self.proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.base = f"http://127.0.0.1:{port}"
+
+    def ready(self, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
                     break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start (exit {proc.poll()})")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start (exit {self.proc.poll()})")
             time.sleep(0.3)
-        if workers > 1:  # every worker up: a few more answers, then a pause for the slower ones
-            time.sleep(2.0)
-        yield base, proc.pid
-    finally:
+
+    def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(self.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def servers(specs: list[tuple[str, int]]) -> Iterator[list[Server]]:
+    """Servers for (url, workers) pairs, all started at once; yields them once every one answers (and the
+    later workers of a several-worker server had a moment to come up)."""
+    started: list[Server] = []
+    try:
+        for url, workers in specs:
+            started.append(Server(url, workers))
+        for s in started:
+            s.ready()
+        if any(s.workers > 1 for s in started):
+            time.sleep(2.0)
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+@contextlib.contextmanager
+def server(url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """One server; yields (base URL, pid)."""
+    with servers([(url, workers)]) as (s,):
+        yield s.base, s.pid
 
 
 class Traffic:
@@ -211,36 +232,53 @@ async def closed_loop(
 def max_rate(
     base: str, make: Callable[[], tuple[str, dict[str, object]]], levels: list[int], s: float
 ) -> Cell:
-    """The best throughput over the concurrency levels among those without errors."""
+    """The best throughput over the concurrency levels among those without errors, after an untimed warm-up
+    (the first requests a worker answers pay for lazy start-up work: the first lease draws, the model's
+    first call; a sustainable rate is what follows)."""
+    asyncio.run(closed_loop(base, make, max(levels), min(1.0, s / 3)))
     cells = [asyncio.run(closed_loop(base, make, c, s)) for c in levels]
     ok = [c for c in cells if c.errors == 0] or cells
     return max(ok, key=lambda c: c.rps)
 
 
 @contextlib.contextmanager
-def backend(name: str, tmp: Path) -> Iterator[str | None]:
-    if name == "sqlite":
-        yield f"sqlite:///{tmp / f'load-{uuid.uuid4().hex[:6]}.sqlite'}"
-        return
+def postgres_server() -> Iterator[str | None]:
+    """The PostgreSQL server to use: ``SITEWIDE_TEST_POSTGRES_URL`` when it answers, else a throwaway cluster
+    from the OS packages, else None (SQLite only)."""
     url = os.environ.get(ENV_URL)
     if url and unreachable_reason(url) is None:
-        schema = f"load_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(url)
-        with admin.begin() as c:
-            c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        admin.dispose()
-        sep = "&" if "?" in url else "?"
-        try:
-            yield f"{url}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            drop_schema(url, schema)
+        yield url
         return
     try:
-        with ThrowawayCluster() as u:
-            yield u
+        cluster = ThrowawayCluster()
+        u = cluster.__enter__()
     except Exception as exc:  # no server binaries: SQLite only
         print(f"postgres: not available ({exc})", file=sys.stderr)
         yield None
+        return
+    try:
+        yield u
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def database(name: str, tmp: Path, pg: str | None) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a schema of its own on the PostgreSQL server ``pg``."""
+    if name == "sqlite":
+        yield f"sqlite:///{tmp / f'load-{uuid.uuid4().hex[:6]}.sqlite'}"
+        return
+    assert pg is not None
+    schema = f"load_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg)
+    with admin.begin() as c:
+        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    admin.dispose()
+    sep = "&" if "?" in pg else "?"
+    try:
+        yield f"{pg}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        drop_schema(pg, schema)
 
 
 async def open_loop(
@@ -278,6 +316,26 @@ async def open_loop(
             await asyncio.sleep(max(0.0, t0 + i / rate - now))
         await asyncio.gather(*tasks)
     return lat, retries
+
+
+def lease_draws(url: str, rounds: int = 3) -> tuple[float, float]:
+    """The first serve batch of a day draws a slice for every campaign: the time (ms, median of ``rounds``
+    fresh days) of one batched store call, and of the same draws one transaction per campaign (how the
+    pacer drew before). In-process, on the cell's own database."""
+    store = SqlStore.from_url(url)
+    budget = 50_000_000
+    ids = [f"c{i}" for i in range(N_CAMPAIGNS)]
+    one, batch = [], []
+    for r in range(rounds):
+        t = time.perf_counter()
+        for cid in ids:
+            store.draw_budgets(10_000 + 2 * r, [Draw(cid, budget, budget // 10)])
+        one.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        store.draw_budgets(10_001 + 2 * r, [Draw(cid, budget, budget // 10) for cid in ids])
+        batch.append(time.perf_counter() - t)
+    store.engine.dispose()
+    return float(np.median(batch)) * 1000, float(np.median(one)) * 1000
 
 
 def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float]:
@@ -336,27 +394,35 @@ def main() -> None:
     ap.add_argument("--no-load", action="store_true", help="soak only (at --rate)")
     ap.add_argument("--rate", type=float, default=0.0, help="soak rate, requests/s (default: 70 %% of max)")
     args = ap.parse_args()
-    seconds = 2.0 if args.quick else 8.0
+    seconds = 1.5 if args.quick else 8.0
     levels = [4] if args.quick else [2, 8, 32]
     rows: dict[tuple[str, str, int], Cell] = {}
     t_start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("sqlite", "postgres"):
-            with backend(name, Path(tmp)) as url:
-                if url is None:
-                    continue
-                seed(url)
-                for workers in (1, 2) if not args.no_load else ():
-                    with server(url, workers) as (base, _):
-                        tr = Traffic(f"{name}{workers}")
-                        rows[(name, "serve", workers)] = max_rate(base, tr.serve, levels, seconds)
-                        rows[(name, "events", workers)] = max_rate(base, tr.events, levels, seconds)
-                if name == "postgres" and args.soak > 0:
-                    ev = rows.get(("postgres", "events", 2))
-                    sv = rows.get(("postgres", "serve", 2))
-                    rate = args.rate or (0.7 * 2 / (1 / ev.rps + 1 / sv.rps) if ev and sv else 20.0)
-                    res = soak(url, 2, rate, args.soak)
-                    print(f"soak: {res} rate={rate:.1f}/s for {args.soak:.0f}s", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp, postgres_server() as pg, contextlib.ExitStack() as dbs:
+        # every (backend, workers) cell on a database of its own, all servers started side by side (start-up
+        # is most of a quick run), then measured one at a time while the others wait idle
+        cells = [(n, w) for n in ("sqlite", "postgres") if n == "sqlite" or pg for w in (1, 2)]
+        if args.quick:  # under a minute: several workers on SQLite (one writer at a time) is not the shape
+            cells = [c for c in cells if c != ("sqlite", 2)]
+        if args.no_load:
+            cells = [c for c in cells if c == ("postgres", 2)]
+        urls = {cell: dbs.enter_context(database(cell[0], Path(tmp), pg)) for cell in cells}
+        for url in urls.values():
+            seed(url)
+        draws = {n: lease_draws(u) for (n, w), u in urls.items() if w == 2}
+        if not args.no_load:
+            with servers([(urls[c], c[1]) for c in cells]) as started:
+                print(f"servers up after {time.monotonic() - t_start:.0f} s", file=sys.stderr)
+                for (name, workers), srv in zip(cells, started, strict=True):
+                    tr = Traffic(f"{name}{workers}")
+                    rows[(name, "serve", workers)] = max_rate(srv.base, tr.serve, levels, seconds)
+                    rows[(name, "events", workers)] = max_rate(srv.base, tr.events, levels, seconds)
+        if pg and args.soak > 0:
+            ev = rows.get(("postgres", "events", 2))
+            sv = rows.get(("postgres", "serve", 2))
+            rate = args.rate or (0.7 * 2 / (1 / ev.rps + 1 / sv.rps) if ev and sv else 20.0)
+            res = soak(urls[("postgres", 2)], 2, rate, args.soak)
+            print(f"soak: {res} rate={rate:.1f}/s for {args.soak:.0f}s", file=sys.stderr)
     with contextlib.suppress(OSError):
         print(f"load: {os.getloadavg()}", file=sys.stderr)
     for (name, kind, w), c in sorted(rows.items()):
@@ -368,6 +434,11 @@ def main() -> None:
         print(
             f"metric: load_{kind}_{unit}_{name}_{w}w={c.rps:.1f}{extra} p50_ms={c.p50_ms:.1f} "
             f"p99_ms={c.p99_ms:.1f} errors={c.errors}"
+        )
+    for name, (batch_ms, one_ms) in sorted(draws.items()):
+        print(
+            f"metric: lease_draws_first_batch_ms_{name}={batch_ms:.1f} baseline={one_ms:.1f} "
+            f"ratio={batch_ms / one_ms:.2f} campaigns={N_CAMPAIGNS} (baseline: one transaction per campaign)"
         )
     if args.soak > 0 and "res" in locals():
         print(
