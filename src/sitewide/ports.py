@@ -89,6 +89,14 @@ class ReportPage:
     total_rows: int
 
 
+class ChangeFeed(Protocol):
+    """Pushed notice of another process's change (PostgreSQL LISTEN/NOTIFY): ``fired()`` says whether one
+    came since the last call; ``close()`` stops listening."""
+
+    def fired(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """Persistence for merchants' objects, events and the ledger. Every write is atomic."""
@@ -158,8 +166,10 @@ class Store(Protocol):
     # (sitewide.domain.budget_lease): ``draw_budgets`` grants each draw up to its ``want`` of what is left
     # of the campaign-day's budget, ``return_budgets`` gives back the unused parts (negative: an overdraft),
     # each batch in one transaction; ``add_spend`` adds the cost of ingested clicks per campaign,
-    # ``day_draws`` reads a day's rows.
+    # ``day_draws`` reads a day's rows. ``changes(name)``: a feed that fires when another process bumps
+    # ``name`` (None where the store cannot push: the poll is then the only path).
     def store_version(self, name: str) -> int: ...
+    def changes(self, name: str) -> ChangeFeed | None: ...
     def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]: ...
     def return_budgets(self, day: int, unused: Mapping[str, int]) -> None: ...
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -57,14 +58,22 @@ def tight(campaigns: list[Campaign]) -> list[Campaign]:
     return [replace(campaigns[0], daily_budget_micros=Micros(1_500_000)), campaigns[1]]
 
 
-def drive(engines: list[Engine], batches: int) -> tuple[dict[str, int], int, int]:
+def drive(
+    engines: list[Engine], batches: int, step_s: float = 0.0, log: dict[tuple[int, int, str], int] | None = None
+) -> tuple[dict[str, int], int, int]:
     """Serve from each engine in turn and click every promoted slot (the worst case), the click posted to
-    the next engine (a load balancer need not send it back). Returns the spend per campaign, the most
-    promoted slots in one batch and the highest price per click."""
+    the next engine (a load balancer need not send it back); ``step_s``: the wall time (for the campaign
+    poll) that passes per step; ``log``: filled with the spend of (engine, step, campaign). Returns the spend
+    per campaign, the most promoted slots in one batch and the highest price per click."""
     spend: dict[str, int] = {}
     most_slots = top_cpc = 0
+    wall = [0.0]
+    if step_s:
+        for eng in engines:
+            eng.campaigns.wall = lambda: wall[0]
     for step in range(batches):
         ts = DAY0 + step * (DAY_MS // (batches + 1))
+        wall[0] = step * step_s
         for k, eng in enumerate(engines):
             n = len(QUERIES)
             out = eng.serve_batch(
@@ -95,6 +104,8 @@ def drive(engines: list[Engine], batches: int) -> tuple[dict[str, int], int, int
                 )
                 spend[cid] = spend.get(cid, 0) + price
                 top_cpc = max(top_cpc, price)
+                if log is not None:
+                    log[(k, step, cid)] = log.get((k, step, cid), 0) + price
             most_slots = max(most_slots, len(clicks))
             if clicks:
                 engines[(k + 1) % len(engines)].record_events(clicks)
@@ -121,6 +132,103 @@ def test_the_daily_budget_holds_across_two_engines(
         after = draws_of(store, c.id, day)
         assert after.spent_micros == spend.get(c.id, 0)  # every ingested click, counted once
         assert after.drawn_micros <= held[c.id]
+
+
+def test_the_overspend_bound_holds_at_the_default_one_second_poll(
+    store: SqlStore, shops: list[Shop], products: list[Product], tight: list[Campaign]
+) -> None:
+    """The default poll (1 s) with each engine serving a batch every 1/8 s: between two reads of the shared
+    spend an engine admits up to 8 batches' slots against clicks it has not seen (posted to the other one).
+    The overspend stays within the stated bound (8 batches per process at the most slots and the highest
+    price) and, closer, within what each engine actually admitted in its costliest 8 consecutive batches."""
+    cfg = EngineConfig(pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=1000))
+    a = seeded_engine(store, shops, products, tight, cfg)
+    b = seeded_engine(store, shops, products, tight, cfg)
+    log: dict[tuple[int, int, str], int] = {}
+    spend, most_slots, top_cpc = drive([a, b], BATCHES, step_s=0.125, log=log)
+    bound = overspend_bound(most_slots, top_cpc, processes=2, batches_per_poll=8)
+    for c in tight:
+        over = spend.get(c.id, 0) - c.daily_budget_micros
+        windows = [
+            max(sum(log.get((k, s, c.id), 0) for s in range(j, j + 8)) for j in range(BATCHES))
+            for k in range(2)
+        ]
+        assert over <= min(bound, sum(windows)), c.id
+    assert spend["c1"] >= 0.9 * tight[0].daily_budget_micros  # it did serve up to the budget
+
+
+def test_a_clean_close_returns_the_unused_leases(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    a = seeded_engine(store, shops, products, campaigns, SHARED)
+    b = seeded_engine(store, shops, products, campaigns, SHARED)
+    drive([a, b], 6)
+    day = DAY0 // DAY_MS
+    used = {c.id: int(a.campaigns.pacer.used[i] + b.campaigns.pacer.used[i]) for i, c in enumerate(campaigns)}
+    before = {c.id: draws_of(store, c.id, day).drawn_micros for c in campaigns}
+    assert all(before[c] > used[c] for c in before)  # each engine holds more than it used
+    a.close()
+    b.close()
+    for c in campaigns:  # what is left drawn is what the admitted slots were expected to cost
+        assert draws_of(store, c.id, day).drawn_micros == used[c.id]
+    a.close()  # twice: nothing more goes back
+    assert draws_of(store, "c1", day).drawn_micros == used["c1"]
+
+
+def test_the_app_returns_its_leases_when_it_shuts_down(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from sitewide.service.app import create_app
+    from sitewide.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    seeded_engine(SqlStore.from_url(url), shops, products, campaigns)
+    key = "sw_0123456789abcdef_lifespansecretlifespan"
+    settings = Settings(
+        database_url=url, data_dir=tmp_path, load_catalogue=False, shared_serving=True, operator_key=key
+    )
+    app = create_app(settings, announce=None)
+    day = DAY0 // DAY_MS
+    with TestClient(app) as client:
+        body = {"request_id": "r1", "user_id": "u1", "query": "usb flash drive", "slots": 4, "ts_ms": DAY0}
+        assert client.post("/serve", json=body, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        pacer = app.state.engine.campaigns.pacer
+        used = {c.id: int(pacer.used[i]) for i, c in enumerate(pacer.campaigns)}
+        held = {c: r.drawn_micros for c, r in SqlStore.from_url(url).day_draws(day).items()}
+        assert held and all(held[c] > used[c] for c in held)
+    after = SqlStore.from_url(url).day_draws(day)
+    assert {c: r.drawn_micros for c, r in after.items()} == {c: used[c] for c in held}
+
+
+def test_a_campaign_change_is_pushed_on_postgres_and_polled_elsewhere(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """With an hour between polls, only a push can bring another engine's pause: PostgreSQL's NOTIFY does,
+    within a few seconds; SQLite has no push and keeps serving until its next poll."""
+    hourly = EngineConfig(pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=3_600_000))
+    a = seeded_engine(store, shops, products, campaigns, hourly)
+    b = seeded_engine(store, shops, products, campaigns, hourly)
+    n = len(QUERIES)
+
+    def served(step: int) -> set[str]:
+        out = b.serve_batch(
+            RequestBatch([f"r{step}-{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4)
+        )
+        return {b.campaign_ids()[int(i)] for i in out.campaign_idx[out.promoted]}
+
+    assert "c1" in served(0)
+    a.update_campaign(replace(campaigns[0], status=CampaignStatus.PAUSED))
+    pushed = store.engine.dialect.name == "postgresql"
+    deadline = time.monotonic() + (10.0 if pushed else 2.0)
+    step = 1
+    while "c1" in served(step) and time.monotonic() < deadline:
+        step += 1
+        time.sleep(0.05)
+    assert ("c1" not in served(step)) is pushed
+    a.close()
+    b.close()
 
 
 def draws_of(store: SqlStore, campaign_id: str, day: int) -> DayDraws:

@@ -15,8 +15,10 @@ every poll (``campaign_poll_ms``) and stops admitting a campaign whose spend, as
 ingested since, leaves no room for one more slot. So spend passes the budget only by the clicks on slots
 admitted between a process's last read and the click that crossed the budget: per process, the slots of
 one poll interval at their per-click price, plus clicks still in flight then. With every admitted slot
-clicked at once and a poll every batch, that is :func:`overspend_bound` (one batch per process; tested
-with two engines on one database). Without leases or the shared spend each process would admit against the
+clicked at once, that is :func:`overspend_bound`: processes × batches per poll interval × slots per batch
+× price per click (tested with two engines on one database, polling every batch and at the default 1 s with
+8 batches a second each). At the measured HTTP rate (~20-30 requests/s per worker, a request is a batch)
+and the 1 s default that is ~30 batches' slots per worker; a shorter poll shrinks it in proportion. Without leases or the shared spend each process would admit against the
 whole budget: up to ``processes × budget``. A killed process never returns its slice: the campaign can
 underspend by it (never overspend).
 """
@@ -127,9 +129,13 @@ def needs_slice(held_micros: IntArray, used_micros: IntArray, slot_micros: int) 
     return short
 
 
-def overspend_bound(max_slots_per_batch: int, max_cpc_micros: int, processes: int) -> int:
+def overspend_bound(
+    max_slots_per_batch: int, max_cpc_micros: int, processes: int, batches_per_poll: int = 1
+) -> int:
     """The stated worst case above the daily budget when every admitted slot is clicked: each process can
-    have admitted one batch whose clicks it had not seen yet (see the module note)."""
-    if min(max_slots_per_batch, max_cpc_micros, processes) < 0:
-        raise ValidationError("slots, price and processes must be ≥ 0")
-    return processes * max_slots_per_batch * max_cpc_micros
+    have admitted the batches of one poll interval whose clicks it had not seen yet (see the module note).
+    ``batches_per_poll``: the batches a process serves between two reads of the shared spend — its serve
+    rate × ``campaign_poll_ms`` (a batch every request over HTTP), 1 when it polls every batch."""
+    if min(max_slots_per_batch, max_cpc_micros, processes, batches_per_poll) < 0:
+        raise ValidationError("slots, price, processes and batches must be ≥ 0")
+    return processes * batches_per_poll * max_slots_per_batch * max_cpc_micros

@@ -182,6 +182,12 @@ class Engine:
         with self._lock, self.serving.state_lock:
             self.campaigns.reload_experiments()
 
+    def close(self) -> None:
+        """Before this process stops serving (the app's shutdown): return its unused budget leases to the
+        store and stop listening for other processes' changes."""
+        with self._lock, self.serving.state_lock:
+            self.campaigns.close()
+
     # serving ----------------------------------------------------------------------------------------
     def retrieve(self, batch: RequestBatch) -> tuple[IntArray, FloatArray]:
         with self._rw.read():

@@ -4,6 +4,7 @@ spend), and the merchants' experiments."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.pacing import MakeBidder, Pacer
 from sitewide.experimentation import ExperimentRouter
-from sitewide.ports import Clock, Store
+from sitewide.ports import ChangeFeed, Clock, Store
 
 CAMPAIGNS = "campaigns"  # the store's version counter of the campaigns
 
@@ -49,6 +50,8 @@ class CampaignBook:
         self._experiments: ExperimentRouter | None = None
         self._version = -1  # the store's campaigns version this book was loaded at
         self._next_poll = 0.0  # monotonic time of the next look for another process's changes
+        self.wall: Callable[[], float] = time.monotonic  # seconds, for the poll (tests set their own)
+        self._feed: ChangeFeed | None = None  # pushed notice of another process's change (PostgreSQL)
 
     @property
     def ids(self) -> list[str]:
@@ -58,6 +61,8 @@ class CampaignBook:
         """Re-read the campaigns; only a changed campaign's bidder restarts (every campaign keeps today's
         spend, no rescan)."""
         if self.config.pacing.campaign_poll_ms is not None:
+            if self._feed is None:  # listen before reading: a change after this read is not missed
+                self._feed = self.store.changes(CAMPAIGNS)
             self._version = self.store.store_version(CAMPAIGNS)  # read before the rows: never newer
         camps = self.store.list_campaigns()
         self.campaigns = camps
@@ -85,12 +90,15 @@ class CampaignBook:
     def follow(self, *, now: bool = False) -> bool:
         """Reload when another serving process changed the campaigns: the store's version is read at most
         every ``campaign_poll_ms`` (``now``: at once), so a change reaches this process within that delay
-        plus one batch; the day's spend across processes is read at the same polls. Returns whether it
+        plus one batch — on PostgreSQL at the next batch after its NOTIFY arrives (the poll stays as the
+        fallback); the day's spend across processes is read at the same polls. Returns whether it
         reloaded."""
         poll = self.config.pacing.campaign_poll_ms
         if poll is None:
             return False
-        t = time.monotonic()
+        if self._feed is not None and self._feed.fired():
+            now = True
+        t = self.wall()
         if not now and t < self._next_poll:
             return False
         self._next_poll = t + poll / 1000
@@ -112,6 +120,14 @@ class CampaignBook:
         """Return this process's unused budget leases (before it stops)."""
         if self._pacer is not None:
             self._pacer.release()
+
+    def close(self) -> None:
+        """Before the process stops: return the leases and stop listening for changes. Serving again
+        afterwards still works (it draws anew and follows by polling)."""
+        self.release()
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def reload_experiments(self) -> None:
         """Re-read the merchants' experiments (arms, caps, winners) that serving follows."""

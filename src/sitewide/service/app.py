@@ -6,7 +6,8 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -137,7 +138,16 @@ def create_app(
     exists yet, one is generated, handed to ``announce`` once, and kept on ``app.state.bootstrap_operator_key``.
     """
     settings = settings or Settings()
+    owns_engine = engine is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:  # a clean shutdown returns this worker's unused budget leases
+            app.state.engine.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sitewide",
         version="0.1.0",
         docs_url=None,  # served by service.docs from local assets, not a CDN

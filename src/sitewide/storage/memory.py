@@ -101,6 +101,10 @@ class MemoryStore:
         with self._lock:
             return self._versions.get(name, 0)
 
+    def changes(self, name: str) -> None:
+        """One process's memory: nobody else changes it."""
+        return None
+
     def _change(
         self, day: int, changes: Mapping[str, RowChange], budgets: Mapping[str, int]
     ) -> dict[str, int]:

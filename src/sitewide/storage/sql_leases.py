@@ -1,5 +1,6 @@
 """The SQL store's shared serving state (a part of :class:`SqlStore`): budget leases drawn by several serving
-processes, and the version counters they poll to follow each other's changes."""
+processes, and the version counters they poll (and, on PostgreSQL, listen to) to follow each other's
+changes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from sitewide.domain.budget_lease import (
     draw_changes,
     return_changes,
 )
+from sitewide.ports import ChangeFeed
 from sitewide.storage.schema import Tables
+from sitewide.storage.sql_notify import PgListener, notify
 
 
 class SqlLeases:
@@ -104,6 +107,15 @@ class SqlLeases:
         t = self.t.versions
         self._insert_missing(conn, t, [{"name": name, "version": 0}])
         conn.execute(update(t).where(t.c.name == name).values(version=t.c.version + 1))
+        if self.engine.dialect.name == "postgresql":
+            notify(conn, name)
+
+    def changes(self, name: str) -> ChangeFeed | None:
+        """On PostgreSQL, a LISTEN on ``name``'s changes (:mod:`sitewide.storage.sql_notify`); elsewhere None
+        (the poll is the only path)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return PgListener(self.engine, name)
 
     def store_version(self, name: str) -> int:
         t = self.t.versions
