@@ -41,7 +41,7 @@ from sitewide.domain.types import (
     ValidationError,
 )
 from sitewide.engine import Engine, EngineConfig
-from sitewide.ports import Store
+from sitewide.ports import LedgerQuery, Store
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
 from sitewide.wiring import make_engine
@@ -278,7 +278,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @invariant()
     def no_day_is_charged_above_its_budget_and_charges_match_the_figures(self) -> None:
         charged: dict[tuple[str, str], int] = {}
-        for ln in self.store.ledger_entries(accounts=["merchant:m1:cash", "merchant:m2:cash"]):
+        for ln in self.store.ledger_entries(LedgerQuery(accounts=("merchant:m1:cash", "merchant:m2:cash"))):
             e = ln.entry
             assert e.campaign_id is not None and e.day is not None
             charged[(e.campaign_id, e.day)] = charged.get((e.campaign_id, e.day), 0) - int(e.amount_micros)
@@ -290,7 +290,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @invariant()
     def compensation_per_window_is_what_the_contract_says_under_the_terms_of_its_days(self) -> None:
         credit: dict[tuple[str, str], int] = {}
-        for ln in self.store.ledger_entries(accounts=["merchant:m1:ad_credit", "merchant:m2:ad_credit"]):
+        for ln in self.store.ledger_entries(LedgerQuery(accounts=("merchant:m1:ad_credit", "merchant:m2:ad_credit"))):
             e = ln.entry
             assert e.window is not None and e.campaign_id is not None
             credit[(e.campaign_id, e.window)] = credit.get((e.campaign_id, e.window), 0) + int(

@@ -38,6 +38,7 @@ from sitewide.domain.types import (
     FloatArray,
     Int8Array,
     IntArray,
+    LedgerEntry,
     ObjectArray,
     Product,
     Shop,
@@ -89,6 +90,33 @@ class ReportPage:
     total_rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerQuery:
+    """Which ledger legs to read: exact matches on the legs' structured columns (None: any)."""
+
+    merchant_id: str | None = None
+    campaign_id: str | None = None
+    accounts: tuple[str, ...] | None = None
+
+    def matches(self, e: LedgerEntry) -> bool:
+        return (
+            (self.merchant_id is None or e.merchant_id == self.merchant_id)
+            and (self.campaign_id is None or e.campaign_id == self.campaign_id)
+            and (self.accounts is None or e.account in self.accounts)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementWrite:
+    """What one settlement run writes, all or nothing: the run record, its transaction of differences (None:
+    no money moved), the campaign-day figures that changed and the guarantee judgements that changed."""
+
+    run: SettlementRun
+    txn: Transaction | None
+    days: Sequence[DayFigures]
+    evaluations: Sequence[GuaranteeEvaluation]
+
+
 class ChangeFeed(Protocol):
     """Pushed notice of another process's change (PostgreSQL LISTEN/NOTIFY): ``fired()`` says whether one
     came since the last call; ``close()`` stops listening."""
@@ -138,12 +166,7 @@ class Store(Protocol):
     def append_transactions(self, txns: Sequence[Transaction]) -> bool: ...
     def list_transactions(self, kind: str | None = None, period: str | None = None) -> list[Transaction]: ...
     def balances(self) -> dict[str, int]: ...
-    def ledger_entries(
-        self,
-        merchant_id: str | None = None,
-        campaign_id: str | None = None,
-        accounts: Sequence[str] | None = None,
-    ) -> list[LedgerLine]:
+    def ledger_entries(self, where: LedgerQuery | None = None) -> list[LedgerLine]:
         """Stored legs selected by their structured columns (exact matches, never memo or account prefixes),
         in booking order, each with its transaction's period and kind."""
         ...
@@ -184,13 +207,7 @@ class Store(Protocol):
     def guarantee_evaluations(
         self, first_day: str, last_day: str, campaign_id: str | None = None
     ) -> dict[tuple[str, str], GuaranteeEvaluation]: ...
-    def commit_settlement(
-        self,
-        run: SettlementRun,
-        txn: Transaction | None,
-        days: Sequence[DayFigures],
-        evaluations: Sequence[GuaranteeEvaluation],
-    ) -> bool:
+    def commit_settlement(self, write: SettlementWrite) -> bool:
         """Store the run, its transaction, figures and judgements in one atomic write; False (nothing
         written) when a run with ``run.seq`` exists (a concurrent run won: recompute and retry)."""
         ...

@@ -59,7 +59,10 @@ def tight(campaigns: list[Campaign]) -> list[Campaign]:
 
 
 def drive(
-    engines: list[Engine], batches: int, step_s: float = 0.0, log: dict[tuple[int, int, str], int] | None = None
+    engines: list[Engine],
+    batches: int,
+    step_s: float = 0.0,
+    log: dict[tuple[int, int, str], int] | None = None,
 ) -> tuple[dict[str, int], int, int]:
     """Serve from each engine in turn and click every promoted slot (the worst case), the click posted to
     the next engine (a load balancer need not send it back); ``step_s``: the wall time (for the campaign
@@ -214,7 +217,9 @@ def test_a_campaign_change_is_pushed_on_postgres_and_polled_elsewhere(
 
     def served(step: int) -> set[str]:
         out = b.serve_batch(
-            RequestBatch([f"r{step}-{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4)
+            RequestBatch(
+                [f"r{step}-{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4
+            )
         )
         return {b.campaign_ids()[int(i)] for i in out.campaign_idx[out.promoted]}
 
@@ -294,7 +299,9 @@ def test_one_serve_batch_draws_every_campaign_in_one_transaction(
     )
     assert calls == [["c1", "c2"]] and begins == [1]
     drawn = store.day_draws(DAY0 // DAY_MS)
-    assert {c: r.drawn_micros for c, r in drawn.items()} == {c.id: c.daily_budget_micros // 10 for c in campaigns}
+    assert {c: r.drawn_micros for c, r in drawn.items()} == {
+        c.id: c.daily_budget_micros // 10 for c in campaigns
+    }
 
 
 def test_concurrent_batches_of_draws_never_grant_past_the_budget(store: SqlStore) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from sitewide.ports import LedgerQuery
 from sitewide.storage import migrate
 from sitewide.storage.sql import SqlStore
 
@@ -43,5 +44,5 @@ def test_legs_booked_before_the_columns_are_backfilled_from_their_account_and_me
         ("tA:eu", "c1", "2026-01-03", "2026-01-01+3d"),
         ("tA:eu", "c1", "2026-01-03", "2026-01-01+3d"),
     ]
-    assert [ln.entry.account for ln in store.ledger_entries(merchant_id="tA")] == []
-    assert len(store.ledger_entries(merchant_id="tA:eu", accounts=["merchant:tA:eu:cash"])) == 1
+    assert [ln.entry.account for ln in store.ledger_entries(LedgerQuery(merchant_id="tA"))] == []
+    assert len(store.ledger_entries(LedgerQuery("tA:eu", accounts=("merchant:tA:eu:cash",)))) == 1

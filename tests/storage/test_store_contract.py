@@ -17,7 +17,7 @@ from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
 from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction
-from sitewide.ports import ReportQuery, ReportTotals, Store
+from sitewide.ports import LedgerQuery, ReportQuery, ReportTotals, SettlementWrite, Store
 from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
 from sitewide.storage.sql import SqlStore
@@ -155,22 +155,26 @@ def test_refunds_are_found_by_order(store: Store) -> None:
 
 
 def test_commit_settlement_is_atomic_and_serialised_by_run_seq(store: Store) -> None:
-    assert store.commit_settlement(run(1), txn("s1", 5), [fig("2026-01-01", 10)], [ev("2026-01-01+1d", 3)])
+    assert store.commit_settlement(
+        SettlementWrite(run(1), txn("s1", 5), [fig("2026-01-01", 10)], [ev("2026-01-01+1d", 3)])
+    )
     # the same seq again (a concurrent run that lost): nothing at all is written
     assert not store.commit_settlement(
-        run(1), txn("s1b", 9), [fig("2026-01-01", 99)], [ev("2026-01-01+1d", 9)]
+        SettlementWrite(run(1), txn("s1b", 9), [fig("2026-01-01", 99)], [ev("2026-01-01+1d", 9)])
     )
     assert store.balances() == {"x": 5, "y": -5}
     assert store.day_figures("2026-01-01", "2026-01-01")[("c1", "2026-01-01")].spend_micros == 10
     # an unbalanced transaction is refused whole
     bad = Transaction("s2", "settlement", "p", 1, (LedgerEntry("s2", "x", Micros(1), ""),))
     with pytest.raises(Conflict):
-        store.commit_settlement(run(2), bad, [fig("2026-01-01", 77)], [])
+        store.commit_settlement(SettlementWrite(run(2), bad, [fig("2026-01-01", 77)], []))
     last = store.last_run()
     assert last is not None and last.seq == 1 and last.as_of_ms == 10
     # a correction is a new version; readers return the latest per key, with exact round-trips
     f2 = fig("2026-01-01", 12, (("bot_user", 1), ("click_flood", 2)))
-    assert store.commit_settlement(run(2), txn("s2", 2), [f2, fig("2026-01-03", 4)], [ev("2026-01-01+1d", 0)])
+    assert store.commit_settlement(
+        SettlementWrite(run(2), txn("s2", 2), [f2, fig("2026-01-03", 4)], [ev("2026-01-01+1d", 0)])
+    )
     figs = store.day_figures("2026-01-01", "2026-01-02")
     assert figs == {("c1", "2026-01-01"): f2}
     assert store.guarantee_evaluations("2026-01-01", "2026-01-01") == {
@@ -178,7 +182,7 @@ def test_commit_settlement_is_atomic_and_serialised_by_run_seq(store: Store) -> 
     }
     assert store.balances() == {"x": 7, "y": -7}
     assert [r.seq for r in store.runs_for_period("p")] == [1, 2]
-    assert store.commit_settlement(run(3), None, [], [])
+    assert store.commit_settlement(SettlementWrite(run(3), None, [], []))
 
 
 def test_guarantee_contracts_are_versioned(store: Store) -> None:
@@ -299,7 +303,7 @@ def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> N
     tb.compensate("tA", 2, "comp", campaign_id="ca", day="2026-01-04", window="2026-01-02+3d")
     t = tb.build("settlement", "2026-01-05", 1)
     assert t is not None and store.append_transactions([t])
-    mine = store.ledger_entries(merchant_id="tA")
+    mine = store.ledger_entries(LedgerQuery(merchant_id="tA"))
     assert {ln.entry.account for ln in mine} == {
         "platform:revenue",
         "merchant:tA:cash",
@@ -307,7 +311,7 @@ def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> N
         "platform:compensation",
     }
     assert all(ln.period == "2026-01-05" and ln.kind == "settlement" for ln in mine)
-    (comp,) = store.ledger_entries(campaign_id="ca", accounts=["merchant:tA:ad_credit"])
+    (comp,) = store.ledger_entries(LedgerQuery(campaign_id="ca", accounts=("merchant:tA:ad_credit",)))
     assert (comp.entry.amount_micros, comp.entry.day, comp.entry.window) == (2, "2026-01-04", "2026-01-02+3d")
     assert store.list_transactions()[0].entries == t.entries
 
@@ -342,14 +346,18 @@ def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store:
         return ProductFigures(pid, imps, 2, spend, 1, 3 * spend, spend // 2)
 
     store.commit_settlement(
-        run(1), None, [f("c1", "2026-01-01", 10, pf("pa", 10)), f("c2", "2026-01-01", 5, pf("pb", 5))], []
+        SettlementWrite(
+            run(1), None, [f("c1", "2026-01-01", 10, pf("pa", 10)), f("c2", "2026-01-01", 5, pf("pb", 5))], []
+        )
     )
     later = [
         f("c1", "2026-01-01", 12, pf("pa", 8), pf("pb", 4)),
         f("c1", "2026-01-02", 7, pf("pa", 7, imps=40)),
     ]
-    store.commit_settlement(run(2), None, later, [])  # replaces c1's first day
-    store.commit_settlement(run(3), None, [f("c9", "2026-01-01", 99, pf("pa", 99))], [])  # not the caller's
+    store.commit_settlement(SettlementWrite(run(2), None, later, []))  # replaces c1's first day
+    store.commit_settlement(
+        SettlementWrite(run(3), None, [f("c9", "2026-01-01", 99, pf("pa", 99))], [])
+    )  # not the caller's
     t = Transaction(
         "t1",
         "settlement",

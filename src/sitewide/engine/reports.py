@@ -17,7 +17,7 @@ from sitewide.domain.reports import (
 )
 from sitewide.domain.time import day_index
 from sitewide.domain.types import Campaign, NotFound
-from sitewide.ports import ReportQuery, Store
+from sitewide.ports import LedgerQuery, ReportQuery, Store
 
 ALL_DAYS = ("0000-01-01", "9999-12-31")
 
@@ -87,7 +87,7 @@ class Reports:
         windows = {g.window for g in evals_in}
         legs = [
             StatementLeg(e.txn_id, ln.period, e.account, int(e.amount_micros), e.day, e.window, e.memo)
-            for ln in self.store.ledger_entries(campaign_id=campaign_id)
+            for ln in self.store.ledger_entries(LedgerQuery(campaign_id=campaign_id))
             for e in (ln.entry,)
             if period is None or (e.window in windows if e.window else e.day == period)
         ]

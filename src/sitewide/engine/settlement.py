@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
+from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.settlement import (
     DayFigures,
@@ -29,9 +29,9 @@ from sitewide.domain.settlement_plan import (
     windows_to_judge,
 )
 from sitewide.domain.time import DAY_MS, day_bounds, day_index, day_of, day_str
-from sitewide.domain.types import Conflict, EventKind, NotFound, Transaction, ValidationError
+from sitewide.domain.types import Conflict, EventKind, NotFound, ValidationError
 from sitewide.engine.config import EngineConfig
-from sitewide.ports import Clock, Store
+from sitewide.ports import Clock, SettlementWrite, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,7 @@ class Plan:
     judgements, and whether anything is to commit."""
 
     report: SettlementReport
-    run: SettlementRun
-    txn: Transaction | None
-    changed: list[DayFigures]
-    judgements: list[GuaranteeEvaluation]
+    write: SettlementWrite  # the run record, the transaction, the changed figures and judgements
     anything: bool
 
 
@@ -132,7 +129,7 @@ class Settlement:
         report = period_report(
             RunState(seq, period, start_ms, end_ms, as_of), camps, figs_p, cur_evals.values(), txn, reserve
         )
-        return Plan(report, run, txn, changed, changed_evals, anything)
+        return Plan(report, SettlementWrite(run, txn, changed, changed_evals), anything)
 
     def settle(
         self, start_ms: int, end_ms: int, period: str | None = None, *, preview: bool = False
@@ -166,7 +163,7 @@ class Settlement:
             p = self._plan(start_ms, end_ms, label)
             if not p.anything:  # everything up to as_of is booked already: nothing to write
                 return replace(p.report, transactions=[], already_settled=True)
-            if self.store.commit_settlement(p.run, p.txn, p.changed, p.judgements):
+            if self.store.commit_settlement(p.write):
                 return p.report
         raise Conflict("settlement: too many concurrent runs, try again")
 

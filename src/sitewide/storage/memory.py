@@ -6,14 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from sitewide.domain.budget_lease import (
-    DayDraws,
-    Draw,
-    RowChange,
-    apply_changes,
-    draw_changes,
-    return_changes,
-)
+from sitewide.domain.budget_lease import DayDraws, RowChange, apply_changes
 from sitewide.domain.creative import BrandKit, Creative
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
@@ -23,10 +16,19 @@ from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
-from sitewide.ports import EventReceipt, ReportPage, ReportQuery, ReportTotals
+from sitewide.ports import (
+    EventReceipt,
+    LedgerQuery,
+    ReportPage,
+    ReportQuery,
+    ReportTotals,
+    SettlementWrite,
+)
+from sitewide.storage.event_batches import first_of_each_id
+from sitewide.storage.leases import LeaseRows
 
 
-class MemoryStore:
+class MemoryStore(LeaseRows):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._shops: dict[str, Shop] = {}
@@ -114,12 +116,6 @@ class MemoryStore:
             self._draws.update({(cid, day): r for cid, r in (rows | changed).items()})
             return got
 
-    def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]:
-        return self._change(day, draw_changes(draws), {d.campaign_id: d.budget_micros for d in draws})
-
-    def return_budgets(self, day: int, unused: Mapping[str, int]) -> None:
-        self._change(day, return_changes(unused), {})
-
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None:
         with self._lock:
             for cid, micros in spend.items():
@@ -144,16 +140,7 @@ class MemoryStore:
     # events ----------------------------------------------------------------------------------------
     def append_events(self, events: Sequence[Event]) -> EventReceipt:
         with self._lock:
-            fresh: dict[str, Event] = {}
-            dups = 0
-            for e in events:
-                prior = self._events.get(e.id) or fresh.get(e.id)
-                if prior is not None:
-                    if prior.body() != e.body():
-                        raise Conflict(f"event {e.id} was already recorded with a different body")
-                    dups += 1
-                    continue
-                fresh[e.id] = e
+            fresh, dups = first_of_each_id(events, self._events)
             self._events.update(fresh)
             for eid, e in fresh.items():
                 self._event_order.append(eid)
@@ -238,21 +225,14 @@ class MemoryStore:
             if (kind is None or t.kind == kind) and (period is None or t.period == period)
         ]
 
-    def ledger_entries(
-        self,
-        merchant_id: str | None = None,
-        campaign_id: str | None = None,
-        accounts: Sequence[str] | None = None,
-    ) -> list[LedgerLine]:
-        acc = set(accounts) if accounts is not None else None
+    def ledger_entries(self, where: LedgerQuery | None = None) -> list[LedgerLine]:
+        w = where or LedgerQuery()
         with self._lock:
             return [
                 LedgerLine(t.period, t.kind, e)
                 for t in (self._txns[i] for i in self._txn_order)
                 for e in t.entries
-                if (merchant_id is None or e.merchant_id == merchant_id)
-                and (campaign_id is None or e.campaign_id == campaign_id)
-                and (acc is None or e.account in acc)
+                if w.matches(e)
             ]
 
     def balances(self) -> dict[str, int]:
@@ -322,13 +302,8 @@ class MemoryStore:
                 if first_day <= g.first_day <= last_day and (campaign_id is None or k[0] == campaign_id)
             }
 
-    def commit_settlement(
-        self,
-        run: SettlementRun,
-        txn: Transaction | None,
-        days: Sequence[DayFigures],
-        evaluations: Sequence[GuaranteeEvaluation],
-    ) -> bool:
+    def commit_settlement(self, write: SettlementWrite) -> bool:
+        run, txn = write.run, write.txn
         with self._lock:
             if run.seq in self._runs or (txn is not None and txn.id in self._txns):
                 return False
@@ -338,9 +313,9 @@ class MemoryStore:
             if txn is not None:
                 self._txns[txn.id] = txn
                 self._txn_order.append(txn.id)
-            for f in days:
+            for f in write.days:
                 self._days[(f.campaign_id, f.day)] = f
-            for g in evaluations:
+            for g in write.evaluations:
                 self._evals[(g.campaign_id, g.window)] = g
             return True
 

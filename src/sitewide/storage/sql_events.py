@@ -13,6 +13,7 @@ from sitewide.domain.types import (
     Event,
 )
 from sitewide.ports import EventReceipt
+from sitewide.storage.event_batches import first_of_each_id
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_rows import from_row, to_row
 
@@ -72,16 +73,7 @@ class SqlEvents:
     def append_events(self, items: Sequence[Event]) -> EventReceipt:
         """Set-based: ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, then one read of the bodies of
         the ids that were already there; a different body raises Conflict and rolls the whole batch back."""
-        batch: dict[str, Event] = {}
-        dups = 0
-        for e in items:
-            prior = batch.get(e.id)
-            if prior is not None:
-                if prior.body() != e.body():
-                    raise Conflict(f"event {e.id} appears twice in the batch with different bodies")
-                dups += 1
-                continue
-            batch[e.id] = e
+        batch, dups = first_of_each_id(items)
         if not batch:
             return EventReceipt(inserted=0, duplicates=dups)
         with self.engine.begin() as conn:

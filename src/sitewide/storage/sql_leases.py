@@ -4,26 +4,20 @@ changes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from sitewide.domain.budget_lease import (
-    DayDraws,
-    Draw,
-    RowChange,
-    apply_changes,
-    draw_changes,
-    return_changes,
-)
+from sitewide.domain.budget_lease import DayDraws, RowChange, apply_changes
 from sitewide.ports import ChangeFeed
+from sitewide.storage.leases import LeaseRows
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_notify import PgListener, notify
 
 
-class SqlLeases:
+class SqlLeases(LeaseRows):
     """A batch of lease changes (every draw of one serve batch, every return of a release) is one
     transaction: the missing rows are inserted first, then the rows are read ``FOR UPDATE`` in campaign order
     and written back. On PostgreSQL the row locks serialize concurrent batches (taken in one order: no
@@ -71,12 +65,6 @@ class SqlLeases:
                     ],
                 )
         return got
-
-    def draw_budgets(self, day: int, draws: Sequence[Draw]) -> dict[str, int]:
-        return self._change(day, draw_changes(draws), {d.campaign_id: d.budget_micros for d in draws})
-
-    def return_budgets(self, day: int, unused: Mapping[str, int]) -> None:
-        self._change(day, return_changes(unused), {})
 
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None:
         """Add the ingested clicks' cost per campaign (one atomic increment each, in one transaction, in

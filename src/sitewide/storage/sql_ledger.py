@@ -29,6 +29,7 @@ from sitewide.domain.types import (
     LedgerEntry,
     Transaction,
 )
+from sitewide.ports import LedgerQuery, SettlementWrite
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_rows import WINDOW_KEY, append_version, from_row, to_row
 
@@ -79,23 +80,19 @@ class SqlLedger:
                     by[r.txn_id].append(from_row(LedgerEntry, r, WINDOW_KEY))
         return [Transaction(t.id, t.kind, t.period, int(t.ts_ms), tuple(by[t.id])) for t in txs]
 
-    def ledger_entries(
-        self,
-        merchant_id: str | None = None,
-        campaign_id: str | None = None,
-        accounts: Sequence[str] | None = None,
-    ) -> list[LedgerLine]:
+    def ledger_entries(self, where: LedgerQuery | None = None) -> list[LedgerLine]:
+        w = where or LedgerQuery()
         q = (
             select(self.t.entries, self.t.transactions.c.period, self.t.transactions.c.kind)
             .join(self.t.transactions, self.t.transactions.c.id == self.t.entries.c.txn_id)
             .order_by(self.t.entries.c.seq)
         )
-        if merchant_id is not None:
-            q = q.where(self.t.entries.c.merchant_id == merchant_id)
-        if campaign_id is not None:
-            q = q.where(self.t.entries.c.campaign_id == campaign_id)
-        if accounts is not None:
-            q = q.where(self.t.entries.c.account.in_(list(accounts)))
+        if w.merchant_id is not None:
+            q = q.where(self.t.entries.c.merchant_id == w.merchant_id)
+        if w.campaign_id is not None:
+            q = q.where(self.t.entries.c.campaign_id == w.campaign_id)
+        if w.accounts is not None:
+            q = q.where(self.t.entries.c.account.in_(list(w.accounts)))
         with self.engine.connect() as conn:
             return [
                 LedgerLine(r.period, r.kind, from_row(LedgerEntry, r, WINDOW_KEY)) for r in conn.execute(q)
@@ -226,13 +223,8 @@ class SqlLedger:
         with self.engine.connect() as conn:
             return [from_row(cls, r, renamed) for r in conn.execute(q)]
 
-    def commit_settlement(
-        self,
-        run: SettlementRun,
-        txn: Transaction | None,
-        days: Sequence[DayFigures],
-        evaluations: Sequence[GuaranteeEvaluation],
-    ) -> bool:
+    def commit_settlement(self, write: SettlementWrite) -> bool:
+        run, txn, days, evaluations = write.run, write.txn, write.days, write.evaluations
         if txn is not None:
             check_balanced([txn])
         try:

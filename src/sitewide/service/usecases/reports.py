@@ -9,7 +9,7 @@ from datetime import datetime
 from sitewide.domain.accounts import LossSample, Principal
 from sitewide.domain.ledger import merchant_accounts
 from sitewide.domain.types import Campaign, ValidationError
-from sitewide.ports import ServiceRecords, Store
+from sitewide.ports import LedgerQuery, ServiceRecords, Store
 from sitewide.service.reporting import GroupBy, MerchantStatement, merchant_statements, report
 from sitewide.service.scope import owner_filter, visible_campaign
 
@@ -60,14 +60,14 @@ def statements_merchant(who: Principal, merchant_id: str | None) -> str:
 def statements(store: Store, merchant_id: str, period: str | None = None) -> list[MerchantStatement]:
     """The merchant's statements, newest period first (``period``: only that one)."""
     rows = merchant_statements(
-        merchant_id, store.ledger_entries(merchant_id=merchant_id, accounts=merchant_accounts(merchant_id))
+        merchant_id, store.ledger_entries(LedgerQuery(merchant_id, accounts=merchant_accounts(merchant_id)))
     )
     return [r for r in rows if period is None or r.period == period]
 
 
 def campaign_statements(store: Store, c: Campaign) -> list[MerchantStatement]:
     """The statements of one campaign's ledger legs."""
-    return merchant_statements(c.merchant_id, store.ledger_entries(c.merchant_id, c.id))
+    return merchant_statements(c.merchant_id, store.ledger_entries(LedgerQuery(c.merchant_id, c.id)))
 
 
 @dataclass(frozen=True, slots=True)

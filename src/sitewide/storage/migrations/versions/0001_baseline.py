@@ -1,7 +1,4 @@
-"""Baseline: the schema SqlStore created before migrations (catalogue, campaigns, events, ledger).
-
-Revision ID: 0001_baseline
-"""
+"""Baseline: the schema SqlStore created before migrations (catalogue, campaigns, events, ledger)."""
 
 from __future__ import annotations
 
@@ -9,9 +6,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, event_columns, ident, key, text
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0001_baseline"
-down_revision = None
+revision, down_revision = revisions(__file__)
 
 
 def upgrade() -> None:

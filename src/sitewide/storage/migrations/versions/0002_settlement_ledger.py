@@ -1,9 +1,5 @@
 """Issue 7: events get an ingestion sequence (dirty tracking for incremental settlement) and an order_id
-index; settlement runs, per campaign-day figures, guarantee judgements and contracts (all append-only).
-
-Revision ID: 0002_settlement_ledger
-Revises: 0001_baseline
-"""
+index; settlement runs, per campaign-day figures, guarantee judgements and contracts (all append-only)."""
 
 from __future__ import annotations
 
@@ -11,9 +7,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, event_columns, ident, key, text
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0002_settlement_ledger"
-down_revision = "0001_baseline"
+revision, down_revision = revisions(__file__)
 
 SEQ = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 EVENT_COLS = (

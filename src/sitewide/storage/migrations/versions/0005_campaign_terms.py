@@ -2,11 +2,7 @@
 budget, status, products) with the time it took effect; settlement figures record the terms of their day.
 
 Existing campaigns get version 1 in force from their creation, with their current terms (the only terms a
-database from before this revision knows); existing figures get their campaign's current target.
-
-Revision ID: 0005_campaign_terms
-Revises: 0004_creatives
-"""
+database from before this revision knows); existing figures get their campaign's current target."""
 
 from __future__ import annotations
 
@@ -14,9 +10,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, ident, key, text
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0005_campaign_terms"
-down_revision = "0004_creatives"
+revision, down_revision = revisions(__file__)
 
 
 def upgrade() -> None:

@@ -4,11 +4,7 @@ name prefixes (a prefix let merchant "tA" see "tA:eu"'s legs).
 
 Legs booked before this revision are backfilled once from what they have: the merchant from the exact
 account name ``merchant:<id>:cash|ad_credit`` of the transaction's merchant leg, campaign/day/window from the
-memo text settlement wrote (the last time a memo is read as data).
-
-Revision ID: 0006_ledger_columns
-Revises: 0005_campaign_terms
-"""
+memo text settlement wrote (the last time a memo is read as data)."""
 
 from __future__ import annotations
 
@@ -17,8 +13,9 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_ledger_columns"
-down_revision = "0005_campaign_terms"
+from sitewide.storage.migrations.steps import revisions
+
+revision, down_revision = revisions(__file__)
 
 ACCOUNT = re.compile(r"^merchant:(.+):(cash|ad_credit)$")
 CAMPAIGN = re.compile(r"campaign (\S+) ")

@@ -3,11 +3,7 @@ losses) come under the migrations; before this revision ``AccountStore`` and ``O
 ``create_all`` and ALTERed the key table's later columns in by hand.
 
 A database that already has them (made by ``create_all``) keeps them and their rows: a table that exists is
-left as it is, except that the key table gets ``source`` and ``label`` when it predates them.
-
-Revision ID: 0007_account_tables
-Revises: 0006_ledger_columns
-"""
+left as it is, except that the key table gets ``source`` and ``label`` when it predates them."""
 
 from __future__ import annotations
 
@@ -15,9 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, ident, key, text
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0007_account_tables"
-down_revision = "0006_ledger_columns"
+revision, down_revision = revisions(__file__)
 
 
 def _key_columns_added() -> list[sa.Column[object]]:

@@ -2,11 +2,7 @@
 figures by product (``settlement_products``, append-only like ``settlement_days``: the latest run per
 campaign-day is the truth), so reports by day, campaign and product are sums of the same rows.
 
-Days settled before this revision have no impressions and no product rows until a later run recomputes them.
-
-Revision ID: 0008_settled_products
-Revises: 0007_account_tables
-"""
+Days settled before this revision have no impressions and no product rows until a later run recomputes them."""
 
 from __future__ import annotations
 
@@ -14,9 +10,9 @@ import sqlalchemy as sa
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, key
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0008_settled_products"
-down_revision = "0007_account_tables"
+revision, down_revision = revisions(__file__)
 
 
 def upgrade() -> None:

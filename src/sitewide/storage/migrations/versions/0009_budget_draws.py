@@ -2,33 +2,21 @@
 daily budget the processes have drawn as leases (net of returns) and what the clicks ingested so far cost
 (see ``sitewide.domain.budget_lease``).
 ``store_versions``: a counter per kind of shared state (``campaigns``), bumped in the transaction that changes
-it, which every process polls to reload what another process changed.
-
-Revision ID: 0009_budget_draws
-Revises: 0008_settled_products
-"""
+it, which every process polls to reload what another process changed."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, key
+from sitewide.storage.migrations.steps import new_tables, revisions
 
-revision = "0009_budget_draws"
-down_revision = "0008_settled_products"
-
-
-def upgrade() -> None:
-    op.create_table(
-        "budget_draws",
+revision, down_revision = revisions(__file__)
+upgrade, downgrade = new_tables(
+    budget_draws=lambda: [
         key("campaign_id"),
         sa.Column("day", sa.BigInteger, primary_key=True, autoincrement=False),
         *bigints("budget_micros", "drawn_micros", "spent_micros"),
-    )
-    op.create_table("store_versions", key("name"), *bigints("version"))
-
-
-def downgrade() -> None:
-    op.drop_table("store_versions")
-    op.drop_table("budget_draws")
+    ],
+    store_versions=lambda: [key("name"), *bigints("version")],
+)
