@@ -1,19 +1,15 @@
 """Issue 21: ghost-bid holdouts survive a restart. ``holdout_shares``: each campaign's share of would-win auctions
 withheld, in parts per million. ``holdout_entries``: the log of would-win requests per campaign (``ghost`` 1 =
-withheld, 0 = exposed) with the expected ad revenue at stake, which the incrementality estimate reads.
-
-Revision ID: 0010_holdouts
-Revises: 0009_budget_draws
-"""
+withheld, 0 = exposed) with the expected ad revenue at stake, which the incrementality estimate reads."""
 
 from __future__ import annotations
 
 from alembic import op
 
 from sitewide.storage.migrations.columns import bigints, key
+from sitewide.storage.migrations.steps import revisions
 
-revision = "0010_holdouts"
-down_revision = "0009_budget_draws"
+revision, down_revision = revisions(__file__)
 
 
 def upgrade() -> None:
