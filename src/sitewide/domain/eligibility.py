@@ -32,9 +32,9 @@ Where the defaults come from
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -47,6 +47,8 @@ __all__ = [
     "EligibilityDecision",
     "EligibilityPolicy",
     "ProductSignals",
+    "bare_eligible",
+    "category_stats_of_columns",
     "compute_category_stats",
     "evaluate",
     "evaluate_many",
@@ -171,32 +173,45 @@ class CategoryStats:
 def compute_category_stats(products: Iterable[ProductSignals]) -> CategoryStats:
     """Median price, peer counts and popularity quantiles per category (pure; products without a category
     are left out). The median of an even count is the mean of the middle two, rounded down to whole micros."""
-    prices: dict[str, list[int]] = defaultdict(list)
-    sales: dict[str, list[int]] = defaultdict(list)
+    keys: dict[str, int] = {}
+    code, price, sales = [], [], []
     for p in products:
-        key = category_key(p.category)
-        if not key:
-            continue
-        if p.price_micros is not None:
-            prices[key].append(p.price_micros)
-        if p.sales_30d is not None:
-            sales[key].append(p.sales_30d)
-    medians: dict[str, int] = {}
-    for key, values in prices.items():
-        s = sorted(values)
-        n = len(s)
-        medians[key] = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) // 2
-    quantiles: dict[str, dict[float, int]] = {}
-    for key, values in sales.items():
-        arr = np.asarray(values, dtype=np.int64)
-        qs = np.quantile(arr, POPULARITY_LEVELS, method="lower")
-        quantiles[key] = {q: int(v) for q, v in zip(POPULARITY_LEVELS, qs, strict=True)}
-    return CategoryStats(
-        median_price_micros=medians,
-        price_peers={k: len(v) for k, v in prices.items()},
-        sales_quantiles=quantiles,
-        sales_peers={k: len(v) for k, v in sales.items()},
+        code.append(keys.setdefault(category_key(p.category), len(keys)))
+        price.append(-1 if p.price_micros is None else p.price_micros)
+        sales.append(-1 if p.sales_30d is None else p.sales_30d)
+    return category_stats_of_columns(
+        list(keys), np.asarray(code, dtype=np.int64), np.asarray(price, dtype=np.int64), np.asarray(sales)
     )
+
+
+def category_stats_of_columns(
+    keys: Sequence[str], code: np.ndarray, price: np.ndarray, sales: np.ndarray
+) -> CategoryStats:
+    """:func:`compute_category_stats` over columns, vectorised: per product the index into ``keys`` of its
+    category key, its price in micros and its 30-day sales (``-1`` = missing, as ``None`` there)."""
+    code = np.asarray(code, dtype=np.int64)
+    medians: dict[str, int] = {}
+    peers: dict[str, int] = {}
+    has = (price >= 0) & (code >= 0)
+    order = np.lexsort((price[has], code[has]))
+    c, v = code[has][order], np.asarray(price, dtype=np.int64)[has][order]
+    groups, first, count = np.unique(c, return_index=True, return_counts=True)
+    mid = first + count // 2
+    med = np.where(count % 2 == 1, v[mid], (v[np.maximum(mid - 1, first)] + v[mid]) // 2)
+    for g, m, k in zip(groups.tolist(), med.tolist(), count.tolist(), strict=True):
+        if keys[g]:
+            medians[keys[g]], peers[keys[g]] = int(m), int(k)
+    quantiles: dict[str, dict[float, int]] = {}
+    sales_peers: dict[str, int] = {}
+    known = (np.asarray(sales) >= 0) & (code >= 0)
+    for g in np.unique(code[known]).tolist():
+        if not keys[g]:
+            continue
+        arr = np.asarray(sales, dtype=np.int64)[known & (code == g)]
+        qs = np.quantile(arr, POPULARITY_LEVELS, method="lower")
+        quantiles[keys[g]] = {q: int(x) for q, x in zip(POPULARITY_LEVELS, qs, strict=True)}
+        sales_peers[keys[g]] = len(arr)
+    return CategoryStats(medians, peers, quantiles, sales_peers)
 
 
 # --------------------------------------------------------------------------------------------- decisions
@@ -262,3 +277,42 @@ def evaluate_many(
     decisions = tuple(evaluate(p, shop_scores.get(p.shop_id), stats, pol, rules) for p in products)
     mask = np.fromiter((d.eligible for d in decisions), dtype=np.bool_, count=len(decisions))
     return mask, decisions
+
+
+def bare_eligible(
+    keys: Sequence[str],
+    code: np.ndarray,
+    price: np.ndarray,
+    shop_score: np.ndarray,
+    stats: CategoryStats,
+    policy: EligibilityPolicy | None = None,
+) -> BoolArray:
+    """The mask :func:`evaluate_many` (default rules) gives products whose signals are only their category, shop
+    and price (``ProductSignals(id, category, shop_id, price_micros)``), vectorised for a catalogue of
+    millions: ``keys[code[i]]`` is product ``i``'s category key, ``price`` its price in micros and
+    ``shop_score`` its shop's score (NaN = unknown). Only three rules can fail such a product: the banned
+    category (or none), the price limit against the category median (the same exact rational comparison) and
+    the shop score floor; stock, rating, return rate and popularity are missing and pass."""
+    pol = policy if policy is not None else EligibilityPolicy()
+    score = np.asarray(shop_score, dtype=np.float64)
+    known = ~np.isnan(score)
+    if known.any() and not (
+        np.isfinite(score[known]).all() and (score[known] >= 0).all() and (score[known] <= 100).all()
+    ):
+        raise ValidationError("shop score must lie in [0, 100]")
+    num, den = Fraction(pol.max_price_ratio).as_integer_ratio()
+    big = np.iinfo(np.int64).max
+    ok_cat = np.array([bool(k) and k not in pol.banned_categories for k in keys] + [False], dtype=bool)
+    # the highest price that passes (price / median ≤ limit ⇔ price ≤ ⌊median · limit⌋), or no limit
+    limit = []
+    for k in keys:
+        med, peers = stats.median_price_micros.get(k), stats.price_peers.get(k, 0)
+        judged = med is not None and peers >= pol.min_price_peers and med != 0
+        limit.append(min(big, med * num // den) if judged and med is not None else big)
+    ceiling = np.asarray([*limit, big], dtype=np.int64)
+    c = np.where(np.asarray(code) >= 0, code, len(keys))
+    return (
+        ok_cat[c]
+        & (np.asarray(price, dtype=np.int64) <= ceiling[c])
+        & ~(known & (score < pol.shop_score_floor))
+    )

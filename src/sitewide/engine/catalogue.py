@@ -13,9 +13,11 @@ from sitewide.domain.eligibility import (
     CategoryStats,
     EligibilityDecision,
     ProductSignals,
-    compute_category_stats,
+    bare_eligible,
+    category_stats_of_columns,
     evaluate_many,
 )
+from sitewide.domain.eligibility_rules import category_key
 from sitewide.domain.money import Micros
 from sitewide.domain.shop_score import ShopMetrics, ShopScore, compute_shop_score
 from sitewide.domain.types import BoolArray, FloatArray, IntArray, NotFound, Product
@@ -38,6 +40,7 @@ class Catalogue:
         self.median_price = 1.0
         self.category: IntArray = np.zeros(0, dtype=np.int64)
         self.n_categories = 0
+        self.categories: list[str] = []  # ``category`` codes index this
         self.vecs: FloatArray = np.zeros((0, config.encoder_dim), dtype=np.float32)
         self.shop_scores: dict[str, ShopScore] = {}
         self.decisions: dict[str, EligibilityDecision] = {}
@@ -53,7 +56,7 @@ class Catalogue:
         self.ids = [p.id for p in prods]
         self.price = np.array([int(p.price_micros) for p in prods], dtype=np.int64)
         self.median_price = float(np.median(self.price)) if prods else 1.0
-        cats = sorted({p.category for p in prods})
+        cats = self.categories = sorted({p.category for p in prods})
         cat_code = {c: i for i, c in enumerate(cats)}
         self.category = np.array([cat_code[p.category] for p in prods], dtype=np.int64)
         self.n_categories = len(cats)
@@ -108,6 +111,7 @@ class Catalogue:
         self.row = {p: i for i, p in enumerate(ids)}
         self.texts = [f"{t} {b} {c}" for t, b, c in zip(titles, brands, cats, strict=True)]
         self.price, self.category = price, state["category"]
+        self.categories = sorted(set(cats))
         self.n_categories, self.median_price = state["n_categories"], state["median_price"]
         self.eligible, self.delivery = state["eligible"], state["delivery"]
         self._signals, self._shop_metrics = state["signals"], state["shop_metrics"]
@@ -127,28 +131,41 @@ class Catalogue:
         self.apply_quality()
 
     def apply_quality(self) -> None:
+        """The pool and the delivery multipliers from the signals: products with signals are judged rule by rule
+        (``evaluate_many``), the others — the bulk of a large catalogue, judged on price and category alone —
+        by ``bare_eligible``'s vectorised equivalent; decisions (the reasons) are made when asked for."""
         cfg = self.config
         self.shop_scores = {
             sid: compute_shop_score(m, cfg.shop_score_config) for sid, m in self._shop_metrics.items()
         }
-        sigs = [
-            self._signals.get(p.id)
-            or ProductSignals(p.id, p.category, p.shop_id, price_micros=int(p.price_micros))
-            for p in self.products
-        ]
-        stats = self._stats = compute_category_stats(sigs)
-        mask, decisions = evaluate_many(
-            sigs, {sid: sc.score for sid, sc in self.shop_scores.items()}, stats, cfg.eligibility_policy
-        )
-        self.decisions = {d.product_id: d for d in decisions}
-        self.eligible = mask if cfg.use_eligibility else np.ones(len(self.products), dtype=bool)
-        mult = np.array(
-            [
-                self.shop_scores[p.shop_id].multiplier if p.shop_id in self.shop_scores else 1.0
-                for p in self.products
-            ]
-        )
-        self.delivery = mult if cfg.use_shop_score else np.ones(len(self.products))
+        n = len(self.products)
+        shops = sorted({p.shop_id for p in self.products})
+        shop_code = {s: i for i, s in enumerate(shops)}
+        shop_of = np.fromiter((shop_code[p.shop_id] for p in self.products), dtype=np.int64, count=n)
+        known = [self.shop_scores.get(s) for s in shops]
+        score = np.array([k.score if k else np.nan for k in known], dtype=np.float64)[shop_of]
+        mult = np.array([k.multiplier if k else 1.0 for k in known], dtype=np.float64)[shop_of]
+        key_code: dict[str, int] = {}  # categories compare by key ("Mice " and "mice" are one)
+        of_cat = [key_code.setdefault(category_key(c), len(key_code)) for c in self.categories]
+        code = np.asarray(of_cat, dtype=np.int64)[self.category] if n else np.zeros(0, dtype=np.int64)
+        price = self.price.copy()
+        sales = np.full(n, -1, dtype=np.int64)
+        sigs = [(self.row[pid], sig) for pid, sig in self._signals.items() if pid in self.row]
+        for r, sig in sigs:  # a product's own signals replace what the catalogue row says
+            code[r] = key_code.setdefault(category_key(sig.category), len(key_code))
+            price[r] = -1 if sig.price_micros is None else sig.price_micros
+            sales[r] = -1 if sig.sales_30d is None else sig.sales_30d
+        keys = list(key_code)
+        stats = self._stats = category_stats_of_columns(keys, code, price, sales)
+        mask = bare_eligible(keys, code, price, score, stats, cfg.eligibility_policy)
+        self.decisions = {}
+        if sigs:
+            by_shop = {sid: sc.score for sid, sc in self.shop_scores.items()}
+            m, decisions = evaluate_many([g for _, g in sigs], by_shop, stats, cfg.eligibility_policy)
+            mask[[r for r, _ in sigs]] = m
+            self.decisions = {d.product_id: d for d in decisions}
+        self.eligible = mask if cfg.use_eligibility else np.ones(n, dtype=bool)
+        self.delivery = mult if cfg.use_shop_score else np.ones(n)
 
     def eligibility(self, product_id: str) -> EligibilityDecision:
         d = self.decisions.get(product_id)

@@ -2,8 +2,11 @@
 
 A catalogue of a million titles is encoded in seconds, not minutes: a title's grams are those of each of its
 words padded with one space (`` word ``) plus one trigram per pair of neighbouring words (last letter, space,
-first letter), so a batch is encoded word by word — each distinct word's grams are hashed once — and summed
-with ``numpy.bincount``. The result is the same as hashing every title's grams one by one (:meth:`_one`).
+first letter), so the encoding is additive over words and word joins. A batch is a sparse ``texts × units``
+matrix (each distinct word's and join's grams hashed once) times the units' signed bucket counts, summed with
+``torch``'s ``embedding_bag`` (whole numbers, exact in float32), then normalised: the same vectors as hashing
+every title's grams one by one (:meth:`_one`; ``tests/index/test_char_ngram.py``). Only that batch path
+imports torch.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sitewide.domain.types import FloatArray
+from sitewide.domain.types import FloatArray, IntArray
 
 BATCH_MIN = 64  # below this many texts, the per-text path (with its cache) is used
-_CHUNK = 16_384  # texts per bincount
+_CHUNK = 65_536  # texts per embedding_bag
 
 
 def char_ngrams(text: str, ngram: tuple[int, int] = (1, 3)) -> list[str]:
@@ -64,61 +67,84 @@ class CharNgramEncoder:
         return self._batch(texts)
 
     def _batch(self, texts: Sequence[str]) -> FloatArray:
-        """Word by word (module docstring): units are words (``word``) and word joins (``"x y"``, with a
-        space, so the two kinds never collide); each unit's codes are computed once per call."""
-        dim = self.dim
+        """Word by word (module docstring): each text's words as ids into a vocabulary, then
+        :meth:`encode_words`."""
         unit: dict[str, int] = {}
-        ptr = array("q", [0])
-        data = array("i")
-        out: np.ndarray = np.empty((len(texts), dim), dtype=np.float32)
-        for lo in range(0, len(texts), _CHUNK):
-            part = texts[lo : lo + _CHUNK]
-            ids = array("q")
-            n_units = array("q")
-            for t in part:
-                ws = str(t).lower().split()
-                before = len(ids)
-                for w in ws:
-                    u = unit.get(w)
-                    if u is None:
-                        u = unit[w] = len(unit)
-                        data.extend(_codes(char_ngrams(w, (2, 3)), dim))
-                        ptr.append(len(data))
-                    ids.append(u)
-                for a, b in zip(ws, ws[1:], strict=False):
-                    key = f"{a[-1]} {b[0]}"
-                    u = unit.get(key)
-                    if u is None:
-                        u = unit[key] = len(unit)
-                        data.extend(_codes([key], dim))
-                        ptr.append(len(data))
-                    ids.append(u)
-                n_units.append(len(ids) - before)
-            out[lo : lo + len(part)] = _sum_units(
-                np.frombuffer(ids, dtype=np.int64),
-                np.frombuffer(n_units, dtype=np.int64),
-                np.frombuffer(ptr, dtype=np.int64),
-                np.frombuffer(data, dtype=np.int32),
-                dim,
-            )
+        ids = array("q")
+        lengths = array("q")
+        for t in texts:
+            ws = str(t).lower().split()
+            for w in ws:
+                u = unit.get(w)
+                if u is None:
+                    u = unit[w] = len(unit)
+                ids.append(u)
+            lengths.append(len(ws))
+        return self.encode_words(
+            list(unit), np.frombuffer(ids, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)
+        )
+
+    def encode_words(self, vocab: Sequence[str], ids: IntArray, lengths: IntArray) -> FloatArray:
+        """``[len(lengths), dim]``: text ``r`` is the words ``vocab[ids[i]]`` for the next ``lengths[r]`` ``i``
+        (lower-case words without whitespace, as ``str.lower().split()`` gives them); the same vectors as
+        :meth:`encode` of the texts those words make (a text is the sum of its words' grams and of one trigram
+        per pair of neighbouring words, so a batch is a sparse ``texts × units`` matrix times the units'
+        signed bucket counts: ``embedding_bag``), whatever the vocabulary's order."""
+        import torch  # a catalogue-sized batch only; single texts need no torch
+
+        dim = self.dim
+        ids = np.asarray(ids, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        n = len(lengths)
+        # joins: (last letter of a word, first letter of the next word in the same text), one unit per pair
+        chars = sorted({w[0] for w in vocab} | {w[-1] for w in vocab})
+        code = {c: i for i, c in enumerate(chars)}
+        first = np.array([code[w[0]] for w in vocab], dtype=np.int64)
+        last = np.array([code[w[-1]] for w in vocab], dtype=np.int64)
+        ends = np.cumsum(lengths)
+        inside = np.ones(max(len(ids) - 1, 0), dtype=bool)
+        inside[ends[(ends > 0) & (ends < len(ids))] - 1] = False  # a pair across two texts is no join
+        pair = (last[ids[:-1]] * len(chars) + first[ids[1:]])[inside]
+        seen = np.zeros(len(chars) ** 2, dtype=bool)
+        seen[pair] = True
+        keys = np.flatnonzero(seen)
+        join_ids = (np.cumsum(seen) - 1)[pair]
+        joins = [f"{chars[k // len(chars)]} {chars[k % len(chars)]}" for k in keys.tolist()]
+        words_t = torch.from_numpy(_counts([char_ngrams(w, (2, 3)) for w in vocab], dim))
+        joins_t = torch.from_numpy(_counts([[j] for j in joins], dim))
+        n_joins = np.maximum(lengths - 1, 0)
+        w_off = ends - lengths
+        j_off = np.cumsum(n_joins) - n_joins
+        out: FloatArray = np.empty((n, dim), dtype=np.float32)
+        ids_t, join_t = torch.from_numpy(ids), torch.from_numpy(join_ids.reshape(-1).astype(np.int64))
+        bag = torch.nn.functional.embedding_bag
+        with torch.no_grad():
+            for lo in range(0, n, _CHUNK):
+                hi = min(n, lo + _CHUNK)
+                a0, a1 = int(w_off[lo]), int(ends[hi - 1])
+                b0, b1 = int(j_off[lo]), int(j_off[hi - 1] + n_joins[hi - 1])
+                acc = bag(ids_t[a0:a1], words_t, torch.from_numpy(w_off[lo:hi] - a0), mode="sum")
+                if b1 > b0:
+                    acc += bag(join_t[b0:b1], joins_t, torch.from_numpy(j_off[lo:hi] - b0), mode="sum")
+                _unit_rows(acc.numpy(), out[lo:hi])  # whole numbers: float32 sums are exact
         return out
 
 
-def _sum_units(
-    ids: np.ndarray, n_units: np.ndarray, ptr: np.ndarray, data: np.ndarray, dim: int
-) -> FloatArray:
-    """``[len(n_units), dim]`` unit vectors: text ``r`` sums the codes of its ``n_units[r]`` units in ``ids``."""
-    n = len(n_units)
-    text_of_unit = np.repeat(np.arange(n, dtype=np.int64), n_units)
-    start, length = ptr[ids], ptr[ids + 1] - ptr[ids]
-    total = int(length.sum())
-    # CSR expansion: for every unit occurrence, the positions start .. start + length - 1 of ``data``
-    first = np.cumsum(length) - length
-    pos = np.arange(total, dtype=np.int64) - np.repeat(first - start, length)
-    text_of_code = np.repeat(text_of_unit, length)
-    acc = np.bincount(text_of_code * (2 * dim) + data[pos], minlength=n * 2 * dim).astype(np.float64)
-    acc = acc.reshape(n, 2, dim)
-    return _unit(acc[:, 0] - acc[:, 1])
+def _counts(grams: Sequence[Sequence[str]], dim: int) -> np.ndarray:
+    """``[len(grams), dim]`` float32: each unit's grams counted into their signed buckets."""
+    codes = [_codes(g, dim) for g in grams]
+    row = np.repeat(np.arange(len(codes), dtype=np.int64), [len(c) for c in codes])
+    flat = np.fromiter((c for cs in codes for c in cs), dtype=np.int64, count=len(row))
+    out = np.zeros((len(codes), dim), dtype=np.float32)
+    np.add.at(out, (row, flat % dim), np.where(flat < dim, 1.0, -1.0).astype(np.float32))
+    return out
+
+
+def _unit_rows(x: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = _unit(x)`` for whole-number float32 rows, without float64 copies: the squares are summed in
+    float64 (exact), the division is done in float64 and rounded once to float32, as :func:`_unit` does."""
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    np.divide(x, np.where(norm == 0, 1.0, norm)[:, None], out=out, dtype=np.float64, casting="unsafe")
 
 
 def _unit(x: np.ndarray) -> FloatArray:

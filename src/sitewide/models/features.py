@@ -38,10 +38,13 @@ SHARE_TOP = 10  # category_share looks at the row's SHARE_TOP best matches
 
 
 def hash_field(field: str, values: Sequence[object], n_buckets: int) -> IntArray:
-    """``crc32("field=value") % n_buckets`` for each value: ``[len(values)]`` int64."""
-    return np.fromiter(
-        (zlib.crc32(f"{field}={v}".encode()) % n_buckets for v in values), dtype=np.int64, count=len(values)
-    )
+    """``crc32("field=value") % n_buckets`` for each value: ``[len(values)]`` int64 (each distinct value hashed
+    once: a million products have a few hundred categories, brands and shops)."""
+    code: dict[str, int] = {}  # by the text hashed (1 and 1.0 are one dict key but two texts)
+    idx = np.fromiter((code.setdefault(f"{v}", len(code)) for v in values), dtype=np.int64, count=len(values))
+    h = np.fromiter((zlib.crc32(f"{field}={v}".encode()) % n_buckets for v in code), dtype=np.int64)
+    out: IntArray = h[idx] if len(values) else np.zeros(0, dtype=np.int64)
+    return out
 
 
 def logged_mask(x: ScoreInput) -> npt.NDArray[np.bool_]:
@@ -132,9 +135,10 @@ class ProductTable:
         z = (logp - logp.mean()) / (logp.std() + 1e-9)
         cats = [p.category for p in products]
         rel = np.zeros(len(products))
-        cat_arr = np.array(cats, dtype=object)
-        for c in set(cats):
-            m = cat_arr == c
+        of: dict[str, int] = {}
+        cat_code = np.fromiter((of.setdefault(c, len(of)) for c in cats), dtype=np.int64, count=len(cats))
+        for g in range(len(of)):
+            m = cat_code == g
             rel[m] = logp[m] - np.median(logp[m])
         return cls.from_columns(
             {
