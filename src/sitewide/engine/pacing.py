@@ -98,7 +98,8 @@ class Pacer:
         n = len(self.campaigns)
         self.budget = np.array([int(c.daily_budget_micros) for c in self.campaigns], dtype=np.int64)
         self.target = np.array([float(c.target_roi) for c in self.campaigns], dtype=np.float64)
-        self.guards = [BudgetGuard(int(b)) for b in self.budget]
+        for b in self.budget.tolist():  # the guards' check of the budgets (budget_ok applies them)
+            BudgetGuard(b)
         self.spent = np.zeros(n, dtype=np.int64)
         self.gmv = np.zeros(n, dtype=np.int64)
         self.clicks = np.zeros(n, dtype=np.int64)
@@ -255,10 +256,9 @@ class Pacer:
         and this tick's spend plus the exposure reserved this tick is under the bidder's within-tick cap."""
         inflight = self._inflight.sum(axis=1)
         spent = np.maximum(self.spent, self.shared + self.since)
-        fits = np.array(
-            [g.may_enter(int(spent[i]), int(inflight[i]), self.reserve) for i, g in enumerate(self.guards)],
-            dtype=bool,
-        )
+        # BudgetGuard(budget).may_enter(spent, int(inflight), reserve) for every campaign at once
+        room = np.maximum(0, self.budget - spent - inflight.astype(np.int64))
+        fits: BoolArray = room >= max(1, self.reserve)
         this_tick = self._t[3] + self._inflight[:, max(self.tick, 0) % (self._ttl_ticks + 1)]
         under_cap: BoolArray = this_tick + self.reserve <= self.tick_caps
         if self._lease_store is not None:

@@ -7,6 +7,8 @@ first click fell."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from sitewide.domain.settlement import DayFigures, window_for
@@ -45,6 +47,9 @@ class ValueBook:
         self._order_cell: dict[str, Cell] = {}
         self.predicted: dict[str, float] = {}  # campaign → expected GMV (micros) sold, as valued when served
         self._camp_value: dict[str, list[float]] = {}  # campaign → [category-calibrated value sold, GMV]
+        # campaign_factors' last answer (ids, tau, their rows, factors) and the campaigns changed since
+        self._factors: tuple[list[str], float, dict[str, int], FloatArray] | None = None
+        self._changed: set[str] = set()
 
     def noted_served(
         self,
@@ -69,6 +74,7 @@ class ValueBook:
         sold_cat = np.bincount(cw, weights=np.take_along_axis(value_cat, col, axis=1)[won], minlength=n)
         for i in np.flatnonzero(sold):
             cid = campaign_ids[int(i)]
+            self._changed.add(cid)
             self.predicted[cid] = self.predicted.get(cid, 0.0) + float(sold[i])
             self._camp_value.setdefault(cid, [0.0, 0.0])[0] += float(sold_cat[i])
 
@@ -76,12 +82,20 @@ class ValueBook:
         """``[C]`` each campaign's own realised ÷ category-calibrated value, shrunk toward 1 with the
         calibrator's prior (what per-category calibration cannot see: the shop, the products' quality)."""
         tau = self.calib.tau() * self._campaign_prior_share
-        out = np.ones(len(campaign_ids))
-        for i, cid in enumerate(campaign_ids):
-            v = self._camp_value.get(cid)
-            if v is not None:
+        got = self._factors
+        if got is None or got[1] != tau or got[0] != campaign_ids:
+            row = {cid: i for i, cid in enumerate(campaign_ids)}
+            got = self._factors = (list(campaign_ids), tau, row, np.ones(len(campaign_ids)))
+            changed: Iterable[str] = self._camp_value  # every campaign with a value
+        else:  # the same campaigns and prior: only those whose value changed since (no loop over all)
+            changed = self._changed
+        out, row = got[3], got[2]
+        for cid in changed:
+            v, i = self._camp_value.get(cid), row.get(cid)
+            if v is not None and i is not None:
                 out[i] = (max(v[1], 0.0) + tau) / (v[0] + tau)
-        return out
+        self._changed = set()
+        return out.copy()
 
     def feed(self, e: Event) -> None:
         """Promoted clicks remember their (category, position); orders and refunds on them are outcomes."""
@@ -97,10 +111,12 @@ class ValueBook:
             self._order_cell[e.id] = cell
             self.calib.ordered(cell[0], cell[1], int(e.order_value_micros))
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] += int(e.order_value_micros)
+            self._changed.add(cell[2])
         elif e.kind is EventKind.REFUND and e.order_id in self._order_cell:
             cell = self._order_cell[e.order_id]
             self.calib.refunded(cell[0], cell[1], int(e.order_value_micros))
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] -= int(e.order_value_micros)
+            self._changed.add(cell[2])
 
     def _settled(self, day: int) -> tuple[int, dict[str, list[DayFigures]], Contracts]:
         """What the aims on ``day`` read from the store, once per day and settlement run: the first day not
