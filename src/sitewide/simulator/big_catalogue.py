@@ -8,7 +8,7 @@ holds a handful of distinct products). Here every product is composed afresh fro
 - its title is a real title of that category (the template) whose words are each, with probability
   ``swap_share``, replaced by a word from another real title of the same category (drawn with the words'
   frequencies), with the brand from the category's real brands in front and, as in real titles, usually a
-  model number (letters + digits) after the second word. Model numbers come from a pool of ``model_pool``
+  model number (letters + digits) after the second word. Model numbers come from a pool of 65,536
   per seed: real model numbers repeat across variants and listings, and a pool keeps the vocabulary bounded;
 - its price is the template's real price × a log-normal factor (σ = ``price_sigma``), rounded to cents, so
   the category's price distribution is kept and prices do not repeat.
@@ -32,6 +32,7 @@ from sitewide.domain.types import Product, Shop
 
 _ALNUM = np.array(list(string.ascii_lowercase + string.digits))
 _MAX_WORDS = 24  # of a template title
+_MODEL_POOL = 65_536  # model numbers per seed
 
 
 def _slug(text: str) -> str:
@@ -56,7 +57,6 @@ def big_catalogue(
     swap_share: float = 0.35,
     model_share: float = 0.8,
     price_sigma: float = 0.25,
-    model_pool: int = 65_536,
 ) -> tuple[list[Shop], list[Product]]:
     """``n`` products recombined from ``real`` (see the module docstring); ids ``g{seed}-{i:07d}``."""
     rng = np.random.default_rng(seed)
@@ -90,7 +90,7 @@ def big_catalogue(
     wsize = np.bincount(cat_words_of, minlength=len(cats))
     wstart = np.concatenate([[0], np.cumsum(wsize)[:-1]])
     brand_tok = np.array([tok(p.brand) if p.brand else -1 for p in reals], dtype=np.int64)
-    models = np.array([tok(m) for m in _model_numbers(rng, model_pool)], dtype=np.int64)
+    models = np.array([tok(m) for m in _model_numbers(rng, _MODEL_POOL)], dtype=np.int64)
 
     # per product: category, template, swapped words, brand, model number, price
     cat_of = rng.choice(len(cats), size=n, p=size / size.sum())
@@ -103,7 +103,7 @@ def big_catalogue(
     words[r, j] = cat_words[wstart[c] + pick]
     b_of = start[cat_of] + (rng.random(n) * size[cat_of]).astype(np.int64)  # the brand of a real peer
     brand = brand_tok[b_of]
-    model = np.where(rng.random(n) < model_share, models[rng.integers(0, model_pool, size=n)], -1)
+    model = np.where(rng.random(n) < model_share, models[rng.integers(0, _MODEL_POOL, size=n)], -1)
     price_f = np.exp(rng.normal(0.0, price_sigma, size=n))
     # layout: [brand] w0 w1 [model] w2 …  (the brand is left out when one of the first two words is it),
     # then an end-of-title mark; the titles are one join of the token strings, split at the marks
