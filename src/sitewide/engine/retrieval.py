@@ -7,6 +7,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,29 +105,24 @@ class CandidateCache:
         )
 
 
+@dataclass(eq=False)
 class Retrieval:
     """Candidates and their scores for a batch of requests over one :class:`Catalogue`."""
 
-    def __init__(
-        self,
-        config: EngineConfig,
-        catalogue: Catalogue,
-        encoder: TextEncoder,
-        index: VectorIndex,
-        scorer_for: ScorerFactory,
-        lexical: LexicalIndex | None = None,
-    ) -> None:
-        self.config = config
-        self.catalogue = catalogue
-        self.encoder = encoder
-        self.index = index
-        self.lexical = lexical
-        self._scorer_for = scorer_for
-        self.scorer: Scorer  # bound to the catalogue by rebuild()
-        self._user_vec: dict[str, FloatArray] = {}
-        self.cache = CandidateCache(config.candidate_cache_rows)
-        self.tuned_recall = 1.0  # what the index's tuning reached on sample queries (1.0: exact)
-        self.timer: StageTimer | None = None
+    config: EngineConfig
+    catalogue: Catalogue
+    encoder: TextEncoder
+    index: VectorIndex
+    scorer_for: ScorerFactory
+    lexical: LexicalIndex | None = None
+    scorer: Scorer = field(init=False)  # bound to the catalogue by rebuild()
+    _user_vec: dict[str, FloatArray] = field(init=False, default_factory=dict)
+    cache: CandidateCache = field(init=False)
+    tuned_recall: float = field(init=False, default=1.0)  # the index's tuning recall on sample queries
+    timer: StageTimer | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.cache = CandidateCache(self.config.candidate_cache_rows)
 
     def rebuild(self, build_index: bool = True) -> None:
         """After the catalogue (re)loaded: index its vectors (and texts), bind the scorer, forget users.
@@ -142,7 +138,7 @@ class Retrieval:
             )
         if cat.products and self.config.lexical_k > 0 and self.lexical is not None:
             self.lexical.build(np.arange(len(cat.products), dtype=np.int64), cat.texts)
-        self.scorer = self._scorer_for(cat.products)
+        self.scorer = self.scorer_for(cat.products)
         self._user_vec = {}
         self.cache = CandidateCache(self.config.candidate_cache_rows)
 

@@ -19,6 +19,7 @@ proportional to the catalogue.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,42 +59,37 @@ class _threads:
         _faiss().omp_set_num_threads(1)
 
 
+@dataclass(eq=False)
 class FaissIndex:
     """``kind="ivf"`` (``nlist`` cells, ``nprobe`` visited) or ``kind="hnsw"`` (``m``, ``ef_search``).
-    Vectors are stored as float32 inside faiss; scores are inner products."""
+    Vectors are stored as float32 inside faiss; scores are inner products. ``one_cell_below``: IVF over fewer
+    vectors is one cell, i.e. an exact scan; ``build_threads``: OpenMP threads for build and add (0: all)."""
 
-    def __init__(
-        self,
-        kind: str = "ivf",
-        m: int = 32,
-        ef_construction: int = 80,
-        ef_search: int = 128,
-        nlist: int | None = None,
-        nprobe: int = 16,
-        exact_below: float = 0.02,
-        seed: int = 0,
-        one_cell_below: int = 20_000,
-        build_threads: int = 0,
-    ) -> None:
-        if kind not in ("hnsw", "ivf"):
-            raise ValidationError(f"unknown faiss index kind {kind!r}")
-        self.kind = kind
-        self.m = m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
-        self.nlist = nlist
-        self.nprobe = nprobe
-        self.exact_below = exact_below
-        self.seed = seed
-        self.one_cell_below = one_cell_below  # IVF over fewer vectors: one cell, i.e. an exact scan
-        self.build_threads = build_threads or (os.cpu_count() or 1)  # OpenMP threads for build and add
-        self._ids: IntArray = np.zeros(0, dtype=np.int64)  # position → id
-        self._pos: IntArray = np.zeros(0, dtype=np.int64)  # id → position (-1: absent)
-        self._live: BoolArray = np.zeros(0, dtype=bool)  # per position
-        self._tombstones = 0  # dead positions still in the faiss index (HNSW)
-        self._bits: np.ndarray | None = None  # packed ``_live`` while there are tombstones
-        self._index: Any = None
-        self.dim = 0
+    kind: str = "ivf"
+    m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    nlist: int | None = None
+    nprobe: int = 16
+    exact_below: float = 0.02
+    seed: int = 0
+    one_cell_below: int = 20_000
+    build_threads: int = 0
+    _ids: IntArray = field(init=False, repr=False)  # position → id
+    _pos: IntArray = field(init=False, repr=False)  # id → position (-1: absent)
+    _live: BoolArray = field(init=False, repr=False)  # per position
+    _tombstones: int = field(init=False, default=0)  # dead positions still in the faiss index (HNSW)
+    _bits: np.ndarray | None = field(init=False, default=None, repr=False)  # packed _live with tombstones
+    _index: Any = field(init=False, default=None, repr=False)
+    dim: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("hnsw", "ivf"):
+            raise ValidationError(f"unknown faiss index kind {self.kind!r}")
+        self.build_threads = self.build_threads or (os.cpu_count() or 1)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._pos = np.zeros(0, dtype=np.int64)
+        self._live = np.zeros(0, dtype=bool)
 
     def __len__(self) -> int:
         return int(self._live.sum())

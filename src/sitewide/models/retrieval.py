@@ -14,6 +14,7 @@ the two-tower catches synonyms, typos and Chinese queries for English titles, wh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,26 +49,21 @@ def reciprocal_rank_fusion(
     return out_ids, out_sc
 
 
+@dataclass
 class FusedRetriever:
     """``search(request_vectors [Q, D], queries [Q], k, allowed) -> (ids [Q, k], rrf scores [Q, k])``.
 
     ``depth``: how many candidates each source contributes before fusion."""
 
-    def __init__(
-        self,
-        index: VectorIndex,
-        lexical: LexicalIndex | None,
-        depth: int = 100,
-        c: float = 60.0,
-        weights: tuple[float, float] = (1.0, 1.0),
-    ) -> None:
-        if depth < 1:
+    index: VectorIndex
+    lexical: LexicalIndex | None
+    depth: int = 100
+    c: float = 60.0
+    weights: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.depth < 1:
             raise ValidationError("depth must be ≥ 1")
-        self.index = index
-        self.lexical = lexical
-        self.depth = depth
-        self.c = c
-        self.weights = weights
 
     def search(
         self, request_vectors: FloatArray, queries: Sequence[str], k: int, allowed: BoolArray | None = None
