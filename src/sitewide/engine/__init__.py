@@ -7,11 +7,8 @@ serving needs per request; everything that matters for money is in the Store."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from pathlib import Path
 
-from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
 from sitewide.domain.forecast import CampaignDraft, CampaignForecast
 from sitewide.domain.guarantee import GuaranteeContract
@@ -19,36 +16,17 @@ from sitewide.domain.incrementality import Incrementality
 from sitewide.domain.reports import CampaignReport, CampaignStatement
 from sitewide.domain.settlement import SettlementReport
 from sitewide.domain.shop_score import ShopMetrics, ShopScore
-from sitewide.domain.time import SystemClock, day_bounds
+from sitewide.domain.time import day_bounds
 from sitewide.domain.types import Campaign, Event, FloatArray, IntArray, ServeRequest, ServeResult
-from sitewide.engine.auctions import AuctionDesk, AuctionOutcome, AuctionRequest
-from sitewide.engine.campaigns import CampaignBook
-from sitewide.engine.catalogue import Catalogue
+from sitewide.engine.assembly import EngineParts
+from sitewide.engine.auctions import AuctionOutcome, AuctionRequest
 from sitewide.engine.config import EngineConfig
-from sitewide.engine.events import EventIntake
-from sitewide.engine.forecast import Forecaster
-from sitewide.engine.holdout import Holdout, campaign_incrementality
-from sitewide.engine.locks import ReadWriteLock
-from sitewide.engine.pacing import MakeBidder
-from sitewide.engine.reports import Reports
-from sitewide.engine.retrieval import Retrieval, Rows, ScorerFactory
-from sitewide.engine.serving import Serving
-from sitewide.engine.settlement import Settlement
-from sitewide.engine.value import ValueBook
-from sitewide.ports import (
-    Clock,
-    EventReceipt,
-    LexicalIndex,
-    RequestBatch,
-    Scorer,
-    ServedBatch,
-    Store,
-    TextEncoder,
-    VectorIndex,
-)
+from sitewide.engine.holdout import campaign_incrementality
+from sitewide.engine.retrieval import Rows
+from sitewide.ports import EventReceipt, RequestBatch, ServedBatch
 
 
-class Engine:
+class Engine(EngineParts):
     """Serving and settlement over the catalogue and campaigns the store holds (``sitewide.wiring`` builds
     one with the production adapters).
 
@@ -56,94 +34,8 @@ class Engine:
     retrieval and scoring side by side; only their pacing/auction/accounting step is one at a time
     (``Serving.state_lock``, well under a millisecond). Changes are serialised by ``_lock``: campaign edits and
     events also take the state lock while they change pacing state; what replaces the catalogue or the index
-    (reload, restore, quality signals) takes the write lock, waiting for requests in flight."""
-
-    def __init__(
-        self,
-        store: Store,
-        config: EngineConfig | None = None,
-        *,
-        encoder: TextEncoder,
-        index: VectorIndex,
-        scorer_for: ScorerFactory,
-        make_bidder: MakeBidder,
-        lexical: LexicalIndex | None = None,
-        clock: Clock | None = None,
-        creatives: CreativeRotation | None = None,
-        snapshot: Path | None = None,
-        snapshot_index: bool = False,
-    ) -> None:
-        self.store = store
-        self.config = cfg = config or EngineConfig()
-        self.clock = clock or SystemClock()
-        self.creatives = creatives or CreativeRotation()  # approved creatives per product, Thompson sampling
-        self._lock = threading.RLock()  # changes, one at a time
-        self._rw = ReadWriteLock()  # requests read; catalogue/index replacements write
-        self.catalogue = Catalogue(cfg)
-        self.campaigns = CampaignBook(store, cfg, self.clock, self.catalogue, make_bidder)
-        self.retrieval = Retrieval(cfg, self.catalogue, encoder, index, scorer_for, lexical)
-        self.values = ValueBook(cfg, self.catalogue, store)
-        self.holdout = Holdout(store, cfg.holdout_share, cfg.holdout_seed)  # ghost-bid holdouts, in the store
-        self.serving = Serving(
-            store,
-            cfg,
-            self.catalogue,
-            self.retrieval,
-            self.campaigns,
-            self.values,
-            self.creatives,
-            self.holdout,
-        )
-        self.forecaster = Forecaster(
-            cfg,
-            self.catalogue,
-            self.retrieval,
-            self.campaigns,
-            self.values,
-            self.serving.traffic,
-            self.holdout,
-        )
-        self.auction_desk = AuctionDesk(self.catalogue, self.retrieval, self.campaigns, self.serving)
-        self.events = EventIntake(
-            store, self.catalogue, self.campaigns, self.retrieval, self.values, self.creatives
-        )
-        self.settlement = Settlement(store, cfg, self.clock)
-        self.reports = Reports(store)
-        if snapshot is None:
-            self.reload()
-        else:
-            self.restore(snapshot, index_loaded=snapshot_index)
-        self.campaigns.pacer.aim = self.values.aim  # bidders aim at what their guarantee window still needs
-
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.retrieval.encoder
-
-    @property
-    def index(self) -> VectorIndex:
-        return self.retrieval.index
-
-    @property
-    def scorer(self) -> Scorer:
-        return self.retrieval.scorer
-
-    def reload(self) -> None:
-        """(Re)load the catalogue and campaigns from the store and rebuild the index."""
-        with self._lock, self._rw.write(), self.serving.state_lock:
-            self.catalogue.load(self.store.list_products(), self.retrieval.encoder)
-            self.retrieval.rebuild()
-            self.values.reset()
-            self.campaigns.reload()
-
-    def restore(self, snapshot: Path, *, index_loaded: bool = False) -> None:
-        """Warm start: the catalogue from a snapshot (:meth:`Catalogue.save`, ``sitewide.wiring.save_snapshot``)
-        whose products are the store's; the vector index is built from its vectors unless ``index_loaded`` (the
-        index was loaded from the snapshot too); campaigns from the store."""
-        with self._lock, self._rw.write(), self.serving.state_lock:
-            self.catalogue.restore(snapshot)
-            self.retrieval.rebuild(build_index=not index_loaded)
-            self.values.reset()
-            self.campaigns.reload()
+    (reload, restore, quality signals) takes the write lock, waiting for requests in flight. The parts, how
+    they are wired, and their loading (``reload``, ``restore``) are :class:`~.assembly.EngineParts`."""
 
     # catalogue, pool and shop score ---------------------------------------------------------------
     def set_quality(
