@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from sitewide.domain.creative_bandit import CreativeRotation
 from sitewide.domain.time import SystemClock
+from sitewide.domain.types import Product
 from sitewide.engine.auctions import AuctionDesk
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
@@ -101,9 +103,25 @@ class EngineParts:
     def reload(self) -> None:
         """(Re)load the catalogue and campaigns from the store and rebuild the index."""
         with self._lock, self._rw.write(), self.serving.state_lock:
-            self.catalogue.load(self.store.list_products(), self.retrieval.encoder)
-            self.retrieval.rebuild()
-            self.values.reset()
+            self._load()
+
+    def _load(self) -> None:
+        self.catalogue.load(self.store.list_products(), self.retrieval.encoder)
+        self.retrieval.rebuild()
+        self.values.reset()
+        self.campaigns.reload()
+
+    def upsert_products(self, products: Sequence[Product]) -> None:
+        """Serve added or changed products (already in the store) without a rebuild: their vectors are encoded
+        and upserted into the index, the pool and the shop multipliers recomputed, the scorer re-bound, the
+        candidate cache emptied, and campaigns re-read (their bidders keep today's spend). A product in a
+        category the engine has not seen reloads everything (the value calibrator is sized by category)."""
+        with self._lock, self._rw.write(), self.serving.state_lock:
+            rows = self.catalogue.upsert(products, self.retrieval.encoder)
+            if rows is None:
+                self._load()
+                return
+            self.retrieval.upserted(rows)
             self.campaigns.reload()
 
     def restore(self, snapshot: Path, *, index_loaded: bool = False) -> None:

@@ -26,7 +26,8 @@ from sitewide.ports import TextEncoder
 
 
 class Catalogue:
-    """Products sorted by id; row ``i`` of every array is ``products[i]``."""
+    """Products sorted by id as loaded, then those added since (:meth:`upsert`) at the end; row ``i`` of every
+    array is ``products[i]``."""
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
@@ -66,6 +67,39 @@ class Catalogue:
         else:
             self.vecs = np.zeros((0, self.config.encoder_dim), dtype=np.float32)
         self.apply_quality()
+
+    def upsert(self, products: Sequence[Product], encoder: TextEncoder) -> IntArray | None:
+        """Change products in place and add new ones at the end (rows of the others do not move); encode their
+        texts and recompute the pool. Returns the rows changed or added, or None (nothing changed) when a
+        product brings a category the catalogue does not have: category codes are fixed, so that needs
+        :meth:`load`."""
+        if {p.category for p in products} - set(self.categories):
+            return None
+        latest = {p.id: p for p in products}  # the last version of an id given twice
+        rows = []
+        for p in latest.values():
+            r = self.row.get(p.id)
+            if r is None:
+                r = self.row[p.id] = len(self.products)
+                self.products.append(p)
+                self.ids.append(p.id)
+                self.texts.append("")
+            self.products[r] = p
+            self.texts[r] = f"{p.title} {p.brand} {p.category}"
+            rows.append(r)
+        n = len(self.products)
+        grow = n - len(self.price)
+        at = np.asarray(rows, dtype=np.int64)
+        code = {c: i for i, c in enumerate(self.categories)}
+        self.price = np.concatenate([self.price, np.zeros(grow, dtype=np.int64)])
+        self.category = np.concatenate([self.category, np.zeros(grow, dtype=np.int64)])
+        self.vecs = np.concatenate([self.vecs, np.zeros((grow, self.vecs.shape[1]), dtype=np.float32)])
+        self.price[at] = [int(p.price_micros) for p in latest.values()]
+        self.category[at] = [code[p.category] for p in latest.values()]
+        self.vecs[at] = encoder.encode([self.texts[r] for r in rows])
+        self.median_price = float(np.median(self.price))
+        self.apply_quality()
+        return at
 
     # warm start -------------------------------------------------------------------------------------
     SNAPSHOT_VERSION = 2

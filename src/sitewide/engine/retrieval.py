@@ -142,6 +142,17 @@ class Retrieval:
         self._user_vec = {}
         self.cache = CandidateCache(self.config.candidate_cache_rows)
 
+    def upserted(self, rows: IntArray) -> None:
+        """After the catalogue changed or added ``rows`` (:meth:`Catalogue.upsert`): their vectors into the index
+        (no rebuild), the lexical index and the scorer follow the catalogue, cached candidate rows are
+        forgotten (they may hold the old texts' similarities); users' history vectors are kept."""
+        cat = self.catalogue
+        self.index.upsert(rows, cat.vecs[rows])
+        if self.config.lexical_k > 0 and self.lexical is not None:
+            self.lexical.build(np.arange(len(cat.products), dtype=np.int64), cat.texts)
+        self.scorer = self.scorer_for(cat.products)
+        self.cache = CandidateCache(self.config.candidate_cache_rows)
+
     def sample_queries(self, n: int = 200, seed: int = 0) -> list[str]:
         """Query-like texts for tuning the index: 2–4 words of the titles of ``n`` random catalogue products."""
         prods = self.catalogue.products

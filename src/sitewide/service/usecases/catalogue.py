@@ -1,6 +1,7 @@
 """The catalogue: shops, products (JSON or CSV batches), the operator's bulk import, and the quality signals
 (products' pool signals, shops' service metrics) that drive eligibility and the shop score. A write that
-changes what serving indexes rebuilds the index and moves the catalogue version on."""
+changes what serving indexes updates the index in place (``Engine.upsert_products``) and moves the catalogue
+version on."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def import_products(
     engine: Engine, store: Store, version: CatalogueVersion, who: Principal, items: Sequence[ProductIn]
 ) -> int:
     """Validate every row (owned shop, id not taken by another merchant), then upsert all in one write and
-    rebuild the index. Returns the new catalogue version."""
+    into serving. Returns the new catalogue version."""
     owners = shop_owners(store)
     bad_shops = sorted({p.shop_id for p in items if not who.can_see(owners.get(p.shop_id, "\0"))})
     if bad_shops:
@@ -90,24 +91,26 @@ def import_products(
         old = store.get_product(p.id)
         if old is not None and owners.get(old.shop_id) != owners.get(p.shop_id):
             raise Conflict(f"product id {p.id} is not available: choose another id")
-    store.upsert_products(_product(p) for p in items)
-    engine.reload()
+    products = [_product(p) for p in items]
+    store.upsert_products(products)
+    engine.upsert_products(products)  # no rebuild: the index takes the new vectors
     return version.bump()
 
 
 def import_catalogue(
     engine: Engine, store: Store, accounts: ServiceRecords, version: CatalogueVersion, body: CatalogueIn
 ) -> int:
-    """Operator: bulk upsert shops and products (merchants named by shops are registered), then rebuild the
-    index. Returns the new catalogue version."""
+    """Operator: bulk upsert shops and products (merchants named by shops are registered), then into
+    serving. Returns the new catalogue version."""
     known_shops = {s.id for s in body.shops} | {s.id for s in store.list_shops()}
     missing = sorted({p.shop_id for p in body.products} - known_shops)
     if missing:
         raise ValidationError(f"unknown shop ids: {', '.join(missing[:5])}")
     accounts.ensure_merchants(s.merchant_id for s in body.shops)
     store.upsert_shops(Shop(s.id, s.merchant_id, s.name) for s in body.shops)
-    store.upsert_products(_product(p) for p in body.products)
-    engine.reload()
+    products = [_product(p) for p in body.products]
+    store.upsert_products(products)
+    engine.upsert_products(products)
     return version.bump()
 
 

@@ -265,9 +265,11 @@ def apply_winner(engine: Engine, store: Store, exp: Experiment) -> Experiment:
     else:
         title = exp.arms[exp.arm_index(exp.winner)].title
         if title:
-            products = [p for p in (store.get_product(pid) for pid in exp.product_ids) if p]
-            store.upsert_products([replace(p, title=title) for p in products])
-            engine.reload()
+            products = [
+                replace(p, title=title) for p in (store.get_product(pid) for pid in exp.product_ids) if p
+            ]
+            store.upsert_products(products)
+            engine.upsert_products(products)
     done = replace(exp, applied=True)
     store.put_experiment(done)
     engine.reload_experiments()
