@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     forecast_calibration_campaigns: int = 500
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and
     # what the benchmarks measure: char-n-gram text vectors, the faiss IVF index (exact for catalogues under
-    # 20,000 products, tuned to 0.97 recall@100 above; "exact" = brute-force numpy), the learned ranker
+    # 20,000 products, tuned to 0.94 recall@100 on title fragments above; "exact" = brute-force numpy), the learned ranker
     encoder: EncoderKind = "char-ngram"
     index: IndexKind = "ivf"
     scorer: ScorerKind = "learned"
