@@ -62,6 +62,17 @@ class Engine(EngineParts):
         active one with the highest bid multiplier), ``-1`` for none."""
         return self.campaigns.product_campaign.copy()
 
+    def campaigns_of(self, product_ids: Sequence[str]) -> list[str | None]:
+        """The campaign bidding for each product (as :meth:`product_campaigns`), None for none or unknown;
+        work in the number of ids, not the catalogue's size."""
+        row, pc, ids = self.catalogue.row, self.campaigns.product_campaign, self.campaigns.ids
+        out: list[str | None] = []
+        for p in product_ids:
+            r = row.get(p)
+            c = int(pc[r]) if r is not None and r < len(pc) else -1
+            out.append(ids[c] if c >= 0 else None)
+        return out
+
     def add_campaign(self, campaign: Campaign) -> None:
         with self._lock, self.serving.state_lock:
             self.campaigns.add(campaign)

@@ -61,13 +61,11 @@ def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> Se
     if ts != req.ts_ms:
         req = ServeRequest(req.request_id, req.user_id, req.kind, req.query, req.slots, ts)
     res = engine.serve(req)
-    camp_of = engine.product_campaigns()
-    row = {p: i for i, p in enumerate(engine.catalogue_ids())}
-    ids = list(engine.campaign_ids())
+    camps = engine.campaigns_of([pid for pid, _ in res.losers])  # no catalogue-sized work per request
     samples = [
-        LossSample(ts, req.request_id, ids[int(camp_of[row[pid]])], pid, why, 0)
-        for pid, why in res.losers
-        if pid in row and camp_of[row[pid]] >= 0
+        LossSample(ts, req.request_id, cid, pid, why, 0)
+        for (pid, why), cid in zip(res.losers, camps, strict=True)
+        if cid is not None
     ]
     totals: dict[tuple[str, str, str], int] = {}
     for s in samples:
