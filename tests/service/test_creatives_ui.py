@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -31,3 +32,38 @@ def test_generate_pin_and_see_results(app: FastAPI, new_key: Callable[[str], str
     ui2 = login(app, new_key("m2"))
     assert ui2.get("/ui/products/p00/creatives").status_code == 404
     assert ui2.post("/ui/products/p00/creatives", data={"langs": "en"}).status_code == 404
+
+
+def test_every_rule_detail_the_checks_write_is_worded_in_chinese() -> None:
+    """A draft that breaks every rule: each detail the checks write reads the same in English and in Chinese
+    words (filled with the detail's own figures) on the page."""
+    from sitewide.domain.creative import (
+        RULES,
+        Angle,
+        BrandKit,
+        CopyDraft,
+        Lang,
+        ProductFacts,
+        ReviewEvidence,
+        check_draft,
+    )
+    from sitewide.i18n import translator
+    from sitewide.service.routes.creatives_ui import rule_detail
+
+    facts = ProductFacts("p00", "s1", "Acme drive", "Acme", "storage", 12_000_000)
+    kit = BrandKit("s1", banned_words=("cheap",), banned_claims=("cures",), required_terms=("Acme",))
+    none = ReviewEvidence("p00", 0, None)
+    drafts = [
+        CopyDraft("x", ("cheap and waterproof", "cures colds", "now $9.99, 50% off", "a" * 95, "e", "f"),
+                  Lang.EN, Angle.ATTRIBUTE, "offline"),
+        CopyDraft("Acme 防水 drive", ("fine",), Lang.EN, Angle.ATTRIBUTE, "offline"),
+        CopyDraft("Acme drive", ("fine",), Lang.ZH, Angle.ATTRIBUTE, "offline"),
+    ]  # fmt: skip
+    details = [(v.rule, v.detail) for d in drafts for v in check_draft(d, facts, none, kit).violations]
+    assert {r for r, _ in details} == {name for name, _ in RULES}  # every rule fired at least once
+    en, zh = translator("en"), translator("zh")
+    for rule, detail in details:
+        assert rule_detail(en, detail) == detail
+        words = rule_detail(zh, detail)
+        assert words != detail and re.search(r"[\u4e00-\u9fff]", words), (rule, detail)
+    assert rule_detail(zh, "a detail nobody wrote") == "a detail nobody wrote"
