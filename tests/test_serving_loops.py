@@ -42,26 +42,14 @@ def test_budget_gate_and_cached_factors_equal_the_per_campaign_rules(
             n_events += 1
             pid = eng.catalogue_ids()[int(served.product_idx[r, s])]
             cid = ids[int(served.campaign_idx[r, s])]
-            click = Event(
-                f"k{n_events}",
-                EventKind.CLICK,
-                T0 + step * 1_000 + 10,
-                user_id=f"u{r}",
-                product_id=pid,
-                campaign_id=cid,
-                position=s + 1,
-                price_micros=Micros(int(served.price_cpc_micros[r, s])),
-            )
-            order = Event(
-                f"o{n_events}",
-                EventKind.ORDER,
-                T0 + step * 1_000 + 20,
-                user_id=f"u{r}",
-                product_id=pid,
-                order_value_micros=int(rng.integers(1, 10**8)),
-                click_id=click.id,
-            )
-            events += [click, order]
+            click_id, ts = f"k{n_events}", T0 + step * 1_000
+            price = Micros(int(served.price_cpc_micros[r, s]))
+            for eid, kind, extra in (
+                (click_id, EventKind.CLICK, {"campaign_id": cid, "position": s + 1, "price_micros": price}),
+                (f"o{n_events}", EventKind.ORDER, {"order_value_micros": int(rng.integers(1, 10**8)),
+                                                   "click_id": click_id}),
+            ):  # fmt: skip
+                events.append(Event(eid, kind, ts + 10, user_id=f"u{r}", product_id=pid, **extra))  # type: ignore[arg-type]
         eng.record_events(events)
         # factors: what the cache answers = a recomputation over every campaign
         tau = values.calib.tau() * values._campaign_prior_share  # noqa: SLF001
