@@ -4,12 +4,15 @@ stays."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from sitewide.domain.forecast import DEFAULT_SIGMA, CampaignDraft, ForecastPair, fit_calibration
+from sitewide.domain.time import day_bounds, day_of
 from sitewide.engine import Engine, EngineConfig
 from sitewide.engine.forecast import MIN_PAIRS
 from sitewide.service.app import create_app
@@ -109,3 +112,26 @@ def test_calibration_is_off_unless_configured(world: World) -> None:
     engine = world_engine(world, EngineConfig(scorer="priors"))
     Story(world, engine).run_day(0)
     assert engine.forecaster.day_forecasts == {}
+
+
+def test_the_engine_lock_is_held_per_replay_not_for_the_whole_refit(
+    ran: tuple[Engine, list[tuple[int, float, str]]], world: World
+) -> None:
+    engine, _ = ran
+    held: list[bool] = []
+
+    @contextmanager
+    def guard() -> Iterator[None]:
+        held.append(True)
+        with engine._reading():
+            yield
+
+    fc = engine.forecaster
+    later = max(
+        d for _, d in fc.day_forecasts
+    )  # a day after every kept forecast: nothing recorded for it yet
+    end = day_bounds(later)[1]
+    fc.settled(engine.store, end, guard)
+    active = len(engine.campaign_ids())
+    assert len(held) == 1 + active  # the campaign list, then one replay each
+    assert sum(d == day_of(end) for _, d in fc.day_forecasts) == active

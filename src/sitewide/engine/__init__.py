@@ -7,7 +7,8 @@ serving needs per request; everything that matters for money is in the Store."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
 from sitewide.domain.forecast import CampaignDraft, CampaignForecast
@@ -142,8 +143,7 @@ class Engine(EngineParts):
     ) -> SettlementReport:
         report = self.settlement.settle(start_ms, end_ms, period, preview=preview)
         if not preview:  # the forecasts' calibration learns from what settled (sitewide.engine.forecast)
-            with self._lock, self._rw.read():
-                self.forecaster.settled(self.store, end_ms)
+            self.forecaster.settled(self.store, end_ms, self._reading)
         return report
 
     def settle_day(self, day: str, *, preview: bool = False) -> SettlementReport:
@@ -158,6 +158,12 @@ class Engine(EngineParts):
 
     def campaign_report(self, campaign_id: str) -> CampaignReport:
         return self.reports.campaign_report(campaign_id)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """The engine's lock with the request read lock: a forecast's replay sees one consistent state."""
+        with self._lock, self._rw.read():
+            yield
 
     def forecast(self, draft: CampaignDraft) -> CampaignForecast:
         """The draft's day: spend → GMV and orders with a band, by replaying recent requests through the

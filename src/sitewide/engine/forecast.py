@@ -30,8 +30,10 @@ look at forecasts need not pay a replay per campaign and day).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -101,6 +103,7 @@ class Forecaster:
     calibration: ForecastCalibration = field(default_factory=ForecastCalibration)
     _replay: _Replay | None = field(default=None, init=False)
     _replay_key: tuple[int, int, int] | None = field(default=None, init=False)
+    _settling: threading.Lock = field(default_factory=threading.Lock, init=False)
     day_forecasts: dict[tuple[str, str], DayForecast] = field(default_factory=dict, init=False)
     observed: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
 
@@ -110,10 +113,18 @@ class Forecaster:
         self.calibration = fit_calibration(pairs, level=level)
         return self.calibration
 
-    def settled(self, store: Store, end_ms: int) -> None:
+    def settled(self, store: Store, end_ms: int, guard: Callable[[], AbstractContextManager[object]]) -> None:
         """After a settlement run up to ``end_ms``: pair the kept forecasts of settled days with the GMV settled
         for them as it stands now (late orders and refunds included), refit, then forecast the day starting at
-        ``end_ms`` for every active campaign (see the module docstring)."""
+        ``end_ms`` for every active campaign (see the module docstring). ``guard()`` is held around each
+        campaign's replay only (the engine's lock: events and edits wait for one replay, not for all of them or
+        the fit); runs of this method are serialised."""
+        with self._settling:
+            self._settled(store, end_ms, guard)
+
+    def _settled(
+        self, store: Store, end_ms: int, guard: Callable[[], AbstractContextManager[object]]
+    ) -> None:
         last = day_of(end_ms - 1)
         due = [k for k, f in self.day_forecasts.items() if f.day <= last]
         if due:
@@ -136,29 +147,31 @@ class Forecaster:
         served = self.traffic.batches()[-1:]
         on = self.config.forecast_calibration_campaigns > 0
         if on and (not served or served[0].ts_ms < day_bounds(nxt)[1]):  # not yet past: forecast it
-            self._record(nxt)
+            self._record(nxt, guard)
         excess = len(self.day_forecasts) - 2 * MAX_PAIRS
         for k in sorted(self.day_forecasts, key=lambda k: (k[1], k[0]))[: max(excess, 0)]:
             del self.day_forecasts[k]
             self.observed.pop(k, None)
 
-    def _record(self, day: str) -> None:
+    def _record(self, day: str, guard: Callable[[], AbstractContextManager[object]]) -> None:
         """Forecast ``day`` for every active campaign (its own draft) and keep the uncalibrated point."""
         book, cat = self.campaigns, self.catalogue
-        camps = [c for c, on in zip(book.campaigns, book.active.tolist(), strict=True) if on]
+        with guard():
+            camps = [c for c, on in zip(book.campaigns, book.active.tolist(), strict=True) if on]
         camps = [c for c in camps if (c.id, day) not in self.day_forecasts]
         most = self.config.forecast_calibration_campaigns
         if len(camps) > most:
             pick = np.random.default_rng(day_index(day)).choice(len(camps), most, replace=False)
             camps = [camps[i] for i in sorted(pick.tolist())]
         for c in camps:
-            pids = tuple(p for p in c.product_ids if p in cat.row)
-            if not pids:
-                continue
-            draft = CampaignDraft(pids, float(c.target_roi), int(c.daily_budget_micros), campaign_id=c.id)
-            points, _ = self.curve(draft)
+            with guard():
+                pids = tuple(p for p in c.product_ids if p in cat.row)
+                if not pids:
+                    continue
+                draft = CampaignDraft(pids, float(c.target_roi), int(c.daily_budget_micros), campaign_id=c.id)
+                points, _ = self.curve(draft)
+                shop, category = self.shop_and_category(draft)
             at = operating_point(points, draft.target_roi, float(draft.daily_budget_micros))
-            shop, category = self.shop_and_category(draft)
             self.day_forecasts[(c.id, day)] = DayForecast(c.id, day, shop or "", category or "", at)
 
     @staticmethod
