@@ -32,7 +32,6 @@ router = APIRouter(tags=["reports"], responses=errors(401))
 
 @router.get("/reports", response_model=ReportOut, responses=errors(404, 422))
 def reports(
-    engine: EngineDep,
     store: StoreDep,
     who: PrincipalDep,
     group_by: Literal["day", "campaign", "product"] = "day",
