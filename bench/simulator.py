@@ -15,15 +15,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sitewide.simulator.behaviour import respond, respond_loop  # noqa: E402
+from sitewide.domain.types import IntArray  # noqa: E402
+from sitewide.simulator.behaviour import respond  # noqa: E402
 from sitewide.simulator.config import SimConfig  # noqa: E402
 from sitewide.simulator.runner import run_simulation  # noqa: E402
-from sitewide.simulator.world import SEARCH, build_world  # noqa: E402
+from sitewide.simulator.world import SEARCH, World, build_world  # noqa: E402
 from sitewide.wiring import world_engine_factory  # noqa: E402
 
 TARGET = 1_000_000
@@ -52,6 +54,51 @@ def sim_work_rate(users: int, ticks: int, seed: int) -> tuple[float, int]:
         imps += int(res.shown.sum())
     dt = time.perf_counter() - t0
     return imps / dt, imps
+
+
+def respond_loop(
+    world: World,
+    users: IntArray,
+    kind: IntArray,
+    intent: IntArray,
+    products: IntArray,
+    rng: np.random.Generator,
+) -> tuple[int, int]:
+    """``sitewide.simulator.behaviour.respond`` one impression at a time in plain Python (the naive baseline).
+    Returns (clicks, purchases)."""
+    u_ = world.users
+    p_ = world.products
+    exam = world.exam.tolist()
+    a_s, a_f, b = world.a_search, world.a_feed, world.b_cvr
+    bot_p = world.config.bot_click_prob
+    clicks = buys = 0
+    for i in range(products.shape[0]):
+        uu = int(users[i])
+        bot = bool(u_.is_bot[uu])
+        beta = float(u_.price_sensitivity[uu])
+        a = a_s if int(kind[i]) == SEARCH else a_f
+        it = int(intent[i]) if int(kind[i]) == SEARCH else -1
+        for k in range(products.shape[1]):
+            j = int(products[i, k])
+            if j < 0:
+                continue
+            c = int(p_.category[j])
+            aff = float(u_.affinity[uu, c])
+            x = a + aff + float(p_.quality[j]) - beta * float(p_.z_price[j]) + (1.5 if c == it else 0.0)
+            pc = bot_p if bot else 1.0 / (1.0 + math.exp(-x))
+            if rng.random() < pc * exam[k]:
+                clicks += 1
+                if not bot:
+                    y = (
+                        b
+                        + 0.5 * aff
+                        + 0.5 * float(p_.quality[j])
+                        + 0.3 * float(world.shop_quality_of_product[j])
+                        - 0.5 * beta * float(p_.z_price[j])
+                    )
+                    if rng.random() < 1.0 / (1.0 + math.exp(-y)):
+                        buys += 1
+    return clicks, buys
 
 
 def naive_rate(users: int, impressions: int, seed: int) -> float:

@@ -1,12 +1,11 @@
 """Users' response to a served page, vectorised over requests × slots (no Python loop per impression).
 
 This is the simulator's own per-impression work: examination, clicks, purchases. ``bench/simulator.py``
-times it against :func:`respond_loop`, the same model written as a plain per-impression loop.
+times it against ``respond_loop`` there, the same model written as a plain per-impression loop.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,51 +47,6 @@ def respond(
     click = (rng.random((r, s)) < p_click) & shown
     buy = click & ~bot & (rng.random((r, s)) < pcvr)
     return Response(shown=shown, pctr=np.where(shown, pctr, 0.0), pcvr=pcvr, click=click, buy=buy)
-
-
-def respond_loop(
-    world: World,
-    users: IntArray,
-    kind: IntArray,
-    intent: IntArray,
-    products: IntArray,
-    rng: np.random.Generator,
-) -> tuple[int, int]:
-    """The same behaviour one impression at a time in plain Python (the benchmark's naive baseline).
-    Returns (clicks, purchases)."""
-    u_ = world.users
-    p_ = world.products
-    exam = world.exam.tolist()
-    a_s, a_f, b = world.a_search, world.a_feed, world.b_cvr
-    bot_p = world.config.bot_click_prob
-    clicks = buys = 0
-    for i in range(products.shape[0]):
-        uu = int(users[i])
-        bot = bool(u_.is_bot[uu])
-        beta = float(u_.price_sensitivity[uu])
-        a = a_s if int(kind[i]) == SEARCH else a_f
-        it = int(intent[i]) if int(kind[i]) == SEARCH else -1
-        for k in range(products.shape[1]):
-            j = int(products[i, k])
-            if j < 0:
-                continue
-            c = int(p_.category[j])
-            aff = float(u_.affinity[uu, c])
-            x = a + aff + float(p_.quality[j]) - beta * float(p_.z_price[j]) + (1.5 if c == it else 0.0)
-            pc = bot_p if bot else 1.0 / (1.0 + math.exp(-x))
-            if rng.random() < pc * exam[k]:
-                clicks += 1
-                if not bot:
-                    y = (
-                        b
-                        + 0.5 * aff
-                        + 0.5 * float(p_.quality[j])
-                        + 0.3 * float(world.shop_quality_of_product[j])
-                        - 0.5 * beta * float(p_.z_price[j])
-                    )
-                    if rng.random() < 1.0 / (1.0 + math.exp(-y)):
-                        buys += 1
-    return clicks, buys
 
 
 def ndcg(world: World, users: IntArray, kind: IntArray, intent: IntArray, products: IntArray) -> FloatArray:
