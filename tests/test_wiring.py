@@ -18,14 +18,14 @@ from sitewide.storage.memory import MemoryStore
 from sitewide.wiring import build_engine, build_service, make_engine, seeded_engine
 
 
-def test_the_defaults_are_the_char_ngram_encoder_the_ivf_index_and_no_lexical_index(
+def test_the_defaults_are_the_char_ngram_encoder_the_ivf_index_and_bm25_for_cjk_titles_only(
     shops: list[Shop], products: list[Product]
 ) -> None:
     e = seeded_engine(MemoryStore(), shops, products, config=EngineConfig(scorer="priors"))
     assert isinstance(e.encoder, CharNgramEncoder) and e.encoder.dim == EngineConfig().encoder_dim
     assert isinstance(e.index, FaissIndex) and e.index.kind == "ivf"
     assert isinstance(e.scorer, SimilarityPriorScorer)
-    assert e.retrieval.lexical is None
+    assert isinstance(e.retrieval.lexical, BM25Index) and e.retrieval.lexical_rows == 0  # English titles
     defaults = {k: Settings.model_fields[k].default for k in ("encoder", "index", "scorer")}
     assert defaults == {"encoder": "char-ngram", "index": "ivf", "scorer": "learned"}
 

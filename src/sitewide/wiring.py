@@ -4,8 +4,8 @@ the CLI) or from the operator's ``EngineConfig`` (the simulator runner, the benc
 Defaults (the encoder kept from the first slice because the shipped ranker's similarity features were computed
 with it): the character 2/3-gram encoder, the faiss IVF index (an exact scan below 20,000 products), the shipped
 learned ranker (the similarity priors when asked, or when no checkpoint ships), BM25 for the lexical merge
-when ``EngineConfig.lexical_k > 0``, the wall clock, a SQL store (SQLite under ``data_dir``) for the service
-and an in-memory store for a simulated market.
+(every search when ``EngineConfig.lexical_k > 0``; Chinese queries over the CJK titles always), the wall clock,
+a SQL store (SQLite under ``data_dir``) for the service and an in-memory store for a simulated market.
 """
 
 from __future__ import annotations
@@ -108,11 +108,9 @@ def make_engine(
         if isinstance(vector_index, FaissIndex):
             vector_index.load(snapshot / "index")
             index_loaded = True
-    lexical: LexicalIndex | None = None
-    if cfg.lexical_k > 0:
-        from sitewide.index.bm25 import BM25Index
+    from sitewide.index.bm25 import BM25Index
 
-        lexical = BM25Index()
+    lexical: LexicalIndex = BM25Index()  # built over every title with lexical_k > 0, else over the CJK ones
     return Engine(
         store,
         cfg,
