@@ -11,7 +11,13 @@ from sitewide.models.calibration import IsotonicCalibration, PlattScaling
 from sitewide.ports import ScoreInput, Scorer
 from sitewide.training.baselines import CategoryPriceScorer, LogisticRegressionModel, PopularityModel
 from sitewide.training.data import load_obd, log_from_events
-from sitewide.training.metrics import auc, expected_calibration_error, ndcg_at_k, recall_at_k
+from sitewide.training.metrics import (
+    auc,
+    compare_auc,
+    expected_calibration_error,
+    ndcg_at_k,
+    recall_at_k,
+)
 
 FIXTURE_OBD = Path(__file__).resolve().parents[1] / "fixtures" / "ranking_obd"
 
@@ -120,3 +126,23 @@ def test_log_from_events_joins_clicks_and_orders_to_impressions() -> None:
     assert log.inputs.user.tolist() == [7]
     with pytest.raises(ValidationError):
         log_from_events(ev[2:], {}, {})
+
+
+def test_delong_standard_errors_match_the_spread_over_replications() -> None:
+    rng = np.random.default_rng(0)
+
+    def draw(n: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        y = rng.random(n) < 0.05
+        a = y * 1.0 + rng.normal(0, 1.5, n)
+        return y, a, a + rng.normal(0, 0.5, n)  # b: a noisier copy of a
+
+    y, a, b = draw()
+    c = compare_auc(y, a, b)
+    assert c.auc_a == pytest.approx(auc(y, a)) and c.auc_b == pytest.approx(auc(y, b))
+    assert compare_auc(y, a, a).se_diff == pytest.approx(0.0, abs=1e-12)
+    reps = [draw() for _ in range(150)]
+    sd_a = np.std([auc(y_, a_) for y_, a_, _ in reps])
+    sd_diff = np.std([auc(y_, a_) - auc(y_, b_) for y_, a_, b_ in reps])
+    assert c.se_a == pytest.approx(sd_a, rel=0.3)
+    assert c.se_diff == pytest.approx(sd_diff, rel=0.3)
+    assert c.se_diff < 0.5 * c.se_a  # paired: the difference is much less noisy than either AUC

@@ -134,3 +134,21 @@ def test_train_from_simulator_writes_a_checkpoint_serving_the_calibrated_cvr(tmp
     )
     assert shifted.score(x)[1].mean() < 0.3 * raw.score(x)[1].mean()
     assert np.allclose(shifted.score(x)[0], raw.score(x)[0])  # pCTR untouched
+
+
+def test_code_l2_shrinks_the_per_code_weights_toward_zero(tiny, scorer) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    m = scorer.model
+    manual = m.features.embedding.weight.pow(2).sum() + m.wide.weight.pow(2).sum()
+    assert float(m.code_sq_norm().detach()) == pytest.approx(float(manual.detach()))
+    loose = train_ranker(
+        tiny.pipeline,
+        tiny.sim.log.subset(tiny.train),
+        tiny.sim.log.subset(tiny.valid),
+        replace(CFG, code_l2=0.0),
+    )
+    # the product-id codes the training log shows: fewer impressions than a category's, so shrunk the most
+    codes = torch.unique(tiny.pipeline.transform(tiny.sim.log.subset(tiny.train).inputs).cat[:, 0])
+    norm = lambda s: float(s.model.wide.weight[codes].detach().pow(2).sum())  # noqa: E731
+    assert CFG.code_l2 > 0 and norm(scorer) < 0.8 * norm(loose)

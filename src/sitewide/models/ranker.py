@@ -105,6 +105,13 @@ class MultiTaskRanker(nn.Module):
         """``[P]`` P(examined | position), ``exam[0] = 1``."""
         return torch.cat([torch.ones(1), torch.sigmoid(self.exam_logit)])
 
+    def code_sq_norm(self) -> torch.Tensor:
+        """Sum of squares of the per-code weights: the embedding table and the wide terms."""
+        out = self.features.embedding.weight.pow(2).sum()
+        if self.wide is not None:
+            out = out + self.wide.weight.pow(2).sum()
+        return out
+
     def forward(self, batch: RankBatch) -> RankerOutput:
         h = self.features(batch.cat, batch.dense)  # [B, H]
         log_exam = None
