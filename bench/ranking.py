@@ -1,7 +1,13 @@
 """Matching and ranking benchmark: models vs baselines trained on the same split in the same run.
 
     python bench/ranking.py            # full: bigger simulator logs, latency over 1,000,000 products
-    python bench/ranking.py --quick    # 60k instead of 120k logged requests, latency over 50,000 products (~70 s)
+    python bench/ranking.py --quick    # 60k instead of 120k logged requests, latency over 50,000 products
+    python bench/ranking.py --serial   # one process (by default sections 1, 2b, 2c, 3 and the Chinese pairs
+                                       # run in a second process beside section 2: the machine has two cores)
+
+--quick takes about 150 s of CPU time, about 80 s on each of the two processes: on two idle cores about 85 s
+of wall time. Every section prints its wall and CPU time, and the total the load average: under load the wall
+time grows with the load, the CPU time does not.
 
 1. Click model on the Open Bandit Dataset (real ZOZOTOWN impressions; ../shared/data/open_bandit_dataset, or
    the in-repo 4,000-row fixture when the shared folder is absent), 5-fold cross-validated. No ceiling: true
