@@ -1,15 +1,11 @@
-"""Dashboard pages for campaigns: the list with ROI against target, one campaign's days, statements and lost
-auctions, the create/edit form (one form, one handler) and pause/resume."""
+"""Dashboard pages for campaigns: one campaign's days, statements and lost
+auctions, the create/edit form (one form, one handler) and pause/resume. The list is in ``campaign_list_ui``."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Depends, Form
@@ -32,7 +28,7 @@ from sitewide.service import diagnosis
 from sitewide.service.diagnosis import Alert
 from sitewide.service.present import campaign_out, losses_out
 from sitewide.service.reporting import campaign_days
-from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, paged, pyd_message, redirect
+from sitewide.service.routes.ui import FormUi, PageUi, Ui, fig_json, layout, pyd_message, redirect
 from sitewide.service.scope import visible_campaign
 from sitewide.service.usecases import campaigns as uc
 from sitewide.service.usecases import forecast as forecast_uc
@@ -47,19 +43,11 @@ def _totals(engine: Engine, cid: str) -> dict[str, Any]:
     return asdict(engine.campaign_report(cid).total)
 
 
-@dataclass(frozen=True)
-class CampaignRow:
-    c: Campaign
-    t: dict[str, Any]
-    roi: float | None
-    met: bool | None
-
-
 def _in_range(day: str, start: str | None, end: str | None) -> bool:
     return (not start or day >= start) and (not end or day <= end)
 
 
-def _range_totals(engine: Engine, cid: str, start: str | None, end: str | None) -> dict[str, Any]:
+def range_totals(engine: Engine, cid: str, start: str | None, end: str | None) -> dict[str, Any]:
     """The campaign's totals over its settled days in ``[start, end]`` (all days when both are empty)."""
     if not start and not end:
         return _totals(engine, cid)
@@ -73,178 +61,11 @@ def _range_totals(engine: Engine, cid: str, start: str | None, end: str | None) 
     return t
 
 
-def _day_param(v: str | None) -> str | None:
+def day_param(v: str | None) -> str | None:
     v = (v or "").strip()
     return v if len(v) == 10 and v[4] == "-" and v[7] == "-" and v.replace("-", "").isdigit() else None
 
 
-def _rows(ui: Ui, start: str | None, end: str | None) -> list[CampaignRow]:
-    rows = []
-    for c in uc.list_campaigns(ui.store, ui.who):
-        t = _range_totals(ui.engine, c.id, start, end)
-        roi = t.get("roi")
-        rows.append(CampaignRow(c, t, roi, None if roi is None else roi >= float(c.target_roi)))
-    return rows
-
-
-LIST_PAGE = 50  # campaigns a page
-# the campaign list's orders: each a key over a row (ties: newest first, then id)
-LIST_SORTS: dict[str, Callable[[CampaignRow], Any]] = {
-    "created": lambda r: r.c.created_ms,
-    "name": lambda r: r.c.name.lower(),
-    "status": lambda r: r.c.status.value,
-    "target": lambda r: r.c.target_roi,
-    "roi": lambda r: -1.0 if r.roi is None else r.roi,
-    "budget": lambda r: r.c.daily_budget_micros,
-    "spend": lambda r: r.t["spend_micros"],
-    "gmv": lambda r: r.t["gmv_micros"],
-    "orders": lambda r: r.t["orders"],
-}
-
-
-@dataclass(frozen=True)
-class ListView:
-    """How the list is shown: the date range, the order and the page (as the query string gives them)."""
-
-    start: str | None = None
-    end: str | None = None
-    sort: str = "created"
-    desc: bool = True
-    page: int = 1
-
-    @classmethod
-    def of(cls, start: str | None, end: str | None, sort: str, order: str, page: int) -> ListView:
-        return cls(_day_param(start), _day_param(end), sort if sort in LIST_SORTS else "created",
-                   order != "asc", page)  # fmt: skip
-
-    def query(self, **change: Any) -> str:
-        """This view's query string with ``change`` applied (for the sort links and the pager)."""
-        v = replace(self, **change)
-        q = {"start": v.start or "", "end": v.end or "", "sort": v.sort, "order": "desc" if v.desc else "asc"}
-        return urlencode({**q, "page": v.page})
-
-
-def _ordered(rows: list[CampaignRow], view: ListView) -> list[CampaignRow]:
-    rows = sorted(rows, key=lambda r: (-r.c.created_ms, r.c.id))
-    return sorted(rows, key=LIST_SORTS[view.sort], reverse=view.desc)
-
-
-@router.get("/", response_class=HTMLResponse, response_model=None)
-def campaigns_page(
-    ui: PageUi,
-    start: str | None = None,
-    end: str | None = None,
-    sort: str = "created",
-    order: str = "desc",
-    page: int = 1,
-) -> Response:
-    return _list_page(ui, ListView.of(start, end, sort, order, page))
-
-
-def _list_page(ui: Ui, view: ListView, error: str | None = None) -> HTMLResponse:
-    """The campaign list: alerts, the ROI chart and the table of this page (sorted), with bulk actions."""
-    all_rows = _rows(ui, view.start, view.end)
-    pg = paged(_ordered(all_rows, view), view.page, LIST_PAGE)
-    rows: list[CampaignRow] = pg.rows
-    t = ui.t
-    fig = go.Figure()
-    if rows:
-        names = [r.c.name for r in rows]
-        fig.add_bar(
-            name=t("delivered ROI"),
-            x=names,
-            y=[r.roi or 0 for r in rows],
-            marker_color=["#2e7d32" if r.met else ("#c62828" if r.met is False else "#9e9e9e") for r in rows],
-        )
-        fig.add_scatter(
-            name=t("target ROI"),
-            x=names,
-            y=[float(r.c.target_roi) for r in rows],
-            mode="markers",
-            marker={"symbol": "line-ew-open", "size": 28, "color": "#000", "line": {"width": 3}},
-        )
-    layout(fig, t("ROI vs target"), x=t("Campaign"), y=t("ROI (GMV ÷ spend)"), empty=t("No campaigns yet."))
-    alerts = [a for r in all_rows for a in campaign_alerts(ui, r.c, r.t)]
-    return ui.page(
-        "campaigns.html",
-        status=200 if error is None else 422,
-        pg=pg,
-        view=view,
-        fig=fig_json(fig),
-        alerts=alerts,
-        error=error,
-        merchant_names=ui.merchant_names(),
-    )
-
-
-@router.post("/campaigns/bulk", response_class=HTMLResponse, response_model=None)
-def bulk_change(
-    ui: FormUi,
-    action: str = Form(""),
-    ids: list[str] = Form(default_factory=list),
-    daily_budget: str = Form(""),
-    target_roi: str = Form(""),
-) -> Response:
-    """Pause, resume or edit (daily budget and/or target ROI) the ticked campaigns. Every campaign and value
-    is checked before anything changes: another merchant's campaign is 404, a bad value 422, and then none
-    of them changed."""
-    t = ui.t
-    camps = [visible_campaign(ui.store, ui.who, cid) for cid in dict.fromkeys(ids)]
-    try:
-        if not camps:
-            raise ValueError(t("Tick at least one campaign."))
-        if action in ("pause", "resume"):
-            status = CampaignStatus.PAUSED if action == "pause" else CampaignStatus.ACTIVE
-            for c in camps:
-                uc.set_status(ui.engine, ui.store, ui.who, c.id, status)
-            return redirect(f"/ui/?done=bulk_{'paused' if action == 'pause' else 'resumed'}")
-        if action != "edit":
-            raise ValueError(t("Choose what to do with the ticked campaigns."))
-        fields: dict[str, Any] = {}
-        if target_roi.strip():
-            fields["target_roi"] = _target_roi(t, target_roi)
-        if daily_budget.strip():
-            fields["daily_budget_micros"] = _budget(t, ui.currency, daily_budget)
-        if not fields:
-            raise ValueError(t("Give a new daily budget, a new target ROI, or both."))
-        for c in camps:
-            uc.update_campaign(ui.engine, ui.store, ui.who, c.id, CampaignPatch(**fields))
-        return redirect("/ui/?done=bulk_saved")
-    except (DomainError, ValueError) as exc:
-        return _list_page(ui, ListView(), str(exc))
-
-
-@router.get("/campaigns.csv", response_model=None)
-def campaigns_csv(ui: PageUi, start: str | None = None, end: str | None = None) -> Response:
-    """The campaign table as CSV (amounts in the deployment's currency, two decimals; ROI as a ratio)."""
-    start, end = _day_param(start), _day_param(end)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        ["campaign_id", "name", "merchant_id", "status", "target_roi", "roi", "daily_budget", "impressions",
-         "clicks", "orders", "spend", "gmv", "compensation", "currency", "from", "to"]
-    )  # fmt: skip
-    for r in _rows(ui, start, end):
-        c, t = r.c, r.t
-        w.writerow(
-            [c.id, c.name, c.merchant_id, c.status.value, c.target_roi,
-             "" if r.roi is None else f"{r.roi:.4f}", _plain(c.daily_budget_micros), t["impressions"],
-             t["clicks"], t["orders"], _plain(t["spend_micros"]), _plain(t["gmv_micros"]),
-             _plain(t["compensation_micros"]), ui.currency, start or "", end or ""]
-        )  # fmt: skip
-    name = f"campaigns-{start or 'all'}-{end or 'all'}.csv"
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-def _plain(micros: int) -> str:
-    return format_amount(int(micros)).replace(",", "")
-
-
-# the campaign form: one form for create and edit ---------------------------------------------------
 @dataclass
 class CampaignForm:
     """The form's fields as typed (strings), shown back as they were when something is wrong."""
@@ -266,8 +87,8 @@ class CampaignForm:
         name = self.name.strip()
         if not name or len(name) > 200:
             raise ValueError(t("Give the campaign a name (1–200 characters)."))
-        roi = _target_roi(t, self.target_roi)
-        budget = _budget(t, currency, self.budget_cny)
+        roi = parse_target_roi(t, self.target_roi)
+        budget = parse_budget(t, currency, self.budget_cny)
         if not self.product_ids:
             raise ValueError(t("Choose at least one product."))
         return {
@@ -278,7 +99,7 @@ class CampaignForm:
         }
 
 
-def _target_roi(t: Translator, text: str) -> Decimal:
+def parse_target_roi(t: Translator, text: str) -> Decimal:
     """A target ROI as typed, checked (a ``ValueError`` in the page's language if not)."""
     try:
         roi = Decimal(text.strip())
@@ -289,7 +110,7 @@ def _target_roi(t: Translator, text: str) -> Decimal:
     return roi
 
 
-def _budget(t: Translator, currency: str, text: str) -> int:
+def parse_budget(t: Translator, currency: str, text: str) -> int:
     """A daily budget as typed, in micros, checked (a ``ValueError`` in the page's language if not)."""
     try:
         budget = int(parse_amount(text.strip()))
@@ -421,7 +242,7 @@ def campaign_page(ui: PageUi, campaign_id: str, start: str | None = None, end: s
     are empty); what limits delivery, the guarantee statement and lost auctions as of now."""
     engine, store, t = ui.engine, ui.store, ui.t
     c = visible_campaign(store, ui.who, campaign_id)
-    start, end = _day_param(start), _day_param(end)
+    start, end = day_param(start), day_param(end)
     days = [d for d in campaign_days(engine, c.id) if _in_range(d.day, start, end)]
     x = [d.day for d in days]
     cur = ui.currency
@@ -465,7 +286,7 @@ def campaign_page(ui: PageUi, campaign_id: str, start: str | None = None, end: s
         y=t("auctions lost"),
         empty=t("No lost auctions recorded."),
     )
-    total = _range_totals(engine, c.id, start, end)
+    total = range_totals(engine, c.id, start, end)
     diag = diagnosis.explain_campaign(t, cur, engine, store, c, ui.accounts.losses(c.id))
     guarantee = diagnosis.guarantee_view(t, cur, engine.statement(c.id), str(c.target_roi))
     titles = {
