@@ -13,6 +13,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -53,6 +56,18 @@ def drop_schema(url: str, schema: str) -> None:
     with admin.begin() as c:
         c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+@contextmanager
+def throwaway_schema(url: str) -> Iterator[Engine]:
+    """An engine on a fresh, uniquely named schema of ``url``; disposed and the schema dropped when the block ends."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    eng = isolated_engine(url, schema)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        drop_schema(url, schema)
 
 
 def _pg_bin() -> Path | None:

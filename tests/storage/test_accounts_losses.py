@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
+from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 from sqlalchemy import create_engine
 
 from sitewide.storage.accounts import AccountStore
@@ -32,13 +31,8 @@ def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Account
     if PG_SKIP:
         pytest.skip(PG_SKIP)
     assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    eng = isolated_engine(PG_URL, schema)
-    try:
+    with throwaway_schema(PG_URL) as eng:
         yield AccountStore(eng, Clock())
-    finally:
-        eng.dispose()
-        drop_schema(PG_URL, schema)
 
 
 def test_concurrent_loss_counts_sum(accounts: AccountStore) -> None:

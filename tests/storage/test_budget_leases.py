@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
+from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 from sqlalchemy import event as sa_event
 
 from sitewide.domain.budget_lease import DayDraws, Draw, LeasePolicy, give_back, grant, overspend_bound
@@ -43,13 +42,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
     if PG_SKIP:
         pytest.skip(PG_SKIP)
     assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    eng = isolated_engine(PG_URL, schema)
-    try:
+    with throwaway_schema(PG_URL) as eng:
         yield SqlStore(eng)
-    finally:
-        eng.dispose()
-        drop_schema(PG_URL, schema)
 
 
 @pytest.fixture()

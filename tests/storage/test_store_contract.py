@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from scripts.pg import ENV_URL, drop_schema, isolated_engine, unreachable_reason
+from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 from sqlalchemy import create_engine, inspect, text
 
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
@@ -36,13 +35,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         if PG_SKIP:
             pytest.skip(PG_SKIP)
         assert PG_URL is not None
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        eng = isolated_engine(PG_URL, schema)
-        try:
+        with throwaway_schema(PG_URL) as eng:
             yield SqlStore(eng)
-        finally:
-            eng.dispose()
-            drop_schema(PG_URL, schema)
 
 
 def click(i: str, ts: int = 1_000, price: int = 50_000) -> Event:
