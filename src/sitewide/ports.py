@@ -23,7 +23,7 @@ from sitewide.domain.accounts import (
 )
 from sitewide.domain.budget_lease import DayDraws, Draw
 from sitewide.domain.creative import BrandKit, CopyDraft, CopyRequest, Creative
-from sitewide.domain.eligibility import ProductSignals
+from sitewide.domain.eligibility import EligibilityDecision, PoolChange, ProductSignals
 from sitewide.domain.experiments import Experiment
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.incrementality import HoldoutEntry
@@ -316,9 +316,23 @@ class AuctionLosses(Protocol):
 
 
 @runtime_checkable
-class ServiceRecords(Accounts, Signals, Appeals, AuctionLosses, Protocol):
+class PoolHistory(Protocol):
+    """When products left the eligibility pool and came back: one row per change, stamped by the adapter's
+    :class:`Clock` when the pool was recomputed."""
+
+    def add_pool_changes(self, decisions: Sequence[EligibilityDecision]) -> list[PoolChange]:
+        """Record that each product's pool membership changed to ``decision.eligible`` (failed rules kept)."""
+        ...
+
+    def pool_changes(self, product_ids: Sequence[str] | None = None, limit: int = 200) -> list[PoolChange]:
+        """The changes of ``product_ids`` (all products: None), newest first."""
+        ...
+
+
+@runtime_checkable
+class ServiceRecords(Accounts, Signals, Appeals, AuctionLosses, PoolHistory, Protocol):
     """What the service keeps beside the :class:`Store`: one adapter (``storage.accounts.AccountStore``, SQL
-    on the store's database or a private in-memory SQLite) implements the four ports."""
+    on the store's database or a private in-memory SQLite) implements the five ports."""
 
 
 @runtime_checkable

@@ -1,5 +1,6 @@
 """Auction-loss counts are one upsert per call: repeated and concurrent adds to one key sum (SQLite and
-PostgreSQL), where an UPDATE-then-INSERT per key lost a race to a unique violation under load."""
+PostgreSQL), where an UPDATE-then-INSERT per key lost a race to a unique violation under load. The pool's history
+(products that left the eligibility pool and came back) round-trips on both."""
 
 from __future__ import annotations
 
@@ -54,3 +55,26 @@ def test_concurrent_loss_counts_sum(accounts: AccountStore) -> None:
     assert not errors
     got = {(p, r): n for _, p, r, n in accounts.losses("c1")}
     assert got == {("p1", "below_reserve"): 40, ("p2", "outbid"): 20}
+
+
+def test_pool_changes_round_trip_newest_first(accounts: AccountStore) -> None:
+    from sitewide.domain.eligibility import EligibilityDecision
+    from sitewide.domain.eligibility_rules import RuleResult
+
+    fail = RuleResult(
+        "rating", 1, False, "rating_below_minimum", "rating 3.1 < 3.5", {"rating": 3.1, "min": 3.5}
+    )
+    ok = RuleResult("rating", 1, True, "pass", "rating 4.2", {"rating": 4.2})
+    left = accounts.add_pool_changes([EligibilityDecision("p1", False, (ok, fail), "pool-v1")])
+    assert [(c.product_id, c.eligible, c.failures) for c in left] == [("p1", False, (fail,))]
+    accounts.add_pool_changes([EligibilityDecision("p2", False, (fail,), "pool-v1")])
+    accounts.add_pool_changes([EligibilityDecision("p1", True, (ok,), "pool-v1")])
+    assert accounts.add_pool_changes([]) == []
+    got = accounts.pool_changes(["p1"])
+    assert [(c.eligible, c.failures, c.policy_version) for c in got] == [
+        (True, (), "pool-v1"),
+        (False, (fail,), "pool-v1"),
+    ]
+    assert got[1].failures[0].numbers == {"rating": 3.1, "min": 3.5}
+    assert [c.product_id for c in accounts.pool_changes()] == ["p1", "p2", "p1"]
+    assert len(accounts.pool_changes(limit=1)) == 1

@@ -46,6 +46,7 @@ __all__ = [
     "CategoryStats",
     "EligibilityDecision",
     "EligibilityPolicy",
+    "PoolChange",
     "ProductSignals",
     "bare_eligible",
     "category_stats_of_columns",
@@ -234,6 +235,18 @@ class EligibilityDecision:
     def rules_version(self) -> str:
         """e.g. ``"banned_category@1,stock@1,…"`` — which rule logic decided, next to ``policy_version``."""
         return ",".join(f"{r.rule}@{r.version}" for r in self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolChange:
+    """A product left the pool (``eligible`` False: ``failures`` are the rules it failed) or came back into it
+    (``eligible`` True), at ``ts_ms``, when the pool was recomputed under ``policy_version``."""
+
+    ts_ms: int
+    product_id: str
+    eligible: bool
+    policy_version: str
+    failures: tuple[RuleResult, ...] = ()
 
 
 def evaluate(

@@ -1,5 +1,5 @@
-"""Accounts and the service's own records: merchants, hashed API keys, quality signals, appeals and auction
-loss samples.
+"""Accounts and the service's own records: merchants, hashed API keys, quality signals, the eligibility pool's
+history, appeals and auction loss samples.
 
 These live in their own tables (own ``MetaData``, names prefixed ``acct_``) so that the ``Store`` port stays
 about money and events. :class:`AccountStore` runs on any SQLAlchemy engine: the ``SqlStore``'s own (one
@@ -35,7 +35,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
 from sitewide.domain.accounts import Appeal, AppealKind, AppealStatus, LossSample, Merchant, Principal, Role
-from sitewide.domain.eligibility import ProductSignals
+from sitewide.domain.eligibility import EligibilityDecision, PoolChange, ProductSignals
+from sitewide.domain.eligibility_rules import RuleResult
 from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Conflict, NotFound, ValidationError, check_id
 from sitewide.ports import Clock
@@ -206,6 +207,46 @@ class AccountStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(self.t.shop_metrics.c.body)).all()
         return [ShopMetrics(**json.loads(r[0])) for r in rows]
+
+    # the pool's history ----------------------------------------------------------------------------
+    def add_pool_changes(self, decisions: Sequence[EligibilityDecision]) -> list[PoolChange]:
+        """Record that each product left the pool (its failed rules kept) or came back, now."""
+        now = self.clock.now_ms()
+        out = [PoolChange(now, d.product_id, d.eligible, d.policy_version, d.failures) for d in decisions]
+        if out:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(self.t.pool_changes),
+                    [
+                        {
+                            "ts_ms": c.ts_ms,
+                            "product_id": c.product_id,
+                            "eligible": int(c.eligible),
+                            "policy_version": c.policy_version,
+                            "failures": json.dumps([asdict(r) for r in c.failures]),
+                        }
+                        for c in out
+                    ],
+                )
+        return out
+
+    def pool_changes(self, product_ids: Sequence[str] | None = None, limit: int = 200) -> list[PoolChange]:
+        t = self.t.pool_changes
+        q = select(t).order_by(t.c.ts_ms.desc(), t.c.seq.desc()).limit(limit)
+        if product_ids is not None:
+            q = q.where(t.c.product_id.in_(list(product_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [
+            PoolChange(
+                int(m["ts_ms"]),
+                m["product_id"],
+                bool(m["eligible"]),
+                m["policy_version"],
+                tuple(RuleResult(**r) for r in json.loads(m["failures"])),
+            )
+            for m in (r._mapping for r in rows)
+        ]
 
     # appeals ---------------------------------------------------------------------------------------
     def create_appeal(self, kind: AppealKind, object_id: str, merchant_id: str, message: str) -> Appeal:

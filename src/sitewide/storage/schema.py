@@ -47,6 +47,7 @@ ACCOUNT_TABLES = {
     "appeals": "acct_appeals",
     "losses": "acct_auction_losses",
     "samples": "acct_auction_samples",
+    "pool_changes": "acct_pool_changes",
 }
 
 
@@ -79,6 +80,7 @@ class Tables:
     appeals: Table
     losses: Table
     samples: Table
+    pool_changes: Table
 
 
 _CACHE: dict[tuple[str, str | None], Tables] = {}

@@ -136,7 +136,7 @@ def put_signals(engine: Engine, store: Store, accounts: ServiceRecords, body: Si
     if unknown:
         raise ValidationError(f"unknown product ids: {', '.join(unknown[:5])}")
     accounts.put_product_signals(sigs)
-    engine.set_quality(sigs, [])
+    accounts.add_pool_changes(engine.set_quality(sigs, []))  # products that left the pool or came back
     return len(sigs)
 
 
@@ -147,5 +147,5 @@ def put_metrics(engine: Engine, store: Store, accounts: ServiceRecords, body: Me
         raise ValidationError(f"unknown shop ids: {', '.join(unknown[:5])}")
     metrics = [ShopMetrics(**m.model_dump()) for m in body.shops]
     accounts.put_shop_metrics(metrics)
-    engine.set_quality([], metrics)
+    accounts.add_pool_changes(engine.set_quality([], metrics))
     return len(metrics)
