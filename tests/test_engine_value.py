@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 import numpy as np
 import pytest
 
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, day_bounds
-from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
+from sitewide.domain.types import Campaign, Event, EventKind, FloatArray, Product, Shop
 from sitewide.domain.value_calibration import AimPolicy, WindowTotals, window_aim
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
@@ -164,3 +165,61 @@ def test_the_aims_window_is_the_contracts_from_the_campaigns_start_not_its_first
     assert eng.values.aim(camp, day0 + 3) == pytest.approx(want)
     assert want != pytest.approx(window_aim(2.0, WindowTotals(20e6, 20e6, 20, 1, 6), policy))
     assert eng.values.aim(camp, day0 + 7) == 1.0  # the window closed on day 7, not 7 days after the click
+
+
+def test_one_shops_refund_recall_lowers_its_own_value_not_the_other_shops(
+    shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """The console's staged recall: every order of one campaign refunded. Its shop's campaign must value its
+    impressions much lower; the other shop's campaign (same categories, no refund) by at most the keep rate's
+    bound m (2 − m) < 10 %. Orders accrue at the value the engine predicts, and one shop sells at 20× the other's
+    prices (as in the demo), so its refunds are most of the GMV the engine has seen."""
+    dear = [
+        replace(p, price_micros=Micros(int(p.price_micros) * 20)) if p.shop_id == "s1" else p
+        for p in products
+    ]
+    camps = [replace(c, daily_budget_micros=Micros(10**12), target_roi=Decimal("2")) for c in campaigns]
+    eng = seeded_engine(MemoryStore(), shops, dear, camps, EngineConfig())
+    ids, price = eng.campaign_ids(), {p.id: int(p.price_micros) for p in dear}
+    orders: dict[str, list[Event]] = {c: [] for c in ids}
+    users = [f"u{i}" for i in range(200)]
+    for k in range(160):
+        ts = T0 + k * 1_000
+        out = eng.serve_batch(mixed(ts, users))
+        events: list[Event] = []
+        for r, s in zip(*np.nonzero(out.promoted), strict=True):
+            pid = eng.catalogue_ids()[int(out.product_idx[r, s])]
+            cid = ids[int(out.campaign_idx[r, s])]
+            if sum(o.order_value_micros for o in orders[cid]) > eng.values.predicted.get(cid, 0.0):
+                continue  # orders come in as fast as the engine's (calibrated) value says
+            n = sum(map(len, orders.values()))
+            click = Event(f"k{n}", EventKind.CLICK, ts + 10, user_id=users[r], product_id=pid, campaign_id=cid,
+                          position=int(s) + 1, price_micros=Micros(int(out.price_cpc_micros[r, s])))  # fmt: skip
+            order = Event(f"o{n}", EventKind.ORDER, ts + 20, user_id=users[r], product_id=pid,
+                          order_value_micros=price[pid], click_id=click.id)  # fmt: skip
+            events += [click, order]
+            orders[cid].append(order)
+        eng.record_events(events)
+    assert len(orders["c1"]) >= 3 and len(orders["c2"]) >= 3
+    gmv = {c: sum(o.order_value_micros for o in v) for c, v in orders.items()}
+    assert gmv["c1"] > 5 * gmv["c2"]  # the refunding shop's GMV dwarfs the other's
+
+    def values() -> dict[str, FloatArray]:
+        cat, _ = eng.value_factors()
+        f = eng.values.campaign_factors(ids)
+        own = {c: eng.catalogue.category[[eng.catalogue.row[p] for p in camp.product_ids]] for c, camp in
+               zip(ids, camps, strict=True)}  # fmt: skip
+        return {c: cat[own[c]] * f[i] for i, c in enumerate(ids)}
+
+    before = values()
+    recall = [
+        Event(f"f{o.id}", EventKind.REFUND, T0 + DAY_MS // 2, user_id=o.user_id, product_id=o.product_id,
+              order_id=o.id, order_value_micros=o.order_value_micros)
+        for o in orders["c1"]
+    ]  # fmt: skip
+    eng.record_events(recall)
+    after = values()
+    m = eng.values.calib.keep.max_shop_share
+    other = after["c2"] / before["c2"]
+    assert (other >= 1.0 - m * (2.0 - m) - 1e-9).all() and other.min() > 0.9
+    assert (after["c1"] / before["c1"] < 0.6).all()  # the refunding campaign's own value drops

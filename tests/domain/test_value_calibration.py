@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sitewide.domain.types import ValidationError
-from sitewide.domain.value_calibration import AimPolicy, ValueCalibrator, WindowTotals, window_aim
+from sitewide.domain.value_calibration import AimPolicy, KeepRates, ValueCalibrator, WindowTotals, window_aim
 
 ORDER = 50_000_000  # 50 CNY
 
@@ -59,6 +59,44 @@ def test_position_curve_and_refunds() -> None:
     before = cal.category_factors()[0]
     cal.refunded(0, 0, 100 * ORDER)
     assert cal.category_factors()[0] < before
+
+
+def test_one_shops_refunds_move_the_others_keep_rate_by_a_bounded_amount() -> None:
+    """Whatever one shop orders and refunds, every category's keep rate moves by at most m (2 − m); its
+    refunds never shrink the prior (τ is priced at the mean order *as ordered*)."""
+    rng = np.random.default_rng(1)
+    for m in (0.05, 0.2):
+        for _ in range(50):
+            cal = ValueCalibrator(3, 2, prior_orders=float(rng.uniform(1, 30)), max_shop_share=m)
+            for _ in range(int(rng.integers(1, 40))):  # the other shops: some orders and some refunds
+                c, v, shop = int(rng.integers(3)), float(rng.uniform(1, 100)) * ORDER, f"s{rng.integers(5)}"
+                cal.served([c], [0], [v])
+                cal.ordered(c, 0, int(v), shop)
+                if rng.random() < 0.1:
+                    cal.refunded(c, 0, int(v), shop)
+            before = cal.keep.keep(cal.tau()).copy()
+            for _ in range(int(rng.integers(1, 200))):  # the recalling shop: big orders, every one refunded
+                c, v = int(rng.integers(3)), float(rng.uniform(1, 10_000)) * ORDER
+                cal.ordered(c, 0, int(v), "recall")
+                tau = cal.tau()
+                cal.refunded(c, 0, int(v), "recall")
+                assert cal.tau() == tau  # a refund does not shrink the prior's weight
+            after = cal.keep.keep(cal.tau())
+            assert (after >= before - m * (2 - m) - 1e-9).all()
+            assert (after < before).any()  # but it does count
+
+
+def test_many_shops_refunding_alike_teach_the_category_its_keep_rate() -> None:
+    keep = KeepRates(2, max_shop_share=0.05)
+    tau = 20 * ORDER
+    for s in range(400):  # 400 shops in category 0 each refund 30 % of what they sell; category 1 none
+        keep.ordered(0, f"s{s}", 10 * ORDER)
+        keep.refunded(0, f"s{s}", 3 * ORDER)
+        keep.ordered(1, f"s{s}", 10 * ORDER)
+    k = keep.keep(tau)
+    assert k[0] == pytest.approx(0.7, abs=0.02) and k[1] > 0.9
+    with pytest.raises(ValidationError):
+        KeepRates(1, max_shop_share=1.0)
 
 
 def test_bad_cells_are_rejected() -> None:

@@ -14,6 +14,12 @@ before any order): while a category has few orders its factor stays near the oth
 near 1 (with one category, ``f_cat = (G + τ) / (V + τ)``: the data counted once). A bid is made before the auction places the ad, so the factor used is the category's, over the
 positions its ads were actually served at; :meth:`position_factors` reports the position curve.
 
+``G`` is the GMV *ordered* (the value model predicts orders, and ``τ`` is priced at the mean order as ordered).
+Refunds are one shop's affair first: they enter a category's factor only as a keep rate (:class:`KeepRates`,
+the share of GMV that stays sold) in which each shop's weight is capped, so that one shop's recall moves the
+other shops' values by a bounded amount (``max_shop_share`` per level); a shop's own refunds reach its own
+campaigns through the engine's campaign layer (realised GMV net of refunds ÷ the value it was sold).
+
 Pure and in memory (numpy arrays, no I/O); the engine feeds it served impressions, orders and refunds.
 """
 
@@ -31,14 +37,88 @@ IntArray = npt.NDArray[np.int64]
 
 
 @dataclass
+class KeepRates:
+    """Per category, the share of ordered GMV that stays sold (1 − refunded share), learned across shops with
+    each shop's influence bounded.
+
+    Every shop ``s`` has, per category, its ordered GMV ``g`` and refunded GMV ``r ≤ g`` and so a refund rate
+    ``r / g``; it is weighted by ``w = min(g, cap)`` with ``cap = τ · m / (1 − m)`` (``m`` =
+    ``max_shop_share``), so that one shop — whatever its size or its week — moves a level's refund rate by at
+    most ``m``. The overall refund rate is the shops' weighted mean shrunk toward 0 with weight ``τ``; a
+    category's is its shops' weighted mean shrunk toward the overall one with weight ``τ``:
+
+        ρ_all = Σ_s w_s ρ_s / (τ + Σ_s w_s)        keep_cat = 1 − (Σ_s∈cat w ρ + τ ρ_all) / (τ + Σ_s∈cat w)
+
+    so one shop refunding everything lowers another shop's keep rate by at most ``m (2 − m)`` (``m`` through
+    its category, ``m`` through the overall rate); many shops refunding alike move it all the way."""
+
+    n_categories: int
+    max_shop_share: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_shop_share < 1.0:
+            raise ValidationError("max_shop_share must be in (0, 1)")
+        self._pair: dict[tuple[int, str], int] = {}  # (category, shop) → row
+        self._shop: dict[str, int] = {}
+        self._cat: list[int] = []
+        self._shop_of: list[int] = []
+        self._gross: list[float] = []
+        self._refunded: list[float] = []
+        self._cache: tuple[int, float, FloatArray] | None = None  # (version, τ, keep)
+        self._version = 0
+
+    def _row(self, category: int, shop: str) -> int:
+        k = self._pair.get((category, shop))
+        if k is None:
+            k = self._pair[(category, shop)] = len(self._cat)
+            self._cat.append(category)
+            self._shop_of.append(self._shop.setdefault(shop, len(self._shop)))
+            self._gross.append(0.0)
+            self._refunded.append(0.0)
+        return k
+
+    def ordered(self, category: int, shop: str, value_micros: float) -> None:
+        self._gross[self._row(category, shop)] += value_micros
+        self._version += 1
+
+    def refunded(self, category: int, shop: str, value_micros: float) -> None:
+        self._refunded[self._row(category, shop)] += value_micros
+        self._version += 1
+
+    def keep(self, tau: float) -> FloatArray:
+        """``[C]`` each category's keep rate, with ``τ`` (micros) the prior's weight."""
+        c = self._cache
+        if c is not None and c[0] == self._version and c[1] == tau:
+            return c[2]
+        out = np.ones(self.n_categories)
+        if self._cat:
+            g = np.asarray(self._gross)
+            r = np.minimum(np.asarray(self._refunded), g)  # refunds of orders never seen here weigh nothing
+            cat, shop = np.asarray(self._cat), np.asarray(self._shop_of)
+            m = self.max_shop_share
+            cap = tau * m / (1.0 - m)
+            gs, rs = np.bincount(shop, g), np.bincount(shop, r)
+            ws = np.minimum(gs, cap)
+            rho_all = float((ws * rs / np.maximum(gs, 1.0)).sum()) / (tau + float(ws.sum()))
+            w = np.minimum(g, cap)
+            num = np.bincount(cat, w * r / np.maximum(g, 1.0), minlength=self.n_categories) + tau * rho_all
+            den = np.bincount(cat, w, minlength=self.n_categories) + tau
+            out = 1.0 - num / den
+        self._cache = (self._version, tau, out)
+        return out
+
+
+@dataclass
 class ValueCalibrator:
     n_categories: int
     n_positions: int
     prior_orders: float = 20.0
     prior_order_value: float = 100_000_000.0  # micros (100 CNY) until the first order says otherwise
+    max_shop_share: float = 0.05  # the most one shop's refunds move a keep rate, per level (see KeepRates)
     predicted: FloatArray = field(init=False)  # [C, P] raw expected GMV of the impressions served
-    realised: FloatArray = field(init=False)  # [C, P] GMV of the orders on their clicks, net of refunds
+    realised: FloatArray = field(init=False)  # [C, P] GMV of the orders on their clicks, as ordered
     orders: FloatArray = field(init=False)  # [C, P]
+    keep: KeepRates = field(init=False)  # the refunds, per category and shop
 
     def __post_init__(self) -> None:
         if self.n_categories < 1 or self.n_positions < 1:
@@ -49,6 +129,7 @@ class ValueCalibrator:
         self.predicted = np.zeros(shape)
         self.realised = np.zeros(shape)
         self.orders = np.zeros(shape)
+        self.keep = KeepRates(self.n_categories, self.max_shop_share)
         self._cat_factor = np.ones(self.n_categories)
 
     def _cells(self, category: npt.ArrayLike, position: npt.ArrayLike) -> tuple[IntArray, IntArray]:
@@ -63,15 +144,17 @@ class ValueCalibrator:
         c, p = self._cells(category, position)
         np.add.at(self.predicted, (c, p), np.asarray(raw_value, dtype=np.float64).reshape(-1))
 
-    def ordered(self, category: int, position: int, value_micros: int) -> None:
+    def ordered(self, category: int, position: int, value_micros: int, shop: str = "") -> None:
         c, p = self._cells([category], [position])
         self.realised[c[0], p[0]] += value_micros
         self.orders[c[0], p[0]] += 1
+        self.keep.ordered(int(c[0]), shop, float(value_micros))
         self._refresh()
 
-    def refunded(self, category: int, position: int, value_micros: int) -> None:
-        c, p = self._cells([category], [position])
-        self.realised[c[0], p[0]] -= value_micros
+    def refunded(self, category: int, position: int, value_micros: int, shop: str = "") -> None:
+        """A refund of an order of ``shop``'s: it lowers the category's keep rate within the shop's bound."""
+        c, _ = self._cells([category], [position])
+        self.keep.refunded(int(c[0]), shop, float(value_micros))
         self._refresh()
 
     def tau(self) -> float:
@@ -92,11 +175,12 @@ class ValueCalibrator:
         g = np.maximum(self.realised.sum(axis=1), 0.0)
         v = self.predicted.sum(axis=1)
         f_rest = (max(float(g.sum()), 0.0) - g + tau) / (float(v.sum()) - v + tau)  # the other categories
-        self._cat_factor = (g + tau * f_rest) / (v + tau)
+        self._cat_factor = (g + tau * f_rest) / (v + tau) * self.keep.keep(tau)
 
     def category_factors(self) -> FloatArray:
-        """``[C]`` the factor a raw value of each category is multiplied by (refreshed on every order; call
-        :meth:`refresh` after many ``served`` calls to fold the latest impressions in)."""
+        """``[C]`` the factor a raw value of each category is multiplied by, keep rate included (refreshed on
+        every order and refund; call :meth:`refresh` after many ``served`` calls to fold the latest impressions
+        in)."""
         return self._cat_factor
 
     def refresh(self) -> None:

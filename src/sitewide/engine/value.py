@@ -20,7 +20,7 @@ from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.ports import Store
 
-Cell = tuple[int, int, str]  # (category, position, campaign id) of a promoted click
+Cell = tuple[int, int, str, str]  # (category, position, campaign id, shop id) of a promoted click
 
 
 class ValueBook:
@@ -98,23 +98,26 @@ class ValueBook:
         return out.copy()
 
     def feed(self, e: Event) -> None:
-        """Promoted clicks remember their (category, position); orders and refunds on them are outcomes."""
+        """Promoted clicks remember their (category, position, campaign, shop); orders and refunds on them are
+        outcomes: the category's factor learns orders (and refunds only within each shop's bounded share of the
+        keep rate), the campaign's own factor learns its GMV net of refunds."""
         if e.kind is EventKind.CLICK:
             r = self.catalogue.row.get(e.product_id)
             if e.campaign_id and e.position and r is not None:
                 if len(self._click_cell) > 2_000_000:  # bounded memory: forget the oldest half
                     for k in list(self._click_cell)[: len(self._click_cell) // 2]:
                         del self._click_cell[k]
-                self._click_cell[e.id] = (int(self.catalogue.category[r]), int(e.position) - 1, e.campaign_id)
+                cat, shop = int(self.catalogue.category[r]), self.catalogue.products[r].shop_id
+                self._click_cell[e.id] = (cat, int(e.position) - 1, e.campaign_id, shop)
         elif e.kind is EventKind.ORDER and e.click_id in self._click_cell:
             cell = self._click_cell[e.click_id]
             self._order_cell[e.id] = cell
-            self.calib.ordered(cell[0], cell[1], int(e.order_value_micros))
+            self.calib.ordered(cell[0], cell[1], int(e.order_value_micros), cell[3])
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] += int(e.order_value_micros)
             self._changed.add(cell[2])
         elif e.kind is EventKind.REFUND and e.order_id in self._order_cell:
             cell = self._order_cell[e.order_id]
-            self.calib.refunded(cell[0], cell[1], int(e.order_value_micros))
+            self.calib.refunded(cell[0], cell[1], int(e.order_value_micros), cell[3])
             self._camp_value.setdefault(cell[2], [0.0, 0.0])[1] -= int(e.order_value_micros)
             self._changed.add(cell[2])
 
