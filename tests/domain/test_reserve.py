@@ -3,9 +3,11 @@ and the compensation reserve that provisions its expected cost while a window ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from sitewide.domain.guarantee import (
@@ -16,7 +18,15 @@ from sitewide.domain.guarantee import (
 )
 from sitewide.domain.ledger import PLATFORM_COMPENSATION, PLATFORM_RESERVE, credit_account
 from sitewide.domain.money import Micros
-from sitewide.domain.reserve import OpenWindow, WindowTotals, expected_due, plan_reserve
+from sitewide.domain.reserve import (
+    ORDER_VALUE_VAR,
+    PRIOR_ORDERS,
+    OpenWindow,
+    WindowTotals,
+    due_moments,
+    expected_due,
+    plan_reserve,
+)
 from sitewide.domain.settlement import SettlementPolicy
 from sitewide.domain.time import DAY_MS, day_index
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
@@ -39,6 +49,23 @@ def test_expected_cost_follows_the_roi_so_far() -> None:
     bad = WindowTotals(10_000_000, 10_000_000, 40)  # ROI 1 against 2, halfway
     assert expected_due(C, TARGET, good, 3.5, 7) < 0.01 * 20_000_000
     assert expected_due(C, TARGET, bad, 3.5, 7) > expected_due(C, TARGET, good, 3.5, 7)
+
+
+def test_the_forecasts_own_spread_is_the_payouts_under_its_model() -> None:
+    """due_moments: the mean is expected_due's; the variance is that of min(cap, spend (1 − R/t)) for R below
+    the trigger, R normal as the model says — checked against a direct draw, with the gate always met."""
+    t = WindowTotals(10_000_000, 14_000_000, 40)  # ROI 1.4 against 2, halfway: some payout likely
+    mean, var = due_moments(C, TARGET, t, 3.5, 7)
+    assert int(mean) == expected_due(C, TARGET, t, 3.5, 7) > 0 and var > 0
+    roi = (40 * 1.4 + PRIOR_ORDERS * 2) / (40 + PRIOR_ORDERS)
+    sd = roi * math.sqrt(ORDER_VALUE_VAR * 0.5 / 80 + ORDER_VALUE_VAR / (40 + PRIOR_ORDERS))
+    r = np.maximum(np.random.default_rng(0).normal(roi, sd, 400_000), 0.0)
+    trig, spend = float(C.trigger_roi_factor) * 2, 20_000_000
+    due = np.where(r < trig, np.minimum(spend * float(C.cap_ratio_of_spend), spend * (1 - r / 2)), 0.0)
+    assert mean == pytest.approx(due.mean(), rel=0.03)
+    assert math.sqrt(var) == pytest.approx(due.std(), rel=0.03)
+    assert due_moments(C, TARGET, t, 7.0, 7)[1] == 0.0  # judged: known exactly
+    assert due_moments(C, TARGET, WindowTotals(), 3.5, 7) == (0.0, 0.0)
 
 
 def test_no_expected_cost_when_the_minimum_orders_is_out_of_reach() -> None:

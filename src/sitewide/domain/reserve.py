@@ -83,11 +83,25 @@ def expected_due(
     shrunk toward the target by :data:`PRIOR_ORDERS`, with the spread of the orders still to come and of the
     rate's estimate; the minimum-orders gate counts with a Poisson number of orders still to come. A complete
     window (``elapsed_days ≥ window_days``) gives the payout due on its figures."""
+    return max(0, int(due_moments(contract, target, totals, elapsed_days, window_days)[0]))
+
+
+def due_moments(
+    contract: GuaranteeContract,
+    target: Decimal,
+    totals: WindowTotals,
+    elapsed_days: float,
+    window_days: int,
+) -> tuple[float, float]:
+    """The mean and variance (micros, micros²) of the window's payout under :func:`expected_due`'s model:
+    the spread a forecast of what will be paid carries by itself (a sum over independent windows adds the
+    variances). A complete window's payout is known: variance 0."""
     if totals.spend_micros <= 0 or elapsed_days <= 0:
-        return 0
+        return 0.0, 0.0
     f = min(1.0, elapsed_days / window_days)
     if f >= 1.0:
-        return payout_due(contract, target, totals.spend_micros, totals.gmv_micros, totals.orders)[1]
+        due = payout_due(contract, target, totals.spend_micros, totals.gmv_micros, totals.orders)[1]
+        return float(due), 0.0
     t = float(target)
     n = totals.orders
     roi_now = totals.gmv_micros / totals.spend_micros
@@ -97,17 +111,20 @@ def expected_due(
     sd = roi * math.sqrt(ORDER_VALUE_VAR * (1.0 - f) / n_final + ORDER_VALUE_VAR / (n + PRIOR_ORDERS))
     p_orders = _poisson_at_least(n_final - n, contract.min_orders - n)
     if p_orders <= 0.0:
-        return 0
+        return 0.0, 0.0
     trig = float(contract.trigger_roi_factor) * t
     cap = spend_final * float(contract.cap_ratio_of_spend)
     if contract.cap_micros is not None:
         cap = min(cap, float(contract.cap_micros))
-    acc = 0.0
+    acc = acc2 = 0.0
     for z, w in zip(_Z, _W, strict=True):
         r = max(0.0, roi + sd * z)
         if r < trig:
-            acc += w * min(cap, spend_final * (1.0 - r / t))
-    return max(0, int(p_orders * acc / _WSUM))
+            pay = min(cap, spend_final * (1.0 - r / t))
+            acc += w * pay
+            acc2 += w * pay * pay
+    mean = p_orders * acc / _WSUM  # the gate is met (p) and then the ROI decides
+    return mean, max(0.0, p_orders * acc2 / _WSUM - mean * mean)
 
 
 def provision_move(
