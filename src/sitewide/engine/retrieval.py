@@ -27,6 +27,11 @@ Rows = tuple[IntArray, FloatArray, FloatArray, FloatArray]  # candidates, simila
 # BM25 reaches 0.98; half a row of BM25 matches reaches BM25's. An English catalogue has no CJK titles: nothing
 # is indexed and nothing changes.
 CJK_LEXICAL_SHARE = 0.5
+# A Chinese query's row is ordered (and scored: the similarity the scorer sees) by ``(1 - w) · cosine + w · BM25 /
+# the row's best BM25`` (0 for a candidate outside the query's top-``retrieve_k`` BM25 matches), not by cosine
+# alone: on the real Taobao query–title pairs cosine puts the relevant title lower than BM25 does. ``w`` was
+# chosen on the tuning half of those pairs (split by query) and measured on the other half (bench/ranking.py).
+CJK_BM25_WEIGHT = 0.6
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -130,6 +135,7 @@ class Retrieval:
     tuned_recall: float = field(init=False, default=1.0)  # the index's tuning recall on sample queries
     timer: StageTimer | None = field(init=False, default=None)
     lexical_rows: int = field(init=False, default=0)  # catalogue rows in the lexical index
+    cjk_bm25_weight: float = field(init=False, default=CJK_BM25_WEIGHT)  # a benchmark may tune it
 
     def __post_init__(self) -> None:
         self.cache = CandidateCache(self.config.candidate_cache_rows)
@@ -223,28 +229,42 @@ class Retrieval:
         if self.timer:
             self.timer.lap("featurise")
         cand, _ = self.index.search(q, self.config.retrieve_k)
+        lexical = None  # [R, K] a Chinese query's candidates' BM25 / the row's best, aligned with ``cand``
         if search and self.lexical is not None and self.lexical_rows:
             k = cand.shape[1]
             cjk_k = max(self.config.lexical_k, int(k * CJK_LEXICAL_SHARE))
-            want = {
-                i: min(cjk_k if _CJK.search(batch.queries[i]) else self.config.lexical_k, k) for i in search
-            }
+            cjk = {i for i in search if _CJK.search(batch.queries[i])}
+            want = {i: min(cjk_k if i in cjk else self.config.lexical_k, k) for i in search}
             rows = [i for i in search if want[i] > 0]
             if rows:
-                lex, _ = self.lexical.search([batch.queries[i] for i in rows], max(want[i] for i in rows))
+                depth = k if cjk else max(want[i] for i in rows)  # a Chinese row's fusion reads k scores
+                lex, lex_s = self.lexical.search([batch.queries[i] for i in rows], depth)
+                if cjk:
+                    lexical = np.zeros(cand.shape)
                 for j, i in enumerate(rows):
                     cand[i], _ = self._merge_lexical(cand[i], lex[j, : want[i]], q[i])
-        out = self._rescore(cand, q)
+                    if i in cjk and lexical is not None and lex_s[j, 0] > 0:
+                        score = dict(zip(lex[j].tolist(), (lex_s[j] / lex_s[j, 0]).tolist(), strict=True))
+                        lexical[i] = [score.get(p, 0.0) for p in cand[i].tolist()]
+        out = self._rescore(cand, q, lexical)
         if self.timer:
             self.timer.lap("retrieve")
         return out
 
-    def _rescore(self, cand: IntArray, q: FloatArray) -> tuple[IntArray, FloatArray]:
+    def _rescore(
+        self, cand: IntArray, q: FloatArray, lexical: FloatArray | None = None
+    ) -> tuple[IntArray, FloatArray]:
         """Every row's cosine similarities recomputed from the catalogue's vectors and sorted by (similarity,
         row): the same candidates give the same row and the same scorer inputs whichever index found them
-        (an ANN index's float sums differ from numpy's in the last bits, which reorders near-ties)."""
+        (an ANN index's float sums differ from numpy's in the last bits, which reorders near-ties).
+        ``lexical`` (Chinese queries' rows, else ``None``): the similarity is fused with it, see
+        :data:`CJK_BM25_WEIGHT`; rows of zeros (other queries) keep the cosine."""
         ok = cand >= 0
         s = np.einsum("rkd,rd->rk", self.catalogue.vecs[np.maximum(cand, 0)], q.astype(np.float32))
+        if lexical is not None:
+            w = self.cjk_bm25_weight
+            fuse = lexical.any(axis=1, keepdims=True)
+            s = np.where(fuse, (1.0 - w) * s + w * lexical, s)
         s = np.where(ok, s, -np.inf)
         order = np.lexsort((np.where(ok, cand, np.iinfo(np.int64).max), -s))
         cand = np.take_along_axis(cand, order, axis=1)
