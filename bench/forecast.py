@@ -289,14 +289,15 @@ def incrementality_runs(quick: bool, share: float) -> list[dict[str, float]]:
             start = world.base_ms + day * DAY_MS
             for c in world.campaigns:
                 est = engine.incrementality(c.id, start, start + DAY_MS)
-                lo, hi = est.incremental_gmv_low_micros, est.incremental_gmv_high_micros
-                if lo is None or hi is None or est.incremental_gmv_micros is None:
+                gmv = est.incremental_gmv_micros
+                if gmv is None or gmv.high is None:
                     continue
+                lo, hi = gmv.low, gmv.high
                 t = truth.get(c.id, 0.0)
                 rows.append(
                     {
                         "truth": t,
-                        "estimate": float(est.incremental_gmv_micros),
+                        "estimate": float(gmv.value),
                         "low": float(lo),
                         "high": float(hi),
                         "covered": float(lo <= t <= hi),

@@ -130,7 +130,8 @@ def test_incrementality_of_a_held_out_campaign(held: Engine, world: World) -> No
         if inc.incremental_gmv_micros is None:
             continue
         seen += 1
-        assert inc.incremental_gmv_low_micros <= inc.incremental_gmv_micros <= inc.incremental_gmv_high_micros
+        gmv = inc.incremental_gmv_micros
+        assert gmv.high is not None and gmv.low <= gmv.value <= gmv.high
         assert inc.exposed_gmv_micros >= 0 and inc.ghost_gmv_micros >= 0
     assert seen >= 3
 

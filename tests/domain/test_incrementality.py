@@ -26,19 +26,21 @@ def test_estimate_formulas() -> None:
     t = [0, 0, 100, 300]  # mean 100
     c = [0, 50, 0, 50, 0, 0]  # mean 100/6
     inc = estimate("c1", t, c, 200, holdout_share=0.6, holdout_cost_micros=42, level=0.9)
-    assert inc.incremental_gmv_micros == round(4 * (100 - 100 / 6))
+    assert inc.incremental_gmv_micros is not None and inc.incremental_roi is not None
+    assert inc.cannibalisation is not None and inc.cannibalisation.high is not None
+    assert inc.incremental_gmv_micros.value == round(4 * (100 - 100 / 6))
     seen = np.array([100, 300, 50, 50], dtype=float)  # the order values seen in either arm
     ev, ev2 = seen.mean(), (seen**2).mean()
     p_t, p_c = 3 / 6, 3 / 8  # Agresti–Caffo rates (k + 1)/(n + 2)
     v_t = max(np.var(t, ddof=1), p_t * ev2 - p_t**2 * ev**2)
     v_c = max(np.var(c, ddof=1), p_c * ev2 - p_c**2 * ev**2)
     se = np.sqrt(v_t / 4 + v_c / 6)
-    assert inc.incremental_gmv_high_micros - inc.incremental_gmv_micros == pytest.approx(
+    assert inc.incremental_gmv_micros.high - inc.incremental_gmv_micros.value == pytest.approx(
         1.6449 * 4 * se, abs=2
     )
-    assert inc.incremental_roi == pytest.approx(4 * (100 - 100 / 6) / 200)
-    assert inc.cannibalisation == pytest.approx(1 / 6)
-    assert inc.cannibalisation_low < 1 / 6 < inc.cannibalisation_high
+    assert inc.incremental_roi.value == pytest.approx(4 * (100 - 100 / 6) / 200)
+    assert inc.cannibalisation.value == pytest.approx(1 / 6)
+    assert inc.cannibalisation.low < 1 / 6 < inc.cannibalisation.high
     assert (inc.exposed_wins, inc.ghost_wins, inc.holdout_cost_micros) == (4, 6, 42)
     assert (inc.exposed_gmv_micros, inc.ghost_gmv_micros) == (400, 100)
 
@@ -51,14 +53,16 @@ def test_estimate_covers_a_known_effect() -> None:
         c = (rng.random(1000) < 0.01) * 100_000  # without the ad: 1 %
         inc = estimate("c", t.tolist(), c.tolist(), 1, holdout_share=0.25)
         truth = 3000 * (0.02 - 0.01) * 100_000
-        hits += inc.incremental_gmv_low_micros <= truth <= inc.incremental_gmv_high_micros
+        assert inc.incremental_gmv_micros is not None
+        hits += inc.incremental_gmv_micros.contains(truth)
     assert 0.91 <= hits / 200 <= 0.99
 
 
 def test_no_purchase_yet_still_gives_an_honest_interval() -> None:
     inc = estimate("c", [0] * 500, [0] * 120, 1, holdout_share=0.2, order_value_micros=50_000_000)
-    assert inc.incremental_gmv_micros == 0
-    assert inc.incremental_gmv_low_micros < -1_000_000 and inc.incremental_gmv_high_micros > 1_000_000
+    gmv = inc.incremental_gmv_micros
+    assert gmv is not None and gmv.value == 0 and gmv.high is not None
+    assert gmv.low < -1_000_000 and gmv.high > 1_000_000
 
 
 def test_estimate_needs_both_arms_and_checks_input() -> None:

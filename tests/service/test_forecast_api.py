@@ -176,5 +176,7 @@ def test_a_precise_estimate_is_worded_with_its_intervals() -> None:
             incrementality=IncrementalityView("ready", 28, inc), _=tr.gettext, t=tr, currency="CNY"
         )
         assert 'data-state="ready"' in html and words in html
-        assert f"{inc.incremental_roi:.2f}" in html and f"{inc.incremental_roi_low:.2f}" in html
-        assert f"{inc.incremental_roi_high:.2f}" in html and "Not enough" not in html
+        roi = inc.incremental_roi
+        assert roi is not None and roi.high is not None
+        assert f"{roi.value:.2f}" in html and f"{roi.low:.2f}" in html
+        assert f"{roi.high:.2f}" in html and "Not enough" not in html

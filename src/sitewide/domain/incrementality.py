@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sitewide.domain.types import FloatArray, ValidationError
+from sitewide.domain.types import Estimate, FloatArray, ValidationError
 
 __all__ = [
     "HoldoutEntry",
@@ -93,7 +93,7 @@ class HoldoutEntry:
 @dataclass(frozen=True, slots=True)
 class Incrementality:
     """One campaign's holdout estimate over a period. Money in integer micros; ``None`` = not estimable yet
-    (no ghost or no exposed win, or nothing sold among the exposed for the ratio)."""
+    (no ghost or no exposed win, or nothing sold among the exposed for the ratio); the intervals at ``level``."""
 
     campaign_id: str
     holdout_share: float
@@ -102,16 +102,11 @@ class Incrementality:
     ghost_wins: int
     exposed_gmv_micros: int  # the campaign's products' GMV from the exposed wins
     ghost_gmv_micros: int  # … from the ghost wins (organic: the ad was withheld)
-    incremental_gmv_micros: int | None
-    incremental_gmv_low_micros: int | None
-    incremental_gmv_high_micros: int | None
+    incremental_gmv_micros: Estimate[int] | None
     spend_micros: int
-    incremental_roi: float | None
-    incremental_roi_low: float | None
-    incremental_roi_high: float | None
-    cannibalisation: float | None  # share of the exposed GMV that would have come organically
-    cannibalisation_low: float | None
-    cannibalisation_high: float | None
+    incremental_roi: Estimate[float] | None
+    # share of the exposed GMV that would have come organically (no upper bound while no ghost win sold)
+    cannibalisation: Estimate[float] | None
     holdout_cost_micros: int  # expected ad revenue given up on the ghost wins
 
 
@@ -144,9 +139,9 @@ def estimate(
     if (yt < 0).any() or (yc < 0).any():
         raise ValidationError("outcomes must be >= 0 micros")
     nt, nc = len(yt), len(yc)
-    inc = lo = hi = None
-    roi = roi_lo = roi_hi = None
-    cann = cann_lo = cann_hi = None
+    inc: Estimate[int] | None = None
+    roi: Estimate[float] | None = None
+    cann: Estimate[float] | None = None
     if nt >= 2 and nc >= 2:
         mt, mc = float(yt.mean()), float(yc.mean())
         seen = np.concatenate([yt[yt > 0], yc[yc > 0]])
@@ -163,21 +158,17 @@ def estimate(
         se = math.sqrt(floor_var(yt) / nt + floor_var(yc) / nc)
         point = nt * (mt - mc)
         half = z * nt * se
-        inc, lo, hi = round(point), round(point - half), round(point + half)
+        inc = Estimate(round(point), round(point - half), round(point + half))
         if spend_micros > 0:
-            roi, roi_lo, roi_hi = (
-                point / spend_micros,
-                (point - half) / spend_micros,
-                (point + half) / spend_micros,
-            )
+            roi = Estimate(point / spend_micros, (point - half) / spend_micros, (point + half) / spend_micros)
         if mt > 0:
-            cann = mc / mt
+            share = mc / mt
             if mc > 0:
                 v = float(yt.var(ddof=1)) / (nt * mt * mt) + float(yc.var(ddof=1)) / (nc * mc * mc)
                 w = z * math.sqrt(v)
-                cann_lo, cann_hi = cann * math.exp(-w), cann * math.exp(w)
+                cann = Estimate(share, share * math.exp(-w), share * math.exp(w))
             else:  # nothing sold among the ghosts yet: bounded below by 0, no upper bound yet
-                cann_lo = 0.0
+                cann = Estimate(share, 0.0, None)
     return Incrementality(
         campaign_id=campaign_id,
         holdout_share=float(holdout_share),
@@ -187,15 +178,9 @@ def estimate(
         exposed_gmv_micros=int(yt.sum()),
         ghost_gmv_micros=int(yc.sum()),
         incremental_gmv_micros=inc,
-        incremental_gmv_low_micros=lo,
-        incremental_gmv_high_micros=hi,
         spend_micros=int(spend_micros),
         incremental_roi=roi,
-        incremental_roi_low=roi_lo,
-        incremental_roi_high=roi_hi,
         cannibalisation=cann,
-        cannibalisation_low=cann_lo,
-        cannibalisation_high=cann_hi,
         holdout_cost_micros=int(holdout_cost_micros),
     )
 
@@ -204,7 +189,7 @@ def precise_enough(inc: Incrementality, max_half_width: float = 0.5) -> bool:
     """Whether the estimate says something a merchant can act on: both groups have wins, the spend is known, and
     the incremental GMV interval's half-width is at most ``max_half_width`` × the exposed wins' GMV (wider, and
     the interval spans both "the ads added nothing" and "the ads added most of what sold")."""
-    lo, hi = inc.incremental_gmv_low_micros, inc.incremental_gmv_high_micros
-    if lo is None or hi is None or inc.incremental_roi is None or inc.exposed_gmv_micros <= 0:
+    gmv = inc.incremental_gmv_micros
+    if gmv is None or gmv.high is None or inc.incremental_roi is None or inc.exposed_gmv_micros <= 0:
         return False
-    return (hi - lo) / 2.0 <= max_half_width * inc.exposed_gmv_micros
+    return (gmv.high - gmv.low) / 2.0 <= max_half_width * inc.exposed_gmv_micros

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import TypeAlias
+from typing import Generic, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,22 @@ def optional_float(name: str, value: float | None, lo: float, hi: float) -> floa
     if not math.isfinite(v) or v < lo or v > hi:
         raise ValidationError(f"{name} must lie in [{lo}, {hi}], got {value!r}")
     return v
+
+
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate(Generic[N]):
+    """A point estimate with its interval at a level the record states: ``low ≤ value ≤ high``; ``high`` is
+    ``None`` while the data bound it only from below. ``Estimate[int]`` for money (integer micros)."""
+
+    value: N
+    low: N
+    high: N | None
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x and (self.high is None or x <= self.high)
 
 
 class NotFound(DomainError):
