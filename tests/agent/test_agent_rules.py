@@ -9,15 +9,15 @@ from sitewide.agent.types import (
     ActionKind,
     CampaignFacts,
     CreativeFacts,
-    FactorFacts,
     FindingKind,
     MerchantFacts,
     ProductFacts,
-    RuleFailure,
     ShopFacts,
 )
+from sitewide.domain.eligibility_rules import RuleResult
 from sitewide.domain.money import roi
 from sitewide.domain.reports import CampaignDay
+from sitewide.domain.shop_score import FactorScore, ShopScore
 
 DAY = "2026-01-05"
 
@@ -25,6 +25,10 @@ DAY = "2026-01-05"
 def day_row(day: str, impressions: int, clicks: int, orders: int, spend: int, gmv: int) -> CampaignDay:
     """A settled campaign-day as the campaign report gives it (no invalid clicks, no compensation)."""
     return CampaignDay(impressions, clicks, 0, orders, spend, gmv, 0, roi(gmv, spend), day=day)
+
+
+def factor(name: str, raw: float, sub_score: float, weight: float) -> FactorScore:
+    return FactorScore(name, raw, raw, sub_score, weight, weight * sub_score, "")
 
 
 def clean() -> MerchantFacts:
@@ -37,8 +41,8 @@ def clean() -> MerchantFacts:
         ProductFacts("p1", "mouse", "s1", True, (), 40_000_000, 4, 30_000_000, 1),
         ProductFacts("p2", "cable", "s1", True, (), 20_000_000, 2, 40_000_000, 1),
     )
-    factors = (FactorFacts("on_time", 0.97, 85.0, 0.2), FactorFacts("rating", 4.5, 87.5, 0.3))
-    shop = ShopFacts("s1", 86.0, 1.03, factors)
+    factors = (factor("on_time", 0.97, 85.0, 0.2), factor("rating", 4.5, 87.5, 0.3))
+    shop = ShopFacts("s1", ShopScore("s1", 86.0, factors, "test", 1.03))
     creatives = (
         CreativeFacts("p1", "A", "search", 800, 40, True),
         CreativeFacts("p1", "B", "search", 300, 4, False),
@@ -87,10 +91,11 @@ def test_target_far_above_the_market_with_spend_starved() -> None:
 
 def test_shop_factor_and_best_seller_out_of_the_pool() -> None:
     f = clean()
-    bad = ShopFacts(
-        "s1", 62.0, 0.91, (FactorFacts("on_time", 0.8, 0.0, 0.2), FactorFacts("rating", 4.5, 87.5, 0.3))
+    bad_factors = (factor("on_time", 0.8, 0.0, 0.2), factor("rating", 4.5, 87.5, 0.3))
+    bad = ShopFacts("s1", ShopScore("s1", 62.0, bad_factors, "test", 0.91))
+    p1 = replace(
+        f.products[0], eligible=False, failures=(RuleResult("stock", 1, False, "out_of_stock", "stock 0"),)
     )
-    p1 = replace(f.products[0], eligible=False, failures=(RuleFailure("stock", "out_of_stock", "stock 0"),))
     got = diagnose(replace(f, shops=(bad,), products=(p1, f.products[1])))
     assert [x.kind for x in got] == [FindingKind.INELIGIBLE_BEST_SELLER, FindingKind.SHOP_SCORE_FACTOR] or {
         x.kind for x in got
@@ -99,5 +104,7 @@ def test_shop_factor_and_best_seller_out_of_the_pool() -> None:
     assert shop.suggestion is not None and shop.suggestion.action.factor == "on_time"
     assert not shop.suggestion.action.one_click
     # a product that sold little is no best seller
-    p2 = replace(f.products[1], eligible=False, failures=(RuleFailure("stock", "out_of_stock", "stock 0"),))
+    p2 = replace(
+        f.products[1], eligible=False, failures=(RuleResult("stock", 1, False, "out_of_stock", "stock 0"),)
+    )
     assert diagnose(replace(f, products=(f.products[0], p2))) == []

@@ -16,12 +16,10 @@ from sitewide.agent.thresholds import Thresholds
 from sitewide.agent.types import (
     CampaignFacts,
     CreativeFacts,
-    FactorFacts,
     Finding,
     ForecastFacts,
     MerchantFacts,
     ProductFacts,
-    RuleFailure,
     ShopFacts,
     WindowFacts,
 )
@@ -150,7 +148,7 @@ def product_facts(scope: Scope, day: str, camps: tuple[CampaignFacts, ...]) -> t
                 p.title,
                 p.shop_id,
                 dec.eligible,
-                tuple(RuleFailure(r.rule, r.code, r.message) for r in dec.failures),
+                tuple(dec.failures),
                 b.gmv_micros if b else 0,
                 b.orders if b else 0,
                 d.gmv_micros if d else 0,
@@ -161,21 +159,8 @@ def product_facts(scope: Scope, day: str, camps: tuple[CampaignFacts, ...]) -> t
 
 
 def shop_facts(scope: Scope) -> tuple[ShopFacts, ...]:
-    out = []
-    for s in catalogue_uc.list_shops(scope.store, scope.who):
-        sc = scope.engine.shop_score(s.id)
-        if sc is None:
-            out.append(ShopFacts(s.id, None, 1.0, ()))
-            continue
-        out.append(
-            ShopFacts(
-                s.id,
-                sc.score,
-                sc.multiplier,
-                tuple(FactorFacts(f.name, f.raw, f.sub_score, f.weight) for f in sc.factors if f.weight > 0),
-            )
-        )
-    return tuple(out)
+    shops = catalogue_uc.list_shops(scope.store, scope.who)
+    return tuple(ShopFacts(s.id, scope.engine.shop_score(s.id)) for s in shops)
 
 
 def creative_facts(scope: Scope, products: tuple[ProductFacts, ...]) -> tuple[CreativeFacts, ...]:
@@ -198,18 +183,7 @@ def window_facts(scope: Scope, camps: tuple[CampaignFacts, ...], day: str) -> tu
         st = scope.engine.statement(c.id)
         for w in st.guarantee_windows:
             if w.first_day <= day:
-                out.append(
-                    WindowFacts(
-                        c.id,
-                        w.window,
-                        w.roi,
-                        float(w.target_roi),
-                        w.orders,
-                        w.triggered,
-                        w.compensation_micros,
-                        w.reason,
-                    )  # fmt: skip
-                )
+                out.append(WindowFacts(c.id, w))
     return tuple(out)
 
 

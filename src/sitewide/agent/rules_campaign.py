@@ -164,9 +164,13 @@ def target_too_low(f: MerchantFacts, t: Thresholds) -> list[Finding]:
             0, -spend // max(len(c.days), 1) // 5, "own reports", "bids fall by about 1/6; spend with them"
         )
         wins = tuple(
-            Citation("statement:guarantee_window", (w.campaign_id, w.window), (("roi", f"{w.roi or 0:.2f}"),))
+            Citation(
+                "statement:guarantee_window",
+                (w.campaign_id, w.judged.window),
+                (("roi", f"{w.judged.roi or 0:.2f}"),),
+            )
             for w in f.windows
-            if w.campaign_id == c.id and w.triggered
+            if w.campaign_id == c.id and w.judged.triggered
         )
         out.append(
             Finding(

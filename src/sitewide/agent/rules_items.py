@@ -195,10 +195,13 @@ def _gmv_per_click(f: MerchantFacts) -> float:
 def shop_score_factor(f: MerchantFacts, t: Thresholds) -> list[Finding]:
     out = []
     gmv_day = sum(d.gmv_micros for c in f.campaigns if (d := c.day(f.day)) is not None)
-    for s in f.shops:
-        if s.score is None or s.multiplier >= t.shop_multiplier_below or not s.factors:
+    for shop in f.shops:
+        if (s := shop.score) is None:
             continue
-        worst = max(s.factors, key=lambda x: x.weight * (100.0 - x.sub_score))
+        factors = [x for x in s.factors if x.weight > 0]  # a missing factor weighs 0
+        if s.multiplier >= t.shop_multiplier_below or not factors:
+            continue
+        worst = max(factors, key=lambda x: x.weight * (100.0 - x.sub_score))
         if worst.sub_score >= t.factor_sub_below:
             continue
         gain = (1.0 / max(s.multiplier, 1e-6) - 1.0) * gmv_day
@@ -206,24 +209,24 @@ def shop_score_factor(f: MerchantFacts, t: Thresholds) -> list[Finding]:
         out.append(
             Finding(
                 FindingKind.SHOP_SCORE_FACTOR,
-                s.id,
+                s.shop_id,
                 "high" if s.multiplier <= 0.9 else "medium",
-                f"Shop {s.id} scores {s.score:.0f}/100, so its ads' auction scores are multiplied by "
+                f"Shop {s.shop_id} scores {s.score:.0f}/100, so its ads' auction scores are multiplied by "
                 f"{s.multiplier:.2f}; the factor that costs most is {worst.name} (value {raw}, sub-score "
                 f"{worst.sub_score:.0f}).",
-                f"店铺 {s.id} 体验分 {s.score:.0f}/100，广告竞价得分被乘以 {s.multiplier:.2f}；"
+                f"店铺 {s.shop_id} 体验分 {s.score:.0f}/100，广告竞价得分被乘以 {s.multiplier:.2f}；"
                 f"拖分最多的是 {worst.name}（数值 {raw}，子分 {worst.sub_score:.0f}）。",
                 (
                     Citation(
                         "shop_score",
-                        (s.id,),
+                        (s.shop_id,),
                         (("score", f"{s.score:.1f}"), ("multiplier", f"{s.multiplier:.3f}"))
-                        + tuple((x.name, f"{x.sub_score:.0f}") for x in s.factors),
+                        + tuple((x.name, f"{x.sub_score:.0f}") for x in factors),
                     ),
                 ),
                 Suggestion(
-                    suggestion_id(FindingKind.SHOP_SCORE_FACTOR, s.id, f.day),
-                    Action(ActionKind.FIX_FACTOR, shop_id=s.id, factor=worst.name),
+                    suggestion_id(FindingKind.SHOP_SCORE_FACTOR, s.shop_id, f.day),
+                    Action(ActionKind.FIX_FACTOR, shop_id=s.shop_id, factor=worst.name),
                     Effect(
                         int(gain),
                         0,
@@ -231,8 +234,8 @@ def shop_score_factor(f: MerchantFacts, t: Thresholds) -> list[Finding]:
                         f"{f.day}'s promoted GMV scaled by 1 / multiplier (a neutral score, 80, multiplies by "
                         "1.00); an upper bound",
                     ),
-                    f"Improve {worst.name} of shop {s.id}",
-                    f"改善店铺 {s.id} 的 {worst.name}",
+                    f"Improve {worst.name} of shop {s.shop_id}",
+                    f"改善店铺 {s.shop_id} 的 {worst.name}",
                 ),
             )
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sitewide.domain.reports import CampaignDay
+from sitewide.domain.eligibility_rules import RuleResult
+from sitewide.domain.reports import CampaignDay, StatementWindow
+from sitewide.domain.shop_score import ShopScore
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +54,12 @@ class CampaignFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleFailure:
-    rule: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class ProductFacts:
     id: str
     title: str
     shop_id: str
     eligible: bool
-    failures: tuple[RuleFailure, ...]
+    failures: tuple[RuleResult, ...]  # the eligibility decision's failed rules
     # promoted sales before the diagnosed day and on it (``Store.report`` grouped by product)
     gmv_before_micros: int
     orders_before: int
@@ -73,19 +68,9 @@ class ProductFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class FactorFacts:
-    name: str
-    raw: float | None
-    sub_score: float
-    weight: float
-
-
-@dataclass(frozen=True, slots=True)
 class ShopFacts:
     id: str
-    score: float | None  # None: no service metrics given
-    multiplier: float
-    factors: tuple[FactorFacts, ...]
+    score: ShopScore | None  # None: no service metrics given
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,16 +87,10 @@ class CreativeFacts:
 
 @dataclass(frozen=True, slots=True)
 class WindowFacts:
-    """A guarantee window's judgement (the settlement statement)."""
+    """A guarantee window's judgement, as the campaign's settlement statement gives it."""
 
     campaign_id: str
-    window: str
-    roi: float | None
-    target_roi: float
-    orders: int
-    triggered: bool
-    compensation_micros: int
-    reason: str
+    judged: StatementWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,13 +208,11 @@ __all__ = [
     "Citation",
     "CreativeFacts",
     "Effect",
-    "FactorFacts",
     "Finding",
     "FindingKind",
     "ForecastFacts",
     "MerchantFacts",
     "ProductFacts",
-    "RuleFailure",
     "ShopFacts",
     "Suggestion",
     "WindowFacts",
