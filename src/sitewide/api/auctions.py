@@ -13,6 +13,15 @@ MAX_SLOTS = 50
 MAX_PRODUCTS = 10_000
 
 
+def one_source(ids: object, category: object, query: str | None, *, both: str, neither: str) -> None:
+    """An auction's candidates come from product ids or a category, not both, or from a query alone: the rule
+    of the native and the compat auction bodies (each words its own error)."""
+    if ids is not None and category is not None:
+        raise ValueError(both)
+    if ids is None and category is None and not query:
+        raise ValueError(neither)
+
+
 class AuctionIn(Strict):
     """One auction: candidates by ``product_ids``, or a ``category``, or a ``query`` (a query together with ids or a
     category orders the candidates by relevance to it). ``auction_id`` is generated when absent."""
@@ -27,10 +36,13 @@ class AuctionIn(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> AuctionIn:
-        if self.product_ids is not None and self.category is not None:
-            raise ValueError("give product_ids or category, not both")
-        if self.product_ids is None and self.category is None and not self.query:
-            raise ValueError("give product_ids, category or query")
+        one_source(
+            self.product_ids,
+            self.category,
+            self.query,
+            both="give product_ids or category, not both",
+            neither="give product_ids, category or query",
+        )
         return self
 
 

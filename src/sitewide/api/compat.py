@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-MAX_AUCTIONS = 5
-MAX_SLOTS = 50
-MAX_PRODUCTS = 10_000
+from sitewide.api.auctions import MAX_AUCTIONS, MAX_PRODUCTS, MAX_SLOTS, one_source
+
 MAX_EVENTS = 1_000  # impressions + clicks + purchase items per call (the native batch limit)
 DOC_URL = "docs/compat.md#errors"
 
@@ -64,10 +63,13 @@ class CompatAuction(Lenient):
 
     @model_validator(mode="after")
     def _context(self) -> CompatAuction:
-        if self.products is not None and self.category is not None:
-            raise ValueError("exactly one of products and category may be set")
-        if self.products is None and self.category is None and not self.searchQuery:
-            raise ValueError("missing context: give products, a category or a searchQuery")
+        one_source(
+            self.products,
+            self.category,
+            self.searchQuery,
+            both="exactly one of products and category may be set",
+            neither="missing context: give products, a category or a searchQuery",
+        )
         return self
 
 
