@@ -39,7 +39,7 @@ from fractions import Fraction
 import numpy as np
 
 from sitewide.domain.eligibility_rules import DEFAULT_RULES, Rule, RuleResult, category_key
-from sitewide.domain.types import BoolArray, ValidationError, optional_float
+from sitewide.domain.types import BoolArray, ValidationError, optional_float, optional_int
 
 __all__ = [
     "POPULARITY_LEVELS",
@@ -59,16 +59,6 @@ __all__ = [
 POPULARITY_LEVELS: tuple[float, ...] = (0.05, 0.10, 0.25, 0.50)
 
 # --------------------------------------------------------------------------------------------- inputs
-
-
-def _opt_int(name: str, value: int | None, *, minimum: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValidationError(f"{name} must be an integer or None, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValidationError(f"{name} must be ≥ {minimum}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +87,15 @@ class ProductSignals:
             raise ValidationError(f"category must be a string ('' = missing), got {self.category!r}")
         if not isinstance(self.shop_id, str):
             raise ValidationError(f"shop_id must be a string, got {self.shop_id!r}")
-        object.__setattr__(self, "price_micros", _opt_int("price_micros", self.price_micros, minimum=0))
+        object.__setattr__(self, "price_micros", optional_int("price_micros", self.price_micros, minimum=0))
         object.__setattr__(self, "rating", optional_float("rating", self.rating, 0.0, 5.0))
-        rc = _opt_int("review_count", self.review_count, minimum=0)
+        rc = optional_int("review_count", self.review_count, minimum=0)
         if rc is None:
             raise ValidationError("review_count must be an integer ≥ 0 (0 = no reviews)")
         object.__setattr__(self, "review_count", rc)
         object.__setattr__(self, "return_rate", optional_float("return_rate", self.return_rate, 0.0, 1.0))
-        object.__setattr__(self, "sales_30d", _opt_int("sales_30d", self.sales_30d, minimum=0))
-        object.__setattr__(self, "stock", _opt_int("stock", self.stock, minimum=None))
+        object.__setattr__(self, "sales_30d", optional_int("sales_30d", self.sales_30d, minimum=0))
+        object.__setattr__(self, "stock", optional_int("stock", self.stock, minimum=None))
 
 
 @dataclass(frozen=True, slots=True)

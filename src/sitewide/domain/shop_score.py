@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.types import FloatArray, ValidationError, optional_float
+from sitewide.domain.types import FloatArray, ValidationError, optional_float, optional_int
 
 __all__ = [
     "FactorScore",
@@ -72,16 +72,6 @@ __all__ = [
     "delivery_multiplier",
     "delivery_multipliers",
 ]
-
-
-def _count(name: str, value: int | None, *, optional: bool) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValidationError(f"{name} must be an integer, got {value!r}")
-    if value < 0:
-        raise ValidationError(f"{name} must be ≥ 0, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +110,11 @@ class ShopMetrics:
             ("return_rate", 0.0, 1.0),
         ):
             object.__setattr__(self, name, optional_float(name, getattr(self, name), lo, hi))
-        object.__setattr__(self, "review_count", _count("review_count", self.review_count, optional=False))
-        object.__setattr__(self, "order_count", _count("order_count", self.order_count, optional=True))
+        review_count = optional_int("review_count", self.review_count)
+        if review_count is None:
+            raise ValidationError("review_count must be an integer ≥ 0 (0 = no reviews)")
+        object.__setattr__(self, "review_count", review_count)
+        object.__setattr__(self, "order_count", optional_int("order_count", self.order_count))
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,18 @@ class Estimate(Generic[N]):
         return self.low <= x and (self.high is None or x <= self.high)
 
 
+def optional_int(name: str, value: int | None, *, minimum: int | None = 0) -> int | None:
+    """A counted input that may be missing: ``None`` means missing; anything else must be an integer (Python or
+    numpy, not bool) of at least ``minimum`` (no bound when ``minimum`` is None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValidationError(f"{name} must be an integer or None, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValidationError(f"{name} must be ≥ {minimum}, got {value}")
+    return int(value)
+
+
 class NotFound(DomainError):
     """A referenced object does not exist (or is not visible to the caller)."""
 
