@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field
+from pydantic.dataclasses import dataclass
 
 from sitewide.api.schemas import Day, Strict
 from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals
+from sitewide.domain.settlement import CampaignSettlement
 
 
 # settlement, reports, statements --------------------------------------------------------------------
@@ -22,17 +25,19 @@ class SettleIn(Strict):
     preview: bool = False
 
 
-class CampaignSettlementOut(BaseModel):
-    campaign_id: str
-    merchant_id: str
-    target_roi: Decimal
-    clicks: int
-    billable_clicks: int
-    orders: int
-    spend_micros: int
-    gmv_micros: int
-    roi: float | None
-    compensation_micros: int
+@dataclass(frozen=True)
+class CampaignSettlementOut(CampaignSettlement):
+    """A campaign's settlement as :class:`~sitewide.domain.settlement.CampaignSettlement` holds it (field names are
+    the JSON keys), with its ``roi``."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def roi(self) -> float | None:
+        return super().roi
+
+    @classmethod
+    def of(cls, c: CampaignSettlement) -> CampaignSettlementOut:
+        return cls(**{f.name: getattr(c, f.name) for f in fields(c)})
 
 
 class SettleOut(BaseModel):

@@ -113,7 +113,7 @@ def settle_out(rep: SettlementReport) -> SettleOut:
     return fields_of(
         SettleOut,
         rep,
-        campaigns=[fields_of(CampaignSettlementOut, c) for c in rep.campaigns],
+        campaigns=[CampaignSettlementOut.of(c) for c in rep.campaigns],
         transactions=[t.id for t in rep.transactions],
     )
 
