@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sitewide.domain.money import Micros, micros
-from sitewide.domain.types import Conflict, LedgerEntry, Transaction
+from sitewide.domain.types import Conflict, LedgerEntry, Transaction, ValidationError
 
 PLATFORM_REVENUE = "platform:revenue"
 PLATFORM_COMPENSATION = "platform:compensation"
@@ -108,28 +108,20 @@ class TransactionBuilder:
             window=window,
         )
 
-    def provision(self, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str) -> None:
-        """Set aside a window's expected compensation (a negative amount gives some back)."""
+    def reserve(
+        self, kind: str, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str
+    ) -> None:
+        """A booking on the compensation reserve for one guarantee window: ``kind`` "provision" sets aside the
+        window's expected compensation (a negative amount gives some back), "release" returns a judged window's
+        provision to the expense account (the payout is booked on its own)."""
+        if kind == "provision":
+            debit, credit = PLATFORM_RESERVE, PLATFORM_COMPENSATION
+        elif kind == "release":
+            debit, credit = PLATFORM_COMPENSATION, PLATFORM_RESERVE
+        else:
+            raise ValidationError(f"a reserve booking is a provision or a release, got {kind!r}")
         self.move(
-            PLATFORM_RESERVE,
-            PLATFORM_COMPENSATION,
-            amount,
-            memo,
-            merchant_id=merchant_id,
-            campaign_id=campaign_id,
-            window=window,
-        )
-
-    def release(self, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str) -> None:
-        """Return a judged window's provision to the expense account (the payout is booked on its own)."""
-        self.move(
-            PLATFORM_COMPENSATION,
-            PLATFORM_RESERVE,
-            amount,
-            memo,
-            merchant_id=merchant_id,
-            campaign_id=campaign_id,
-            window=window,
+            debit, credit, amount, memo, merchant_id=merchant_id, campaign_id=campaign_id, window=window
         )
 
     def build(self, kind: str, period: str, ts_ms: int) -> Transaction | None:

@@ -418,6 +418,5 @@ def book_differences(
                 window=ev.window,
             )
     for m in reserve:
-        book = tb.provision if m.kind == "provision" else tb.release
-        book(m.amount_micros, m.memo, m.merchant_id, m.campaign_id, m.window)
+        tb.reserve(m.kind, m.amount_micros, m.memo, m.merchant_id, m.campaign_id, m.window)
     return tb.build("settlement", period, ts_ms), changed, evals
