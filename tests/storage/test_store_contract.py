@@ -116,7 +116,21 @@ def txn(tid: str, a: int) -> Transaction:
 
 
 def fig(day: str, spend: int, rules: tuple[tuple[str, int], ...] = ()) -> DayFigures:
-    return DayFigures("c1", "m1", day, 1_000_000, 3, len(rules), rules, 2, spend, spend, 1, 5 * spend, spend)
+    return DayFigures(
+        "c1",
+        "m1",
+        day,
+        1_000_000,
+        clicks=3,
+        invalid_clicks=len(rules),
+        invalid_by_rule=rules,
+        billable_clicks=2,
+        raw_spend_micros=spend,
+        spend_micros=spend,
+        orders=1,
+        gross_gmv_micros=5 * spend,
+        refunded_micros=spend,
+    )
 
 
 def ev(window: str, due: int) -> GuaranteeEvaluation:
@@ -337,7 +351,15 @@ def test_reports_sum_the_latest_figures_per_key_and_every_grouping_agrees(store:
         )
 
     def pf(pid: str, spend: int, imps: int = 10) -> ProductFigures:
-        return ProductFigures(pid, imps, 2, spend, 1, 3 * spend, spend // 2)
+        return ProductFigures(
+            pid,
+            impressions=imps,
+            clicks=2,
+            spend_micros=spend,
+            orders=1,
+            gross_gmv_micros=3 * spend,
+            refunded_micros=spend // 2,
+        )
 
     store.commit_settlement(
         SettlementWrite(

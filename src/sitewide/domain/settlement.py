@@ -19,7 +19,7 @@ can affect. Pure functions: the engine does the I/O.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
@@ -54,12 +54,11 @@ class SettlementPolicy:
         return self.attribution.reach_ms
 
 
-@dataclass(frozen=True, slots=True)
-class ProductFigures:
-    """One product's share of a campaign-day's figures: the day's impressions, clicks, charged spend, orders and
-    GMV split by product (an order counts for the product bought), so a report by product sums to the day's."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figures:
+    """A campaign-day's counts, whole or one product's share: impression events, clicks, charged spend, orders,
+    gross GMV and refunds (integer micros)."""
 
-    product_id: str
     impressions: int = 0
     clicks: int = 0
     spend_micros: int = 0
@@ -67,36 +66,43 @@ class ProductFigures:
     gross_gmv_micros: int = 0
     refunded_micros: int = 0
 
+    @property
+    def gmv_micros(self) -> int:
+        return self.gross_gmv_micros - self.refunded_micros
+
 
 @dataclass(frozen=True, slots=True)
-class DayFigures:
-    """What should be booked for one campaign on one UTC day of its clicks (and the numbers used)."""
+class ProductFigures(Figures):
+    """One product's share of a campaign-day's figures, split by product (an order counts for the product
+    bought), so a report by product sums to the day's."""
+
+    product_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures(Figures):
+    """What should be booked for one campaign on one UTC day of its clicks (and the numbers used): the day's
+    :class:`Figures` (``impressions``: the campaign's impression events of the day, what reports count — billing
+    follows events, not what /serve logged; ``spend_micros``: charged) and how they were reached."""
 
     campaign_id: str
     merchant_id: str
     day: str
     budget_micros: int = 0
-    clicks: int = 0
     invalid_clicks: int = 0
     invalid_by_rule: tuple[tuple[str, int], ...] = ()
     billable_clicks: int = 0
     raw_spend_micros: int = 0  # valid clicks' prices, before the budget cap
-    spend_micros: int = 0  # charged
-    orders: int = 0
-    gross_gmv_micros: int = 0
-    refunded_micros: int = 0
     # the terms of the day (sitewide.domain.terms.terms_for_day): the target the guarantee judges the day by
     # and the campaign's term versions in force during the day (``budget_micros`` is the day's cap)
     target_roi: Decimal = Decimal(0)
     terms_versions: tuple[int, ...] = ()
-    # the campaign's impression events of the day (what reports count: billing follows events, not what /serve
-    # logged) and the day's figures by product, ordered by product id
-    impressions: int = 0
-    products: tuple[ProductFigures, ...] = ()
+    products: tuple[ProductFigures, ...] = ()  # the day's figures by product, ordered by product id
 
-    @property
-    def gmv_micros(self) -> int:
-        return self.gross_gmv_micros - self.refunded_micros
+
+# the counters a campaign-day is accumulated in: the Figures, and for the whole day how the spend was reached
+_COUNTS = tuple(f.name for f in fields(Figures))
+_DAY_COUNTS = (*_COUNTS, "invalid_clicks", "billable_clicks", "raw_spend_micros")
 
 
 def zero_figures(f: DayFigures) -> DayFigures:
@@ -219,23 +225,21 @@ def compute_days(
     def row(k: Key) -> dict[str, int]:
         r = acc.get(k)
         if r is None:
-            r = acc[k] = dict.fromkeys(
-                ("imps", "clicks", "invalid", "billable", "raw", "spend", "orders", "gmv", "refunded"), 0
-            )
+            r = acc[k] = dict.fromkeys(_DAY_COUNTS, 0)
         return r
 
     def prow(k: Key, product_id: str) -> dict[str, int]:
         ps = by_product.setdefault(k, {})
         r = ps.get(product_id)
         if r is None:
-            r = ps[product_id] = dict.fromkeys(("imps", "clicks", "spend", "orders", "gmv", "refunded"), 0)
+            r = ps[product_id] = dict.fromkeys(_COUNTS, 0)
         return r
 
     for i in imps.values():
         d = i.ts_ms // DAY_MS
         if i.campaign_id is not None and d in days and i.campaign_id in campaigns:
-            row((i.campaign_id, d))["imps"] += 1
-            prow((i.campaign_id, d), i.product_id)["imps"] += 1
+            row((i.campaign_id, d))["impressions"] += 1
+            prow((i.campaign_id, d), i.product_id)["impressions"] += 1
 
     for k, cl in groups.items():
         cl.sort(key=lambda e: (e.ts_ms, e.id))
@@ -247,16 +251,16 @@ def compute_days(
             pr["clicks"] += 1
             rule = flags.get(c.id)
             if rule is not None:
-                r["invalid"] += 1
+                r["invalid_clicks"] += 1
                 rr = rules.setdefault(k, {})
                 rr[rule.value] = rr.get(rule.value, 0) + 1
                 continue
             p = int(c.price_micros)
-            r["raw"] += p
-            if r["spend"] + p <= budget:
-                r["spend"] += p
-                r["billable"] += 1
-                pr["spend"] += p
+            r["raw_spend_micros"] += p
+            if r["spend_micros"] + p <= budget:
+                r["spend_micros"] += p
+                r["billable_clicks"] += 1
+                pr["spend_micros"] += p
 
     idx = TouchIndex(clicks.values(), imps.values() if policy.attribution.view_through_ms else ())
     for o in orders.values():
@@ -270,34 +274,23 @@ def compute_days(
         back = sum(int(x.order_value_micros) for x in (refunds or {}).get(o.id, ()) if x.ts_ms < cut)
         for r in (row((t.campaign_id, d)), prow((t.campaign_id, d), o.product_id)):
             r["orders"] += 1
-            r["gmv"] += value
-            r["refunded"] += min(value, back)
+            r["gross_gmv_micros"] += value
+            r["refunded_micros"] += min(value, back)
 
     out: dict[Key, DayFigures] = {}
     for k, r in acc.items():
         camp = campaigns[k[0]]
         dt = terms_of(k)
         out[k] = DayFigures(
-            campaign_id=k[0],
-            merchant_id=camp.merchant_id,
-            day=day_str(k[1]),
+            k[0],
+            camp.merchant_id,
+            day_str(k[1]),
             budget_micros=dt.daily_budget_micros,
-            clicks=r["clicks"],
-            invalid_clicks=r["invalid"],
             invalid_by_rule=tuple(sorted(rules.get(k, {}).items())),
-            billable_clicks=r["billable"],
-            raw_spend_micros=r["raw"],
-            spend_micros=r["spend"],
-            orders=r["orders"],
-            gross_gmv_micros=r["gmv"],
-            refunded_micros=r["refunded"],
             target_roi=dt.target_roi,
             terms_versions=dt.versions,
-            impressions=r["imps"],
-            products=tuple(
-                ProductFigures(pid, p["imps"], p["clicks"], p["spend"], p["orders"], p["gmv"], p["refunded"])
-                for pid, p in sorted(by_product.get(k, {}).items())
-            ),
+            products=tuple(ProductFigures(pid, **p) for pid, p in sorted(by_product.get(k, {}).items())),
+            **r,
         )
     return out
 
