@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -125,6 +126,11 @@ def currency_symbol(currency: str) -> str:
     return CURRENCY_SYMBOLS.get(currency.upper(), "")
 
 
+def format_time(ms: int) -> str:
+    """``2026-12-03 16:52 UTC``: a moment the service recorded (milliseconds since the epoch), to the minute."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def format_money(micros: int | None, currency: str, places: int = 2) -> str:
     """``$1,234.56`` (or ``1,234.56 XYZ`` for a currency without a symbol); ``–`` for none."""
     if micros is None:
@@ -149,6 +155,7 @@ __all__ = [
     "catalogue",
     "currency_symbol",
     "format_money",
+    "format_time",
     "humanize",
     "pick_lang",
     "translator",

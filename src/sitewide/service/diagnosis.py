@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sitewide.domain.eligibility import PoolChange
 from sitewide.domain.ledger import credit_account
 from sitewide.domain.reports import CampaignDay, CampaignStatement
 from sitewide.domain.time import day_index, day_str
 from sitewide.domain.types import Campaign, CampaignStatus
 from sitewide.engine import Engine
-from sitewide.i18n import Translator, format_money
+from sitewide.i18n import Translator, format_money, format_time
 from sitewide.ports import Store
 from sitewide.service.reporting import report
 from sitewide.service.usecases.catalogue import is_eligible
@@ -29,6 +30,8 @@ BUDGET_BOUND = 0.9  # a day that spent this share of its budget was limited by t
 BID_LIMITED = ("outbid", "below_reserve")  # lost auctions a higher bid (a lower target ROI) would win
 BUDGET_STEP = Decimal("1.5")  # suggested budget: this many times the current one
 ROI_STEP = Decimal("0.8")  # suggested target ROI: this many times the current one
+MAX_POOL_ALERTS = 3  # products named one by one in the pool's alerts (the rest in one line)
+POOL_NEWS_MS = 7 * 86_400_000  # a product back in the pool is news for a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +124,10 @@ def campaign_alerts(
     totals: Mapping[str, Any],
     ineligible: list[str],
     budget_losses_last_day: int,
+    pool: PoolNews | None = None,
 ) -> list[Alert]:
     """Alerts for the campaign list: budget spent before the day ended, ROI below target, products of the
-    campaign that are not eligible any more."""
+    campaign that left the pool (when and why) or came back lately, and those not eligible from the start."""
     out: list[Alert] = []
     last = _last_day(days)
     budget = int(c.daily_budget_micros)
@@ -140,14 +144,54 @@ def campaign_alerts(
     if roi is not None and roi < float(c.target_roi) and int(totals.get("orders", 0)) > 0:
         text = t("ROI {roi:.2f} is below the target {target}.", roi=roi, target=c.target_roi)
         out.append(Alert(c.id, c.name, "roi_below", text, True))
-    if ineligible:
+    pool = pool or PoolNews()
+    left = [pid for pid in ineligible if pid in pool.left]
+    for pid in left[:MAX_POOL_ALERTS]:
+        ch = pool.left[pid]
         text = t(
-            "{n} of its products are not eligible for promotion now: {ids}.",
-            n=len(ineligible),
-            ids=", ".join(ineligible[:5]),
+            "{product} left the promotion pool on {when}: {why}",
+            product=pool.titles.get(pid, pid),
+            when=format_time(ch.ts_ms),
+            why=" ".join(t.explain(r) for r in ch.failures) or t("the pool's rules changed."),
         )
         out.append(Alert(c.id, c.name, "product_ineligible", text, True))
+    rest = [pid for pid in ineligible if pid not in pool.left] + left[MAX_POOL_ALERTS:]
+    if rest:
+        text = t(
+            "{n} of its products are not eligible for promotion now: {ids}.",
+            n=len(rest),
+            ids=", ".join(rest[:5]),
+        )
+        out.append(Alert(c.id, c.name, "product_ineligible", text, True))
+    for pid, ch in list(pool.back.items())[:MAX_POOL_ALERTS]:
+        text = t(
+            "{product} came back into the promotion pool on {when}.",
+            product=pool.titles.get(pid, pid),
+            when=format_time(ch.ts_ms),
+        )
+        out.append(Alert(c.id, c.name, "product_back", text, False))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class PoolNews:
+    """What the pool's history says about a campaign's products: the ones whose last change was leaving the
+    pool, the ones that came back lately (newest first), and their titles."""
+
+    left: dict[str, PoolChange] = field(default_factory=dict)
+    back: dict[str, PoolChange] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def pool_news(changes: Iterable[PoolChange], since_ms: int, titles: Mapping[str, str]) -> PoolNews:
+    """``changes`` newest first (``PoolHistory.pool_changes``): each product's last change decides; a return
+    counts as news when it is at or after ``since_ms``."""
+    last: dict[str, PoolChange] = {}
+    for ch in changes:
+        last.setdefault(ch.product_id, ch)
+    left = {p: ch for p, ch in last.items() if not ch.eligible}
+    back = {p: ch for p, ch in last.items() if ch.eligible and ch.ts_ms >= since_ms}
+    return PoolNews(left, back, {p: titles[p] for p in last if p in titles})
 
 
 def diagnose(

@@ -215,7 +215,10 @@ def campaign_alerts(ui: Ui, c: Campaign, totals: dict[str, Any]) -> list[Alert]:
     last = days[-1].day if days else None
     budget_lost = sum(n for d, _, r, n in ui.accounts.losses(c.id) if d == last and r == "budget_exhausted")
     bad = [p for p in c.product_ids if not is_eligible(ui.engine, p)]
-    return diagnosis.campaign_alerts(ui.t, ui.currency, c, days, totals, bad, budget_lost)
+    changes = ui.accounts.pool_changes(c.product_ids, limit=10 * len(c.product_ids))
+    titles = {pid: p.title for pid in {ch.product_id for ch in changes} if (p := ui.store.get_product(pid))}
+    news = diagnosis.pool_news(changes, ui.engine.clock.now_ms() - diagnosis.POOL_NEWS_MS, titles)
+    return diagnosis.campaign_alerts(ui.t, ui.currency, c, days, totals, bad, budget_lost, news)
 
 
 def _loss_rows(ui: Ui, by_product: list[tuple[str, str, int]], limit: int = 20) -> list[diagnosis.LossRow]:

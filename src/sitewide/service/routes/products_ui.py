@@ -22,6 +22,7 @@ LIST_SHOPS = 200
 
 
 PAGE_SIZE = 50
+POOL_HISTORY = 50  # the newest changes of a product's pool membership shown on its page
 SORTS = ("title", "price", "shop", "eligibility")
 # how a factor's figure reads: a share in %, days/hours with one decimal, a rating with two
 FACTOR_KINDS = {
@@ -73,6 +74,7 @@ def product_page(ui: PageUi, product_id: str) -> Response:
         owner=owner,
         elig=eligibility_out(ui.engine.eligibility(p.id)),
         appeals=uc.list_appeals(ui.accounts, ui.who, object_id=p.id),
+        history=ui.accounts.pool_changes([p.id], limit=POOL_HISTORY),
     )
 
 

@@ -24,7 +24,16 @@ from pydantic import ValidationError as PydanticError
 
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
-from sitewide.i18n import HTML_LANG, LANG_COOKIE, LANGS, Translator, format_money, pick_lang, translator
+from sitewide.i18n import (
+    HTML_LANG,
+    LANG_COOKIE,
+    LANGS,
+    Translator,
+    format_money,
+    format_time,
+    pick_lang,
+    translator,
+)
 from sitewide.ports import ServiceRecords, Store
 from sitewide.service.deps import COOKIE, get_accounts
 from sitewide.service.usecases.creatives import CreativeDesk
@@ -45,6 +54,7 @@ def _money(ctx: Any, v: int | None) -> str:
 
 templates.env.filters["money"] = _money
 templates.env.filters["ratio"] = lambda v: f"{float(v):.2f}" if v is not None else "–"
+templates.env.filters["when"] = format_time
 templates.env.filters["pct"] = lambda v: f"{100 * float(v):.2f}%" if v is not None else "–"
 
 
