@@ -34,23 +34,30 @@ def record_losses(
     ids = list(engine.campaign_ids())
     pids = engine.catalogue_ids()
     rr, cc = np.nonzero(lost)
-    key = np.stack([camp[rr, cc], cand[rr, cc], reason[rr, cc].astype(np.int64)], axis=1)
-    uniq, counts = np.unique(key, axis=0, return_counts=True)
+    # one integer key per (campaign, product, reason), in the same order as the triple: a 1-D unique is many
+    # times faster than np.unique(axis=0) over the rows of a triple (which sorts a void view)
+    n_prod, n_reason = len(pids) + 1, max(int(r) for r in Reason) + 1
+    key = (camp[rr, cc].astype(np.int64) * n_prod + cand[rr, cc]) * n_reason + reason[rr, cc]
+    uniq, counts = np.unique(key, return_counts=True)
     totals = {
-        (ids[int(k[0])], pids[int(k[1])], Reason(int(k[2])).name.lower()): int(n)
-        for k, n in zip(uniq, counts, strict=True)
+        (
+            ids[int(k) // (n_prod * n_reason)],
+            pids[int(k) // n_reason % n_prod],
+            Reason(int(k) % n_reason).name.lower(),
+        ): int(n)
+        for k, n in zip(uniq.tolist(), counts.tolist(), strict=True)
     }
+    sampled = rr % every == 0
     samples = [
         LossSample(
             ts_ms=ts_ms,
-            request_id=request_ids[int(r)],
+            request_id=request_ids[r],
             campaign_id=ids[int(camp[r, c])],
             product_id=pids[int(cand[r, c])],
             reason=Reason(int(reason[r, c])).name.lower(),
-            rank=int(c) + 1,
+            rank=c + 1,
         )
-        for r, c in zip(rr, cc, strict=True)
-        if int(r) % every == 0
+        for r, c in zip(rr[sampled].tolist(), cc[sampled].tolist(), strict=True)
     ]
     accounts.add_losses(day_of(ts_ms), totals, samples)
 
