@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sitewide.domain.eligibility import PoolChange
+from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.ledger import credit_account
 from sitewide.domain.reports import CampaignDay, CampaignStatement
 from sitewide.domain.time import day_index, day_str
@@ -307,35 +308,45 @@ def diagnose(
     return Diagnosis(limits, text, primary)
 
 
-def _contract_terms(t: Translator, currency: str, d: Mapping[str, Any], target: str) -> list[tuple[str, str]]:
-    factor = Decimal(str(d.get("trigger_roi_factor", "1")))
-    tgt = Decimal(str(d.get("target_roi") or target))
-    cap = _cap_words(t, currency, d)
-    lag = int(d.get("observation_lag_ms", 0)) // 86_400_000
+def contract_of(doc: Mapping[str, Any] | str) -> GuaranteeContract:
+    """The contract a statement quotes (its document, or the document's JSON); an empty one is the default."""
+    d = json.loads(doc) if isinstance(doc, str) else doc
+    return GuaranteeContract.from_dict(d) if d else GuaranteeContract()
+
+
+def _contract_terms(t: Translator, currency: str, g: GuaranteeContract, target: str) -> list[tuple[str, str]]:
+    tgt = g.target_roi if g.target_roi is not None else Decimal(target)
+    n = g.window_days
+    if not g.repeat:
+        window = t("one {n}-day window", n=n)
+    elif g.align == "campaign":
+        window = t("{n}-day windows, from the campaign's start, repeating", n=n)
+    else:
+        window = t("{n}-day windows on the calendar, repeating", n=n)
     return [
-        (t("Window"), t("{n}-day windows, from the campaign's start, repeating", n=d.get("window_days", 1))
-         if d.get("repeat", True) else t("one {n}-day window", n=d.get("window_days", 1))),
-        (t("Trigger"), t("delivered ROI under {x} ({f} × target {t})", x=f"{factor * tgt:.2f}", f=factor, t=tgt)),
-        (t("Minimum orders"), str(d.get("min_orders", 0))),
+        (t("Window"), window),
+        (t("Trigger"), t("delivered ROI under {x} ({f} × target {t})", x=f"{g.trigger_roi_factor * tgt:.2f}",
+                         f=g.trigger_roi_factor, t=tgt)),
+        (t("Minimum orders"), str(g.min_orders)),
         (t("Amount due"), t("spend − GMV ÷ target ROI")),
-        (t("Cap"), cap),
-        (t("Judged"), t("{n} days after the window closes (late orders and refunds counted)", n=lag)),
+        (t("Cap"), _cap_words(t, currency, g)),
+        (t("Judged"), t("{n} days after the window closes (late orders and refunds counted)",
+                        n=g.observation_lag_ms // 86_400_000)),
         (t("Paid as"), t("ad credit")),
     ]  # fmt: skip
 
 
-def _cap_words(t: Translator, currency: str, d: Mapping[str, Any]) -> str:
-    ratio = Decimal(str(d.get("cap_ratio_of_spend", "1")))
-    words = t("{p:.0%} of the window's spend", p=float(ratio))
-    if d.get("cap_micros") is not None:
-        words += t(", at most {m}", m=format_money(int(d["cap_micros"]), currency))
+def _cap_words(t: Translator, currency: str, g: GuaranteeContract) -> str:
+    words = t("{p:.0%} of the window's spend", p=float(g.cap_ratio_of_spend))
+    if g.cap_micros is not None:
+        words += t(", at most {m}", m=format_money(int(g.cap_micros), currency))
     return words
 
 
 def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_roi: str) -> GuaranteeView:
     """The guarantee statement of a campaign: the contract in force and, per judged window, the figures,
     the amount due and what the ledger credited and reversed for it."""
-    terms = _contract_terms(t, currency, st.contract, target_roi)
+    terms = _contract_terms(t, currency, contract_of(st.contract), target_roi)
     credit = credit_account(st.merchant_id)
     credited: dict[str, int] = {}
     reversed_: dict[str, int] = {}
@@ -347,16 +358,13 @@ def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_r
                 reversed_[leg.window] = reversed_.get(leg.window, 0) - leg.amount_micros
     wins = []
     for w in st.guarantee_windows:
-        d = json.loads(w.contract) if w.contract else {}
-        factor = Decimal(str(d.get("trigger_roi_factor", "1")))
+        g = contract_of(w.contract)
         tgt = Decimal(w.target_roi)
-        trig = factor * tgt
+        trig = g.trigger_roi_factor * tgt
         if w.spend_micros <= 0:
             outcome = t("No spend in the window: nothing due.")
-        elif w.orders < int(d.get("min_orders", 0)):
-            outcome = t(
-                "{o} orders, fewer than the {m} required: not judged.", o=w.orders, m=d.get("min_orders")
-            )
+        elif w.orders < g.min_orders:
+            outcome = t("{o} orders, fewer than the {m} required: not judged.", o=w.orders, m=g.min_orders)
         elif not w.triggered:
             outcome = t(
                 "ROI {roi:.2f} ≥ {trig:.2f}: the promise was kept.", roi=w.roi or 0.0, trig=float(trig)
@@ -371,13 +379,13 @@ def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_r
                 gmv=format_money(w.gmv_micros, currency),
                 target=tgt,
                 owed=format_money(max(0, owed), currency),
-                cap=_cap_words(t, currency, d),
+                cap=_cap_words(t, currency, g),
             )
         last = day_str(day_index(w.first_day) + w.days - 1)
         wins.append(
             WindowStatement(
-                w.window, w.first_day, last, w.days, w.target_roi, f"{trig:.2f}", int(d.get("min_orders", 0)),
-                _cap_words(t, currency, d), w.spend_micros, w.gmv_micros, w.orders, w.roi, w.triggered,
+                w.window, w.first_day, last, w.days, w.target_roi, f"{trig:.2f}", g.min_orders,
+                _cap_words(t, currency, g), w.spend_micros, w.gmv_micros, w.orders, w.roi, w.triggered,
                 outcome, w.compensation_micros, credited.get(w.window, 0), reversed_.get(w.window, 0),
             )
         )  # fmt: skip
