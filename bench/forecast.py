@@ -20,7 +20,7 @@ shown without the campaign's ad; the true incremental GMV is the world's expecte
 ``incrementality_coverage`` = share of campaign-days whose interval covers the truth (target ≥ 0.90);
 ``holdout_cost_share`` = expected ad revenue given up on ghost wins ÷ the campaign's spend.
 
-Markets: ``target_cvr`` 0.1 (≈ 20 × Ali-CCP's, as ``SimConfig.demo()``) so that a campaign-day has orders at
+Markets: ``target_cvr`` 0.1 (≈ 20 × Ali-CCP's) so that a campaign-day has orders at
 all — not calibrated; the scorer is the similarity priors (fast; the learned ranker is the default in serving).
 
     .venv/bin/python bench/forecast.py [--quick]

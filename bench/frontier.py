@@ -10,8 +10,8 @@ chart goes to ``artifacts/frontier.html`` (self-contained, opens offline).
 α runs over {0, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 4}: from about 0.25 up the ad-load cap (half the slots)
 already binds, so the points below it are where the trade-off is. Market (quick): 2,000 users, 40 merchants,
 1,000 of the packaged products, one day, seeds 0–1; (full) 5,000 users, 100 merchants, all 2,000 products,
-two days, seeds 0–2; ``target_cvr`` is 0.1 (≈ 20 × Ali-CCP's, as in
-``SimConfig.demo()``) so that a small day has enough purchases for GMV to be measured at all — not calibrated.
+two days, seeds 0–2; ``target_cvr`` is 0.1 (≈ 20 × Ali-CCP's) so that a small day has enough purchases for
+GMV to be measured at all — not calibrated.
 Reserves: "low" is the engine's default (0.01 per click); "high" (0.10 per click) binds on a large share of the
 ads, whose bids per click are pCVR × price ÷ target ROI with the engine's prior pCVR ≈ 0.5 %.
 """

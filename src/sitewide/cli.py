@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -186,7 +186,7 @@ def campaign_table(rows: list[dict[str, object]], title: str) -> Table:
         roi = gmv / spend if spend else None
         target = float(str(r["target_roi"]))
         t.add_row(
-            str(r["name"]),
+            f"{r['name']}\n{r['id']}" if "id" in r else str(r["name"]),
             f"{target:.2f}",
             f"{r['impressions']:,}",
             f"{r['clicks']:,}",
@@ -211,12 +211,15 @@ def demo(
         Path | None, typer.Option(help="keep the demo's SQLite here (default: a temp dir)")
     ] = None,
 ) -> None:
-    """Start the API, run one simulated market day against it over HTTP, settle, print the campaign table."""
+    """Start the API and run the demo market against it at the calibrated rates: 6 days of history in-process
+    against the served engine, the 7th day through the HTTP API, each day settled; then print the campaigns,
+    the guarantee's terms and what limits each staged campaign (budget, ROI target, the guarantee paying)."""
+    from rich.progress import Progress
+
+    from sitewide import demo as run
     from sitewide.client import SitewideClient
-    from sitewide.http_engine import HttpMarketEngine
-    from sitewide.service.app import create_app
     from sitewide.settings import Settings
-    from sitewide.simulator import SimConfig, World, run_simulation
+    from sitewide.simulator import SimConfig
 
     _port(port, allow_zero=True)
     if port:
@@ -226,56 +229,49 @@ def demo(
         tmp = tempfile.TemporaryDirectory(prefix="sitewide-demo-")
         data_dir = Path(tmp.name)
     settings = Settings(data_dir=data_dir, load_catalogue=False)
+    config = SimConfig.demo(seed)
     port = port or _free_port()
-    api = create_app(settings, announce=None)
-    # the operator key: generated at the store's first start; a reused data dir gets a fresh one
-    operator_key = api.state.bootstrap_operator_key or api.state.accounts.issue_key("operator")
+    api, engine, operator_key = run.build(settings, config)
     server = _Server(api, "127.0.0.1", port)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    console.print(f"[bold]sitewide demo[/bold]: API up at {url}; simulating one market day over HTTP …")
-    client = SitewideClient(url, api_key=operator_key)
-    holder: dict[str, Any] = {}
+    console.print(f"[bold]sitewide demo[/bold]: API up at {url}\n{run.rates(config)}")
+    client = SitewideClient(url, api_key=operator_key, timeout=600.0)  # a day's settlement on a busy machine
+    accounts = api.state.accounts
+    with Progress(transient=True, console=console) as bar:
+        days = config.days * config.ticks_per_day
+        task = bar.add_task("history, in-process", total=days)
 
-    def make_engine(world: World) -> HttpMarketEngine:
-        eng = HttpMarketEngine.register(client, world.shops, world.product_list, world.campaigns_starting(0))
-        eng.set_quality(world.product_signals(), world.shop_metrics())  # eligibility pool and shop scores
-        holder.update(engine=eng, world=world)
-        return eng
+        def tick(phase: str) -> None:
+            bar.update(
+                task, advance=1, description="history, in-process" if phase == "history" else "live day, HTTP"
+            )
 
-    config = SimConfig.demo(seed=seed)
-    run_simulation(config, make_engine=make_engine, progress=True)
-    eng: HttpMarketEngine = holder["engine"]
+        market = run.run_market(client, engine, accounts, config, on_tick=tick)
     rows = []
-    for c in holder["world"].campaigns_starting(0):
-        rep = client.campaign_report(eng.server_id(c.id))
-        rows.append({"name": eng.server_id(c.id), "target_roi": str(rep.target_roi), **rep.model_dump()["total"]})
-    console.print(campaign_table(rows, "Campaigns after one simulated day (settled through the API)"))
-    from sitewide.domain.guarantee import PLATFORM_CONTRACT
-    from sitewide.domain.ledger import PLATFORM_RESERVE
-    from sitewide.domain.money import format_amount
-    from sitewide.domain.time import DAY_MS
-
-    g = PLATFORM_CONTRACT
+    for c in market.world.campaigns:
+        sid = market.http.server_id(c.id)
+        rep = client.campaign_report(sid)
+        rows.append(
+            {"name": c.name, "id": sid, "target_roi": str(rep.target_roi), **rep.model_dump()["total"]}
+        )
     console.print(
-        f"ROI guarantee (platform default): {g.window_days}-day windows from each campaign's start, paid when "
-        f"ROI < {g.trigger_roi_factor} × target with ≥ {g.min_orders} orders, capped at "
-        f"{g.cap_ratio_of_spend} × spend; judged {g.observation_lag_ms // DAY_MS} days after a window "
-        f"closes. Reserve held for the open windows: {format_amount(client.balances().get(PLATFORM_RESERVE, 0))}"
+        campaign_table(rows, f"The market's campaigns after {config.days} days (settled through the API)")
     )
+    console.print(run.guarantee_terms())
+    for r, (c, _) in zip(run.results(market, engine, accounts), market.staged, strict=True):
+        console.print(run.explain(r, c.name, settings.currency, format_amount))
+        console.print(f"  its page: {url}/ui/campaigns/{r.campaign_id}")
     if no_serve:
         server.stop()
         client.close()
         if tmp is not None:
             tmp.cleanup()
         return
-    merchant = holder["world"].campaigns_starting(0)[0].merchant_id
-    merchant_key = client.issue_key(merchant)
-    console.print(
-        f"Dashboard: {url}/ui/  (API docs: {url}/docs). Log in with an API key:\n"
-        f"  merchant {merchant}: {merchant_key}\n  operator (all merchants): {operator_key}\n"
-        "Ctrl-C to stop."
-    )
+    console.print(f"Dashboard: {url}/ui/  (API docs: {url}/docs). Log in with an API key:")
+    for c, _ in market.staged:
+        console.print(f"  merchant {c.merchant_id} ({c.name}): {client.issue_key(c.merchant_id)}")
+    console.print(f"  operator (all merchants): {operator_key}\nCtrl-C to stop.")
     try:
         while server.thread.is_alive():
             time.sleep(0.5)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from test_api import make_campaign
 from test_console_pages import login, visible_text
 
 from sitewide.i18n import format_time
@@ -33,16 +34,7 @@ def test_signals_that_move_a_product_out_and_back_are_recorded(app: FastAPI, op:
 def test_alerts_and_the_product_page_say_when_and_why_and_when_it_came_back(
     app: FastAPI, op: TestClient, new_key: Callable[[str], str]
 ) -> None:
-    cid = op.post(
-        "/campaigns",
-        json={
-            "merchant_id": "m1",
-            "name": "Winter sale",
-            "product_ids": ["p00", "p04"],
-            "target_roi": "3.00",
-            "daily_budget_micros": 50_000_000,
-        },
-    ).json()["id"]
+    cid = make_campaign(op, merchant_id="m1", product_ids=["p00", "p04"])["id"]
     title = op.get("/products/p04").json()["title"]
     ui = login(app, new_key("m1"))
     zh = login(app, new_key("m1"), "zh")

@@ -49,6 +49,9 @@ class SimConfig:
     refund_delay_median_days: float = 3.0
     extra_quantity_mean: float = 0.15  # quantity = 1 + Poisson(mean)
     report_impressions: bool = False
+    # with report_impressions: only the promoted slots' impressions (what campaign reports count), not the
+    # organic ones; storing every impression is most of a small market's run time
+    promoted_impressions_only: bool = False
     event_batch: int = 1_000
     ndcg_sample: int = 128  # requests per tick whose NDCG is computed against the whole catalogue
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,21 +87,21 @@ class SimConfig:
             raise ValidationError(f"unknown price_source {self.price_source!r}")
 
     @classmethod
-    def demo(cls, seed: int = 0) -> SimConfig:
-        """A few hundred users, a few merchants with campaigns at different target ROIs, one day."""
+    def demo(cls, seed: int = 7) -> SimConfig:
+        """``sitewide demo``'s market (``sitewide.simulator.demo``): 6 merchants over 300 products, 6 slots a
+        page, 5,000 shoppers for 7 days at the calibrated rates (nothing inflated), so that orders accumulate."""
         return cls(
-            days=1,
-            users=3_000,
+            days=7,
+            users=5_000,
             merchants=6,
             products=300,
             seed=seed,
-            ticks_per_day=24,
+            ticks_per_day=4,
+            slots=6,
             campaign_share=1.0,
-            target_rois=(1.5, 2.5, 4.0),
-            daily_budget_per_product=100_000,
-            # not calibrated: ~20 times Ali-CCP's CVR, so that one small day has orders for every campaign
-            target_cvr=0.1,
             report_impressions=True,
+            promoted_impressions_only=True,
+            ndcg_sample=0,
         )
 
     @classmethod

@@ -54,9 +54,11 @@ class Story:
         self.seq = 0
         self.n_click = self.n_order = self.n_refund = self.n_imp = 0
         self.stock = world.products.stock.copy()
-        # per product: the chance that an order is refunded (the world's; a staged event such as the demo's
-        # recall changes it for some products)
+        # per product: the chance that an order is refunded (the world's; a staged event may change it)
         self.refund_prob = world.refund_prob_of_product.copy()
+        # per product: the share of the list price a shopper pays, in parts per million (a staged event such as
+        # the demo's leaked coupon lowers it for some products)
+        self.paid_ppm = np.full(len(world.products), 1_000_000, dtype=np.int64)
         n_c = len(world.campaigns)
         self.true_clicks = np.zeros(n_c, dtype=np.int64)
         self.true_cost = np.zeros(n_c, dtype=np.int64)
@@ -247,7 +249,7 @@ class Story:
 
         events: list[Event] = []
         if cfg.report_impressions:
-            ii, ss = np.nonzero(shown)
+            ii, ss = np.nonzero(shown & promoted if cfg.promoted_impressions_only else shown)
             for a, b in zip(ii.tolist(), ss.tolist(), strict=True):
                 events.append(slot_event(EventKind.IMPRESSION, f"i{tag}-{self.n_imp}", start, a, b))
                 self.n_imp += 1
@@ -287,7 +289,7 @@ class Story:
                 self.true_cost[wc] += int(cpc[a, b])
             if not buy_ok[k]:
                 continue
-            value = int(price[j]) * int(qty[k])
+            value = int(price[j]) * int(qty[k]) * int(self.paid_ppm[j]) // 1_000_000
             row["purchases"] += 1
             if ce >= 0:
                 row["gmv_promoted_micros"] += value
