@@ -122,3 +122,45 @@ def test_bm25_ranks_lexical_matches_first_and_handles_chinese() -> None:
     ids, _ = bm.search(["aa batteries"], 3, allowed=np.array([False, True, True, True, True]))
     assert 100 not in ids
     assert "充电" in tokenize("华为充电器")
+
+
+def _zh_titles(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    chars = list("新款女装夏季连衣裙宽松显瘦纯棉短袖上衣韩版学生百搭手机充电器耳机蓝牙")
+    return ["".join(rng.choice(chars, int(rng.integers(8, 20)))) for _ in range(n)]
+
+
+def test_bm25_within_its_postings_budget_scores_exactly_as_bm25s() -> None:
+    titles = _zh_titles(300)
+    bm = BM25Index(max_postings=10**9, exact_below=0)  # the postings path, unbounded
+    bm.build(np.arange(300), titles)
+    for q in ["连衣裙 宽松", "蓝牙耳机", "新款女装 夏季 百搭 短袖"]:
+        ids, scores = bm.search([q], 300)
+        want = np.asarray(bm._bm25.get_scores(tokenize(q)), dtype=np.float64)
+        got = ids[0] >= 0
+        np.testing.assert_allclose(scores[0][got], want[ids[0][got]], rtol=1e-5)
+        assert got.sum() == (want > 0).sum()  # every matching title, none other
+        assert np.all(np.diff(scores[0][got]) <= 0)
+
+
+def test_bm25_past_its_budget_reads_the_rarest_tokens_and_skips_titles_with_only_common_ones() -> None:
+    titles = _zh_titles(400) + ["小金桔盆栽连衣裙"]  # 金桔 is in one title; 连, 衣, 裙 in most
+    exact, bounded = BM25Index(), BM25Index(max_postings=50, exact_below=0)
+    for bm in (exact, bounded):
+        bm.build(np.arange(len(titles)), titles)
+    q = ["金桔连衣裙"]
+    e_ids, e_sc = exact.search(q, len(titles))
+    b_ids, b_sc = bounded.search(q, len(titles))
+    assert e_ids[0, 0] == b_ids[0, 0] == 400  # the rare word's title first, with the same score
+    assert b_sc[0, 0] == pytest.approx(e_sc[0, 0])
+    found_e, found_b = (set(x[x >= 0].tolist()) for x in (e_ids[0], b_ids[0]))
+    assert len(found_e) > 300  # exact: every title with a common character
+    assert 400 in found_b and len(found_b) <= 50  # bounded: the postings read (≤ 50 titles) only
+    assert found_b <= found_e
+    for i, s in zip(b_ids[0].tolist(), b_sc[0].tolist(), strict=True):  # each title found scores exactly
+        if i >= 0:
+            assert s == pytest.approx(e_sc[0][e_ids[0] == i][0])
+    with pytest.raises(ValidationError):
+        BM25Index(max_postings=0)
+    ids, _ = bounded.search(q, 5, allowed=np.arange(len(titles)) != 400)  # a mask on the postings path
+    assert 400 not in ids[0] and ids[0, 0] >= 0
