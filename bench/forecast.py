@@ -9,6 +9,9 @@ only on campaign-days settled before it: rolling origin, no day in its own calib
 days are not scored; on the rest (held out): ``forecast_band_coverage`` = share of held-out campaign-days
 whose settled GMV lies inside the band (target 0.75–0.85: too wide fails too), ``forecast_mape`` = median
 absolute percentage error of the point forecast (the expected day) over held-out campaign-days with GMV > 0. Baseline: the power law the campaign page used before (``sitewide.service.forecast``) fitted on the same history.
+``forecast_category_coverage_gap`` = |coverage − 0.8| per product category over its held-out campaign-days,
+averaged weighted by days (categories with ≥ 10 held-out days), with each category's own band spread (shrunk
+toward the market's: what the engine serves) vs the market's one spread for every category (baseline).
 
 **Incrementality.** Every campaign runs a ghost-bid holdout of share ``--share`` (default 0.3) for market days
 driven through the engine (requests drawn from the world, clicks and purchases from its true probabilities,
@@ -37,11 +40,12 @@ import argparse  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sitewide.domain.forecast import CurvePoint  # noqa: E402
+from sitewide.domain.forecast import Band, CurvePoint, band  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
 from sitewide.domain.time import DAY_MS, day_of  # noqa: E402
 from sitewide.domain.types import Event, EventKind  # noqa: E402
@@ -66,6 +70,7 @@ class DayCheck:
     campaign_id: str
     observed: int
     expected: CurvePoint  # the engine's forecast of the day, calibrated, with its band
+    market_band: Band  # the same day's band with the market's σ (not the category's)
     basis: str
     baseline: float
     raw: DayForecast  # uncalibrated, for the in-sample comparison
@@ -105,16 +110,20 @@ def run_forecasts(cfg: SimConfig, seed: int, history: int) -> tuple[list[DayChec
     held: list[DayCheck] = []
     for day in range(cfg.days):
         today = day_of(world.base_ms + day * DAY_MS)
-        pred: dict[str, tuple[CurvePoint, str, DayForecast]] = {}
+        pred: dict[str, tuple[CurvePoint, Band, str, DayForecast]] = {}
         base: dict[str, float] = {}
         market_days = [p for v in past.values() for p in v]
         for cid in engine.campaign_ids():
             rec = fc.day_forecasts.get((cid, today))
             if rec is None:
                 continue
+            point = fc.calibrated(rec.point, rec.shop_id, rec.category)
+            cal = fc.calibration
+            aov = point.gmv / point.orders if point.orders > 0 else 0.0
             pred[cid] = (
-                fc.calibrated(rec.point, rec.shop_id, rec.category),
-                fc.calibration.factor(rec.shop_id, rec.category)[1],
+                point,
+                band(point.orders, aov, cal.sigma, cal.level),
+                cal.factor(rec.shop_id, rec.category)[1],
                 rec,
             )
             c = camps[cid]
@@ -124,14 +133,37 @@ def run_forecasts(cfg: SimConfig, seed: int, history: int) -> tuple[list[DayChec
         n_before = len(story.campaign_rows)
         story.run_day(day)
         settled = {r["campaign_id"]: r for r in story.campaign_rows[n_before:]}
-        for cid, (point, basis, rec) in pred.items():
+        for cid, (point, market_band, basis, rec) in pred.items():
             row = settled.get(cid)
             obs = int(row["gmv_micros"]) if row else 0
-            check = DayCheck(seed, day, cid, obs, point, basis, base[cid], rec)
+            check = DayCheck(seed, day, cid, obs, point, market_band, basis, base[cid], rec)
             (hist if day < history else held).append(check)
         for cid, row in settled.items():
             past[cid].append((int(row["spend_micros"]), int(row["gmv_micros"])))
     return hist, held, engine
+
+
+def category_coverage_gap(held: list[DayCheck], level: float = 0.8) -> tuple[float, float, int]:
+    """(served, market σ, categories): day-weighted mean |coverage − level| over the categories with ≥ 10
+    held-out campaign-days, with the bands as served (the category's σ) and with the market's σ."""
+    by: dict[str, list[DayCheck]] = defaultdict(list)
+    for c in held:
+        by[c.raw.category].append(c)
+    big = {k: v for k, v in by.items() if len(v) >= 10}
+    if not big:
+        return float("nan"), float("nan"), 0
+    n = sum(len(v) for v in big.values())
+
+    def gap(b: Callable[[DayCheck], Band]) -> float:
+        return (
+            sum(
+                len(v) * abs(float(np.mean([b(c).gmv_low <= c.observed <= b(c).gmv_high for c in v])) - level)
+                for v in big.values()
+            )
+            / n
+        )
+
+    return gap(lambda c: c.expected.band), gap(lambda c: c.market_band), len(big)
 
 
 def _mape(pred: list[float], obs: list[int]) -> float:
@@ -352,6 +384,11 @@ def main() -> None:
         f"  in sample (the held-out days under the last fit, which saw them): coverage {cover_in:.3f}, "
         f"MAPE {mape_in:.3f}; out of sample (the metric lines): coverage {cover:.3f}, MAPE {mape:.3f}"
     )
+    gap, gap_market, n_cats = category_coverage_gap(held)
+    print(
+        f"  per category ({n_cats} categories with ≥ 10 held-out days): mean |coverage − 0.8| {gap:.3f} with "
+        f"each category's σ, {gap_market:.3f} with the market's σ"
+    )
     t1 = time.perf_counter()
     runs = incrementality_runs(args.quick, args.share)
     t_inc = time.perf_counter() - t1
@@ -366,10 +403,37 @@ def main() -> None:
         f"{float(np.median(half)):.2f}; truth mean {np.mean([r['truth'] for r in runs]) / 1e6:.1f} CNY/day; "
         f"{t_inc:.1f} s"
     )
+    # sample size: the half-width shrinks as 1/sqrt(wins) (both arms grow with the days at a fixed share), so
+    # a campaign-day with half-width ÷ |truth| = r needs (2r)² as many would-win auctions for a half-width of
+    # half the effect (an interval that excludes zero with room)
+    need = [
+        (2 * (r["high"] - r["low"]) / 2 / abs(r["truth"])) ** 2
+        for r in runs
+        if r["high"] == r["high"] and abs(r["truth"]) > 0
+    ]
+    wins = [r["exposed"] + r["ghosts"] for r in runs]
+    if need:
+        print(
+            f"  sample size: median {float(np.median(wins)):.0f} would-win auctions a campaign-day (exposed + "
+            f"ghost); a half-width of half the effect needs {float(np.median(need)):,.0f}× as many (median; "
+            f"quartiles {np.percentile(need, 25):,.0f}–{np.percentile(need, 75):,.0f}×), i.e. about "
+            f"{float(np.median(wins)) * float(np.median(need)):,.0f} would-win auctions per estimate"
+        )
     print(f"metric: forecast_band_coverage={cover:.3f} target=0.75-0.85")
     print(f"metric: forecast_mape={mape:.3f} baseline={mape_base:.3f} ratio={mape / mape_base:.3f}")
+    print(
+        f"metric: forecast_category_coverage_gap={gap:.3f} baseline={gap_market:.3f} "
+        f"ratio={gap / max(gap_market, 1e-9):.3f} categories={n_cats} (out of sample; baseline: the market's σ)"
+    )
     print(f"metric: incrementality_coverage={covered:.3f} target=0.90")
     print(f"metric: holdout_cost_share={cost / max(spend, 1.0):.3f}")
+    if need:
+        print(
+            f"metric: incrementality_wins_needed={float(np.median(wins)) * float(np.median(need)):.0f} "
+            f"wins_per_day={float(np.median(wins)):.0f} factor={float(np.median(need)):.0f} "
+            "(would-win auctions for a 95 % half-width of half the true effect, holdout share "
+            f"{args.share})"
+        )
     print(f"metric: holdout_cost_micros={cost:.0f}")
     print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 

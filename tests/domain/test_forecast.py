@@ -75,3 +75,37 @@ def test_draft_validation() -> None:
         CampaignDraft(("p",), 0.0, 1_000_000)
     with pytest.raises(ValidationError):
         CampaignDraft(("p",), 2.0, 0)
+
+
+def _days(rng: np.random.Generator, cat: str, noise: float, n: int, shops: int = 10) -> list[ForecastPair]:
+    out = []
+    for j in range(n):
+        lam = rng.uniform(20, 60)
+        obs = rng.poisson(lam * np.exp(noise * rng.standard_normal())) * 100.0
+        out.append(ForecastPair(f"{cat}{j % shops}", cat, lam * 100.0, lam, obs))
+    return out
+
+
+def test_each_category_gets_its_own_band_spread_shrunk_toward_the_market_when_it_has_few_days() -> None:
+    rng = np.random.default_rng(7)
+    fit = _days(rng, "quiet", 0.05, 150) + _days(rng, "noisy", 0.8, 150) + _days(rng, "thin", 0.8, 4, 2)
+    cal = fit_calibration(fit, level=0.8)
+    quiet, noisy, thin = (cal.sigma_for(c) for c in ("quiet", "noisy", "thin"))
+    assert quiet < cal.sigma < noisy
+    assert abs(thin - cal.sigma) < 0.25 * abs(noisy - cal.sigma)  # 4 days: mostly the market's σ
+    assert cal.sigma_for("unseen") == cal.sigma_for(None) == cal.sigma
+    # out of sample: fresh days of each category, judged under its own σ and under the market's
+    for cat, noise in (("quiet", 0.05), ("noisy", 0.8)):
+        new = _days(rng, cat, noise, 300)
+
+        def coverage(sigma: float, days: list[ForecastPair] = new) -> float:
+            inside = []
+            for p in days:
+                k = cal.factor(p.shop_id, p.category)[0]
+                b = band(p.forecast_orders * k, p.forecast_gmv / p.forecast_orders, sigma, 0.8)
+                inside.append(b.gmv_low <= p.observed_gmv <= b.gmv_high)
+            return float(np.mean(inside))
+
+        own, market = coverage(cal.sigma_for(cat)), coverage(cal.sigma)
+        assert abs(own - 0.8) < 0.07
+        assert abs(own - 0.8) < abs(market - 0.8) - 0.05  # the market's band misses this category by more

@@ -13,7 +13,9 @@ this module one :class:`CurvePoint` per ``m``: the day's expected spend, GMV and
   history gets its category's. The spread: observed GMV is modelled as ``AOV × Poisson(k · λ · e^{σ z})``
   (order count noise plus a log-normal day and model error ``σ``); ``σ`` is the smallest value whose band
   covers the share ``level`` of the past days, each judged with ``k`` fitted *without* that day (leave one out,
-  so that the band is not fitted to its own noise).
+  so that the band is not fitted to its own noise). Per category the same search on its own days gives ``σ_c``,
+  shrunk toward the market's: ``(n_c σ_c + n₀ σ) / (n_c + n₀)`` with ``n₀ = sigma_prior_days`` (20): a category
+  with few days keeps nearly the market's band, one with many gets its own spread.
 * **Band** (:func:`band`): the ``(1 − level)/2`` and ``(1 + level)/2`` quantiles of that model, by a fixed-seed
   Monte Carlo (deterministic).
 """
@@ -43,6 +45,7 @@ __all__ = [
 
 DEFAULT_SIGMA = 0.5  # assumption until history calibrates it: a day within ×/÷ 1.65 of the forecast (±1 sd)
 DRAWS = 4_000
+SIGMA_PRIOR_DAYS = 20.0  # the market's σ counts as this many of a category's own days (shrinkage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,11 @@ class ForecastCalibration:
     level: float = 0.8
     pairs: int = 0
     in_sample_coverage: float | None = None
+    category_sigma: dict[str, float] = field(default_factory=dict)  # shrunk toward ``sigma``
+
+    def sigma_for(self, category: str | None) -> float:
+        """The band's spread for a category: its own (shrunk toward the market's), else the market's."""
+        return self.category_sigma.get(category, self.sigma) if category is not None else self.sigma
 
     def factor(self, shop_id: str | None, category: str | None) -> tuple[float, str]:
         """(level factor, basis): the shop's when it has history, else its category's, else the market's."""
@@ -188,9 +196,13 @@ def _ratio(obs: float, pred: float, parent: float, weight: float) -> float:
 
 
 def fit_calibration(
-    pairs: Sequence[ForecastPair], level: float = 0.8, prior_days: float = 2.0
+    pairs: Sequence[ForecastPair],
+    level: float = 0.8,
+    prior_days: float = 2.0,
+    sigma_prior_days: float = SIGMA_PRIOR_DAYS,
 ) -> ForecastCalibration:
-    """Level factors (market, category, shop, shrunk) and the band's ``σ`` from past campaign-days."""
+    """Level factors (market, category, shop, shrunk) and the band's ``σ`` (the market's, and each category's
+    shrunk toward it) from past campaign-days."""
     if not 0.5 <= level < 1.0:
         raise ValidationError(f"level must lie in [0.5, 1), got {level}")
     ok = [p for p in pairs if p.forecast_gmv > 0 and p.forecast_orders > 0 and p.observed_gmv >= 0]
@@ -220,24 +232,37 @@ def fit_calibration(
     lam = np.array([p.forecast_orders for p in ok]) * loo
     aov = pred / np.array([p.forecast_orders for p in ok])
 
-    def coverage(sigma: float) -> float:
-        hit = 0
-        for i in range(len(ok)):
-            b = band(float(lam[i]), float(aov[i]), sigma, level)
-            hit += b.gmv_low - 1e-6 <= obs[i] <= b.gmv_high + 1e-6
-        return hit / len(ok)
+    def covered(i: int, sigma: float) -> bool:
+        b = band(float(lam[i]), float(aov[i]), sigma, level)
+        return bool(b.gmv_low - 1e-6 <= obs[i] <= b.gmv_high + 1e-6)
 
-    lo_s, hi_s = 0.0, 3.0
-    if coverage(lo_s) >= level:
-        sigma = lo_s
-    else:
+    def fit_sigma(ix: Sequence[int], aim: float) -> float:
+        """The smallest σ (bisection on [0, 3]) whose bands cover ``aim`` of the days ``ix``."""
+
+        def coverage(sigma: float) -> float:
+            return float(np.mean([covered(i, sigma) for i in ix]))
+
+        lo_s, hi_s = 0.0, 3.0
+        if coverage(lo_s) >= aim:
+            return lo_s
         for _ in range(18):
             mid = 0.5 * (lo_s + hi_s)
-            if coverage(mid) >= level:
+            if coverage(mid) >= aim:
                 hi_s = mid
             else:
                 lo_s = mid
-        sigma = hi_s
+        return hi_s
+
+    everyone = range(len(ok))
+    sigma = fit_sigma(everyone, level)
+    # a category's few days cover in steps of 1/n: aiming half a step below ``level`` centres the smallest σ
+    # that covers (aiming at ``level`` itself would round every small category's band up)
+    cat_sigma = {
+        c: (len(ix) * fit_sigma(ix, level - 0.5 / len(ix)) + sigma_prior_days * sigma)
+        / (len(ix) + sigma_prior_days)
+        for c, ix in sorted(by_cat.items())
+    }
+    hit = [covered(i, cat_sigma[ok[i].category]) for i in everyone]  # in sample, as served
     return ForecastCalibration(
         market=market,
         categories=cats,
@@ -245,5 +270,6 @@ def fit_calibration(
         sigma=sigma,
         level=level,
         pairs=len(ok),
-        in_sample_coverage=coverage(sigma),
+        in_sample_coverage=float(np.mean(hit)),
+        category_sigma=cat_sigma,
     )

@@ -329,12 +329,15 @@ class Forecaster:
         return points, rep
 
     def calibrated(self, p: CurvePoint, shop_id: str | None, category: str | None) -> CurvePoint:
-        """``p`` at the calibrated level of the shop (else its category, …), with its band."""
+        """``p`` at the calibrated level of the shop (else its category, …), with its band (the category's σ)."""
         cal = self.calibration
         k, _ = cal.factor(shop_id, category)
         aov = p.gmv / p.orders if p.orders > 0 else 0.0
         return replace(
-            p, gmv=p.gmv * k, orders=p.orders * k, band=band(p.orders * k, aov, cal.sigma, cal.level)
+            p,
+            gmv=p.gmv * k,
+            orders=p.orders * k,
+            band=band(p.orders * k, aov, cal.sigma_for(category), cal.level),
         )
 
     def forecast(self, draft: CampaignDraft) -> CampaignForecast:
@@ -349,7 +352,7 @@ class Forecaster:
             category=category,
             basis=basis,
             factor=k,
-            sigma=cal.sigma,
+            sigma=cal.sigma_for(category),
             level=cal.level,
             daily_requests=rep.daily_requests,
             replayed_requests=rep.requests,
