@@ -163,3 +163,20 @@ def test_holdouts_survive_a_restart(world: World, tmp_path: Path) -> None:
     again = seeded_engine(SqlStore.sqlite(path), world.shops, world.product_list, world.campaigns, cfg)
     assert again.holdout.share_of(cid) == 0.5
     assert again.incrementality(cid, start, start + DAY_MS) == before
+
+
+def test_settling_deletes_would_win_entries_past_the_retention(world: World) -> None:
+    from sitewide.engine.holdout import HOLDOUT_RETENTION_DAYS
+
+    engine = world_engine(world, EngineConfig(scorer="priors"))
+    day0 = world.base_ms
+    old = HoldoutEntry("r-old", "c1", True, day0, 5)
+    kept = HoldoutEntry("r-kept", "c1", False, day0 + DAY_MS, 5)
+    engine.store.append_holdout_entries([old, kept])
+    end = day0 + (HOLDOUT_RETENTION_DAYS + 1) * DAY_MS  # day0 is past the retention, day0 + 1 day is not
+    engine.settle(end - DAY_MS, end, preview=True)  # a preview changes nothing
+    assert engine.holdout.entries("c1", 0, 10**15) == [old, kept]
+    engine.settle(end - DAY_MS, end)
+    assert engine.holdout.entries("c1", 0, 10**15) == [kept]
+    with pytest.raises(ValidationError):
+        engine.holdout.prune(end, retention_days=0)

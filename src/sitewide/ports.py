@@ -242,6 +242,10 @@ class Store(Protocol):
         """The campaign's entries with ``start_ms ≤ ts_ms < end_ms``, by (ts_ms, request id)."""
         ...
 
+    def prune_holdout_entries(self, before_ms: int) -> int:
+        """Delete every campaign's entries with ``ts_ms < before_ms`` (retention); returns how many."""
+        ...
+
 
 @runtime_checkable
 class Accounts(Protocol):

@@ -438,3 +438,7 @@ def test_holdout_shares_and_entries(store: Store) -> None:
     assert store.holdout_entries("c1", 0, 10_000) == [e2, e1]  # by (ts_ms, request id)
     assert store.holdout_entries("c1", 0, 2_000) == []
     assert store.holdout_entries("c2", 1_000, 1_001) == [HoldoutEntry("r1", "c2", True, 1_000, 9)]
+    assert store.prune_holdout_entries(2_000) == 1  # c2's entry at 1,000; those at 2,000 stay
+    assert store.holdout_entries("c2", 0, 10_000) == []
+    assert store.holdout_entries("c1", 0, 10_000) == [e2, e1]
+    assert store.prune_holdout_entries(2_000) == 0

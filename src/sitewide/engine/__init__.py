@@ -153,6 +153,7 @@ class Engine(EngineParts):
         report = self.settlement.settle(start_ms, end_ms, period, preview=preview)
         if not preview:  # the forecasts' calibration learns from what settled (sitewide.engine.forecast)
             self.forecaster.settled(self.store, end_ms, self._reading)
+            self.holdout.prune(end_ms)
         return report
 
     def settle_day(self, day: str, *, preview: bool = False) -> SettlementReport:

@@ -11,7 +11,9 @@ look-up per batch.
 
 :meth:`Holdout.outcomes` joins the log with the clicks and orders of a period (outcome of a logged request =
 the GMV of the campaign's products bought from it), which :func:`sitewide.domain.incrementality.estimate`
-turns into incremental GMV, ROI and cannibalisation.
+turns into incremental GMV, ROI and cannibalisation. The log keeps :data:`HOLDOUT_RETENTION_DAYS` days:
+each settlement run deletes older entries (:meth:`Holdout.prune`), so it stays bounded by the traffic of that
+many days; an estimate for a period older than that finds no entries.
 
 :class:`TrafficSample` keeps the most recent served requests (a bounded window) with their daily rate, so that
 a forecast can replay recent logged traffic through the auction.
@@ -33,6 +35,9 @@ from sitewide.domain.types import Event, EventKind, IntArray, NotFound, Validati
 from sitewide.ports import RequestBatch, Store
 
 _Rows = TypeVar("_Rows", AuctionBatch, AuctionResult)
+# days of would-win entries kept: the campaign page reads the last 28, and the API's periods may reach further
+# back (assumption: a quarter covers what an operator or merchant asks for)
+HOLDOUT_RETENTION_DAYS = 90
 
 
 @dataclass
@@ -158,6 +163,12 @@ class Holdout:
 
     def entries(self, campaign_id: str, start_ms: int, end_ms: int) -> list[HoldoutEntry]:
         return self.store.holdout_entries(campaign_id, start_ms, end_ms)
+
+    def prune(self, now_ms: int, retention_days: int = HOLDOUT_RETENTION_DAYS) -> int:
+        """Delete the entries older than ``retention_days`` before ``now_ms``; returns how many went."""
+        if retention_days < 1:
+            raise ValidationError(f"retention_days must be ≥ 1, got {retention_days}")
+        return self.store.prune_holdout_entries(int(now_ms) - retention_days * DAY_MS)
 
     @staticmethod
     def outcomes(

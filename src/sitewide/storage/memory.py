@@ -392,3 +392,10 @@ class MemoryStore(LeaseRows):
                 e for (c, _), e in self._holdout.items() if c == campaign_id and start_ms <= e.ts_ms < end_ms
             ]
         return sorted(got, key=lambda e: (e.ts_ms, e.request_id))
+
+    def prune_holdout_entries(self, before_ms: int) -> int:
+        with self._lock:
+            old = [k for k, e in self._holdout.items() if e.ts_ms < before_ms]
+            for k in old:
+                del self._holdout[k]
+        return len(old)

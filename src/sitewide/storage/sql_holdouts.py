@@ -60,3 +60,8 @@ class SqlHoldouts:
                 HoldoutEntry(str(r), campaign_id, bool(g), int(ts), int(cost))
                 for r, g, ts, cost in conn.execute(q)
             ]
+
+    def prune_holdout_entries(self, before_ms: int) -> int:
+        t = self.t.holdout_entries
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(t).where(t.c.ts_ms < int(before_ms))).rowcount or 0)
