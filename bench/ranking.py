@@ -673,10 +673,20 @@ def chinese_section(quick: bool, metrics: list[str]) -> None:
             }
             row(name, res[part][name])
     te, tu = res["test"], res["tune"]
+    at = parts["test"]
+    per_query = {  # served − BM25 per test query, for the paired standard error of the difference
+        "recall50": [
+            recall_at_k(rows_of[0][[i]], [rel[i]], 50) - recall_at_k(bm_ids[[i]], [rel[i]], 50) for i in at
+        ],
+        "ndcg10": [
+            ndcg_at_k(rows_of[0][[i]], gains[[i]], 10) - ndcg_at_k(bm_ids[[i]], gains[[i]], 10) for i in at
+        ],
+    }
     for key in ("recall50", "ndcg10"):
         f_, b_ = te["served"][key], te["bm25"][key]
+        diff_se = float(np.std(per_query[key], ddof=1) / np.sqrt(len(at)))
         metrics.append(
-            f"metric: zh_pairs_{key}={f_:.4f} baseline={b_:.4f} ratio={f_ / b_:.4f} "
+            f"metric: zh_pairs_{key}={f_:.4f} baseline={b_:.4f} ratio={f_ / b_:.4f} diff_se={diff_se:.4f} "
             f"tune_half={tu['served'][key]:.4f} tune_baseline={tu['bm25'][key]:.4f} "
             f"cosine_order={te['served_cosine'][key]:.4f} vectors_only={te['vectors'][key]:.4f} "
             f"hybrid={te['served_hybrid'][key]:.4f} two_tower={te['two_tower'][key]:.4f} "
