@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
-
 from sitewide.domain.eligibility import EligibilityDecision, ProductSignals
 from sitewide.domain.forecast import CampaignDraft, CampaignForecast
 from sitewide.domain.guarantee import GuaranteeContract
@@ -47,12 +45,7 @@ class Engine(EngineParts):
         """Take new signals and metrics and recompute the pool; returns the decisions of the products whose
         membership changed (left the pool or came back), for the pool's history."""
         with self._lock, self._rw.write():
-            before = self.catalogue.eligible.copy()
-            self.catalogue.set_quality(product_signals, shop_metrics)
-            ids = self.catalogue.ids
-            return [
-                self.catalogue.eligibility(ids[i]) for i in np.flatnonzero(before != self.catalogue.eligible)
-            ]
+            return self.catalogue.set_quality(product_signals, shop_metrics)
 
     def eligibility(self, product_id: str) -> EligibilityDecision:
         return self.catalogue.eligibility(product_id)

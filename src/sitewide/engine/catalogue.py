@@ -156,13 +156,16 @@ class Catalogue:
     # eligibility pool and shop experience score -----------------------------------------------------
     def set_quality(
         self, product_signals: Sequence[ProductSignals], shop_metrics: Sequence[ShopMetrics]
-    ) -> None:
+    ) -> list[EligibilityDecision]:
         """Take the products' pool signals and the shops' service metrics; recomputes the pool (eligible
         mask + reasons) and the shops' delivery multipliers. Products without signals are judged on what the
-        catalogue knows (price, category), the rules' missing-data notes say so."""
+        catalogue knows (price, category), the rules' missing-data notes say so. Returns the decisions of the
+        products whose membership changed (left the pool or came back), for the pool's history."""
+        before = self.eligible.copy()
         self._signals.update({p.product_id: p for p in product_signals})
         self._shop_metrics.update({m.shop_id: m for m in shop_metrics})
         self.apply_quality()
+        return [self.eligibility(self.ids[i]) for i in np.flatnonzero(before != self.eligible)]
 
     def apply_quality(self) -> None:
         """The pool and the delivery multipliers from the signals: products with signals are judged rule by rule
