@@ -12,7 +12,6 @@ from sitewide.api.agent import (
     ActionOut,
     AnswerOut,
     CitationOut,
-    EffectOut,
     FindingOut,
     FindingsOut,
     JournalEntryOut,
@@ -31,11 +30,7 @@ def action_out(a: Action) -> ActionOut:
 
 def finding_out(f: Finding) -> FindingOut:
     s = f.suggestion
-    suggestion = (
-        None
-        if s is None
-        else fields_of(SuggestionOut, s, action=action_out(s.action), effect=fields_of(EffectOut, s.effect))
-    )
+    suggestion = None if s is None else fields_of(SuggestionOut, s, action=action_out(s.action))
     evidence = [citation_out(c) for c in f.evidence]
     return fields_of(FindingOut, f, kind=f.kind.value, evidence=evidence, suggestion=suggestion)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, computed_field
 from pydantic.dataclasses import dataclass
 
-from sitewide.agent.types import Action
+from sitewide.agent.types import Action, Effect
 from sitewide.api.schemas import Day, Id, Strict
 
 
@@ -29,17 +29,10 @@ class ActionOut(Action):
         return super().one_click
 
 
-class EffectOut(BaseModel):
-    gmv_micros_per_day: int
-    spend_micros_per_day: int
-    basis: str = Field(description='"forecast" (the spend→GMV forecast) or "own reports"')
-    note: str
-
-
 class SuggestionOut(BaseModel):
     id: str
     action: ActionOut
-    effect: EffectOut
+    effect: Effect  # the agent's record as it is
     title_en: str
     title_zh: str
 
@@ -115,7 +108,6 @@ __all__ = [
     "AskIn",
     "CitationOut",
     "DigestOut",
-    "EffectOut",
     "FindingOut",
     "FindingsOut",
     "JournalEntryOut",
