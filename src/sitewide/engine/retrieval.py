@@ -181,12 +181,15 @@ class Retrieval:
             self.lexical_rows = len(rows)
 
     def sample_queries(self, n: int = 200, seed: int = 0) -> list[str]:
-        """Query-like texts for tuning the index: 2–4 words of the titles of ``n`` random catalogue products."""
-        prods = self.catalogue.products
+        """Query-like texts for tuning the index: 2–4 words of the whole texts (title, brand, category) of ``n``
+        random catalogue products. On the 1M generated catalogue (IVF, 2,048 cells) their recall tracks shoppers'
+        intent queries (bench/serving.py): 0.96 on them took 138 cells where intent queries need 120; on title
+        words alone 0.94 took 277 cells where intent queries need 63."""
+        texts = self.catalogue.texts
         rng = np.random.default_rng(seed)
         out = []
-        for i in rng.choice(len(prods), size=min(n, len(prods)), replace=False).tolist():
-            words = prods[i].title.split()
+        for i in rng.choice(len(texts), size=min(n, len(texts)), replace=False).tolist():
+            words = texts[i].split() or [""]
             k = min(len(words), int(rng.integers(2, 5)))
             out.append(" ".join(words[j] for j in np.sort(rng.choice(len(words), size=k, replace=False))))
         return out
@@ -228,10 +231,14 @@ class Retrieval:
         q = self.query_vectors(batch, search)
         if self.timer:
             self.timer.lap("featurise")
-        cand, _ = self.index.search(q, self.config.retrieve_k)
+        k = self.config.retrieve_k
+        # an 8-bit index's scores reorder near-ties: it asks for more rows, the exact cosine keeps the top k
+        fetch = int(np.ceil(k * float(getattr(self.index, "overfetch", 1.0))))
+        found, _ = self.index.search(q, fetch)
+        found, sim = self._rescore(found, q)
+        cand, sim = np.ascontiguousarray(found[:, :k]), np.ascontiguousarray(sim[:, :k])
         lexical = None  # [R, K] a Chinese query's candidates' BM25 / the row's best, aligned with ``cand``
         if search and self.lexical is not None and self.lexical_rows:
-            k = cand.shape[1]
             cjk_k = max(self.config.lexical_k, int(k * CJK_LEXICAL_SHARE))
             cjk = {i for i in search if _CJK.search(batch.queries[i])}
             want = {i: min(cjk_k if i in cjk else self.config.lexical_k, k) for i in search}
@@ -246,10 +253,10 @@ class Retrieval:
                     if i in cjk and lexical is not None and lex_s[j, 0] > 0:
                         score = dict(zip(lex[j].tolist(), (lex_s[j] / lex_s[j, 0]).tolist(), strict=True))
                         lexical[i] = [score.get(p, 0.0) for p in cand[i].tolist()]
-        out = self._rescore(cand, q, lexical)
+                cand, sim = self._rescore(cand, q, lexical)
         if self.timer:
             self.timer.lap("retrieve")
-        return out
+        return cand, sim
 
     def _rescore(
         self, cand: IntArray, q: FloatArray, lexical: FloatArray | None = None

@@ -1,10 +1,16 @@
 """Approximate nearest-neighbour search with faiss (``faiss-cpu``): IVF (the serving default) or HNSW, over inner
 product, with products added, changed and removed without a rebuild.
 
-- IVF-Flat: ``nlist`` k-means cells (default ≈ 2·√n; one cell — an exact scan — below ``one_cell_below``
-  vectors, where a scan costs less than a millisecond), ``nprobe`` of them scanned per query. Builds in about a
-  minute for a million 256-d vectors on one core (HNSW takes over ten), and :meth:`FaissIndex.tune` sets
-  ``nprobe`` to the smallest value that reaches a recall target against exact search on sample queries.
+- IVF: ``nlist`` k-means cells (default ≈ 2·√n; one cell — an exact scan — below ``one_cell_below``
+  vectors, where a scan costs less than a millisecond), ``nprobe`` of them scanned per query. The vectors in the
+  cells are 8-bit scalar-quantised residuals (``codec="sq8"``, a quarter of float32's bytes to scan and to hold)
+  or float32 (``codec="flat"``; one-cell indexes are always flat, i.e. exact). 8-bit scores reorder near-ties,
+  so an SQ8 index asks its caller to fetch :attr:`FaissIndex.overfetch` × k rows and re-rank them by exact
+  cosine (``engine.retrieval`` does): over 1M generated products, top-130 re-ranked to 100 reaches the recall of
+  the cells scanned, i.e. what float32 cells give, at about half their CPU time. :meth:`FaissIndex.tune` sets
+  ``nprobe`` to the smallest value whose cells hold the recall target of the exact top-k of sample queries
+  (computed from each neighbour's cell rank: no search per candidate value). Builds in about a minute for a
+  million 256-d vectors on one core (HNSW takes over ten).
 - HNSW: graph search (``M``, ``ef_search``).
 
 Ids are non-negative ints (catalogue rows). Internally each vector has a position; changing a product's vector
@@ -61,9 +67,9 @@ class _threads:
 
 @dataclass(eq=False)
 class FaissIndex:
-    """``kind="ivf"`` (``nlist`` cells, ``nprobe`` visited) or ``kind="hnsw"`` (``m``, ``ef_search``).
-    Vectors are stored as float32 inside faiss; scores are inner products. ``one_cell_below``: IVF over fewer
-    vectors is one cell, i.e. an exact scan; ``build_threads``: OpenMP threads for build and add (0: all)."""
+    """``kind="ivf"`` (``nlist`` cells, ``nprobe`` visited, ``codec`` "sq8" or "flat") or ``kind="hnsw"``
+    (``m``, ``ef_search``). Scores are inner products. ``one_cell_below``: IVF over fewer vectors is one flat
+    cell, i.e. an exact scan; ``build_threads``: OpenMP threads for build and add (0: all)."""
 
     kind: str = "ivf"
     m: int = 32
@@ -71,6 +77,7 @@ class FaissIndex:
     ef_search: int = 128
     nlist: int | None = None
     nprobe: int = 16
+    codec: str = "sq8"
     exact_below: float = 0.02
     seed: int = 0
     one_cell_below: int = 20_000
@@ -78,18 +85,24 @@ class FaissIndex:
     _ids: IntArray = field(init=False, repr=False)  # position → id
     _pos: IntArray = field(init=False, repr=False)  # id → position (-1: absent)
     _live: BoolArray = field(init=False, repr=False)  # per position
+    _cell: IntArray = field(init=False, repr=False)  # per position: its IVF cell (HNSW: 0)
     _tombstones: int = field(init=False, default=0)  # dead positions still in the faiss index (HNSW)
     _bits: np.ndarray | None = field(init=False, default=None, repr=False)  # packed _live with tombstones
     _index: Any = field(init=False, default=None, repr=False)
+    # the float32 vectors of the last build, by position, until tune() has used them (no copy: the caller's)
+    _source: np.ndarray | None = field(init=False, default=None, repr=False)
     dim: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         if self.kind not in ("hnsw", "ivf"):
             raise ValidationError(f"unknown faiss index kind {self.kind!r}")
+        if self.codec not in ("sq8", "flat"):
+            raise ValidationError(f"unknown IVF codec {self.codec!r} (sq8 or flat)")
         self.build_threads = self.build_threads or (os.cpu_count() or 1)
         self._ids = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
         self._live = np.zeros(0, dtype=bool)
+        self._cell = np.zeros(0, dtype=np.int32)
 
     def __len__(self) -> int:
         return int(self._live.sum())
@@ -98,6 +111,18 @@ class FaissIndex:
     def id_bound(self) -> int:
         """One more than the largest id the index has held: the length an ``allowed`` mask must have."""
         return len(self._pos)
+
+    @property
+    def overfetch(self) -> float:
+        """How many more rows than it needs a caller should fetch and re-rank by exact scores: 1.3 for an SQ8
+        IVF of several cells (whose 8-bit scores reorder near-ties), else 1 (scores are exact floats)."""
+        return 1.3 if self._quantised else 1.0
+
+    @property
+    def _quantised(self) -> bool:
+        return self._index is not None and not isinstance(
+            self._index, (_faiss().IndexIVFFlat, _faiss().IndexHNSW)
+        )
 
     # building and changing -------------------------------------------------------------------------
     def build(self, ids: IntArray, vectors: FloatArray) -> None:
@@ -115,7 +140,12 @@ class FaissIndex:
             auto = 1 if n < self.one_cell_below else min(8192, int(2 * np.sqrt(n)), n // 39)
             nlist = max(1, self.nlist or auto)
             quant = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            if self.codec == "sq8" and nlist > 1:
+                index = faiss.IndexIVFScalarQuantizer(
+                    quant, d, nlist, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
+                )
+            else:
+                index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(self.seed)
             train = vecs[np.sort(rng.choice(n, size=min(n, nlist * 40), replace=False))] if n else vecs
             index.cp.seed = self.seed
@@ -127,20 +157,37 @@ class FaissIndex:
         self._ids = np.zeros(0, dtype=np.int64)
         self._pos = np.full(int(ids_.max()) + 1 if n else 0, -1, dtype=np.int64)
         self._live = np.zeros(0, dtype=bool)
+        self._cell = np.zeros(0, dtype=np.int32)
         self._tombstones = 0
         self._bits = None
         self._append(ids_, vecs)
+        self._source = vecs
+
+    def _assign(self, vecs: np.ndarray) -> IntArray:
+        """Each vector's IVF cell (the nearest centroid), in blocks (one float matrix product each)."""
+        quant = self._index.quantizer
+        out = np.empty(len(vecs), dtype=np.int64)
+        with _threads(self.build_threads if len(vecs) > 1_000 else 1):
+            for lo in range(0, len(vecs), 65_536):
+                out[lo : lo + 65_536] = quant.search(vecs[lo : lo + 65_536], 1)[1][:, 0]
+        return out
 
     def _append(self, ids: IntArray, vecs: np.ndarray) -> None:
         start = len(self._ids)
         pos = np.arange(start, start + len(ids), dtype=np.int64)
-        with _threads(self.build_threads if len(ids) > 1_000 else 1):
-            if self.kind == "hnsw":
+        if self.kind == "hnsw":
+            cell = np.zeros(len(ids), dtype=np.int64)
+            with _threads(self.build_threads if len(ids) > 1_000 else 1):
                 self._index.add(vecs)
-            else:
-                self._index.add_with_ids(vecs, pos)
+        else:  # assigned once here, kept for tune(), and handed to faiss (which would assign again)
+            cell = self._assign(vecs)
+            with _threads(self.build_threads if len(ids) > 1_000 else 1):
+                self._index.add_core(
+                    len(ids), _faiss().swig_ptr(vecs), _faiss().swig_ptr(pos), _faiss().swig_ptr(cell)
+                )
         self._ids = np.concatenate([self._ids, ids])
         self._live = np.concatenate([self._live, np.ones(len(ids), dtype=bool)])
+        self._cell = np.concatenate([self._cell, cell.astype(np.int32)])
         need = int(ids.max()) + 1 if len(ids) else 0
         if need > len(self._pos):
             self._pos = np.concatenate([self._pos, np.full(need - len(self._pos), -1, dtype=np.int64)])
@@ -165,6 +212,7 @@ class FaissIndex:
         ids_ = ids_[(ids_ >= 0) & (ids_ < len(self._pos))]
         pos = self._pos[ids_]
         pos = pos[pos >= 0]
+        self._source = None  # positions no longer match the build's vectors
         if not len(pos):
             return
         self._live[pos] = False
@@ -220,8 +268,22 @@ class FaissIndex:
         return out_ids, out_sc
 
     def exact(self, queries: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
-        """Exact top-k over the live products (IVF: every cell scanned; HNSW: its flat storage)."""
+        """Exact top-k over the live products: a float matrix product over the build's vectors while the index
+        still holds them (until :meth:`tune`), else every cell scanned (IVF; SQ8 cells: 8-bit scores) or the
+        HNSW's flat storage."""
         q = check_search(queries, k, self.dim, len(self._pos), None)
+        if self._source is not None:  # blocks of rows: the top k of each, then of those
+            parts = [
+                topk_rows(q @ self._source[lo : lo + 65_536].T, self._ids[lo : lo + 65_536], k)
+                for lo in range(0, len(self._source), 65_536)
+            ]
+            ids = np.concatenate([p[0] for p in parts], axis=1)
+            sc = np.concatenate([np.where(p[0] >= 0, p[1], -np.inf) for p in parts], axis=1)
+            top, _ = topk_rows(sc, np.arange(sc.shape[1]), k)
+            at = np.maximum(top, 0)
+            ok = top >= 0
+            got = np.where(ok, np.take_along_axis(ids, at, axis=1), -1)
+            return got, np.where(ok, np.take_along_axis(sc, at, axis=1), 0.0).astype(np.float64)
         sel = (
             _faiss().IDSelectorBitmap(len(self._ids), _faiss().swig_ptr(self._bits))
             if self._bits is not None
@@ -242,25 +304,42 @@ class FaissIndex:
         return out_ids, out_sc
 
     def tune(self, queries: FloatArray, k: int, target: float = 0.97, limit: int = 4096) -> float:
-        """Raise ``nprobe`` (IVF) or ``ef_search`` (HNSW) in steps of 1.5×, from its current value, until the recall
-        of the top ``k`` of ``queries`` against exact search reaches ``target`` or the knob ``limit``; returns
-        the recall reached (1.0 for a one-cell IVF, which is exact)."""
+        """Set the search effort for the top ``k`` of ``queries`` to reach ``target`` recall against exact search
+        (or the knob's ``limit``); returns the recall reached (1.0 for a one-cell IVF, which is exact).
+
+        IVF: ``nprobe`` becomes the smallest number of cells that holds ``target`` of the exact neighbours (each
+        neighbour's cell ranked by the query's centroid similarity): a float IVF finds exactly those, an SQ8 one
+        re-ranked from :attr:`overfetch` × k rows finds them but for 8-bit near-ties. HNSW: ``ef_search`` rises
+        in steps of 1.5× from its current value. The build's float vectors are released afterwards."""
         if self._index is None or not self._live.any():
             return 1.0
         if self.kind == "ivf" and self._index.nlist == 1:
+            self._source = None
             return 1.0
         want, _ = self.exact(queries, k)
+        self._source = None
+        if self.kind == "ivf":
+            q = check_search(queries, k, self.dim, len(self._pos), None)
+            nlist = int(self._index.nlist)
+            _, order = self._index.quantizer.search(q, nlist)
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.broadcast_to(np.arange(nlist), order.shape), axis=1)
+            ok = want >= 0
+            pos = self._pos[np.maximum(want, 0)]
+            r = np.where(ok, np.take_along_axis(rank, self._cell[pos].astype(np.int64), axis=1), nlist)
+            per_row = np.maximum(ok.sum(axis=1), 1)
+            # recall at nprobe p = mean over queries of (neighbours with cell rank < p) / neighbours
+            counts = np.stack([np.bincount(row[row < nlist], minlength=nlist) for row in r])
+            curve = (np.cumsum(counts, axis=1) / per_row[:, None])[ok.any(axis=1)].mean(axis=0)
+            reach = np.flatnonzero(curve >= target - 1e-12)
+            self.nprobe = int(min(limit, nlist, reach[0] + 1 if len(reach) else nlist))
+            return float(curve[self.nprobe - 1])
         while True:
             got, _ = self.search(queries, k)
             rec = recall(got, want)
-            knob = self.nprobe if self.kind == "ivf" else self.ef_search
-            if rec >= target or knob >= limit:
+            if rec >= target or self.ef_search >= limit:
                 return rec
-            step = min(limit, max(knob + 1, knob * 3 // 2))
-            if self.kind == "ivf":
-                self.nprobe = step
-            else:
-                self.ef_search = step
+            self.ef_search = min(limit, max(self.ef_search + 1, self.ef_search * 3 // 2))
 
     # persistence (benchmarks cache a large index on disk) -------------------------------------------
     def save(self, path: Path) -> None:
@@ -271,6 +350,7 @@ class FaissIndex:
             path / "meta.npz",
             ids=self._ids,
             live=self._live,
+            cell=self._cell,
             knobs=np.array([self.nprobe, self.ef_search, self._tombstones, self.dim]),
         )
 
@@ -279,6 +359,8 @@ class FaissIndex:
         self._index = faiss.read_index(str(path / "faiss.index"))
         meta = np.load(path / "meta.npz")
         self._ids, self._live = meta["ids"], meta["live"]
+        self._cell = meta["cell"] if "cell" in meta else np.zeros(len(self._ids), dtype=np.int32)
+        self._source = None
         self.nprobe, self.ef_search, self._tombstones, self.dim = (int(x) for x in meta["knobs"])
         self._pos = np.full(int(self._ids.max()) + 1 if len(self._ids) else 0, -1, dtype=np.int64)
         live = np.flatnonzero(self._live)
