@@ -317,6 +317,9 @@ class AuctionLosses(Protocol):
         ...
 
     def loss_samples(self, campaign_id: str, limit: int = 50) -> list[LossSample]: ...
+    def close(self) -> None:
+        """Write what is buffered (loss counts are buffered per process) and stop background work."""
+        ...
 
 
 @runtime_checkable

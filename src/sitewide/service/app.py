@@ -144,6 +144,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.accounts.close()  # buffered auction-loss counts are written
         if owns_engine:  # a clean shutdown returns this worker's unused budget leases
             app.state.engine.close()
 

@@ -17,6 +17,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
@@ -50,17 +52,35 @@ def hash_key(key: str) -> str:
 
 
 class AccountStore:
-    """Merchants, API keys, signals, appeals and auction-loss samples on one SQLAlchemy engine."""
+    """Merchants, API keys, signals, appeals and auction-loss samples on one SQLAlchemy engine.
+
+    Auction losses are buffered in the process (:meth:`add_losses` sums counts per key in memory) and written in
+    one upsert and one insert per flush: at most every ``loss_flush_s`` seconds while requests come, before every
+    read of them (:meth:`losses`, :meth:`loss_samples`: this process reads its own counts), by a background
+    flusher within ``loss_flush_s`` when requests stop, and on :meth:`close`. Serving processes then no longer
+    take the same rows' locks on every request (each /serve used to upsert its losers' counts)."""
 
     MAX_SAMPLES = 50_000  # oldest samples are dropped beyond this
+    MAX_BUFFERED = 20_000  # buffered (day, campaign, product, reason) keys that force a flush
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, loss_flush_s: float = 1.0) -> None:
         """Brings the database to the newest schema (the account tables are migration 0007's) and reads its
-        tables; every timestamp comes from ``clock``."""
+        tables; every timestamp comes from ``clock``. ``loss_flush_s``: the longest a loss count waits in
+        memory (0: written by every call, unbuffered)."""
         self.engine = engine
         self.clock = clock
         upgrade(engine)
         self.t = tables(engine)
+        self.loss_flush_s = loss_flush_s
+        self._loss_lock = threading.Lock()  # guards the buffers below
+        self._flush_lock = (
+            threading.Lock()
+        )  # one flush at a time (a flush's rows reach the database in order)
+        self._counts: dict[tuple[str, str, str, str], int] = {}
+        self._samples: list[LossSample] = []
+        self._last_flush = time.monotonic()
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @classmethod
     def in_memory(cls, clock: Clock) -> AccountStore:
@@ -306,16 +326,65 @@ class AccountStore:
     def add_losses(
         self, day: str, counts: dict[tuple[str, str, str], int], samples: Sequence[LossSample]
     ) -> None:
-        """Add ``(campaign, product, reason) → count`` for ``day`` and keep the sampled requests' losses."""
+        """Add ``(campaign, product, reason) → count`` for ``day`` and keep the sampled requests' losses (buffered:
+        see the class)."""
         if not counts and not samples:
             return
+        with self._loss_lock:
+            buf = self._counts
+            for (c, p, r), n in counts.items():
+                key = (day, c, p, r)
+                buf[key] = buf.get(key, 0) + n
+            self._samples.extend(samples)
+            due = (
+                self.loss_flush_s <= 0
+                or len(buf) >= self.MAX_BUFFERED
+                or time.monotonic() - self._last_flush >= self.loss_flush_s
+            )
+            if not due and self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, name="loss-flusher", daemon=True)
+                self._flusher.start()
+        if due:
+            self.flush_losses()
+
+    def _flush_loop(self) -> None:
+        while not self._closed.wait(self.loss_flush_s):
+            if self._counts or self._samples:
+                try:
+                    self.flush_losses()
+                except Exception:  # noqa: BLE001 - the counts stay buffered; the next flush retries them
+                    continue
+
+    def flush_losses(self) -> None:
+        """Write the buffered loss counts (one upsert that adds to the stored ones) and samples (one insert), in
+        one transaction. Idempotent: what a flush wrote leaves the buffer, so a second flush writes nothing; when
+        the write fails the rows go back into the buffer (summed with what came meanwhile) and the error is
+        raised."""
+        with self._flush_lock:
+            with self._loss_lock:
+                counts, samples = self._counts, self._samples
+                self._counts, self._samples = {}, []
+                self._last_flush = time.monotonic()
+            if not counts and not samples:
+                return
+            try:
+                self._write_losses(counts, samples)
+            except BaseException:
+                with self._loss_lock:
+                    for k, n in self._counts.items():
+                        counts[k] = counts.get(k, 0) + n
+                    self._counts = counts
+                    self._samples = samples + self._samples
+                raise
+
+    def _write_losses(self, counts: dict[tuple[str, str, str, str], int], samples: list[LossSample]) -> None:
         t = self.t.losses
         rows = [
-            {"day": day, "campaign_id": c, "product_id": p, "reason": r, "count": n}
-            for (c, p, r), n in sorted(counts.items())  # one order: two writers never deadlock
+            {"day": d, "campaign_id": c, "product_id": p, "reason": r, "count": n}
+            for (d, c, p, r), n in sorted(counts.items())  # one order: two writers never deadlock
         ]
         with self.engine.begin() as conn:
-            if rows:  # one statement: concurrent requests add to the same keys without a lost race
+            if rows:  # one statement: concurrent writers add to the same keys without a lost race
                 ins = postgresql.insert(t) if self.engine.dialect.name == "postgresql" else sqlite.insert(t)
                 conn.execute(
                     ins.on_conflict_do_update(
@@ -330,8 +399,15 @@ class AccountStore:
                 if top is not None and top > self.MAX_SAMPLES:
                     conn.execute(delete(self.t.samples).where(self.t.samples.c.seq <= top - self.MAX_SAMPLES))
 
+    def close(self) -> None:
+        """Write what is buffered and stop the background flusher (a clean shutdown loses no loss count)."""
+        self._closed.set()
+        self.loss_flush_s = 0.0  # what comes after is written by each call
+        self.flush_losses()
+
     def losses(self, campaign_id: str) -> list[tuple[str, str, str, int]]:
         """``(day, product_id, reason, count)`` rows of one campaign."""
+        self.flush_losses()
         q = (
             select(
                 self.t.losses.c.day, self.t.losses.c.product_id, self.t.losses.c.reason, self.t.losses.c.count
@@ -343,6 +419,7 @@ class AccountStore:
             return [(r[0], r[1], r[2], int(r[3])) for r in conn.execute(q).all()]
 
     def loss_samples(self, campaign_id: str, limit: int = 50) -> list[LossSample]:
+        self.flush_losses()
         q = (
             select(self.t.samples)
             .where(self.t.samples.c.campaign_id == campaign_id)
