@@ -49,6 +49,12 @@ KEY = "sw_0123456789abcdef_bench-http-operator-key"
 CONCURRENCY = (1, 4, 16, 64)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,8 +224,9 @@ def _start_server(data_dir: Path, port: int, workers: int) -> subprocess.Popen[b
     raise RuntimeError("server did not start within 120 s")
 
 
-def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float]:
-    """p50 ms of ``Engine.serve`` and of ``Engine.auctions`` over the same data dir, in this process."""
+def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float, float, float]:
+    """p50 wall ms of ``Engine.serve`` and of ``Engine.auctions`` over the same data dir, in this process, and
+    their mean CPU ms."""
     from sitewide.domain.types import RequestKind, ServeRequest
     from sitewide.engine.auctions import AuctionRequest
     from sitewide.settings import Settings
@@ -229,20 +236,28 @@ def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float]:
         sys.modules["torch"].set_num_threads(1)
     engine = build_engine(Settings(data_dir=data_dir, load_catalogue=False))
     now = engine.clock.now_ms()
-    serve_t, auc_t = [], []
+    serve_t, auc_t, serve_c, auc_c = [], [], [], []
     for i in range(n + 50):
         b = json.loads(wl.serve())
         req = ServeRequest(b["request_id"], b["user_id"], RequestKind.SEARCH, b["query"], 10, now)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         engine.serve(req)
         if i >= 50:
             serve_t.append((time.perf_counter() - t) * 1000)
+            serve_c.append((time.thread_time() - c) * 1000)
         a = AuctionRequest(f"a{i}", 3, f"u{i}", tuple(wl.candidates()), ts_ms=now)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         engine.auctions([a])
         if i >= 50:
             auc_t.append((time.perf_counter() - t) * 1000)
-    return float(np.median(serve_t)), float(np.median(auc_t))
+            auc_c.append((time.thread_time() - c) * 1000)
+    engine.close()
+    return (
+        float(np.median(serve_t)),
+        float(np.median(auc_t)),
+        float(np.mean(serve_c)),
+        float(np.mean(auc_c)),
+    )
 
 
 def _metric(name: str, value: float, baseline: float | None = None, target: str | None = None) -> None:
@@ -289,8 +304,13 @@ def run(quick: bool, products: Sequence[Product] | None = None, workers: int = 1
         proc = _start_server(data_dir, port, workers)
         try:
             loop = asyncio.new_event_loop()
+            server_cpu: dict[str, float] = {}  # the server's CPU ms per request at concurrency 1 (load-robust)
+            c0 = _cpu_s(proc.pid)
             serve = loop.run_until_complete(_latency(port, "/serve", wl.serve, n, warm))
+            c1 = _cpu_s(proc.pid)
             auc = loop.run_until_complete(_latency(port, "/auctions", wl.auction, n, warm))
+            server_cpu["serve"] = (c1 - c0) * 1e3 / (n + warm)
+            server_cpu["auction"] = (_cpu_s(proc.pid) - c1) * 1e3 / (n + warm)
             compat: list[float] = []
             try:
                 compat = loop.run_until_complete(_latency(port, "/compat/v2/auctions", wl.compat, n, warm))
@@ -303,12 +323,14 @@ def run(quick: bool, products: Sequence[Product] | None = None, workers: int = 1
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        base_serve, base_auc = _in_process(data_dir, wl, n // 2)
+        base_serve, base_auc, base_serve_cpu, base_auc_cpu = _in_process(data_dir, wl, n // 2)
     p = np.percentile
     _metric("http_serve_p50_ms", float(p(serve, 50)), base_serve, "5")
     _metric("http_serve_p99_ms", float(p(serve, 99)), None, "20")
     _metric("http_auction_p50_ms", float(p(auc, 50)), base_auc, "4")
     _metric("http_auction_p99_ms", float(p(auc, 99)))
+    _metric("http_serve_server_cpu_ms", server_cpu["serve"], base_serve_cpu)
+    _metric("http_auction_server_cpu_ms", server_cpu["auction"], base_auc_cpu)
     if compat:
         _metric("http_compat_auction_p50_ms", float(p(compat, 50)), float(p(auc, 50)))
         _metric("http_compat_auction_p99_ms", float(p(compat, 99)), float(p(auc, 99)))

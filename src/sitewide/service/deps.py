@@ -7,12 +7,14 @@ accepted for reads (GET) only, so a cross-site form cannot change anything with 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
@@ -30,17 +32,27 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorOut} for s in statuses}
 
 
-def from_state(name: str) -> Callable[[Request], Any]:
-    """A dependency handing out what the app factory put on ``app.state.<name>``."""
+def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency handing out what the app factory put on ``app.state.<name>``. Async: FastAPI runs a plain
+    ``def`` dependency on a worker thread, a hop per dependency per request for an attribute read."""
 
-    def get(request: Request) -> Any:
+    async def get(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     get.__name__ = f"get_{name}"
     return get
 
 
-get_accounts: Callable[[Request], ServiceRecords] = from_state("accounts")
+def json_response(body: BaseModel) -> Response:
+    """``body`` as JSON by pydantic's own serialiser (the response model's JSON, as FastAPI would send it),
+    for a hot route that returns it directly: FastAPI would otherwise validate the returned model again and
+    serialise it on a second worker-thread hop."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+def get_accounts(request: Request) -> ServiceRecords:
+    accounts: ServiceRecords = request.app.state.accounts
+    return accounts
 
 
 def presented_key(request: Request, allow_cookie: bool) -> str | None:
@@ -66,7 +78,7 @@ def get_principal(request: Request) -> Principal:
     return p
 
 
-def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_operator:
         raise HTTPException(403, "this call needs the operator key")
     return principal
@@ -77,7 +89,7 @@ StoreDep = Annotated[Store, Depends(from_state("store"))]
 VersionDep = Annotated[CatalogueVersion, Depends(from_state("catalogue_version"))]
 DeskDep = Annotated[CreativeDesk, Depends(from_state("creatives"))]
 KeysDep = Annotated[KeyAdmin, Depends(from_state("operator_keys"))]
-AccountsDep = Annotated[ServiceRecords, Depends(get_accounts)]
+AccountsDep = Annotated[ServiceRecords, Depends(from_state("accounts"))]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]
 

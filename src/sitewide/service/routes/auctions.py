@@ -6,10 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from sitewide.api.auctions import AuctionIn, AuctionOut, AuctionsIn, AuctionsOut, WinnerOut
+from sitewide.engine import Engine
 from sitewide.engine.auctions import AuctionOutcome, AuctionRequest, BidCodec
-from sitewide.service.deps import EngineDep, OperatorDep, errors, from_state
+from sitewide.service.deps import EngineDep, OperatorDep, errors, from_state, json_response
 
 router = APIRouter(tags=["serve"], responses=errors(401, 403))
 CodecDep = Annotated[BidCodec, Depends(from_state("bid_codec"))]
@@ -47,12 +50,16 @@ def auction_out(o: AuctionOutcome, codec: BidCodec) -> AuctionOut:
     )
 
 
+def _auctions(body: AuctionsIn, engine: Engine, codec: BidCodec) -> Response:
+    out = engine.auctions([_request(a) for a in body.auctions])
+    return json_response(AuctionsOut(auctions=[auction_out(o, codec) for o in out]))
+
+
 @router.post("/auctions", response_model=AuctionsOut, responses=errors(422))
-def auctions(body: AuctionsIn, engine: EngineDep, codec: CodecDep, _: OperatorDep) -> AuctionsOut:
+async def auctions(body: AuctionsIn, engine: EngineDep, codec: CodecDep, _: OperatorDep) -> Response:
     """Platform (operator key): 1–5 auctions over the caller's candidates (product ids, a category or a
     query), priced against the live campaigns like ``/serve`` (bids, pacing, GSP, reserve) with every slot an
     ad slot. Winners are ranked; report their impressions and clicks through ``/events`` with
     ``request_id`` = ``auction_id``, ``position`` = ``rank`` and the winner's ``campaign_id`` and
     ``price_micros``."""
-    out = engine.auctions([_request(a) for a in body.auctions])
-    return AuctionsOut(auctions=[auction_out(o, codec) for o in out])
+    return await run_in_threadpool(_auctions, body, engine, codec)  # off the event loop, one thread hop

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from sitewide.api.schemas import ServeBatchIn, ServeBatchOut, ServeIn, ServeOut
 from sitewide.domain.types import RequestKind, ServeRequest
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep, errors
+from sitewide.engine import Engine
+from sitewide.ports import ServiceRecords
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep, errors, json_response
 from sitewide.service.present import serve_out
 from sitewide.service.usecases import serving as uc
 
@@ -15,11 +19,15 @@ def _request(r: ServeIn) -> ServeRequest:
     return ServeRequest(r.request_id, r.user_id, RequestKind.parse(r.kind), r.query, r.slots, r.ts_ms)
 
 
+def _serve(body: ServeIn, engine: Engine, accounts: ServiceRecords) -> Response:
+    return json_response(serve_out(engine, uc.serve_one(engine, accounts, _request(body))))
+
+
 @router.post("/serve", response_model=ServeOut, responses=errors(422))
-def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDep) -> ServeOut:
+async def serve(body: ServeIn, engine: EngineDep, accounts: AccountsDep, _: OperatorDep) -> Response:
     """Platform (operator key): one request → a ranked list; promoted slots carry their campaign and
     per-click price; ``not_shown`` lists the candidates that lost and why."""
-    return serve_out(engine, uc.serve_one(engine, accounts, _request(body)))
+    return await run_in_threadpool(_serve, body, engine, accounts)  # off the event loop, one thread hop
 
 
 @router.post("/serve/batch", response_model=ServeBatchOut, responses=errors(422))
