@@ -81,6 +81,9 @@ class AccountStore:
         self._last_flush = time.monotonic()
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
+        self.key_cache_s = 1.0  # how long an accepted key is accepted again without a database read
+        self._accepted: dict[str, tuple[Principal, float]] = {}  # key → (principal, monotonic time accepted)
+        self._key_version = 0
 
     @classmethod
     def in_memory(cls, clock: Clock) -> AccountStore:
@@ -178,7 +181,32 @@ class AccountStore:
             )
             return bool(conn.execute(q).scalar_one())
 
+    def authenticated(self, key: str) -> Principal | None:
+        """:meth:`authenticate`'s answer for a key it accepted within ``key_cache_s``, without reading the
+        database (None: ask :meth:`authenticate`). Every key change through this store or its
+        :class:`~sitewide.storage.operator_keys.OperatorKeys` forgets the accepted keys at once; a change made
+        by another process is seen within ``key_cache_s``."""
+        hit = self._accepted.get(key)
+        if hit is None or time.monotonic() - hit[1] > self.key_cache_s:
+            return None
+        return hit[0]
+
+    def keys_changed(self) -> None:
+        """Forget the accepted keys (a key was revoked or rotated; call it after the change committed)."""
+        self._key_version += 1
+        self._accepted = {}
+
     def authenticate(self, key: str) -> Principal | None:
+        version = self._key_version
+        p = self._authenticate(key)
+        # not kept when a key changed while this read ran (it may have read the row before the change)
+        if p is not None and self.key_cache_s > 0 and version == self._key_version:
+            accepted = dict(self._accepted) if len(self._accepted) < 10_000 else {}
+            accepted[key] = (p, time.monotonic())
+            self._accepted = accepted  # replaced whole: readers on other threads see the old or the new
+        return p
+
+    def _authenticate(self, key: str) -> Principal | None:
         prefix = _prefix_of(key)
         if prefix is None:
             return None
@@ -198,6 +226,7 @@ class AccountStore:
                 .where(self.t.keys.c.merchant_id == merchant_id, ~self.t.keys.c.revoked)
                 .values(revoked=True)
             )
+        self.keys_changed()  # after the commit: no one caches a key read before it
         return int(res.rowcount)
 
     # quality signals -------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class OperatorKeys:
                 ).first()
             ):
                 self._audit(conn, "startup", "configure", prefix, "SITEWIDE_OPERATOR_KEY")
+        self.accounts.keys_changed()  # after the commit: no one caches a key read before it
 
     def create(self, actor: str, label: str = "") -> str:
         if len(label) > 200:
@@ -110,6 +111,7 @@ class OperatorKeys:
                 raise Conflict("the last active operator key cannot be revoked: rotate it instead")
             conn.execute(update(self.t.keys).where(self.t.keys.c.prefix == prefix).values(revoked=True))
             self._audit(conn, actor, "revoke", prefix)
+        self.accounts.keys_changed()
 
     def rotate(self, actor: str, prefix: str) -> str:
         """A new operator key (same label) and the old one revoked; returns the new key (shown once)."""
@@ -126,6 +128,7 @@ class OperatorKeys:
             conn.execute(update(self.t.keys).where(self.t.keys.c.prefix == prefix).values(revoked=True))
             self._audit(conn, actor, "rotate", prefix, f"replaced by {_prefix(key)}")
             self._audit(conn, actor, "create", _prefix(key), f"rotation of {prefix}")
+        self.accounts.keys_changed()
         return key
 
     def audit(self, limit: int = 100) -> list[AuditEntry]:
