@@ -124,6 +124,16 @@ class EngineParts:
             self.retrieval.upserted(rows)
             self.campaigns.reload()
 
+    def remove_products(self, product_ids: Sequence[str]) -> int:
+        """Stop serving products (already deleted from the store, or delisted) without a rebuild: they leave
+        the vector and lexical indexes and the pool, cached candidate rows are forgotten; their catalogue rows
+        stay until the next reload, so no other row moves. Returns how many were removed."""
+        with self._lock, self._rw.write(), self.serving.state_lock:
+            rows = self.catalogue.remove(product_ids)
+            if len(rows):
+                self.retrieval.removed(rows)
+            return len(rows)
+
     def restore(self, snapshot: Path, *, index_loaded: bool = False) -> None:
         """Warm start: the catalogue from a snapshot (:meth:`Catalogue.save`, ``sitewide.wiring.save_snapshot``)
         whose products are the store's; the vector index is built from its vectors unless ``index_loaded`` (the

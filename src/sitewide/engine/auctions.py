@@ -99,16 +99,16 @@ class AuctionDesk:
         self.retrieval = retrieval
         self.campaigns = campaigns
         self.serving = serving
-        self._keyed: tuple[object, object] | None = None  # (products list, product_campaign array) indexed
+        self._keyed: tuple[object, ...] | None = None  # (products, product_campaign, removed) indexed
         self._by_category: dict[str, IntArray] = {}
 
     def _category_rows(self, category: str) -> IntArray:
         """The catalogue rows of ``category`` that some active campaign bids for (rebuilt when the catalogue
         or the campaigns change, so a request does no catalogue-sized work)."""
         cat, pc = self.catalogue, self.campaigns.product_campaign
-        key = (cat.products, pc)
-        if self._keyed is None or self._keyed[0] is not key[0] or self._keyed[1] is not key[1]:
-            rows = np.flatnonzero(pc >= 0)
+        key = (cat.products, pc, cat.removed)
+        if self._keyed is None or any(a is not b for a, b in zip(self._keyed, key, strict=True)):
+            rows = np.flatnonzero((pc >= 0) & ~cat.removed)
             groups: dict[str, list[int]] = {}
             for r in rows.tolist():
                 groups.setdefault(cat.products[r].category, []).append(r)
@@ -117,8 +117,8 @@ class AuctionDesk:
         return self._by_category.get(category, np.zeros(0, dtype=np.int64))
 
     def _bidding_rows(self, product_ids: Sequence[str]) -> IntArray:
-        row, pc = self.catalogue.row, self.campaigns.product_campaign
-        rows = [r for r in (row.get(p, -1) for p in product_ids) if r >= 0 and pc[r] >= 0]
+        row, pc, gone = self.catalogue.row, self.campaigns.product_campaign, self.catalogue.removed
+        rows = [r for r in (row.get(p, -1) for p in product_ids) if r >= 0 and pc[r] >= 0 and not gone[r]]
         return np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
 
     def _rows(self, batch: RequestBatch, requests: Sequence[AuctionRequest]) -> Rows:

@@ -46,6 +46,7 @@ class Catalogue:
         self.shop_scores: dict[str, ShopScore] = {}
         self.decisions: dict[str, EligibilityDecision] = {}
         self.eligible: BoolArray = np.zeros(0, dtype=bool)
+        self.removed: BoolArray = np.zeros(0, dtype=bool)  # taken out of serving (:meth:`remove`); rows stay
         self.delivery: FloatArray = np.zeros(0)
         self._stats: CategoryStats | None = None  # what the pool was judged against
 
@@ -66,7 +67,22 @@ class Catalogue:
             self.vecs = np.ascontiguousarray(encoder.encode(self.texts), dtype=np.float32)
         else:
             self.vecs = np.zeros((0, self.config.encoder_dim), dtype=np.float32)
+        self.removed = np.zeros(len(prods), dtype=bool)
         self.apply_quality()
+
+    def remove(self, product_ids: Sequence[str]) -> IntArray:
+        """Take products out of serving (never a candidate, never an ad); their rows stay, so no other row
+        moves, and :meth:`upsert` of the same id brings one back. Returns the rows removed (unknown or
+        already removed ids are skipped)."""
+        rows = sorted(
+            {r for r in (self.row.get(p) for p in product_ids) if r is not None and not self.removed[r]}
+        )
+        at = np.asarray(rows, dtype=np.int64)
+        removed = self.removed.copy()  # a new array: whoever keyed a cache on the old one sees the change
+        removed[at] = True
+        self.removed = removed
+        self.eligible[at] = False
+        return at
 
     def upsert(self, products: Sequence[Product], encoder: TextEncoder) -> IntArray | None:
         """Change products in place and add new ones at the end (rows of the others do not move); encode their
@@ -94,6 +110,8 @@ class Catalogue:
         self.price = np.concatenate([self.price, np.zeros(grow, dtype=np.int64)])
         self.category = np.concatenate([self.category, np.zeros(grow, dtype=np.int64)])
         self.vecs = np.concatenate([self.vecs, np.zeros((grow, self.vecs.shape[1]), dtype=np.float32)])
+        self.removed = np.concatenate([self.removed, np.zeros(grow, dtype=bool)])
+        self.removed[at] = False
         self.price[at] = [int(p.price_micros) for p in latest.values()]
         self.category[at] = [code[p.category] for p in latest.values()]
         self.vecs[at] = encoder.encode([self.texts[r] for r in rows])
@@ -152,6 +170,7 @@ class Catalogue:
         self.shop_scores, self._stats = state["shop_scores"], state["stats"]
         self.decisions = {}  # judged again on demand (eligibility())
         self.vecs = np.load(path / "vecs.npy")
+        self.removed = np.zeros(len(self.products), dtype=bool)
 
     # eligibility pool and shop experience score -----------------------------------------------------
     def set_quality(
@@ -201,7 +220,7 @@ class Catalogue:
             m, decisions = evaluate_many([g for _, g in sigs], by_shop, stats, cfg.eligibility_policy)
             mask[[r for r, _ in sigs]] = m
             self.decisions = {d.product_id: d for d in decisions}
-        self.eligible = mask if cfg.use_eligibility else np.ones(n, dtype=bool)
+        self.eligible = (mask if cfg.use_eligibility else np.ones(n, dtype=bool)) & ~self.removed[:n]
         self.delivery = mult if cfg.use_shop_score else np.ones(n)
 
     def eligibility(self, product_id: str) -> EligibilityDecision:

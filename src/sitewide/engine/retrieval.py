@@ -167,6 +167,13 @@ class Retrieval:
         self.scorer = self.scorer_for(cat.products)
         self.cache = CandidateCache(self.config.candidate_cache_rows)
 
+    def removed(self, rows: IntArray) -> None:
+        """After :meth:`Catalogue.remove`: the rows leave the vector and lexical indexes (no rebuild of the vector
+        index) and cached candidate rows are forgotten."""
+        self.index.remove(rows)
+        self._build_lexical()
+        self.cache = CandidateCache(self.config.candidate_cache_rows)
+
     def _build_lexical(self) -> None:
         """BM25 over every title with ``lexical_k`` > 0, else over the CJK titles only (for Chinese queries)."""
         cat = self.catalogue
@@ -176,6 +183,7 @@ class Retrieval:
         rows = np.arange(len(cat.products), dtype=np.int64)
         if self.config.lexical_k <= 0:
             rows = rows[[bool(_CJK.search(t)) for t in cat.texts]]
+        rows = rows[~cat.removed[rows]]
         if len(rows):
             self.lexical.build(rows, [cat.texts[i] for i in rows.tolist()])
             self.lexical_rows = len(rows)

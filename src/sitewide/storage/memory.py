@@ -64,6 +64,10 @@ class MemoryStore(LeaseRows):
             for p in products:
                 self._products[p.id] = p
 
+    def delete_products(self, product_ids: Iterable[str]) -> int:
+        with self._lock:
+            return sum(self._products.pop(p, None) is not None for p in set(product_ids))
+
     def get_product(self, product_id: str) -> Product | None:
         return self._products.get(product_id)
 

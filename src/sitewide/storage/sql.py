@@ -127,6 +127,13 @@ class SqlStore(SqlEvents, SqlLedger, SqlReports, SqlLeases, SqlHoldouts):
             brand=r["brand"],
         )
 
+    def delete_products(self, product_ids: Iterable[str]) -> int:
+        ids = sorted(set(product_ids))
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(self.t.products).where(self.t.products.c.id.in_(ids))).rowcount)
+
     def get_product(self, product_id: str) -> Product | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(self.t.products).where(self.t.products.c.id == product_id)).first()

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 from pydantic import ValidationError as PydanticError
 
 from sitewide.api.schemas import (
@@ -150,6 +151,16 @@ def import_csv(
 def get_product(product_id: str, engine: EngineDep, store: StoreDep, who: PrincipalDep) -> ProductOut:
     p, owner = visible_product(store, who, product_id)
     return product_out(engine, p, owner)
+
+
+@router.delete("/products/{product_id}", status_code=204, responses=errors(404))
+def delete_product(
+    product_id: str, engine: EngineDep, store: StoreDep, version: VersionDep, who: PrincipalDep
+) -> Response:
+    """Delete a product of the caller's shops: it leaves the catalogue and serving at once (no rebuild); its
+    events, ledger entries and reports stay."""
+    uc.remove_product(engine, store, version, who, product_id)
+    return Response(status_code=204)
 
 
 @router.get("/products/{product_id}/eligibility", response_model=EligibilityOut, responses=errors(404))

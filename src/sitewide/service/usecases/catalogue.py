@@ -16,7 +16,7 @@ from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Conflict, NotFound, Product, Shop, ValidationError
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords, Store
-from sitewide.service.scope import owner_filter, shop_owners
+from sitewide.service.scope import owner_filter, shop_owners, visible_product
 from sitewide.service.usecases.campaigns import acting_merchant
 
 
@@ -94,6 +94,17 @@ def import_products(
     products = [_product(p) for p in items]
     store.upsert_products(products)
     engine.upsert_products(products)  # no rebuild: the index takes the new vectors
+    return version.bump()
+
+
+def remove_product(
+    engine: Engine, store: Store, version: CatalogueVersion, who: Principal, product_id: str
+) -> int:
+    """Delete a product of the caller's shops from the catalogue and from serving at once (no reload; its
+    events and reports stay). Returns the new catalogue version."""
+    visible_product(store, who, product_id)  # another merchant's product: not found
+    store.delete_products([product_id])
+    engine.remove_products([product_id])
     return version.bump()
 
 
