@@ -10,6 +10,9 @@ Figures
 - latency at concurrency 1 (``http_serve_p50_ms``/``p99``, ``http_auction_p50_ms``/``p99``,
   ``http_compat_auction_p50_ms``/``p99``); baseline = the same call in-process (``Engine.serve`` /
   ``Engine.auctions`` over the same data dir, measured in this run), so the ratio is what HTTP adds;
+- the server process's CPU ms per request at concurrency 1 (``http_serve_server_cpu_ms``,
+  ``http_auction_server_cpu_ms``, from ``/proc``; baseline = the in-process call's CPU ms): on a shared, loaded
+  machine the wall latency is mostly waiting for a core, the CPU time is what the server spends;
 - ``POST /serve`` requests/s and p99 at concurrency 1, 4, 16 and 64 (a fixed time each), and the throughput at
   64 as a share of the peak (no collapse under overload).
 
