@@ -197,17 +197,21 @@ class ValueCalibrator:
 @dataclass(frozen=True, slots=True)
 class WindowTotals:
     """One campaign's guarantee window so far (money in micros): charged spend, realised GMV net of refunds,
-    attributed orders, the days of the window already over and the days left (today included)."""
+    attributed orders, the days of the window already over and the days left (today included); and the most
+    the rest of the window can spend (its daily budget × days left; None: unknown, taken as its pace)."""
 
     spend_micros: float
     gmv_micros: float
     orders: int
     days_done: int
     days_left: int
+    budget_rest_micros: float | None = None
 
     def __post_init__(self) -> None:
         if self.spend_micros < 0 or self.orders < 0 or self.days_done < 0 or self.days_left < 1:
             raise ValidationError("window totals: spend, orders, days done ≥ 0 and days left ≥ 1")
+        if self.budget_rest_micros is not None and self.budget_rest_micros < 0:
+            raise ValidationError("window totals: the budget left must be ≥ 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +241,23 @@ def window_aim(target_roi: float, w: WindowTotals, policy: AimPolicy) -> float:
     far) and ``ρ`` the ROI bought from now on, on the (calibrated) expected value. Only the orders still to
     come are uncertain: ``ρ`` must clear the target by ``z`` standard deviations of their count,
     ``sqrt((1 + cv²) ÷ n_rest)``. A window behind its target aims higher, one ahead spends its surplus
-    (down to ``lo``); before the first full day, or with nothing spent, the aim is 1."""
+    (down to ``lo``); before the first full day, or with nothing spent, the aim is 1.
+
+    How much the rest will spend depends on the aim itself: a lower bar buys more. So ``S_rest`` is taken as
+    the worse of the window's pace so far and the most its budget lets it spend (``budget_rest_micros``): a
+    window ahead of its target (``ρ`` below it: the final ROI falls as spend grows) spreads its surplus over
+    all it may still spend, so that a cheaper bar that buys more than the pace cannot spend the surplus
+    twice; a window behind (the final ROI rises with spend) counts on its pace only."""
     if w.days_done == 0 or w.spend_micros <= 0:
         return 1.0
     r = float(target_roi)
-    s_rest = w.spend_micros / w.days_done * w.days_left
+    pace = w.spend_micros / w.days_done * w.days_left
+    rests = [pace] if w.budget_rest_micros is None else [pace, max(w.budget_rest_micros, pace)]
+    return float(min(max(max(_rho(r, w, s, policy) for s in rests) / r, policy.lo), policy.hi))
+
+
+def _rho(r: float, w: WindowTotals, s_rest: float, policy: AimPolicy) -> float:
+    """The ROI the rest must be bought at for the window to end at ``r`` if it spends ``s_rest``."""
     aov = w.gmv_micros / w.orders if w.orders > 0 and w.gmv_micros > 0 else None
     if aov is None:  # no order yet: judge by the expected orders of the rest at the target
         n_rest = 1.0
@@ -249,5 +265,4 @@ def window_aim(target_roi: float, w: WindowTotals, policy: AimPolicy) -> float:
         n_rest = max(r * s_rest / aov, 1.0)
     rel_sd = min(np.sqrt((1.0 + policy.order_value_cv2) / n_rest), 0.5)
     need = r * (w.spend_micros + s_rest) - max(w.gmv_micros, 0.0)
-    rho = need / (s_rest * max(1.0 - policy.z * rel_sd, 0.25))
-    return float(min(max(rho / r, policy.lo), policy.hi))
+    return float(need / (s_rest * max(1.0 - policy.z * rel_sd, 0.25)))

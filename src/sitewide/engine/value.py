@@ -144,7 +144,8 @@ class ValueBook:
         the window's realised ROI to end at the target. The window is the one the campaign's contract judges
         (from the campaign's start for the platform default); what is past is the window's settled days in the
         store (charged spend, attributed GMV net of refunds, orders), and days not settled yet count as still
-        to come. 1 when off, for one-day windows, and before the window has a settled day."""
+        to come; the rest may spend up to the daily budget on each day left. 1 when off, for one-day windows,
+        and before the window has a settled day."""
         if self.config.window_aim is None:
             return 1.0
         through, by, contracts = self._settled(day)
@@ -162,6 +163,7 @@ class ValueBook:
             sum(f.orders for f in figs),
             done,
             n - done,
+            float(int(campaign.daily_budget_micros) * (n - done)),
         )
         return window_aim(float(campaign.target_roi), totals, self.config.window_aim)
 
