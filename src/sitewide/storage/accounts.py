@@ -55,10 +55,10 @@ class AccountStore:
     """Merchants, API keys, signals, appeals and auction-loss samples on one SQLAlchemy engine.
 
     Auction losses are buffered in the process (:meth:`add_losses` sums counts per key in memory) and written in
-    one upsert and one insert per flush: at most every ``loss_flush_s`` seconds while requests come, before every
-    read of them (:meth:`losses`, :meth:`loss_samples`: this process reads its own counts), by a background
-    flusher within ``loss_flush_s`` when requests stop, and on :meth:`close`. Serving processes then no longer
-    take the same rows' locks on every request (each /serve used to upsert its losers' counts)."""
+    one upsert and one insert per flush: by a background flusher every ``loss_flush_s`` seconds (not on a
+    request's thread, unless the buffer is full), before every read of them (:meth:`losses`,
+    :meth:`loss_samples`: this process reads its own counts), and on :meth:`close`. Serving processes then no
+    longer take the same rows' locks on every request (each /serve used to upsert its losers' counts)."""
 
     MAX_SAMPLES = 50_000  # oldest samples are dropped beyond this
     MAX_BUFFERED = 20_000  # buffered (day, campaign, product, reason) keys that force a flush
@@ -78,7 +78,6 @@ class AccountStore:
         )  # one flush at a time (a flush's rows reach the database in order)
         self._counts: dict[tuple[str, str, str, str], int] = {}
         self._samples: list[LossSample] = []
-        self._last_flush = time.monotonic()
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
         self.key_cache_s = 1.0  # how long an accepted key is accepted again without a database read
@@ -365,11 +364,9 @@ class AccountStore:
                 key = (day, c, p, r)
                 buf[key] = buf.get(key, 0) + n
             self._samples.extend(samples)
-            due = (
-                self.loss_flush_s <= 0
-                or len(buf) >= self.MAX_BUFFERED
-                or time.monotonic() - self._last_flush >= self.loss_flush_s
-            )
+            # the request's own thread writes only when unbuffered or when the buffer is full: the interval's
+            # writes are the background flusher's, so that no request waits on a flush of a second's losses
+            due = self.loss_flush_s <= 0 or len(buf) >= self.MAX_BUFFERED
             if not due and self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="loss-flusher", daemon=True)
                 self._flusher.start()
@@ -393,7 +390,6 @@ class AccountStore:
             with self._loss_lock:
                 counts, samples = self._counts, self._samples
                 self._counts, self._samples = {}, []
-                self._last_flush = time.monotonic()
             if not counts and not samples:
                 return
             try:
