@@ -286,6 +286,8 @@ def test_gsp_price_is_the_minimum_bid_that_keeps_the_slot(
         price = res.price_cpc_micros[0, pos]
         if price <= config.reserve_cpc_micros:
             continue  # the reserve binds; nothing lower is allowed anyway
+        if price < 2:
+            continue  # a price of 1 micro: no bid of whole micros >= 0 lies clearly below it
         # bidding clearly below the price (per click) loses the slot, bidding the price keeps it
         pctr = batch.pctr[0, col]
         lower, keep = batch.bid.copy(), batch.bid.copy()

@@ -249,6 +249,22 @@ def test_clicks_of_a_paused_campaign_are_refused_and_references_inside_a_batch_c
     ok(op.post("/events", json={"events": [_click(cid, "k3", D0 + 3 * HOUR)]}))  # late, but live then
 
 
+def test_a_retried_event_is_a_duplicate_even_after_its_campaign_changed_before_its_timestamp(
+    op: TestClient, m1: TestClient, clock: ManualClock
+) -> None:
+    # found by the stateful money test: a campaign edited at (or before) the millisecond of a stored click puts
+    # the new terms in force at the click's own time, and the click's retry was refused (422) instead of ignored
+    cid = campaign(m1, "2.00", 100 * CNY)
+    clock.now = D0 + HOUR
+    ts = D0 + HOUR + 60_000  # the click's time; the pause below is in force from a few ms after D0 + HOUR
+    ok(op.post("/events", json={"events": [_click(cid, "k1", ts)]}))
+    ok(m1.post(f"/campaigns/{cid}/pause"))
+    again = ok(op.post("/events", json={"events": [_click(cid, "k1", ts)]}))
+    assert (again["inserted"], again["duplicates"]) == (0, 1)
+    r = op.post("/events", json={"events": [_click(cid, "k1", ts), _click(cid, "k2", ts)]})
+    assert r.status_code == 422 and "k2" in r.json()["detail"] and "campaign_live" in r.json()["detail"]
+
+
 # medium: periods that had not ended could be settled -----------------------------------------------------------
 def test_only_ended_periods_are_settled_and_a_preview_books_nothing(
     op: TestClient, m1: TestClient, clock: ManualClock

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sitewide.domain.creative_bandit import CreativeRotation
-from sitewide.domain.terms import check_event_references
+from sitewide.domain.terms import EventRejected, check_event_references
 from sitewide.domain.types import Event, EventKind, ValidationError
 from sitewide.engine.campaigns import CampaignBook
 from sitewide.engine.catalogue import Catalogue
@@ -75,7 +75,17 @@ class EventIntake:
             raise ValidationError(f"at most {MAX_EVENTS_PER_CALL} events per call, got {len(events)}")
         for e in events:
             self._validate(e)
-        self._check_references(events)
+        try:
+            self._check_references(events)
+        except EventRejected:
+            # a retry of an event already stored is a duplicate, not a new fact: the rules judged it when it was
+            # first accepted, and a campaign edited since (even within the same millisecond, which puts the new
+            # terms in force at the event's own time) must not turn an idempotent retry into an error
+            stored = self.store.get_events(sorted({e.id for e in events}))
+            fresh = [e for e in events if e.id not in stored]
+            if len(fresh) == len(events):
+                raise
+            self._check_references(fresh)
 
     def record(self, events: Sequence[Event]) -> EventReceipt:
         """Store a checked batch idempotently and feed its new events to what learns online."""
