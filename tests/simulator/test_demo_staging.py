@@ -65,7 +65,7 @@ def test_the_coupon_makes_only_that_campaigns_orders_cheap_while_it_lasts() -> N
     mine, others = ratios(0)
     assert mine and others, "the small market should sell the campaign's products and others"
     assert all(whole(r) for r in others)
-    paid = [r / COUPON_PAID_SHARE for r in mine]  # items bought, at a fifth of the price (down to the micro)
+    paid = [r / COUPON_PAID_SHARE for r in mine]  # items bought, at a tenth of the price (down to the micro)
     assert all(abs(q - round(q)) < 1e-3 and round(q) >= 1 for q in paid) and min(mine) < 1
     coupon(story, couponed, on=False)
     mine, others = ratios(1)

@@ -6,7 +6,7 @@ campaign sees a few orders a day; nothing is inflated. What is staged, and said 
 
 - three campaigns' terms (:data:`DEMO_CAMPAIGNS`): a small budget with a low target; a high target with a large
   budget; and a third whose products' orders are worth far less than their list price during its first
-  guarantee window (:func:`coupon`: a coupon code for them leaked, shoppers paid a fifth of the price), so
+  guarantee window (:func:`coupon`: a coupon code for them leaked, shoppers paid a tenth of the price), so
   that window's ROI falls under the promise whatever the bidder did, and the guarantee pays. Nothing touches
   the engine's books: the shoppers pay less, the orders report what they paid;
 - the guarantee the demo deployment runs under (:data:`DEMO_CONTRACT`): 3-day windows with at least one order,
@@ -31,7 +31,7 @@ from sitewide.simulator.world import World
 # each campaign's start with at least one order, judged a day after the window closes (late orders and refunds
 # counted, and re-judged when more arrive)
 DEMO_CONTRACT = replace(PLATFORM_CONTRACT, window_days=3, min_orders=1, observation_lag_ms=DAY_MS)
-COUPON_PAID_SHARE = 0.2  # what shoppers paid of the list price while the staged coupon lasted
+COUPON_PAID_SHARE = 0.1  # what shoppers paid of the list price while the staged coupon lasted
 
 
 @dataclass(frozen=True, slots=True)
