@@ -66,10 +66,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sitewide.domain.auction import Reason  # noqa: E402
-from sitewide.domain.guarantee import DAILY_CONTRACT  # noqa: E402
+from sitewide.domain.guarantee import DAILY_CONTRACT, WindowTotals  # noqa: E402
 from sitewide.domain.ledger import balances  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
-from sitewide.domain.reserve import WindowTotals, due_moments  # noqa: E402
+from sitewide.domain.reserve import due_moments  # noqa: E402
 from sitewide.domain.settlement import SettlementPolicy, SettlementReport, window_for, window_target  # noqa: E402
 from sitewide.domain.settlement_plan import Contracts  # noqa: E402
 from sitewide.domain.time import DAY_MS, day_str  # noqa: E402
@@ -291,10 +291,7 @@ def open_window_moments(engine: Engine, world: World, as_of_ms: int) -> tuple[fl
             continue
         fs = [figs[key] for d in range(w[0], w[0] + w[1]) if (key := (c.id, day_str(d))) in figs]
         target = k.target_roi if k.target_roi is not None else window_target(fs, c.target_roi)
-        totals = WindowTotals(
-            sum(f.spend_micros for f in fs), sum(f.gmv_micros for f in fs), sum(f.orders for f in fs)
-        )
-        m, v = due_moments(k, target, totals, (as_of_ms - w[0] * DAY_MS) / DAY_MS, w[1])
+        m, v = due_moments(k, target, WindowTotals.of(fs), (as_of_ms - w[0] * DAY_MS) / DAY_MS, w[1])
         mean += m
         var += v
     return mean, var

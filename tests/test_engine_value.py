@@ -8,10 +8,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from sitewide.domain.guarantee import WindowTotals
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, day_bounds
 from sitewide.domain.types import Campaign, Event, EventKind, FloatArray, Product, Shop
-from sitewide.domain.value_calibration import AimPolicy, WindowTotals, window_aim
+from sitewide.domain.value_calibration import AimPolicy, WindowSoFar, window_aim
 from sitewide.engine import Engine, EngineConfig
 from sitewide.ports import RequestBatch
 from sitewide.storage.memory import MemoryStore
@@ -161,9 +162,11 @@ def test_the_aims_window_is_the_contracts_from_the_campaigns_start_not_its_first
     eng.settle(day0 * DAY_MS, (day0 + 3) * DAY_MS)
     policy = AimPolicy()
     # three days of the window are over (two without spend): the pace is 20 CNY in 3 days, 4 days to go
-    want = window_aim(2.0, WindowTotals(20e6, 20e6, 20, 3, 4), policy)
+    want = window_aim(2.0, WindowSoFar(WindowTotals(20_000_000, 20_000_000, 20), 3, 4), policy)
     assert eng.values.aim(camp, day0 + 3) == pytest.approx(want)
-    assert want != pytest.approx(window_aim(2.0, WindowTotals(20e6, 20e6, 20, 1, 6), policy))
+    assert want != pytest.approx(
+        window_aim(2.0, WindowSoFar(WindowTotals(20_000_000, 20_000_000, 20), 1, 6), policy)
+    )
     assert eng.values.aim(camp, day0 + 7) == 1.0  # the window closed on day 7, not 7 days after the click
 
 

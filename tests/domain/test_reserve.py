@@ -14,6 +14,7 @@ from sitewide.domain.guarantee import (
     DAILY_CONTRACT,
     PLATFORM_CONTRACT,
     GuaranteeContract,
+    WindowTotals,
     payout_due,
 )
 from sitewide.domain.ledger import PLATFORM_COMPENSATION, PLATFORM_RESERVE, credit_account
@@ -22,12 +23,11 @@ from sitewide.domain.reserve import (
     ORDER_VALUE_VAR,
     PRIOR_ORDERS,
     OpenWindow,
-    WindowTotals,
     due_moments,
     expected_due,
     plan_reserve,
 )
-from sitewide.domain.settlement import SettlementPolicy
+from sitewide.domain.settlement import DayFigures, SettlementPolicy
 from sitewide.domain.time import DAY_MS, day_index
 from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop, ValidationError
 from sitewide.engine import Engine, EngineConfig
@@ -42,6 +42,19 @@ TARGET = Decimal("2")
 def test_complete_window_expects_exactly_what_is_due() -> None:
     t = WindowTotals(spend_micros=10_000_000, gmv_micros=12_000_000, orders=40)
     assert expected_due(C, TARGET, t, 7.0, 7) == payout_due(C, TARGET, 10_000_000, 12_000_000, 40)[1] > 0
+
+
+def test_window_totals_sum_the_days_net_of_refunds_in_integer_micros() -> None:
+    days = [
+        DayFigures("c", "m", "2026-01-01", spend_micros=3_000_001, orders=2, gross_gmv_micros=9_000_000),
+        DayFigures("c", "m", "2026-01-02", spend_micros=1, orders=1, gross_gmv_micros=5, refunded_micros=7),
+    ]
+    t = WindowTotals.of(days)
+    assert t == WindowTotals(3_000_002, 8_999_998, 3) and isinstance(t.spend_micros, int)
+    assert t.roi == 8_999_998 / 3_000_002
+    assert WindowTotals.of([]) == WindowTotals()
+    with pytest.raises(ValidationError):
+        WindowTotals(-1, 0, 0)
 
 
 def test_expected_cost_follows_the_roi_so_far() -> None:

@@ -7,8 +7,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from sitewide.domain.guarantee import WindowTotals
 from sitewide.domain.types import ValidationError
-from sitewide.domain.value_calibration import AimPolicy, KeepRates, ValueCalibrator, WindowTotals, window_aim
+from sitewide.domain.value_calibration import AimPolicy, KeepRates, ValueCalibrator, WindowSoFar, window_aim
+
+
+def so_far(
+    spend: float, gmv: float, orders: int, done: int, left: int, budget: int | None = None
+) -> WindowSoFar:
+    """A window's totals so far (written in micros, e.g. ``100e6``, held as integer micros) and its days."""
+    return WindowSoFar(WindowTotals(int(spend), int(gmv), orders), done, left, budget)
+
 
 ORDER = 50_000_000  # 50 CNY
 
@@ -113,19 +122,19 @@ def test_bad_cells_are_rejected() -> None:
 
 def test_window_aim_asks_more_of_a_window_behind_its_target_and_spends_a_surplus() -> None:
     pol = AimPolicy(z=1.0, lo=0.85, hi=2.0)
-    on_target = window_aim(2.0, WindowTotals(100e6, 200e6, 40, 2, 5), pol)
-    behind = window_aim(2.0, WindowTotals(100e6, 120e6, 24, 2, 5), pol)
-    ahead = window_aim(2.0, WindowTotals(100e6, 320e6, 64, 2, 5), pol)
+    on_target = window_aim(2.0, so_far(100e6, 200e6, 40, 2, 5), pol)
+    behind = window_aim(2.0, so_far(100e6, 120e6, 24, 2, 5), pol)
+    ahead = window_aim(2.0, so_far(100e6, 320e6, 64, 2, 5), pol)
     assert behind > on_target > 1.0 > ahead >= 0.85  # on target: only the margin for orders still to come
     # the margin shrinks as more orders are still to come (a larger campaign's noise is smaller)
-    big = window_aim(2.0, WindowTotals(1_000e6, 2_000e6, 400, 2, 5), pol)
+    big = window_aim(2.0, so_far(1_000e6, 2_000e6, 400, 2, 5), pol)
     assert 1.0 < big < on_target
     # the last day must repair more of the same deficit than the second day
-    assert window_aim(2.0, WindowTotals(100e6, 120e6, 24, 6, 1), pol) > behind
-    assert window_aim(2.0, WindowTotals(1e9, 0.0, 0, 6, 1), pol) == 2.0  # capped at hi
-    assert window_aim(2.0, WindowTotals(0.0, 0.0, 0, 3, 4), pol) == 1.0  # nothing spent: no evidence
-    assert window_aim(2.0, WindowTotals(100e6, 0.0, 0, 0, 7), pol) == 1.0  # the first day aims at the target
-    assert window_aim(2.0, WindowTotals(100e6, 200e6, 40, 2, 5), AimPolicy(z=0.0)) == pytest.approx(1.0)
+    assert window_aim(2.0, so_far(100e6, 120e6, 24, 6, 1), pol) > behind
+    assert window_aim(2.0, so_far(1e9, 0.0, 0, 6, 1), pol) == 2.0  # capped at hi
+    assert window_aim(2.0, so_far(0.0, 0.0, 0, 3, 4), pol) == 1.0  # nothing spent: no evidence
+    assert window_aim(2.0, so_far(100e6, 0.0, 0, 0, 7), pol) == 1.0  # the first day aims at the target
+    assert window_aim(2.0, so_far(100e6, 200e6, 40, 2, 5), AimPolicy(z=0.0)) == pytest.approx(1.0)
 
 
 def test_a_window_ahead_spreads_its_surplus_over_all_it_may_still_spend() -> None:
@@ -134,25 +143,27 @@ def test_a_window_ahead_spreads_its_surplus_over_all_it_may_still_spend() -> Non
     484 at that bar: the window ended below target in expectation. Aimed over the budget, the window ends at
     ≥ the target in expectation whatever the last day spends (up to its budget)."""
     pol = AimPolicy()
-    w = WindowTotals(1_140e6, 3_844e6, 51, 6, 1)
+    w = so_far(1_140e6, 3_844e6, 51, 6, 1)
     at_pace = window_aim(3.0, w, pol)
-    aim = window_aim(3.0, replace(w, budget_rest_micros=612e6), pol)
+    aim = window_aim(3.0, replace(w, budget_rest_micros=612_000_000), pol)
     assert at_pace == pol.lo and aim > 0.9
     rho = 3.0 * aim
     for spend in (190e6, 484e6, 612e6):
         assert (3_844e6 + rho * spend) / (1_140e6 + spend) >= 3.0
     assert (3_844e6 + 3.0 * at_pace * 484e6) / (1_140e6 + 484e6) < 3.0  # the pace's aim could not promise it
     # a window behind counts on its pace: the budget does not lower its bar
-    behind = WindowTotals(100e6, 120e6, 24, 2, 5)
-    assert window_aim(2.0, replace(behind, budget_rest_micros=10_000e6), pol) == window_aim(2.0, behind, pol)
+    behind = so_far(100e6, 120e6, 24, 2, 5)
+    assert window_aim(2.0, replace(behind, budget_rest_micros=10_000_000_000), pol) == window_aim(
+        2.0, behind, pol
+    )
     with pytest.raises(ValidationError):
-        WindowTotals(1.0, 0.0, 0, 0, 1, budget_rest_micros=-1.0)
+        so_far(1.0, 0.0, 0, 0, 1, budget=-1)
 
 
 def test_window_inputs_are_checked() -> None:
     with pytest.raises(ValidationError):
-        WindowTotals(-1.0, 0.0, 0, 0, 1)
+        so_far(-1.0, 0.0, 0, 0, 1)
     with pytest.raises(ValidationError):
-        WindowTotals(1.0, 0.0, 0, 0, 0)
+        so_far(1.0, 0.0, 0, 0, 0)
     with pytest.raises(ValidationError):
         AimPolicy(lo=1.2)

@@ -16,14 +16,18 @@ delivered later than their timestamps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from sitewide.domain.money import HasRoi
 from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import ValidationError
+
+if TYPE_CHECKING:
+    from sitewide.domain.settlement import Figures
 
 SCHEMA = "sitewide.roi_guarantee"
 SCHEMA_VERSION = 1
@@ -188,6 +192,32 @@ PLATFORM_CONTRACT = GuaranteeContract(
 
 def window_key(window: tuple[int, int]) -> str:
     return f"{day_str(window[0])}+{window[1]}d"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTotals(HasRoi):
+    """A guarantee window's figures, so far or in full (integer micros): charged spend, realised GMV net of
+    refunds and attributed orders. A window is judged on them (:func:`payout_due`), the reserve provisions
+    against them while it runs (:mod:`sitewide.domain.reserve`) and the next day's bidder is aimed from them
+    (:func:`sitewide.domain.value_calibration.window_aim`)."""
+
+    spend_micros: int = 0
+    gmv_micros: int = 0
+    orders: int = 0
+
+    def __post_init__(self) -> None:
+        if self.spend_micros < 0 or self.orders < 0:
+            raise ValidationError("window totals: spend and orders must be ≥ 0")
+
+    @classmethod
+    def of(cls, figures: Iterable[Figures]) -> WindowTotals:
+        """The sum of a window's settled days' figures."""
+        spend = gmv = orders = 0
+        for f in figures:
+            spend += f.spend_micros
+            gmv += f.gmv_micros
+            orders += f.orders
+        return cls(spend, gmv, orders)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sitewide.domain.guarantee import GuaranteeContract, payout_due
+from sitewide.domain.guarantee import GuaranteeContract, WindowTotals, payout_due
 
 # relative variance of one order's value (quantity × price spread): (1 + cv²) with cv ≈ 0.37, as in
 # ``sitewide.simulator.oracle.roi_margin``
@@ -35,13 +35,6 @@ PRIOR_ORDERS = 10.0
 _Z = [i / 4.0 for i in range(-16, 17)]  # quadrature nodes over ±4 s.d.
 _W = [math.exp(-0.5 * z * z) for z in _Z]
 _WSUM = sum(_W)
-
-
-@dataclass(frozen=True, slots=True)
-class WindowTotals:
-    spend_micros: int = 0
-    gmv_micros: int = 0
-    orders: int = 0
 
 
 @dataclass(frozen=True, slots=True)

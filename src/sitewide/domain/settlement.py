@@ -28,6 +28,7 @@ from sitewide.domain.guarantee import (
     PLATFORM_CONTRACT,
     GuaranteeContract,
     GuaranteeEvaluation,
+    WindowTotals,
     payout_due,
     window_key,
 )
@@ -326,11 +327,8 @@ def evaluate_window(
     import json
 
     figs = list(figures)
-    spend = gmv = orders = 0
-    for f in figs:
-        spend += f.spend_micros
-        gmv += f.gmv_micros
-        orders += f.orders
+    totals = WindowTotals.of(figs)
+    spend, gmv, orders = totals.spend_micros, totals.gmv_micros, totals.orders
     target = (
         contract.target_roi if contract.target_roi is not None else window_target(figs, campaign.target_roi)
     )

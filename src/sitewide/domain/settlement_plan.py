@@ -13,8 +13,8 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, window_key
-from sitewide.domain.reserve import OpenWindow, ReserveMove, WindowTotals, plan_reserve
+from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation, WindowTotals, window_key
+from sitewide.domain.reserve import OpenWindow, ReserveMove, plan_reserve
 from sitewide.domain.settlement import (
     CampaignSettlement,
     DayFigures,
@@ -109,7 +109,6 @@ def load_range(days: DaySpans, reach_ms: int) -> list[tuple[int, int]]:
         else:
             out.append((lo, hi))
     return out
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +208,7 @@ def judge_windows(
 
 
 def _totals(figs: Mapping[DayKey, DayFigures], cid: str, w: Window) -> WindowTotals:
-    fs = [figs[k] for d in range(w[0], w[0] + w[1]) if (k := (cid, day_str(d))) in figs]
-    return WindowTotals(
-        sum(f.spend_micros for f in fs), sum(f.gmv_micros for f in fs), sum(f.orders for f in fs)
-    )
+    return WindowTotals.of(figs[k] for d in range(w[0], w[0] + w[1]) if (k := (cid, day_str(d))) in figs)
 
 
 def _target(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from sitewide.domain.guarantee import WindowTotals
 from sitewide.domain.types import ValidationError
 
 FloatArray = npt.NDArray[np.float64]
@@ -195,23 +196,22 @@ class ValueCalibrator:
 
 
 @dataclass(frozen=True, slots=True)
-class WindowTotals:
-    """One campaign's guarantee window so far (money in micros): charged spend, realised GMV net of refunds,
-    attributed orders, the days of the window already over and the days left (today included); and the most
-    the rest of the window can spend (its daily budget × days left; None: unknown, taken as its pace)."""
+class WindowSoFar:
+    """One campaign's guarantee window as its next day's bidder sees it: the window's totals so far (charged
+    spend, realised GMV net of refunds, attributed orders), the days of the window already over and the days
+    left (today included); and the most the rest of the window can spend (its daily budget × days left, in
+    micros; None: unknown, taken as its pace)."""
 
-    spend_micros: float
-    gmv_micros: float
-    orders: int
+    totals: WindowTotals
     days_done: int
     days_left: int
-    budget_rest_micros: float | None = None
+    budget_rest_micros: int | None = None
 
     def __post_init__(self) -> None:
-        if self.spend_micros < 0 or self.orders < 0 or self.days_done < 0 or self.days_left < 1:
-            raise ValidationError("window totals: spend, orders, days done ≥ 0 and days left ≥ 1")
+        if self.days_done < 0 or self.days_left < 1:
+            raise ValidationError("window so far: days done ≥ 0 and days left ≥ 1")
         if self.budget_rest_micros is not None and self.budget_rest_micros < 0:
-            raise ValidationError("window totals: the budget left must be ≥ 0")
+            raise ValidationError("window so far: the budget left must be ≥ 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ class AimPolicy:
             raise ValidationError("aim policy: z ≥ 0, cv² ≥ 0 and 0 < lo ≤ 1 ≤ hi")
 
 
-def window_aim(target_roi: float, w: WindowTotals, policy: AimPolicy) -> float:
+def window_aim(target_roi: float, w: WindowSoFar, policy: AimPolicy) -> float:
     """The ROI (× ``target_roi``) today's bidder should buy at so that the window ends at the target.
 
     The guarantee — and the merchant — judge *realised* ROI over the window, so what is already realised is a
@@ -248,12 +248,12 @@ def window_aim(target_roi: float, w: WindowTotals, policy: AimPolicy) -> float:
     window ahead of its target (``ρ`` below it: the final ROI falls as spend grows) spreads its surplus over
     all it may still spend, so that a cheaper bar that buys more than the pace cannot spend the surplus
     twice; a window behind (the final ROI rises with spend) counts on its pace only."""
-    if w.days_done == 0 or w.spend_micros <= 0:
+    if w.days_done == 0 or w.totals.spend_micros <= 0:
         return 1.0
     r = float(target_roi)
-    pace = w.spend_micros / w.days_done * w.days_left
-    rests = [pace] if w.budget_rest_micros is None else [pace, max(w.budget_rest_micros, pace)]
-    return float(min(max(max(_rho(r, w, s, policy) for s in rests) / r, policy.lo), policy.hi))
+    pace = w.totals.spend_micros / w.days_done * w.days_left
+    rests = [pace] if w.budget_rest_micros is None else [pace, max(float(w.budget_rest_micros), pace)]
+    return float(min(max(max(_rho(r, w.totals, s, policy) for s in rests) / r, policy.lo), policy.hi))
 
 
 def _rho(r: float, w: WindowTotals, s_rest: float, policy: AimPolicy) -> float:

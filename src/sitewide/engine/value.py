@@ -11,11 +11,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sitewide.domain.guarantee import WindowTotals
 from sitewide.domain.settlement import DayFigures, window_for
 from sitewide.domain.settlement_plan import Contracts
 from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import BoolArray, Campaign, Event, EventKind, FloatArray, IntArray
-from sitewide.domain.value_calibration import ValueCalibrator, WindowTotals, window_aim
+from sitewide.domain.value_calibration import ValueCalibrator, WindowSoFar, window_aim
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.ports import Store
@@ -157,15 +158,10 @@ class ValueBook:
         if done <= 0:
             return 1.0
         figs = [f for f in by.get(campaign.id, ()) if first <= day_index(f.day) < first + done]
-        totals = WindowTotals(
-            float(sum(f.spend_micros for f in figs)),
-            float(sum(f.gmv_micros for f in figs)),
-            sum(f.orders for f in figs),
-            done,
-            n - done,
-            float(int(campaign.daily_budget_micros) * (n - done)),
+        so_far = WindowSoFar(
+            WindowTotals.of(figs), done, n - done, int(campaign.daily_budget_micros) * (n - done)
         )
-        return window_aim(float(campaign.target_roi), totals, self.config.window_aim)
+        return window_aim(float(campaign.target_roi), so_far, self.config.window_aim)
 
     def factors(self) -> tuple[FloatArray, FloatArray]:
         """Per category (what bids use) and per position (the examination curve the calibrator found)."""
