@@ -30,20 +30,19 @@ from sitewide.settings import Settings
 from sitewide.simulator import World, build_world
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.demo import DEMO_CONTRACT, DemoCampaign, apply_demo_campaigns, coupon
+from sitewide.simulator.relay import MarketRelay
 from sitewide.simulator.story import Story
 from sitewide.wiring import build_engine
 
 
-class LocalMarket:
+class LocalMarket(MarketRelay[Engine]):
     """The ``MarketEngine`` port for the demo's history: requests and events go straight to the served app's
     engine, as its ``/serve/batch`` and ``/events`` routes hand them (lost auctions recorded; campaign ids the
     server's, mapped as ``HttpMarketEngine`` maps them); each day is settled through the API."""
 
     def __init__(self, engine: Engine, accounts: ServiceRecords, http: HttpMarketEngine) -> None:
-        self.engine, self.accounts, self.http = engine, accounts, http
-
-    def catalogue_ids(self) -> Sequence[str]:
-        return self.engine.catalogue_ids()
+        super().__init__(engine)
+        self.accounts, self.http = accounts, http
 
     def campaign_ids(self) -> Sequence[str]:
         return self.http.campaign_ids()

@@ -45,6 +45,7 @@ from sitewide.engine import EngineConfig
 from sitewide.ports import EventReceipt, MarketEngine, RequestBatch, ServedBatch
 from sitewide.simulator.config import SimConfig
 from sitewide.simulator.metrics import SimResult
+from sitewide.simulator.relay import MarketRelay
 from sitewide.simulator.story import Story, check_engine
 from sitewide.simulator.world import World, build_world
 from sitewide.wiring import world_engine
@@ -172,12 +173,12 @@ def alpha_reserve_grid(alphas: Sequence[float], reserves: Mapping[str, int] | Se
     ]
 
 
-class _Recorder:
+class _Recorder(MarketRelay[MarketEngine]):
     """A :class:`~sitewide.ports.MarketEngine` that passes everything through and counts, per catalogue row,
     what was shown (and promoted) and ordered — the world-side view that the story's totals lack."""
 
     def __init__(self, engine: MarketEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         ids = list(engine.catalogue_ids())
         self.row = {pid: i for i, pid in enumerate(ids)}
         n = len(ids)
@@ -190,12 +191,6 @@ class _Recorder:
 
     def __getattr__(self, name: str) -> Any:  # settle, add_campaign, update_campaign, shop_score, …
         return getattr(self.engine, name)
-
-    def catalogue_ids(self) -> Sequence[str]:
-        return self.engine.catalogue_ids()
-
-    def campaign_ids(self) -> Sequence[str]:
-        return self.engine.campaign_ids()
 
     def serve_batch(self, batch: RequestBatch) -> ServedBatch:
         out = self.engine.serve_batch(batch)
