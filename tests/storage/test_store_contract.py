@@ -303,12 +303,12 @@ def test_campaign_terms_are_versioned_from_their_effective_time(store: Store) ->
 
 
 def test_ledger_legs_are_selected_by_their_structured_columns(store: Store) -> None:
-    from sitewide.domain.ledger import TransactionBuilder
+    from sitewide.domain.ledger import EntryKeys, TransactionBuilder
 
     tb = TransactionBuilder("s1")
-    tb.charge("tA", 5, "charge", campaign_id="ca", day="2026-01-02")
-    tb.charge("tA:eu", 7, "charge", campaign_id="cb", day="2026-01-02")
-    tb.compensate("tA", 2, "comp", campaign_id="ca", day="2026-01-04", window="2026-01-02+3d")
+    tb.charge(5, "charge", EntryKeys("tA", "ca", "2026-01-02"))
+    tb.charge(7, "charge", EntryKeys("tA:eu", "cb", "2026-01-02"))
+    tb.compensate(2, "comp", EntryKeys("tA", "ca", "2026-01-04", "2026-01-02+3d"))
     t = tb.build("settlement", "2026-01-05", 1)
     assert t is not None and store.append_transactions([t])
     mine = store.ledger_entries(LedgerQuery(merchant_id="tA"))

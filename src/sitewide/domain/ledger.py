@@ -38,6 +38,22 @@ def merchant_accounts(merchant_id: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryKeys:
+    """The structured keys both legs of one booking carry (what statements and reports select the ledger by):
+    the merchant, the campaign, the UTC day and the guarantee window the money is for."""
+
+    merchant_id: str | None = None
+    campaign_id: str | None = None
+    day: str | None = None
+    window: str | None = None
+
+    def merchant(self) -> str:
+        if self.merchant_id is None:
+            raise ValidationError("a booking on a merchant's account needs its merchant id")
+        return self.merchant_id
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerLine:
     """A stored leg with its transaction's period (what the store's ``ledger_entries`` returns)."""
 
@@ -53,64 +69,29 @@ class TransactionBuilder:
     txn_id: str
     legs: list[LedgerEntry] = field(default_factory=list)
 
-    def move(
-        self,
-        debit: str,
-        credit: str,
-        amount: int,
-        memo: str,
-        *,
-        merchant_id: str | None = None,
-        campaign_id: str | None = None,
-        day: str | None = None,
-        window: str | None = None,
-    ) -> None:
+    def move(self, debit: str, credit: str, amount: int, memo: str, keys: EntryKeys = EntryKeys()) -> None:
         """``amount`` into ``debit`` and out of ``credit`` (a negative amount reverses the direction); both
-        legs carry the structured keys."""
+        legs carry the structured ``keys``."""
         a = micros(amount)
         if a == 0:
             return
+        k = keys
         for account, amt in ((debit, a), (credit, -a)):
             self.legs.append(
-                LedgerEntry(self.txn_id, account, Micros(amt), memo, merchant_id, campaign_id, day, window)
+                LedgerEntry(
+                    self.txn_id, account, Micros(amt), memo, k.merchant_id, k.campaign_id, k.day, k.window
+                )
             )
 
-    def charge(
-        self, merchant_id: str, amount: int, memo: str, campaign_id: str | None = None, day: str | None = None
-    ) -> None:
-        self.move(
-            PLATFORM_REVENUE,
-            cash_account(merchant_id),
-            amount,
-            memo,
-            merchant_id=merchant_id,
-            campaign_id=campaign_id,
-            day=day,
-        )
+    def charge(self, amount: int, memo: str, keys: EntryKeys) -> None:
+        """Ad spend: out of the merchant's cash into platform revenue."""
+        self.move(PLATFORM_REVENUE, cash_account(keys.merchant()), amount, memo, keys)
 
-    def compensate(
-        self,
-        merchant_id: str,
-        amount: int,
-        memo: str,
-        campaign_id: str | None = None,
-        day: str | None = None,
-        window: str | None = None,
-    ) -> None:
-        self.move(
-            credit_account(merchant_id),
-            PLATFORM_COMPENSATION,
-            amount,
-            memo,
-            merchant_id=merchant_id,
-            campaign_id=campaign_id,
-            day=day,
-            window=window,
-        )
+    def compensate(self, amount: int, memo: str, keys: EntryKeys) -> None:
+        """Guarantee compensation: into the merchant's ad credit, out of the compensation expense."""
+        self.move(credit_account(keys.merchant()), PLATFORM_COMPENSATION, amount, memo, keys)
 
-    def reserve(
-        self, kind: str, amount: int, memo: str, merchant_id: str, campaign_id: str, window: str
-    ) -> None:
+    def reserve(self, kind: str, amount: int, memo: str, keys: EntryKeys) -> None:
         """A booking on the compensation reserve for one guarantee window: ``kind`` "provision" sets aside the
         window's expected compensation (a negative amount gives some back), "release" returns a judged window's
         provision to the expense account (the payout is booked on its own)."""
@@ -120,9 +101,7 @@ class TransactionBuilder:
             debit, credit = PLATFORM_COMPENSATION, PLATFORM_RESERVE
         else:
             raise ValidationError(f"a reserve booking is a provision or a release, got {kind!r}")
-        self.move(
-            debit, credit, amount, memo, merchant_id=merchant_id, campaign_id=campaign_id, window=window
-        )
+        self.move(debit, credit, amount, memo, keys)
 
     def build(self, kind: str, period: str, ts_ms: int) -> Transaction | None:
         if not self.legs:

@@ -33,7 +33,7 @@ from sitewide.domain.guarantee import (
     window_key,
 )
 from sitewide.domain.invalid_traffic import IvtPolicy, flag_clicks
-from sitewide.domain.ledger import TransactionBuilder
+from sitewide.domain.ledger import EntryKeys, TransactionBuilder
 from sitewide.domain.money import HasRoi
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
@@ -381,14 +381,12 @@ def book_differences(
         if delta:
             what = "charge" if old is None else "charge correction"
             tb.charge(
-                new.merchant_id,
                 delta,
                 f"{what} campaign {new.campaign_id} day {new.day}: {new.billable_clicks} billable of "
                 f"{new.clicks} clicks ({new.invalid_clicks} invalid), spend {new.spend_micros} "
                 f"(budget {new.budget_micros}, terms v{','.join(map(str, new.terms_versions))}, "
                 f"booked before {old.spend_micros if old else 0})",
-                campaign_id=new.campaign_id,
-                day=new.day,
+                EntryKeys(new.merchant_id, new.campaign_id, new.day),
             )
     evals: list[GuaranteeEvaluation] = []
     for ev in new_evals:
@@ -400,14 +398,13 @@ def book_differences(
         if delta:
             what = "compensation" if delta > 0 else "compensation reversal"
             tb.compensate(
-                ev.merchant_id,
                 delta,
                 f"{what} campaign {ev.campaign_id} window {ev.window} (contract v{ev.contract_version}): "
                 f"{ev.reason}; due {ev.due_micros}, booked before {prev.due_micros if prev else 0}",
-                campaign_id=ev.campaign_id,
-                day=day_str(day_index(ev.first_day) + ev.days - 1),
-                window=ev.window,
+                EntryKeys(
+                    ev.merchant_id, ev.campaign_id, day_str(day_index(ev.first_day) + ev.days - 1), ev.window
+                ),
             )
     for m in reserve:
-        tb.reserve(m.kind, m.amount_micros, m.memo, m.merchant_id, m.campaign_id, m.window)
+        tb.reserve(m.kind, m.amount_micros, m.memo, EntryKeys(m.merchant_id, m.campaign_id, window=m.window))
     return tb.build("settlement", period, ts_ms), changed, evals
