@@ -24,7 +24,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -34,39 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # developer toolin
 
 from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, isolated_engine, unreachable_reason
 
+from bench_catalogue import DAYS, KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402  (bench/bench_catalogue.py)
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
+from sitewide.domain.types import Event, EventKind
 from sitewide.service.app import create_app
 from sitewide.settings import Settings
 from sitewide.storage.sql import SqlStore
 from sitewide.wiring import seeded_engine
-
-T0 = 1_767_225_600_000
-DAYS = 14
-N_PRODUCTS = 200
-N_CAMPAIGNS = 50
-KEY = "sw_0123456789abcdef_benchsecretbenchsecret"
-
-
-def catalogue() -> tuple[list[Shop], list[Product], list[Campaign]]:
-    shops = [Shop(f"s{i}", f"m{i}", f"shop {i}") for i in range(10)]
-    prods = [
-        Product(f"p{i}", f"s{i % 10}", f"product {i} widget", f"cat{i % 7}", Micros(5_000_000 + 10_000 * i))
-        for i in range(N_PRODUCTS)
-    ]
-    camps = [
-        Campaign(
-            f"c{j}",
-            f"m{j % 10}",
-            f"c{j}",
-            tuple(f"p{k}" for k in range(j, N_PRODUCTS, N_CAMPAIGNS)),
-            Decimal("3"),
-            Micros(200_000_000),
-        )
-        for j in range(N_CAMPAIGNS)
-    ]
-    return shops, prods, camps
 
 
 def gen_events(n: int, seed: int, prefix: str) -> list[Event]:

@@ -34,8 +34,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -46,11 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, unreachable_reason  # noqa: E402
 
-from events import KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402  (bench/events.py)
+from bench_catalogue import KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402
 from sitewide.domain.budget_lease import Draw  # noqa: E402
 from sitewide.storage.sql import SqlStore  # noqa: E402
-from sitewide.wiring import seeded_engine  # noqa: E402
 
+T = TypeVar("T")
 HDR = {"Authorization": f"Bearer {KEY}"}
 QUERIES = ["product widget", "widget 12", "product 7", "widget", "product 150 widget"]
 
@@ -87,16 +89,25 @@ def rss_mb(pid: int) -> float:
 
 
 def seed(url: str) -> None:
-    """The bench catalogue (events.py's: 10 shops, 200 products, 50 campaigns) in the database, once."""
+    """The bench catalogue (bench_catalogue's: 10 shops, 200 products, 50 campaigns) in the database, once: the rows
+    only (each server builds its own engine over them; building one here too would cost a model load)."""
     shops, prods, camps = catalogue()
-    seeded_engine(SqlStore.from_url(url), shops, prods, camps)
+    store = SqlStore.from_url(url)
+    store.upsert_shops(shops)
+    store.upsert_products(prods)
+    for c in camps:
+        if store.get_campaign(c.id) is None:
+            store.create_campaign(c)
+    store.engine.dispose()
 
 
 class Server:
     """``uvicorn --factory sitewide.service.app:create_app`` on a free loopback port, started at once and waited
-    for by :meth:`ready` (so that several servers can start side by side)."""
+    for by :meth:`ready` (so that several servers can start side by side). Its log (lifecycle lines only: no
+    access log) goes to a file, so that readiness is every worker's "Application startup complete", not a
+    fixed sleep after the first answer."""
 
-    def __init__(self, url: str, workers: int) -> None:
+    def __init__(self, url: str, workers: int, log_dir: Path | None = None) -> None:
         port = free_port()
         env = dict(os.environ)
         env.update(
@@ -107,46 +118,67 @@ class Server:
             SITEWIDE_CAMPAIGN_POLL_MS="1000",
         )
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "sitewide.service.app:create_app"]
-        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        cmd += ["--log-level", "info", "--no-access-log"]
         self.workers = workers
-        self.proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+        self.log = Path(log_dir or tempfile.gettempdir()) / f"uvicorn-{port}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log
+            )
         self.pid = self.proc.pid
         self.base = f"http://127.0.0.1:{port}"
 
+    def started_workers(self) -> int:
+        with contextlib.suppress(OSError):
+            return self.log.read_text(errors="replace").count("Application startup complete")
+        return 0
+
     def ready(self, timeout_s: float = 180.0) -> None:
+        """Every worker has started (its log line), and the server answers ``/health``."""
         deadline = time.monotonic() + timeout_s
+        while self.started_workers() < self.workers:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+                raise RuntimeError(f"server did not start (exit {self.proc.poll()}):\n{tail}")
+            time.sleep(0.1)
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    break
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start (exit {self.proc.poll()})")
-            time.sleep(0.3)
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("server started but does not answer /health")
+            time.sleep(0.1)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.terminate()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(self.pid, signal.SIGKILL)
             self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.log.unlink()
 
 
 @contextlib.contextmanager
 def servers(specs: list[tuple[str, int]]) -> Iterator[list[Server]]:
-    """Servers for (url, workers) pairs, all started at once; yields them once every one answers (and the
-    later workers of a several-worker server had a moment to come up)."""
+    """Servers for (url, workers) pairs, all started at once; yields them once every worker of every one has
+    started and answers."""
     started: list[Server] = []
     try:
         for url, workers in specs:
             started.append(Server(url, workers))
         for s in started:
             s.ready()
-        if any(s.workers > 1 for s in started):
-            time.sleep(2.0)
         yield started
     finally:
+        for s in started:  # all told at once, then waited for (each returns its leases on the way out)
+            s.terminate()
         for s in started:
             s.stop()
 
@@ -156,6 +188,21 @@ def server(url: str, workers: int) -> Iterator[tuple[str, int]]:
     """One server; yields (base URL, pid)."""
     with servers([(url, workers)]) as (s,):
         yield s.base, s.pid
+
+
+def stop_all(started: dict[tuple[str, int], Server]) -> None:
+    """Stop every server (all told at once, then waited for: each returns its leases on the way out)."""
+    for s in started.values():
+        s.terminate()
+    for s in started.values():
+        s.stop()
+    started.clear()
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and of its waited-for children (the servers, once stopped)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 class Traffic:
@@ -262,6 +309,19 @@ def postgres_server() -> Iterator[str | None]:
         yield u
     finally:
         cluster.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def in_background(cm: contextlib.AbstractContextManager[T]) -> Iterator[Callable[[], T]]:
+    """Enter ``cm`` on a thread at once; yields a function that waits for and returns what it entered with
+    (the PostgreSQL cluster starts while the SQLite cell is seeded and its server starts)."""
+    with ThreadPoolExecutor(1) as pool:
+        entered = pool.submit(cm.__enter__)
+        try:
+            yield entered.result
+        finally:
+            entered.result()
+            cm.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -400,34 +460,64 @@ def main() -> None:
     levels = [4] if args.quick else [2, 8, 32]
     rows: dict[tuple[str, str, int], Cell] = {}
     t_start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, postgres_server() as pg, contextlib.ExitStack() as dbs:
-        # every (backend, workers) cell on a database of its own, all servers started side by side (start-up
-        # is most of a quick run), then measured one at a time while the others wait idle
-        cells = [(n, w) for n in ("sqlite", "postgres") if n == "sqlite" or pg for w in (1, 2)]
-        if args.quick:  # under a minute: several workers on SQLite (one writer at a time) is not the shape
-            cells = [c for c in cells if c != ("sqlite", 2)]
-        if args.no_load:
-            cells = [c for c in cells if c == ("postgres", 2)]
-        urls = {cell: dbs.enter_context(database(cell[0], Path(tmp), pg)) for cell in cells}
-        for url in urls.values():
-            seed(url)
-        draws: dict[str, tuple[float, float]] = {}
-        for (name, _), url in urls.items():  # once per backend, on days no traffic uses
-            if name not in draws:
-                draws[name] = lease_draws(url)
-        if not args.no_load:
-            with servers([(urls[c], c[1]) for c in cells]) as started:
-                print(f"servers up after {time.monotonic() - t_start:.0f} s", file=sys.stderr)
-                for (name, workers), srv in zip(cells, started, strict=True):
-                    tr = Traffic(f"{name}{workers}")
-                    rows[(name, "serve", workers)] = max_rate(srv.base, tr.serve, levels, seconds)
-                    rows[(name, "events", workers)] = max_rate(srv.base, tr.events, levels, seconds)
-        if pg and args.soak > 0:
+    phases: dict[str, float] = {}
+    cpu0 = cpu_s()
+    # every (backend, workers) cell on a database of its own; its server starts as soon as its database is
+    # seeded (the PostgreSQL cluster comes up on a thread meanwhile, the SQLite server starts under it); the
+    # cells are measured one at a time once every server's every worker is up, the others waiting idle
+    cells = [(n, w) for n in ("sqlite", "postgres") for w in (1, 2)]
+    if args.quick:  # under a minute: several workers on SQLite (one writer at a time) is not the shape
+        cells = [c for c in cells if c != ("sqlite", 2)]
+    if args.no_load:
+        cells = [c for c in cells if c == ("postgres", 2)]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        in_background(postgres_server()) as get_pg,
+        contextlib.ExitStack() as stack,
+    ):
+        urls: dict[tuple[str, int], str] = {}
+        started: dict[tuple[str, int], Server] = {}
+        try:  # the servers stop before their databases go
+            for name in ("sqlite", "postgres"):
+                pg = get_pg() if name == "postgres" else None
+                if name == "postgres" and pg is None:
+                    continue
+                phases.setdefault(f"{name}_ready", time.monotonic() - t_start)
+                for cell in (c for c in cells if c[0] == name):
+                    urls[cell] = stack.enter_context(database(name, Path(tmp), pg))
+                    seed(urls[cell])
+                    if not args.no_load:
+                        started[cell] = Server(urls[cell], cell[1], Path(tmp))
+            cells = [c for c in cells if c in urls]
+            for srv in started.values():
+                srv.ready()
+            phases["servers_up"] = time.monotonic() - t_start
+            print(f"servers up after {phases['servers_up']:.0f} s", file=sys.stderr)
+            draws: dict[str, tuple[float, float]] = {}
+            for (name, _), url in urls.items():  # once per backend, on days no traffic uses, the servers idle
+                if name not in draws:
+                    draws[name] = lease_draws(url)
+            for cell in cells:
+                if cell in started:
+                    tr = Traffic(f"{cell[0]}{cell[1]}")
+                    rows[(cell[0], "serve", cell[1])] = max_rate(started[cell].base, tr.serve, levels, seconds)
+                    rows[(cell[0], "events", cell[1])] = max_rate(started[cell].base, tr.events, levels, seconds)
+            phases["measured"] = time.monotonic() - t_start
+        finally:
+            stop_all(started)
+            phases["servers_stopped"] = time.monotonic() - t_start
+        if ("postgres", 2) in urls and args.soak > 0:
             ev = rows.get(("postgres", "events", 2))
             sv = rows.get(("postgres", "serve", 2))
             rate = args.rate or (0.7 * 2 / (1 / ev.rps + 1 / sv.rps) if ev and sv else 20.0)
             res = soak(urls[("postgres", 2)], 2, rate, args.soak)
             print(f"soak: {res} rate={rate:.1f}/s for {args.soak:.0f}s", file=sys.stderr)
+    phases["torn_down"] = time.monotonic() - t_start
+    print(
+        "phases (s since start): " + " ".join(f"{k}={v:.1f}" for k, v in phases.items())
+        + f" ; cpu_s={cpu_s() - cpu0:.1f} (this process and its servers)",
+        file=sys.stderr,
+    )
     with contextlib.suppress(OSError):
         print(f"load: {os.getloadavg()}", file=sys.stderr)
     for (name, kind, w), c in sorted(rows.items()):
@@ -454,7 +544,7 @@ def main() -> None:
         print(
             f"metric: soak_p99_ms={res['p99_ms']:.1f} baseline={res['idle_p99_ms']:.1f} ratio={r:.2f} target=2"
         )
-    print(f"metric: load_bench_s={time.monotonic() - t_start:.0f}")
+    print(f"metric: load_bench_s={time.monotonic() - t_start:.0f} cpu_s={cpu_s() - cpu0:.0f}")
     print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
