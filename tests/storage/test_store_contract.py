@@ -442,3 +442,18 @@ def test_holdout_shares_and_entries(store: Store) -> None:
     assert store.holdout_entries("c2", 0, 10_000) == []
     assert store.holdout_entries("c1", 0, 10_000) == [e2, e1]
     assert store.prune_holdout_entries(2_000) == 0
+
+
+def test_an_id_is_stored_once_whatever_day_its_retry_names(store: Store) -> None:
+    """On PostgreSQL the events are partitioned by day and a unique (id, ts_ms) would let an id in twice, on two
+    days: the id alone is the key (``event_ids``)."""
+    d1 = 20_458 * 86_400_000  # 2026-01-05
+    d2 = d1 + 86_400_000
+    assert store.append_events([click("e1", d1)]).inserted == 1
+    store.prepare_event_days(d1, d2 + 86_400_000)  # e1's day gets its partition (PostgreSQL)
+    again = store.append_events([click("e1", d1), click("e2", d2)])
+    assert (again.inserted, again.duplicates, again.inserted_ids) == (1, 1, ("e2",))
+    with pytest.raises(Conflict):  # the same id on another day (another partition) is another body
+        store.append_events([click("e3", d2), click("e1", d2)])
+    assert sorted(e.id for e in store.events_between(0, 10**13)) == ["e1", "e2"]  # e3 rolled back with it
+    assert store.append_events([click("e3", d2)]).inserted == 1

@@ -159,6 +159,7 @@ class Settlement:
                 f"period {label} has not ended (it ends at {end_ms} ms, now is {now} ms): settle it once it "
                 "has ended, or preview it (nothing is booked)"
             )
+        self.store.prepare_event_days(now, now + 3 * DAY_MS)  # today's and the next two days' storage, ahead
         for _ in range(20):
             p = self._plan(start_ms, end_ms, label)
             if not p.anything:  # everything up to as_of is booked already: nothing to write

@@ -247,6 +247,9 @@ class MemoryStore(LeaseRows):
         return out
 
     # settlement ------------------------------------------------------------------------------------
+    def prepare_event_days(self, start_ms: int, end_ms: int) -> list[int]:
+        return []  # one list of events: no day storage to prepare
+
     def event_watermark(self) -> int:
         return len(self._event_order)
 
