@@ -13,14 +13,18 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sitewide.api.auctions import AuctionsIn
+from sitewide.api.schemas import ServeIn
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
+from sitewide.service.hotpath import Handler, HotPath
 from sitewide.service.routes import (
     agent,
     agent_ui,
@@ -215,6 +219,12 @@ def create_app(
         )
 
     app.add_middleware(SecurityHeaders)
+    codec = app.state.bid_codec
+    hot: dict[str, tuple[type[BaseModel], Handler]] = {  # answered below the router when well-formed
+        "/serve": (ServeIn, lambda body: serve.serve_json(body, engine, accounts)),
+        "/auctions": (AuctionsIn, lambda body: auctions.auctions_json(body, engine, codec)),
+    }
+    app.add_middleware(HotPath, accounts=accounts, routes=hot, headers=SECURITY_HEADERS)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

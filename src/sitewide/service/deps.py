@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
-from pydantic import BaseModel
 
 from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
@@ -42,13 +40,6 @@ def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
 
     get.__name__ = f"get_{name}"
     return get
-
-
-def json_response(body: BaseModel) -> Response:
-    """``body`` as JSON by pydantic's own serialiser (the response model's JSON, as FastAPI would send it),
-    for a hot route that returns it directly: FastAPI would otherwise validate the returned model again and
-    serialise it on a second worker-thread hop."""
-    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def get_accounts(request: Request) -> ServiceRecords:

@@ -8,7 +8,7 @@ from sitewide.api.schemas import ServeBatchIn, ServeBatchOut, ServeIn, ServeOut
 from sitewide.domain.types import RequestKind, ServeRequest
 from sitewide.engine import Engine
 from sitewide.ports import ServiceRecords
-from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep, errors, json_response
+from sitewide.service.deps import AccountsDep, EngineDep, OperatorDep, VersionDep, errors
 from sitewide.service.present import serve_out
 from sitewide.service.usecases import serving as uc
 
@@ -19,8 +19,13 @@ def _request(r: ServeIn) -> ServeRequest:
     return ServeRequest(r.request_id, r.user_id, RequestKind.parse(r.kind), r.query, r.slots, r.ts_ms)
 
 
+def serve_json(body: ServeIn, engine: Engine, accounts: ServiceRecords) -> bytes:
+    """The answer to one ``POST /serve`` as JSON bytes (this route's and ``service.hotpath``'s handler)."""
+    return serve_out(engine, uc.serve_one(engine, accounts, _request(body))).model_dump_json().encode()
+
+
 def _serve(body: ServeIn, engine: Engine, accounts: ServiceRecords) -> Response:
-    return json_response(serve_out(engine, uc.serve_one(engine, accounts, _request(body))))
+    return Response(serve_json(body, engine, accounts), media_type="application/json")
 
 
 @router.post("/serve", response_model=ServeOut, responses=errors(422))
