@@ -30,6 +30,7 @@ alone (the vectors the engine serves with are the encoder's). The HTTP part (``b
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import os
 import resource
@@ -55,7 +56,7 @@ from sitewide.ports import RequestBatch
 from sitewide.simulator.big_catalogue import big_catalogue
 from sitewide.simulator.queries import QueryGenerator
 from sitewide.storage.memory import MemoryStore
-from sitewide.wiring import make_engine
+from sitewide.wiring import freeze_heap, make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = day_bounds("2026-03-02")[0] + 9 * 3_600_000
@@ -209,6 +210,7 @@ def main() -> None:
     print(f"== building {n:,} products from cold (load average {os.getloadavg()[0]:.1f}) ==", flush=True)
     engine, steps = build(n, seed)
     check_vectors(engine)
+    freeze_heap()  # as `sitewide serve` does once its engine is built: collections skip the catalogue
     ivf = engine.index
     assert isinstance(ivf, FaissIndex)
     if args.nprobe:
@@ -286,7 +288,9 @@ def main() -> None:
     )
     print(f"metric: peak_rss_mb={rss_mb():.1f}")
     sys.stdout.flush()
+    gc.unfreeze()  # the 1M engine's memory is given back before the HTTP part
     del engine, exact, ivf
+    gc.collect()
     http = ROOT / "bench" / "serving_http.py"
     if http.exists():
         spec = importlib.util.spec_from_file_location("serving_http", http)

@@ -72,3 +72,17 @@ def test_the_service_parts_share_one_store_and_the_accounts_live_on_its_database
     key = parts.accounts.issue_key("operator", source="test")
     again = build_service(s)  # a restart over the same database sees the key
     assert again.accounts.has_operator_key() and key
+
+
+def test_freeze_heap_moves_the_live_objects_out_of_the_collectors_walks() -> None:
+    import gc
+
+    from sitewide.wiring import freeze_heap
+
+    kept = [[i] for i in range(1_000)]  # containers the collector tracks
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() >= len(kept)
+        assert not any(gc.is_tracked(x) and x in gc.get_objects(generation=2) for x in kept[:3])
+    finally:
+        gc.unfreeze()

@@ -128,6 +128,7 @@ def serve(
 
     from sitewide.service.app import create_app
     from sitewide.settings import Settings
+    from sitewide.wiring import freeze_heap
 
     # one intra-op thread per request: the server runs many small scoring batches on its request threads (and
     # workers), where torch's and BLAS's own thread pools only contend for the same cores (set it to override)
@@ -142,7 +143,9 @@ def serve(
     console.print(f"sitewide API on http://{host}:{port}  (docs: /docs, store: {settings.store_url()})")
     fast = {"loop": "auto", "http": "auto"}  # uvloop / httptools when importable, else asyncio / h11
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", **fast)  # type: ignore[arg-type]
+        app = create_app(settings)
+        freeze_heap()  # the engine and the app live as long as the process: no collection walks them again
+        uvicorn.run(app, host=host, port=port, log_level="info", **fast)  # type: ignore[arg-type]
         return
     # Once, here: migrate and seed the store and make sure an operator key exists (a bootstrap key is shown
     # once), so that the workers do not race to do it. Then each worker builds its own app and engine from the

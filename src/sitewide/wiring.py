@@ -157,6 +157,19 @@ def seeded_engine(
     return make_engine(store, config, clock=clock, scorer=scorer, creatives=creatives)
 
 
+def freeze_heap() -> None:
+    """Once a serving process has built its engine: collect, then move every object alive into the garbage
+    collector's permanent generation (``gc.freeze``). The catalogue, the models and the app are kept for the
+    process's life; without this each full collection walks all of them (over 300,000 objects with 2,000
+    products: one pause of ~0.3 s every thousand or so requests, and a request's young collections cost
+    several times more). Objects made later are collected as usual. Call it where the process is a server (the
+    ``serve`` command, a benchmark standing in for one), not in a library or test that builds many engines."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _settings_store(settings: Settings) -> Store:
     from sitewide.storage.sql import SqlStore
 

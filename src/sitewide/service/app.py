@@ -55,7 +55,7 @@ from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import build_desk
 from sitewide.service.usecases.creatives import restore as restore_creatives
 from sitewide.settings import Settings
-from sitewide.wiring import build_service
+from sitewide.wiring import build_service, freeze_heap
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -121,8 +121,11 @@ class SecurityHeaders:
 
 def app_from_env() -> FastAPI:
     """The app for ``sitewide serve --workers N``: each worker process builds it (its own engine) from the
-    ``SITEWIDE_*`` environment the CLI set, so every worker runs over the same data dir / database."""
-    return create_app(Settings(), announce=None)
+    ``SITEWIDE_*`` environment the CLI set, so every worker runs over the same data dir / database. The worker's
+    heap is frozen once the app is built (``wiring.freeze_heap``)."""
+    app = create_app(Settings(), announce=None)
+    freeze_heap()
+    return app
 
 
 def _loc(loc: tuple[object, ...] | list[object]) -> str:
