@@ -227,7 +227,10 @@ def main() -> None:
     )
     n_ann, n_exact, warm = (300, 30, 20) if quick else (2_000, 200, 50)
     reqs = requests(engine, n_ann + warm, seed=11)
+    phase: dict[str, float] = {"build": time.perf_counter() - t_all}
+    t = time.perf_counter()
     ann_ms, ann_cpu, ann_st, ann_ads = timed(engine, reqs, warm)
+    phase["ann requests"], t = time.perf_counter() - t, time.perf_counter()
     # baseline: the same engine and requests with brute-force exact search (the retrieval before this change)
     exact = ExactIndex()
     exact.build(np.arange(len(engine.catalogue.ids), dtype=np.int64), engine.catalogue.vecs)
@@ -235,6 +238,7 @@ def main() -> None:
     engine.retrieval.index = exact
     engine.retrieval.cache.clear()
     ex_ms, ex_cpu, ex_st, _ = timed(engine, sub, 5)
+    phase["exact baseline"], t = time.perf_counter() - t, time.perf_counter()
     # recall of the served ANN rows against exact rows, and distinct products in an exact top-100
     rb = batch_of(reqs[warm : warm + (100 if quick else 400)])
     ex_ids, _ = engine.retrieval.retrieve(rb)
@@ -242,6 +246,7 @@ def main() -> None:
     engine.retrieval.cache.clear()
     ann_ids, _ = engine.retrieval.retrieve(rb)
     rec = recall(ann_ids, ex_ids)
+    phase["recall"] = time.perf_counter() - t
     texts = engine.catalogue.texts
     distinct = float(np.mean([len({texts[j] for j in row[row >= 0].tolist()}) for row in ex_ids]))
     uptime = Path("/proc/loadavg").read_text().split()[:3]
@@ -262,7 +267,7 @@ def main() -> None:
     )
     p50, p99 = pct(ann_ms, 50), pct(ann_ms, 99)
     b50, b99 = pct(ex_ms, 50), pct(ex_ms, 99)
-    print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
+    print(f"\ntotal {time.perf_counter() - t_all:.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in phase.items()) + ")")
     print(
         f"metric: serve_p50_ms={p50:.3f} baseline={b50:.3f} ratio={p50 / b50:.4f} products={n} "
         f"(in-process Engine.serve, IVF nprobe={ivf.nprobe}; baseline exact search, same run)"
@@ -297,7 +302,9 @@ def main() -> None:
         if spec is not None and spec.loader is not None:
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)
+            t = time.perf_counter()
             mod.run(quick)
+            print(f"# http part {time.perf_counter() - t:.1f} s; whole run {time.perf_counter() - t_all:.1f} s")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationErr
 from sitewide.index.exact import check_build, check_search, topk_rows
 
 _FAISS: Any = None
+_PER = 40  # k-means training points per IVF cell
+# k-means iterations. Over the 1M generated catalogue (2,000 cells) 6 iterations tuned to the same nprobe as 12
+# (171 vs 170 for 0.96 recall) with the same held-out recall (0.970) and search time, for 10 CPU-s less build;
+# 8, because on small clustered sets (tests/index) 6 leaves coarser cells whose 8-bit residuals reorder more
+_NITER = 8
 
 
 def _faiss() -> Any:
@@ -147,9 +152,9 @@ class FaissIndex:
             else:
                 index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(self.seed)
-            train = vecs[np.sort(rng.choice(n, size=min(n, nlist * 40), replace=False))] if n else vecs
+            train = vecs[np.sort(rng.choice(n, size=min(n, nlist * _PER), replace=False))] if n else vecs
             index.cp.seed = self.seed
-            index.cp.niter = 12
+            index.cp.niter = _NITER
             with _threads(self.build_threads):
                 index.train(train if len(train) >= nlist else np.resize(vecs, (nlist, d)))
             index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct + remove by id

@@ -3,6 +3,7 @@ transparency report (counts per campaign, product and reason; a sample of reques
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,21 +64,24 @@ def record_losses(
 
 
 def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> ServeResult:
-    """One request → a ranked list; every live ad that lost is counted and kept as a sample."""
+    """One request → a ranked list; every live ad that lost is counted, and one request in
+    :data:`SAMPLE_EVERY` (chosen by its id, so every worker picks the same) keeps its losses as samples, as
+    :func:`serve_batch` keeps every ``SAMPLE_EVERY``-th request's."""
     ts = req.ts_ms or engine.clock.now_ms()
     if ts != req.ts_ms:
         req = ServeRequest(req.request_id, req.user_id, req.kind, req.query, req.slots, ts)
     res = engine.serve(req)
     camps = engine.campaigns_of([pid for pid, _ in res.losers])  # no catalogue-sized work per request
-    samples = [
-        LossSample(ts, req.request_id, cid, pid, why, 0)
-        for (pid, why), cid in zip(res.losers, camps, strict=True)
-        if cid is not None
-    ]
+    sampled = zlib.crc32(req.request_id.encode()) % SAMPLE_EVERY == 0
+    samples: list[LossSample] = []
     totals: dict[tuple[str, str, str], int] = {}
-    for s in samples:
-        k = (s.campaign_id, s.product_id, s.reason)
+    for (pid, why), cid in zip(res.losers, camps, strict=True):
+        if cid is None:
+            continue
+        k = (cid, pid, why)
         totals[k] = totals.get(k, 0) + 1
+        if sampled:
+            samples.append(LossSample(ts, req.request_id, cid, pid, why, 0))
     accounts.add_losses(day_of(ts), totals, samples)
     return res
 
