@@ -126,8 +126,8 @@ def serve(
 
     import uvicorn
 
-    from sitewide.service.app import create_app
     from sitewide.settings import Settings
+    from sitewide.whatif_jobs import create_app  # the service's app with the operator's what-if jobs injected
     from sitewide.wiring import freeze_heap
 
     # one intra-op thread per request: the server runs many small scoring batches on its request threads (and
@@ -158,7 +158,7 @@ def serve(
         if v is not None:
             os.environ[f"SITEWIDE_{k}"] = str(v)
     uvicorn.run(
-        "sitewide.service.app:app_from_env",
+        "sitewide.whatif_jobs:app_from_env",
         factory=True,
         workers=workers,
         host=host,
@@ -326,18 +326,18 @@ def whatif(
     seeds: Annotated[int, typer.Option(help="markets averaged (seeds 0 … seeds − 1)")] = 1,
 ) -> None:
     """The operator's what-if: the same simulated market under the current policy and with CHANGE side by side."""
-    from sitewide.simulator import SimConfig
-    from sitewide.whatif import compare, parse_changes
+    from sitewide.whatif import parse_changes
+    from sitewide.whatif_jobs import compare_rows  # what a POST /whatif/jobs job runs, too
 
     for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
         _at_least(name, value, 1)
     changes = parse_changes(change)
-    df = compare(SimConfig(days=days, users=users, merchants=merchants), changes, seeds=range(seeds))
+    rows = compare_rows(changes, days=days, users=users, merchants=merchants, seeds=seeds)
     table = Table(title="what-if: " + ", ".join(change))
     for col in ("figure", "current", "changed", "change"):
         table.add_column(col, justify="left" if col == "figure" else "right")
-    for name, row in df.iterrows():
-        table.add_row(str(name), *(f"{row[c]:,.4g}" for c in ("current", "changed", "change")))
+    for r in rows:
+        table.add_row(r.figure, *("n/a" if v is None else f"{v:,.4g}" for v in (r.current, r.changed, r.change)))
     console.print(table)
 
 

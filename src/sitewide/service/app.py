@@ -50,12 +50,14 @@ from sitewide.service.routes import (
     settle,
     shops,
     ui,
+    whatif,
 )
+from sitewide.service.routes.whatif import WhatIfJobs
 from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import build_desk
 from sitewide.service.usecases.creatives import restore as restore_creatives
 from sitewide.settings import Settings
-from sitewide.wiring import build_service, freeze_heap
+from sitewide.wiring import build_service
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -119,15 +121,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def app_from_env() -> FastAPI:
-    """The app for ``sitewide serve --workers N``: each worker process builds it (its own engine) from the
-    ``SITEWIDE_*`` environment the CLI set, so every worker runs over the same data dir / database. The worker's
-    heap is frozen once the app is built (``wiring.freeze_heap``)."""
-    app = create_app(Settings(), announce=None)
-    freeze_heap()
-    return app
-
-
 def _loc(loc: tuple[object, ...] | list[object]) -> str:
     parts = [str(x) for x in loc if x not in ("body", "query", "path")]
     return ".".join(parts) or "request"
@@ -138,12 +131,15 @@ def create_app(
     engine: Engine | None = None,
     operator_key: str | None = None,
     announce: Callable[[str], None] | None = _announce,
+    whatif_jobs: WhatIfJobs | None = None,
 ) -> FastAPI:
     """The API and the dashboard over one engine.
 
     ``operator_key``: register this key as the operator's (idempotent; any other configured or bootstrap
     operator key is revoked, so a restart with a new key invalidates the old one). Without it, when no operator key
     exists yet, one is generated, handed to ``announce`` once, and kept on ``app.state.bootstrap_operator_key``.
+    ``whatif_jobs``: where the operator's what-if jobs run (``routes.whatif``; injected by the composition root
+    ``sitewide.whatif_jobs``, since the service never imports the what-if driver); None: no what-if routes.
     """
     settings = settings or Settings()
     owns_engine = engine is None
@@ -168,6 +164,7 @@ def create_app(
         ),
     )
     app.state.settings = settings
+    app.state.whatif_jobs = whatif_jobs
     parts = build_service(settings, engine)
     app.state.engine = engine = parts.engine
     app.state.store = store = parts.store  # the port the use cases read and write through
@@ -260,6 +257,8 @@ def create_app(
         agent_ui.router,
     ):
         app.include_router(r)
+    if whatif_jobs is not None:  # the operator's what-if jobs, where the composition root provides them
+        app.include_router(whatif.router)
     ui.mount(app)
     mount_docs(app)
     return app
