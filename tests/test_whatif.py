@@ -184,3 +184,13 @@ def test_the_whatif_command_prints_both_policies_side_by_side(capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["whatif", "no_such_knob=1"])
     assert "unknown engine setting" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_gives_the_frame_of_the_sweep_here(market: SimConfig) -> None:
+    pytest.importorskip("ray")
+    from sitewide.whatif_jobs import ray_sweep
+
+    settings = [Setting("current", {}), Setting("alpha=2", {"alpha": 2.0})]
+    here = sweep(market, settings, [0, 1])
+    pd.testing.assert_frame_equal(ray_sweep(market, settings, [0, 1], num_cpus=2), here)

@@ -324,6 +324,8 @@ def whatif(
     users: Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")] = 1_000,
     merchants: Annotated[int, typer.Option(help="simulated merchants (≥ 1)")] = 20,
     seeds: Annotated[int, typer.Option(help="markets averaged (seeds 0 … seeds − 1)")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="one Ray task per seed's market")] = False,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
 ) -> None:
     """The operator's what-if: the same simulated market under the current policy and with CHANGE side by side."""
     from sitewide.whatif import parse_changes
@@ -332,12 +334,21 @@ def whatif(
     for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
         _at_least(name, value, 1)
     changes = parse_changes(change)
-    rows = compare_rows(changes, days=days, users=users, merchants=merchants, seeds=seeds)
+    rows = compare_rows(
+        changes,
+        days=days,
+        users=users,
+        merchants=merchants,
+        seeds=seeds,
+        ray=ray or address is not None,
+        address=address,
+    )
     table = Table(title="what-if: " + ", ".join(change))
     for col in ("figure", "current", "changed", "change"):
         table.add_column(col, justify="left" if col == "figure" else "right")
     for r in rows:
-        table.add_row(r.figure, *("n/a" if v is None else f"{v:,.4g}" for v in (r.current, r.changed, r.change)))
+        cells = (r.current, r.changed, r.change)
+        table.add_row(r.figure, *("n/a" if v is None else f"{v:,.4g}" for v in cells))
     console.print(table)
 
 

@@ -119,14 +119,15 @@ def compare(
     seeds: Sequence[int] = (0,),
     *,
     engine_base: EngineConfig | None = None,
+    runner: Callable[..., pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The operator's what-if: the same simulated day(s) under the current policy and under ``changes``, side
     by side on common random numbers (mean over ``seeds``), with the change of each figure (``changed −
-    current``). Rows: ad revenue, compensation, GMV, NDCG, CTR, merchants' ROI attainment, …"""
+    current``). Rows: ad revenue, compensation, GMV, NDCG, CTR, merchants' ROI attainment, … ``runner`` runs
+    the sweep (:func:`sweep`'s arguments and rows; default :func:`sweep`, here; ``whatif_jobs.ray_sweep``)."""
     label = ", ".join(f"{k}={v}" for k, v in changes.items()) or "no change"
-    df = summarise(
-        sweep(base, [Setting("current", {}), Setting(label, dict(changes))], seeds, engine_base=engine_base)
-    )
+    settings = [Setting("current", {}), Setting(label, dict(changes))]
+    df = summarise((runner or sweep)(base, settings, seeds, engine_base=engine_base))
     keep = [
         c
         for c in df.columns

@@ -21,9 +21,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -33,6 +34,12 @@ from sitewide.engine import Engine, EngineConfig
 from sitewide.service.app import create_app as create_service_app
 from sitewide.settings import Settings
 from sitewide.wiring import freeze_heap
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sitewide.simulator import SimConfig
+    from sitewide.whatif import Setting
 
 JOBS_DIR = "whatif-jobs"
 
@@ -44,16 +51,51 @@ def check_changes(changes: Mapping[str, Any]) -> None:
     apply_changes(EngineConfig(), changes)
 
 
+def ray_sweep(
+    base: SimConfig,
+    settings: Sequence[Setting],
+    seeds: Sequence[int],
+    *,
+    engine_base: EngineConfig | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> pd.DataFrame:
+    """``whatif.sweep`` with one Ray task per seed: each builds its seed's world once and runs every setting on
+    it (common random numbers, as ``sweep`` does); the rows come back in ``sweep``'s order, so the frame is the
+    one ``sweep`` gives here. ``address``: None for a local Ray, ``"auto"`` or ``"ray://host:10001"`` for a
+    cluster."""
+    import pandas as pd
+    import ray  # optional extra
+
+    from sitewide.simulator.runner import ray_session
+    from sitewide.whatif import sweep
+
+    with ray_session(address, num_cpus):
+        task = ray.remote(num_cpus=1)(sweep)
+        parts = ray.get([task.remote(base, list(settings), [s], engine_base=engine_base) for s in seeds])
+    return pd.concat(parts, ignore_index=True)
+
+
 def compare_rows(
-    changes: Mapping[str, ChangeValue], *, days: int, users: int, merchants: int, seeds: int
+    changes: Mapping[str, ChangeValue],
+    *,
+    days: int,
+    users: int,
+    merchants: int,
+    seeds: int,
+    ray: bool = False,
+    address: str | None = None,
 ) -> list[WhatIfRowOut]:
     """The what-if: the same simulated market (``days`` × ``users`` shoppers × ``merchants``, mean over
-    ``seeds`` markets) under the current policy and under ``changes``, one row per figure."""
+    ``seeds`` markets) under the current policy and under ``changes``, one row per figure; the seeds' markets on
+    Ray workers with ``ray`` (``address``: a cluster's, else a local Ray)."""
     from sitewide.simulator import SimConfig
     from sitewide.whatif import compare
 
     check_changes(changes)
-    df = compare(SimConfig(days=days, users=users, merchants=merchants), changes, seeds=range(seeds))
+    runner = partial(ray_sweep, address=address) if ray else None
+    base = SimConfig(days=days, users=users, merchants=merchants)
+    df = compare(base, changes, seeds=range(seeds), runner=runner)
     return [
         WhatIfRowOut(figure=str(name), **{c: _defined(r[c]) for c in ("current", "changed", "change")})
         for name, r in df.iterrows()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sitewide.ports import MarketEngine
@@ -41,6 +42,30 @@ def run_many(configs: Sequence[SimConfig], make_engine: EngineFactory) -> list[S
     return [_run_one(c, make_engine) for c in configs]
 
 
+@contextmanager
+def ray_session(
+    address: str | None = None, num_cpus: int | None = None, **init_kwargs: Any
+) -> Iterator[None]:
+    """Ray for the block: joined when already initialised (left running), else started — a local Ray for
+    ``address=None``, a cluster for ``"auto"`` or ``"ray://host:10001"`` — and shut down after. Needs the ``ray``
+    extra."""
+    import ray  # optional extra
+
+    if ray.is_initialized():
+        yield
+        return
+    kwargs: dict[str, Any] = dict(init_kwargs)
+    kwargs.setdefault("include_dashboard", False)
+    kwargs.setdefault("log_to_driver", False)
+    if num_cpus is not None and address is None:
+        kwargs["num_cpus"] = num_cpus
+    ray.init(address=address, **kwargs)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 def run_ray(
     configs: Sequence[SimConfig],
     make_engine: EngineFactory,
@@ -56,19 +81,7 @@ def run_ray(
     """
     import ray  # optional extra
 
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = dict(init_kwargs)
-        kwargs.setdefault("include_dashboard", False)
-        kwargs.setdefault("log_to_driver", False)
-        if num_cpus is not None and address is None:
-            kwargs["num_cpus"] = num_cpus
-        ray.init(address=address, **kwargs)
-        started = True
-    try:
+    with ray_session(address, num_cpus, **init_kwargs):
         remote = ray.remote(num_cpus=1)(_run_one)
         refs = [remote.remote(c, make_engine) for c in configs]
         return list(ray.get(refs))
-    finally:
-        if started:
-            ray.shutdown()
