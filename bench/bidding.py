@@ -11,7 +11,9 @@ Part 2 (families, ``sitewide.simulator.bidding_families``): ``gsp`` (3-slot GSP 
 adaptive competitors), ``first_price`` (first price / soft floor), ``calibration`` (per-advertiser value bias,
 heavy-tailed order values) and ``cpa`` (CPA cap, AuctionNet's quadratic penalty). Per family and bidder: score
 (true expected value won × min(1, (realised ROI ÷ R)²)) ÷ hindsight LP bound, share of campaigns meeting the
-constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The landscape
+constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The new bidder is
+``landscape_lcb`` (:class:`~sitewide.domain.landscape.EvidenceLandscapeBidder`: the landscape bidder with a
+margin sized by the day's orders); the engine still serves ``landscape``. The landscape
 bidder's constants were chosen on the project's own environment (seeds 100..) and ``first_price`` (seeds
 100..); ``gsp``, ``calibration`` and ``cpa`` are the families it was not tuned on (``UNSEEN``), reported here on
 seeds 0.. . The learned policy was trained on the own environment only (targets 1.5–8).
@@ -56,9 +58,9 @@ from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_d
 from sitewide.simulator.bidding_families import FAMILIES, make_family_days, run_family_day  # noqa: E402
 from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402
 
-POLICIES = ("truthful", "pid", "dual", "learned", "landscape")
-NEW = "landscape"
-UNSEEN = ("gsp", "calibration", "cpa")  # families the landscape bidder was not tuned on
+POLICIES = ("truthful", "pid", "dual", "learned", "landscape", "landscape_lcb")
+NEW = "landscape_lcb"
+UNSEEN = ("gsp", "calibration", "cpa")  # families the landscape bidders were not tuned on
 HEADLINE_ORDERS = 100
 TOL = 0.95
 
@@ -194,7 +196,7 @@ def main() -> None:
         f"# own environment: {n_seeds} seeds × 8 campaigns, policy file: {path}; {wall:.0f}s in all, {args.jobs} jobs"
     )
     hdr = (
-        f"{'policy':9} {'gmv/orc':>7} {'roi_met':>7} {'(n)':>5} {'roi_exp':>7} {'small:real/exp':>14} "
+        f"{'policy':13} {'gmv/orc':>7} {'roi_met':>7} {'(n)':>5} {'roi_exp':>7} {'small:real/exp':>14} "
         f"{'(n)':>4} {'gmv_ok':>6} {'use':>5} {'overspend':>9} {'orders p50':>10}"
     )
     print(hdr)
@@ -216,7 +218,7 @@ def main() -> None:
         }
         summary[pol] = s
         print(
-            f"{pol:9} {s['ratio']:7.3f} {s['roi_met']:7.3f} {len(head):5d} {s['roi_met_expected']:7.3f} "
+            f"{pol:13} {s['ratio']:7.3f} {s['roi_met']:7.3f} {len(head):5d} {s['roi_met_expected']:7.3f} "
             f"{s['roi_met_small']:6.3f}/{s['roi_met_small_expected']:.3f} {len(small):4d} {s['ratio_roi_ok']:6.3f} "
             f"{s['use']:5.2f} {s['overspend']:9.0f} {np.median([r.orders for r in rs]):10.0f}"
         )
@@ -270,7 +272,7 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
     )
     print(f"# tuned on: own environment, first_price; unseen: {', '.join(UNSEEN)}")
     print(
-        f"{'family':12} {'policy':9} {'score/bnd':>9} {'met':>5} {'met≥100':>7} {'(n)':>4} {'met<100':>7} {'(n)':>4} {'use':>5}"
+        f"{'family':12} {'policy':13} {'score/bnd':>9} {'met':>5} {'met≥100':>7} {'(n)':>4} {'met<100':>7} {'(n)':>4} {'use':>5}"
     )
     stats: dict[tuple[str, str], dict[str, float]] = {}
     groups = [(f, [f]) for f in fams] + [("UNSEEN", list(UNSEEN)), ("ALL", fams)]
@@ -278,7 +280,7 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         for pol in POLICIES:
             s = stats[name, pol] = _fam_stats([r for r in rows if r.policy == pol and r.family in members])
             print(
-                f"{name:12} {pol:9} {s['ratio']:9.3f} {s['met']:5.2f} {s['met_big']:7.2f} {s['n_big']:4.0f} "
+                f"{name:12} {pol:13} {s['ratio']:9.3f} {s['met']:5.2f} {s['met_big']:7.2f} {s['n_big']:4.0f} "
                 f"{s['met_small']:7.2f} {s['n_small']:4.0f} {s['use']:5.2f}"
             )
     for f in fams:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sitewide.domain.bidding import CampaignState, TickOutcome, make_baseline_bidder
-from sitewide.domain.landscape import LandscapeBidder, _phi, _probit
+from sitewide.domain.landscape import EvidenceLandscapeBidder, LandscapeBidder, _phi, _probit
 from sitewide.domain.policy_bidder import MlpWeights, PolicyBidder
 from sitewide.domain.types import ValidationError
 
@@ -142,11 +142,11 @@ def test_learned_policy_outside_its_training_range_says_so_and_uses_the_stated_r
     assert inside.in_training_range and math.isclose(inside.plan0, 0.6) and not caplog.text
 
 
-def _roi_bound_day(orders_per_tick: int, level: float, R: float = 4.0) -> float:
+def _roi_bound_day(orders_per_tick: int, level: float, R: float = 4.0, evidence: bool = True) -> float:
     """Expected ROI ÷ R of a day where ROI binds (no budget), realised GMV equal to expected, and
     ``orders_per_tick`` orders a tick (few orders: each carries much of the GMV; many: little)."""
     rng = np.random.default_rng(0)
-    b = LandscapeBidder(R, 10**15)
+    b = EvidenceLandscapeBidder(R, 10**15) if evidence else LandscapeBidder(R, 10**15)
     spent = gmv = 0
     won = 0.0
     for t in range(T):
@@ -170,3 +170,6 @@ def test_the_margin_is_sized_by_the_days_orders_and_stays_until_the_end(level: f
     many = _roi_bound_day(1_000, level)
     assert 0.94 <= many <= 0.97
     assert few >= many + 0.08
+    # the parent (the engine's default) margins only the orders still to come
+    old_few, old_many = _roi_bound_day(1, level, evidence=False), _roi_bound_day(1_000, level, evidence=False)
+    assert old_few < old_many + 0.06 and old_many >= 0.99

@@ -61,7 +61,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-BIDDER_KINDS = ("truthful", "pid", "dual", "learned", "landscape")
+BIDDER_KINDS = ("truthful", "pid", "dual", "learned", "landscape", "landscape_lcb")
 MIN_MULTIPLIER_X_ROI = 0.05  # every bidder's multiplier stays within [0.05 / R, 20 / R]
 MAX_MULTIPLIER_X_ROI = 20.0
 
@@ -379,7 +379,7 @@ class DualBidder(Bidder):
 
 
 def make_baseline_bidder(kind: str, target_roi: float, budget_micros: int) -> Bidder:
-    """``truthful`` | ``pid`` | ``dual`` | ``landscape``. The learned policy needs weights: see ``sitewide.models.bidding_policy.BidderFactory``."""
+    """``truthful`` | ``pid`` | ``dual`` | ``landscape`` | ``landscape_lcb``. The learned policy needs weights: see ``sitewide.models.bidding_policy.BidderFactory``."""
     if kind == "truthful":
         return TruthfulBidder(target_roi, budget_micros)
     if kind == "pid":
@@ -390,4 +390,8 @@ def make_baseline_bidder(kind: str, target_roi: float, budget_micros: int) -> Bi
         from sitewide.domain.landscape import LandscapeBidder  # it builds on this module
 
         return LandscapeBidder(target_roi, budget_micros)
+    if kind == "landscape_lcb":
+        from sitewide.domain.landscape import EvidenceLandscapeBidder
+
+        return EvidenceLandscapeBidder(target_roi, budget_micros)
     raise ValidationError(f"unknown bidder kind {kind!r}; expected one of {BIDDER_KINDS}")

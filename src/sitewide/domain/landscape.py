@@ -16,32 +16,19 @@ every tick from nothing but its own outcomes, and solves the rest-of-day problem
 * **Identification**: the multiplier is dithered ±``dither`` (log) tick by tick, alternating, so the fit sees
   the slope of both curves where it operates; weak priors on the slopes carry the first ticks.
 * **Solve**: with the rest of the day's offered value forecast from the recent rate, pick the multiplier with
-  the most expected value such that the remaining budget covers the projected spend and the day's *realised*
-  ROI clears ``(1 − tolerance) · R`` (tolerance 5 %, the benchmarks' and the market's test) *as a chance
-  constraint*: GMV so far + calibrated expected GMV to come, less ``z`` standard deviations, must be
+  the most expected value such that the remaining budget covers the projected spend and the day's ROI clears
+  the target *as a chance constraint*: GMV so far + calibrated expected GMV to come, less ``z`` standard
+  deviations (order-count noise of the orders still to come), must be
   ≥ ``(1 − tolerance) · R`` × the day's spend. Under second price this bids well above ``value ÷ R`` when
-  the ROI constraint allows, and spends the budget when it is the binding one. When no multiplier clears
-  it, the bidder takes the one most likely to (the largest z-score), not the one with the least deficit.
-* **An evidence-sized margin (a lower confidence bound on the day's ROI)**: the day so far counts as realised
-  GMV shrunk to the calibrated expected value while orders are few (weight ``w = orders ÷ (orders +
-  prior_orders)``, as the calibration): counting realised GMV alone, a campaign whose first orders were late
-  or few saw a deficit that was only noise, bid down, got fewer orders and stayed there. But what is counted
-  at expected value — the orders to come *and* the share ``1 − w`` of the past — is judged as realised at
-  the end of the day, so the s.d. covers the order-count noise of both (``1.13 × AOV × expected GMV``,
-  Poisson count × log-normal order value; the past's part weighted ``(1 − w)²``), capped at ``max_rel_sd``
-  (25 %) of it. With many orders ``w → 1`` and the margin is the future's alone; with few it stays near
-  ``z · sqrt(1.13 / orders of the day)`` all day instead of vanishing as the day runs out.
-  Why (``bench/bidding_diagnose.py``, tuning seeds 100–107 of every family and own seeds 100–101, the
-  margin on the future alone): 13 of 94 small campaigns (< 100 orders) missed; in all but one the cause was
-  order luck (realised ÷ expected GMV 0.55–0.86), not value bias or the bidder's aim, and 8 of the 13 met the
-  target at 75 % of the day and lost it in the last quarter, when the margin had shrunk to the few orders
-  still to come while the luck of the past, counted at expected value, was never margined. Steering on
-  realised GMV instead (all of it, ramped by the share of the day past, or the lower of realised and shrunk)
-  did not help on the tuning environments (own, ``first_price``): small campaigns met 0.83–0.88 against
-  0.84, with 2–8 % less of the bound; this margin met 0.89 at 3 % less on ``first_price`` and 1.5 % less on
-  the own environment. The calibration's own uncertainty is not added (``calib_weight`` 0): it is
-  corrected tick by tick as orders come in, and adding it cost ≈ 3 % of the bound on the tuning environments
-  without meeting the constraint more often.
+  the ROI constraint allows, and spends the budget when it is the binding one. The order-count s.d. is
+  capped at ``max_rel_sd`` (25 %). The day so far counts as realised GMV shrunk to the calibrated expected
+  value while orders are few (the same weight as the calibration): counting realised GMV alone, a campaign
+  whose first orders were late or few saw a deficit that was only noise, bid down, got fewer orders and
+  stayed there (on the tuning environments: 0.647 → 0.721 of the bound on ``first_price``, 0.842 → 0.882 on
+  the own environment, constraint met as often on campaigns with ≥ 100 orders). The calibration's own
+  uncertainty is not added to the margin by default (``calib_weight`` 0): it is corrected tick by tick as
+  orders come in, and adding it cost ≈ 3 % of the bound on the tuning environments without meeting the
+  constraint more often.
 * **Calibration with shrinkage**: ROI is steered on the bidder's *expected* value, times a calibration factor
   ``κ`` = realised GMV ÷ expected GMV of what it won, shrunk to 1 with a prior worth ``prior_orders`` orders
   (a log-normal prior with s.d. ``sqrt(1.13 / prior_orders)`` ≈ 15 % at 50 orders). With few orders the
@@ -52,6 +39,10 @@ every tick from nothing but its own outcomes, and solves the rest-of-day problem
 * **Trust region**: the multiplier moves at most ``max_step`` (log) per tick and never more than
   ``explore_up`` above the highest multiplier it has observed — the fitted curves are not trusted far
   outside the data.
+
+:class:`EvidenceLandscapeBidder` (kind ``landscape_lcb``, the benchmark's new bidder) keeps all of this but
+sizes the margin by the day's evidence: a lower confidence bound on the day's *realised* ROI, aimed at
+0.95 × R (see its docstring for the diagnosis behind it).
 
 Nothing is learned offline, so there is no training range to fall outside of; every target ``R`` in
 ``[MIN_TARGET_ROI, MAX_TARGET_ROI]`` is handled by the same rule, and a target outside it is refused
@@ -67,7 +58,7 @@ import numpy as np
 from sitewide.domain.bidding import Bidder, CampaignState, FloatArray, TickOutcome
 from sitewide.domain.types import ValidationError
 
-__all__ = ["MAX_TARGET_ROI", "MIN_TARGET_ROI", "LandscapeBidder", "Landscape"]
+__all__ = ["MAX_TARGET_ROI", "MIN_TARGET_ROI", "EvidenceLandscapeBidder", "LandscapeBidder", "Landscape"]
 
 MIN_TARGET_ROI = 0.2
 MAX_TARGET_ROI = 50.0
@@ -184,7 +175,7 @@ class LandscapeBidder(Bidder):
         budget_micros: int,
         *,
         z: float = 1.2,
-        tolerance: float = 0.05,
+        tolerance: float = 0.0,
         prior_orders: float = 50.0,
         max_rel_sd: float = 0.25,
         dither: float = 0.04,
@@ -260,13 +251,7 @@ class LandscapeBidder(Bidder):
         # handful of orders (or none) realised GMV is noise, and steering on it would starve the campaign
         w = self.orders / (self.orders + self.prior_orders)
         past = w * state.gmv_micros + (1.0 - w) * kappa * self.value_won
-        # the day's lower confidence bound: what is counted at expected value — the orders to come and the
-        # share (1 − w) of the past's — will be judged as realised, so its order-count noise is margined
-        # (the past's luck is known but not steered on: its noise still reaches the day's realised ROI)
-        at_expected = kappa * value + (1.0 - w) * kappa * self.value_won
-        var = ORDER_NOISE * aov * (kappa * value + (1.0 - w) ** 2 * kappa * self.value_won)
-        var = var + self.calib_weight * var_k * (kappa * value) ** 2
-        sd = np.minimum(np.sqrt(var) / np.maximum(at_expected, 1e-9), self.max_rel_sd) * at_expected
+        sd = self._margin_sd(kappa * value, kappa * self.value_won, w, aov, var_k)
         gmv_end = past + kappa * value - self.z * sd
         slack = gmv_end - (1.0 - self.tolerance) * R * (state.spent_micros + cost)
         room = max(state.remaining_micros, 0) * self.budget_lead
@@ -275,11 +260,23 @@ class LandscapeBidder(Bidder):
             idx = np.flatnonzero(ok)
             best = value[idx[-1]]
             pick = int(idx[value[idx] >= 0.995 * best][0])  # past saturation more m buys nothing
-        else:  # no multiplier clears the bound: the one most likely to meet the target (largest z-score)
-            score = (slack + self.z * sd) / np.maximum(sd, 1.0)
+        else:
+            score = self._fallback_score(slack, sd)
             pick = int(np.argmax(np.where(cost <= room, score, -np.inf))) if (cost <= room).any() else 0
         self._planned_tick_spend = float(cost[pick]) / max(state.ticks_left, 1)
         return float(g[pick])
+
+    def _margin_sd(self, fut: FloatArray, past: float, w: float, aov: float, var_k: float) -> FloatArray:
+        """The s.d. (micros) the chance constraint subtracts ``z`` times: the order-count noise of the
+        calibrated expected GMV still to come (``fut``, per candidate multiplier), capped at ``max_rel_sd`` of it."""
+        n_fut = np.maximum(fut / max(aov, 1.0), 1e-9)
+        rel_sd = np.minimum(np.sqrt(self.calib_weight * var_k + ORDER_NOISE / n_fut), self.max_rel_sd)
+        out: FloatArray = fut * rel_sd
+        return out
+
+    def _fallback_score(self, slack: FloatArray, sd: FloatArray) -> FloatArray:
+        """When no multiplier clears the chance constraint: the one with the least deficit."""
+        return slack
 
     def multiplier(self, state: CampaignState) -> float:
         """Solve against the landscape, move at most ``max_step`` from the last tick's base, dither.
@@ -312,3 +309,40 @@ class LandscapeBidder(Bidder):
         self.gmv += outcome.gmv_micros
         self.orders += outcome.orders
         self.value_won += outcome.value_won
+
+
+class EvidenceLandscapeBidder(LandscapeBidder):
+    """The landscape bidder with an evidence-sized margin: a lower confidence bound on the day's realised ROI.
+
+    What :class:`LandscapeBidder` counts at expected value — the orders still to come *and* the share
+    ``1 − w`` of the past it does not steer on — is judged as realised at the end of the day, so the s.d.
+    covers the order-count noise of both (``ORDER_NOISE × AOV × expected GMV``; the past's part weighted
+    ``(1 − w)²``), capped at ``max_rel_sd`` of it. With many orders ``w → 1`` and the margin is the future's
+    alone; with few it stays near ``z · sqrt(1.13 / orders of the day)`` all day instead of vanishing as the
+    day runs out. It aims at ``0.95 × R`` (``tolerance`` 5 %, the benchmarks' and the market's test), and when
+    no multiplier clears the bound it takes the one most likely to (the largest z-score).
+
+    Why (``bench/bidding_diagnose.py``, tuning seeds 100–107 of every family and own seeds 100–101, the
+    parent's margin): 13 of 94 small campaigns (< 100 orders) missed; 12 by order luck (realised ÷ expected
+    GMV 0.55–0.86), one by value bias, none by the bidder's aim, and 8 of the 13 met the target at 75 % of the
+    day and lost it in the last quarter. Steering on realised GMV instead (all of it, ramped by the share of
+    the day past, or the lower of realised and shrunk) did not help on the tuning environments (own,
+    ``first_price``): small campaigns met 0.83–0.88 against 0.84, with 2–8 % less of the bound; this margin met
+    0.89 at 3 % less on ``first_price`` and 1.5 % less on the own environment.
+    """
+
+    kind = "landscape_lcb"
+
+    def __init__(self, target_roi: float, budget_micros: int, *, tolerance: float = 0.05, **kw: float) -> None:
+        super().__init__(target_roi, budget_micros, tolerance=tolerance, **kw)
+
+    def _margin_sd(self, fut: FloatArray, past: float, w: float, aov: float, var_k: float) -> FloatArray:
+        at_expected = fut + (1.0 - w) * past
+        var = ORDER_NOISE * aov * (fut + (1.0 - w) ** 2 * past) + self.calib_weight * var_k * fut**2
+        out: FloatArray = np.minimum(np.sqrt(var) / np.maximum(at_expected, 1e-9), self.max_rel_sd) * at_expected
+        return out
+
+    def _fallback_score(self, slack: FloatArray, sd: FloatArray) -> FloatArray:
+        """The multiplier most likely to meet the target: the largest z-score of the expected slack."""
+        out: FloatArray = (slack + self.z * sd) / np.maximum(sd, 1.0)
+        return out

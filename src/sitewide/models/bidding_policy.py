@@ -46,7 +46,7 @@ def default_policy_path() -> Path | None:
 class BidderFactory:
     """Makes one campaign's bidder for a day: ``factory(target_roi, budget_micros)``.
 
-    ``kind``: ``truthful`` | ``pid`` | ``dual`` | ``learned`` | ``landscape``. ``learned`` uses ``policy``
+    ``kind``: ``truthful`` | ``pid`` | ``dual`` | ``learned`` | ``landscape`` | ``landscape_lcb``. ``learned`` uses ``policy``
     (see :meth:`load`); without weights it falls back to the dual bidder."""
 
     kind: str
