@@ -6,11 +6,10 @@ from decimal import Decimal
 
 from sitewide.domain.guarantee import DAILY_CONTRACT, GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
-from sitewide.domain.settlement import DayFigures
+from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.settlement_plan import (
     Contracts,
     DaySpans,
-    RunState,
     judge_windows,
     judged_day_range,
     period_days,
@@ -117,7 +116,7 @@ def test_period_report_sums_the_periods_days_and_the_windows_ending_in_it() -> N
     other = GuaranteeEvaluation(
         "c3", "m1", "w2", day_str(D0 + 1), 7, 1, "{}", Decimal("4"), 1, 1, 1, True, 700_000, "below target"
     )  # ends the day after: not in this period
-    run = RunState(5, day_str(D0 + 6), (D0 + 6) * DAY_MS, (D0 + 7) * DAY_MS, (D0 + 7) * DAY_MS)
+    run = SettlementRun(5, day_str(D0 + 6), (D0 + 6) * DAY_MS, (D0 + 7) * DAY_MS, (D0 + 7) * DAY_MS, 0, 1)
     rep = period_report(run, CAMPS, f, [ending, other], None, [])
     assert [c.campaign_id for c in rep.campaigns] == ["c1", "c2"]
     c1, c2 = rep.campaigns

@@ -19,6 +19,7 @@ from sitewide.domain.settlement import (
     CampaignSettlement,
     DayFigures,
     SettlementReport,
+    SettlementRun,
     evaluate_window,
     window_for,
     window_target,
@@ -270,19 +271,8 @@ def period_days(start_ms: int, end_ms: int) -> tuple[str, str]:
     return day_str(start_ms // DAY_MS), day_str((end_ms - 1) // DAY_MS)
 
 
-@dataclass(frozen=True, slots=True)
-class RunState:
-    """What the run is: its sequence number, period and the time its figures hold up to."""
-
-    seq: int
-    period: str
-    start_ms: int
-    end_ms: int
-    as_of_ms: int
-
-
 def period_report(
-    run: RunState,
+    run: SettlementRun,
     camps: Mapping[str, Campaign],
     figures: Mapping[DayKey, DayFigures],
     judgements: Iterable[GuaranteeEvaluation],

@@ -17,7 +17,6 @@ from sitewide.domain.settlement import (
 )
 from sitewide.domain.settlement_plan import (
     Contracts,
-    RunState,
     dirty_days,
     judge_windows,
     judged_day_range,
@@ -126,9 +125,7 @@ class Settlement:
         figs_p.update({k: f for k, f in new_days.items() if p_lo <= k[1] <= p_hi})
         for k, g in store.guarantee_evaluations(day_str(max(0, day_index(p_lo) - span)), p_hi).items():
             cur_evals.setdefault(k, g)
-        report = period_report(
-            RunState(seq, period, start_ms, end_ms, as_of), camps, figs_p, cur_evals.values(), txn, reserve
-        )
+        report = period_report(run, camps, figs_p, cur_evals.values(), txn, reserve)
         return Plan(report, SettlementWrite(run, txn, changed, changed_evals), anything)
 
     def settle(
