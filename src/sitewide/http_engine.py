@@ -11,25 +11,18 @@ import numpy as np
 from sitewide.api.schemas import ServeIn
 from sitewide.client import SitewideClient
 from sitewide.domain.eligibility import ProductSignals
+from sitewide.domain.settlement import CampaignSettlement
 from sitewide.domain.shop_score import ShopMetrics
 from sitewide.domain.types import Campaign, CampaignStatus, Event, Product, Shop
 from sitewide.ports import EventReceipt, RequestBatch, ServedBatch
 
 
 @dataclass(frozen=True)
-class CampaignFigures:
-    campaign_id: str
-    spend_micros: int
-    gmv_micros: int
-    compensation_micros: int
-    orders: int
-    clicks: int
-
-
-@dataclass(frozen=True)
 class HttpSettlement:
+    """A period settled through the API: the server's campaign rows, under the caller's campaign ids."""
+
     period: str
-    campaigns: list[CampaignFigures]
+    campaigns: list[CampaignSettlement]
 
 
 # the arrays of a ServedBatch that travel over HTTP, with their dtypes
@@ -178,14 +171,7 @@ class HttpMarketEngine:
         return HttpSettlement(
             period=out.period,
             campaigns=[
-                CampaignFigures(
-                    campaign_id=self._from_server.get(c.campaign_id, c.campaign_id),
-                    spend_micros=c.spend_micros,
-                    gmv_micros=c.gmv_micros,
-                    compensation_micros=c.compensation_micros,
-                    orders=c.orders,
-                    clicks=c.clicks,
-                )
+                replace(c, campaign_id=self._from_server.get(c.campaign_id, c.campaign_id))
                 for c in out.campaigns
             ],
         )
