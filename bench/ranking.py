@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from sitewide.engine.retrieval import CJK_BM25_WEIGHT, Retrieval
+from sitewide.engine.retrieval import CJK_BM25_WEIGHT, WORD_MATCH_WEIGHT, Retrieval
 from sitewide.index.bm25 import BM25Index
 from sitewide.index.factory import make_index
 from sitewide.models.char_ngram import CharNgramEncoder
@@ -505,6 +505,26 @@ def retrieval_section(quick: bool, metrics: list[str]) -> dict[str, object]:
     # the served retrieval: the engine's own search rows (char-n-gram vectors in its default index; the hybrid
     # variant adds 20 BM25 matches to each search row) with a 50-candidate row
     served_ids = engine_rows(world, EngineConfig(scorer="priors", retrieve_k=50), te_clicked, sim)
+    # the English rows' word-match weight (WORD_MATCH_WEIGHT): NDCG@10 on validation search requests whose query
+    # text no held-out request has (split by query), the served rows under each weight of the grid
+    test_q = {sim.queries[i] for i in te_clicked.tolist()}  # type: ignore[attr-defined]
+    tune_req = np.array(
+        [
+            r
+            for r in np.flatnonzero(np.isin(np.arange(n_req), va) & human).tolist()
+            if sim.kind[r] == 0 and sim.queries[r] not in test_q  # type: ignore[attr-defined]
+        ],
+        dtype=np.int64,
+    )
+    by_w = word_weight_rows(world, tune_req, sim)
+    tune_ndcg = {w: ndcg_rows(ids, tune_req, world, sim).mean() for w, ids in by_w.items()}
+    tuned = max(WORD_WEIGHT_GRID, key=lambda w: (round(float(tune_ndcg[w]), 4), -w))
+    print(
+        f"English word-match weight: shipped {WORD_MATCH_WEIGHT}, best on {len(tune_req)} validation search "
+        f"requests (no test query among them) {tuned}; their NDCG@10 by weight "
+        + " ".join(f"{w}:{v:.4f}" for w, v in tune_ndcg.items())
+    )
+    cosine_ids = word_weight_rows(world, te_clicked, sim, (0.0,))[0.0]
     hybrid_ids = engine_rows(
         world, EngineConfig(scorer="priors", retrieve_k=50, lexical_k=20), te_clicked, sim
     )
@@ -545,12 +565,31 @@ def retrieval_section(quick: bool, metrics: list[str]) -> dict[str, object]:
         f"held-out search requests {int((kinds == 0).sum())}, of which Chinese {int(((kinds == 0) & zh).sum())}"
     )
     f, b_ = results["served"], results["bm25"]
+    s_rows = np.flatnonzero(kinds == 0)
+    s_rel = [rel[i] for i in s_rows.tolist()]
+    per_query = {  # served − BM25 per held-out search request, for the paired standard error
+        "search_recall50": np.array(
+            [
+                recall_at_k(served_ids[[i]], [r], 50) - recall_at_k(bm_ids[[i]], [r], 50)
+                for i, r in zip(s_rows, s_rel, strict=True)
+            ]
+        ),
+        "search_ndcg10": ndcg_rows(served_ids[s_rows], te_clicked[s_rows], world, sim)
+        - ndcg_rows(bm_ids[s_rows], te_clicked[s_rows], world, sim),
+    }
+    cos = {
+        "search_recall50": recall_at_k(cosine_ids[s_rows], s_rel, 50),
+        "search_ndcg10": ndcg_at_k(cosine_ids[s_rows], gains[s_rows], 10),
+    }
     for key in ("search_recall50", "search_ndcg10"):
+        diff_se = float(np.std(per_query[key], ddof=1) / np.sqrt(len(s_rows)))
         metrics.append(
             f"metric: {key}={f[key]:.4f} baseline={b_[key]:.4f} ratio={f[key] / b_[key]:.4f} target=1.0 "
-            f"hybrid={results['served_hybrid'][key]:.4f} two_tower={results['two_tower'][key]:.4f} "
-            f"fused={results['fused'][key]:.4f} (served: the engine's search rows, char-n-gram vectors; "
-            "intent queries; recall's clicks were logged on the engine's rows, NDCG's gains are the true pCTR)"
+            f"diff_se={diff_se:.4f} cosine_order={cos[key]:.4f} hybrid={results['served_hybrid'][key]:.4f} "
+            f"two_tower={results['two_tower'][key]:.4f} fused={results['fused'][key]:.4f} (served: the engine's "
+            f"search rows, char-n-gram vectors, ordered by cosine fused with query-word matches, weight "
+            f"{WORD_MATCH_WEIGHT}, tuned on validation queries: {tuned}; intent queries; {len(s_rows)} held-out "
+            "search requests; recall's clicks were logged on the engine's rows, NDCG's gains are the true pCTR)"
         )
     fr = results["popularity"]["feed_recall50"]
     metrics.append(
@@ -734,11 +773,12 @@ def zh_bm25_cost(docs: list[str], queries: list[str], n: int, metrics: list[str]
     )
 
 
-def engine_rows(world: Any, config: Any, requests: np.ndarray, sim: Any) -> np.ndarray:
-    """The engine's own candidate rows (world product rows, ``-1`` padded) for held-out logged requests."""
+def engine_rows(world: Any, config: Any, requests: np.ndarray, sim: Any, eng: Any = None) -> np.ndarray:
+    """The engine's own candidate rows (world product rows, ``-1`` padded) for held-out logged requests (``eng``:
+    that engine over ``world``, else one built with ``config``)."""
     from sitewide.wiring import world_engine
 
-    eng = world_engine(world, config)
+    eng = eng if eng is not None else world_engine(world, config)
     world_row = {p.id: i for i, p in enumerate(world.product_list)}
     e2w = np.array([world_row[i] for i in eng.catalogue_ids()], dtype=np.int64)
     batch = RequestBatch(
@@ -751,6 +791,40 @@ def engine_rows(world: Any, config: Any, requests: np.ndarray, sim: Any) -> np.n
     )
     cand, _ = eng.retrieve(batch)
     out: np.ndarray = np.where(cand >= 0, e2w[np.maximum(cand, 0)], -1)
+    return out
+
+
+WORD_WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def word_weight_rows(
+    world: Any, requests: np.ndarray, sim: Any, weights: tuple[float, ...] = WORD_WEIGHT_GRID
+) -> dict[float, np.ndarray]:
+    """The engine's 50-candidate rows (world product rows) for logged ``requests`` under each English word-match
+    weight (``Retrieval.word_weight``; 0: cosine order)."""
+    from sitewide.engine import EngineConfig
+    from sitewide.wiring import world_engine
+
+    eng = world_engine(world, EngineConfig(scorer="priors", retrieve_k=50))
+    out = {}
+    for w in weights:
+        eng.retrieval.word_weight = w
+        out[w] = engine_rows(world, None, requests, sim, eng)
+    return out
+
+
+def ndcg_rows(ids: np.ndarray, requests: np.ndarray, world: Any, sim: Any, chunk: int = 1_000) -> np.ndarray:
+    """NDCG@10 of each logged request's row ``ids`` (world product rows) with the true pCTR as gain over the whole
+    catalogue (computed in chunks: a request's gains are a catalogue-wide row)."""
+    out = np.zeros(len(requests))
+    allp = np.arange(len(world.products))[None, :]
+    for a in range(0, len(requests), chunk):
+        r = requests[a : a + chunk]
+        kinds = sim.kind[r]
+        g = world.true_pctr(
+            sim.users[r][:, None], allp, kinds[:, None], np.where(kinds == 0, sim.intent[r], -1)[:, None]
+        )
+        out[a : a + chunk] = [ndcg_at_k(ids[a + j : a + j + 1], g[j : j + 1], 10) for j in range(len(r))]
     return out
 
 

@@ -32,7 +32,23 @@ CJK_LEXICAL_SHARE = 0.5
 # alone: on the real Taobao query–title pairs cosine puts the relevant title lower than BM25 does. ``w`` was
 # chosen on the tuning half of those pairs (split by query) and measured on the other half (bench/ranking.py).
 CJK_BM25_WEIGHT = 0.6
+# Any other search query's row is ordered (and scored) by ``(1 - w) · cosine + w · m / the row's best m``, ``m`` = how
+# many of the query's words occur in the candidate's text (title, brand, category; lower case, as substrings, so a
+# plural matches): a few µs a row and no catalogue-wide index. On the simulator's intent queries the char-n-gram
+# cosine alone ordered a row below BM25's NDCG@10; ``w`` was chosen on validation requests whose queries are not
+# among the test requests' (bench/ranking.py). The row's candidates are the same as without it.
+WORD_MATCH_WEIGHT = 0.4
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")  # index.bm25's Latin tokens
+
+
+def word_share(query: str, texts: Sequence[str]) -> list[float]:
+    """How many of ``query``'s words occur in each text (lower case, as substrings), over the best text's count
+    (all 0 when none holds one)."""
+    words = set(_WORD.findall(query.lower()))
+    m = [sum(w in t for w in words) for t in (x.lower() for x in texts)] if words else []
+    best = max(m, default=0)
+    return [c / best for c in m] if best else [0.0] * len(texts)
 
 
 class StageTimer:
@@ -136,6 +152,7 @@ class Retrieval:
     timer: StageTimer | None = field(init=False, default=None)
     lexical_rows: int = field(init=False, default=0)  # catalogue rows in the lexical index
     cjk_bm25_weight: float = field(init=False, default=CJK_BM25_WEIGHT)  # a benchmark may tune it
+    word_weight: float = field(init=False, default=WORD_MATCH_WEIGHT)  # a benchmark may tune it
 
     def __post_init__(self) -> None:
         self.cache = CandidateCache(self.config.candidate_cache_rows)
@@ -245,13 +262,15 @@ class Retrieval:
         found, _ = self.index.search(q, fetch)
         found, sim = self._rescore(found, q)
         cand, sim = np.ascontiguousarray(found[:, :k]), np.ascontiguousarray(sim[:, :k])
-        lexical = None  # [R, K] a Chinese query's candidates' BM25 / the row's best, aligned with ``cand``
+        lexical = None  # [R, K] each candidate's lexical match (the row's best = 1), aligned with ``cand``
+        cjk = {i for i in search if _CJK.search(batch.queries[i])}
+        merged = False
         if search and self.lexical is not None and self.lexical_rows:
             cjk_k = max(self.config.lexical_k, int(k * CJK_LEXICAL_SHARE))
-            cjk = {i for i in search if _CJK.search(batch.queries[i])}
             want = {i: min(cjk_k if i in cjk else self.config.lexical_k, k) for i in search}
             rows = [i for i in search if want[i] > 0]
             if rows:
+                merged = True
                 depth = k if cjk else max(want[i] for i in rows)  # a Chinese row's fusion reads k scores
                 lex, lex_s = self.lexical.search([batch.queries[i] for i in rows], depth)
                 if cjk:
@@ -261,23 +280,38 @@ class Retrieval:
                     if i in cjk and lexical is not None and lex_s[j, 0] > 0:
                         score = dict(zip(lex[j].tolist(), (lex_s[j] / lex_s[j, 0]).tolist(), strict=True))
                         lexical[i] = [score.get(p, 0.0) for p in cand[i].tolist()]
-                cand, sim = self._rescore(cand, q, lexical)
+        words = [i for i in search if i not in cjk] if self.word_weight > 0 else []
+        if words:
+            lexical = np.zeros(cand.shape) if lexical is None else lexical
+            texts = self.catalogue.texts
+            for i in words:
+                row = cand[i][cand[i] >= 0].tolist()
+                lexical[i, : len(row)] = word_share(batch.queries[i], [texts[p] for p in row])
+        if merged or lexical is not None:
+            weight = np.array(
+                [self.cjk_bm25_weight if i in cjk else self.word_weight for i in range(len(cand))]
+            )
+            cand, sim = self._rescore(cand, q, lexical, weight)
         if self.timer:
             self.timer.lap("retrieve")
         return cand, sim
 
     def _rescore(
-        self, cand: IntArray, q: FloatArray, lexical: FloatArray | None = None
+        self,
+        cand: IntArray,
+        q: FloatArray,
+        lexical: FloatArray | None = None,
+        weight: FloatArray | None = None,
     ) -> tuple[IntArray, FloatArray]:
         """Every row's cosine similarities recomputed from the catalogue's vectors and sorted by (similarity,
         row): the same candidates give the same row and the same scorer inputs whichever index found them
         (an ANN index's float sums differ from numpy's in the last bits, which reorders near-ties).
-        ``lexical`` (Chinese queries' rows, else ``None``): the similarity is fused with it, see
-        :data:`CJK_BM25_WEIGHT`; rows of zeros (other queries) keep the cosine."""
+        ``lexical`` (search rows' lexical match, else ``None``): the similarity is fused with it with the row's
+        ``weight``, see :data:`CJK_BM25_WEIGHT` and :data:`WORD_MATCH_WEIGHT`; rows of zeros keep the cosine."""
         ok = cand >= 0
         s = np.einsum("rkd,rd->rk", self.catalogue.vecs[np.maximum(cand, 0)], q.astype(np.float32))
-        if lexical is not None:
-            w = self.cjk_bm25_weight
+        if lexical is not None and weight is not None:
+            w = weight[:, None]
             fuse = lexical.any(axis=1, keepdims=True)
             s = np.where(fuse, (1.0 - w) * s + w * lexical, s)
         s = np.where(ok, s, -np.inf)

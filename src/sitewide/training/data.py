@@ -296,8 +296,12 @@ def simulate_engine_exposures(
         batch = RequestBatch([f"x{start + i}" for i in range(n)], uids, kind, queries, 0, s)
         cand_e, sim = engine.retrieve(batch)
         cand = np.where(cand_e >= 0, e2w[np.maximum(cand_e, 0)], -1)  # world rows
-        keys = np.where(cand >= 0, rng.random(cand.shape), np.inf)
-        pick = np.argsort(keys, axis=1)[:, :s]  # random distinct candidates, in random (= slot) order
+        # random distinct candidates, in random (= slot) order; the draws go to the candidates in product order, so
+        # the same candidates show the same slate whatever order retrieval put them in (common random numbers)
+        keys = np.empty(cand.shape)
+        np.put_along_axis(keys, np.argsort(cand, axis=1, kind="stable"), rng.random(cand.shape), axis=1)
+        keys[cand < 0] = np.inf
+        pick = np.argsort(keys, axis=1)[:, :s]
         shown = np.take_along_axis(cand, pick, axis=1)  # -1 where the row had fewer than s candidates
         valid = shown >= 0
         intent_col = np.where(kind == 0, intent, -1)
