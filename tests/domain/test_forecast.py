@@ -86,10 +86,11 @@ def _days(rng: np.random.Generator, cat: str, noise: float, n: int, shops: int =
     return out
 
 
-def test_each_category_gets_its_own_band_spread_shrunk_toward_the_market_when_it_has_few_days() -> None:
+def test_per_category_each_category_gets_its_own_band_spread_shrunk_toward_the_market() -> None:
     rng = np.random.default_rng(7)
     fit = _days(rng, "quiet", 0.05, 150) + _days(rng, "noisy", 0.8, 150) + _days(rng, "thin", 0.8, 4, 2)
-    cal = fit_calibration(fit, level=0.8)
+    assert fit_calibration(fit, level=0.8).category_sigma == {}  # off by default: the market's σ for all
+    cal = fit_calibration(fit, level=0.8, per_category=True)
     quiet, noisy, thin = (cal.sigma_for(c) for c in ("quiet", "noisy", "thin"))
     assert quiet < cal.sigma < noisy
     assert abs(thin - cal.sigma) < 0.25 * abs(noisy - cal.sigma)  # 4 days: mostly the market's σ
