@@ -24,7 +24,7 @@ from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
-from sitewide.service.hotpath import Handler, HotPath
+from sitewide.service.hotpath import Handler, HotPath, error_status
 from sitewide.service.routes import (
     agent,
     agent_ui,
@@ -190,18 +190,13 @@ def create_app(
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(MoneyError)
-    async def _invalid(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
     @app.exception_handler(NotFound)
-    async def _missing(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/ui/"):  # a dashboard page of an object the caller cannot see
-            return ui.error_page(request, ui.logged_in(request), 404, str(exc))
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
     @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    async def _library_error(request: Request, exc: Exception) -> Response:
+        status = error_status(exc) or 500  # one mapping, shared with the hot path
+        if status == 404 and request.url.path.startswith("/ui/"):  # a dashboard page the caller cannot see
+            return ui.error_page(request, ui.logged_in(request), 404, str(exc))
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
