@@ -19,6 +19,7 @@ from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
 from sitewide.ports import KeyAdmin, ServiceRecords, Store
+from sitewide.service.hotpath import presented_key
 from sitewide.service.scope import Paging, PagingDep
 from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import CreativeDesk
@@ -47,22 +48,19 @@ def get_accounts(request: Request) -> ServiceRecords:
     return accounts
 
 
-def presented_key(request: Request, allow_cookie: bool) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
-    if key := request.headers.get("x-api-key"):
-        return key.strip() or None
-    if allow_cookie:
-        return request.cookies.get(COOKIE) or None
-    return None
+def request_key(request: Request, allow_cookie: bool) -> str | None:
+    """The key the request presents in its headers (:func:`hotpath.presented_key`), else, when allowed, the
+    dashboard's login cookie."""
+    if key := presented_key(request.headers):
+        return key
+    return (request.cookies.get(COOKIE) or None) if allow_cookie else None
 
 
 async def get_principal(request: Request) -> Principal:
     """The caller. A key accepted moments ago is taken from the accounts' memory (no worker-thread hop, no
     database read; revocations in this process apply at once, in another within a second), else it is read
     on a worker thread."""
-    key = presented_key(request, allow_cookie=request.method == "GET")
+    key = request_key(request, allow_cookie=request.method == "GET")
     if key is None:
         raise HTTPException(
             401, "missing API key (Authorization: Bearer <key> or X-API-Key)", {"WWW-Authenticate": "Bearer"}

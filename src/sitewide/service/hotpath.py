@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as BodyError
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sitewide.domain.money import MoneyError
@@ -103,7 +104,7 @@ class HotPath:
 
     def _accept(self, scope: Scope, model: type[BaseModel], body: bytes) -> BaseModel | None:
         """The validated body when the caller is the operator by a key in the accounts' memory, else None."""
-        key = _bearer(scope["headers"])
+        key = presented_key(Headers(scope=scope))
         who = self.accounts.authenticated(key) if key else None
         if who is None or not who.is_operator:
             return None
@@ -113,18 +114,14 @@ class HotPath:
             return None
 
 
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The presented key (``Authorization: Bearer`` first, then ``X-API-Key``), as ``deps.presented_key``."""
-    auth = api_key = None
-    for k, v in headers:
-        if k == b"authorization":
-            auth = v
-        elif k == b"x-api-key":
-            api_key = v
-    if auth is not None and auth[:7].lower() == b"bearer ":
-        return auth[7:].decode("latin-1").strip() or None
-    if api_key:
-        return api_key.decode("latin-1").strip() or None
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: ``Authorization: Bearer <key>`` first, then ``X-API-Key`` (the app's
+    ``deps.get_principal`` and this hot path both read it here)."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    if key := headers.get("x-api-key"):
+        return key.strip() or None
     return None
 
 
