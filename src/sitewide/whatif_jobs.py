@@ -22,18 +22,20 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 from fastapi import FastAPI
 
 from sitewide.api.whatif import ChangeValue, WhatIfJobIn, WhatIfJobOut, WhatIfRowOut
-from sitewide.domain.types import Conflict
+from sitewide.domain.types import Conflict, ValidationError
 from sitewide.engine import Engine, EngineConfig
 from sitewide.service.app import create_app as create_service_app
 from sitewide.settings import Settings
-from sitewide.wiring import freeze_heap
+from sitewide.wiring import SCORERS, freeze_heap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,11 +46,67 @@ if TYPE_CHECKING:
 JOBS_DIR = "whatif-jobs"
 
 
+def _setting_kinds(base: EngineConfig) -> dict[str, type | None]:
+    """Each settable key's scalar kind (bool, int, float, str; ``X | None`` counts as ``X``), routed as
+    ``whatif.apply_changes`` routes it: the engine's own fields first, then the auction's, the eligibility
+    policy's, the guarantee's. A field that is not a scalar (a nested policy, a set) has kind None: a what-if
+    job cannot change it."""
+    from sitewide.whatif import GUARANTEE_KEYS
+
+    contract = base.settlement_policy().default_contract
+    kinds: dict[str, type | None] = {}
+    for obj, only in (
+        (contract, GUARANTEE_KEYS),
+        (base.eligibility_policy, None),
+        (base.auction, None),
+        (base, None),
+    ):  # later wins: the order apply_changes gives precedence in
+        for name, hint in get_type_hints(type(obj)).items():
+            if only is not None and name not in only:
+                continue
+            if isinstance(hint, UnionType):
+                args = [a for a in get_args(hint) if a is not NoneType]
+                hint = args[0] if len(args) == 1 else hint
+            kind = {Decimal: float}.get(hint, hint)
+            kinds[name] = kind if kind in (bool, int, float, str) else None
+    kinds.pop("version", None)
+    return kinds
+
+
+def _fits(value: object, kind: type) -> bool:
+    """``value`` is a ``kind`` (a bool is no number; an int may be a float; a float is finite)."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
 def check_changes(changes: Mapping[str, Any]) -> None:
-    """Refuse an unknown setting (``ValidationError``) before any market runs."""
+    """Refuse, with ``ValidationError`` (a 422) before any market runs: an unknown setting, a value of the wrong
+    kind (``alpha="x"``, ``min_orders=1.5``, ``use_shop_score=3``; a number where a float goes must be finite),
+    an unknown scorer, and a value the settings themselves refuse (``alpha=-1``, ``mechanism="x"``)."""
     from sitewide.whatif import apply_changes
 
-    apply_changes(EngineConfig(), changes)
+    base = EngineConfig()
+    kinds = _setting_kinds(base)
+    bad = []
+    for k, v in changes.items():
+        kind = kinds.get(k, object)
+        if kind is None:
+            bad.append(f"{k} (not a single value: a what-if job cannot change it)")
+        elif kind is not object and not _fits(v, kind):
+            bad.append(f"{k}={v!r} (expects {kind.__name__})")
+        elif k == "scorer" and v not in SCORERS:
+            bad.append(f"scorer={v!r} (expects one of {', '.join(SCORERS)})")
+    if bad:
+        raise ValidationError(f"bad value(s) for engine setting(s): {'; '.join(bad)}")
+    try:
+        apply_changes(base, changes).settlement_policy()  # unknown keys; the settings' own checks
+    except ValidationError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ValidationError(f"bad value(s) for engine setting(s): {exc}") from exc
 
 
 def ray_sweep(

@@ -76,6 +76,17 @@ def test_a_small_job_runs_elsewhere_and_completes_side_by_side(
         ({"changes": {"alpha": 1}, "users": MAX_USERS + 1}, "users"),
         ({"changes": {"alpha": 1}, "seeds": MAX_SEEDS + 1}, "seeds"),
         ({"changes": {"alpha": 1}, "days": 0}, "days"),
+        # a value of the wrong kind, or one the setting refuses, is 422 too (not a job that fails inside)
+        ({"changes": {"alpha": "x"}}, "alpha='x' (expects float)"),
+        ({"changes": {"gmv_weight": "x"}}, "gmv_weight='x'"),
+        ({"changes": {"min_orders": 1.5}}, "min_orders=1.5 (expects int)"),
+        ({"changes": {"trigger_roi_factor": "x"}}, "trigger_roi_factor='x'"),
+        ({"changes": {"min_rating": "x"}}, "min_rating='x'"),
+        ({"changes": {"use_shop_score": 3}}, "use_shop_score=3 (expects bool)"),
+        ({"changes": {"scorer": "zzz"}}, "scorer='zzz'"),
+        ({"changes": {"pacing": 1}}, "cannot change it"),
+        ({"changes": {"alpha": -1}}, "alpha must be"),
+        ({"changes": {"mechanism": "x"}}, "mechanism must be"),
     ],
 )
 def test_bad_keys_and_past_the_limits_are_422_and_start_nothing(

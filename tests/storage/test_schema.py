@@ -21,7 +21,7 @@ def test_a_fresh_database_gets_every_table_from_the_migrations_alone(tmp_path: P
     migrate.upgrade(eng)
     have = set(inspect(eng).get_table_names())
     assert set(STORE_TABLES.values()) | set(ACCOUNT_TABLES.values()) <= have
-    assert migrate.current_revision(eng) == migrate.HEAD == "0012_event_partitions"
+    assert migrate.current_revision(eng) == migrate.HEAD == "0013_holdout_ts_index"
     key_cols = {c["name"] for c in inspect(eng).get_columns("acct_api_keys")}
     assert {"prefix", "sha256", "role", "merchant_id", "created_ms", "revoked", "source", "label"} == key_cols
 

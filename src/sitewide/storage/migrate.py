@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-HEAD = "0012_event_partitions"
+HEAD = "0013_holdout_ts_index"
 BASELINE = "0001_baseline"
 SCRIPTS = Path(__file__).with_name("migrations")
 
