@@ -180,10 +180,21 @@ async def _latency(port: int, path: str, make: Callable[[], bytes], n: int, warm
     return out
 
 
+class Sweep(NamedTuple):
+    """One concurrency level of the load sweep."""
+
+    rps: float
+    p99_ms: float
+    requests: int
+    worker_cpu_s: list[float]  # each server worker's CPU seconds during the level
+    client_cpu_s: float  # this process's (the load generator's) CPU seconds during the level
+
+
 async def _load(
-    port: int, path: str, make: Callable[[], bytes], conc: int, seconds: float
-) -> tuple[float, float]:
-    """``conc`` callers each sending back-to-back for ``seconds``: (requests/s, p99 ms)."""
+    port: int, path: str, make: Callable[[], bytes], conc: int, seconds: float, workers: Sequence[int]
+) -> Sweep:
+    """``conc`` callers each sending back-to-back for ``seconds``: requests/s, p99 ms, and the CPU the server's
+    worker processes (``workers``, pids) and this client spent meanwhile."""
     conns = [Conn("127.0.0.1", port) for _ in range(conc)]
     await asyncio.gather(*(c.open() for c in conns))
     lat: list[float] = []
@@ -199,35 +210,47 @@ async def _load(
             lat.append((time.perf_counter() - t) * 1000)
             errors += status != 200
 
+    w0, c0 = [_cpu_s(w) for w in workers], time.process_time()
     t0 = time.perf_counter()
     await asyncio.gather(*(caller(c) for c in conns))
     wall = time.perf_counter() - t0
+    w1, c1 = [_cpu_s(w) for w in workers], time.process_time()
     for c in conns:
         c.close()
     if errors:
         raise RuntimeError(f"{path}: {errors} non-200 answers at concurrency {conc}")
-    return len(lat) / wall, float(np.percentile(lat, 99))
+    cpu = [b - a for a, b in zip(w0, w1, strict=True)]
+    return Sweep(len(lat) / wall, float(np.percentile(lat, 99)), len(lat), cpu, c1 - c0)
 
 
 def _launch(data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, SITEWIDE_OPERATOR_KEY=KEY)
     cmd = [sys.executable, "-c", "from sitewide.cli import main; main()", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir), "--workers", str(workers)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(data_dir / "server.log", "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float = 300) -> None:
+def _wait_ready(
+    proc: subprocess.Popen[bytes], port: int, log: Path, workers: int, timeout_s: float = 300
+) -> None:
+    """Until ``/health`` answers and, with several workers, the server says that every worker serves (a worker
+    still building its engine would otherwise hold the connections the kernel gave its socket)."""
+    from sitewide.service.workers import READY_LINE
+
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
                 s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                if b"200 OK" in s.recv(1024):
-                    return
+                healthy = b"200 OK" in s.recv(1024)
         except OSError:
-            time.sleep(0.2)
+            healthy = False
+        if healthy and (workers == 1 or READY_LINE.format(n=workers) in log.read_text(errors="replace")):
+            return
+        time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"server did not start within {timeout_s:.0f} s")
 
@@ -289,8 +312,16 @@ def generated(n: int) -> list[Product] | None:
     return list(prods)
 
 
+def _worker_pids(pid: int) -> list[int]:
+    """The processes that serve: ``pid`` itself (one worker) or its worker children (``--workers N``: the
+    supervisor's ``multiprocessing`` children, not its resource tracker)."""
+    kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    workers = [c for c in kids if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return workers or [pid]
+
+
 def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds of ``pid`` and its child processes (``--workers N``: uvicorn's workers are its children)."""
+    """CPU seconds of ``pid`` and its child processes (``--workers N``: the workers are its children)."""
     total = _cpu_s(pid)
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         try:
@@ -339,7 +370,8 @@ def measure(s: Started, quick: bool) -> None:
     except ImportError:
         stack = "asyncio+h11 (install sitewide[fast] for uvloop+httptools)"
     prods, camps, port, proc = s.products, s.campaigns, s.port, s.proc
-    _wait_ready(proc, port)
+    _wait_ready(proc, port, s.data_dir / "server.log", s.workers)
+    pids = _worker_pids(proc.pid)
     wl = Workload(prods, camps)
     print(
         f"# {len(prods):,} products, {len(camps)} campaigns, `sitewide serve --workers {s.workers}`, server stack: "
@@ -359,7 +391,7 @@ def measure(s: Started, quick: bool) -> None:
             compat = loop.run_until_complete(_latency(port, "/compat/v2/auctions", wl.compat, n, warm))
         except RuntimeError as e:
             print(f"# compat auctions not timed: {e}")
-        sweep = {c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, secs)) for c in CONCURRENCY}
+        sweep = {c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, secs, pids)) for c in CONCURRENCY}
         loop.close()
     finally:
         proc.terminate()
@@ -378,11 +410,23 @@ def measure(s: Started, quick: bool) -> None:
     if compat:
         _metric("http_compat_auction_p50_ms", float(p(compat, 50)), float(p(auc, 50)))
         _metric("http_compat_auction_p99_ms", float(p(compat, 99)), float(p(auc, 99)))
-    peak = max(r for r, _ in sweep.values())
-    for c, (rps, p99) in sweep.items():
-        _metric(f"http_rps_c{c}", rps, None, "1000" if c == 16 else None)
-        _metric(f"http_p99_ms_c{c}", p99)
-    _metric("http_rps_c64_over_peak", sweep[64][0] / peak, None, "0.9")
+    peak = max(sw.rps for sw in sweep.values())
+    for c, sw in sweep.items():
+        _metric(f"http_rps_c{c}", sw.rps, None, "1000" if c == 16 else None)
+        _metric(f"http_p99_ms_c{c}", sw.p99_ms)
+        srv, cli = sum(sw.worker_cpu_s) * 1e3 / sw.requests, sw.client_cpu_s * 1e3 / sw.requests
+        print(
+            f"# c{c}: {sw.requests} requests; worker CPU s {' '.join(f'{x:.2f}' for x in sw.worker_cpu_s)}; "
+            f"CPU ms per request: server {srv:.3f}, client {cli:.3f} (2 cores: at most "
+            f"{2e3 / (srv + cli):.0f} req/s with both on this machine)"
+        )
+    _metric("http_rps_c64_over_peak", sweep[64].rps / peak, None, "0.9")
+    c16 = sweep[16]
+    if len(c16.worker_cpu_s) > 1:
+        _metric("http_c16_worker_cpu_balance", min(c16.worker_cpu_s) / max(max(c16.worker_cpu_s), 1e-9), None,
+                "1 = even (min / max worker CPU at concurrency 16)")
+    _metric("http_c16_server_cpu_ms", sum(c16.worker_cpu_s) * 1e3 / c16.requests)
+    _metric("http_c16_client_cpu_ms", c16.client_cpu_s * 1e3 / c16.requests)
     rss = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,

@@ -157,15 +157,11 @@ def serve(
     for k, v in env.items():
         if v is not None:
             os.environ[f"SITEWIDE_{k}"] = str(v)
-    uvicorn.run(
-        "sitewide.whatif_jobs:app_from_env",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        **fast,  # type: ignore[arg-type]
-    )
+    # one listening socket per worker (SO_REUSEPORT): the kernel spreads connections over the workers, where
+    # uvicorn's shared socket let one worker accept nearly all of them (sitewide.service.workers)
+    from sitewide.service.workers import run_workers
+
+    run_workers("sitewide.whatif_jobs:app_from_env", host, port, workers, log_level="info", **fast)
 
 
 def campaign_table(rows: list[dict[str, object]], title: str) -> Table:
