@@ -278,23 +278,35 @@ def demo(
         server.stop()
 
 
+# The simulated market's options, shared by `simulate` and `whatif` (the same market, sized the same way).
+DaysOpt = Annotated[int, typer.Option(help="simulated days (≥ 1)")]
+UsersOpt = Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")]
+MerchantsOpt = Annotated[int, typer.Option(help="simulated merchants (≥ 1)")]
+RayOpt = Annotated[bool, typer.Option("--ray", help="run each seed's market as one Ray task")]
+AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")]
+
+
+def _market_size(days: int, users: int, merchants: int, seeds: int) -> None:
+    for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
+        _at_least(name, value, 1)
+
+
 @app.command()
 def simulate(
-    days: Annotated[int, typer.Option(help="simulated days (≥ 1)")] = 1,
-    users: Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")] = 2_000,
-    merchants: Annotated[int, typer.Option(help="simulated merchants (≥ 1)")] = 20,
+    days: DaysOpt = 1,
+    users: UsersOpt = 2_000,
+    merchants: MerchantsOpt = 20,
     seed: Annotated[int, typer.Option(help="random seed of the (first) market")] = 0,
     seeds: Annotated[int, typer.Option(help="run this many markets (seed, seed+1, ...)")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", help="shard the markets over Ray workers")] = False,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
+    ray: RayOpt = False,
+    address: AddressOpt = None,
     out: Annotated[Path | None, typer.Option(help="directory for the metrics Parquet files")] = None,
 ) -> None:
     """Run the marketplace simulator against the in-process engine and summarise each market."""
     from sitewide.simulator import SimConfig, run_many, run_ray, run_simulation, summary_table
     from sitewide.wiring import world_engine_factory
 
-    for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
-        _at_least(name, value, 1)
+    _market_size(days, users, merchants, seeds)
     configs = [SimConfig(days=days, users=users, merchants=merchants, seed=seed + i) for i in range(seeds)]
     if ray:
         results = run_ray(configs, world_engine_factory(), address=address)
@@ -316,19 +328,18 @@ def whatif(
         list[str],
         typer.Argument(help="changed settings, KEY=VALUE: alpha, reserve_cpc_micros, max_ad_share, …"),
     ],
-    days: Annotated[int, typer.Option(help="simulated days (≥ 1)")] = 1,
-    users: Annotated[int, typer.Option(help="simulated shoppers (≥ 1)")] = 1_000,
-    merchants: Annotated[int, typer.Option(help="simulated merchants (≥ 1)")] = 20,
+    days: DaysOpt = 1,
+    users: UsersOpt = 1_000,
+    merchants: MerchantsOpt = 20,
     seeds: Annotated[int, typer.Option(help="markets averaged (seeds 0 … seeds − 1)")] = 1,
-    ray: Annotated[bool, typer.Option("--ray", help="one Ray task per seed's market")] = False,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray)")] = None,
+    ray: RayOpt = False,
+    address: AddressOpt = None,
 ) -> None:
     """The operator's what-if: the same simulated market under the current policy and with CHANGE side by side."""
     from sitewide.whatif import parse_changes
     from sitewide.whatif_jobs import compare_rows  # what a POST /whatif/jobs job runs, too
 
-    for name, value in (("--days", days), ("--users", users), ("--merchants", merchants), ("--seeds", seeds)):
-        _at_least(name, value, 1)
+    _market_size(days, users, merchants, seeds)
     changes = parse_changes(change)
     rows = compare_rows(
         changes,
