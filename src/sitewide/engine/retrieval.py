@@ -4,7 +4,6 @@ see :data:`CJK_LEXICAL_SHARE`), and a cache of scored candidate rows per retriev
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import zlib
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sitewide.domain import text as tokens
 from sitewide.domain.types import FloatArray, IntArray, Product, RequestKind
 from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
@@ -38,14 +38,12 @@ CJK_BM25_WEIGHT = 0.6
 # cosine alone ordered a row below BM25's NDCG@10; ``w`` was chosen on validation requests whose queries are not
 # among the test requests' (bench/ranking.py). The row's candidates are the same as without it.
 WORD_MATCH_WEIGHT = 0.4
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")  # index.bm25's Latin tokens
 
 
 def word_share(query: str, texts: Sequence[str]) -> list[float]:
     """How many of ``query``'s words occur in each text (lower case, as substrings), over the best text's count
     (all 0 when none holds one)."""
-    words = set(_WORD.findall(query.lower()))
+    words = set(tokens.words(query))
     m = [sum(w in t for w in words) for t in (x.lower() for x in texts)] if words else []
     best = max(m, default=0)
     return [c / best for c in m] if best else [0.0] * len(texts)
@@ -199,7 +197,7 @@ class Retrieval:
             return
         rows = np.arange(len(cat.products), dtype=np.int64)
         if self.config.lexical_k <= 0:
-            rows = rows[[bool(_CJK.search(t)) for t in cat.texts]]
+            rows = rows[[tokens.has_cjk(t) for t in cat.texts]]
         rows = rows[~cat.removed[rows]]
         if len(rows):
             self.lexical.build(rows, [cat.texts[i] for i in rows.tolist()])
@@ -263,7 +261,7 @@ class Retrieval:
         found, sim = self._rescore(found, q)
         cand, sim = np.ascontiguousarray(found[:, :k]), np.ascontiguousarray(sim[:, :k])
         lexical = None  # [R, K] each candidate's lexical match (the row's best = 1), aligned with ``cand``
-        cjk = {i for i in search if _CJK.search(batch.queries[i])}
+        cjk = {i for i in search if tokens.has_cjk(batch.queries[i])}
         merged = False
         if search and self.lexical is not None and self.lexical_rows:
             cjk_k = max(self.config.lexical_k, int(k * CJK_LEXICAL_SHARE))

@@ -1,7 +1,7 @@
 """BM25 lexical retrieval (``bm25s``): the lexical baseline and a second retrieval source for search queries.
 
-Tokens: lower-cased Latin/digit words, and for CJK text every character plus every character bigram (Chinese
-titles have no spaces, so words are not available without a segmenter).
+Tokens (``domain.text.tokenize``): lower-cased Latin/digit words, and for CJK text every character plus every
+character bigram (Chinese titles have no spaces, so words are not available without a segmenter).
 
 Bounded work per query: up to ``exact_below`` titles a query scores every title (exact; at 20,000 Chinese titles
 about 0.3 ms CPU). Past it, a query reads at most ``max_postings`` postings (a posting: a title holding a token,
@@ -14,25 +14,13 @@ fit the budget is still scored exactly; past it, a title reached only through un
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from sitewide.domain.text import tokenize
 from sitewide.domain.types import BoolArray, FloatArray, IntArray, ValidationError
-
-_WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-
-
-def tokenize(text: str) -> list[str]:
-    t = str(text).lower()
-    toks = _WORD.findall(t)
-    for run in _CJK.findall(t):
-        toks.extend(run)
-        toks.extend(run[i : i + 2] for i in range(len(run) - 1))
-    return toks
 
 
 class BM25Index:
