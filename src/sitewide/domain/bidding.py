@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sitewide.domain.types import BoolArray, IntArray, ValidationError
+from sitewide.domain.types import BoolArray, IntArray, ValidationError, check_int, check_roi
 from sitewide.domain.types import (
     FloatArray as FloatArray,  # explicit: domain/landscape.py imports it from here
 )
@@ -66,18 +66,6 @@ MIN_MULTIPLIER_X_ROI = 0.05  # every bidder's multiplier stays within [0.05 / R,
 MAX_MULTIPLIER_X_ROI = 20.0
 
 
-def check_int(name: str, value: int, *, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValidationError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValidationError(f"{name} must be ≥ {minimum}, got {value}")
-
-
-def _check_roi(target_roi: float) -> None:
-    if not isinstance(target_roi, (int, float)) or not math.isfinite(target_roi) or target_roi <= 0:
-        raise ValidationError(f"target ROI must be a finite number > 0, got {target_roi!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class CampaignState:
     """What the campaign looks like at the start of a tick (money in integer micros)."""
@@ -98,7 +86,7 @@ class CampaignState:
             check_int(name, getattr(self, name))
         check_int("clicks", self.clicks)
         check_int("orders", self.orders)
-        _check_roi(self.target_roi)
+        check_roi("target_roi", self.target_roi)
         if not (0.0 <= self.time_left_frac <= 1.0):
             raise ValidationError(f"time_left_frac must be in [0, 1], got {self.time_left_frac}")
         if self.traffic_left_frac is not None and not (0.0 <= self.traffic_left_frac <= 1.0):
@@ -193,7 +181,7 @@ class Bidder(ABC):
     kind: str = "bidder"
 
     def __init__(self, target_roi: float, budget_micros: int) -> None:
-        _check_roi(target_roi)
+        check_roi("target_roi", target_roi)
         check_int("budget_micros", budget_micros)
         self.target_roi = float(target_roi)
         self.budget_micros = int(budget_micros)

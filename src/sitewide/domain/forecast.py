@@ -24,14 +24,13 @@ this module one :class:`CurvePoint` per ``m``: the day's expected spend, GMV and
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import ValidationError, check_int, check_roi
 
 __all__ = [
     "Band",
@@ -65,15 +64,8 @@ class CampaignDraft:
     def __post_init__(self) -> None:
         if not self.product_ids:
             raise ValidationError("a forecast needs at least one product")
-        if not (
-            isinstance(self.target_roi, int | float)
-            and math.isfinite(self.target_roi)
-            and self.target_roi > 0
-        ):
-            raise ValidationError(f"target_roi must be a positive number, got {self.target_roi!r}")
-        b = self.daily_budget_micros
-        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-            raise ValidationError(f"daily_budget_micros must be positive integer micros, got {b!r}")
+        check_roi("target_roi", self.target_roi)
+        check_int("daily_budget_micros", self.daily_budget_micros, minimum=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.bidding import Bidder, CampaignState, DualBidder, RunningTotals, TickOutcome, check_int
-from sitewide.domain.types import FloatArray, ValidationError
+from sitewide.domain.bidding import Bidder, CampaignState, DualBidder, RunningTotals, TickOutcome
+from sitewide.domain.types import FloatArray, ValidationError, check_int
 
 __all__ = ["N_FEATURES", "FeatureTracker", "MlpWeights", "PolicyBidder", "policy_features", "roi_aim_margin"]
 

@@ -60,16 +60,25 @@ class Estimate(Generic[N]):
         return self.low <= x and (self.high is None or x <= self.high)
 
 
-def optional_int(name: str, value: int | None, *, minimum: int | None = 0) -> int | None:
-    """A counted input that may be missing: ``None`` means missing; anything else must be an integer (Python or
-    numpy, not bool) of at least ``minimum`` (no bound when ``minimum`` is None)."""
-    if value is None:
-        return None
+def check_int(name: str, value: int, *, minimum: int | None = 0) -> int:
+    """A counted input: an integer (Python or numpy, not bool) of at least ``minimum`` (no bound when None)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValidationError(f"{name} must be an integer or None, got {value!r}")
+        raise ValidationError(f"{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValidationError(f"{name} must be ≥ {minimum}, got {value}")
     return int(value)
+
+
+def optional_int(name: str, value: int | None, *, minimum: int | None = 0) -> int | None:
+    """A counted input that may be missing (``None``), else as :func:`check_int`."""
+    return None if value is None else check_int(name, value, minimum=minimum)
+
+
+def check_roi(name: str, value: float) -> float:
+    """A target ROI (GMV ÷ ad spend): a finite number > 0."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValidationError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
 
 
 class NotFound(DomainError):
