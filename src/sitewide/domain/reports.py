@@ -5,6 +5,7 @@ field names are the JSON keys) and the typed client reads them back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,28 @@ class CampaignTotals:
     gmv_micros: int
     compensation_micros: int
     roi: float | None
+
+
+def roi_of(gmv_micros: int, spend_micros: int) -> float | None:
+    """GMV ÷ spend; ``None`` without spend."""
+    return gmv_micros / spend_micros if spend_micros else None
+
+
+def campaign_total(days: Iterable[CampaignTotals]) -> CampaignTotals:
+    """The campaign's figures summed over ``days`` (its report's total, or a date range of its days)."""
+    rows = list(days)
+    spend = sum(r.spend_micros for r in rows)
+    gmv = sum(r.gmv_micros for r in rows)
+    return CampaignTotals(
+        impressions=sum(r.impressions for r in rows),
+        clicks=sum(r.clicks for r in rows),
+        invalid_clicks=sum(r.invalid_clicks for r in rows),
+        orders=sum(r.orders for r in rows),
+        spend_micros=spend,
+        gmv_micros=gmv,
+        compensation_micros=sum(r.compensation_micros for r in rows),
+        roi=roi_of(gmv, spend),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ from sitewide.domain.reports import (
     CampaignDay,
     CampaignReport,
     CampaignStatement,
-    CampaignTotals,
     StatementDay,
     StatementLeg,
     StatementTerms,
     StatementWindow,
+    campaign_total,
+    roi_of,
 )
 from sitewide.domain.time import day_index
 from sitewide.domain.types import Campaign, NotFound
@@ -47,23 +48,12 @@ class Reports:
                 t.spend_micros,
                 t.gmv_micros,
                 t.compensation_micros,
-                roi=(t.gmv_micros / t.spend_micros) if t.spend_micros else None,
+                roi=roi_of(t.gmv_micros, t.spend_micros),
                 day=t.key,
             )
             for t in self.store.report(ReportQuery((campaign_id,), "day", *ALL_DAYS)).rows
         ]
-        spend = sum(r.spend_micros for r in rows)
-        gmv = sum(r.gmv_micros for r in rows)
-        total = CampaignTotals(
-            impressions=sum(r.impressions for r in rows),
-            clicks=sum(r.clicks for r in rows),
-            invalid_clicks=sum(r.invalid_clicks for r in rows),
-            orders=sum(r.orders for r in rows),
-            spend_micros=spend,
-            gmv_micros=gmv,
-            compensation_micros=sum(r.compensation_micros for r in rows),
-            roi=(gmv / spend) if spend else None,
-        )
+        total = campaign_total(rows)
         return CampaignReport(campaign_id, str(camp.target_roi), int(camp.daily_budget_micros), rows, total)
 
     def statement(

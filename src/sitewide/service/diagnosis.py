@@ -18,7 +18,7 @@ from typing import Any
 from sitewide.domain.eligibility import PoolChange
 from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.ledger import credit_account
-from sitewide.domain.reports import CampaignDay, CampaignStatement
+from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals
 from sitewide.domain.time import day_index, day_str
 from sitewide.domain.types import Campaign, CampaignStatus
 from sitewide.engine import Engine
@@ -122,7 +122,7 @@ def campaign_alerts(
     currency: str,
     c: Campaign,
     days: list[CampaignDay],
-    totals: Mapping[str, Any],
+    totals: CampaignTotals,
     ineligible: list[str],
     budget_losses_last_day: int,
     pool: PoolNews | None = None,
@@ -141,8 +141,8 @@ def campaign_alerts(
             lost=f"{budget_losses_last_day:,}",
         )
         out.append(Alert(c.id, c.name, "budget_early", text, False))
-    roi = totals.get("roi")
-    if roi is not None and roi < float(c.target_roi) and int(totals.get("orders", 0)) > 0:
+    roi = totals.roi
+    if roi is not None and roi < float(c.target_roi) and totals.orders > 0:
         text = t("ROI {roi:.2f} is below the target {target}.", roi=roi, target=c.target_roi)
         out.append(Alert(c.id, c.name, "roi_below", text, True))
     pool = pool or PoolNews()

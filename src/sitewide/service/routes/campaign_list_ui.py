@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sitewide.api.schemas import CampaignPatch
 from sitewide.domain.money import format_amount
+from sitewide.domain.reports import CampaignTotals
 from sitewide.domain.types import Campaign, CampaignStatus, DomainError
 from sitewide.service.routes.campaigns_ui import (
     campaign_alerts,
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 @dataclass(frozen=True)
 class CampaignRow:
     c: Campaign
-    t: dict[str, Any]
+    t: CampaignTotals
     roi: float | None
     met: bool | None
 
@@ -43,7 +44,7 @@ def _rows(ui: Ui, start: str | None, end: str | None) -> list[CampaignRow]:
     rows = []
     for c in uc.list_campaigns(ui.store, ui.who):
         t = range_totals(ui.engine, c.id, start, end)
-        roi = t.get("roi")
+        roi = t.roi
         rows.append(CampaignRow(c, t, roi, None if roi is None else roi >= float(c.target_roi)))
     return rows
 
@@ -57,9 +58,9 @@ LIST_SORTS: dict[str, Callable[[CampaignRow], Any]] = {
     "target": lambda r: r.c.target_roi,
     "roi": lambda r: -1.0 if r.roi is None else r.roi,
     "budget": lambda r: r.c.daily_budget_micros,
-    "spend": lambda r: r.t["spend_micros"],
-    "gmv": lambda r: r.t["gmv_micros"],
-    "orders": lambda r: r.t["orders"],
+    "spend": lambda r: r.t.spend_micros,
+    "gmv": lambda r: r.t.gmv_micros,
+    "orders": lambda r: r.t.orders,
 }
 
 
@@ -189,9 +190,9 @@ def campaigns_csv(ui: PageUi, start: str | None = None, end: str | None = None) 
         c, t = r.c, r.t
         w.writerow(
             [c.id, c.name, c.merchant_id, c.status.value, c.target_roi,
-             "" if r.roi is None else f"{r.roi:.4f}", _plain(c.daily_budget_micros), t["impressions"],
-             t["clicks"], t["orders"], _plain(t["spend_micros"]), _plain(t["gmv_micros"]),
-             _plain(t["compensation_micros"]), ui.currency, start or "", end or ""]
+             "" if r.roi is None else f"{r.roi:.4f}", _plain(c.daily_budget_micros), t.impressions,
+             t.clicks, t.orders, _plain(t.spend_micros), _plain(t.gmv_micros),
+             _plain(t.compensation_micros), ui.currency, start or "", end or ""]
         )  # fmt: skip
     name = f"campaigns-{start or 'all'}-{end or 'all'}.csv"
     return Response(

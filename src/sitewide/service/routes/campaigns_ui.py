@@ -21,6 +21,7 @@ from sitewide.api.schemas import (
     CampaignPatch,
 )
 from sitewide.domain.money import format_amount, parse_amount
+from sitewide.domain.reports import CampaignTotals, campaign_total
 from sitewide.domain.types import Campaign, CampaignStatus, DomainError, ValidationError
 from sitewide.engine import Engine
 from sitewide.i18n import Translator
@@ -39,26 +40,16 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 FORM_PRODUCTS = 500  # products listed on the form
 
 
-def _totals(engine: Engine, cid: str) -> dict[str, Any]:
-    return asdict(engine.campaign_report(cid).total)
-
-
 def _in_range(day: str, start: str | None, end: str | None) -> bool:
     return (not start or day >= start) and (not end or day <= end)
 
 
-def range_totals(engine: Engine, cid: str, start: str | None, end: str | None) -> dict[str, Any]:
+def range_totals(engine: Engine, cid: str, start: str | None, end: str | None) -> CampaignTotals:
     """The campaign's totals over its settled days in ``[start, end]`` (all days when both are empty)."""
+    report = engine.campaign_report(cid)
     if not start and not end:
-        return _totals(engine, cid)
-    keys = ("impressions", "clicks", "orders", "spend_micros", "gmv_micros", "compensation_micros")
-    t: dict[str, Any] = dict.fromkeys(keys, 0)
-    for d in campaign_days(engine, cid):
-        if _in_range(d.day, start, end):
-            for k in keys:
-                t[k] += getattr(d, k)
-    t["roi"] = t["gmv_micros"] / t["spend_micros"] if t["spend_micros"] else None
-    return t
+        return report.total
+    return campaign_total(d for d in report.days if _in_range(d.day, start, end))
 
 
 def day_param(v: str | None) -> str | None:
@@ -210,7 +201,7 @@ def create_campaign_form(ui: FormUi, form: PostedFormDep) -> Response:
     return _save(ui, form, None)
 
 
-def campaign_alerts(ui: Ui, c: Campaign, totals: dict[str, Any]) -> list[Alert]:
+def campaign_alerts(ui: Ui, c: Campaign, totals: CampaignTotals) -> list[Alert]:
     days = campaign_days(ui.engine, c.id)
     last = days[-1].day if days else None
     budget_lost = sum(n for d, _, r, n in ui.accounts.losses(c.id) if d == last and r == "budget_exhausted")
@@ -309,7 +300,7 @@ def campaign_page(ui: PageUi, campaign_id: str, start: str | None = None, end: s
         samples=one_each,
         loss_rows=_loss_rows(ui, lr.by_product),
         titles=titles,
-        alerts=campaign_alerts(ui, c, _totals(engine, c.id)),
+        alerts=campaign_alerts(ui, c, engine.campaign_report(c.id).total),
         incrementality=forecast_uc.incrementality_view(engine, store, ui.who, c.id),
         figs={
             "money": fig_json(money),
