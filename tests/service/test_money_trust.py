@@ -472,3 +472,8 @@ def test_a_correction_of_one_day_booked_by_a_later_run_is_filed_under_that_day(
     by = {s["period"]: s for s in items}  # type: ignore[attr-defined]
     assert by[D]["charged_micros"] == 13 * CNY and "2026-01-06" not in by
     assert {e["booked_in"] for e in by[D]["entries"]} == {D, "2026-01-06"}
+    # the campaign's statement shows the same legs, as the same records, as the merchant's statement does
+    legs = ok(m1.get(f"/campaigns/{cid}/statement"))["ledger"]
+    own = [leg for leg in legs if leg["account"].startswith("merchant:m1:")]  # type: ignore[index]
+    assert sorted(own, key=str) == sorted((e for s in items for e in s["entries"]), key=str)  # type: ignore[index]
+    assert {leg["booked_in"] for leg in own} == {D, "2026-01-06"}  # type: ignore[index]

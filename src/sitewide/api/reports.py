@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field
 from pydantic.dataclasses import dataclass
 
 from sitewide.api.schemas import Day, Strict
-from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals
+from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals, StatementLeg
 from sitewide.domain.settlement import CampaignSettlement
 
 
@@ -93,19 +93,9 @@ class CampaignStatementOut(RootModel[CampaignStatement]):
     the guarantee windows with the contract they used, and the ledger legs booked for the campaign."""
 
 
-class StatementEntryOut(BaseModel):
-    account: str
-    amount_micros: int
-    memo: str
-    campaign_id: str | None = None
-    day: str | None = Field(None, description="the UTC day the money is for")
-    window: str | None = Field(None, description="the guarantee window, for compensation")
-    txn_id: str | None = None
-    booked_in: str | None = Field(None, description="the settlement period whose run booked the leg")
-
-
 class StatementOut(BaseModel):
-    """One settled period of one merchant: what it was charged and what it got back."""
+    """One settled period of one merchant: what it was charged and what it got back, and the legs on its
+    accounts (``sitewide.domain.reports.StatementLeg``, as in a campaign's statement)."""
 
     merchant_id: str
     period: str
@@ -113,7 +103,7 @@ class StatementOut(BaseModel):
     compensation_micros: int
     net_micros: int
     transactions: list[str]
-    entries: list[StatementEntryOut]
+    entries: list[StatementLeg]
 
 
 class LossReasonOut(BaseModel):

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sitewide.domain.ledger import LedgerLine
+
 
 @dataclass(frozen=True, slots=True)
 class CampaignTotals:
@@ -109,13 +111,23 @@ class StatementWindow:
 
 @dataclass(frozen=True, slots=True)
 class StatementLeg:
-    txn_id: str
-    period: str
+    """One ledger leg as a statement shows it (a campaign's statement and a merchant's): ``day`` is the UTC day
+    the money is for, ``window`` the guarantee window (compensation), ``booked_in`` the settlement period whose
+    run booked the leg."""
+
     account: str
     amount_micros: int
+    memo: str
+    campaign_id: str | None
     day: str | None
     window: str | None
-    memo: str
+    txn_id: str
+    booked_in: str
+
+    @classmethod
+    def of(cls, line: LedgerLine) -> StatementLeg:
+        e = line.entry
+        return cls(e.account, int(e.amount_micros), e.memo, e.campaign_id, e.day, e.window, e.txn_id, line.period)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,10 +76,9 @@ class Reports:
         ]
         windows = {g.window for g in evals_in}
         legs = [
-            StatementLeg(e.txn_id, ln.period, e.account, int(e.amount_micros), e.day, e.window, e.memo)
+            StatementLeg.of(ln)
             for ln in self.store.ledger_entries(LedgerQuery(campaign_id=campaign_id))
-            for e in (ln.entry,)
-            if period is None or (e.window in windows if e.window else e.day == period)
+            if period is None or (ln.entry.window in windows if ln.entry.window else ln.entry.day == period)
         ]
         days = [
             StatementDay(

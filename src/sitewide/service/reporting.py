@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
-from sitewide.domain.reports import CampaignDay
+from sitewide.domain.reports import CampaignDay, StatementLeg
 from sitewide.domain.types import Campaign
 from sitewide.engine import Engine
 from sitewide.ports import ReportQuery, ReportTotals, Store
@@ -59,18 +59,6 @@ def report(
     return [_row(t) for t in got.rows], _row(got.total), got.total_rows
 
 
-@dataclass(frozen=True, slots=True)
-class StatementEntry:
-    account: str
-    amount_micros: int
-    memo: str
-    campaign_id: str | None
-    day: str | None
-    window: str | None
-    txn_id: str
-    booked_in: str  # the period of the transaction that booked it
-
-
 @dataclass(slots=True)
 class MerchantStatement:
     """One period of one merchant: cash charged, ad credit got back as compensation, and the legs."""
@@ -80,7 +68,7 @@ class MerchantStatement:
     charged_micros: int = 0
     compensation_micros: int = 0
     transactions: list[str] = field(default_factory=list)
-    entries: list[StatementEntry] = field(default_factory=list)
+    entries: list[StatementLeg] = field(default_factory=list)
 
     @property
     def net_micros(self) -> int:
@@ -110,7 +98,5 @@ def merchant_statements(merchant_id: str, lines: Iterable[LedgerLine]) -> list[M
             p.charged_micros -= amt
         else:
             p.compensation_micros += amt
-        p.entries.append(
-            StatementEntry(e.account, amt, e.memo, e.campaign_id, e.day, e.window, e.txn_id, line.period)
-        )
+        p.entries.append(StatementLeg.of(line))
     return [periods[k] for k in sorted(periods, reverse=True)]
