@@ -55,7 +55,7 @@ import math
 
 import numpy as np
 
-from sitewide.domain.bidding import Bidder, CampaignState, FloatArray, TickOutcome
+from sitewide.domain.bidding import Bidder, CampaignState, FloatArray, RunningTotals, TickOutcome
 from sitewide.domain.types import ValidationError
 
 __all__ = ["MAX_TARGET_ROI", "MIN_TARGET_ROI", "EvidenceLandscapeBidder", "LandscapeBidder", "Landscape"]
@@ -202,11 +202,7 @@ class LandscapeBidder(Bidder):
         self.land = Landscape(halflife)
         self.base = math.log(start / self.target_roi)  # ln m before the dither
         self._anchor = self.base  # the base of the last observed tick
-        self.ticks = 0
-        self.spent = 0
-        self.gmv = 0
-        self.orders = 0
-        self.value_won = 0.0
+        self.totals = RunningTotals()  # the bidder's own outcomes so far
         self._state: CampaignState | None = None
         self._m = math.exp(self.base)
         self._planned_tick_spend = 0.0
@@ -214,13 +210,14 @@ class LandscapeBidder(Bidder):
     # calibration --------------------------------------------------------------------------------------
     def calibration(self) -> tuple[float, float]:
         """``(κ, var ln κ)``: realised GMV ÷ expected GMV of what was won, shrunk to 1 while orders are few."""
+        t = self.totals
         tau2 = ORDER_NOISE / self.prior_orders
-        if self.value_won <= 0 or self.orders == 0 and self.gmv == 0:
+        if t.value_won <= 0 or t.orders == 0 and t.gmv == 0:
             return 1.0, tau2
-        rho = max(self.gmv, 1.0) / self.value_won
-        w = self.orders / (self.orders + self.prior_orders)
+        rho = max(t.gmv, 1.0) / t.value_won
+        w = t.orders / (t.orders + self.prior_orders)
         kappa = math.exp(w * math.log(rho))
-        return kappa, 1.0 / (1.0 / tau2 + self.orders / ORDER_NOISE)
+        return kappa, 1.0 / (1.0 / tau2 + t.orders / ORDER_NOISE)
 
     def _offered_rest(self, state: CampaignState) -> float:
         """Offered value still to come today: the day's total implied by what was offered so far and the
@@ -246,12 +243,13 @@ class LandscapeBidder(Bidder):
         value = offered_rest * win
         cost = value * np.exp(c + d * g)
         kappa, var_k = self.calibration()
-        aov = self.gmv / self.orders if self.orders else kappa * self.value_won + 1.0
+        t = self.totals
+        aov = t.gmv / t.orders if t.orders else kappa * t.value_won + 1.0
         # the day so far: realised GMV, shrunk to the calibrated expected value while orders are few — with a
         # handful of orders (or none) realised GMV is noise, and steering on it would starve the campaign
-        w = self.orders / (self.orders + self.prior_orders)
-        past = w * state.gmv_micros + (1.0 - w) * kappa * self.value_won
-        sd = self._margin_sd(kappa * value, kappa * self.value_won, w, aov, var_k)
+        w = t.orders / (t.orders + self.prior_orders)
+        past = w * state.gmv_micros + (1.0 - w) * kappa * t.value_won
+        sd = self._margin_sd(kappa * value, kappa * t.value_won, w, aov, var_k)
         gmv_end = past + kappa * value - self.z * sd
         slack = gmv_end - (1.0 - self.tolerance) * R * (state.spent_micros + cost)
         room = max(state.remaining_micros, 0) * self.budget_lead
@@ -285,12 +283,12 @@ class LandscapeBidder(Bidder):
             return self._m
         self._state = state
         base = self._anchor
-        if self.ticks:
+        if self.totals.ticks:
             target = self._solve(state)
             step = min(max(target - base, -self.max_step), self.max_step)
             base = min(base + step, max(self.land.log_m) + self.explore_up)
         self.base = base
-        sign = 1.0 if self.ticks % 2 == 0 else -1.0
+        sign = 1.0 if self.totals.ticks % 2 == 0 else -1.0
         self._m = self._clip(math.exp(base + sign * self.dither))
         return self._m
 
@@ -304,11 +302,7 @@ class LandscapeBidder(Bidder):
         self.land.add(math.log(self._m), outcome)
         self._anchor = self.base
         self._state = None
-        self.ticks += 1
-        self.spent += outcome.spend_micros
-        self.gmv += outcome.gmv_micros
-        self.orders += outcome.orders
-        self.value_won += outcome.value_won
+        self.totals.add(outcome)
 
 
 class EvidenceLandscapeBidder(LandscapeBidder):
