@@ -8,7 +8,7 @@ import json
 from decimal import Decimal
 
 from sitewide.domain.money import Micros
-from sitewide.domain.reports import CampaignDay
+from sitewide.domain.reports import CampaignDay, CampaignTotals, campaign_total
 from sitewide.domain.types import Campaign
 from sitewide.i18n import translator
 from sitewide.service.diagnosis import diagnose
@@ -22,8 +22,8 @@ def day(spend: int, gmv: int, orders: int = 5) -> CampaignDay:
                        spend_micros=spend, gmv_micros=gmv, compensation_micros=0, roi=gmv / spend if spend else None)  # fmt: skip
 
 
-def totals(d: CampaignDay) -> dict[str, object]:
-    return {"roi": d.roi, "orders": d.orders, "spend_micros": d.spend_micros}
+def totals(d: CampaignDay) -> CampaignTotals:
+    return campaign_total([d])
 
 
 def test_a_day_that_spends_its_budget_is_budget_bound() -> None:
@@ -58,7 +58,7 @@ def test_most_products_out_of_the_pool_comes_before_the_target() -> None:
 
 
 def test_nothing_settled_yet() -> None:
-    r = diagnose(T, "USD", C, [], {"roi": None, "orders": 0}, [], [], None)
+    r = diagnose(T, "USD", C, [], campaign_total([]), [], [], None)
     assert r.primary == "no_traffic" and "Wait for the first settled day" in r.advice
 
 

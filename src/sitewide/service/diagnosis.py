@@ -200,7 +200,7 @@ def diagnose(
     currency: str,
     c: Campaign,
     days: list[CampaignDay],
-    totals: Mapping[str, Any],
+    totals: CampaignTotals,
     losses_by_reason: Iterable[tuple[str, int]],
     ineligible: list[str],
     worst_product: tuple[str, float, int] | None,
@@ -213,7 +213,7 @@ def diagnose(
     order: dict[str, int] = {}
     budget = int(c.daily_budget_micros)
     target = Decimal(str(c.target_roi))
-    roi = totals.get("roi")
+    roi = totals.roi
     last = _last_day(days)
     losses = dict(losses_by_reason)
     lost = sum(losses.values())
@@ -395,11 +395,7 @@ def guarantee_view(t: Translator, currency: str, st: CampaignStatement, target_r
 def worst_product(store: Store, c: Campaign) -> tuple[str, float, int] | None:
     """The campaign's product with the lowest ROI among those that spent (``None`` with fewer than two)."""
     rows, _, _ = report(store, [c], "product", None, None)
-    spent = [
-        (str(r["key"]), float(str(r["roi"] or 0.0)), int(str(r["spend_micros"])))
-        for r in rows
-        if r["spend_micros"]
-    ]
+    spent = [(r.key, r.roi or 0.0, r.spend_micros) for r in rows if r.spend_micros]
     return min(spent, key=lambda x: (x[1], -x[2])) if len(spent) > 1 else None
 
 
@@ -414,9 +410,8 @@ def explain_campaign(
     """:func:`diagnose` over what the engine reports of ``c``; ``loss_rows``: its ``(day, product, reason,
     count)`` lost-auction rows (``AuctionLosses.losses``)."""
     rep = engine.campaign_report(c.id)
-    totals = {"roi": rep.total.roi, "orders": rep.total.orders, "spend_micros": rep.total.spend_micros}
     by_reason: dict[str, int] = {}
     for _, _, reason, n in loss_rows:
         by_reason[reason] = by_reason.get(reason, 0) + n
     bad = [p for p in c.product_ids if not is_eligible(engine, p)]
-    return diagnose(t, currency, c, rep.days, totals, by_reason.items(), bad, worst_product(store, c))
+    return diagnose(t, currency, c, rep.days, rep.total, by_reason.items(), bad, worst_product(store, c))

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from sitewide.api.reports import ReportRow
 from sitewide.domain.ledger import LedgerLine, merchant_accounts
-from sitewide.domain.reports import CampaignDay, StatementLeg
+from sitewide.domain.reports import CampaignDay, StatementLeg, roi_of
 from sitewide.domain.types import Campaign
 from sitewide.engine import Engine
 from sitewide.ports import ReportQuery, ReportTotals, Store
@@ -21,22 +22,22 @@ from sitewide.ports import ReportQuery, ReportTotals, Store
 GroupBy = Literal["day", "campaign", "product"]
 
 
-def _row(t: ReportTotals) -> dict[str, object]:
+def _row(t: ReportTotals) -> ReportRow:
     s, g = t.spend_micros, t.gmv_micros
-    return {
-        "key": t.key,
-        "impressions": t.impressions,
-        "clicks": t.clicks,
-        "orders": t.orders,
-        "spend_micros": s,
-        "gmv_micros": g,
-        "compensation_micros": t.compensation_micros,
-        "ctr": t.clicks / t.impressions if t.impressions else None,
-        "cvr": t.orders / t.clicks if t.clicks else None,
-        "cpc_micros": s // t.clicks if t.clicks else None,
-        "roi": g / s if s else None,
-        "acos": s / g if g else None,
-    }
+    return ReportRow(
+        key=t.key,
+        impressions=t.impressions,
+        clicks=t.clicks,
+        orders=t.orders,
+        spend_micros=s,
+        gmv_micros=g,
+        compensation_micros=t.compensation_micros,
+        ctr=t.clicks / t.impressions if t.impressions else None,
+        cvr=t.orders / t.clicks if t.clicks else None,
+        cpc_micros=s // t.clicks if t.clicks else None,
+        roi=roi_of(g, s),
+        acos=s / g if g else None,
+    )
 
 
 def campaign_days(engine: Engine, campaign_id: str) -> list[CampaignDay]:
@@ -51,7 +52,7 @@ def report(
     end: str | None,
     offset: int = 0,
     limit: int | None = None,
-) -> tuple[list[dict[str, object]], dict[str, object], int]:
+) -> tuple[list[ReportRow], ReportRow, int]:
     """The page of groups, the total over every group, and how many groups there are — summed, ordered and
     paged by the store (``Store.report``) over the caller's campaigns only."""
     ids = tuple(c.id for c in campaigns)

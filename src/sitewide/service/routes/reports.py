@@ -9,7 +9,6 @@ from sitewide.api.reports import (
     CampaignReportOut,
     CampaignStatementOut,
     ReportOut,
-    ReportRow,
     StatementOut,
 )
 from sitewide.api.schemas import Day, Page
@@ -49,8 +48,8 @@ def reports(
     )
     return ReportOut(
         group_by=group_by,
-        rows=[ReportRow.model_validate(r) for r in items],
-        total=ReportRow.model_validate(total),
+        rows=items,
+        total=total,
         offset=offset,
         limit=limit,
         total_rows=n,

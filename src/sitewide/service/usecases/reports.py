@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sitewide.api.reports import ReportRow
 from sitewide.domain.accounts import LossSample, Principal
 from sitewide.domain.ledger import merchant_accounts
 from sitewide.domain.types import Campaign, ValidationError
@@ -34,7 +35,7 @@ def campaigns_report(
     end_day: str | None,
     offset: int = 0,
     limit: int | None = None,
-) -> tuple[list[dict[str, object]], dict[str, object], int]:
+) -> tuple[list[ReportRow], ReportRow, int]:
     """A page of rows, the total over all rows and their number, over one visible campaign or the caller's (the
     operator's: a merchant's or all) — paged by the store."""
     check_days(start_day=start_day, end_day=end_day)
