@@ -24,19 +24,21 @@ GroupBy = Literal["day", "campaign", "product"]
 
 def _row(t: ReportTotals) -> ReportRow:
     s, g = t.spend_micros, t.gmv_micros
-    return ReportRow(
-        key=t.key,
-        impressions=t.impressions,
-        clicks=t.clicks,
-        orders=t.orders,
-        spend_micros=s,
-        gmv_micros=g,
-        compensation_micros=t.compensation_micros,
-        ctr=t.clicks / t.impressions if t.impressions else None,
-        cvr=t.orders / t.clicks if t.clicks else None,
-        cpc_micros=s // t.clicks if t.clicks else None,
-        roi=roi_of(g, s),
-        acos=s / g if g else None,
+    return ReportRow.model_validate(
+        {
+            "key": t.key,
+            "impressions": t.impressions,
+            "clicks": t.clicks,
+            "orders": t.orders,
+            "spend_micros": s,
+            "gmv_micros": g,
+            "compensation_micros": t.compensation_micros,
+            "ctr": t.clicks / t.impressions if t.impressions else None,
+            "cvr": t.orders / t.clicks if t.clicks else None,
+            "cpc_micros": s // t.clicks if t.clicks else None,
+            "roi": roi_of(g, s),
+            "acos": s / g if g else None,
+        }
     )
 
 
