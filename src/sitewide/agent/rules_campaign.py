@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sitewide.agent.thresholds import (
-    HOUR_MS,
     Thresholds,
     day_cite,
     forecast_effect,
@@ -24,6 +23,7 @@ from sitewide.agent.types import (
     MerchantFacts,
     Suggestion,
 )
+from sitewide.domain.time import HOUR_MS
 
 
 def target_too_high(f: MerchantFacts, t: Thresholds) -> list[Finding]:

@@ -14,9 +14,7 @@ from sitewide.agent.types import (
     ForecastFacts,
     MerchantFacts,
 )
-
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+from sitewide.domain.time import HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)

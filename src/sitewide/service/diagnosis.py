@@ -19,7 +19,7 @@ from sitewide.domain.eligibility import PoolChange
 from sitewide.domain.guarantee import GuaranteeContract
 from sitewide.domain.ledger import credit_account
 from sitewide.domain.reports import CampaignDay, CampaignStatement, CampaignTotals
-from sitewide.domain.time import day_index, day_str
+from sitewide.domain.time import DAY_MS, day_index, day_str
 from sitewide.domain.types import Campaign, CampaignStatus
 from sitewide.engine import Engine
 from sitewide.i18n import Translator, format_money, format_time
@@ -32,7 +32,7 @@ BID_LIMITED = ("outbid", "below_reserve")  # lost auctions a higher bid (a lower
 BUDGET_STEP = Decimal("1.5")  # suggested budget: this many times the current one
 ROI_STEP = Decimal("0.8")  # suggested target ROI: this many times the current one
 MAX_POOL_ALERTS = 3  # products named one by one in the pool's alerts (the rest in one line)
-POOL_NEWS_MS = 7 * 86_400_000  # a product back in the pool is news for a week
+POOL_NEWS_MS = 7 * DAY_MS  # a product back in the pool is news for a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +331,7 @@ def _contract_terms(t: Translator, currency: str, g: GuaranteeContract, target: 
         (t("Amount due"), t("spend − GMV ÷ target ROI")),
         (t("Cap"), _cap_words(t, currency, g)),
         (t("Judged"), t("{n} days after the window closes (late orders and refunds counted)",
-                        n=g.observation_lag_ms // 86_400_000)),
+                        n=g.observation_lag_ms // DAY_MS)),
         (t("Paid as"), t("ad credit")),
     ]  # fmt: skip
 
