@@ -252,7 +252,7 @@ def _wait_ready(
             return
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"server did not start within {timeout_s:.0f} s")
+    raise RuntimeError(f"server did not start within {timeout_s:.0f} s: {log.read_text(errors='replace')[-2000:]}")
 
 
 def _in_process(data_dir: Path, wl: Workload, n: int) -> tuple[float, float, float, float]:
@@ -370,7 +370,8 @@ def measure(s: Started, quick: bool) -> None:
     except ImportError:
         stack = "asyncio+h11 (install sitewide[fast] for uvloop+httptools)"
     prods, camps, port, proc = s.products, s.campaigns, s.port, s.proc
-    _wait_ready(proc, port, s.data_dir / "server.log", s.workers)
+    # each worker loads and indexes the whole catalogue: a generated 1M one takes minutes on a loaded machine
+    _wait_ready(proc, port, s.data_dir / "server.log", s.workers, timeout_s=300 + len(prods) / 1_000)
     pids = _worker_pids(proc.pid)
     wl = Workload(prods, camps)
     print(

@@ -147,10 +147,13 @@ def serve(
         freeze_heap()  # the engine and the app live as long as the process: no collection walks them again
         uvicorn.run(app, host=host, port=port, log_level="info", **fast)  # type: ignore[arg-type]
         return
-    # Once, here: migrate and seed the store and make sure an operator key exists (a bootstrap key is shown
-    # once), so that the workers do not race to do it. Then each worker builds its own app and engine from the
-    # same settings, passed through the environment (uvicorn starts workers as fresh processes).
-    create_app(settings)
+    # Once, here, with no engine: migrate and seed the store and make sure an operator key exists (a bootstrap
+    # key is shown once), so that the workers do not race to do it. Then each worker builds its own app and
+    # engine from the same settings, passed through the environment (workers start as fresh processes).
+    from sitewide.service.app import _announce
+    from sitewide.wiring import prepare_service
+
+    prepare_service(settings, _announce)
     # several processes on one store: budget leases and campaign polling (sitewide.domain.budget_lease)
     env = {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "SCORER_PATH": scorer_path}
     os.environ["SITEWIDE_SHARED_SERVING"] = "1"

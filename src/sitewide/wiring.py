@@ -176,6 +176,37 @@ def _settings_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.store_url())
 
 
+def _seed_packaged(settings: Settings, store: Store) -> None:
+    """The packaged catalogue into an empty store (when ``settings.load_catalogue``)."""
+    if settings.load_catalogue and not store.list_products():
+        from sitewide.catalogue import packaged_catalogue
+
+        shops_, products_ = packaged_catalogue()
+        store.upsert_shops(shops_)
+        store.upsert_products(products_)
+
+
+def prepare_service(settings: Settings, announce: Callable[[str], None]) -> None:
+    """What ``sitewide serve --workers N`` does once, before its workers build their engines, so that they do
+    not race to do it, without building an engine itself (over a 1M catalogue that is minutes of CPU and GBs
+    the supervisor would hold): the store migrated and seeded, merchants' accounts, and an operator key: the
+    configured one, else, when none exists, a bootstrap key handed to ``announce`` (``service.app.create_app``
+    does the same in a single process)."""
+    from sitewide.domain.time import SystemClock
+
+    store = _settings_store(settings)
+    _seed_packaged(settings, store)
+    accounts, keys = build_accounts(store, SystemClock())
+    try:
+        accounts.ensure_merchants(s.merchant_id for s in store.list_shops())
+        if settings.operator_key is not None:
+            keys.configure(settings.operator_key)
+        elif not accounts.has_operator_key():
+            announce(accounts.issue_key("operator", source="bootstrap"))
+    finally:
+        accounts.close()
+
+
 def build_engine(
     settings: Settings, store: Store | None = None, config: EngineConfig | None = None
 ) -> Engine:
@@ -183,12 +214,7 @@ def build_engine(
     empty and ``load_catalogue``), the adapters ``settings`` names."""
     if store is None:
         store = _settings_store(settings)
-    if settings.load_catalogue and not store.list_products():
-        from sitewide.catalogue import packaged_catalogue
-
-        shops_, products_ = packaged_catalogue()
-        store.upsert_shops(shops_)
-        store.upsert_products(products_)
+    _seed_packaged(settings, store)
     if config is None:
         path = str(settings.scorer_path) if settings.scorer_path is not None else None
         config = EngineConfig(

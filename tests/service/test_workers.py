@@ -53,7 +53,8 @@ def _get(conn: socket.socket) -> int:
     return int(body)
 
 
-def test_workers_share_the_port_and_the_connections_and_stop_on_sigterm(tmp_path: Path) -> None:
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """The supervisor over two workers of the pid app, once both serve."""
     (tmp_path / "pidapp.py").write_text(APP)
     port = _free_port()
     src = str(Path(sitewide.__file__).resolve().parents[1])
@@ -65,12 +66,22 @@ def test_workers_share_the_port_and_the_connections_and_stop_on_sigterm(tmp_path
     log = tmp_path / "err.log"
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stderr=err)
+    deadline = time.monotonic() + 60
+    while READY_LINE.format(n=2) not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.1)
+    return proc, port, log
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "zombie" in status.read_text()
+
+
+def test_workers_share_the_port_and_the_connections_and_stop_on_sigterm(tmp_path: Path) -> None:
+    proc, port, _ = _start(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while READY_LINE.format(n=2) not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "workers did not start"
-            time.sleep(0.1)
         conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
         try:
             served = Counter(_get(c) for c in conns)  # the worker pid behind each keep-alive connection
@@ -83,9 +94,56 @@ def test_workers_share_the_port_and_the_connections_and_stop_on_sigterm(tmp_path
         assert Counter(again) == served
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        for pid in served:
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        assert all(_gone(pid) for pid in served)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_workers_stop_when_the_supervisor_is_killed_outright(tmp_path: Path) -> None:
+    proc, port, _ = _start(tmp_path)
+    workers: set[int] = set()
+    try:
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                workers.add(_get(c))
+        proc.kill()  # SIGKILL: no chance to stop its workers
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while not all(_gone(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"orphaned workers still running: {workers}"
+            time.sleep(0.2)
+    finally:
+        for pid in workers:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_supervisor_prepares_the_store_and_one_operator_key_without_building_an_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sitewide import wiring
+    from sitewide.domain.time import SystemClock
+    from sitewide.settings import Settings
+    from sitewide.storage.sql import SqlStore
+
+    def no_engine(*a: object, **kw: object) -> None:
+        raise AssertionError("the supervisor built an engine")
+
+    monkeypatch.delenv("SITEWIDE_OPERATOR_KEY", raising=False)
+    monkeypatch.setattr(wiring, "make_engine", no_engine)
+    settings = Settings(data_dir=tmp_path)
+    shown: list[str] = []
+    wiring.prepare_service(settings, shown.append)
+    wiring.prepare_service(settings, shown.append)  # a restart: the key exists, nothing is shown again
+    assert len(shown) == 1
+    store = SqlStore.from_url(settings.store_url())
+    assert len(store.list_products()) > 1_000  # the packaged catalogue
+    accounts, _ = wiring.build_accounts(store, SystemClock())
+    try:
+        principal = accounts.authenticate(shown[0])
+        assert principal is not None and principal.role == "operator"
+        assert accounts.get_merchant(store.list_shops()[0].merchant_id) is not None
+    finally:
+        accounts.close()

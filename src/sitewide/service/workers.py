@@ -45,11 +45,23 @@ def reuseport_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
     return sock
 
 
+def _exit_with(supervisor: int) -> None:
+    """A worker's watch on its supervisor: a supervisor killed outright (SIGKILL) cannot stop its workers, so a
+    worker whose parent has changed stops itself (SIGTERM: uvicorn's graceful shutdown; at once while it is
+    still building its app)."""
+    while os.getppid() == supervisor:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(
     index: int, sock: socket.socket, factory: str, options: dict[str, Any], ready: multiprocessing.Queue[int]
 ) -> None:
+    import threading
+
     import uvicorn
 
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     config = uvicorn.Config(factory, factory=True, **options)
     config.load()  # builds the app and its engine before this worker takes a connection
     ready.put(index)
