@@ -9,7 +9,7 @@ what the ledger credited for the guarantee windows ending in the range (per camp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sitewide.api.reports import ReportRow
@@ -76,9 +76,6 @@ class MerchantStatement:
     @property
     def net_micros(self) -> int:
         return self.charged_micros - self.compensation_micros
-
-    def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "net_micros": self.net_micros}
 
 
 def merchant_statements(merchant_id: str, lines: Iterable[LedgerLine]) -> list[MerchantStatement]:

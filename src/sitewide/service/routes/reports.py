@@ -95,7 +95,7 @@ def statements(
 ) -> Page[StatementOut]:
     """Settlement statements, newest period first: charges, compensation (ROI guarantee) and ledger entries."""
     rows = uc.statements(store, uc.statements_merchant(who, merchant_id), period)
-    return paging.page(rows, lambda r: StatementOut.model_validate(r.as_dict()))
+    return paging.page(rows, lambda r: StatementOut.model_validate(r, from_attributes=True))
 
 
 @router.get("/ledger/balances", responses=errors(403))
