@@ -1,6 +1,7 @@
 """Load and soak: real servers (uvicorn, 1 or 2 worker processes) on loopback, SQLite vs PostgreSQL.
 
-Load: for each backend × workers, closed-loop clients (asyncio + httpx, ``--concurrency`` levels) post
+Load: for each backend × workers, closed-loop clients (asyncio over :class:`Wire`'s keep-alive connections,
+``--concurrency`` levels) post
 ``POST /serve`` (one search request, 10 slots) and ``POST /events`` (batches of 100 events) for a fixed time
 each, after an untimed warm-up (1 s, or a third of a window); the max sustainable rate is the best throughput of
 a level without errors, with its p50/p99 latency (client-side, request sent → answer read). Every cell has
@@ -8,10 +9,15 @@ a database of its own; all servers start side by side, then are measured one at 
 wait idle (start-up is most of a ``--quick`` run, which also leaves out SQLite with 2 workers). Several workers run with ``shared_serving`` (budget leases).
 
 Soak (``--soak SECONDS``; CI runs 60 s through ``tests/test_load_soak.py``, the documented full run is 600):
-PostgreSQL with 2 workers at 70 % of the max events rate measured first (open loop, one batch at a time
-per tick), half serve, half events; every event batch is retried until acknowledged. At the end
-``soak_lost_events`` = distinct event ids acknowledged − ids stored (0 = none lost), the servers' peak RSS
-growth (sum over worker processes, after warm-up) and p99 under soak vs idle p99 (the same requests at 2/s).
+PostgreSQL with 2 workers, on one fresh server and in one stretch of time: an untimed warm-up with the soak's
+own mix (half serve, half event batches, closed loop), that mix's max rate (median of three 5-s closed-loop
+windows), the idle p99 (the same mix at a quarter of the soak rate, at most 4/s, ≥ 20 s in all: half just
+before the soak, half just after, pooled; both halves printed), and the soak at 70 % of that max (open loop:
+a request's latency runs from its planned send time, so the client's own lag counts; every event batch is
+retried until acknowledged). At the end ``soak_lost_events`` = distinct event ids acknowledged − ids stored
+(0 = none lost), the servers' peak RSS growth from after the warm-up (sum over worker processes; also the
+second half's growth) and p99 under soak vs the idle p99. RSS, server CPU, load and latency over time go to
+stderr, so that a leak, a noisy neighbour and queueing can be told apart.
 
 Lease draws: the first serve batch of a day draws a slice for every campaign in one store transaction;
 ``lease_draws_first_batch_ms`` times that against the same draws made one transaction per campaign.
@@ -24,7 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -32,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +62,8 @@ from sitewide.domain.budget_lease import Draw  # noqa: E402
 from sitewide.storage.sql import SqlStore  # noqa: E402
 
 T = TypeVar("T")
-HDR = {"Authorization": f"Bearer {KEY}"}
+TRACE: list[tuple[float, str, float]] = []  # open_loop's answers: (sent at, path, first send → answer, ms)
+LAG: list[float] = []  # open_loop: seconds each request was sent after its planned time
 QUERIES = ["product widget", "widget 12", "product 7", "widget", "product 150 widget"]
 
 
@@ -244,14 +254,60 @@ class Traffic:
         return "/events", {"events": out}
 
 
-async def post(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> tuple[bool, float]:
-    """One request: whether it was answered 200, and how long it took (s)."""
-    t = time.perf_counter()
-    try:
-        ok = (await client.post(path, json=body)).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return ok, time.perf_counter() - t
+class Wire:
+    """The load generator's HTTP/1.1 client: up to ``size`` keep-alive loopback connections (opened on demand,
+    reused), each request written as one pre-encoded buffer and its answer read by Content-Length. It spends a
+    few tens of µs of the client's CPU per request where httpx spent about a millisecond — which mattered: at
+    66 req/s on a machine at load 10, the httpx client's own event loop fell 16 s behind its schedule while the
+    servers used 0.3 of a core, so the soak's p99 was the client's queue, not the product's."""
+
+    def __init__(self, base: str, size: int) -> None:
+        u = urllib.parse.urlsplit(base)
+        self.host, self.port = str(u.hostname), int(u.port or 80)
+        self.head = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {KEY}\r\n"
+        self.head += "Content-Type: application/json\r\n"
+        self.free: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def post(self, path: str, body: dict[str, object]) -> bool:
+        """One request: whether it was answered 200 (a broken connection is False, and replaced)."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        raw = f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+        async with self.slots:
+            conn = self.free.pop() if self.free else None
+            for fresh in (conn is None, True):  # a kept connection the server closed meanwhile: once more, anew
+                if fresh:
+                    conn = None
+                try:
+                    async with asyncio.timeout(30):
+                        if conn is None:
+                            conn = await asyncio.open_connection(self.host, self.port)
+                        r, w = conn
+                        w.write(raw)
+                        head = (await r.readuntil(b"\r\n\r\n")).lower()
+                        n = re.search(rb"content-length: *(\d+)", head)
+                        await r.readexactly(int(n.group(1)) if n else 0)
+                    break
+                except asyncio.IncompleteReadError as exc:  # closed before any answer: stale only if kept
+                    if conn is not None:
+                        conn[1].close()
+                    if fresh or exc.partial:
+                        return False
+                except (OSError, TimeoutError, asyncio.LimitOverrunError):
+                    if conn is not None:
+                        conn[1].close()
+                    return False
+            assert conn is not None
+            if b"connection: close" in head:
+                conn[1].close()
+            else:
+                self.free.append(conn)
+            return head[9:12] == b"200"
+
+    def close(self) -> None:
+        for _, w in self.free:
+            w.close()
+        self.free.clear()
 
 
 async def closed_loop(
@@ -259,21 +315,23 @@ async def closed_loop(
 ) -> Cell:
     lat: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=base, headers=HDR, timeout=30) as client:
-        stop = time.monotonic() + seconds
+    client = Wire(base, concurrency)
+    stop = time.monotonic() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
-            while True:  # at least one request each, however late the loop starts on a loaded machine
-                ok, took = await post(client, *make())
-                lat.append(took)
-                errors += not ok
-                if time.monotonic() >= stop:
-                    return
+    async def worker() -> None:
+        nonlocal errors
+        while True:  # at least one request each, however late the loop starts on a loaded machine
+            t = time.perf_counter()
+            ok = await client.post(*make())
+            lat.append(time.perf_counter() - t)
+            errors += not ok
+            if time.monotonic() >= stop:
+                return
 
-        t0 = time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        took = time.monotonic() - t0
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    took = time.monotonic() - t0
+    client.close()
     a = np.array(lat) * 1000
     return Cell(len(lat) / took, float(np.percentile(a, 50)), float(np.percentile(a, 99)), errors, len(lat))
 
@@ -350,33 +408,39 @@ async def open_loop(
     seconds: float,
     on_ack: Callable[[dict[str, object]], None],
 ) -> tuple[list[float], int]:
-    """``rate`` requests/s for ``seconds`` (round robin over ``plan``); event batches are retried until
-    acknowledged (``on_ack``). Returns the latencies (ms) and the retries."""
+    """``rate`` requests/s for ``seconds`` (round robin over ``plan``; at most 64 in flight, the rest wait in
+    the client, counted); event batches are retried until acknowledged (``on_ack``). A request's latency runs
+    from when it was due (its planned send time: the client's own lag counts) to its acknowledgement (retries
+    included). Returns the latencies (ms) and the retries; each answer also goes to TRACE."""
     lat: list[float] = []
     retries = 0
-    async with httpx.AsyncClient(base_url=base, headers=HDR, timeout=30) as client:
+    client = Wire(base, 64)
 
-        async def one(make: Callable[[], tuple[str, dict[str, object]]]) -> None:
-            nonlocal retries
-            path, body = make()
-            for attempt in range(50):
-                done, took = await post(client, path, body)
-                if done:
-                    lat.append(took * 1000)
-                    if path == "/events":
-                        on_ack(body)
-                    return
-                retries += 1
-                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+    async def one(make: Callable[[], tuple[str, dict[str, object]]], due: float) -> None:
+        nonlocal retries
+        path, body = make()
+        for attempt in range(50):
+            if await client.post(path, body):
+                took = (time.monotonic() - due) * 1000
+                lat.append(took)
+                TRACE.append((due - t0, path, took))
+                if path == "/events":
+                    on_ack(body)
+                return
+            retries += 1
+            await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
 
-        tasks = []
-        t0 = time.monotonic()
-        i = 0
-        while (now := time.monotonic()) < t0 + seconds:
-            tasks.append(asyncio.create_task(one(plan[i % len(plan)])))
-            i += 1
-            await asyncio.sleep(max(0.0, t0 + i / rate - now))
-        await asyncio.gather(*tasks)
+    tasks = []
+    t0 = time.monotonic()
+    i = 0
+    while (now := time.monotonic()) < t0 + seconds:
+        due = t0 + i / rate
+        LAG.append(now - due)  # how late this client sends (its own loop's queueing)
+        tasks.append(asyncio.create_task(one(plan[i % len(plan)], due)))
+        i += 1
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+    await asyncio.gather(*tasks)
+    client.close()
     return lat, retries
 
 
@@ -400,26 +464,70 @@ def lease_draws(url: str, rounds: int = 3) -> tuple[float, float]:
     return float(np.median(batch)) * 1000, float(np.median(one)) * 1000
 
 
+def cpu_tree_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants, from /proc."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for t in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (t / "children").read_text().split()]
+    return total
+
+
+def mix(traffic: Traffic) -> Callable[[], tuple[str, dict[str, object]]]:
+    """The soak's requests, in its order: serve, events, serve, events, …"""
+    kinds = [traffic.serve, traffic.events]
+    n = iter(range(1 << 62))
+    return lambda: kinds[next(n) % 2]()
+
+
+def pct(a: list[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(a, q)) if len(a) else float("nan")
+
+
 def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float]:
-    traffic = Traffic(f"soak{uuid.uuid4().hex[:4]}")
+    """Everything on one fresh server, in one stretch of time: an untimed warm-up (the soak's own mix, closed
+    loop), the max rate of that mix (median of three closed-loop windows, unless ``rate`` is given), the idle
+    p99 (the same mix at a low rate, open loop, before and after), the soak at ``rate`` (default 70 % of it). RSS
+    growth is counted from after the warm-up (what the first requests allocate is start-up, not a leak), and
+    RSS, server CPU and latency are recorded over time so that a leak, a noisy neighbour and queueing can be
+    told apart."""
+    tag = uuid.uuid4().hex[:4]
+    traffic, warm = Traffic(f"soak{tag}"), Traffic(f"warm{tag}")
     acked: set[str] = set()
 
     def ack(body: dict[str, object]) -> None:
         acked.update(str(e["id"]) for e in body["events"])  # type: ignore[union-attr]
 
+    out: dict[str, float] = {}
     with server(url, workers) as (base, pid):
-        idle, _ = asyncio.run(
-            open_loop(base, [traffic.serve, traffic.events], 2.0, min(10.0, seconds / 6), ack)
-        )
+        warm_s = min(20.0, max(5.0, seconds / 10))
+        asyncio.run(closed_loop(base, mix(warm), 4, warm_s))
+        if not rate:
+            windows = [asyncio.run(closed_loop(base, mix(warm), 4, 5.0)) for _ in range(3)]
+            out["max_rps"] = float(np.median([w.rps for w in windows]))
+            out["max_rps_spread"] = max(w.rps for w in windows) - min(w.rps for w in windows)
+            rate = 0.7 * out["max_rps"]
+        # the idle p99: the same mix at a low rate, half just before the soak and half just after (pooled), so
+        # that it samples the machine's neighbours at both ends of the soak, not one moment
+        idle_rate, idle_s = min(4.0, rate / 4), max(20.0, seconds / 10)
+
+        def idle_run() -> list[tuple[float, str, float]]:
+            TRACE.clear()
+            asyncio.run(open_loop(base, [traffic.serve, traffic.events], idle_rate, idle_s / 2, ack))
+            return list(TRACE)
+
+        idle_before = idle_run()
         rss0 = rss_mb(pid)
-        peak = rss0
-        samples: list[float] = []
+        samples: list[tuple[float, float, float, float]] = []  # (t, RSS MB, server CPU s, load)
 
         async def watch(stop: asyncio.Event) -> None:
-            nonlocal peak
+            t0 = time.monotonic()
             while not stop.is_set():
-                samples.append(rss_mb(pid))
-                peak = max(peak, samples[-1])
+                samples.append((time.monotonic() - t0, rss_mb(pid), cpu_tree_s(pid), os.getloadavg()[0]))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -431,22 +539,66 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float
             await w
             return got
 
-        lat, retries = asyncio.run(run())
+        TRACE.clear()
+        LAG.clear()
+        _, retries = asyncio.run(run())
+        trace, lag = list(TRACE), list(LAG)
+        idle_after = idle_run()
+    idle_trace = idle_before + idle_after
+    idle = [x[2] for x in idle_trace]
+    lat = [x[2] for x in trace]  # first send → acknowledged, retries included
     store = SqlStore.from_url(url)
     with store.engine.connect() as c:
         q = text("SELECT count(*) FROM events WHERE id LIKE :p")
         stored = int(c.execute(q, {"p": f"{traffic.tag}%"}).scalar() or 0)
-    return {
-        "lost": len(acked) - stored,
-        "acked": len(acked),
-        "stored": stored,
-        "retries": retries,
-        "rss_growth": (peak - rss0) / rss0 if rss0 else 0.0,
-        "rss0_mb": rss0,
-        "p99_ms": float(np.percentile(lat, 99)),
-        "idle_p99_ms": float(np.percentile(idle, 99)),
-        "n": len(lat),
-    }
+    store.engine.dispose()
+    timeline(trace, samples, seconds, rss0)
+    rss = [s[1] for s in samples] or [rss0]
+    half = rss[len(rss) // 2 :]
+    out.update(
+        lost=len(acked) - stored,
+        acked=len(acked),
+        stored=stored,
+        retries=retries,
+        rate=rate,
+        rss_growth=(max(rss) - rss0) / rss0 if rss0 else 0.0,
+        rss_second_half=(half[-1] - half[0]) / rss0 if rss0 else 0.0,
+        rss0_mb=rss0,
+        p99_ms=pct(lat, 99),
+        idle_p99_ms=pct(idle, 99),
+        idle_n=len(idle),
+        n=len(lat),
+        client_lag_p99_ms=pct(lag, 99) * 1000,
+        idle_p99_before_ms=pct([x[2] for x in idle_before], 99),
+        idle_p99_after_ms=pct([x[2] for x in idle_after], 99),
+    )
+    for k in ("/serve", "/events"):
+        out[f"p99{k.replace('/', '_')}"] = pct([x[2] for x in trace if x[1] == k], 99)
+        out[f"idle_p99{k.replace('/', '_')}"] = pct([x[2] for x in idle_trace if x[1] == k], 99)
+    return out
+
+
+def timeline(
+    trace: list[tuple[float, str, float]],
+    samples: list[tuple[float, float, float, float]],
+    seconds: float,
+    rss0: float,
+) -> None:
+    """The soak in (about) twelve slices on stderr: requests scheduled in the slice, their p50/p99/max latency
+    (ms), the servers' RSS (MB) and CPU use (cores) at the slice's end, and the machine's load."""
+    step = max(1.0, seconds / 12)
+    for b in np.arange(0.0, seconds, step):
+        lat = [x[2] for x in trace if b <= x[0] < b + step]
+        got = [s for s in samples if b <= s[0] < b + step]
+        cpu = (got[-1][2] - got[0][2]) / (got[-1][0] - got[0][0]) if len(got) > 1 else float("nan")
+        rss = got[-1][1] if got else float("nan")
+        load = got[-1][3] if got else float("nan")
+        print(
+            f"soak t={b:4.0f}s n={len(lat)} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} "
+            f"max={max(lat, default=float('nan')):.1f} rss_mb={rss:.0f} server_cores={cpu:.2f} load={load:.1f}",
+            file=sys.stderr,
+        )
+    print(f"soak rss_mb after warm-up: {rss0:.0f}", file=sys.stderr)
 
 
 def main() -> None:
@@ -507,11 +659,9 @@ def main() -> None:
             stop_all(started)
             phases["servers_stopped"] = time.monotonic() - t_start
         if ("postgres", 2) in urls and args.soak > 0:
-            ev = rows.get(("postgres", "events", 2))
-            sv = rows.get(("postgres", "serve", 2))
-            rate = args.rate or (0.7 * 2 / (1 / ev.rps + 1 / sv.rps) if ev and sv else 20.0)
-            res = soak(urls[("postgres", 2)], 2, rate, args.soak)
-            print(f"soak: {res} rate={rate:.1f}/s for {args.soak:.0f}s", file=sys.stderr)
+            # the rate: 70 % of the soak mix's own max, measured on the soak's server just before (soak())
+            res = soak(urls[("postgres", 2)], 2, args.rate, args.soak)
+            print(f"soak: {res} for {args.soak:.0f}s", file=sys.stderr)
     phases["torn_down"] = time.monotonic() - t_start
     print(
         "phases (s since start): " + " ".join(f"{k}={v:.1f}" for k, v in phases.items())
@@ -539,10 +689,22 @@ def main() -> None:
         print(
             f"metric: soak_lost_events={res['lost']} target=0 acked={res['acked']} retries={res['retries']}"
         )
-        print(f"metric: soak_rss_growth={res['rss_growth']:.3f} target=0.10 start_mb={res['rss0_mb']:.0f}")
-        r = res["p99_ms"] / res["idle_p99_ms"]
         print(
-            f"metric: soak_p99_ms={res['p99_ms']:.1f} baseline={res['idle_p99_ms']:.1f} ratio={r:.2f} target=2"
+            f"metric: soak_rss_growth={res['rss_growth']:.3f} target=0.10 start_mb={res['rss0_mb']:.0f} "
+            f"second_half={res['rss_second_half']:.3f} (from after the warm-up)"
+        )
+        r = res["p99_ms"] / res["idle_p99_ms"]
+        rate = (
+            f"rate={res['rate']:.1f} max={res['max_rps']:.1f}±{res['max_rps_spread'] / 2:.1f}"
+            if "max_rps" in res
+            else f"rate={res['rate']:.1f} (given)"
+        )
+        print(
+            f"metric: soak_p99_ms={res['p99_ms']:.1f} baseline={res['idle_p99_ms']:.1f} ratio={r:.2f} target=2 "
+            f"{rate} serve_p99={res['p99_serve']:.1f}/{res['idle_p99_serve']:.1f} "
+            f"events_p99={res['p99_events']:.1f}/{res['idle_p99_events']:.1f} idle_n={res['idle_n']:.0f} "
+            f"idle_p99_before/after={res['idle_p99_before_ms']:.1f}/{res['idle_p99_after_ms']:.1f} "
+            f"client_lag_p99_ms={res['client_lag_p99_ms']:.1f}"
         )
     print(f"metric: load_bench_s={time.monotonic() - t_start:.0f} cpu_s={cpu_s() - cpu0:.0f}")
     print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
