@@ -136,8 +136,9 @@ class Engine(EngineParts):
         """Store a batch (≤ 1,000) idempotently; repeated ids with the same body are ignored. A batch with an
         event that breaks a rule raises ValidationError naming the event and the rule; nothing is stored."""
         self.events.check(events)
+        receipt = self.events.store_batch(events)  # its I/O holds no engine lock: requests go on meanwhile
         with self._lock, self.serving.state_lock:
-            return self.events.record(events)
+            return self.events.feed(events, receipt)
 
     # settlement and reports -------------------------------------------------------------------------
     def settle(

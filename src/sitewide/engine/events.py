@@ -87,13 +87,20 @@ class EventIntake:
                 raise
             self._check_references(fresh)
 
-    def record(self, events: Sequence[Event]) -> EventReceipt:
-        """Store a checked batch idempotently and feed its new events to what learns online."""
-        if any(e.campaign_id is not None and e.campaign_id not in self.campaigns.row for e in events):
-            self.campaigns.follow(now=True)  # one created by another process: load it before feeding
+    def store_batch(self, events: Sequence[Event]) -> EventReceipt:
+        """Store a checked batch idempotently and add its new clicks' cost to the day's shared spend: the
+        store's own transactions, needing no engine lock (two batches naming one id are serialised by the
+        store, which reports the id as inserted to one of them), so requests are served meanwhile."""
         receipt = self.store.append_events(events)
         fresh = set(receipt.inserted_ids)
         self.campaigns.share_spend([e for e in events if e.id in fresh])
+        return receipt
+
+    def feed(self, events: Sequence[Event], receipt: EventReceipt) -> EventReceipt:
+        """Feed a stored batch's new events to what learns online (under the engine's locks)."""
+        if any(e.campaign_id is not None and e.campaign_id not in self.campaigns.row for e in events):
+            self.campaigns.follow(now=True)  # one created by another process: load it before feeding
+        fresh = set(receipt.inserted_ids)
         for e in events:
             if e.id not in fresh:
                 continue
