@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, ManualClock, day_bounds, day_str
-from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop
+from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, ValidationError
+from sitewide.engine.settlement import EVENT_RETENTION_DAYS, event_horizon_ms
 from sitewide.storage import migrate
 from sitewide.storage.sql import SqlStore
 from sitewide.storage.sql_partitions import DEFAULT, day_partitions, partition_name
@@ -128,3 +129,28 @@ def test_the_migration_keeps_every_row_and_the_sequence_both_ways(pg: Engine) ->
                     "price_micros, order_value_micros) VALUES ('m0', 'click', 5, 'u', 'p', '', 1, 0)"
                 )
             )
+
+
+def test_settlement_drops_the_days_past_retention_and_the_engine_refuses_their_events(pg: Engine) -> None:
+    """A run settling day D drops the partitions of the days before D + 1 − EVENT_RETENTION_DAYS (their ids
+    leave event_ids), and the engine then refuses an event of a dropped day (ValidationError: HTTP 422)."""
+    late = D1 + EVENT_RETENTION_DAYS  # D1 is the first day past retention when `late` is settled
+    now = (late + 1) * DAY_MS + 3_600_000
+    store = SqlStore(pg)
+    engine = seeded_engine(
+        store,
+        [Shop("s0", "m0", "shop")],
+        [Product("p00", "s0", "widget", "cat", Micros(9_000_000))],
+        [Campaign("c1", "m0", "c1", ("p00",), Decimal("3"), Micros(100_000_000))],
+        clock=ManualClock(now),
+    )
+    store.append_events([click("gone", D1), click("kept", D2), click("today", late)])
+    store.prepare_event_days(D1 * DAY_MS, (D2 + 1) * DAY_MS)
+    engine.settle_day(day_str(late))
+    with pg.connect() as c:
+        assert D1 not in day_partitions(c) and D2 in day_partitions(c)
+        assert sorted(r[0] for r in c.execute(text("SELECT id FROM event_ids"))) == ["kept", "today"]
+    assert event_horizon_ms((late + 1) * DAY_MS) == D2 * DAY_MS
+    with pytest.raises(ValidationError, match="retention horizon"):
+        engine.record_events([click("gone", D1)])
+    assert engine.record_events([click("kept", D2)]).duplicates == 1

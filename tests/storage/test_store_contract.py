@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from sitewide.domain.guarantee import GuaranteeContract, GuaranteeEvaluation
 from sitewide.domain.money import Micros
 from sitewide.domain.settlement import DayFigures, ProductFigures, SettlementRun
-from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction
+from sitewide.domain.types import Conflict, Event, EventKind, LedgerEntry, Transaction, ValidationError
 from sitewide.ports import LedgerQuery, ReportQuery, ReportTotals, SettlementWrite, Store
 from sitewide.storage import migrate
 from sitewide.storage.memory import MemoryStore
@@ -457,3 +457,30 @@ def test_an_id_is_stored_once_whatever_day_its_retry_names(store: Store) -> None
         store.append_events([click("e3", d2), click("e1", d2)])
     assert sorted(e.id for e in store.events_between(0, 10**13)) == ["e1", "e2"]  # e3 rolled back with it
     assert store.append_events([click("e3", d2)]).inserted == 1
+
+
+def test_retention_drops_the_old_days_forgets_their_ids_and_refuses_events_before_it(store: Store) -> None:
+    """``drop_events_before(t)``: the days before t go (PostgreSQL: their partitions, and their ids from
+    ``event_ids``), later days stay, and any event before t is refused with nothing of its batch stored — so an
+    id is an idempotency key exactly as long as its day is kept."""
+    day = 86_400_000
+    d0 = 20_458 * day  # 2026-01-05
+    store.append_events([click("old1", d0 + 5), click("old2", d0 + day + 5), click("new1", d0 + 2 * day + 5)])
+    store.prepare_event_days(d0, d0 + 3 * day)  # the three days get their partitions (PostgreSQL)
+    store.append_events([click("stray", d0 + 9 * day)])  # a day without a partition: the default one
+    with pytest.raises(ValidationError):
+        store.drop_events_before(d0 + 2 * day + 1)  # not a day boundary
+    assert store.drop_events_before(d0 + 2 * day) == [20_458, 20_459]
+    assert sorted(e.id for e in store.events_between(0, 10**13)) == ["new1", "stray"]
+    assert store.get_events(["old1", "old2", "new1"]).keys() == {"new1"}
+    with pytest.raises(ValidationError, match="retention"):  # a retry of a forgotten id is refused
+        store.append_events([click("fresh", d0 + 3 * day), click("old1", d0 + 5)])
+    assert store.get_events(["fresh"]) == {}  # its whole batch
+    again = store.append_events([click("new1", d0 + 2 * day + 5), click("fresh", d0 + 3 * day)])
+    assert (again.inserted, again.duplicates) == (1, 1)  # a kept day's id is still remembered
+    assert store.drop_events_before(d0 + day) == []  # an earlier horizon changes nothing
+    with pytest.raises(ValidationError):
+        store.append_events([click("old3", d0 + day + 5)])
+    assert store.drop_events_before(d0 + 10 * day) == [20_460, 20_461, 20_467]  # default partition's rows too
+    assert store.events_between(0, 10**13) == []
+    assert store.append_events([click("later", d0 + 10 * day)]).inserted == 1

@@ -32,6 +32,17 @@ from sitewide.domain.types import Conflict, EventKind, NotFound, ValidationError
 from sitewide.engine.config import EngineConfig
 from sitewide.ports import Clock, SettlementWrite, Store
 
+# Retention: a settlement run drops the stored events of the days more than this many days before the end of
+# the period it settles, and the store refuses any event before that horizon from then on, so an event id is an
+# idempotency key for this long after its day (README "Events", docs/scaling.md). It must exceed what a run
+# reads back: the attribution reach (≤ 31 days, domain.attribution) plus the dirty days' window.
+EVENT_RETENTION_DAYS = 90
+
+
+def event_horizon_ms(end_ms: int) -> int:
+    """The retention horizon for a run settling up to ``end_ms``: the start of the oldest day kept."""
+    return (end_ms // DAY_MS - EVENT_RETENTION_DAYS) * DAY_MS
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -157,6 +168,8 @@ class Settlement:
                 "has ended, or preview it (nothing is booked)"
             )
         self.store.prepare_event_days(now, now + 3 * DAY_MS)  # today's and the next two days' storage, ahead
+        if (horizon := event_horizon_ms(end_ms)) > 0:
+            self.store.drop_events_before(horizon)  # retention (EVENT_RETENTION_DAYS), before the plan reads
         for _ in range(20):
             p = self._plan(start_ms, end_ms, label)
             if not p.anything:  # everything up to as_of is booked already: nothing to write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from sitewide.domain.budget_lease import DayDraws, RowChange, apply_changes
@@ -15,7 +15,16 @@ from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, Transaction
+from sitewide.domain.types import (
+    Campaign,
+    Conflict,
+    Event,
+    EventKind,
+    Product,
+    Shop,
+    Transaction,
+    ValidationError,
+)
 from sitewide.ports import (
     EventReceipt,
     LedgerQuery,
@@ -37,7 +46,8 @@ class MemoryStore(LeaseRows):
         self._versions: dict[str, int] = {}
         self._draws: dict[tuple[str, int], DayDraws] = {}
         self._events: dict[str, Event] = {}
-        self._event_order: list[str] = []
+        self._event_order: list[str] = []  # by seq; an id dropped by retention stays here (seq kept), not in _events
+        self._horizon = 0  # retention: events before it are refused
         self._txns: dict[str, Transaction] = {}
         self._txn_order: list[str] = []
         self._seq: dict[str, int] = {}
@@ -142,8 +152,13 @@ class MemoryStore(LeaseRows):
         return [c for c in self._campaigns.values() if merchant_id is None or c.merchant_id == merchant_id]
 
     # events ----------------------------------------------------------------------------------------
+    def _live(self, ids: Iterable[str]) -> Iterator[Event]:
+        return (self._events[i] for i in ids if i in self._events)
+
     def append_events(self, events: Sequence[Event]) -> EventReceipt:
         with self._lock:
+            if late := next((e for e in events if e.ts_ms < self._horizon), None):
+                raise ValidationError(f"event {late.id}: ts_ms {late.ts_ms} is before the retention horizon")
             fresh, dups = first_of_each_id(events, self._events)
             self._events.update(fresh)
             for eid, e in fresh.items():
@@ -157,7 +172,7 @@ class MemoryStore(LeaseRows):
         ks = set(kinds) if kinds is not None else None
         out = [
             e
-            for e in (self._events[i] for i in self._event_order)
+            for e in self._live(self._event_order)
             if start_ms <= e.ts_ms < end_ms and (ks is None or e.kind.value in ks)
         ]
         out.sort(key=lambda e: (e.ts_ms, e.id))
@@ -250,22 +265,36 @@ class MemoryStore(LeaseRows):
     def prepare_event_days(self, start_ms: int, end_ms: int) -> list[int]:
         return []  # one list of events: no day storage to prepare
 
+    def drop_events_before(self, before_ms: int) -> list[int]:
+        if before_ms % DAY_MS:
+            raise ValidationError(f"retention horizon {before_ms} is not a UTC day boundary")
+        with self._lock:
+            if before_ms <= self._horizon:
+                return []
+            self._horizon = before_ms
+            gone = [e for e in self._events.values() if e.ts_ms < before_ms]
+            for e in gone:
+                del self._events[e.id]
+            for o in [o for o, ids in self._refunds.items() if not any(i in self._events for i in ids)]:
+                del self._refunds[o]
+            return sorted({e.ts_ms // DAY_MS for e in gone})
+
     def event_watermark(self) -> int:
         return len(self._event_order)
 
     def event_stamps_after(self, after: int, upto: int) -> list[tuple[int, str, str | None]]:
         with self._lock:
             ids = self._event_order[max(after, 0) : max(upto, 0)]
-            return [(e.ts_ms, e.kind.value, e.order_id) for e in (self._events[i] for i in ids)]
+            return [(e.ts_ms, e.kind.value, e.order_id) for e in self._live(ids)]
 
     def event_stamps_between(self, start_ms: int, end_ms: int) -> list[tuple[int, str, str | None]]:
         with self._lock:
-            evs = [self._events[i] for i in self._event_order]
+            evs = list(self._live(self._event_order))
         return [(e.ts_ms, e.kind.value, e.order_id) for e in evs if start_ms <= e.ts_ms < end_ms]
 
     def campaign_event_days(self, start_ms: int, end_ms: int) -> list[int]:
         with self._lock:
-            evs = [self._events[i] for i in self._event_order]
+            evs = list(self._live(self._event_order))
         kinds = (EventKind.CLICK, EventKind.IMPRESSION)
         return sorted(
             {
@@ -278,7 +307,7 @@ class MemoryStore(LeaseRows):
     def refunds_for(self, order_ids: Sequence[str]) -> dict[str, list[Event]]:
         with self._lock:
             return {
-                o: [self._events[i] for i in self._refunds[o]] for o in set(order_ids) if o in self._refunds
+                o: list(self._live(self._refunds[o])) for o in set(order_ids) if o in self._refunds
             }
 
     def last_run(self) -> SettlementRun | None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import (
     Conflict,
     Event,
+    ValidationError,
 )
 from sitewide.ports import EventReceipt
 from sitewide.storage.event_batches import first_of_each_id
 from sitewide.storage.schema import Tables
-from sitewide.storage.sql_partitions import ensure_day_partitions
+from sitewide.storage.sql_partitions import HORIZON, drop_days_before, ensure_day_partitions
 from sitewide.storage.sql_rows import from_row, to_row
 
 # PostgreSQL: the whole batch as one array per column, one short statement. A multi-row VALUES list (what
@@ -83,6 +86,20 @@ class SqlEvents:
         batch, dups = first_of_each_id(items)
         if not batch:
             return EventReceipt(inserted=0, duplicates=dups)
+        try:
+            return self._append(batch, dups)
+        except IntegrityError as exc:  # retention's horizon (a CHECK on PostgreSQL, a trigger on SQLite)
+            found = re.search(HORIZON + r"(\d+)", str(exc.orig))
+            if found is None:
+                raise
+            h = int(found.group(1))
+            e = next((e for e in batch.values() if e.ts_ms < h), None)
+            raise ValidationError(
+                f"event {e.id if e else '?'}: ts_ms {e.ts_ms if e else '?'} is before the retention horizon {h} "
+                "(that day's events are dropped and their ids forgotten): nothing in the batch was stored"
+            ) from exc
+
+    def _append(self, batch: dict[str, Event], dups: int) -> EventReceipt:
         with self.engine.begin() as conn:
             inserted = self._insert_new(conn, list(batch.values()))
             repeats = [eid for eid in batch if eid not in inserted]
@@ -123,6 +140,35 @@ class SqlEvents:
         days = range(start_ms // DAY_MS, (end_ms - 1) // DAY_MS + 1)
         with self.engine.begin() as conn:
             return ensure_day_partitions(conn, days)
+
+    def drop_events_before(self, before_ms: int) -> list[int]:
+        """Retention: the events of the UTC days before ``before_ms`` (a day boundary) go, their ids are
+        forgotten, and from now on an event before it is refused (ValidationError, nothing stored) — so a
+        retry after its id is forgotten cannot count twice. A horizon at or before the current one changes
+        nothing. PostgreSQL drops the day partitions (``sql_partitions.drop_days_before``); SQLite deletes the
+        rows and refuses later ones by a trigger. Returns the days whose events went."""
+        if before_ms % DAY_MS:
+            raise ValidationError(f"retention horizon {before_ms} is not a UTC day boundary")
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                return drop_days_before(conn, before_ms)
+            old = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'events_horizon'")).scalar()
+            found = re.search(HORIZON + r"(\d+)", str(old or ""))
+            if found is not None and before_ms <= int(found.group(1)):
+                return []
+            days = conn.execute(
+                text(f"SELECT DISTINCT ts_ms / {DAY_MS} FROM events WHERE ts_ms < :h ORDER BY 1"), {"h": before_ms}
+            )
+            gone = [int(r[0]) for r in days]
+            conn.execute(text("DELETE FROM events WHERE ts_ms < :h"), {"h": before_ms})
+            conn.execute(text("DROP TRIGGER IF EXISTS events_horizon"))
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER events_horizon BEFORE INSERT ON events WHEN NEW.ts_ms < {before_ms} "
+                    f"BEGIN SELECT RAISE(ABORT, '{HORIZON}{before_ms}'); END"
+                )
+            )
+            return gone
 
     def events_between(self, start_ms: int, end_ms: int, kinds: Sequence[str] | None = None) -> list[Event]:
         q = select(self.t.events).where(self.t.events.c.ts_ms >= start_ms, self.t.events.c.ts_ms < end_ms)

@@ -11,6 +11,13 @@ key, so ``events`` can only be unique on ``(seq, ts_ms)``; a unique ``(id, ts_ms
 another timestamp in twice. Ids are therefore claimed in ``event_ids (id PRIMARY KEY)``, in the same statement
 and transaction as the insert into ``events``: only the ids claimed there are inserted, so an id is stored once
 whichever day its timestamp falls on, and a retry (or a different body under a stored id) finds it claimed.
+
+Retention (:func:`drop_days_before`, from ``SqlStore.drop_events_before``): the partitions of the days before the
+horizon are detached and dropped, their ids deleted from ``event_ids`` first (so ``event_ids`` holds the retained
+days' ids only: the idempotency window equals the retention), rows of those days in the default partition deleted,
+and the default partition gets ``CHECK (ts_ms >= horizon)`` (named ``events_horizon_<ms>``): an event before the
+horizon has no partition to go to, so the check refuses it (the whole batch) — a retry of a forgotten id cannot
+come back in as a new event.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from sitewide.domain.time import DAY_MS
 
 DEFAULT = "events_default"
 PREFIX = "events_d"
+HORIZON = "events_horizon_"  # the default partition's CHECK (ts_ms >= <ms>): retention's horizon
 _LOCK = 727412  # one partition maintainer at a time (pg_advisory_xact_lock)
 
 
@@ -69,7 +77,8 @@ def ensure_day_partitions(conn: Connection, days: Iterable[int]) -> list[int]:
     partition (moved into it in the same transaction). Returns the days created. Under an advisory lock, so that
     two settlers (or a settler and a migration) never race on the same day."""
     conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
-    want = (set(days) | default_days(conn)) - day_partitions(conn)
+    h = horizon(conn)
+    want = {d for d in set(days) | default_days(conn) if h is None or d * DAY_MS >= h} - day_partitions(conn)
     for d in sorted(want):
         name, lo, hi = partition_name(d), d * DAY_MS, (d + 1) * DAY_MS
         # a plain table first, the day's rows moved out of the default partition into it, then attached:
@@ -83,3 +92,43 @@ def ensure_day_partitions(conn: Connection, days: Iterable[int]) -> list[int]:
         )
         conn.execute(text(f'ALTER TABLE events ATTACH PARTITION "{name}" FOR VALUES FROM ({lo}) TO ({hi})'))
     return sorted(want)
+
+
+def horizon(conn: Connection) -> int | None:
+    """Retention's horizon (ms): events before it are refused (None: nothing was ever dropped)."""
+    names = conn.execute(
+        text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:t) AND conname LIKE :p ESCAPE '!'"
+        ),
+        {"t": DEFAULT, "p": HORIZON.replace("_", "!_") + "%"},
+    )
+    return max((int(str(n)[len(HORIZON) :]) for (n,) in names), default=None)
+
+
+def drop_days_before(conn: Connection, before_ms: int) -> list[int]:
+    """Retention: drop the day partitions wholly before ``before_ms`` (a day boundary) and the default
+    partition's rows before it, their ids forgotten, and refuse any event before it from now on (the default
+    partition's CHECK). Returns the days whose events went. A horizon at or before the current one changes
+    nothing. Under the partition maintainers' advisory lock."""
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK})"))
+    old = horizon(conn)
+    if old is not None and before_ms <= old:
+        return []
+    gone = {d for d in day_partitions(conn) if (d + 1) * DAY_MS <= before_ms}
+    for d in sorted(gone):
+        name = partition_name(d)
+        conn.execute(text(f'DELETE FROM event_ids e USING "{name}" p WHERE e.id = p.id'))
+        conn.execute(text(f'ALTER TABLE events DETACH PARTITION "{name}"'))
+        conn.execute(text(f'DROP TABLE "{name}"'))
+    rows = conn.execute(
+        text(
+            f"WITH gone AS (DELETE FROM {DEFAULT} WHERE ts_ms < {before_ms} RETURNING id, ts_ms), "
+            "ids AS (DELETE FROM event_ids e USING gone WHERE e.id = gone.id) "
+            f"SELECT DISTINCT ts_ms / {DAY_MS} FROM gone"
+        )
+    )
+    gone |= {int(r[0]) for r in rows}
+    if old is not None:
+        conn.execute(text(f'ALTER TABLE {DEFAULT} DROP CONSTRAINT "{HORIZON}{old}"'))
+    conn.execute(text(f'ALTER TABLE {DEFAULT} ADD CONSTRAINT "{HORIZON}{before_ms}" CHECK (ts_ms >= {before_ms})'))
+    return sorted(gone)
