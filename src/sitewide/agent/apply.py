@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from sitewide.agent.facts import Scope
+from sitewide.agent.facts import Scope, findings
 from sitewide.agent.types import Action, ActionKind, Suggestion
 from sitewide.api.schemas import CampaignPatch
+from sitewide.domain.accounts import Principal
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.service.scope import visible_campaign, visible_product
 from sitewide.service.usecases import appeals as appeals_uc
@@ -143,6 +144,31 @@ def apply_suggestion(scope: Scope, s: Suggestion, journal: Journal, actor: str) 
     return _record(scope, journal, actor, s.id, s.action)
 
 
+def actor(who: Principal) -> str:
+    """Who a journal entry names: role, merchant and key prefix."""
+    return f"{who.role}:{who.merchant_id or ''}:{who.key_prefix}"
+
+
+def find_suggestion(scope: Scope, suggestion_id: str, day: str | None) -> Suggestion:
+    """The suggestion as the agent makes it now (never one the caller wrote): recomputed for the day."""
+    _, got = findings(scope, day)
+    s = next((f.suggestion for f in got if f.suggestion and f.suggestion.id == suggestion_id), None)
+    if s is None:
+        raise NotFound(f"suggestion {suggestion_id} not found (the agent does not make it now)")
+    return s
+
+
+def apply_current(
+    scope: Scope, suggestion_id: str, day: str | None, journal: Journal, who: Principal
+) -> JournalEntry:
+    """One click (the API's ``POST /agent/apply`` and the console's button): the suggestion the agent makes now,
+    applied and journalled; advice that is not a one-click action is a ValidationError."""
+    s = find_suggestion(scope, suggestion_id, day)
+    if not s.action.one_click:
+        raise ValidationError(f"suggestion {s.id} is advice ({s.action.kind.value}): nothing to apply")
+    return apply_suggestion(scope, s, journal, actor(who))
+
+
 def undo(scope: Scope, journal: Journal, entry_id: str, actor: str) -> JournalEntry:
     """Apply the stored inverse of one of the merchant's entries (once)."""
     e = journal.get(scope.merchant_id, entry_id)
@@ -153,4 +179,13 @@ def undo(scope: Scope, journal: Journal, entry_id: str, actor: str) -> JournalEn
     return _record(scope, journal, actor, e.suggestion_id, e.inverse, undoes=e.id)
 
 
-__all__ = ["Journal", "JournalEntry", "apply_suggestion", "perform", "undo"]
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "actor",
+    "apply_current",
+    "apply_suggestion",
+    "find_suggestion",
+    "perform",
+    "undo",
+]

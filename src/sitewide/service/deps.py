@@ -1,5 +1,5 @@
 """Dependencies declared once and used by the thin routers: the engine, the ports the composition root handed
-to the app (store, accounts), the catalogue version, the creative desk and the caller.
+to the app (store, accounts), the catalogue version, the creative desk, the agent desk and the caller.
 
 Authentication: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; the dashboard's login cookie is
 accepted for reads (GET) only, so a cross-site form cannot change anything with it.
@@ -7,6 +7,7 @@ accepted for reads (GET) only, so a cross-site form cannot change anything with 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sitewide.agent.apply import Journal
+from sitewide.agent.llm import LLMAsker, OfflineAsker, make_asker
 from sitewide.api.schemas import ErrorOut
 from sitewide.domain.accounts import Principal
 from sitewide.engine import Engine
@@ -23,6 +26,7 @@ from sitewide.service.hotpath import presented_key
 from sitewide.service.scope import Paging, PagingDep
 from sitewide.service.usecases.catalogue import CatalogueVersion
 from sitewide.service.usecases.creatives import CreativeDesk
+from sitewide.settings import Settings
 
 COOKIE = "sitewide_key"
 
@@ -116,3 +120,33 @@ def listing(
 
 
 ListingDep = Annotated[Listing, Depends(listing)]
+
+
+_DESK_LOCK = threading.Lock()
+
+
+@dataclass
+class AgentDesk:
+    """The merchant decision agent's journal and question backend (``app.state.agent``)."""
+
+    journal: Journal
+    asker: LLMAsker | OfflineAsker
+
+
+def agent_desk(request: Request) -> AgentDesk:
+    """The app's agent desk, made on first use: the journal under ``data_dir`` (``agent_journal.jsonl``) and
+    the question backend the settings name (the creative studio's LLM settings; offline without them)."""
+    state = request.app.state
+    with _DESK_LOCK:
+        desk = getattr(state, "agent", None)
+        if desk is None:
+            s: Settings = state.settings
+            desk = AgentDesk(
+                Journal(s.data_dir / "agent_journal.jsonl"),
+                make_asker(s.llm_url, s.llm_key, s.llm_model, s.llm_timeout_s),
+            )
+            state.agent = desk
+    return desk
+
+
+AgentDeskDep = Annotated[AgentDesk, Depends(agent_desk)]

@@ -4,52 +4,21 @@ digest. A merchant always acts for itself; the operator names the merchant (``me
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from sitewide.agent.apply import Journal, apply_suggestion, undo
+from sitewide.agent.apply import actor, apply_current, undo
 from sitewide.agent.digest import daily_digest, render
 from sitewide.agent.facts import Scope, findings
-from sitewide.agent.llm import LLMAsker, OfflineAsker, make_asker
 from sitewide.agent.present import answer_out, entry_out, findings_out
-from sitewide.agent.types import Suggestion
 from sitewide.api.agent import AnswerOut, ApplyIn, AskIn, DigestOut, FindingsOut, JournalEntryOut
 from sitewide.api.schemas import Day, Id
-from sitewide.domain.accounts import Principal
-from sitewide.domain.types import NotFound, ValidationError
-from sitewide.service.deps import AccountsDep, EngineDep, PrincipalDep, StoreDep, errors
-from sitewide.settings import Settings
+from sitewide.service.deps import AccountsDep, AgentDeskDep, EngineDep, PrincipalDep, StoreDep, errors
 
 router = APIRouter(prefix="/agent", tags=["agent"], responses=errors(401))
-_LOCK = threading.Lock()
 
 
-@dataclass
-class AgentDesk:
-    journal: Journal
-    asker: LLMAsker | OfflineAsker
-
-
-def agent_desk(request: Request) -> AgentDesk:
-    """The app's agent desk, made on first use: the journal under ``data_dir`` (``agent_journal.jsonl``) and
-    the question backend the settings name (the creative studio's LLM settings; offline without them)."""
-    state = request.app.state
-    with _LOCK:
-        desk = getattr(state, "agent", None)
-        if desk is None:
-            s: Settings = state.settings
-            desk = AgentDesk(
-                Journal(s.data_dir / "agent_journal.jsonl"),
-                make_asker(s.llm_url, s.llm_key, s.llm_model, s.llm_timeout_s),
-            )
-            state.agent = desk
-    return desk
-
-
-DeskDep = Annotated[AgentDesk, Depends(agent_desk)]
 MerchantQ = Annotated[Id | None, Query(description="required for the operator")]
 
 
@@ -65,19 +34,6 @@ def merchant_scope(
 
 
 ScopeDep = Annotated[Scope, Depends(merchant_scope)]
-
-
-def actor(who: Principal) -> str:
-    return f"{who.role}:{who.merchant_id or ''}:{who.key_prefix}"
-
-
-def find_suggestion(scope: Scope, suggestion_id: str, day: str | None) -> Suggestion:
-    """The suggestion as the agent makes it now (never one the caller wrote): recomputed for the day."""
-    _, got = findings(scope, day)
-    s = next((f.suggestion for f in got if f.suggestion and f.suggestion.id == suggestion_id), None)
-    if s is None:
-        raise NotFound(f"suggestion {suggestion_id} not found (the agent does not make it now)")
-    return s
 
 
 @router.get("/findings", response_model=FindingsOut, responses=errors(404, 422))
@@ -98,7 +54,12 @@ def get_findings(
 
 @router.post("/ask", response_model=AnswerOut, responses=errors(404, 422))
 def ask(
-    body: AskIn, engine: EngineDep, store: StoreDep, accounts: AccountsDep, who: PrincipalDep, desk: DeskDep
+    body: AskIn,
+    engine: EngineDep,
+    store: StoreDep,
+    accounts: AccountsDep,
+    who: PrincipalDep,
+    desk: AgentDeskDep,
 ) -> AnswerOut:
     """A question in English or Chinese, answered from the merchant's own reports (offline templates, or the
     configured model calling the same read-only tools) with the rows it used."""
@@ -108,19 +69,21 @@ def ask(
 
 @router.post("/apply", status_code=201, response_model=JournalEntryOut, responses=errors(404, 409, 422))
 def apply(
-    body: ApplyIn, engine: EngineDep, store: StoreDep, accounts: AccountsDep, who: PrincipalDep, desk: DeskDep
+    body: ApplyIn,
+    engine: EngineDep,
+    store: StoreDep,
+    accounts: AccountsDep,
+    who: PrincipalDep,
+    desk: AgentDeskDep,
 ) -> JournalEntryOut:
     """Apply a suggestion the agent makes now, through the same use cases as the API; recorded in the journal
     with who, when, what and the inverse action."""
     scope = Scope.of(engine, store, accounts, who, body.merchant_id)
-    s = find_suggestion(scope, body.suggestion_id, body.day)
-    if not s.action.one_click:
-        raise ValidationError(f"suggestion {s.id} is advice ({s.action.kind.value}): nothing to apply")
-    return entry_out(apply_suggestion(scope, s, desk.journal, actor(who)))
+    return entry_out(apply_current(scope, body.suggestion_id, body.day, desk.journal, who))
 
 
 @router.get("/journal", response_model=list[JournalEntryOut])
-def journal(scope: ScopeDep, desk: DeskDep) -> list[JournalEntryOut]:
+def journal(scope: ScopeDep, desk: AgentDeskDep) -> list[JournalEntryOut]:
     """The merchant's applied suggestions and undos, newest first."""
     return [entry_out(e) for e in desk.journal.entries(scope.merchant_id)]
 
@@ -128,7 +91,7 @@ def journal(scope: ScopeDep, desk: DeskDep) -> list[JournalEntryOut]:
 @router.post(
     "/journal/{entry_id}/undo", status_code=201, response_model=JournalEntryOut, responses=errors(404, 409)
 )
-def undo_entry(entry_id: str, scope: ScopeDep, desk: DeskDep, who: PrincipalDep) -> JournalEntryOut:
+def undo_entry(entry_id: str, scope: ScopeDep, desk: AgentDeskDep, who: PrincipalDep) -> JournalEntryOut:
     """Apply the stored inverse of an applied suggestion (once; an appeal cannot be undone: 409)."""
     return entry_out(undo(scope, desk.journal, entry_id, actor(who)))
 

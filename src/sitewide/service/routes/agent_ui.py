@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from sitewide.agent.apply import apply_suggestion, undo
+from sitewide.agent.apply import actor, apply_current, undo
 from sitewide.agent.ask import Answer
 from sitewide.agent.facts import Scope, findings
 from sitewide.domain.types import Conflict, NotFound, ValidationError
-from sitewide.service.routes.agent import actor, agent_desk, find_suggestion
+from sitewide.service.deps import agent_desk
 from sitewide.service.routes.ui import FormUi, PageUi, Ui, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -77,10 +77,7 @@ def apply_form(
     if scope is None:
         return _view(ui, request, merchant_id, error="choose a merchant", status=422)
     try:
-        s = find_suggestion(scope, suggestion_id, None)
-        if not s.action.one_click:
-            raise ValidationError(f"{s.id} is advice: nothing to apply")
-        apply_suggestion(scope, s, agent_desk(request).journal, actor(ui.who))
+        apply_current(scope, suggestion_id, None, agent_desk(request).journal, ui.who)
     except (NotFound, ValidationError, Conflict) as exc:
         return _view(ui, request, merchant_id, error=str(exc), status=422)
     return redirect(_back(merchant_id))
