@@ -9,9 +9,9 @@ import re
 from urllib.parse import urlparse
 
 import pytest
-from test_dashboard_browser import OPERATOR, SHOTS, browser, site
+from test_dashboard_browser import OPERATOR, SHOTS, browser, pytestmark, site
 
-__all__ = ["browser", "site"]
+__all__ = ["browser", "pytestmark", "site"]  # pytestmark: skipped, as there, without Debian's chromium
 
 WAIT_MS = 60_000  # Swagger UI lays out the whole OpenAPI document: seconds on a loaded CI machine
 SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")

@@ -3,9 +3,9 @@ Screenshots under ``artifacts/screenshots/``; skips without Debian's Chromium, l
 
 from __future__ import annotations
 
-from test_dashboard_browser import browser, shot, site  # the same server and browser fixtures
+from test_dashboard_browser import browser, pytestmark, shot, site  # the same server, browser and skip rule
 
-__all__ = ["browser", "site"]
+__all__ = ["browser", "pytestmark", "site"]
 
 
 def test_start_watch_and_stop_an_experiment(site: tuple[str, str], browser: object) -> None:
