@@ -40,6 +40,8 @@ _PER = 40  # k-means training points per IVF cell
 # (171 vs 170 for 0.96 recall) with the same held-out recall (0.970) and search time, for 10 CPU-s less build;
 # 8, because on small clustered sets (tests/index) 6 leaves coarser cells whose 8-bit residuals reorder more
 _NITER = 8
+_COARSE_FROM = 100_000  # a batch this large is assigned to cells through groups of centroids (_coarse_assign)
+_COARSE_TOP = 3  # groups whose cells a vector is scored against
 
 
 def _faiss() -> Any:
@@ -169,8 +171,13 @@ class FaissIndex:
         self._source = vecs
 
     def _assign(self, vecs: np.ndarray) -> IntArray:
-        """Each vector's IVF cell (the nearest centroid), in blocks (one float matrix product each)."""
+        """Each vector's IVF cell, in blocks (one float matrix product each): the nearest centroid, or, for a
+        large batch over many cells (:data:`_COARSE_FROM`), the nearest among the cells of its
+        :data:`_COARSE_TOP` nearest groups of centroids (:func:`_coarse_assign`)."""
         quant = self._index.quantizer
+        nlist = int(self._index.nlist)
+        if len(vecs) >= _COARSE_FROM and nlist >= 256:
+            return _coarse_assign(vecs, quant.reconstruct_n(0, nlist), self.seed)
         out = np.empty(len(vecs), dtype=np.int64)
         with _threads(self.build_threads if len(vecs) > 1_000 else 1):
             for lo in range(0, len(vecs), 65_536):
@@ -371,6 +378,42 @@ class FaissIndex:
         live = np.flatnonzero(self._live)
         self._pos[self._ids[live]] = live
         self._bits = np.packbits(self._live, bitorder="little") if self._tombstones else None
+
+
+def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int) -> IntArray:
+    """Cells for a large batch without scoring every vector against every centroid: the centroids are grouped by
+    k-means into ≈ √nlist groups; a vector is scored against the group centres, then against the cells of its
+    :data:`_COARSE_TOP` best groups only, and takes the best of those. Over the 1M generated catalogue (2,000
+    cells, 45 groups) this scores ~7 % of the pairs (4.4 instead of 11.9 CPU-s) and gives 95 % of vectors their
+    nearest cell, the rest a near one: :meth:`FaissIndex.tune` reads the cells actually assigned, so ``nprobe``
+    covers the difference."""
+    faiss = _faiss()
+    nlist, d = centroids.shape
+    groups = max(2, int(round(np.sqrt(nlist))))
+    km = faiss.Kmeans(d, groups, niter=20, seed=seed, spherical=True)
+    km.cp.min_points_per_centroid = 1
+    km.train(np.ascontiguousarray(centroids, dtype=np.float32))
+    group_of = np.argmax(centroids @ km.centroids.T, axis=1)
+    members = [np.flatnonzero(group_of == g) for g in range(groups)]
+    top = min(_COARSE_TOP, groups)
+    out = np.empty(len(vecs), dtype=np.int64)
+    for lo in range(0, len(vecs), 65_536):
+        x = vecs[lo : lo + 65_536]
+        near = np.argpartition(-(x @ km.centroids.T), top - 1, axis=1)[:, :top]
+        best = np.full(len(x), -np.inf, dtype=np.float32)
+        cell = np.zeros(len(x), dtype=np.int64)
+        for g, cells in enumerate(members):
+            rows = np.flatnonzero((near == g).any(axis=1))
+            if not len(rows) or not len(cells):
+                continue
+            sims = x[rows] @ centroids[cells].T
+            arg = np.argmax(sims, axis=1)
+            val = sims[np.arange(len(rows)), arg]
+            better = val > best[rows]
+            best[rows[better]] = val[better]
+            cell[rows[better]] = cells[arg[better]]
+        out[lo : lo + 65_536] = cell
+    return out
 
 
 def recall(got: IntArray, want: IntArray) -> float:
