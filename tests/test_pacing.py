@@ -138,3 +138,13 @@ def test_each_days_bidder_aims_at_target_times_the_engines_window_aim() -> None:
     assert asked == [("a", 2.0, 20_000), ("b", 4.0, 20_000)]
     p.advance(DAY0 + DAY_MS + 1)
     assert asked[-1] == ("b", 4.0, 20_001) and len(made) == 4
+
+
+def test_a_target_the_default_bidder_refuses_bids_truthfully_and_serving_goes_on() -> None:
+    """The API accepts a target ROI up to 100; the landscape bidders refuse one above 50. That campaign gets the
+    truthful rule (1 / R) and every other campaign keeps its own bidder."""
+    high = Campaign("h", "m", "h", ("p3",), Decimal("60"), Micros(1_000_000))
+    p = Pacer([*CAMPS, high], PacingConfig(), 10_000, BidderFactory.load("landscape_lcb"))
+    p.advance(DAY0 + 1)
+    assert [b.kind for b in p.bidders] == ["landscape_lcb", "landscape_lcb", "truthful"]
+    assert p.multipliers[2] == 1 / 60

@@ -28,16 +28,19 @@ this process ingested and the day's spend across processes as last read from the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome
+from sitewide.domain.bidding import Bidder, BudgetGuard, CampaignState, TickOutcome, TruthfulBidder
 from sitewide.domain.budget_lease import DayDraws, Draw, LeasePolicy, needs_slice
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray
+from sitewide.domain.types import BoolArray, Campaign, FloatArray, IntArray, ValidationError
+
+_log = logging.getLogger(__name__)
 
 # Makes one campaign's bidder for a day from its target ROI and daily budget (micros). The composition root
 # picks it (``sitewide.models.bidding_policy.BidderFactory`` for the configured kind); the pacer never
@@ -119,10 +122,17 @@ class Pacer:
         self._dry = np.zeros(n, dtype=bool)  # a draw got nothing this tick: do not ask again before the next
 
     def _make_bidder(self, c: Campaign) -> Bidder:
+        """The factory's bidder for the campaign's target (times the window's aim). A target the bidder kind
+        refuses (the landscape bidders handle R in [0.2, 50]; the API accepts up to 100) gets the truthful rule,
+        which bids expected GMV ÷ R and so aims at any target: one campaign never stops serving for all."""
         target = float(c.target_roi)
         if self.aim is not None and self.day >= 0:
             target *= self.aim(c, self.day)
-        return self._bidder_for(target, int(c.daily_budget_micros))
+        try:
+            return self._bidder_for(target, int(c.daily_budget_micros))
+        except ValidationError as exc:
+            _log.warning("campaign %s bids by the truthful rule: %s", c.id, exc)
+            return TruthfulBidder(target, int(c.daily_budget_micros))
 
     def reconcile(self, campaigns: Sequence[Campaign]) -> None:
         """Follow a campaign change without touching the others: rows follow ``campaigns``; a campaign whose
