@@ -14,7 +14,11 @@ Figures
   ``http_auction_server_cpu_ms``, from ``/proc``; baseline = the in-process call's CPU ms): on a shared, loaded
   machine the wall latency is mostly waiting for a core, the CPU time is what the server spends;
 - ``POST /serve`` requests/s and p99 at concurrency 1, 4, 16 and 64 (a fixed time each), and the throughput at
-  64 as a share of the peak (no collapse under overload).
+  64 as a share of the peak (no collapse under overload);
+- per level, each worker's CPU seconds (``http_c16_worker_cpu_balance`` = min / max at 16: do the workers share
+  the load?) and the CPU ms per request of the server and of this client (``http_c16_server_cpu_ms``,
+  ``http_c16_client_cpu_ms``): with both on the same 2 cores, 2,000 / (server + client) is the most requests/s
+  the machine can give, whatever else runs.
 
 Workload: the catalogue in the data dir (the packaged 2,000 real products unless a generated one is passed in),
 a quarter of the products in 40 campaigns with budgets that do not run out during the run; search queries are
