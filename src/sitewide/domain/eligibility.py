@@ -39,7 +39,7 @@ from fractions import Fraction
 import numpy as np
 
 from sitewide.domain.eligibility_rules import DEFAULT_RULES, Rule, RuleResult, category_key
-from sitewide.domain.types import BoolArray, ValidationError, optional_float, optional_int
+from sitewide.domain.types import BoolArray, ValidationError, check_int, optional_float, optional_int
 
 __all__ = [
     "POPULARITY_LEVELS",
@@ -89,10 +89,7 @@ class ProductSignals:
             raise ValidationError(f"shop_id must be a string, got {self.shop_id!r}")
         object.__setattr__(self, "price_micros", optional_int("price_micros", self.price_micros, minimum=0))
         object.__setattr__(self, "rating", optional_float("rating", self.rating, 0.0, 5.0))
-        rc = optional_int("review_count", self.review_count, minimum=0)
-        if rc is None:
-            raise ValidationError("review_count must be an integer ≥ 0 (0 = no reviews)")
-        object.__setattr__(self, "review_count", rc)
+        object.__setattr__(self, "review_count", check_int("review_count", self.review_count))  # 0: none
         object.__setattr__(self, "return_rate", optional_float("return_rate", self.return_rate, 0.0, 1.0))
         object.__setattr__(self, "sales_30d", optional_int("sales_30d", self.sales_30d, minimum=0))
         object.__setattr__(self, "stock", optional_int("stock", self.stock, minimum=None))

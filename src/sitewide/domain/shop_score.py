@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sitewide.domain.types import FloatArray, ValidationError, optional_float, optional_int
+from sitewide.domain.types import FloatArray, ValidationError, check_int, optional_float, optional_int
 
 __all__ = [
     "FactorScore",
@@ -110,10 +110,7 @@ class ShopMetrics:
             ("return_rate", 0.0, 1.0),
         ):
             object.__setattr__(self, name, optional_float(name, getattr(self, name), lo, hi))
-        review_count = optional_int("review_count", self.review_count)
-        if review_count is None:
-            raise ValidationError("review_count must be an integer ≥ 0 (0 = no reviews)")
-        object.__setattr__(self, "review_count", review_count)
+        object.__setattr__(self, "review_count", check_int("review_count", self.review_count))  # 0: none
         object.__setattr__(self, "order_count", optional_int("order_count", self.order_count))
 
 
