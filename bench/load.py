@@ -572,6 +572,8 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> dict[str, float
         idle_n=len(idle),
         n=len(lat),
         client_lag_p99_ms=pct(lag, 99) * 1000,
+        load_min=min((x[3] for x in samples), default=float("nan")),
+        load_max=max((x[3] for x in samples), default=float("nan")),
         idle_p99_before_ms=pct([x[2] for x in idle_before], 99),
         idle_p99_after_ms=pct([x[2] for x in idle_after], 99),
     )
@@ -707,7 +709,8 @@ def main() -> None:
             f"{rate} serve_p99={res['p99_serve']:.1f}/{res['idle_p99_serve']:.1f} "
             f"events_p99={res['p99_events']:.1f}/{res['idle_p99_events']:.1f} idle_n={res['idle_n']:.0f} "
             f"idle_p99_before/after={res['idle_p99_before_ms']:.1f}/{res['idle_p99_after_ms']:.1f} "
-            f"client_lag_p99_ms={res['client_lag_p99_ms']:.1f}"
+            f"client_lag_p99_ms={res['client_lag_p99_ms']:.1f} load={res['load_min']:.1f}-{res['load_max']:.1f} "
+            f"cores={os.cpu_count()}"
         )
     print(f"metric: load_bench_s={time.monotonic() - t_start:.0f} cpu_s={cpu_s() - cpu0:.0f}")
     print(f"metric: peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
