@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sitewide.domain.forecast import Band, CurvePoint, band  # noqa: E402
+from sitewide.domain.forecast import Band, CurvePoint  # noqa: E402
 from sitewide.domain.money import Micros  # noqa: E402
 from sitewide.domain.time import DAY_MS, day_of  # noqa: E402
 from sitewide.domain.types import Event, EventKind  # noqa: E402
@@ -70,7 +70,7 @@ class DayCheck:
     campaign_id: str
     observed: int
     expected: CurvePoint  # the engine's forecast of the day, calibrated, with its band
-    market_band: Band  # the same day's band with the market's σ (not the category's)
+    market_band: Band  # the same day's band with one σ and level for every forecast size (the baseline)
     basis: str
     baseline: float
     raw: DayForecast  # uncalibrated, for the in-sample comparison
@@ -89,7 +89,7 @@ def forecast_market(quick: bool) -> tuple[SimConfig, list[int], int]:
             campaign_share=1.0,
             target_cvr=0.1,
         )
-        return cfg, [0], 3
+        return cfg, [0, 1], 3
     cfg = SimConfig(
         days=10, users=5_000, merchants=60, products=800, ticks_per_day=48, campaign_share=1.0, target_cvr=0.1
     )
@@ -119,10 +119,10 @@ def run_forecasts(cfg: SimConfig, seed: int, history: int) -> tuple[list[DayChec
                 continue
             point = fc.calibrated(rec.point, rec.shop_id, rec.category)
             cal = fc.calibration
-            aov = point.gmv / point.orders if point.orders > 0 else 0.0
+            pooled = replace(cal, size_sigma=(), size_level=())  # one σ and level for every size (baseline)
             pred[cid] = (
                 point,
-                band(point.orders, aov, cal.sigma, cal.level),
+                pooled.calibrated(rec.point, rec.shop_id, rec.category).band,
                 cal.factor(rec.shop_id, rec.category)[1],
                 rec,
             )
@@ -164,6 +164,22 @@ def category_coverage_gap(held: list[DayCheck], level: float = 0.8) -> tuple[flo
         )
 
     return gap(lambda c: c.expected.band), gap(lambda c: c.market_band), len(big)
+
+
+SIZE_BUCKETS = (0.3, 1.0, 3.0, 10.0, 30.0)  # expected orders of a campaign-day: how coverage is reported
+MIN_BUCKET_DAYS = 30  # buckets with fewer held-out days are printed, not judged
+
+
+def size_coverage(held: list[DayCheck], band_of: Callable[[DayCheck], Band]) -> list[tuple[str, int, float]]:
+    """(bucket, held-out days, coverage) per bucket of the forecast's expected orders."""
+    edges = (0.0, *SIZE_BUCKETS, float("inf"))
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        days = [c for c in held if lo <= c.expected.orders < hi]
+        if days:
+            inside = [band_of(c).gmv_low <= c.observed <= band_of(c).gmv_high for c in days]
+            out.append((f"{lo:g}–{hi:g}", len(days), float(np.mean(inside))))
+    return out
 
 
 def _mape(pred: list[float], obs: list[int]) -> float:
@@ -346,9 +362,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small markets, under a minute on two cores")
     ap.add_argument("--share", type=float, default=0.3, help="holdout share of the focal campaign")
+    ap.add_argument("--seeds", type=int, default=0, help="forecast markets (seeds 0 … N − 1; default 2 quick, 3 full)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cfg, seeds, history = forecast_market(args.quick)
+    seeds = list(range(args.seeds)) if args.seeds else seeds
     hist: list[DayCheck] = []
     held: list[DayCheck] = []
     in_sample: list[tuple[DayCheck, CurvePoint]] = []
@@ -389,6 +407,12 @@ def main() -> None:
         f"  per category ({n_cats} categories with ≥ 10 held-out days): mean |coverage − 0.8| {gap:.3f} as "
         f"served, {gap_market:.3f} with the market's σ"
     )
+    by_size = size_coverage(held, lambda c: c.expected.band)
+    pooled = dict((k, v) for k, _, v in size_coverage(held, lambda c: c.market_band))
+    print("  coverage by the forecast's expected orders (out of sample; in brackets: one σ and level for all sizes):")
+    for k, n, v in by_size:
+        print(f"    {k:>9} orders: {v:.3f} over {n} campaign-days ({pooled[k]:.3f})")
+    judged = [v for _, n, v in by_size if n >= MIN_BUCKET_DAYS]
     t1 = time.perf_counter()
     runs = incrementality_runs(args.quick, args.share)
     t_inc = time.perf_counter() - t1
@@ -420,6 +444,10 @@ def main() -> None:
             f"{float(np.median(wins)) * float(np.median(need)):,.0f} would-win auctions per estimate"
         )
     print(f"metric: forecast_band_coverage={cover:.3f} target=0.75-0.85")
+    print(
+        f"metric: forecast_size_coverage_min={min(judged):.3f} max={max(judged):.3f} buckets={len(judged)} "
+        f"target=0.75-0.85 each (buckets of expected orders with ≥ {MIN_BUCKET_DAYS} held-out days)"
+    )
     print(f"metric: forecast_mape={mape:.3f} baseline={mape_base:.3f} ratio={mape / mape_base:.3f}")
     print(
         f"metric: forecast_category_coverage_gap={gap:.3f} baseline={gap_market:.3f} "

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sitewide.domain.forecast import DEFAULT_SIGMA, CampaignDraft, ForecastPair, fit_calibration
-from sitewide.domain.time import day_bounds, day_of
+from sitewide.domain.time import day_bounds, day_index, day_of
 from sitewide.engine import Engine, EngineConfig
 from sitewide.engine.forecast import MIN_PAIRS
 from sitewide.service.app import create_app
@@ -75,16 +75,26 @@ def test_a_forecast_after_enough_settled_days_uses_the_fitted_sigma(
     settled_until = max(d for _, d in figs)
     redo = [
         ForecastPair(
-            f.shop_id, f.category, f.point.gmv, f.point.orders, float(figs[k].gmv_micros if k in figs else 0)
+            f.shop_id,
+            f.category,
+            f.point.gmv,
+            f.point.orders,
+            float(figs[k].gmv_micros if k in figs else 0),
+            figs[k].orders if k in figs else 0,
+            day_index(f.day),
         )
         for k, f in sorted(fc.day_forecasts.items(), key=lambda kv: (kv[1].day, kv[0]))
         if f.day <= settled_until and f.point.gmv > 0 and f.point.orders > 0
     ]
     assert len(redo) == pairs
-    # the draft's band uses its category's σ where the category has its own fit, else the market's
+    again = fit_calibration(redo)
+    assert again == fc.calibration
+    # the draft's band uses the σ of its size bin (its expected orders before the bin's level)
     draft = CampaignDraft(world.campaigns[0].product_ids, 2.0, 50_000_000, campaign_id=world.campaigns[0].id)
-    category = engine.forecast(draft).category
-    assert fit_calibration(redo).sigma_for(category) == pytest.approx(sigma)
+    f = engine.forecast(draft)
+    size = again.size_of(f.raw.gmv, f.raw.orders, f.shop_id, f.category)
+    assert again.sigma_for(size) == pytest.approx(sigma)
+    assert f.expected.band == again.calibrated(f.raw, f.shop_id, f.category).band
     # tomorrow's forecasts are kept, one per active campaign, for the next settlement to pair
     assert {c for c, d in fc.day_forecasts if d > settled_until} == set(engine.campaign_ids())
 

@@ -60,7 +60,9 @@ def test_budget_and_target_move_the_operating_point(served: Engine, world: World
     assert strict.expected.spend < wide.expected.spend
     for f in (wide, tight):
         e = f.expected
-        assert e.band.gmv_low <= e.gmv <= e.band.gmv_high or e.gmv == 0
+        assert e.band.gmv_low <= e.gmv or e.gmv == 0
+        # the expected day is inside its band, unless the band is one-sided: a day likely to sell nothing
+        assert e.gmv <= e.band.gmv_high or e.band.gmv_low == 0
         assert e.gmv >= f.draft.target_roi * e.spend * f.factor - 1.0
     spends = [p.spend for p in wide.curve]
     assert spends[-1] > spends[0]  # higher bids buy more

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from sitewide.domain.forecast import (
+    SIZE_EDGES,
     Band,
     CampaignDraft,
     CurvePoint,
+    ForecastCalibration,
     ForecastPair,
     band,
     fit_calibration,
@@ -77,36 +81,66 @@ def test_draft_validation() -> None:
         CampaignDraft(("p",), 2.0, 0)
 
 
-def _days(rng: np.random.Generator, cat: str, noise: float, n: int, shops: int = 10) -> list[ForecastPair]:
+def _market_days(rng: np.random.Generator, days: range, n: int, off: float = 0.0) -> list[ForecastPair]:
+    """Campaign-days whose true expected orders spread from ~0.05 to ~50; the forecast misses each by a
+    log-normal error (so a forecast that came out big is big partly by its error); a share ``off`` of days
+    sells nothing. Observed: Poisson orders, each worth 100 on average (Gamma, sd 50)."""
     out = []
-    for j in range(n):
-        lam = rng.uniform(20, 60)
-        obs = rng.poisson(lam * np.exp(noise * rng.standard_normal())) * 100.0
-        out.append(ForecastPair(f"{cat}{j % shops}", cat, lam * 100.0, lam, obs))
+    for d in days:
+        lam = np.exp(rng.normal(0.7, 1.0, n))
+        forecast = lam * np.exp(0.5 * rng.standard_normal(n))
+        sold = rng.poisson(lam) * (rng.random(n) >= off)
+        value = 100.0 * rng.gamma(4.0 * np.maximum(sold, 1), 0.25) * (sold > 0)  # orders worth 100 ± 50
+        out += [
+            ForecastPair(f"s{j}", "cat", 100.0 * f, float(f), float(v), int(k), d)
+            for j, (f, k, v) in enumerate(zip(forecast.tolist(), sold.tolist(), value.tolist(), strict=True))
+        ]
     return out
 
 
-def test_per_category_each_category_gets_its_own_band_spread_shrunk_toward_the_market() -> None:
-    rng = np.random.default_rng(7)
-    fit = _days(rng, "quiet", 0.05, 150) + _days(rng, "noisy", 0.8, 150) + _days(rng, "thin", 0.8, 4, 2)
-    assert fit_calibration(fit, level=0.8).category_sigma == {}  # off by default: the market's σ for all
-    cal = fit_calibration(fit, level=0.8, per_category=True)
-    quiet, noisy, thin = (cal.sigma_for(c) for c in ("quiet", "noisy", "thin"))
-    assert quiet < cal.sigma < noisy
-    assert abs(thin - cal.sigma) < 0.25 * abs(noisy - cal.sigma)  # 4 days: mostly the market's σ
-    assert cal.sigma_for("unseen") == cal.sigma_for(None) == cal.sigma
-    # out of sample: fresh days of each category, judged under its own σ and under the market's
-    for cat, noise in (("quiet", 0.05), ("noisy", 0.8)):
-        new = _days(rng, cat, noise, 300)
+def _coverage_by_size(cal: ForecastCalibration, days: list[ForecastPair]) -> list[float]:
+    by: dict[int, list[bool]] = {}
+    for p in days:
+        c = cal.calibrated(CurvePoint(1.0, 0.0, p.forecast_gmv, p.forecast_orders), None, p.category)
+        j = int(np.searchsorted(SIZE_EDGES, c.orders, side="right"))
+        by.setdefault(j, []).append(c.band.gmv_low <= p.observed_gmv <= c.band.gmv_high)
+    return [float(np.mean(v)) for _, v in sorted(by.items()) if len(v) >= 100]
 
-        def coverage(sigma: float, days: list[ForecastPair] = new) -> float:
-            inside = []
-            for p in days:
-                k = cal.factor(p.shop_id, p.category)[0]
-                b = band(p.forecast_orders * k, p.forecast_gmv / p.forecast_orders, sigma, 0.8)
-                inside.append(b.gmv_low <= p.observed_gmv <= b.gmv_high)
-            return float(np.mean(inside))
 
-        own, market = coverage(cal.sigma_for(cat)), coverage(cal.sigma)
-        assert abs(own - 0.8) < 0.07
-        assert abs(own - 0.8) < abs(market - 0.8) - 0.05  # the market's band misses this category by more
+def test_the_band_covers_every_forecast_size_out_of_sample() -> None:
+    rng = np.random.default_rng(11)
+    cal = fit_calibration(_market_days(rng, range(6), 150), level=0.8)
+    assert len(cal.size_sigma) == len(cal.size_level) == len(SIZE_EDGES) + 1
+    assert 0.7 < cal.slope < 0.95  # big forecasts run high: the level grows slower than the forecast
+    fresh = _market_days(rng, range(6, 7), 3_000)
+    served = _coverage_by_size(cal, fresh)
+    assert len(served) == len(SIZE_EDGES) + 1 and all(0.74 <= v <= 0.86 for v in served), served
+    # the level proportional to the forecast, one σ for every size (the band before this fit) misses some size
+    # by more
+    pooled = _coverage_by_size(replace(cal, size_sigma=(), size_level=(), slope=1.0), fresh)
+    assert max(abs(v - 0.8) for v in pooled) > max(abs(v - 0.8) for v in served) + 0.05, (pooled, served)
+
+
+def test_days_that_sell_nothing_are_learned_and_the_band_reaches_zero() -> None:
+    rng = np.random.default_rng(5)
+    cal = fit_calibration(_market_days(rng, range(6), 150, off=0.2), level=0.8)
+    assert 0.1 < cal.off_share < 0.3
+    big = cal.calibrated(CurvePoint(1.0, 0.0, 2_000.0, 20.0), None, "cat")
+    assert big.band.gmv_low == 0.0 < big.band.gmv_high  # a day off is inside: the band reaches 0
+    assert fit_calibration(_market_days(rng, range(6), 150), level=0.8).off_share < 0.05
+
+
+def test_the_value_per_order_and_its_spread_come_from_settled_orders() -> None:
+    rng = np.random.default_rng(2)
+    pairs = []
+    for d in range(4):
+        for j in range(100):
+            lam = rng.uniform(0.2, 3.0)
+            k = int(rng.poisson(lam))
+            value = float(sum(rng.choice([50.0, 250.0]) for _ in range(k)))  # orders worth 150 on average
+            pairs.append(ForecastPair(f"s{j}", "cat", 100.0 * lam, lam, value, k, d))
+    cal = fit_calibration(pairs, level=0.8)
+    assert cal.aov_factor == pytest.approx(1.5, rel=0.1)
+    assert cal.order_values and min(cal.order_values) < 0.5 < 1.5 < max(cal.order_values)
+    one = cal.calibrated(CurvePoint(1.0, 0.0, 150.0, 1.5), "s0", "cat")
+    assert one.orders == pytest.approx(one.gmv / (100.0 * cal.aov_factor))

@@ -34,7 +34,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,7 +45,6 @@ from sitewide.domain.forecast import (
     CurvePoint,
     ForecastCalibration,
     ForecastPair,
-    band,
     fit_calibration,
     operating_point,
 )
@@ -106,6 +105,7 @@ class Forecaster:
     _settling: threading.Lock = field(default_factory=threading.Lock, init=False)
     day_forecasts: dict[tuple[str, str], DayForecast] = field(default_factory=dict, init=False)
     observed: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
+    observed_orders: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
 
     # ---- calibration ---------------------------------------------------------------------------------
     def calibrate(self, pairs: Sequence[ForecastPair], level: float = 0.8) -> ForecastCalibration:
@@ -132,8 +132,17 @@ class Forecaster:
             for k in due:
                 f = figs.get(k)
                 self.observed[k] = f.gmv_micros if f is not None else 0
+                self.observed_orders[k] = f.orders if f is not None else 0
         pairs = [
-            ForecastPair(f.shop_id, f.category, f.point.gmv, f.point.orders, float(self.observed[k]))
+            ForecastPair(
+                f.shop_id,
+                f.category,
+                f.point.gmv,
+                f.point.orders,
+                float(self.observed[k]),
+                self.observed_orders.get(k),
+                day_index(f.day),
+            )
             for k, f in sorted(self.day_forecasts.items(), key=lambda kv: (kv[1].day, kv[0]))
             if k in self.observed and f.point.gmv > 0 and f.point.orders > 0
         ][-MAX_PAIRS:]
@@ -152,6 +161,7 @@ class Forecaster:
         for k in sorted(self.day_forecasts, key=lambda k: (k[1], k[0]))[: max(excess, 0)]:
             del self.day_forecasts[k]
             self.observed.pop(k, None)
+            self.observed_orders.pop(k, None)
 
     def _record(self, day: str, guard: Callable[[], AbstractContextManager[object]]) -> None:
         """Forecast ``day`` for every active campaign (its own draft) and keep the uncalibrated point."""
@@ -329,16 +339,9 @@ class Forecaster:
         return points, rep
 
     def calibrated(self, p: CurvePoint, shop_id: str | None, category: str | None) -> CurvePoint:
-        """``p`` at the calibrated level of the shop (else its category, …), with its band (the category's σ)."""
-        cal = self.calibration
-        k, _ = cal.factor(shop_id, category)
-        aov = p.gmv / p.orders if p.orders > 0 else 0.0
-        return replace(
-            p,
-            gmv=p.gmv * k,
-            orders=p.orders * k,
-            band=band(p.orders * k, aov, cal.sigma_for(category), cal.level),
-        )
+        """``p`` at the calibrated level (size curve, the shop's factor else its category's …, the size bin's
+        level), with its band (the size bin's σ; see ``ForecastCalibration.calibrated``)."""
+        return self.calibration.calibrated(p, shop_id, category)
 
     def forecast(self, draft: CampaignDraft) -> CampaignForecast:
         points, rep = self.curve(draft)
@@ -352,7 +355,7 @@ class Forecaster:
             category=category,
             basis=basis,
             factor=k,
-            sigma=cal.sigma_for(category),
+            sigma=cal.sigma_for(cal.size_of(at.gmv, at.orders, shop, category)),
             level=cal.level,
             daily_requests=rep.daily_requests,
             replayed_requests=rep.requests,
