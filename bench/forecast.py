@@ -166,13 +166,15 @@ def category_coverage_gap(held: list[DayCheck], level: float = 0.8) -> tuple[flo
     return gap(lambda c: c.expected.band), gap(lambda c: c.market_band), len(big)
 
 
-SIZE_BUCKETS = (0.3, 1.0, 3.0, 10.0, 30.0)  # expected orders of a campaign-day: how coverage is reported
+SIZE_BUCKETS = (1.0, 3.0, 10.0, 30.0)  # expected orders of a campaign-day: how coverage is reported and judged
 MIN_BUCKET_DAYS = 30  # buckets with fewer held-out days are printed, not judged
 
 
-def size_coverage(held: list[DayCheck], band_of: Callable[[DayCheck], Band]) -> list[tuple[str, int, float]]:
+def size_coverage(
+    held: list[DayCheck], band_of: Callable[[DayCheck], Band], buckets: tuple[float, ...] = SIZE_BUCKETS
+) -> list[tuple[str, int, float]]:
     """(bucket, held-out days, coverage) per bucket of the forecast's expected orders."""
-    edges = (0.0, *SIZE_BUCKETS, float("inf"))
+    edges = (0.0, *buckets, float("inf"))
     out = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         days = [c for c in held if lo <= c.expected.orders < hi]
@@ -413,6 +415,11 @@ def main() -> None:
     for k, n, v in by_size:
         print(f"    {k:>9} orders: {v:.3f} over {n} campaign-days ({pooled[k]:.3f})")
     judged = [v for _, n, v in by_size if n >= MIN_BUCKET_DAYS]
+    (_, n_tiny, tiny), *_ = size_coverage(held, lambda c: c.expected.band, (0.3,))
+    print(
+        f"    of which under 0.3 orders: {tiny:.3f} over {n_tiny} campaign-days (where no order is likelier than "
+        "0.8 the band is [0, 0], and holds every day that sells nothing: such days cover more than 0.8)"
+    )
     t1 = time.perf_counter()
     runs = incrementality_runs(args.quick, args.share)
     t_inc = time.perf_counter() - t1

@@ -180,3 +180,21 @@ def test_a_precise_estimate_is_worded_with_its_intervals() -> None:
         assert roi is not None and roi.high is not None
         assert f"{roi.value:.2f}" in html and f"{roi.low:.2f}" in html
         assert f"{roi.high:.2f}" in html and "Not enough" not in html
+
+
+def test_a_guarantee_on_incremental_roi_is_told_on_the_campaign_page(
+    app: FastAPI, m1: TestClient, new_key
+) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from sitewide.domain.guarantee import GuaranteeContract
+
+    cid = _campaign(m1)
+    assert 'id="incrementality-guarantee"' not in _page(app, new_key, cid)  # on credited ROI: not said here
+    app.state.engine.set_guarantee(
+        cid, GuaranteeContract(basis="incremental_roi", trigger_roi_factor=Decimal("0.8"))
+    )
+    page = _page(app, new_key, cid)
+    assert 'id="incrementality-guarantee"' in page and "written on this incremental ROI" in page
+    assert "90 % interval" in page and "0.8 × your target" in page
+    assert "增量 ROI 约定" in _page(app, new_key, cid, "zh")

@@ -12,6 +12,15 @@ is booked back as an explicit reversal (a new, negative entry on the ad-credit a
 keeps settlement convergent; with an observation lag ≥ the attribution window it only happens for events
 delivered later than their timestamps.
 
+**On incremental ROI** (``basis="incremental_roi"``, optional): the promise is on what the ads *added* — the
+window's incremental GMV from the campaign's ghost-bid holdout (``sitewide.domain.incrementality``) ÷ its spend
+— instead of all the GMV its clicks were credited with. It is judged with its interval (``INCREMENTAL_LEVEL``,
+two-sided): it pays only when the whole interval lies below ``trigger_roi_factor`` × target (the miss is
+established), and then the smallest shortfall the evidence allows, ``spend − incremental GMV high ÷ target``
+(capped as above). An interval that reaches the trigger, or no estimate (no ghost or exposed wins yet), pays
+nothing, and the judgement says why. The campaign needs a holdout share > 0 for such a contract to mean
+anything; the reserve still provisions on the credited ROI.
+
 ``to_dict``/``from_dict`` give the JSON form (``schema: sitewide.roi_guarantee``)."""
 
 from __future__ import annotations
@@ -24,13 +33,15 @@ from typing import TYPE_CHECKING
 
 from sitewide.domain.money import HasRoi
 from sitewide.domain.time import DAY_MS, day_index, day_str
-from sitewide.domain.types import ValidationError
+from sitewide.domain.types import Estimate, ValidationError
 
 if TYPE_CHECKING:
     from sitewide.domain.settlement import Figures
 
 SCHEMA = "sitewide.roi_guarantee"
 SCHEMA_VERSION = 1
+BASES = ("roi", "incremental_roi")  # what the promise is on: credited GMV ÷ spend, or incremental GMV ÷ spend
+INCREMENTAL_LEVEL = 0.9  # the incremental ROI interval a window is judged with (two-sided)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,7 @@ class GuaranteeContract:
     observation_lag_ms: int = 0
     credit_form: str = "ad_credit"
     align: str = "calendar"
+    basis: str = "roi"  # BASES: "incremental_roi" judges the window's ghost-bid holdout estimate
 
     def __post_init__(self) -> None:
         if self.version < 1:
@@ -73,6 +85,8 @@ class GuaranteeContract:
             raise ValidationError("observation_lag_ms must lie in [0, 62 days]")
         if self.align not in ("calendar", "campaign"):
             raise ValidationError("align must be 'calendar' or 'campaign'")
+        if self.basis not in BASES:
+            raise ValidationError(f"basis must be one of {', '.join(BASES)}, got {self.basis!r}")
         if self.credit_form != "ad_credit":
             raise ValidationError("credit_form: only 'ad_credit' is supported")
         if self.start_day is not None:
@@ -95,9 +109,12 @@ class GuaranteeContract:
             "trigger": {
                 "roi_below_factor_of_target": str(self.trigger_roi_factor),
                 "min_orders": self.min_orders,
+                "basis": self.basis,
             },
             "payout": {
-                "formula": "spend - gmv / target",
+                "formula": "spend - gmv / target"
+                if self.basis == "roi"
+                else "spend - incremental_gmv_high / target",
                 "cap_ratio_of_spend": str(self.cap_ratio_of_spend),
                 "cap_micros": self.cap_micros,
             },
@@ -132,6 +149,7 @@ class GuaranteeContract:
                 observation_lag_ms=_int(d["observation_lag_ms"]),
                 credit_form=str(d["credit_form"]),
                 align=str(w.get("align", "calendar")),
+                basis=str(t.get("basis", "roi")),
             )
         except (KeyError, AssertionError, InvalidOperation, TypeError) as exc:
             raise ValidationError(f"malformed guarantee contract: {exc!r}") from exc
@@ -266,4 +284,34 @@ def payout_due(
         due,
         f"ROI {gmv / spend:.4f} < {float(threshold):.4f}: spend {spend} − GMV {gmv} ÷ {target} "
         f"= {int(owed)}, cap {cap}",
+    )
+
+
+def incremental_payout_due(
+    contract: GuaranteeContract, target: Decimal, spend: int, orders: int, roi: Estimate[float] | None
+) -> tuple[bool, int, str]:
+    """``(triggered, due micros, reason)`` of a window under a contract on incremental ROI, from the window's
+    incremental ROI estimate ``roi`` (at ``INCREMENTAL_LEVEL``; None: not estimable): it pays only when the
+    interval's high end is below the trigger, ``spend − high × spend ÷ target`` (see the module docstring)."""
+    if spend <= 0:
+        return False, 0, "no spend"
+    if orders < contract.min_orders:
+        return False, 0, f"{orders} orders < {contract.min_orders} required"
+    threshold = Fraction(contract.trigger_roi_factor) * Fraction(target)
+    level = f"{INCREMENTAL_LEVEL:.0%}"
+    if roi is None or roi.high is None:
+        return False, 0, "incremental ROI not estimable yet (no ghost or no exposed win in the window)"
+    said = f"incremental ROI {roi.value:.4f} ({level} interval {roi.low:.4f} … {roi.high:.4f})"
+    if Fraction(roi.high) >= threshold:
+        why = "meets" if Fraction(roi.value) >= threshold else "cannot be told from"
+        return False, 0, f"{said} {why} {float(threshold):.4f} (= {contract.trigger_roi_factor} × {target})"
+    owed = spend - Fraction(roi.high) * spend / Fraction(target)
+    cap = (spend * Fraction(contract.cap_ratio_of_spend)).__floor__()
+    if contract.cap_micros is not None:
+        cap = min(cap, contract.cap_micros)
+    due = max(0, min(int(owed), cap))
+    return (
+        True,
+        due,
+        f"{said} < {float(threshold):.4f}: spend {spend} − its high end × spend ÷ {target} = {int(owed)}, cap {cap}",
     )

@@ -29,6 +29,7 @@ from sitewide.domain.guarantee import (
     GuaranteeContract,
     GuaranteeEvaluation,
     WindowTotals,
+    incremental_payout_due,
     payout_due,
     window_key,
 )
@@ -38,7 +39,7 @@ from sitewide.domain.money import HasRoi
 from sitewide.domain.reserve import ReserveMove
 from sitewide.domain.terms import CampaignTerms, DayTerms, initial_terms, terms_for_day
 from sitewide.domain.time import DAY_MS, day_index, day_str
-from sitewide.domain.types import Campaign, Event, EventKind, Transaction
+from sitewide.domain.types import Campaign, Estimate, Event, EventKind, Transaction
 
 Key = tuple[str, int]  # (campaign id, day index)
 
@@ -321,9 +322,12 @@ def evaluate_window(
     campaign: Campaign,
     window: tuple[int, int],
     figures: Iterable[DayFigures],
+    incremental_roi: Estimate[float] | None = None,
 ) -> GuaranteeEvaluation:
     """Judge one window from its days' figures; the target is the contract's own, else
-    :func:`window_target` of the days' terms (``campaign.target_roi`` only for a window without spend)."""
+    :func:`window_target` of the days' terms (``campaign.target_roi`` only for a window without spend). A
+    contract on incremental ROI is judged on ``incremental_roi``, the window's holdout estimate
+    (:func:`~sitewide.domain.guarantee.incremental_payout_due`)."""
     import json
 
     figs = list(figures)
@@ -332,7 +336,10 @@ def evaluate_window(
     target = (
         contract.target_roi if contract.target_roi is not None else window_target(figs, campaign.target_roi)
     )
-    triggered, due, reason = payout_due(contract, target, spend, gmv, orders)
+    if contract.basis == "incremental_roi":
+        triggered, due, reason = incremental_payout_due(contract, target, spend, orders, incremental_roi)
+    else:
+        triggered, due, reason = payout_due(contract, target, spend, gmv, orders)
     doc = contract.to_dict()
     doc["campaign_id"] = campaign.id
     return GuaranteeEvaluation(

@@ -9,7 +9,7 @@ Keys: figures by ``(campaign id, "YYYY-MM-DD")``, judgements by ``(campaign id, 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,7 +25,7 @@ from sitewide.domain.settlement import (
     window_target,
 )
 from sitewide.domain.time import DAY_MS, day_index, day_str
-from sitewide.domain.types import Campaign, EventKind, Transaction
+from sitewide.domain.types import Campaign, Estimate, EventKind, Transaction
 
 DayKey = tuple[str, str]  # (campaign id, day)
 Window = tuple[int, int]  # (first day index, days)
@@ -195,13 +195,17 @@ def judge_windows(
     camps: Mapping[str, Campaign],
     contracts: Contracts,
     old: Container[tuple[str, str]],
+    incremental: Callable[[str, Window], Estimate[float] | None] | None = None,
 ) -> list[GuaranteeEvaluation]:
     """Each window judged on its days' figures, by campaign and window; a window without spend and without
-    anything due is left out unless it was judged before (``old`` keys: ``(campaign id, window key)``)."""
+    anything due is left out unless it was judged before (``old`` keys: ``(campaign id, window key)``). A
+    contract on incremental ROI is judged on ``incremental(campaign id, window)`` (None: not estimable)."""
     out: list[GuaranteeEvaluation] = []
     for cid, w in sorted(windows):
         figs = [known[(cid, day_str(d))] for d in range(w[0], w[0] + w[1]) if (cid, day_str(d)) in known]
-        ev = evaluate_window(contracts.of(cid), camps[cid], w, figs)
+        contract = contracts.of(cid)
+        inc = incremental(cid, w) if incremental is not None and contract.basis == "incremental_roi" else None
+        ev = evaluate_window(contract, camps[cid], w, figs, inc)
         if ev.spend_micros == 0 and ev.due_micros == 0 and (cid, ev.window) not in old:
             continue
         out.append(ev)

@@ -16,7 +16,7 @@ from sitewide.engine.catalogue import Catalogue
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.events import EventIntake
 from sitewide.engine.forecast import Forecaster
-from sitewide.engine.holdout import Holdout
+from sitewide.engine.holdout import Holdout, window_incremental_roi
 from sitewide.engine.locks import ReadWriteLock
 from sitewide.engine.pacing import MakeBidder
 from sitewide.engine.reports import Reports
@@ -80,7 +80,9 @@ class EngineParts:
         self.events = EventIntake(
             store, self.catalogue, self.campaigns, self.retrieval, self.values, self.creatives
         )
-        self.settlement = Settlement(store, cfg, self.clock)
+        self.settlement = Settlement(
+            store, cfg, self.clock, window_incremental_roi(store, self.holdout, cfg.attribution_window_ms)
+        )
         self.reports = Reports(store)
         if snapshot is None:
             self.reload()

@@ -22,16 +22,17 @@ a forecast can replay recent logged traffic through the auction.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
 import numpy as np
 
 from sitewide.domain.auction import AuctionBatch, AuctionConfig, AuctionResult, run_auction
+from sitewide.domain.guarantee import INCREMENTAL_LEVEL
 from sitewide.domain.incrementality import HoldoutEntry, Incrementality, estimate, holdout_uniform, key64
 from sitewide.domain.time import DAY_MS
-from sitewide.domain.types import Event, EventKind, IntArray, NotFound, ValidationError
+from sitewide.domain.types import Estimate, Event, EventKind, IntArray, NotFound, ValidationError
 from sitewide.ports import RequestBatch, Store
 
 _Rows = TypeVar("_Rows", AuctionBatch, AuctionResult)
@@ -295,3 +296,17 @@ def campaign_incrementality(
         level=level,
         order_value_micros=float(np.mean(prices)) if prices else 0.0,
     )
+
+
+def window_incremental_roi(
+    store: Store, holdout: Holdout, window_ms: int
+) -> Callable[[str, tuple[int, int]], Estimate[float] | None]:
+    """What settlement judges a guarantee on incremental ROI with: a guarantee window's (first day index, days)
+    → the campaign's incremental ROI over those days at ``INCREMENTAL_LEVEL`` (None: not estimable)."""
+
+    def roi(campaign_id: str, window: tuple[int, int]) -> Estimate[float] | None:
+        start, end = window[0] * DAY_MS, (window[0] + window[1]) * DAY_MS
+        inc = campaign_incrementality(store, holdout, campaign_id, start, end, window_ms, INCREMENTAL_LEVEL)
+        return inc.incremental_roi
+
+    return roi

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sitewide.domain.guarantee import GuaranteeContract
@@ -28,7 +29,7 @@ from sitewide.domain.settlement_plan import (
     windows_to_judge,
 )
 from sitewide.domain.time import DAY_MS, day_bounds, day_index, day_of, day_str
-from sitewide.domain.types import Conflict, EventKind, NotFound, ValidationError
+from sitewide.domain.types import Conflict, Estimate, EventKind, NotFound, ValidationError
 from sitewide.engine.config import EngineConfig
 from sitewide.ports import Clock, SettlementWrite, Store
 
@@ -55,10 +56,17 @@ class Plan:
 
 
 class Settlement:
-    def __init__(self, store: Store, config: EngineConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig,
+        clock: Clock,
+        incremental: Callable[[str, tuple[int, int]], Estimate[float] | None] | None = None,
+    ) -> None:
         self.store = store
         self.policy = config.settlement_policy()
         self.clock = clock
+        self.incremental = incremental  # a window's incremental ROI, for guarantees written on it
 
     def _plan(self, start_ms: int, end_ms: int, period: str) -> Plan:
         """Plan one incremental run: read the new events' stamps and the days they dirty, recompute those
@@ -116,7 +124,7 @@ class Settlement:
         for cid, w in windows:  # windows reaching back beyond what was read (long, old windows)
             if w[0] < lo_day - span:
                 known.update(store.day_figures(day_str(w[0]), day_str(w[0] + w[1] - 1), cid, products=False))
-        evals = judge_windows(windows, known, camps, contracts, old_evals)
+        evals = judge_windows(windows, known, camps, contracts, old_evals, self.incremental)
         reserve: list[ReserveMove] = (
             reserve_moves(camps, contracts, booked, known, evals, prev_as_of, as_of) if policy.reserve else []
         )

@@ -15,6 +15,7 @@ from sitewide.api.forecast import (
 )
 from sitewide.domain.accounts import Principal
 from sitewide.domain.forecast import CampaignDraft, CampaignForecast, CurvePoint
+from sitewide.domain.guarantee import INCREMENTAL_LEVEL, GuaranteeContract
 from sitewide.domain.incrementality import Incrementality, precise_enough
 from sitewide.domain.time import DAY_MS, day_index, day_of
 from sitewide.domain.types import ValidationError
@@ -123,6 +124,8 @@ class IncrementalityView:
     state: str
     days: int
     estimate: Incrementality
+    guarantee: GuaranteeContract | None = None  # the campaign's, where it is written on incremental ROI
+    guarantee_level: float = INCREMENTAL_LEVEL  # the interval such a guarantee is judged with
 
 
 def incrementality_view(engine: Engine, store: Store, who: Principal, campaign_id: str) -> IncrementalityView:
@@ -134,4 +137,6 @@ def incrementality_view(engine: Engine, store: Store, who: Principal, campaign_i
         state = "off"
     else:
         state = "ready" if precise_enough(inc) else "not_enough"
-    return IncrementalityView(state, INCREMENTALITY_DAYS, inc)
+    contract = engine.guarantee(campaign_id)
+    on_incremental = contract if contract.basis == "incremental_roi" else None
+    return IncrementalityView(state, INCREMENTALITY_DAYS, inc, on_incremental)
