@@ -21,7 +21,7 @@ this module one :class:`CurvePoint` per ``m``: the day's expected spend, GMV and
     served (rolling origin; without day indexes, leaving each campaign-day out). On those: each bin of forecast
     size (expected orders, ``SIZE_EDGES``) gets its level (settled ÷ expected, shrunk toward 1: a shop whose
     lucky days raised its factor shows here only), the share of days that sold nothing beyond what the count
-    model gives (``off_share``: a campaign that stopped), and its ``σ``: the smallest whose bands cover the
+    model gives (``size_off``: a campaign that stopped), and its ``σ``: the smallest whose bands cover the
     share ``level`` of the bin's days, shrunk toward the pooled ``σ`` with ``sigma_prior_days``.
   - Why by size: with one ``σ`` for every size, days expecting under one order (most of them) covered 0.89 and
     days expecting 3–30 orders 0.44–0.58, for 0.86 overall (six simulated markets).
@@ -138,7 +138,9 @@ class ForecastCalibration:
     scale: float = 1.0  # the forecast GMV at which the curve is the forecast itself (their geometric mean)
     aov_factor: float = 1.0  # settled GMV per order ÷ the forecast's GMV per order
     order_values: tuple[float, ...] = ()  # one order's value ÷ the expected one (quantiles, mean 1); () = fixed
-    off_share: float = 0.0  # share of days a campaign sells nothing beyond what its count model says
+    off_share: float = 0.0  # share of days a campaign sells nothing beyond what its count model says (pooled)
+    size_off: tuple[float, ...] = ()  # that share per bin of SIZE_EDGES, shrunk toward ``off_share``
+    size_nominal: tuple[float, ...] = ()  # the model's quantile level per bin giving ``level`` (≤ ``level``)
 
     def sigma_for(self, expected_orders: float) -> float:
         """The band's spread for a day expecting ``expected_orders`` orders (before its size bin's level): its
@@ -151,6 +153,16 @@ class ForecastCalibration:
         if not self.size_level:
             return 1.0
         return self.size_level[int(np.searchsorted(SIZE_EDGES, expected_orders, side="right"))]
+
+    def nominal_for(self, expected_orders: float) -> float:
+        if not self.size_nominal:
+            return self.level
+        return self.size_nominal[int(np.searchsorted(SIZE_EDGES, expected_orders, side="right"))]
+
+    def off_for(self, expected_orders: float) -> float:
+        if not self.size_off:
+            return self.off_share
+        return self.size_off[int(np.searchsorted(SIZE_EDGES, expected_orders, side="right"))]
 
     def factor(self, shop_id: str | None, category: str | None) -> tuple[float, str]:
         """(level factor, basis): the shop's when it has history, else its category's, else the market's."""
@@ -183,7 +195,7 @@ class ForecastCalibration:
             p,
             gmv=orders * aov,
             orders=orders,
-            band=band(orders, aov, sigma, self.level, self.order_values, self.off_share),
+            band=band(orders, aov, sigma, self.nominal_for(size), self.order_values, self.off_for(size)),
         )
 
 
@@ -231,7 +243,12 @@ def operating_point(points: Sequence[CurvePoint], target_roi: float, budget: flo
 
 
 def _totals(
-    lam: np.ndarray, sigma: float, values: Sequence[float], draws: int, off: float = 0.0, seed: int = 20_261_203
+    lam: np.ndarray,
+    sigma: float,
+    values: Sequence[float],
+    draws: int,
+    off: float | np.ndarray = 0.0,
+    seed: int = 20_261_203,
 ) -> np.ndarray:
     """[days, draws] simulated days in units of the expected value per order: with probability ``off`` the
     campaign sells nothing that day, else ``N ~ Poisson(λ e^{σ z} / (1 − off))`` orders (the mean stays λ), each
@@ -239,8 +256,9 @@ def _totals(
     every σ); past 30 orders the sum of values is its normal approximation."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((1, draws))
-    on = rng.random((1, draws)) >= off
-    n = np.where(on, rng.poisson(lam[:, None] * np.exp(sigma * z) / (1.0 - off)), 0)
+    away = np.asarray(off, dtype=np.float64).reshape(-1, 1)  # one share, or one per day
+    on = rng.random((1, draws)) >= away
+    n = np.where(on, rng.poisson(lam[:, None] * np.exp(sigma * z) / (1.0 - away)), 0)
     if not len(values):
         return n.astype(np.float64)
     v = np.asarray(values, dtype=np.float64)
@@ -413,16 +431,25 @@ def fit_calibration(
     )
     lam = size * np.array(size_level)[b]
     # days with nothing sold where orders were expected (the campaign stopped, say): the share of those days
-    # beyond what the count alone gives, judged where it gives few (λ ≥ 2)
-    big = lam >= 2.0
-    off = 0.0
-    if big.any():
-        zero = float(np.average(obs[big] <= 0, weights=w_j[big]))
-        model = float(np.average(np.exp(-lam[big]), weights=w_j[big]))
-        off = min(max((zero - model) / (1.0 - model), 0.0), 0.5)
+    # beyond what the count alone gives, pooled where it gives few zeros (λ ≥ 2), and per size bin (shrunk)
+    def excess_zeros(ix: np.ndarray) -> tuple[float, float]:
+        """(share, weight): the share of the days ``ix`` off beyond Poisson's zeros, and what it rests on."""
+        if not len(ix):
+            return 0.0, 0.0
+        zero = float(np.average(obs[ix] <= 0, weights=w_j[ix]))
+        model = float(np.average(np.exp(-lam[ix]), weights=w_j[ix]))
+        weight = float(w_j[ix].sum()) * (1.0 - model)  # a bin whose days sell nothing anyway says little
+        return (min(max((zero - model) / (1.0 - model), 0.0), 0.8) if model < 1.0 else 0.0), weight
 
-    def coverage(ix: np.ndarray, sigma: float) -> float:
-        lo, hi = _limits(_totals(lam[ix], sigma, values, FIT_DRAWS, off), level)
+    off, _ = excess_zeros(np.flatnonzero(lam >= 2.0))
+    size_off = []
+    for j in range(len(SIZE_EDGES) + 1):
+        share, weight = excess_zeros(np.flatnonzero(b == j))
+        size_off.append((weight * share + sigma_prior_days * off) / (weight + sigma_prior_days))
+    day_off = np.array(size_off)[b]
+
+    def coverage(ix: np.ndarray, sigma: float, nominal: float = level) -> float:
+        lo, hi = _limits(_totals(lam[ix], sigma, values, FIT_DRAWS, day_off[ix]), nominal)
         o = obs[ix]
         return float(np.average((lo - 1e-9 <= o) & (o <= hi + 1e-9), weights=w_j[ix]))
 
@@ -439,21 +466,39 @@ def fit_calibration(
                 lo_s = mid
         return hi_s
 
+    def fit_nominal(ix: np.ndarray, aim: float) -> float:
+        """Where σ = 0 already covers more than ``aim`` (the count model is wider than the days): the smallest
+        quantile level in [0.5, ``level``] of the model whose bands still cover ``aim`` (bisection)."""
+        lo_n, hi_n = 0.5, level
+        if coverage(ix, 0.0, lo_n) >= aim:
+            return lo_n
+        for _ in range(10):
+            mid = 0.5 * (lo_n + hi_n)
+            if coverage(ix, 0.0, mid) >= aim:
+                hi_n = mid
+            else:
+                lo_n = mid
+        return hi_n
+
     sigma = fit_sigma(np.arange(len(judged)), level)
     # a bin's few days cover in steps of 1/n: aiming half a step below ``level`` centres the smallest σ that
     # covers (aiming at ``level`` itself would round every small bin's band up)
-    size_sigma, hit = [], 0.0
+    size_sigma, size_nominal, hit = [], [], 0.0
     for j in range(len(SIZE_EDGES) + 1):
         ix = np.flatnonzero(b == j)
         m = float(w_j[ix].sum())  # the bin's days, counted by weight
         own = fit_sigma(ix, level - 0.5 / m) if len(ix) else sigma
+        nominal = fit_nominal(ix, level) if len(ix) and own == 0.0 else level
         size_sigma.append((m * own + sigma_prior_days * sigma) / (m + sigma_prior_days))
-        hit += m * coverage(ix, size_sigma[-1]) if len(ix) else 0.0
+        size_nominal.append((m * nominal + sigma_prior_days * level) / (m + sigma_prior_days))
+        hit += m * coverage(ix, size_sigma[-1], size_nominal[-1]) if len(ix) else 0.0
     return replace(
         cal,
         sigma=sigma,
         size_sigma=tuple(size_sigma),
         size_level=size_level,
         off_share=off,
+        size_off=tuple(size_off),
+        size_nominal=tuple(size_nominal),
         in_sample_coverage=hit / float(w_j.sum()),
     )  # the coverage on the days σ was fitted on, each bin at its σ
