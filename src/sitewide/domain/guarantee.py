@@ -275,16 +275,21 @@ def payout_due(
             f"ROI {gmv / spend:.4f} ≥ {float(threshold):.4f} (= {contract.trigger_roi_factor} × {target})",
         )
     owed = spend - Fraction(gmv) / t
-    cap = (spend * Fraction(contract.cap_ratio_of_spend)).__floor__()
-    if contract.cap_micros is not None:
-        cap = min(cap, contract.cap_micros)
-    due = max(0, min(int(owed), cap))
+    due, cap = _capped(contract, spend, owed)
     return (
         True,
         due,
         f"ROI {gmv / spend:.4f} < {float(threshold):.4f}: spend {spend} − GMV {gmv} ÷ {target} "
         f"= {int(owed)}, cap {cap}",
     )
+
+
+def _capped(contract: GuaranteeContract, spend: int, owed: Fraction) -> tuple[int, int]:
+    """(due, cap): what is owed, floored to micros, at least 0, at most the contract's caps."""
+    cap = (spend * Fraction(contract.cap_ratio_of_spend)).__floor__()
+    if contract.cap_micros is not None:
+        cap = min(cap, contract.cap_micros)
+    return max(0, min(int(owed), cap)), cap
 
 
 def incremental_payout_due(
@@ -306,10 +311,7 @@ def incremental_payout_due(
         why = "meets" if Fraction(roi.value) >= threshold else "cannot be told from"
         return False, 0, f"{said} {why} {float(threshold):.4f} (= {contract.trigger_roi_factor} × {target})"
     owed = spend - Fraction(roi.high) * spend / Fraction(target)
-    cap = (spend * Fraction(contract.cap_ratio_of_spend)).__floor__()
-    if contract.cap_micros is not None:
-        cap = min(cap, contract.cap_micros)
-    due = max(0, min(int(owed), cap))
+    due, cap = _capped(contract, spend, owed)
     return (
         True,
         due,
