@@ -147,3 +147,34 @@ def test_the_supervisor_prepares_the_store_and_one_operator_key_without_building
         assert accounts.get_merchant(store.list_shops()[0].merchant_id) is not None
     finally:
         accounts.close()
+
+
+def test_a_worker_that_dies_is_started_again_on_its_socket(tmp_path: Path) -> None:
+    proc, port, log = _start(tmp_path)
+    try:
+        seen: set[int] = set()
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                seen.add(_get(c))
+        victim = min(seen)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while "starting it again" not in log.read_text() or len(_worker_pids(proc.pid) - seen) < 1:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        # the replacement builds its app, then serves the connections the kernel hashes to that socket
+        after: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(after) < 2:
+            assert time.monotonic() < deadline, after
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+                after.add(_get(c))
+        assert victim not in after and len(after - seen) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _worker_pids(pid: int) -> set[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()}
