@@ -4,6 +4,7 @@ spend), and the merchants' experiments."""
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,7 @@ from sitewide.experimentation import ExperimentRouter
 from sitewide.ports import ChangeFeed, Clock, Store
 
 CAMPAIGNS = "campaigns"  # the store's version counter of the campaigns
+CLICK_MEMORY = 1_000_000  # today's click ids a process remembers (~175 MB; the day's change clears them)
 
 
 class CampaignBook:
@@ -46,7 +48,7 @@ class CampaignBook:
         self.active: BoolArray = np.zeros(0, dtype=bool)
         self.product_campaign: IntArray = np.zeros(0, dtype=np.int64)
         self._pacer: Pacer | None = None
-        self.click_campaign: dict[str, str] = {}  # today's click id → campaign id
+        self.click_campaign: OrderedDict[str, str] = OrderedDict()  # today's click id → campaign (≤ CLICK_MEMORY)
         self._experiments: ExperimentRouter | None = None
         self._version = -1  # the store's campaigns version this book was loaded at
         self._next_poll = 0.0  # monotonic time of the next look for another process's changes
@@ -72,7 +74,7 @@ class CampaignBook:
         if self._pacer is None:
             reserve = self.config.auction.reserve_cpc_micros
             self._pacer = Pacer(camps, self.config.pacing, reserve, self.make_bidder, self.store)
-            self.click_campaign = {}
+            self.click_campaign = OrderedDict()
         else:
             self._pacer.reconcile(camps)
         # each product's campaign: the active one with the highest multiplier (a product may be in several)
@@ -171,7 +173,7 @@ class CampaignBook:
         pacer = self.pacer
         spent = None
         if ts_ms // DAY_MS != pacer.day:
-            self.click_campaign = {}
+            self.click_campaign = OrderedDict()
         if pacer.day < 0:
             spent = np.zeros(len(self.campaigns), dtype=np.int64)
             start, end = day_bounds(day_of(ts_ms))
@@ -179,7 +181,7 @@ class CampaignBook:
                 ci = self.row.get(e.campaign_id or "")
                 if ci is not None:
                     spent[ci] += int(e.price_micros)
-                    self.click_campaign[e.id] = self.campaigns[ci].id
+                    self._remember_click(e.id, self.campaigns[ci].id)
         pacer.advance(ts_ms, spent)
 
     def share_spend(self, fresh: list[Event]) -> None:
@@ -194,13 +196,20 @@ class CampaignBook:
         for day, spend in by_day.items():
             self.store.add_spend(day, spend)
 
+    def _remember_click(self, click_id: str, campaign_id: str) -> None:
+        """Today's clicks, for the pacer's order feedback: the oldest is forgotten past CLICK_MEMORY (an order on
+        it then misses only the pacer's in-day GMV signal; settlement reads the store)."""
+        self.click_campaign[click_id] = campaign_id
+        if len(self.click_campaign) > CLICK_MEMORY:
+            self.click_campaign.popitem(last=False)
+
     def feed(self, e: Event) -> None:
         """Today's clicks (spend) and orders on those clicks (GMV) go to the campaign's bidder; clicks to the
         experiments."""
         pacer = self.pacer
         if e.kind is EventKind.CLICK and e.campaign_id:
             if pacer.record_click(e.campaign_id, int(e.price_micros), e.ts_ms):
-                self.click_campaign[e.id] = e.campaign_id
-        elif e.kind is EventKind.ORDER and e.click_id in self.click_campaign:
+                self._remember_click(e.id, e.campaign_id)
+        elif e.kind is EventKind.ORDER and e.click_id and e.click_id in self.click_campaign:
             pacer.record_order(self.click_campaign[e.click_id], int(e.order_value_micros), e.ts_ms)
         self.experiments.clicked(e)

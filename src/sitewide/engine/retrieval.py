@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ CJK_BM25_WEIGHT = 0.6
 # cosine alone ordered a row below BM25's NDCG@10; ``w`` was chosen on validation requests whose queries are not
 # among the test requests' (bench/ranking.py). The row's candidates are the same as without it.
 WORD_MATCH_WEIGHT = 0.4
+USER_MEMORY = 500_000  # clicking users whose history vector a process keeps (the least recent forgotten first)
 
 
 def word_share(query: str, texts: Sequence[str]) -> list[float]:
@@ -144,7 +146,7 @@ class Retrieval:
     scorer_for: ScorerFactory
     lexical: LexicalIndex | None = None
     scorer: Scorer = field(init=False)  # bound to the catalogue by rebuild()
-    _user_vec: dict[str, FloatArray] = field(init=False, default_factory=dict)
+    _user_vec: OrderedDict[str, FloatArray] = field(init=False, default_factory=OrderedDict)  # ≤ USER_MEMORY
     cache: CandidateCache = field(init=False)
     tuned_recall: float = field(init=False, default=1.0)  # the index's tuning recall on sample queries
     timer: StageTimer | None = field(init=False, default=None)
@@ -169,7 +171,7 @@ class Retrieval:
             )
         self._build_lexical()
         self.scorer = self.scorer_for(cat.products)
-        self._user_vec = {}
+        self._user_vec = OrderedDict()
         self.cache = CandidateCache(self.config.candidate_cache_rows)
 
     def upserted(self, rows: IntArray) -> None:
@@ -338,8 +340,10 @@ class Retrieval:
     def remember_click(self, user_id: str, product_id: str) -> None:
         """Fold a clicked product into the user's history vector (what feed retrieval starts from)."""
         v = self.catalogue.vecs[self.catalogue.row[product_id]]
-        prev = self._user_vec.get(user_id)
+        prev = self._user_vec.pop(user_id, None)  # re-inserted last: the least recently clicking go first
         self._user_vec[user_id] = v if prev is None else 0.7 * prev + 0.3 * v
+        if len(self._user_vec) > USER_MEMORY:  # a forgotten user is served as a cold one
+            self._user_vec.popitem(last=False)
         self.cache.forget(("u", user_id))
 
     def _row_key(self, kind: int, user_id: str, query: str) -> RowKey:

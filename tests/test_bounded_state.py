@@ -1,0 +1,42 @@
+"""What an engine keeps per click is bounded (issue 24's soak: RSS grew ~175 bytes per click): today's click ids
+(for the pacer's order feedback) past ``CLICK_MEMORY`` and the users' history vectors past ``USER_MEMORY`` are
+forgotten oldest first; a forgotten user is served as a cold one."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS, ManualClock
+from sitewide.domain.types import Campaign, Event, EventKind, Product, Shop
+from sitewide.engine import campaigns as campaign_book
+from sitewide.engine import retrieval
+from sitewide.storage.memory import MemoryStore
+from sitewide.wiring import seeded_engine
+
+
+def test_clicks_and_user_vectors_are_forgotten_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(campaign_book, "CLICK_MEMORY", 2)
+    monkeypatch.setattr(retrieval, "USER_MEMORY", 2)
+    now = (int(time.time() * 1000) // DAY_MS) * DAY_MS + 3_600_000
+    engine = seeded_engine(
+        MemoryStore(),
+        [Shop("s0", "m0", "shop")],
+        [Product(f"p{i}", "s0", f"widget {i}", "cat", Micros(9_000_000)) for i in range(3)],
+        [Campaign("c1", "m0", "c1", ("p0", "p1", "p2"), Decimal("3"), Micros(100_000_000))],
+        clock=ManualClock(now),
+    )
+
+    def click(i: int, user: str) -> Event:
+        return Event(
+            f"k{i}", EventKind.CLICK, now + i, user_id=user, product_id="p1", campaign_id="c1",
+            price_micros=Micros(10_000),
+        )
+
+    engine.campaigns.advance(now)
+    engine.record_events([click(1, "a"), click(2, "b"), click(3, "a"), click(4, "c")])
+    assert list(engine.campaigns.click_campaign) == ["k3", "k4"]  # k1, k2 forgotten
+    assert list(engine.retrieval._user_vec) == ["a", "c"]  # b clicked least recently
