@@ -13,7 +13,7 @@ heavy-tailed order values) and ``cpa`` (CPA cap, AuctionNet's quadratic penalty)
 (true expected value won × min(1, (realised ROI ÷ R)²)) ÷ hindsight LP bound, share of campaigns meeting the
 constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The new bidder is
 ``landscape_lcb`` (:class:`~sitewide.domain.landscape.EvidenceLandscapeBidder`: the landscape bidder with a
-margin sized by the day's orders), which the engine serves by default. The landscape
+margin sized by the day's orders); the engine serves ``landscape`` (see README). The landscape
 bidder's constants were chosen on the project's own environment (seeds 100..) and ``first_price`` (seeds
 100..); ``gsp``, ``calibration`` and ``cpa`` are the families it was not tuned on (``UNSEEN``), reported here on
 seeds 0.. . The learned policy was trained on the own environment only (targets 1.5–8).
