@@ -11,7 +11,7 @@ ARGS ?=
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,ray,postgres]'
+	$(BIN)/pip install -q -e '.[dev,ray,postgres,fast]'
 	touch $(STAMP)
 
 install: $(STAMP)
