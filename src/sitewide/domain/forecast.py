@@ -1,12 +1,10 @@
 """What a campaign draft will buy: spend → GMV and spend → orders with an 80 % band (pure math).
 
-The engine (``sitewide.engine.forecast``) replays recent requests through its own auction with the draft's
-bids scaled by a grid of multipliers ``m`` (the counterfactual bid landscape of the draft's products) and hands
-this module one :class:`CurvePoint` per ``m``: the day's expected spend, GMV and orders at that bid level.
+The engine (``sitewide.engine.forecast``) replays recent requests through its own auction with the draft's bids
+× each multiplier ``m`` of a grid and hands over one :class:`CurvePoint` per ``m`` (spend, GMV, orders).
 
-* **Operating point** (:func:`operating_point`): the ROI bidder raises its bids while the day's average ROI
-  stays at or above the target and the budget lasts: the point on the curve (piecewise linear in spend) with the
-  most spend such that GMV ÷ spend ≥ target and spend ≤ budget.
+* **Operating point** (:func:`operating_point`): the point on the curve (piecewise linear in spend) with the most
+  spend such that GMV ÷ spend ≥ target and spend ≤ budget, where the ROI bidder settles.
 * **Calibration** (:func:`fit_calibration`): past campaign-days pair a forecast with what settled (GMV and
   orders), each weighted by recency (halved every ``HALF_LIFE_DAYS``: the engine keeps learning, and with it
   its raw forecasts).
@@ -23,8 +21,6 @@ this module one :class:`CurvePoint` per ``m``: the day's expected spend, GMV and
     lucky days raised its factor shows here only), the share of days that sold nothing beyond what the count
     model gives (``size_off``: a campaign that stopped), and its ``σ``: the smallest whose bands cover the
     share ``level`` of the bin's days, shrunk toward the pooled ``σ`` with ``sigma_prior_days``.
-  - Why by size: with one ``σ`` for every size, days expecting under one order (most of them) covered 0.89 and
-    days expecting 3–30 orders 0.44–0.58, for 0.86 overall (six simulated markets).
 * **Band** (:func:`band`): the ``level`` band of GMV ``AOV × Σ_{i ≤ N} v_i``, ``N ~ Poisson(λ e^{σ z})``
   (``v_i`` one order's relative value; none on a day off), by a fixed-seed Monte Carlo (deterministic). Where a
   day without orders is likelier than ``(1 − level)/2`` the band is one-sided, ``[0, level quantile]`` (a band
