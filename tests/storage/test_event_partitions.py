@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS, ManualClock, day_bounds, day_str
 from sitewide.domain.types import Campaign, Conflict, Event, EventKind, Product, Shop, ValidationError
+from sitewide.engine import Engine as SitewideEngine
 from sitewide.engine.settlement import EVENT_RETENTION_DAYS, event_horizon_ms
 from sitewide.storage import migrate
 from sitewide.storage.sql import SqlStore
@@ -50,6 +51,17 @@ def pg() -> Iterator[Engine]:
         yield eng
 
 
+def one_campaign_engine(store: SqlStore, now_ms: int) -> SitewideEngine:
+    """An engine over ``store`` with one shop, one product and one campaign, its clock at ``now_ms``."""
+    return seeded_engine(
+        store,
+        [Shop("s0", "m0", "shop")],
+        [Product("p00", "s0", "widget", "cat", Micros(9_000_000))],
+        [Campaign("c1", "m0", "c1", ("p00",), Decimal("3"), Micros(100_000_000))],
+        clock=ManualClock(now_ms),
+    )
+
+
 def where(eng: Engine) -> dict[str, str]:
     """Each stored event's id → the partition (table) that holds it."""
     with eng.connect() as c:
@@ -80,13 +92,7 @@ def test_rows_go_to_their_day_and_late_ones_are_moved_out_of_the_default(pg: Eng
 def test_settlement_makes_the_partitions_of_today_and_the_next_two_days(pg: Engine) -> None:
     now = day_bounds(day_str(D2))[0] + 5 * 3_600_000
     store = SqlStore(pg)
-    engine = seeded_engine(
-        store,
-        [Shop("s0", "m0", "shop")],
-        [Product("p00", "s0", "widget", "cat", Micros(9_000_000))],
-        [Campaign("c1", "m0", "c1", ("p00",), Decimal("3"), Micros(100_000_000))],
-        clock=ManualClock(now),
-    )
+    engine = one_campaign_engine(store, now)
     store.append_events([click("k1", D1)])
     engine.settle_day(day_str(D1))
     with pg.connect() as c:
@@ -137,13 +143,7 @@ def test_settlement_drops_the_days_past_retention_and_the_engine_refuses_their_e
     late = D1 + EVENT_RETENTION_DAYS  # D1 is the first day past retention when `late` is settled
     now = (late + 1) * DAY_MS + 3_600_000
     store = SqlStore(pg)
-    engine = seeded_engine(
-        store,
-        [Shop("s0", "m0", "shop")],
-        [Product("p00", "s0", "widget", "cat", Micros(9_000_000))],
-        [Campaign("c1", "m0", "c1", ("p00",), Decimal("3"), Micros(100_000_000))],
-        clock=ManualClock(now),
-    )
+    engine = one_campaign_engine(store, now)
     store.append_events([click("gone", D1), click("kept", D2), click("today", late)])
     store.prepare_event_days(D1 * DAY_MS, (D2 + 1) * DAY_MS)
     engine.settle_day(day_str(late))
