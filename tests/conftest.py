@@ -8,6 +8,8 @@ import pytest
 
 from sitewide.domain.money import Micros
 from sitewide.domain.types import Campaign, Product, Shop
+from sitewide.simulator import SimConfig
+from sitewide.simulator.world import World, build_world
 
 TITLES = [
     ("sandisk cruzer 16gb usb flash drive", "usb drives", 12_990_000),
@@ -44,3 +46,21 @@ def campaigns() -> list[Campaign]:
         Campaign("c1", "m1", "easy", ("p00", "p02", "p04"), Decimal("2.00"), Micros(50_000_000)),
         Campaign("c2", "m2", "hard", ("p01", "p03", "p05"), Decimal("8.00"), Micros(20_000_000)),
     ]
+
+
+@pytest.fixture(scope="module")
+def holdout_world() -> World:
+    """A one-day market where every shop runs a campaign, at a conversion rate high enough for a day's ghost-bid
+    holdout to estimate something (tests/test_holdout.py, tests/test_incremental_guarantee.py)."""
+    return build_world(
+        SimConfig(
+            days=1,
+            users=600,
+            merchants=6,
+            products=200,
+            ticks_per_day=8,
+            seed=3,
+            campaign_share=1.0,
+            target_cvr=0.1,
+        )
+    )

@@ -13,33 +13,16 @@ from sitewide.domain.incrementality import HoldoutEntry
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import NotFound, ValidationError
 from sitewide.engine import Engine, EngineConfig
-from sitewide.simulator.config import SimConfig
 from sitewide.simulator.story import Story
-from sitewide.simulator.world import World, build_world
+from sitewide.simulator.world import World
 from sitewide.wiring import world_engine
 
 
-@pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(
-        SimConfig(
-            days=1,
-            users=600,
-            merchants=6,
-            products=200,
-            ticks_per_day=8,
-            seed=3,
-            campaign_share=1.0,
-            target_cvr=0.1,
-        )
-    )
-
-
-def _run(world: World, share: float, **per_campaign: float) -> Engine:
-    engine = world_engine(world, EngineConfig(scorer="priors", holdout_share=share, holdout_seed=7))
+def _run(holdout_world: World, share: float, **per_campaign: float) -> Engine:
+    engine = world_engine(holdout_world, EngineConfig(scorer="priors", holdout_share=share, holdout_seed=7))
     for cid, s in per_campaign.items():
         engine.holdout.set_share(cid, s)
-    Story(world, engine).run()
+    Story(holdout_world, engine).run()
     return engine
 
 
@@ -49,8 +32,8 @@ def _log(engine: Engine) -> list[HoldoutEntry]:
 
 
 @pytest.fixture(scope="module")
-def held(world: World) -> Engine:
-    return _run(world, 0.3)
+def held(holdout_world: World) -> Engine:
+    return _run(holdout_world, 0.3)
 
 
 def test_ghost_share_is_respected(held: Engine) -> None:
@@ -65,12 +48,12 @@ def test_ghost_share_is_respected(held: Engine) -> None:
             assert abs(counts[(cid, True)] / n - 0.3) < 0.08, cid
 
 
-def test_ghost_wins_are_never_billed(world: World) -> None:
-    cids = [c.id for c in world.campaigns_starting(0)]
-    engine = _run(world, 0.0, **{cids[0]: 1.0})
+def test_ghost_wins_are_never_billed(holdout_world: World) -> None:
+    cids = [c.id for c in holdout_world.campaigns_starting(0)]
+    engine = _run(holdout_world, 0.0, **{cids[0]: 1.0})
     ghosts = [e for e in _log(engine) if e.campaign_id == cids[0]]
     assert ghosts and all(e.ghost for e in ghosts)
-    start = world.base_ms
+    start = holdout_world.base_ms
     clicks = engine.store.events_between(start, start + 2 * DAY_MS, ["click"])
     assert not any(e.campaign_id == cids[0] for e in clicks)
     report = engine.settle(start, start + DAY_MS, preview=True)
@@ -83,18 +66,18 @@ def test_ghost_wins_are_never_billed(world: World) -> None:
     assert inc.holdout_cost_micros > 0  # the ad revenue given up
 
 
-def test_no_holdout_serves_exactly_as_before(world: World) -> None:
+def test_no_holdout_serves_exactly_as_before(holdout_world: World) -> None:
     from sitewide.ports import RequestBatch
 
-    a = world_engine(world, EngineConfig(scorer="priors"))
-    b = world_engine(world, EngineConfig(scorer="priors", holdout_share=0.0))
-    users = world.users.ids[:50]
+    a = world_engine(holdout_world, EngineConfig(scorer="priors"))
+    b = world_engine(holdout_world, EngineConfig(scorer="priors", holdout_share=0.0))
+    users = holdout_world.users.ids[:50]
     batch = RequestBatch(
         request_ids=[f"r{i}" for i in range(50)],
         user_ids=users,
         kinds=np.ones(50, dtype=np.int64),
         queries=[""] * 50,
-        ts_ms=world.base_ms,
+        ts_ms=holdout_world.base_ms,
         slots=10,
     )
     x, y = a.serve_batch(batch), b.serve_batch(batch)
@@ -103,16 +86,16 @@ def test_no_holdout_serves_exactly_as_before(world: World) -> None:
     assert not _log(b)
 
 
-def test_a_withheld_ad_gives_way_to_the_next_item(world: World) -> None:
+def test_a_withheld_ad_gives_way_to_the_next_item(holdout_world: World) -> None:
     from sitewide.ports import RequestBatch
 
-    engine = world_engine(world, EngineConfig(scorer="priors", holdout_share=1.0))
+    engine = world_engine(holdout_world, EngineConfig(scorer="priors", holdout_share=1.0))
     batch = RequestBatch(
         request_ids=[f"q{i}" for i in range(80)],
-        user_ids=world.users.ids[:80],
+        user_ids=holdout_world.users.ids[:80],
         kinds=np.ones(80, dtype=np.int64),
         queries=[""] * 80,
-        ts_ms=world.base_ms,
+        ts_ms=holdout_world.base_ms,
         slots=10,
     )
     out = engine.serve_batch(batch)
@@ -121,8 +104,8 @@ def test_a_withheld_ad_gives_way_to_the_next_item(world: World) -> None:
     assert any(e.ghost for e in _log(engine))
 
 
-def test_incrementality_of_a_held_out_campaign(held: Engine, world: World) -> None:
-    start = world.base_ms
+def test_incrementality_of_a_held_out_campaign(held: Engine, holdout_world: World) -> None:
+    start = holdout_world.base_ms
     seen = 0
     for cid in held.campaign_ids():
         inc = held.incrementality(cid, start, start + DAY_MS)
@@ -136,40 +119,44 @@ def test_incrementality_of_a_held_out_campaign(held: Engine, world: World) -> No
     assert seen >= 3
 
 
-def test_bad_input(held: Engine, world: World) -> None:
+def test_bad_input(held: Engine, holdout_world: World) -> None:
     with pytest.raises(NotFound):
-        held.incrementality("nope", world.base_ms, world.base_ms + DAY_MS)
+        held.incrementality("nope", holdout_world.base_ms, holdout_world.base_ms + DAY_MS)
     with pytest.raises(ValidationError):
-        held.incrementality(held.campaign_ids()[0], world.base_ms, world.base_ms)
+        held.incrementality(held.campaign_ids()[0], holdout_world.base_ms, holdout_world.base_ms)
     with pytest.raises(ValidationError):
         held.holdout.set_share("c", 1.5)
 
 
-def test_holdouts_survive_a_restart(world: World, tmp_path: Path) -> None:
+def test_holdouts_survive_a_restart(holdout_world: World, tmp_path: Path) -> None:
     """Shares and the would-win log are in the store: an engine started again over the same database measures
     the same incrementality and keeps holding out."""
     from sitewide.storage.sql import SqlStore
     from sitewide.wiring import seeded_engine
 
-    cid = world.campaigns_starting(0)[0].id
+    cid = holdout_world.campaigns_starting(0)[0].id
     cfg = EngineConfig(scorer="priors", holdout_seed=7)
     path = tmp_path / "h.sqlite"
-    first = seeded_engine(SqlStore.sqlite(path), world.shops, world.product_list, world.campaigns, cfg)
+    first = seeded_engine(
+        SqlStore.sqlite(path), holdout_world.shops, holdout_world.product_list, holdout_world.campaigns, cfg
+    )
     first.holdout.set_share(cid, 0.5)
-    Story(world, first).run()
-    start = world.base_ms
+    Story(holdout_world, first).run()
+    start = holdout_world.base_ms
     before = first.incrementality(cid, start, start + DAY_MS)
     assert before.ghost_wins > 0 and before.exposed_wins > 0
-    again = seeded_engine(SqlStore.sqlite(path), world.shops, world.product_list, world.campaigns, cfg)
+    again = seeded_engine(
+        SqlStore.sqlite(path), holdout_world.shops, holdout_world.product_list, holdout_world.campaigns, cfg
+    )
     assert again.holdout.share_of(cid) == 0.5
     assert again.incrementality(cid, start, start + DAY_MS) == before
 
 
-def test_settling_deletes_would_win_entries_past_the_retention(world: World) -> None:
+def test_settling_deletes_would_win_entries_past_the_retention(holdout_world: World) -> None:
     from sitewide.engine.holdout import HOLDOUT_RETENTION_DAYS
 
-    engine = world_engine(world, EngineConfig(scorer="priors"))
-    day0 = world.base_ms
+    engine = world_engine(holdout_world, EngineConfig(scorer="priors"))
+    day0 = holdout_world.base_ms
     old = HoldoutEntry("r-old", "c1", True, day0, 5)
     kept = HoldoutEntry("r-kept", "c1", False, day0 + DAY_MS, 5)
     engine.store.append_holdout_entries([old, kept])

@@ -12,9 +12,8 @@ from sitewide.domain.guarantee import INCREMENTAL_LEVEL, GuaranteeContract, incr
 from sitewide.domain.time import DAY_MS, day_str
 from sitewide.domain.types import Estimate, ValidationError
 from sitewide.engine import Engine, EngineConfig
-from sitewide.simulator.config import SimConfig
 from sitewide.simulator.story import Story
-from sitewide.simulator.world import World, build_world
+from sitewide.simulator.world import World
 from sitewide.wiring import world_engine
 
 ON_INC = GuaranteeContract(basis="incremental_roi", trigger_roi_factor=Decimal("0.8"))
@@ -28,7 +27,8 @@ def test_it_pays_only_when_the_whole_interval_misses() -> None:
     assert clear_miss[:2] == (True, 500_000) and "interval" in clear_miss[2]
     met = incremental_payout_due(ON_INC, T, spend, 10, Estimate(2.5, 1.8, 3.2))
     assert met[:2] == (False, 0) and "meets" in met[2]
-    unclear = incremental_payout_due(ON_INC, T, spend, 10, Estimate(1.0, 0.1, 2.4))  # point misses, high does not
+    # the point misses, the high end does not
+    unclear = incremental_payout_due(ON_INC, T, spend, 10, Estimate(1.0, 0.1, 2.4))
     assert unclear[:2] == (False, 0) and "cannot be told" in unclear[2]
     assert incremental_payout_due(ON_INC, T, spend, 10, None)[:2] == (False, 0)  # no estimate: nothing
     assert incremental_payout_due(ON_INC, T, spend, 10, Estimate(0.5, 0.2, None))[:2] == (False, 0)
@@ -53,41 +53,27 @@ def test_the_basis_is_part_of_the_contract_document() -> None:
 
 
 @pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(
-        SimConfig(
-            days=1,
-            users=600,
-            merchants=6,
-            products=200,
-            ticks_per_day=8,
-            seed=3,
-            campaign_share=1.0,
-            target_cvr=0.1,
-        )
-    )
-
-
-@pytest.fixture(scope="module")
-def settled(world: World) -> tuple[Engine, dict[str, GuaranteeContract]]:
+def settled(holdout_world: World) -> tuple[Engine, dict[str, GuaranteeContract]]:
     """One market day with a 30 % holdout; half the campaigns promise an incremental ROI no ad reaches
     (1,000), half one every estimate meets (-1,000 is below any low end); every one on incremental ROI."""
-    engine = world_engine(world, EngineConfig(scorer="priors", holdout_share=0.3, holdout_seed=7))
+    engine = world_engine(holdout_world, EngineConfig(scorer="priors", holdout_share=0.3, holdout_seed=7))
     contracts = {}
     for i, cid in enumerate(engine.campaign_ids()):
         target = Decimal("1000") if i % 2 == 0 else Decimal("0.001")
-        contracts[cid] = engine.set_guarantee(cid, GuaranteeContract(basis="incremental_roi", target_roi=target))
-    Story(world, engine).run()
+        contracts[cid] = engine.set_guarantee(
+            cid, GuaranteeContract(basis="incremental_roi", target_roi=target)
+        )
+    Story(holdout_world, engine).run()
     return engine, contracts
 
 
 def test_settlement_pays_a_missed_incremental_roi_and_nothing_else(
-    settled: tuple[Engine, dict[str, GuaranteeContract]], world: World
+    settled: tuple[Engine, dict[str, GuaranteeContract]], holdout_world: World
 ) -> None:
     engine, contracts = settled
-    day = day_str(world.base_ms // DAY_MS)
+    day = day_str(holdout_world.base_ms // DAY_MS)
     evals = {cid: ev for (cid, _), ev in engine.store.guarantee_evaluations(day, day).items()}
-    start = world.base_ms
+    start = holdout_world.base_ms
     paid = unpaid = 0
     for cid, contract in contracts.items():
         ev = evals.get(cid)
