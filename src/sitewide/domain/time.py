@@ -33,6 +33,12 @@ class ManualClock:
         return self.now
 
 
+def check_day_boundary(ts_ms: int, what: str) -> None:
+    """``ts_ms`` must start a UTC day (ValidationError naming ``what`` otherwise)."""
+    if ts_ms % DAY_MS:
+        raise ValidationError(f"{what} {ts_ms} is not a UTC day boundary")
+
+
 def day_of(ts_ms: int) -> str:
     """The UTC calendar day of an epoch-ms timestamp, ``YYYY-MM-DD``."""
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")

@@ -14,7 +14,7 @@ from sitewide.domain.incrementality import HoldoutEntry
 from sitewide.domain.ledger import LedgerLine, check_balanced, credit_account
 from sitewide.domain.settlement import DayFigures, SettlementRun
 from sitewide.domain.terms import CampaignTerms, initial_terms
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, check_day_boundary
 from sitewide.domain.types import (
     Campaign,
     Conflict,
@@ -266,8 +266,7 @@ class MemoryStore(LeaseRows):
         return []  # one list of events: no day storage to prepare
 
     def drop_events_before(self, before_ms: int) -> list[int]:
-        if before_ms % DAY_MS:
-            raise ValidationError(f"retention horizon {before_ms} is not a UTC day boundary")
+        check_day_boundary(before_ms, "retention horizon")
         with self._lock:
             if before_ms <= self._horizon:
                 return []

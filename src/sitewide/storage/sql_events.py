@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from sitewide.domain.time import DAY_MS
+from sitewide.domain.time import DAY_MS, check_day_boundary
 from sitewide.domain.types import (
     Conflict,
     Event,
@@ -147,8 +147,7 @@ class SqlEvents:
         retry after its id is forgotten cannot count twice. A horizon at or before the current one changes
         nothing. PostgreSQL drops the day partitions (``sql_partitions.drop_days_before``); SQLite deletes the
         rows and refuses later ones by a trigger. Returns the days whose events went."""
-        if before_ms % DAY_MS:
-            raise ValidationError(f"retention horizon {before_ms} is not a UTC day boundary")
+        check_day_boundary(before_ms, "retention horizon")
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 return drop_days_before(conn, before_ms)
