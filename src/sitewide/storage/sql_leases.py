@@ -67,19 +67,27 @@ class SqlLeases(LeaseRows):
         return got
 
     def add_spend(self, day: int, spend: Mapping[str, int]) -> None:
-        """Add the ingested clicks' cost per campaign (one atomic increment each, in one transaction, in
-        campaign order: no deadlock with another process's draws or spend)."""
+        """Add the ingested clicks' cost per campaign: one ``INSERT … ON CONFLICT DO UPDATE SET spent = spent +
+        excluded.spent`` (rows in campaign order: no deadlock with another process's draws or spend), committed
+        by the server as it runs (autocommit). Every event batch with clicks touches the same few campaign rows,
+        so their row locks must be held for the statement only: in a transaction the lock lasted until this
+        process's thread got the GIL back to send COMMIT, and at 140 req/s over two workers the batches queued
+        on those rows (``UPDATE``/``INSERT`` waiting on ``transactionid``, holders "idle in transaction"), then
+        on the connection pool, and the whole server behind them (issue 24, diagnosed on pg_stat_activity)."""
         if not spend:
             return
         t = self.t.budget_draws
-        with self.engine.begin() as conn:
-            self._new_draws(conn, day, dict.fromkeys(spend, 0))
-            conn.execute(
-                update(t)
-                .where(t.c.campaign_id == bindparam("cid"), t.c.day == day)
-                .values(spent_micros=t.c.spent_micros + bindparam("add")),
-                [{"cid": cid, "add": int(m)} for cid, m in sorted(spend.items())],
-            )
+        ins = postgresql.insert(t) if self.engine.dialect.name == "postgresql" else sqlite.insert(t)
+        rows = [
+            {"campaign_id": cid, "day": day, "budget_micros": 0, "drawn_micros": 0, "spent_micros": int(m)}
+            for cid, m in sorted(spend.items())
+        ]
+        stmt = ins.values(rows).on_conflict_do_update(
+            index_elements=[t.c.campaign_id, t.c.day],
+            set_={"spent_micros": t.c.spent_micros + ins.excluded.spent_micros},
+        )
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(stmt)
 
     def day_draws(self, day: int) -> dict[str, DayDraws]:
         t = self.t.budget_draws
