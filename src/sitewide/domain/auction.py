@@ -244,6 +244,60 @@ def _allocate_batch(
     return _Allocation(slot, promoted, win, runner, allowed_all)
 
 
+def _allocate_row(
+    score: FloatArray, rel: FloatArray, live: BoolArray, slots: int, cap: int, spacing: int
+) -> _Allocation:
+    """:func:`_allocate_batch` for one request (``R == 1``, what ``POST /serve`` runs): the same allocation,
+    from the candidates sorted once by ad score and once by organic score (highest first, ties: lower column,
+    as ``argmax`` breaks them), walked slot by slot in Python instead of a dozen numpy calls per slot."""
+    S = slots
+    sc, lv = score[0], live[0]
+    org = np.where(lv, rel[0], sc)
+    org[~np.isfinite(sc)] = NEG
+    by_ad: list[int] = np.argsort(-sc, kind="stable").tolist()
+    by_org: list[int] = np.argsort(-org, kind="stable").tolist()
+    ad_v: list[float] = sc.tolist()
+    org_v: list[float] = org.tolist()
+    live_l: list[bool] = lv.tolist()
+    n = len(ad_v)
+    taken = [False] * n
+    slot, promoted, win = [-1] * S, [False] * S, [NEG] * S
+    runner, allowed_at = [NEG] * S, [False] * S
+    any_live = any(live_l)
+    used, last, ia, io = 0, -(spacing + 1) - 1, 0, 0
+    for s in range(S):
+        allowed = any_live and used < cap and s - last > spacing
+        allowed_at[s] = allowed
+        if allowed:
+            while ia < n and taken[by_ad[ia]]:
+                ia += 1
+            w = by_ad[ia] if ia < n else -1
+            v = ad_v[w] if w >= 0 else NEG
+        else:
+            while io < n and taken[by_org[io]]:
+                io += 1
+            w = by_org[io] if io < n else -1
+            v = org_v[w] if w >= 0 else NEG
+        if not v > NEG:  # nothing left to show: the remaining slots stay empty
+            break
+        taken[w] = True
+        slot[s], win[s] = w, v
+        if allowed and live_l[w]:
+            promoted[s] = True
+            j = ia
+            while j < n and taken[by_ad[j]]:
+                j += 1
+            runner[s] = ad_v[by_ad[j]] if j < n else NEG
+            used, last = used + 1, s
+    return _Allocation(
+        np.array([slot], dtype=np.int64),
+        np.array([promoted], dtype=np.bool_),
+        np.array([win], dtype=np.float64),
+        np.array([runner], dtype=np.float64),
+        np.array([allowed_at], dtype=np.bool_),
+    )
+
+
 def _welfare_terms(alloc: _Allocation) -> FloatArray:
     return np.where(alloc.slot >= 0, alloc.win, 0.0)
 
@@ -291,7 +345,7 @@ def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Auctio
     rel = np.where(prep.pad | dup, NEG, prep.rel)
     live = prep.live & ~dup
 
-    alloc = _allocate_batch(score, rel, live, S, cap, spacing)
+    alloc = (_allocate_row if R == 1 else _allocate_batch)(score, rel, live, S, cap, spacing)
     slot, promoted = alloc.slot, alloc.promoted
     price = np.zeros((R, S), dtype=np.int64)
     pr, ps = np.nonzero(promoted)
@@ -306,7 +360,7 @@ def _run_block(batch: AuctionBatch, slots: int, config: AuctionConfig) -> Auctio
             b_min = _vcg_min_bid_batch(score, rel, live, alloc, pr, ps, col, w_rel, e, S, cap, spacing, alpha)
         price[pr, ps] = price_cpc(b_min, w_bid, w_pctr, reserve)
 
-    reason, shortfall = _reasons_batch(prep, dup, alloc, alpha)
+    reason, shortfall = (_reasons_row if R == 1 else _reasons_batch)(prep, dup, alloc, alpha)
     return AuctionResult(
         slot=slot, promoted=promoted, price_cpc_micros=price, reason=reason, shortfall=shortfall
     )
@@ -341,6 +395,54 @@ def _vcg_min_bid_batch(
         total = total + (e[s] / e_p) * (cf_terms[:, s] - base_terms[:, s])
     out: FloatArray = total / alpha
     return out
+
+
+_SHOWN, _OUTBID, _AD_LOAD_CAP = np.int8(Reason.SHOWN), np.int8(Reason.OUTBID), np.int8(Reason.AD_LOAD_CAP)
+_BELOW_RESERVE, _INELIGIBLE = np.int8(Reason.BELOW_RESERVE), np.int8(Reason.INELIGIBLE)
+_BUDGET_EXHAUSTED, _DUPLICATE, _PADDING = (
+    np.int8(Reason.BUDGET_EXHAUSTED),
+    np.int8(Reason.DUPLICATE),
+    np.int8(Reason.PADDING),
+)
+
+
+def _reasons_row(
+    prep: Prepared, dup: BoolArray, alloc: _Allocation, alpha: float
+) -> tuple[Int8Array, FloatArray]:
+    """:func:`_reasons_batch` for one request (``R == 1``): the same reasons and shortfalls, with the per-slot
+    minima taken over the ``S`` slots in Python."""
+    N = prep.score.shape[1]
+    reason = np.full((1, N), _OUTBID, dtype=np.int8)
+    hc = prep.has_campaign
+    np.copyto(reason, _BELOW_RESERVE, where=prep.below_reserve)
+    np.copyto(reason, _BUDGET_EXHAUSTED, where=hc & ~prep.budget_ok)
+    np.copyto(reason, _INELIGIBLE, where=hc & ~prep.eligible)
+    if N == 0:
+        return reason, np.zeros((1, N))
+    inf = math.inf
+    filled = [
+        (c, w, a)
+        for c, w, a in zip(*(x[0].tolist() for x in (alloc.slot, alloc.win, alloc.allowed)), strict=True)
+        if c >= 0
+    ]
+    shown = np.zeros((1, N), dtype=np.bool_)
+    shown[0, [c for c, _, _ in filled]] = True
+    shortfall: FloatArray = min((w for _, w, _ in filled), default=inf) - prep.rel
+    lc = np.flatnonzero(prep.live[0] & ~dup[0] & ~shown[0])
+    if lc.size:
+        sc = prep.score[0, lc]
+        blocked = [(w, c) for c, w, a in filled if not a]
+        min_b = min((w for w, _ in blocked), default=inf)
+        idx_b = max((c for w, c in blocked if w == min_b), default=-1)
+        capped = (sc > min_b) | ((sc == min_b) & (lc < idx_b))
+        reason[0, lc[capped]] = _AD_LOAD_CAP
+        min_allowed = min((w for _, w, a in filled if a), default=inf)
+        shortfall[0, lc] = (min_allowed - sc) / alpha
+    reason[shown] = _SHOWN
+    reason[dup] = _DUPLICATE
+    reason[prep.pad] = _PADDING
+    shortfall[reason != _OUTBID] = 0.0
+    return reason, shortfall
 
 
 def _reasons_batch(
