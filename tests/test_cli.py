@@ -80,3 +80,24 @@ def test_bare_command_prints_the_help(capsys: pytest.CaptureFixture[str]) -> Non
         main([])
     out = capsys.readouterr()
     assert "simulate" in out.out and "Traceback" not in out.err
+
+
+@pytest.mark.parametrize(("flag", "logged"), [([], False), (["--access-log"], True)])
+def test_serve_writes_an_access_log_only_when_asked(
+    flag: list[str], logged: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-request log line by default (it costs about as much CPU as a third of the request)."""
+    import uvicorn
+
+    import sitewide.whatif_jobs
+    import sitewide.wiring
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(sitewide.whatif_jobs, "create_app", lambda settings: "app")
+    monkeypatch.setattr(sitewide.wiring, "freeze_heap", lambda: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    main(["serve", "--port", str(port), "--data-dir", str(tmp_path), *flag])
+    assert seen["app"] == "app" and seen["access_log"] is logged

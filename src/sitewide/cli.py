@@ -119,9 +119,14 @@ def serve(
         int,
         typer.Option(help="worker processes, each with its own engine over the same data dir / database"),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="a log line per request (uvicorn's access log; about 0.3 ms of CPU a request)"),
+    ] = False,
 ) -> None:
     """Run the HTTP API (dashboard at /ui/, OpenAPI docs at /docs). uvloop and httptools are used when
-    installed (``pip install sitewide[fast]``)."""
+    installed (``pip install sitewide[fast]``). No access log unless ``--access-log`` (as gunicorn): at 2,000
+    products a ``POST /serve`` costs the server about 1.25 ms of CPU and its log line 0.25–0.5 ms more."""
     import os
 
     import uvicorn
@@ -145,7 +150,7 @@ def serve(
     if workers == 1:
         app = create_app(settings)
         freeze_heap()  # the engine and the app live as long as the process: no collection walks them again
-        uvicorn.run(app, host=host, port=port, log_level="info", **fast)  # type: ignore[arg-type]
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, **fast)  # type: ignore[arg-type]
         return
     # Once, here, with no engine: migrate and seed the store and make sure an operator key exists (a bootstrap
     # key is shown once), so that the workers do not race to do it. Then each worker builds its own app and
@@ -164,7 +169,9 @@ def serve(
     # uvicorn's shared socket let one worker accept nearly all of them (sitewide.service.workers)
     from sitewide.service.workers import run_workers
 
-    run_workers("sitewide.whatif_jobs:app_from_env", host, port, workers, log_level="info", **fast)
+    run_workers(
+        "sitewide.whatif_jobs:app_from_env", host, port, workers, log_level="info", access_log=access_log, **fast
+    )
 
 
 def campaign_table(rows: list[dict[str, object]], title: str) -> Table:
