@@ -382,6 +382,8 @@ def measure(s: Started, quick: bool) -> None:
         f"# {len(prods):,} products, {len(camps)} campaigns, `sitewide serve --workers {s.workers}`, server stack: "
         f"{stack}; ready {time.perf_counter() - s.t0:.1f} s after its data dir began to be seeded"
     )
+    took: dict[str, float] = {}  # wall seconds of the HTTP part's steps
+    t = time.perf_counter()
     try:
         loop = asyncio.new_event_loop()
         server_cpu: dict[str, float] = {}  # the server's CPU ms per request at concurrency 1 (load-robust)
@@ -396,15 +398,20 @@ def measure(s: Started, quick: bool) -> None:
             compat = loop.run_until_complete(_latency(port, "/compat/v2/auctions", wl.compat, n, warm))
         except RuntimeError as e:
             print(f"# compat auctions not timed: {e}")
+        took["latency c1"], t = time.perf_counter() - t, time.perf_counter()
         sweep = {c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, secs, pids)) for c in CONCURRENCY}
+        took["sweep"], t = time.perf_counter() - t, time.perf_counter()
         loop.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    took["server stop"], t = time.perf_counter() - t, time.perf_counter()
     try:
         base_serve, base_auc, base_serve_cpu, base_auc_cpu = _in_process(s.data_dir, wl, n // 2)
     finally:
         s.tmp.cleanup()
+    took["in-process baseline"] = time.perf_counter() - t
+    print("# http part steps (wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in took.items()))
     p = np.percentile
     _metric("http_serve_p50_ms", float(p(serve, 50)), base_serve, "5")
     _metric("http_serve_p99_ms", float(p(serve, 99)), None, "20")
