@@ -142,25 +142,43 @@ def build(n: int, seed: int) -> tuple[Engine, Steps]:
 
 
 class FlatExact:
-    """Exact inner-product search by ``faiss.knn`` over the catalogue's own vectors (no copy): blocked float32
-    matrix products with a heap per query, so that a hundred queries cost about a second instead of the
-    ``[queries × catalogue]`` score matrix :class:`ExactIndex` sorts (~5 s of the quick run). The same top-k
-    as :class:`ExactIndex` but for which of the products tied at the k-th score (equal, or within one float32
-    rounding) is kept: 11 of 300 rows differ so over 60,000 generated products, by one such product each. The
-    recall's ground truth; the timed baseline stays :class:`ExactIndex` (the engine's retrieval before)."""
+    """Exact inner-product search for many queries at once, by blocks of catalogue rows: one float32 matrix
+    product into a reused buffer and a top-k per block, then the top-k of the blocks' winners (torch, one
+    thread). About a second for a hundred queries over 1M products, where :class:`ExactIndex` writes and sorts
+    a ``[queries × catalogue]`` score matrix (~5 s of the quick run) and ``faiss.knn`` took 3.5 s. The same
+    top-k as :class:`ExactIndex` but for which of the products tied at the k-th score (equal, or within one
+    float32 rounding) is kept. The recall's ground truth; the timed baseline stays :class:`ExactIndex` (the
+    engine's retrieval before the IVF index)."""
 
     overfetch = 1.0
+    block = 1 << 17  # catalogue rows per matrix product
 
     def __init__(self, vecs: np.ndarray) -> None:
         self.vecs = vecs
 
     def search(self, queries: np.ndarray, k: int, allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
+        import torch
 
         assert allowed is None, "the recall's retrieval passes no mask"
-        q = np.ascontiguousarray(queries, dtype=np.float32)
-        sims, ids = faiss.knn(q, self.vecs, k, metric=faiss.METRIC_INNER_PRODUCT)
-        return ids.astype(np.int64), np.where(ids >= 0, sims, 0.0).astype(np.float64)
+        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+        n = len(self.vecs)
+        buf = torch.empty((len(q), min(self.block, n)))
+        vals, rows = [], []
+        with torch.no_grad():
+            for lo in range(0, n, self.block):
+                part = torch.from_numpy(self.vecs[lo : lo + self.block])
+                out = buf if len(part) == buf.shape[1] else torch.empty((len(q), len(part)))
+                torch.mm(q, part.T, out=out)
+                v, i = torch.topk(out, min(k, len(part)), dim=1)
+                vals.append(v)
+                rows.append(i + lo)
+            v, at = torch.topk(torch.cat(vals, 1), min(k, n), dim=1)
+            ids = torch.gather(torch.cat(rows, 1), 1, at)
+        pad = k - ids.shape[1]
+        return (
+            np.pad(ids.numpy().astype(np.int64), ((0, 0), (0, pad)), constant_values=-1),
+            np.pad(v.numpy().astype(np.float64), ((0, 0), (0, pad))),
+        )
 
 
 def check_vectors(engine: Engine, n: int = 300) -> None:
@@ -280,7 +298,7 @@ def main() -> None:
     phase["exact baseline"], t = time.perf_counter() - t, time.perf_counter()
     cpu["exact baseline"], c = time.process_time() - c, time.process_time()
     # recall of the served ANN rows against exact rows, and distinct products in an exact top-100; the exact
-    # rows of many requests at once come from faiss's blocked exact search (FlatExact), checked here against
+    # rows of many requests at once come from a blocked exact search (FlatExact), checked here against
     # the baseline's ExactIndex on a few of them
     rb = batch_of(reqs[warm : warm + (100 if quick else 400)])
     engine.retrieval.index = FlatExact(engine.catalogue.vecs)
@@ -288,7 +306,7 @@ def main() -> None:
     engine.retrieval.index = exact
     few = batch_of(reqs[warm : warm + 3])
     agree = recall(engine.retrieval.retrieve(few)[0], ex_ids[:3])
-    assert agree >= 0.98, f"faiss's exact rows differ from ExactIndex's: {agree:.4f} of the top-100 agree"
+    assert agree >= 0.98, f"FlatExact's rows differ from ExactIndex's: {agree:.4f} of the top-100 agree"
     engine.retrieval.index = ivf
     engine.retrieval.cache.clear()
     ann_ids, _ = engine.retrieval.retrieve(rb)
@@ -334,7 +352,7 @@ def main() -> None:
     print(f"metric: serve_cpu_p99_ms={c99:.3f} baseline={e99:.3f} ratio={c99 / e99:.4f} target=10")
     print(
         f"metric: ann_recall100={rec:.4f} target=0.95 (served top-100 vs exact, {len(ex_ids)} requests; exact rows "
-        f"by faiss flat search, {agree:.4f} of ExactIndex's on 3)"
+        f"by FlatExact, {agree:.4f} of ExactIndex's on 3)"
     )
     print(f"metric: distinct_products_top100={distinct:.2f} (distinct titles in an exact top-100)")
     print(
