@@ -86,3 +86,22 @@ def test_freeze_heap_moves_the_live_objects_out_of_the_collectors_walks() -> Non
         assert not any(gc.is_tracked(x) and x in gc.get_objects(generation=2) for x in kept[:3])
     finally:
         gc.unfreeze()
+
+
+def test_the_collector_is_paused_only_while_an_engine_is_built() -> None:
+    import gc
+
+    from sitewide.wiring import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failed build")
+    assert gc.isenabled()  # back on after a failure too
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller who had turned it off keeps it off
+    finally:
+        gc.enable()

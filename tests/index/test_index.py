@@ -105,6 +105,16 @@ def test_indexes_satisfy_the_port_and_reject_bad_shapes() -> None:
         make_index("annoy")
 
 
+@pytest.mark.parametrize("row", [0, 65_535, 65_536, 69_999])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_vector_in_any_block_of_rows_is_rejected(row: int, bad: float) -> None:
+    vecs = np.ones((70_000, 2), dtype=np.float32)
+    vecs[row, 1] = bad
+    for ix in (ExactIndex(), make_index("ivf")):
+        with pytest.raises(ValidationError, match="NaN or inf"):
+            ix.build(np.arange(len(vecs)), vecs)
+
+
 def test_bm25_ranks_lexical_matches_first_and_handles_chinese() -> None:
     titles = [
         "duracell coppertop aa batteries 40 pack",
