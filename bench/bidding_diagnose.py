@@ -14,6 +14,12 @@ and the end of the day: the realised ROI at 75 % of the day's spend-ticks agains
 spend in the last quarter of the day (``late``: met at 75 % of the day, missed at the end). Each miss is put
 under the factor that pulls it down most (smallest log). Seeds default to the tuning seeds (100..), never the
 report seeds (0..) of ``bench/bidding.py``.
+
+``--versus dual`` instead compares the bidder with another on every family, split by the budget's regime
+(binding: factor ≤ 1 × what the free LP would spend; loose: ≥ 2, where the ROI constraint binds) and by size
+(≥ 100 orders or not): score ÷ bound, constraint met, budget used and the median ROI ÷ R on the true
+expected value won. It shows where the score is lost, and whether the other bidder gains it by breaking the
+constraint.
 """
 
 from __future__ import annotations
@@ -149,6 +155,34 @@ def report(cases: list[Case]) -> None:
         print(f"# {where:12} small={len(g):3d} met={np.mean([c.met for c in g]):.3f}")
 
 
+def versus(bidders: list[str], fam_seeds: list[int], families: list[str]) -> None:
+    """Per family × (size, budget regime): each bidder's score ÷ bound, met share, budget use, expected ROI ÷ R."""
+    path = str(p) if (p := default_policy_path()) else None
+    make = {b: BidderFactory.load(b, path) for b in bidders}
+    print(f"{'family':12} {'size':5} {'budget':7} {'n':>4}  " + "  ".join(
+        f"{b[:13]:>13}: score  met  use expROI" for b in bidders))  # fmt: skip
+    for f in families:
+        cells: dict[tuple[str, str], list[list[tuple[float, bool, float, float]]]] = {}
+        for s in fam_seeds:
+            for day in make_family_days(FAMILIES[f], s):
+                res = [run_family_day(day, make[b](day.target_roi, day.budget_micros)) for b in bidders]
+                size = "big" if res[0].orders >= SMALL else "small"
+                regime = "loose" if day.budget_factor >= 2.0 else "binding"
+                row = [
+                    (r.score / r.bound if r.bound > 0 else 1.0, r.met, r.spend / r.budget,
+                     r.value / r.spend / r.target_roi if r.spend else math.nan)
+                    for r in res
+                ]  # fmt: skip
+                cells.setdefault((size, regime), []).append(row)
+        for (size, regime), rows in sorted(cells.items()):
+            a = np.array(rows, dtype=float)  # [campaign, bidder, field]
+            parts = [
+                f"{a[:, i, 0].mean():6.3f} {a[:, i, 1].mean():4.2f} {a[:, i, 2].mean():4.2f} {np.nanmedian(a[:, i, 3]):6.2f}"
+                for i in range(len(bidders))
+            ]
+            print(f"{f:12} {size:5} {regime:7} {len(rows):4d}  " + "  ".join(f"{'':13}  {p}" for p in parts))
+
+
 def _range(s: str) -> list[int]:
     if "-" in s:
         a, b = s.split("-")
@@ -163,8 +197,14 @@ def main() -> None:
     ap.add_argument("--seeds", default="100-107", help="family seeds (default: tuning seeds)")
     ap.add_argument("--own-seeds", default="100-101", help="own-environment seeds ('' for none)")
     ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--versus", default="", help="compare --bidder with this bidder per family and regime")
     args = ap.parse_args()
     t0, c0 = time.time(), time.process_time()
+    if args.versus:
+        print(f"# family seeds={args.seeds}; size by the first bidder's orders; budget loose: factor >= 2")
+        versus([args.bidder, args.versus], _range(args.seeds), args.families.split(","))
+        print(f"# wall {time.time() - t0:.0f}s cpu {time.process_time() - c0:.0f}s")
+        return
     cases = run(args.bidder, _range(args.seeds), _range(args.own_seeds), args.families.split(","))
     print(f"# bidder={args.bidder} family seeds={args.seeds} own seeds={args.own_seeds}")
     report(cases)
