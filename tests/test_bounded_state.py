@@ -36,7 +36,18 @@ def test_clicks_and_user_vectors_are_forgotten_oldest_first(monkeypatch: pytest.
             price_micros=Micros(10_000),
         )
 
+    def order(i: int, on: str) -> Event:
+        return Event(
+            f"o{i}", EventKind.ORDER, now + 10 + i, user_id="a", product_id="p1", click_id=on,
+            order_value_micros=Micros(1_000_000),
+        )
+
     engine.campaigns.advance(now)
     engine.record_events([click(1, "a"), click(2, "b"), click(3, "a"), click(4, "c")])
-    assert list(engine.campaigns.click_campaign) == ["k3", "k4"]  # k1, k2 forgotten
+    assert len(engine.campaigns.clicks) == 2
+    pacer = engine.campaigns.pacer
+    engine.record_events([order(1, "k1"), order(2, "k2")])  # k1, k2 forgotten: the pacer's GMV does not move
+    assert int(pacer.gmv[0]) == 0
+    engine.record_events([order(3, "k3"), order(4, "k4")])  # remembered: each order's value reaches c1
+    assert int(pacer.gmv[0]) == 2_000_000
     assert list(engine.retrieval._user_vec) == ["a", "c"]  # b clicked least recently
