@@ -173,3 +173,21 @@ def test_the_margin_is_sized_by_the_days_orders_and_stays_until_the_end(level: f
     # the parent (the engine's default) margins only the orders still to come
     old_few, old_many = _roi_bound_day(1, level, evidence=False), _roi_bound_day(1_000, level, evidence=False)
     assert old_few < old_many + 0.06 and old_many >= 0.99
+
+
+def test_the_fitted_levels_follow_a_market_that_moves_within_the_day() -> None:
+    """Competitors raise their bids at tick 20: the win share at the same multiplier drops. The intercepts are
+    fitted on the last few ticks, so the curve follows within a handful of ticks; one 24-tick half-life lags."""
+    from sitewide.domain.landscape import Landscape
+
+    def fitted_a(level_halflife: float | None) -> float:
+        land = Landscape(24.0, level_halflife)
+        for t in range(30):
+            log_m = 0.04 if t % 2 == 0 else -0.04
+            a_true = 0.5 if t < 20 else -1.5
+            share = float(_phi(np.array([a_true + 1.5 * log_m]))[0])
+            land.add(log_m, TickOutcome(100, 0, 1, 1_000, 1_000, 1e6 * share, 1_000, 1e6))
+        return land.fit(1.5, 0.6, 0.5)[0]
+
+    assert abs(fitted_a(4.0) - (-1.5)) < 0.35
+    assert abs(fitted_a(None) - (-1.5)) > 0.6  # the single long half-life is still near the old level
