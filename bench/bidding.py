@@ -11,12 +11,17 @@ Part 2 (families, ``sitewide.simulator.bidding_families``): ``gsp`` (3-slot GSP 
 adaptive competitors), ``first_price`` (first price / soft floor), ``calibration`` (per-advertiser value bias,
 heavy-tailed order values) and ``cpa`` (CPA cap, AuctionNet's quadratic penalty). Per family and bidder: score
 (true expected value won × min(1, (realised ROI ÷ R)²)) ÷ hindsight LP bound, share of campaigns meeting the
-constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The new bidder is
-``landscape_lcb`` (:class:`~sitewide.domain.landscape.EvidenceLandscapeBidder`: the landscape bidder with a
-margin sized by the day's orders); the engine serves ``landscape`` (see README). The landscape
-bidder's constants were chosen on the project's own environment (seeds 100..) and ``first_price`` (seeds
-100..); ``gsp``, ``calibration`` and ``cpa`` are the families it was not tuned on (``UNSEEN``), reported here on
-seeds 0.. . The learned policy was trained on the own environment only (targets 1.5–8).
+constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The new bidder, the
+one the headline lines judge, is the one the engine serves by default (``PacingConfig().bidder``, today
+``landscape``: :class:`~sitewide.domain.landscape.LandscapeBidder`), so the headline and the product are one
+bidder. ``landscape_lcb`` (a margin sized by the day's orders) is shown beside it: it meets ROI more often on
+small campaigns but spends 0.77 of the oracle's budget in the market run, under the promise's 0.8 (issue 15).
+The landscape bidder's constants were chosen on the project's own environment (seeds 100..) and
+``first_price`` (seeds 100..), and ``level_halflife`` (4) looking at tuning seeds 100–119 of all four
+families; ``gsp``, ``calibration`` and ``cpa`` (``UNSEEN``) are reported here on seeds 0.., never used for
+tuning — so they are held-out *seeds* of families the bidder has seen, not unseen families.
+``bench/bidding_tune.py`` runs variants on the tuning seeds. The learned policy was trained on the own
+environment only (targets 1.5–8).
 
 Campaign-days come from ``sitewide.simulator.bidding_env`` (seeds 0.., disjoint from the training seeds
 1000..), each with a target ROI from easy (1.5) to hard (8) and a budget from binding (0.35 × the spend the
@@ -59,8 +64,9 @@ from sitewide.simulator.bidding_families import FAMILIES, make_family_days, run_
 from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402
 
 POLICIES = ("truthful", "pid", "dual", "learned", "landscape", "landscape_lcb")
-NEW = "landscape_lcb"
-UNSEEN = ("gsp", "calibration", "cpa")  # families the landscape bidders were not tuned on
+NEW = PacingConfig().bidder  # the headline judges the bidder the engine serves by default
+# families whose seeds 0.. no constant was chosen on (see the docstring)
+UNSEEN = ("gsp", "calibration", "cpa")
 HEADLINE_ORDERS = 100
 TOL = 0.95
 
@@ -270,7 +276,10 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         f"# learned policy: {len(outside)} of {len(rows) // len(POLICIES)} campaign-days have a target "
         "outside its training range (1.5–8): it warned and opened at the dual rule (1.5 / R)"
     )
-    print(f"# tuned on: own environment, first_price; unseen: {', '.join(UNSEEN)}")
+    print(
+        "# constants chosen on seeds 100.. of the own environment and first_price (level_halflife: of every "
+        f"family); these are seeds 0..: held-out seeds, not unseen families; UNSEEN = {', '.join(UNSEEN)}"
+    )
     print(
         f"{'family':12} {'policy':13} {'score/bnd':>9} {'met':>5} {'met≥100':>7} {'(n)':>4} {'met<100':>7} {'(n)':>4} {'use':>5}"
     )
@@ -337,6 +346,12 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         f"metric: small_campaign_roi_met={mean(small):.4f} baseline={mean(small_base):.4f} target=0.90 "
         f"campaigns={len(small)} bidder={NEW}"
     )
+    per = []
+    for pol in POLICIES:
+        sm = [float(r.met) for r in rows if r.policy == pol and r.orders < HEADLINE_ORDERS]
+        sm += [float(r.roi_ok) for r in own if r.policy == pol and r.orders < HEADLINE_ORDERS]
+        per.append(f"{pol}={mean(sm):.3f} ({len(sm)})")
+    print("# small campaigns (< 100 orders) meeting the constraint, every bidder: " + " ".join(per))
     # the same campaigns judged on expected value: what is left of the shortfall once order-count luck is out
     small_exp = [float(r.met_expected) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]
     small_exp += [float(r.roi_ok_exp) for r in own if r.policy == NEW and r.orders < HEADLINE_ORDERS]

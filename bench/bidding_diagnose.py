@@ -135,7 +135,8 @@ def report(cases: list[Case]) -> None:
     for c in miss:
         luck, bias, aim = c.factors()
         roi = c.gmv / c.spend / c.target
-        logs = {"noise": math.log(luck), "bias": math.log(bias), "aim": math.log(aim)}
+        factors = (("noise", luck), ("bias", bias), ("aim", aim))
+        logs = {k: math.log(max(x, 1e-9)) for k, x in factors}  # no orders: luck 0
         cause = min(logs, key=lambda k: logs[k])
         if c.roi75 >= TOL > roi:
             cause += "+late"
