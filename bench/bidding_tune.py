@@ -44,7 +44,8 @@ def make(variant: str, target: float, budget: int) -> Bidder:
     return _CLASSES[kind](target, budget, **kw)
 
 
-Rec = tuple[str, str, float, bool, int, float, float]  # family, variant, ratio, met, orders, use, exp_roi
+# family, variant, score ÷ bound, met, orders, budget use, expected ROI ÷ R, value ÷ bound, penalty, luck
+Rec = tuple[str, str, float, bool, int, float, float, float, float, float]
 
 
 def job(args: tuple[str, int, list[str]]) -> list[Rec]:
@@ -58,14 +59,18 @@ def job(args: tuple[str, int, list[str]]) -> list[Rec]:
                 r = simulate_day(tr, spec, make(v, spec.target_roi, spec.budget_micros), cfg)
                 sp, gm, ge = r.total_spend, r.total_gmv, float(r.gmv_expected.sum())
                 met = sp == 0 or gm >= TOL * spec.target_roi * sp
-                out.append(("own", v, ge / orc.gmv if orc.gmv > 0 else 1.0, met, r.total_orders,
-                            sp / spec.budget_micros, ge / sp / spec.target_roi if sp else np.nan))  # fmt: skip
+                ratio = ge / orc.gmv if orc.gmv > 0 else 1.0  # the own environment scores value, no penalty
+                out.append(("own", v, ratio, met, r.total_orders, sp / spec.budget_micros,
+                            ge / sp / spec.target_roi if sp else np.nan, ratio, 1.0, gm / max(ge, 1.0)))  # fmt: skip
         return out
     for day in make_family_days(FAMILIES[fam], seed):
         for v in variants:
             r = run_family_day(day, make(v, day.target_roi, day.budget_micros))
-            out.append((fam, v, r.score / r.bound if r.bound > 0 else 1.0, r.met, r.orders, r.spend / r.budget,
-                        r.value / r.spend / r.target_roi if r.spend else np.nan))  # fmt: skip
+            bound = r.bound if r.bound > 0 else max(r.value, 1.0)
+            penalty = min(1.0, (r.roi / r.target_roi) ** 2) if r.spend else 1.0
+            out.append((fam, v, r.score / bound, r.met, r.orders, r.spend / r.budget,
+                        r.value / r.spend / r.target_roi if r.spend else np.nan, r.value / bound, penalty,
+                        r.gmv / max(r.value, 1.0)))  # fmt: skip
     return out
 
 
@@ -77,6 +82,7 @@ def main() -> None:
     ap.add_argument("--own-seeds", default="100-104")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--split", action="store_true", help="also: per family and size, where the score is lost")
     a = ap.parse_args()
     fams = [f for f in a.families.split(",") if f]
     todo = [("own", s, a.variants) for s in _range(a.own_seeds)]
@@ -106,7 +112,26 @@ def main() -> None:
         big_fam = [r[3] for r in fam_rs if r[4] >= SMALL and r[0] in ("gsp", "calibration", "cpa")]
         print(f"{v:40} " + " ".join(f"{c:>24}" for c in cells)
               + f" {unseen:6.3f} {np.mean(small_all):6.3f} {np.mean(big_fam) if big_fam else np.nan:6.3f}")  # fmt: skip
+    if a.split:
+        split(recs, a.variants, groups)
     print(f"# wall {time.time() - t0:.0f}s")
+
+
+def split(recs: list[Rec], variants: list[str], groups: list[str]) -> None:
+    """Per group × size (≥ 100 orders or not): score ÷ bound = value ÷ bound × the ROI penalty (mean of the
+    products), the met share, and the medians of expected ROI ÷ R (the aim, on true values) and of luck
+    (realised ÷ true expected GMV won)."""
+    print("# split: group size n | value/bound penalty score/bound met | median expROI/R luck")
+    for g in groups:
+        for size in ("big", "small"):
+            for v in variants:
+                rs = [r for r in recs if r[0] == g and r[1] == v and (r[4] >= SMALL) == (size == "big")]
+                if not rs:
+                    continue
+                a = np.array([(r[7], r[8], r[2], r[3], r[6], r[9]) for r in rs], dtype=float)
+                print(f"{g:12} {size:5} {v:32} {len(rs):4d} | {a[:, 0].mean():.3f} {a[:, 1].mean():.3f} "
+                      f"{a[:, 2].mean():.3f} {a[:, 3].mean():.2f} | {np.nanmedian(a[:, 4]):.2f} "
+                      f"{np.median(a[:, 5]):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
