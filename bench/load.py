@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import re
@@ -72,7 +73,19 @@ from sitewide.storage.sql import SqlStore  # noqa: E402
 
 T = TypeVar("T")
 TRACE: list[tuple[float, str, float]] = []  # open_loop's answers: (sent at, path, first send → answer, ms)
-LAG: list[float] = []  # open_loop: seconds each request was sent after its planned time
+LAG: list[tuple[float, float]] = []  # open_loop: (planned send, s since start; how many s late it was sent)
+PAUSES: list[tuple[float, float]] = []  # the client's own collector: (monotonic start, ms) of each pause > 5 ms
+
+
+def _client_gc(phase: str, info: dict[str, int]) -> None:
+    """gc.callbacks: the load generator's own collections, so that a pause of the client (which delays every
+    request it has in flight, and reads as the server's latency) is printed beside the server's."""
+    if phase == "start":
+        PAUSES.append((time.monotonic(), -1.0))
+    elif PAUSES and PAUSES[-1][1] < 0:
+        t = PAUSES.pop()[0]
+        if (ms := (time.monotonic() - t) * 1000) > 5:
+            PAUSES.append((t, ms))
 QUERIES = ["product widget", "widget 12", "product 7", "widget", "product 150 widget"]
 
 
@@ -502,7 +515,7 @@ async def open_loop(
     i = 0
     while (now := time.monotonic()) < t0 + seconds:
         due = t0 + i / rate
-        LAG.append(now - due)  # how late this client sends (its own loop's queueing)
+        LAG.append((due - t0, now - due))  # how late this client sends (its own loop's queueing)
         tasks.append(asyncio.create_task(one(plan[i % len(plan)], due)))
         i += 1
         await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
@@ -544,7 +557,26 @@ def cpu_tree_s(pid: int) -> float:
     return total
 
 
-Sample = tuple[float, float, float, float, float]  # (t, servers' RSS MB, servers' CPU s, load, machine CPU s)
+# (t, servers' RSS MB, servers' CPU s, load, machine CPU s, PostgreSQL's CPU s, this client's CPU s)
+Sample = tuple[float, float, float, float, float, float, float]
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by the live PostgreSQL processes on this machine (the server and its backends)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                raw = (d / "stat").read_text()
+                if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
+                    f = raw.rsplit(")", 1)[1].split()
+                    total += (int(f[11]) + int(f[12])) / tick
+    return total
+
+
+def own_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def machine_cpu_s() -> float:
@@ -577,10 +609,13 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
     told apart."""
     tag = uuid.uuid4().hex[:4]
     traffic, warm = Traffic(f"soak{tag}"), Traffic(f"warm{tag}")
-    acked: set[str] = set()
+    # the acknowledged ids: a dict of str -> None, which the collector does not track (a set is always tracked:
+    # the 4.7M ids of a 10-minute soak made each of the client's full collections walk them, pauses that grew
+    # to ~0.2 s by the third minute and delayed every request in flight, counted as the server's latency)
+    acked: dict[str, None] = {}
 
     def ack(body: dict[str, object]) -> None:
-        acked.update(str(e["id"]) for e in body["events"])  # type: ignore[union-attr]
+        acked.update(dict.fromkeys(str(e["id"]) for e in body["events"]))  # type: ignore[union-attr]
 
     out: dict[str, float] = {}
     max_note = "(given)"
@@ -616,7 +651,15 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
             t0 = time.monotonic()
             while not stop.is_set():
                 samples.append(
-                    (time.monotonic() - t0, rss_mb(pid), cpu_tree_s(pid), os.getloadavg()[0], machine_cpu_s())
+                    (
+                        time.monotonic() - t0,
+                        rss_mb(pid),
+                        cpu_tree_s(pid),
+                        os.getloadavg()[0],
+                        machine_cpu_s(),
+                        postgres_cpu_s(),
+                        own_cpu_s(),
+                    )
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
@@ -631,8 +674,16 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
 
         TRACE.clear()
         LAG.clear()
-        _, retries = asyncio.run(run())
-        trace, lag = list(TRACE), list(LAG)
+        PAUSES.clear()
+        gc.freeze()  # what the client built so far is never walked again by its collections
+        gc.callbacks.append(_client_gc)
+        start_m = time.monotonic()
+        try:
+            _, retries = asyncio.run(run())
+        finally:
+            gc.callbacks.remove(_client_gc)
+        trace, lag, pauses = list(TRACE), [x[1] for x in LAG], list(PAUSES)
+        lag_at = list(LAG)
         idle_after = idle_run()
     idle_trace = idle_before + idle_after
     idle = [x[2] for x in idle_trace]
@@ -642,7 +693,8 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         q = text("SELECT count(*) FROM events WHERE id LIKE :p")
         stored = int(c.execute(q, {"p": f"{traffic.tag}%"}).scalar() or 0)
     store.engine.dispose()
-    timeline(trace, samples, seconds, rss0)
+    client = [(t - start_m, ms) for t, ms in pauses]
+    timeline(trace, samples, seconds, rss0, lag_at, client)
     rss = [s[1] for s in samples] or [rss0]
     half = rss[len(rss) // 2 :]
     out.update(
@@ -659,6 +711,14 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         idle_n=len(idle),
         n=len(lat),
         client_lag_p99_ms=pct(lag, 99) * 1000,
+        client_lag_max_ms=max(lag, default=0.0) * 1000,
+        client_gc_max_ms=max((x[1] for x in pauses), default=0.0),
+        others_cores=(
+            ((samples[-1][4] - samples[0][4]) - sum(samples[-1][k] - samples[0][k] for k in (2, 5, 6)))
+            / (samples[-1][0] - samples[0][0])
+            if len(samples) > 1
+            else float("nan")
+        ),
         load_min=min((x[3] for x in samples), default=float("nan")),
         load_max=max((x[3] for x in samples), default=float("nan")),
         idle_p99_before_ms=pct([x[2] for x in idle_before], 99),
@@ -675,23 +735,48 @@ def timeline(
     samples: list[Sample],
     seconds: float,
     rss0: float,
+    lag: list[tuple[float, float]] | None = None,
+    pauses: list[tuple[float, float]] | None = None,
 ) -> None:
     """The soak in (about) twelve slices on stderr: requests scheduled in the slice, their p50/p99/max latency
-    (ms), the servers' RSS (MB) at the slice's end, their CPU use and the whole machine's (cores), and the
-    load. The machine's busy cores less the servers' are the client, PostgreSQL and any neighbour."""
+    (ms), the servers' RSS (MB) at the slice's end, the cores used by the servers, by PostgreSQL, by this
+    client and by everything else on the machine (``others``: a neighbour), the client's own worst send lag and
+    collector pause (ms: a stall of the client reads as the server's latency), and the load. Then every second
+    whose slowest request took over 300 ms (the first 30), with the same columns for that second, so that a
+    stall can be told to be the servers', the database's, the client's or a neighbour's."""
+    lag, pauses = lag or [], pauses or []
+
+    def cols(b: float, e: float) -> str:
+        got = [s for s in samples if b <= s[0] <= e + 1.0]
+        if len(got) < 2:
+            return "server_cores=nan others_cores=nan"
+        span = got[-1][0] - got[0][0]
+        used = [(got[-1][k] - got[0][k]) / span for k in (2, 4, 5, 6)]  # servers, machine, postgres, client
+        late = max((x[1] for x in lag if b <= x[0] < e), default=0.0) * 1000
+        gcms = max((x[1] for x in pauses if b <= x[0] < e), default=0.0)
+        return (
+            f"rss_mb={got[-1][1]:.0f} server_cores={used[0]:.2f} pg_cores={used[2]:.2f} client_cores={used[3]:.2f} "
+            f"others_cores={used[1] - used[0] - used[2] - used[3]:.2f} client_lag_max_ms={late:.0f} "
+            f"client_gc_max_ms={gcms:.0f} load={got[-1][3]:.1f}"
+        )
+
     step = max(1.0, seconds / 12)
     for b in np.arange(0.0, seconds, step):
         lat = [x[2] for x in trace if b <= x[0] < b + step]
-        got = [s for s in samples if b <= s[0] < b + step]
-        span = got[-1][0] - got[0][0] if len(got) > 1 else float("nan")
-        cpu = (got[-1][2] - got[0][2]) / span if len(got) > 1 else float("nan")
-        busy = (got[-1][4] - got[0][4]) / span if len(got) > 1 else float("nan")
-        rss = got[-1][1] if got else float("nan")
-        load = got[-1][3] if got else float("nan")
         print(
             f"soak t={b:4.0f}s n={len(lat)} p50={pct(lat, 50):.1f} p99={pct(lat, 99):.1f} "
-            f"max={max(lat, default=float('nan')):.1f} rss_mb={rss:.0f} server_cores={cpu:.2f} machine_cores={busy:.2f} "
-            f"load={load:.1f}",
+            f"max={max(lat, default=float('nan')):.1f} {cols(b, b + step)}",
+            file=sys.stderr,
+        )
+    by_s: dict[int, list[float]] = {}
+    for x in trace:
+        by_s.setdefault(int(x[0]), []).append(x[2])
+    slow = [k for k in sorted(by_s) if max(by_s[k]) > 300]
+    print(f"soak seconds with a request over 300 ms: {len(slow)} of {len(by_s)}", file=sys.stderr)
+    for k in slow[:30]:
+        v = by_s[k]
+        print(
+            f"soak slow second t={k}: n={len(v)} over_200ms={sum(x > 200 for x in v)} max={max(v):.0f} {cols(k, k + 1)}",
             file=sys.stderr,
         )
     print(f"soak rss_mb after warm-up: {rss0:.0f}", file=sys.stderr)
@@ -806,7 +891,9 @@ def main() -> None:
             f"{rate} serve_p99={res['p99_serve']:.1f}/{res['idle_p99_serve']:.1f} "
             f"events_p99={res['p99_events']:.1f}/{res['idle_p99_events']:.1f} idle_n={res['idle_n']:.0f} "
             f"idle_p99_before/after={res['idle_p99_before_ms']:.1f}/{res['idle_p99_after_ms']:.1f} "
-            f"client_lag_p99_ms={res['client_lag_p99_ms']:.1f} load={res['load_min']:.1f}-{res['load_max']:.1f} "
+            f"client_lag_p99_ms={res['client_lag_p99_ms']:.1f} client_lag_max_ms={res['client_lag_max_ms']:.0f} "
+            f"client_gc_max_ms={res['client_gc_max_ms']:.0f} others_cores={res['others_cores']:.2f} "
+            f"load={res['load_min']:.1f}-{res['load_max']:.1f} "
             f"cores={os.cpu_count()}"
         )
     print(f"metric: load_bench_s={time.monotonic() - t_start:.0f} cpu_s={cpu_s() - cpu0:.0f}")
