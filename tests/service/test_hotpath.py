@@ -1,24 +1,17 @@
 """``service.hotpath``: ``POST /serve`` and ``POST /auctions`` answered below FastAPI's router give the app's
-answers (bodies, headers, errors) and leave everything else to the app; ``POST /events`` too, on a pool of its own."""
+answers (bodies, headers, errors) and leave everything else to the app."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from sitewide.api.schemas import EventsIn, EventsOut
-from sitewide.domain.time import day_bounds
-from sitewide.engine import Engine
 from sitewide.service.app import SECURITY_HEADERS
 from sitewide.service.routes import auctions as auctions_route
-from sitewide.service.routes import events as events_route
 from sitewide.service.routes import serve as serve_route
-
-T0 = day_bounds("2026-01-05")[0] + 3_600_000
 
 
 def _count_route_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
@@ -86,37 +79,3 @@ def test_a_library_error_in_the_handler_maps_to_the_apps_status(op: TestClient) 
     assert "distinct" in r.json()["detail"]
     for k, v in SECURITY_HEADERS.items():
         assert r.headers[k] == v
-
-
-def test_event_batches_take_the_hot_path_on_a_pool_of_their_own(
-    op: TestClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``POST /events`` answers like the app's route (idempotent ids, 409 for a changed body, 422 for an event that
-    breaks a rule) without reaching it once the operator's key is in memory, and runs on its own small pool, so
-    that a burst of batches neither queues behind serving nor crowds the GIL with FastAPI's 40 threads."""
-    threads: list[str] = []
-    real = events_route.record
-
-    def counted(body: EventsIn, engine: Engine) -> EventsOut:
-        threads.append(threading.current_thread().name)
-        return real(body, engine)
-
-    monkeypatch.setattr(events_route, "record", counted)
-    ev = {"id": "e1", "kind": "impression", "ts_ms": T0, "user_id": "u1", "product_id": "p00"}
-    first = op.post("/events", json={"events": [ev, ev]})  # the key is not in memory yet: the app answers
-    assert first.status_code == 200 and first.json() == {"inserted": 1, "duplicates": 1}
-    assert len(threads) == 1 and not threads[0].startswith("hot-path")
-    again = op.post("/events", json={"events": [ev, ev | {"id": "e2"}]})
-    assert again.status_code == 200 and again.json() == {"inserted": 1, "duplicates": 1}
-    assert again.headers["content-type"] == "application/json"
-    for k, v in SECURITY_HEADERS.items():
-        assert again.headers[k] == v
-    assert threads[1].startswith("hot-path-events")
-    changed = op.post("/events", json={"events": [ev | {"user_id": "u2"}]})
-    assert changed.status_code == 409 and "different body" in changed.json()["detail"]
-    unknown = op.post("/events", json={"events": [ev | {"id": "e3", "product_id": "nope"}]})
-    assert unknown.status_code == 422 and "unknown product" in unknown.json()["detail"]
-    assert all(t.startswith("hot-path-events") for t in threads[1:]) and len(threads) == 4
-    empty = op.post("/events", json={"events": []})  # the body model refuses it: the app's 422 and message
-    assert empty.status_code == 422 and "events" in empty.json()["detail"]
-    assert len(threads) == 4

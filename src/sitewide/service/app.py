@@ -18,13 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sitewide.api.auctions import AuctionsIn
-from sitewide.api.schemas import EventsIn, ServeIn
+from sitewide.api.schemas import ServeIn
 from sitewide.domain.money import MoneyError
 from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
-from sitewide.service.hotpath import EVENT_THREADS, Handler, HotPath, error_status
+from sitewide.service.hotpath import Handler, HotPath, error_status
 from sitewide.service.routes import (
     agent,
     agent_ui,
@@ -218,11 +218,8 @@ def create_app(
     hot: dict[str, tuple[type[BaseModel], Handler]] = {  # answered below the router when well-formed
         "/serve": (ServeIn, lambda body: serve.serve_json(body, engine, accounts)),
         "/auctions": (AuctionsIn, lambda body: auctions.auctions_json(body, engine, codec)),
-        "/events": (EventsIn, lambda body: events.events_json(body, engine)),
     }
-    app.add_middleware(
-        HotPath, accounts=accounts, routes=hot, headers=SECURITY_HEADERS, own_pools={"/events": EVENT_THREADS}
-    )
+    app.add_middleware(HotPath, accounts=accounts, routes=hot, headers=SECURITY_HEADERS)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -38,10 +38,6 @@ from sitewide.ports import ServiceRecords
 
 MAX_BODY = 4 << 20  # bytes; a larger body (5 auctions of 10,000 ids is ~2 MB) takes the app's path
 THREADS = 4  # handler threads per process: the engine holds the GIL, more threads only queue for it
-# POST /events on a pool of its own: a batch is mostly the store's round trips, two threads keep them overlapped;
-# FastAPI's pool (40 threads) let a burst of batches put dozens of threads in the GIL's queue, which the one
-# holding the engine's lock then waited behind (issue 24's soak stalls)
-EVENT_THREADS = 2
 
 Handler = Callable[[Any], bytes]
 
@@ -68,19 +64,12 @@ class HotPath:
         routes: dict[str, tuple[type[BaseModel], Handler]],
         headers: dict[str, str],
         threads: int = THREADS,
-        own_pools: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.accounts = accounts
         self.routes = routes
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hot-path")
-        # a route with a pool of its own (``own_pools``: path → threads) neither waits behind the others' requests
-        # nor adds more threads than that to those waiting for the GIL
-        self.pools = {
-            path: ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"hot-path{path.replace('/', '-')}")
-            for path, n in (own_pools or {}).items()
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -94,8 +83,7 @@ class HotPath:
             return
         loop = asyncio.get_running_loop()
         try:
-            pool = self.pools.get(scope["path"], self.pool)
-            status, payload = 200, await loop.run_in_executor(pool, route[1], parsed)
+            status, payload = 200, await loop.run_in_executor(self.pool, route[1], parsed)
         except Exception as exc:  # noqa: BLE001 - a library error gets the app's answer, others propagate
             status = error_status(exc) or 0
             if not status:

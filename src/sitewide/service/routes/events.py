@@ -4,7 +4,6 @@ from fastapi import APIRouter
 
 from sitewide.api.schemas import EventsIn, EventsOut
 from sitewide.domain.types import Event, EventKind
-from sitewide.engine import Engine
 from sitewide.service.deps import EngineDep, OperatorDep, errors
 
 router = APIRouter(tags=["events"], responses=errors(401, 403))
@@ -15,15 +14,6 @@ def post_events(body: EventsIn, engine: EngineDep, _: OperatorDep) -> EventsOut:
     """Platform (operator key): a batch of ≤ 1,000 events. Ids are idempotency keys: a repeat is a no-op, a changed body is 409.
     Retention, which is also the idempotency window: 90 days. Settling a day drops the events of the days more than
     90 days before it and forgets their ids; an event dated before that horizon is 422 (nothing of the batch stored)."""
-    return record(body, engine)
-
-
-def record(body: EventsIn, engine: Engine) -> EventsOut:
     evs = [Event(**{**e.model_dump(), "kind": EventKind(e.kind)}) for e in body.events]  # same fields
     r = engine.record_events(evs)
     return EventsOut(inserted=r.inserted, duplicates=r.duplicates)
-
-
-def events_json(body: EventsIn, engine: Engine) -> bytes:
-    """The answer to one ``POST /events`` as JSON bytes (``service.hotpath``'s handler for this route)."""
-    return record(body, engine).model_dump_json().encode()
