@@ -338,19 +338,17 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         print(
             f"# best bidder not named: a family has only {fewest:.0f} campaigns with ≥ 100 orders (run without --quick)"
         )
-    small = [float(r.met) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]
-    small += [float(r.roi_ok) for r in own if r.policy == NEW and r.orders < HEADLINE_ORDERS]
-    small_base = [float(r.roi_ok) for r in own if r.policy == "learned" and r.orders < HEADLINE_ORDERS]
-    small_base += [float(r.met) for r in rows if r.policy == "learned" and r.orders < HEADLINE_ORDERS]
+
+    def small_met(pol: str) -> list[float]:  # campaigns with < 100 orders, families and own environment
+        sm = [float(r.met) for r in rows if r.policy == pol and r.orders < HEADLINE_ORDERS]
+        return sm + [float(r.roi_ok) for r in own if r.policy == pol and r.orders < HEADLINE_ORDERS]
+
+    small, small_base = small_met(NEW), small_met("learned")
     print(
         f"metric: small_campaign_roi_met={mean(small):.4f} baseline={mean(small_base):.4f} target=0.90 "
         f"campaigns={len(small)} bidder={NEW}"
     )
-    per = []
-    for pol in POLICIES:
-        sm = [float(r.met) for r in rows if r.policy == pol and r.orders < HEADLINE_ORDERS]
-        sm += [float(r.roi_ok) for r in own if r.policy == pol and r.orders < HEADLINE_ORDERS]
-        per.append(f"{pol}={mean(sm):.3f} ({len(sm)})")
+    per = [f"{pol}={mean(sm):.3f} ({len(sm)})" for pol in POLICIES for sm in [small_met(pol)]]
     print("# small campaigns (< 100 orders) meeting the constraint, every bidder: " + " ".join(per))
     # the same campaigns judged on expected value: what is left of the shortfall once order-count luck is out
     small_exp = [float(r.met_expected) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]

@@ -23,15 +23,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bidding_diagnose import _range  # noqa: E402  (bench/ is the script's directory)
+from bidding import HEADLINE_ORDERS as SMALL  # noqa: E402  (bench/ is the script's directory)
+from bidding import TOL, UNSEEN  # noqa: E402
+from bidding_diagnose import _range  # noqa: E402
 from sitewide.domain.bidding import Bidder, make_baseline_bidder  # noqa: E402
 from sitewide.domain.landscape import EvidenceLandscapeBidder, LandscapeBidder  # noqa: E402
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day  # noqa: E402
 from sitewide.simulator.bidding_families import FAMILIES, make_family_days, run_family_day  # noqa: E402
 from sitewide.simulator.oracle import hindsight_oracle  # noqa: E402
 
-SMALL = 100
-TOL = 0.95
 _CLASSES: dict[str, type[LandscapeBidder]] = {"landscape": LandscapeBidder, "lcb": EvidenceLandscapeBidder,
                                               "landscape_lcb": EvidenceLandscapeBidder}  # fmt: skip
 
@@ -107,9 +107,9 @@ def main() -> None:
             cells.append(f"{np.mean([r[2] for r in rs]):.3f} {np.mean(big) if big else np.nan:.2f} "
                          f"{np.mean(small) if small else np.nan:.2f} {np.mean([r[5] for r in rs]):.2f}")  # fmt: skip
         fam_rs = [r for r in recs if r[1] == v and r[0] != "own"]
-        unseen = np.mean([r[2] for r in fam_rs if r[0] in ("gsp", "calibration", "cpa")]) if fams else np.nan
+        unseen = np.mean([r[2] for r in fam_rs if r[0] in UNSEEN]) if fams else np.nan
         small_all = [r[3] for r in recs if r[1] == v and r[4] < SMALL]
-        big_fam = [r[3] for r in fam_rs if r[4] >= SMALL and r[0] in ("gsp", "calibration", "cpa")]
+        big_fam = [r[3] for r in fam_rs if r[4] >= SMALL and r[0] in UNSEEN]
         print(f"{v:40} " + " ".join(f"{c:>24}" for c in cells)
               + f" {unseen:6.3f} {np.mean(small_all):6.3f} {np.mean(big_fam) if big_fam else np.nan:6.3f}")  # fmt: skip
     if a.split:

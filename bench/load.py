@@ -558,14 +558,19 @@ def lease_draws(url: str, rounds: int = 3) -> tuple[float, float]:
     return float(np.median(batch)) * 1000, float(np.median(one)) * 1000
 
 
+def _stat_cpu_s(raw: str, tick: int) -> float:
+    """User + system CPU seconds from the text of a ``/proc/PID/stat``."""
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
 def cpu_tree_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and all its descendants, from /proc."""
     total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
     while todo:
         p = todo.pop()
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += _stat_cpu_s(Path(f"/proc/{p}/stat").read_text(), tick)
             for t in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (t / "children").read_text().split()]
     return total
@@ -583,9 +588,16 @@ def postgres_cpu_s() -> float:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 raw = (d / "stat").read_text()
                 if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-                    f = raw.rsplit(")", 1)[1].split()
-                    total += (int(f[11]) + int(f[12])) / tick
+                    total += _stat_cpu_s(raw, tick)
     return total
+
+
+def cores(got: list[Sample]) -> tuple[float, float, float, float]:
+    """Cores used between the first and the last of ``got`` (at least two samples): by the servers, by
+    PostgreSQL, by this client, and by everything else on the machine (a neighbour)."""
+    span = got[-1][0] - got[0][0]
+    servers, machine, pg, client = ((got[-1][k] - got[0][k]) / span for k in (2, 4, 5, 6))
+    return servers, pg, client, machine - servers - pg - client
 
 
 def own_cpu_s() -> float:
@@ -732,12 +744,7 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         client_lag_p99_ms=pct(lag, 99) * 1000,
         client_lag_max_ms=max(lag, default=0.0) * 1000,
         client_gc_max_ms=max((x[1] for x in pauses), default=0.0),
-        others_cores=(
-            ((samples[-1][4] - samples[0][4]) - sum(samples[-1][k] - samples[0][k] for k in (2, 5, 6)))
-            / (samples[-1][0] - samples[0][0])
-            if len(samples) > 1
-            else float("nan")
-        ),
+        others_cores=cores(samples)[3] if len(samples) > 1 else float("nan"),
         load_min=min((x[3] for x in samples), default=float("nan")),
         load_max=max((x[3] for x in samples), default=float("nan")),
         idle_p99_before_ms=pct([x[2] for x in idle_before], 99),
@@ -769,13 +776,12 @@ def timeline(
         got = [s for s in samples if b <= s[0] <= e + 1.0]
         if len(got) < 2:
             return "server_cores=nan others_cores=nan"
-        span = got[-1][0] - got[0][0]
-        used = [(got[-1][k] - got[0][k]) / span for k in (2, 4, 5, 6)]  # servers, machine, postgres, client
+        servers, pg, client, others = cores(got)
         late = max((x[1] for x in lag if b <= x[0] < e), default=0.0) * 1000
         gcms = max((x[1] for x in pauses if b <= x[0] < e), default=0.0)
         return (
-            f"rss_mb={got[-1][1]:.0f} server_cores={used[0]:.2f} pg_cores={used[2]:.2f} client_cores={used[3]:.2f} "
-            f"others_cores={used[1] - used[0] - used[2] - used[3]:.2f} client_lag_max_ms={late:.0f} "
+            f"rss_mb={got[-1][1]:.0f} server_cores={servers:.2f} pg_cores={pg:.2f} client_cores={client:.2f} "
+            f"others_cores={others:.2f} client_lag_max_ms={late:.0f} "
             f"client_gc_max_ms={gcms:.0f} load={got[-1][3]:.1f}"
         )
 
