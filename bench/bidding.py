@@ -46,11 +46,12 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing as mp
+import pickle
 import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ class FamRow:
     orders: int
     use: float
     met_expected: bool  # the same test on the true expected value won instead of the realised GMV
+    value_ratio: float = float("nan")  # true expected value won ÷ hindsight bound (no penalty)
 
 
 def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list[FamRow], list[str]]:
@@ -142,7 +144,8 @@ def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list
             r = run_family_day(day, b)
             ratio = r.score / r.bound if r.bound > 0 else 1.0
             met_exp = r.spend == 0 or r.value >= 0.95 * r.target_roi * r.spend
-            rows.append(FamRow(name, kind, day.name, ratio, r.met, r.orders, r.spend / r.budget, met_exp))
+            vr = r.value / r.bound if r.bound > 0 else 1.0
+            rows.append(FamRow(name, kind, day.name, ratio, r.met, r.orders, r.spend / r.budget, met_exp, vr))
     return rows, outside
 
 
@@ -183,6 +186,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer seeds: own environment 1, families 2")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--family-seeds", type=int, default=None)
+    ap.add_argument("--dump", default=None, help="pickle every row to this file (for offline analysis)")
     ap.add_argument("--policy", default=None, help="policy file (default: the shipped one)")
     ap.add_argument(
         "--jobs",
@@ -198,6 +202,9 @@ def main() -> None:
     t0 = time.time()
     rows, fam_rows, outside = run_all(list(range(n_seeds)), list(range(n_fam)), path, args.jobs)
     wall = time.time() - t0
+    if args.dump:
+        with open(args.dump, "wb") as fh:
+            pickle.dump({"own": [asdict(r) for r in rows], "fam": [asdict(r) for r in fam_rows]}, fh)
     print(
         f"# own environment: {n_seeds} seeds × 8 campaigns, policy file: {path}; {wall:.0f}s in all, {args.jobs} jobs"
     )
@@ -259,6 +266,7 @@ def _fam_stats(rs: list[FamRow]) -> dict[str, float]:
     small = [r for r in rs if r.orders < HEADLINE_ORDERS]
     return {
         "ratio": mean([r.ratio for r in rs]),
+        "hard": mean([r.value_ratio * r.met for r in rs]),
         "met": mean([float(r.met) for r in rs]),
         "met_big": mean([float(r.met) for r in big]),
         "n_big": float(len(big)),
@@ -281,7 +289,12 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         f"family); these are seeds 0..: held-out seeds, not unseen families; UNSEEN = {', '.join(UNSEEN)}"
     )
     print(
-        f"{'family':12} {'policy':13} {'score/bnd':>9} {'met':>5} {'met≥100':>7} {'(n)':>4} {'met<100':>7} {'(n)':>4} {'use':>5}"
+        "# hard: the same value ÷ bound with hard ROI (a campaign that breaks the constraint scores 0) in place of "
+        "the quadratic penalty"
+    )
+    print(
+        f"{'family':12} {'policy':13} {'score/bnd':>9} {'hard':>5} {'met':>5} {'met≥100':>7} {'(n)':>4} {'met<100':>7} "
+        f"{'(n)':>4} {'use':>5}"
     )
     stats: dict[tuple[str, str], dict[str, float]] = {}
     groups = [(f, [f]) for f in fams] + [("UNSEEN", list(UNSEEN)), ("ALL", fams)]
@@ -289,7 +302,7 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         for pol in POLICIES:
             s = stats[name, pol] = _fam_stats([r for r in rows if r.policy == pol and r.family in members])
             print(
-                f"{name:12} {pol:13} {s['ratio']:9.3f} {s['met']:5.2f} {s['met_big']:7.2f} {s['n_big']:4.0f} "
+                f"{name:12} {pol:13} {s['ratio']:9.3f} {s['hard']:5.3f} {s['met']:5.2f} {s['met_big']:7.2f} {s['n_big']:4.0f} "
                 f"{s['met_small']:7.2f} {s['n_small']:4.0f} {s['use']:5.2f}"
             )
     for f in fams:
@@ -303,6 +316,12 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
         stats[f, NEW]["ratio"] > max(stats[f, "truthful"]["ratio"], stats[f, "dual"]["ratio"]) for f in fams
     )
     print(f"metric: families_new_beats_truthful_and_dual={beaten} target={len(fams)}")
+    # the (d) asks for CPA caps scored with the quadratic penalty "as well as hard ROI": the same count and
+    # unseen score with a broken constraint scoring 0, printed beside the headline (which keeps the penalty)
+    hard_beaten = sum(
+        stats[f, NEW]["hard"] > max(stats[f, "truthful"]["hard"], stats[f, "dual"]["hard"]) for f in fams
+    )
+    print(f"metric: families_new_beats_truthful_and_dual_hard_roi={hard_beaten} target={len(fams)}")
     u = stats["UNSEEN", NEW]
     best = max(others, key=lambda p: stats["UNSEEN", p]["ratio"])
     b = stats["UNSEEN", best]["ratio"]
@@ -311,6 +330,11 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
     print(
         f"metric: unseen_family_bound_ratio={u['ratio']:.4f} baseline={b:.4f} ratio={u['ratio'] / b:.4f} "
         f"target=0.80 bidder={NEW} baseline_bidder={best} engine_default={default}"
+    )
+    best_h = max(others, key=lambda p: stats["UNSEEN", p]["hard"])
+    print(
+        f"metric: unseen_family_bound_ratio_hard_roi={u['hard']:.4f} baseline={stats['UNSEEN', best_h]['hard']:.4f} "
+        f"bidder={NEW} baseline_bidder={best_h}"
     )
     bm = max(stats["UNSEEN", p]["met_big"] for p in others)
     print(
@@ -339,9 +363,18 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
             f"# best bidder not named: a family has only {fewest:.0f} campaigns with ≥ 100 orders (run without --quick)"
         )
 
+    def small_fam(pol: str, members: list[str]) -> list[float]:  # family campaigns with < 100 orders
+        return [
+            float(r.met)
+            for r in rows
+            if r.policy == pol and r.orders < HEADLINE_ORDERS and r.family in members
+        ]
+
+    def small_own(pol: str) -> list[float]:  # own-environment campaigns with < 100 orders
+        return [float(r.roi_ok) for r in own if r.policy == pol and r.orders < HEADLINE_ORDERS]
+
     def small_met(pol: str) -> list[float]:  # campaigns with < 100 orders, families and own environment
-        sm = [float(r.met) for r in rows if r.policy == pol and r.orders < HEADLINE_ORDERS]
-        return sm + [float(r.roi_ok) for r in own if r.policy == pol and r.orders < HEADLINE_ORDERS]
+        return small_fam(pol, fams) + small_own(pol)
 
     small, small_base = small_met(NEW), small_met("learned")
     print(
@@ -350,6 +383,20 @@ def report_families(rows: list[FamRow], own: list[Row], n_seeds: int, outside: l
     )
     per = [f"{pol}={mean(sm):.3f} ({len(sm)})" for pol in POLICIES for sm in [small_met(pol)]]
     print("# small campaigns (< 100 orders) meeting the constraint, every bidder: " + " ".join(per))
+    # the headline pools the own environment and the families (the "per environment family and pooled");
+    # its "today 74 %" was the own environment's alone: both parts, and each family's, for every bidder
+    print(
+        f"# small campaigns by environment: {'bidder':13} {'own':>11} {'families':>11} "
+        + " ".join(f"{f:>11}" for f in fams)
+    )
+    for pol in POLICIES:
+        parts = [small_own(pol), small_fam(pol, fams)] + [small_fam(pol, [f]) for f in fams]
+        print(f"# {'':32} {pol:13} " + " ".join(f"{mean(x):5.3f} ({len(x):3d})" for x in parts))
+    so, sf = small_own(NEW), small_fam(NEW, fams)
+    print(
+        f"metric: small_campaign_roi_met_own={mean(so):.4f} campaigns={len(so)} families={mean(sf):.4f} "
+        f"campaigns_families={len(sf)} baseline_own={mean(small_own('learned')):.4f} bidder={NEW}"
+    )
     # the same campaigns judged on expected value: what is left of the shortfall once order-count luck is out
     small_exp = [float(r.met_expected) for r in rows if r.policy == NEW and r.orders < HEADLINE_ORDERS]
     small_exp += [float(r.roi_ok_exp) for r in own if r.policy == NEW and r.orders < HEADLINE_ORDERS]
