@@ -17,7 +17,8 @@ from sqlalchemy import event as sa_event
 
 from sitewide.domain.budget_lease import DayDraws, Draw, LeasePolicy, give_back, grant, overspend_bound
 from sitewide.domain.money import Micros
-from sitewide.domain.time import DAY_MS, day_bounds
+from sitewide.domain.terms import EventRejected
+from sitewide.domain.time import DAY_MS, HOUR_MS, ManualClock, day_bounds
 from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, Shop, ValidationError
 from sitewide.engine import Engine
 from sitewide.engine.config import EngineConfig
@@ -226,6 +227,29 @@ def test_a_campaign_change_is_pushed_on_postgres_and_polled_elsewhere(
         step += 1
         time.sleep(0.05)
     assert ("c1" not in served(step)) is pushed
+    a.close()
+    b.close()
+
+
+def test_an_event_is_judged_by_the_terms_another_engine_just_changed(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """The events check keeps the campaigns' terms it read under the store's campaigns version: a pause made
+    through another engine is in force for this engine's next batch, though its own campaign poll (an hour)
+    has not come and it has already checked clicks of that campaign."""
+    hourly = EngineConfig(pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=3_600_000))
+    a = seeded_engine(store, shops, products, campaigns, hourly, clock=ManualClock(DAY0 + HOUR_MS))
+    b = seeded_engine(store, shops, products, campaigns, hourly)
+    c1 = campaigns[0]
+
+    def click(eid: str, ts: int) -> list[Event]:
+        return [Event(eid, EventKind.CLICK, ts, user_id="u", product_id=c1.product_ids[0], campaign_id=c1.id)]
+
+    assert b.record_events(click("k1", DAY0 + 60_000)).inserted == 1  # the terms of c1 read and kept
+    a.update_campaign(replace(c1, status=CampaignStatus.PAUSED))  # in force from DAY0 + 1 h
+    with pytest.raises(EventRejected, match="campaign_live"):
+        b.record_events(click("k2", DAY0 + 2 * HOUR_MS))
+    assert b.record_events(click("k3", DAY0 + 30 * 60_000)).inserted == 1  # before the pause: live then
     a.close()
     b.close()
 
