@@ -65,7 +65,7 @@ from sitewide.ports import RequestBatch  # noqa: E402
 from sitewide.simulator.big_catalogue import big_catalogue  # noqa: E402
 from sitewide.simulator.queries import QueryGenerator  # noqa: E402
 from sitewide.storage.memory import MemoryStore  # noqa: E402
-from sitewide.wiring import freeze_heap, make_engine  # noqa: E402
+from sitewide.wiring import freeze_heap, make_engine, small_pages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = day_bounds("2026-03-02")[0] + 9 * 3_600_000
@@ -256,6 +256,7 @@ def main() -> None:
     faiss.omp_set_num_threads(1)
     torch.set_num_threads(1)
     n, seed, quick = args.products, args.seed, args.quick
+    small_pages()  # as `sitewide serve` does: the build's fresh arrays in 4 KB pages (wiring.small_pages)
     t_all, c_all = time.perf_counter(), time.process_time()
     print(f"== building {n:,} products from cold (load average {os.getloadavg()[0]:.1f}) ==", flush=True)
     # the HTTP part's server (the packaged catalogue, `sitewide serve --workers N`) seeds and starts in its own

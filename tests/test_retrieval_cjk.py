@@ -113,3 +113,19 @@ def test_an_english_row_keeps_its_candidates_ordered_by_cosine_fused_with_the_qu
     fuse = {c: (1 - WORD_MATCH_WEIGHT) * at[c] + WORD_MATCH_WEIGHT * share[c] for c in at}
     assert fused[0].tolist() == sorted(fuse, key=lambda c: -fuse[c])
     np.testing.assert_allclose(fused_sim[0], [fuse[c] for c in fused[0].tolist()], rtol=1e-6)
+
+
+def test_the_lexical_index_holds_exactly_the_cjk_titles_among_ascii_and_other_scripts() -> None:
+    """With ``lexical_k`` = 0 BM25 indexes the titles with CJK characters only: not the ASCII ones, nor those in
+    another non-ASCII script (ASCII texts skip the regex)."""
+    products = _catalogue(20) + [
+        Product("a001", "s1", "red usb cable", "cables", Micros(50_000_000)),
+        Product("a002", "s1", "café crème mug", "kitchen", Micros(50_000_000)),
+        Product("a003", "s1", "кружка синяя", "kitchen", Micros(50_000_000)),
+        Product("a004", "s1", "mug 马克杯", "kitchen", Micros(50_000_000)),
+    ]
+    e = seeded_engine(MemoryStore(), [Shop("s1", "m1", "店")], products, config=EngineConfig(scorer="priors"))
+    assert e.retrieval.lexical_rows == 21  # the 20 Chinese titles and the mixed one
+    ids = e.catalogue_ids()
+    got = e.retrieval.lexical.search(["马克杯"], 10)[0][0]
+    assert ids[int(got[0])] == "a004"

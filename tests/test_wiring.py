@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sitewide.models.encoders import HashedNgramEncoder
 from sitewide.models.priors import SimilarityPriorScorer
 from sitewide.settings import Settings
 from sitewide.storage.memory import MemoryStore
-from sitewide.wiring import build_engine, build_service, make_engine, seeded_engine
+from sitewide.wiring import build_engine, build_service, make_engine, seeded_engine, small_pages
 
 
 def test_the_defaults_are_the_char_ngram_encoder_the_ivf_index_and_bm25_for_cjk_titles_only(
@@ -105,3 +106,19 @@ def test_the_collector_is_paused_only_while_an_engine_is_built() -> None:
         assert not gc.isenabled()  # a caller who had turned it off keeps it off
     finally:
         gc.enable()
+
+
+def test_small_pages_turns_numpys_huge_page_requests_off_here_and_for_child_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy._core.multiarray as ma
+
+    was = ma._get_madvise_hugepage()
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    ma._set_madvise_hugepage(True)
+    try:
+        small_pages()
+        assert ma._get_madvise_hugepage() is False
+        assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    finally:
+        ma._set_madvise_hugepage(was)

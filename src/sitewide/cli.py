@@ -133,8 +133,9 @@ def serve(
 
     from sitewide.settings import Settings
     from sitewide.whatif_jobs import create_app  # the service's app with the operator's what-if jobs injected
-    from sitewide.wiring import freeze_heap
+    from sitewide.wiring import freeze_heap, small_pages
 
+    small_pages()  # the build's GBs of fresh arrays in 4 KB pages (see small_pages), here and in the workers
     # one intra-op thread per request: the server runs many small scoring batches on its request threads (and
     # workers), where torch's and BLAS's own thread pools only contend for the same cores (set it to override)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -199,7 +199,11 @@ class Retrieval:
             return
         rows = np.arange(len(cat.products), dtype=np.int64)
         if self.config.lexical_k <= 0:
-            rows = rows[[tokens.has_cjk(t) for t in cat.texts]]
+            # an ASCII text has no CJK (str.isascii is a flag lookup): the regex runs on the others only
+            cjk = ~np.fromiter(map(str.isascii, cat.texts), dtype=bool, count=len(cat.texts))
+            at = np.flatnonzero(cjk)
+            cjk[at] = [tokens.has_cjk(cat.texts[i]) for i in at.tolist()]
+            rows = rows[cjk]
         rows = rows[~cat.removed[rows]]
         if len(rows):
             self.lexical.build(rows, [cat.texts[i] for i in rows.tolist()])

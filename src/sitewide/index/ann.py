@@ -284,18 +284,8 @@ class FaissIndex:
         still holds them (until :meth:`tune`), else every cell scanned (IVF; SQ8 cells: 8-bit scores) or the
         HNSW's flat storage."""
         q = check_search(queries, k, self.dim, len(self._pos), None)
-        if self._source is not None:  # blocks of rows: the top k of each, then of those
-            parts = [
-                topk_rows(q @ self._source[lo : lo + 65_536].T, self._ids[lo : lo + 65_536], k)
-                for lo in range(0, len(self._source), 65_536)
-            ]
-            ids = np.concatenate([p[0] for p in parts], axis=1)
-            sc = np.concatenate([np.where(p[0] >= 0, p[1], -np.inf) for p in parts], axis=1)
-            top, _ = topk_rows(sc, np.arange(sc.shape[1]), k)
-            at = np.maximum(top, 0)
-            ok = top >= 0
-            got = np.where(ok, np.take_along_axis(ids, at, axis=1), -1)
-            return got, np.where(ok, np.take_along_axis(sc, at, axis=1), 0.0).astype(np.float64)
+        if self._source is not None:
+            return _blocked_exact(q, self._source, self._ids, k)
         sel = (
             _faiss().IDSelectorBitmap(len(self._ids), _faiss().swig_ptr(self._bits))
             if self._bits is not None
@@ -378,6 +368,37 @@ class FaissIndex:
         live = np.flatnonzero(self._live)
         self._pos[self._ids[live]] = live
         self._bits = np.packbits(self._live, bitorder="little") if self._tombstones else None
+
+
+def _blocked_exact(q: np.ndarray, vecs: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Exact top-k inner products of ``q`` over ``vecs`` (ids ``ids``), -1 padded: blocks of rows, a float32
+    matrix product into one reused buffer and ``torch.topk`` per block, then the top k of the blocks' winners
+    (torch, which the encoder already loads). The tuning's 200 queries over 1M rows: ~2 s, where numpy's
+    product and ``argpartition`` per block took ~4.5. The same top k but for which of the rows tied at the k-th
+    score is kept."""
+    import torch
+
+    n, block = len(vecs), 1 << 16
+    out_ids = np.full((len(q), k), -1, dtype=np.int64)
+    out_sc = np.zeros((len(q), k), dtype=np.float64)
+    if n == 0 or len(q) == 0:
+        return out_ids, out_sc
+    qt = torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))
+    buf = torch.empty((len(q), min(block, n)))
+    vals, rows = [], []
+    with torch.no_grad():
+        for lo in range(0, n, block):
+            part = torch.from_numpy(vecs[lo : lo + block])
+            prod = buf if len(part) == buf.shape[1] else torch.empty((len(q), len(part)))
+            torch.mm(qt, part.T, out=prod)
+            v, i = torch.topk(prod, min(k, len(part)), dim=1)
+            vals.append(v)
+            rows.append(i + lo)
+        v, at = torch.topk(torch.cat(vals, 1), min(k, n), dim=1)
+        pos = torch.gather(torch.cat(rows, 1), 1, at).numpy()
+    out_ids[:, : pos.shape[1]] = ids[pos]
+    out_sc[:, : pos.shape[1]] = v.numpy()
+    return out_ids, out_sc
 
 
 def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int) -> IntArray:
