@@ -58,7 +58,7 @@ from sitewide.domain.types import Campaign, RequestKind, ServeRequest  # noqa: E
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
 from sitewide.engine.catalogue import Catalogue  # noqa: E402
 from sitewide.engine.retrieval import StageTimer  # noqa: E402
-from sitewide.index.ann import FaissIndex, recall  # noqa: E402
+from sitewide.index.ann import FaissIndex, blocked_exact, recall  # noqa: E402
 from sitewide.index.exact import ExactIndex  # noqa: E402
 from sitewide.models.char_ngram import CharNgramEncoder  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
@@ -142,43 +142,22 @@ def build(n: int, seed: int) -> tuple[Engine, Steps]:
 
 
 class FlatExact:
-    """Exact inner-product search for many queries at once, by blocks of catalogue rows: one float32 matrix
-    product into a reused buffer and a top-k per block, then the top-k of the blocks' winners (torch, one
-    thread). About a second for a hundred queries over 1M products, where :class:`ExactIndex` writes and sorts
-    a ``[queries × catalogue]`` score matrix (~5 s of the quick run) and ``faiss.knn`` took 3.5 s. The same
-    top-k as :class:`ExactIndex` but for which of the products tied at the k-th score (equal, or within one
-    float32 rounding) is kept. The recall's ground truth; the timed baseline stays :class:`ExactIndex` (the
-    engine's retrieval before the IVF index)."""
+    """Exact inner-product search for many queries at once (``sitewide.index.ann.blocked_exact``: by blocks of
+    catalogue rows, one float32 matrix product into a reused buffer and a top-k per block, then the top-k of the
+    blocks' winners; torch, one thread). About a second for a hundred queries over 1M products, where
+    :class:`ExactIndex` writes and sorts a ``[queries × catalogue]`` score matrix (~5 s of the quick run) and
+    ``faiss.knn`` took 3.5 s. The same top-k as :class:`ExactIndex` but for which of the products tied at the
+    k-th score (equal, or within one float32 rounding) is kept. The recall's ground truth; the timed baseline
+    stays :class:`ExactIndex` (the engine's retrieval before the IVF index)."""
 
     overfetch = 1.0
-    block = 1 << 17  # catalogue rows per matrix product
 
     def __init__(self, vecs: np.ndarray) -> None:
         self.vecs = vecs
 
     def search(self, queries: np.ndarray, k: int, allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
         assert allowed is None, "the recall's retrieval passes no mask"
-        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
-        n = len(self.vecs)
-        buf = torch.empty((len(q), min(self.block, n)))
-        vals, rows = [], []
-        with torch.no_grad():
-            for lo in range(0, n, self.block):
-                part = torch.from_numpy(self.vecs[lo : lo + self.block])
-                out = buf if len(part) == buf.shape[1] else torch.empty((len(q), len(part)))
-                torch.mm(q, part.T, out=out)
-                v, i = torch.topk(out, min(k, len(part)), dim=1)
-                vals.append(v)
-                rows.append(i + lo)
-            v, at = torch.topk(torch.cat(vals, 1), min(k, n), dim=1)
-            ids = torch.gather(torch.cat(rows, 1), 1, at)
-        pad = k - ids.shape[1]
-        return (
-            np.pad(ids.numpy().astype(np.int64), ((0, 0), (0, pad)), constant_values=-1),
-            np.pad(v.numpy().astype(np.float64), ((0, 0), (0, pad))),
-        )
+        return blocked_exact(queries, self.vecs, np.arange(len(self.vecs), dtype=np.int64), k)
 
 
 def check_vectors(engine: Engine, n: int = 300) -> None:
@@ -372,9 +351,12 @@ def main() -> None:
     t = time.perf_counter()
     c = time.process_time()
     http.measure(started, quick)
+    print(f"# http part {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU of this process")
     print(
-        f"# http part {time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU of this process; "
-        f"whole run {time.perf_counter() - t_all:.1f} s wall, {time.process_time() - c_all:.1f} s CPU"
+        f"metric: run_wall_s={time.perf_counter() - t_all:.1f} cpu={time.process_time() - c_all:.1f}"
+        + (" target=60" if quick else "")
+        + f" (the whole run, build to HTTP part; load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])};"
+        " CPU of this process, the HTTP server's in its own processes)"
     )
 
 

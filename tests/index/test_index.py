@@ -178,15 +178,15 @@ def test_bm25_past_its_budget_reads_the_rarest_tokens_and_skips_titles_with_only
 
 @pytest.mark.parametrize("n, k", [(200_000, 100), (70_000, 30), (50, 80)])
 def test_the_blocked_exact_search_finds_the_true_top_k_in_order_across_blocks(n: int, k: int) -> None:
-    """The IVF tuning's exact neighbours (``ann._blocked_exact``: top k per block of 65,536 rows, then of the
+    """The IVF tuning's exact neighbours (``ann.blocked_exact``: top k per block of 65,536 rows, then of the
     blocks' winners): the ids and scores of a full sort, -1 padded when k exceeds the rows."""
-    from sitewide.index.ann import _blocked_exact
+    from sitewide.index.ann import blocked_exact
 
     rng = np.random.default_rng(7)
     vecs = _unit(rng, n, 16)
     ids = np.arange(n, dtype=np.int64) * 3 + 5  # ids are not positions
     q = _unit(rng, 6, 16)
-    got, scores = _blocked_exact(q, vecs, ids, k)
+    got, scores = blocked_exact(q, vecs, ids, k)
     sims = (q @ vecs.T).astype(np.float64)
     kk = min(k, n)
     want = np.argsort(-sims, axis=1, kind="stable")[:, :kk]

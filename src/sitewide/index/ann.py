@@ -285,7 +285,7 @@ class FaissIndex:
         HNSW's flat storage."""
         q = check_search(queries, k, self.dim, len(self._pos), None)
         if self._source is not None:
-            return _blocked_exact(q, self._source, self._ids, k)
+            return blocked_exact(q, self._source, self._ids, k)
         sel = (
             _faiss().IDSelectorBitmap(len(self._ids), _faiss().swig_ptr(self._bits))
             if self._bits is not None
@@ -370,7 +370,7 @@ class FaissIndex:
         self._bits = np.packbits(self._live, bitorder="little") if self._tombstones else None
 
 
-def _blocked_exact(q: np.ndarray, vecs: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatArray]:
+def blocked_exact(q: np.ndarray, vecs: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatArray]:
     """Exact top-k inner products of ``q`` over ``vecs`` (ids ``ids``), -1 padded: blocks of rows, a float32
     matrix product into one reused buffer and ``torch.topk`` per block, then the top k of the blocks' winners
     (torch, which the encoder already loads). The tuning's 200 queries over 1M rows: ~2 s, where numpy's
