@@ -25,7 +25,9 @@ from sitewide.storage.sql_rows import from_row, to_row
 # PostgreSQL: the whole batch as one array per column, one short statement. A multi-row VALUES list (what
 # SQLAlchemy's insertmanyvalues sends) is a new ~13,000-placeholder text per batch that psycopg re-parses
 # every time (2/3 of the time of an ingest call, profiled); this text is fixed, so psycopg caches and the
-# server prepares it, and the rows travel as 13 binary arrays. ORDER BY n keeps the ingestion seq in batch order.
+# server prepares it, and the rows travel as 13 arrays. ORDER BY n keeps the ingestion seq in batch order.
+# The arrays go in psycopg's binary format (its ``%(name)b`` placeholders, so the statements are the driver's
+# own text): the text format quotes every element in Python, 1.16 vs 0.47 ms of CPU for a batch of 100 events.
 _PG_COLS = (
     ("id", "text"),
     ("kind", "text"),
@@ -44,13 +46,13 @@ _PG_COLS = (
 # The events table is partitioned by day (sql_partitions): its unique keys must contain ts_ms, so the ids are
 # claimed in event_ids first, in the same transaction, and only the events whose id was claimed go into events
 # (two statements: one with the claim as a CTE joined back to the batch cost twice the server time, measured).
-_PG_CLAIM = text(
-    "INSERT INTO event_ids (id) SELECT unnest(CAST(:id AS text[])) ON CONFLICT (id) DO NOTHING RETURNING id"
+_PG_CLAIM = (
+    "INSERT INTO event_ids (id) SELECT unnest(CAST(%(id)b AS text[])) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
-_PG_INSERT = text(
+_PG_INSERT = (
     f"INSERT INTO events ({', '.join(c for c, _ in _PG_COLS)}) "
     f"SELECT {', '.join(c for c, _ in _PG_COLS)} FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _PG_COLS)
+    + ", ".join(f"CAST(%({c})b AS {t}[])" for c, t in _PG_COLS)
     + f") WITH ORDINALITY AS b({', '.join(c for c, _ in _PG_COLS)}, n) ORDER BY n"
 )
 
@@ -118,10 +120,10 @@ class SqlEvents:
         if self.engine.dialect.name == "postgresql":
             for i in range(0, len(events), 5000):
                 chunk = events[i : i + 5000]
-                claimed = {r[0] for r in conn.execute(_PG_CLAIM, {"id": [e.id for e in chunk]})}
+                claimed = {r[0] for r in conn.exec_driver_sql(_PG_CLAIM, {"id": [e.id for e in chunk]})}
                 fresh = [e for e in chunk if e.id in claimed]
                 if fresh:
-                    conn.execute(_PG_INSERT, _pg_columns(fresh))
+                    conn.exec_driver_sql(_PG_INSERT, _pg_columns(fresh))
                 inserted |= claimed
             return inserted
         ins = sqlite.insert(self.t.events).on_conflict_do_nothing(index_elements=["id"])
