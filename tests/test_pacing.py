@@ -5,6 +5,7 @@ from decimal import Decimal
 import numpy as np
 
 from sitewide.domain.bidding import Bidder, DualBidder
+from sitewide.domain.landscape import LandscapeBidder
 from sitewide.domain.money import Micros
 from sitewide.domain.time import DAY_MS
 from sitewide.domain.types import Campaign
@@ -138,6 +139,19 @@ def test_each_days_bidder_aims_at_target_times_the_engines_window_aim() -> None:
     assert asked == [("a", 2.0, 20_000), ("b", 4.0, 20_000)]
     p.advance(DAY0 + DAY_MS + 1)
     assert asked[-1] == ("b", 4.0, 20_001) and len(made) == 4
+
+
+def test_a_bidder_aimed_by_its_window_drops_its_own_day_margin() -> None:
+    """The window's aim already carries the margin for the orders still to come: a landscape bidder aimed by it
+    steers the day on expected value at the aim (z 0, tolerance 0); one whose aim is exactly 1 (no settled day,
+    one-day window, aim off) keeps its own margin."""
+    p = Pacer(CAMPS, PacingConfig(), 10_000, BidderFactory.load("landscape_lcb"))
+    p.aim = lambda campaign, day: 1.3 if campaign.id == "a" else 1.0
+    p.advance(DAY0 + 1)
+    aimed, own = p.bidders
+    assert isinstance(aimed, LandscapeBidder) and isinstance(own, LandscapeBidder)
+    assert aimed.target_roi == 2.0 * 1.3 and (aimed.z, aimed.tolerance) == (0.0, 0.0)
+    assert own.target_roi == 4.0 and own.z > 0 and own.tolerance == 0.05
 
 
 def test_a_target_the_default_bidder_refuses_bids_truthfully_and_serving_goes_on() -> None:

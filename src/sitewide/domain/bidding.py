@@ -209,6 +209,11 @@ class Bidder(ABC):
         Default: whatever budget is left (no within-tick guard)."""
         return state.remaining_micros
 
+    def window_margin(self) -> None:  # noqa: B027 - bidders without a margin of their own ignore it
+        """The target given is a guarantee window's aim, which already carries the margin for the orders still
+        to come in the window (``sitewide.domain.value_calibration.window_aim``): a bidder with a safety margin
+        of its own for the day drops it, so that the margin is not counted twice."""
+
 
 class TruthfulBidder(Bidder):
     """``bid = expected GMV ÷ R``: each impression on its own is expected to earn the target ROI."""

@@ -57,6 +57,13 @@ every tick from nothing but its own outcomes, and solves the rest-of-day problem
 sizes the margin by the day's evidence: a lower confidence bound on the day's *realised* ROI, aimed at
 0.95 × R (see its docstring for the diagnosis behind it).
 
+**Aimed by a guarantee window** (:meth:`LandscapeBidder.window_margin`): when the engine aims the day's bidder at
+what a multi-day guarantee window still needs (``sitewide.domain.value_calibration.window_aim``), that aim
+already carries a margin for the order-count noise of the rest of the window, so the day's own margin (``z``)
+and tolerance are dropped and the day steers on calibrated expected value at the aim; on a window's first day,
+a one-day window, or with the aim off, the bidder keeps its own margin. The order noise per expected order is
+``order_noise`` (default ``ORDER_NOISE``, 1.13: Poisson count × a log-normal order value of σ 0.35).
+
 Nothing is learned offline, so there is no training range to fall outside of; every target ``R`` in
 ``[MIN_TARGET_ROI, MAX_TARGET_ROI]`` is handled by the same rule, and a target outside it is refused
 (:class:`~sitewide.domain.types.ValidationError`).
@@ -206,6 +213,7 @@ class LandscapeBidder(Bidder):
         slope_prior: float = 0.5,
         calib_weight: float = 0.0,
         budget_lead: float = 1.0,
+        order_noise: float = ORDER_NOISE,
     ) -> None:
         super().__init__(target_roi, budget_micros)
         if not (MIN_TARGET_ROI <= self.target_roi <= MAX_TARGET_ROI):
@@ -215,7 +223,7 @@ class LandscapeBidder(Bidder):
         self.z, self.tolerance, self.prior_orders, self.max_rel_sd = z, tolerance, prior_orders, max_rel_sd
         self.dither, self.max_step, self.explore_up, self.burst = dither, max_step, explore_up, burst
         self.win_slope0, self.cost_slope0, self.slope_prior = win_slope0, cost_slope0, slope_prior
-        self.calib_weight, self.budget_lead = calib_weight, budget_lead
+        self.calib_weight, self.budget_lead, self.order_noise = calib_weight, budget_lead, order_noise
         self.land = Landscape(halflife, level_halflife)
         self.base = math.log(start / self.target_roi)  # ln m before the dither
         self._anchor = self.base  # the base of the last observed tick
@@ -228,13 +236,13 @@ class LandscapeBidder(Bidder):
     def calibration(self) -> tuple[float, float]:
         """``(κ, var ln κ)``: realised GMV ÷ expected GMV of what was won, shrunk to 1 while orders are few."""
         t = self.totals
-        tau2 = ORDER_NOISE / self.prior_orders
+        tau2 = self.order_noise / self.prior_orders
         if t.value_won <= 0 or t.orders == 0 and t.gmv == 0:
             return 1.0, tau2
         rho = max(t.gmv, 1.0) / t.value_won
         w = t.orders / (t.orders + self.prior_orders)
         kappa = math.exp(w * math.log(rho))
-        return kappa, 1.0 / (1.0 / tau2 + t.orders / ORDER_NOISE)
+        return kappa, 1.0 / (1.0 / tau2 + t.orders / self.order_noise)
 
     def _offered_rest(self, state: CampaignState) -> float:
         """Offered value still to come today: the day's total implied by what was offered so far and the
@@ -285,7 +293,7 @@ class LandscapeBidder(Bidder):
         """The s.d. (micros) the chance constraint subtracts ``z`` times: the order-count noise of the
         calibrated expected GMV still to come (``fut``, per candidate multiplier), capped at ``max_rel_sd`` of it."""
         n_fut = np.maximum(fut / max(aov, 1.0), 1e-9)
-        rel_sd = np.minimum(np.sqrt(self.calib_weight * var_k + ORDER_NOISE / n_fut), self.max_rel_sd)
+        rel_sd = np.minimum(np.sqrt(self.calib_weight * var_k + self.order_noise / n_fut), self.max_rel_sd)
         out: FloatArray = fut * rel_sd
         return out
 
@@ -314,6 +322,11 @@ class LandscapeBidder(Bidder):
         left = max(state.ticks_left, 1)
         pace = state.remaining_micros / left
         return int(min(state.remaining_micros, self.burst * max(pace, self._planned_tick_spend)))
+
+    def window_margin(self) -> None:
+        """Aimed by a guarantee window that carries the margin: steer the day on the calibrated expected value
+        (``z`` 0) at the aim itself (``tolerance`` 0)."""
+        self.z, self.tolerance = 0.0, 0.0
 
     def observe(self, outcome: TickOutcome) -> None:
         self.land.add(math.log(self._m), outcome)
@@ -349,7 +362,7 @@ class EvidenceLandscapeBidder(LandscapeBidder):
 
     def _margin_sd(self, fut: FloatArray, past: float, w: float, aov: float, var_k: float) -> FloatArray:
         at_expected = fut + (1.0 - w) * past
-        var = ORDER_NOISE * aov * (fut + (1.0 - w) ** 2 * past) + self.calib_weight * var_k * fut**2
+        var = self.order_noise * aov * (fut + (1.0 - w) ** 2 * past) + self.calib_weight * var_k * fut**2
         out: FloatArray = np.minimum(np.sqrt(var) / np.maximum(at_expected, 1e-9), self.max_rel_sd) * at_expected
         return out
 

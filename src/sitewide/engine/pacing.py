@@ -122,17 +122,20 @@ class Pacer:
         self._dry = np.zeros(n, dtype=bool)  # a draw got nothing this tick: do not ask again before the next
 
     def _make_bidder(self, c: Campaign) -> Bidder:
-        """The factory's bidder for the campaign's target (times the window's aim). A target the bidder kind
+        """The factory's bidder for the campaign's target (times the window's aim; an aimed bidder drops its own
+        day margin, :meth:`~sitewide.domain.bidding.Bidder.window_margin`). A target the bidder kind
         refuses (the landscape bidders handle R in [0.2, 50]; the API accepts up to 100) gets the truthful rule,
         which bids expected GMV ÷ R and so aims at any target: one campaign never stops serving for all."""
         target = float(c.target_roi)
-        if self.aim is not None and self.day >= 0:
-            target *= self.aim(c, self.day)
+        aim = self.aim(c, self.day) if self.aim is not None and self.day >= 0 else 1.0
         try:
-            return self._bidder_for(target, int(c.daily_budget_micros))
+            bidder = self._bidder_for(target * aim, int(c.daily_budget_micros))
         except ValidationError as exc:
             _log.warning("campaign %s bids by the truthful rule: %s", c.id, exc)
-            return TruthfulBidder(target, int(c.daily_budget_micros))
+            return TruthfulBidder(target * aim, int(c.daily_budget_micros))
+        if aim != 1.0:  # the window's aim carries the margin (exactly 1 only when off or nothing is settled)
+            bidder.window_margin()
+        return bidder
 
     def reconcile(self, campaigns: Sequence[Campaign]) -> None:
         """Follow a campaign change without touching the others: rows follow ``campaigns``; a campaign whose
