@@ -11,7 +11,11 @@ Part 2 (families, ``sitewide.simulator.bidding_families``): ``gsp`` (3-slot GSP 
 adaptive competitors), ``first_price`` (first price / soft floor), ``calibration`` (per-advertiser value bias,
 heavy-tailed order values) and ``cpa`` (CPA cap, AuctionNet's quadratic penalty). Per family and bidder: score
 (true expected value won × min(1, (realised ROI ÷ R)²)) ÷ hindsight LP bound, share of campaigns meeting the
-constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent. The new bidder, the
+constraint (realised ROI ≥ 0.95 × R) — all, ≥ 100 orders, < 100 orders — and budget spent; ``hard`` is the same
+value ÷ bound with hard ROI (a campaign that breaks the constraint scores 0), which the issue's (d) asks for beside
+the quadratic penalty: its lines (``..._hard_roi``) are printed next to the headline, which keeps the penalty.
+Small campaigns are also shown by environment (own, families, each family): the headline pools them all (the
+issue's "per environment family and pooled"); the issue's "today 74 %" was the own environment's. The new bidder, the
 one the headline lines judge, is the one the engine serves by default (``PacingConfig().bidder``, today
 ``landscape``: :class:`~sitewide.domain.landscape.LandscapeBidder`), so the headline and the product are one
 bidder. ``landscape_lcb`` (a margin sized by the day's orders) is shown beside it: it meets ROI more often on
