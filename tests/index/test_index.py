@@ -193,3 +193,16 @@ def test_the_blocked_exact_search_finds_the_true_top_k_in_order_across_blocks(n:
     assert np.array_equal(got[:, :kk], ids[want])
     assert np.allclose(scores[:, :kk], np.take_along_axis(sims, want, axis=1), atol=1e-5)
     assert np.all(got[:, kk:] == -1) and np.all(scores[:, kk:] == 0)
+
+
+def test_coarse_assignment_gives_each_vector_the_same_cell_on_one_thread_or_two() -> None:
+    """``ann._coarse_assign`` by blocks of 65,536 vectors: the blocks spread over threads, the cells unchanged."""
+    from sitewide.index.ann import _coarse_assign
+
+    rng = np.random.default_rng(3)
+    vecs = _clustered(rng, 150_000, 16)
+    centroids = vecs[rng.choice(len(vecs), 300, replace=False)].copy()
+    one = _coarse_assign(vecs, centroids, 0, threads=1)
+    assert np.array_equal(_coarse_assign(vecs, centroids, 0, threads=2), one)
+    nearest = np.argmax(vecs[:2_000] @ centroids.T, axis=1)
+    assert np.mean(one[:2_000] == nearest) > 0.8  # mostly the nearest cell (the rest a near one)

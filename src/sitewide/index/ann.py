@@ -177,7 +177,7 @@ class FaissIndex:
         quant = self._index.quantizer
         nlist = int(self._index.nlist)
         if len(vecs) >= _COARSE_FROM and nlist >= 256:
-            return _coarse_assign(vecs, quant.reconstruct_n(0, nlist), self.seed)
+            return _coarse_assign(vecs, quant.reconstruct_n(0, nlist), self.seed, self.build_threads)
         out = np.empty(len(vecs), dtype=np.int64)
         with _threads(self.build_threads if len(vecs) > 1_000 else 1):
             for lo in range(0, len(vecs), 65_536):
@@ -401,13 +401,14 @@ def blocked_exact(q: np.ndarray, vecs: np.ndarray, ids: IntArray, k: int) -> tup
     return out_ids, out_sc
 
 
-def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int) -> IntArray:
+def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int, threads: int = 1) -> IntArray:
     """Cells for a large batch without scoring every vector against every centroid: the centroids are grouped by
     k-means into ≈ √nlist groups; a vector is scored against the group centres, then against the cells of its
     :data:`_COARSE_TOP` best groups only, and takes the best of those. Over the 1M generated catalogue (2,000
     cells, 45 groups) this scores ~7 % of the pairs (4.4 instead of 11.9 CPU-s) and gives 95 % of vectors their
     nearest cell, the rest a near one: :meth:`FaissIndex.tune` reads the cells actually assigned, so ``nprobe``
-    covers the difference."""
+    covers the difference. Blocks of 65,536 vectors, on ``threads`` threads (numpy's products and selections
+    release the GIL; each block's cells are the same whichever thread computes them)."""
     faiss = _faiss()
     nlist, d = centroids.shape
     groups = max(2, int(round(np.sqrt(nlist))))
@@ -418,7 +419,8 @@ def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int) -> IntArr
     members = [np.flatnonzero(group_of == g) for g in range(groups)]
     top = min(_COARSE_TOP, groups)
     out = np.empty(len(vecs), dtype=np.int64)
-    for lo in range(0, len(vecs), 65_536):
+
+    def block(lo: int) -> None:
         x = vecs[lo : lo + 65_536]
         near = np.argpartition(-(x @ km.centroids.T), top - 1, axis=1)[:, :top]
         best = np.full(len(x), -np.inf, dtype=np.float32)
@@ -434,6 +436,16 @@ def _coarse_assign(vecs: np.ndarray, centroids: np.ndarray, seed: int) -> IntArr
             best[rows[better]] = val[better]
             cell[rows[better]] = cells[arg[better]]
         out[lo : lo + 65_536] = cell
+
+    starts = range(0, len(vecs), 65_536)
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(block, starts))
+    else:
+        for lo in starts:
+            block(lo)
     return out
 
 

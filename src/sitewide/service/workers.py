@@ -7,6 +7,16 @@ worker's event loop wakes first accepts every connection waiting (a burst of kee
 one worker). Measured on the 2-core machine at concurrency 16: one worker used 2.3 s of CPU, the other 0.2 s, so
 the server ran on one core. With one socket per worker the kernel picks the socket, not the workers' race.
 
+What the kernel's choice costs with few connections: it hashes each connection's addresses, so a keep-alive
+connection lands on a worker at random and stays there for its life. With 4 connections over 2 workers, all 4
+land on one worker with probability 1/8 and 3 on one with probability 1/2, and that worker's core caps the rate
+(``bench/serving_http.py`` at concurrency 4: 383 req/s in one run, 805-875 in others; it prints each worker's
+CPU seconds per level, which show the split). Many connections even out (at 16: min / max worker CPU
+0.92-1.0). Not fixed: a worker cannot refuse a connection the kernel gave it, and what could place connections
+by load (an eBPF ``SO_ATTACH_REUSEPORT_EBPF`` program reading a map of connection counts, or passing accepted
+sockets between workers) is more machinery than this case is worth. A client that keeps only a few connections
+(a proxy in front) should balance across the workers itself or open several connections per worker.
+
 The supervisor (this process) binds the N sockets before it starts the workers and keeps them open: a worker that
 dies is started again on the same socket, so the connections the kernel queued on it are served, not reset. Each
 worker builds its app (``factory``, an import string as uvicorn takes it) before it serves, and says so on a
@@ -92,7 +102,7 @@ def run_workers(factory: str, host: str, port: int, workers: int, **options: Any
     try:
         while not stopping:
             try:
-                ready.get(timeout=0.5)
+                ready.get(timeout=0.1)  # a SIGTERM is acted on within 0.1 s (the wait resumes after the handler)
                 n_ready += 1
             except queue.Empty:
                 pass
