@@ -362,8 +362,11 @@ def start(products: Sequence[Product] | None = None, workers: int = WORKERS) -> 
 
 def measure(s: Started, quick: bool) -> None:
     """Time the started server, stop it, time the in-process baseline, print ``metric:`` lines."""
-    # quick: 1 s per concurrency level (each level ~1,000+ requests; 2 s gave the same rates within noise)
-    n, warm, secs = (200, 50, 1.0) if quick else (2_000, 300, 8.0)
+    n, warm, secs = (200, 50, 2.0) if quick else (2_000, 300, 8.0)
+    # quick: 1 s at concurrency 1 and 4 (no targets), 2 s at 16 and 64 (the targets). With 1 s at every level, 2
+    # of 3 quick runs had c16 at 785-849 req/s (the server's CPU per request was 2.1-2.2 ms in those runs, 1.47 in
+    # the third, which gave 1,205): not attributable to the shorter window, but not shown stable either
+    level_s = {c: (1.0 if quick and c < 16 else secs) for c in CONCURRENCY}
     print(
         f"# load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1/5-min load average, {os.cpu_count()} cores)"
     )
@@ -400,7 +403,9 @@ def measure(s: Started, quick: bool) -> None:
         except RuntimeError as e:
             print(f"# compat auctions not timed: {e}")
         took["latency c1"], t = time.perf_counter() - t, time.perf_counter()
-        sweep = {c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, secs, pids)) for c in CONCURRENCY}
+        sweep = {
+            c: loop.run_until_complete(_load(port, "/serve", wl.serve, c, level_s[c], pids)) for c in CONCURRENCY
+        }
         took["sweep"], t = time.perf_counter() - t, time.perf_counter()
         loop.close()
     finally:
