@@ -558,10 +558,11 @@ def lease_draws(url: str, rounds: int = 3) -> tuple[float, float]:
     return float(np.median(batch)) * 1000, float(np.median(one)) * 1000
 
 
-def _stat_cpu_s(raw: str, tick: int) -> float:
-    """User + system CPU seconds from the text of a ``/proc/PID/stat``."""
+def _stat_cpu_s(raw: str, tick: int, reaped: bool = False) -> float:
+    """User + system CPU seconds from the text of a ``/proc/PID/stat``; with ``reaped``, plus those of the
+    process's children that have exited and been waited for (``cutime`` + ``cstime``)."""
     fields = raw.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / tick
+    return (int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)) / tick
 
 
 def cpu_tree_s(pid: int) -> float:
@@ -581,14 +582,17 @@ Sample = tuple[float, float, float, float, float, float, float]
 
 
 def postgres_cpu_s() -> float:
-    """CPU seconds used so far by the live PostgreSQL processes on this machine (the server and its backends)."""
+    """CPU seconds used so far by PostgreSQL on this machine: its live processes and the backends that have
+    exited (a backend's CPU moves into the postmaster's ``cutime``/``cstime`` when it is reaped; counting live
+    processes only made PostgreSQL's cores read negative in a second where backends exited, and the machine's
+    remainder, "others", read a neighbour that was PostgreSQL)."""
     total, tick = 0.0, os.sysconf("SC_CLK_TCK")
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             with contextlib.suppress(OSError, ValueError, IndexError):
                 raw = (d / "stat").read_text()
                 if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-                    total += _stat_cpu_s(raw, tick)
+                    total += _stat_cpu_s(raw, tick, reaped=True)
     return total
 
 
