@@ -58,8 +58,8 @@ from sitewide.domain.types import Campaign, RequestKind, ServeRequest  # noqa: E
 from sitewide.engine import Engine, EngineConfig  # noqa: E402
 from sitewide.engine.catalogue import Catalogue  # noqa: E402
 from sitewide.engine.retrieval import StageTimer  # noqa: E402
-from sitewide.index.ann import FaissIndex, blocked_exact, recall  # noqa: E402
-from sitewide.index.exact import ExactIndex  # noqa: E402
+from sitewide.index.ann import FaissIndex, recall  # noqa: E402
+from sitewide.index.exact import ExactIndex, blocked_exact  # noqa: E402
 from sitewide.models.char_ngram import CharNgramEncoder  # noqa: E402
 from sitewide.ports import RequestBatch  # noqa: E402
 from sitewide.simulator.big_catalogue import big_catalogue  # noqa: E402
@@ -142,7 +142,7 @@ def build(n: int, seed: int) -> tuple[Engine, Steps]:
 
 
 class FlatExact:
-    """Exact inner-product search for many queries at once (``sitewide.index.ann.blocked_exact``: by blocks of
+    """Exact inner-product search for many queries at once (``sitewide.index.exact.blocked_exact``: by blocks of
     catalogue rows, one float32 matrix product into a reused buffer and a top-k per block, then the top-k of the
     blocks' winners; torch, one thread). About a second for a hundred queries over 1M products, where
     :class:`ExactIndex` writes and sorts a ``[queries × catalogue]`` score matrix (~5 s of the quick run) and

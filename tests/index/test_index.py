@@ -178,9 +178,9 @@ def test_bm25_past_its_budget_reads_the_rarest_tokens_and_skips_titles_with_only
 
 @pytest.mark.parametrize("n, k", [(200_000, 100), (70_000, 30), (50, 80)])
 def test_the_blocked_exact_search_finds_the_true_top_k_in_order_across_blocks(n: int, k: int) -> None:
-    """The IVF tuning's exact neighbours (``ann.blocked_exact``: top k per block of 65,536 rows, then of the
+    """The IVF tuning's exact neighbours (``exact.blocked_exact``: top k per block of 65,536 rows, then of the
     blocks' winners): the ids and scores of a full sort, -1 padded when k exceeds the rows."""
-    from sitewide.index.ann import blocked_exact
+    from sitewide.index.exact import blocked_exact
 
     rng = np.random.default_rng(7)
     vecs = _unit(rng, n, 16)

@@ -50,6 +50,37 @@ def topk_rows(sims: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatA
     return out_ids, out_sc
 
 
+def blocked_exact(q: np.ndarray, vecs: np.ndarray, ids: IntArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Exact top-k inner products of ``q`` over ``vecs`` (ids ``ids``), -1 padded: blocks of rows, a float32
+    matrix product into one reused buffer and ``torch.topk`` per block, then the top k of the blocks' winners
+    (torch, which the encoder already loads). The tuning's 200 queries over 1M rows: ~2 s, where numpy's
+    product and ``argpartition`` per block took ~4.5. The same top k but for which of the rows tied at the k-th
+    score is kept."""
+    import torch
+
+    n, block = len(vecs), 1 << 16
+    out_ids = np.full((len(q), k), -1, dtype=np.int64)
+    out_sc = np.zeros((len(q), k), dtype=np.float64)
+    if n == 0 or len(q) == 0:
+        return out_ids, out_sc
+    qt = torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))
+    buf = torch.empty((len(q), min(block, n)))
+    vals, rows = [], []
+    with torch.no_grad():
+        for lo in range(0, n, block):
+            part = torch.from_numpy(vecs[lo : lo + block])
+            prod = buf if len(part) == buf.shape[1] else torch.empty((len(q), len(part)))
+            torch.mm(qt, part.T, out=prod)
+            v, i = torch.topk(prod, min(k, len(part)), dim=1)
+            vals.append(v)
+            rows.append(i + lo)
+        v, at = torch.topk(torch.cat(vals, 1), min(k, n), dim=1)
+        pos = torch.gather(torch.cat(rows, 1), 1, at).numpy()
+    out_ids[:, : pos.shape[1]] = ids[pos]
+    out_sc[:, : pos.shape[1]] = v.numpy()
+    return out_ids, out_sc
+
+
 class ExactIndex:
     """Brute-force inner product (cosine on L2-normalised vectors), float32 matmul in blocks of queries. Ids are
     non-negative ints; ``allowed`` masks are indexed by id. ``upsert``/``remove`` change it without a rebuild
