@@ -5,6 +5,7 @@ forgotten oldest first; a forgotten user is served as a cold one."""
 from __future__ import annotations
 
 import time
+import tracemalloc
 from decimal import Decimal
 
 import pytest
@@ -51,3 +52,34 @@ def test_clicks_and_user_vectors_are_forgotten_oldest_first(monkeypatch: pytest.
     engine.record_events([order(3, "k3"), order(4, "k4")])  # remembered: each order's value reaches c1
     assert int(pacer.gmv[0]) == 2_000_000
     assert list(engine.retrieval._user_vec) == ["a", "c"]  # b clicked least recently
+
+
+def test_click_memory_runs_answer_like_a_dict_and_forget_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clicks past the dict go to sorted runs (merged as they come): every remembered click answers its own
+    campaign, through any number of runs and both generations; the oldest half-cap is forgotten."""
+    monkeypatch.setattr(campaign_book, "CLICK_RUN", 3)
+    monkeypatch.setattr(campaign_book, "CLICK_MEMORY", 40)
+    clicks = campaign_book.ClickMemory()
+    for i in range(101):
+        clicks.remember(f"k{i}", f"c{i % 7}")
+    assert len(clicks) == 21  # the older generation (20) and the newer (1)
+    for i in range(80, 101):
+        assert clicks.campaign(f"k{i}") == f"c{i % 7}"
+    assert all(clicks.campaign(f"k{i}") is None for i in range(80))
+    assert clicks.campaign("never") is None
+
+
+def test_click_memory_costs_under_20_bytes_a_click() -> None:
+    """~12 bytes a click in numpy runs (a dict of hashes to campaign ids cost 70-88: most of a 10-minute soak's RSS
+    growth, issue 24)."""
+    clicks = campaign_book.ClickMemory()
+    ids = [f"soak-e{n}-{i}" for n in range(20_000) for i in range(0, 100, 20)]
+    tracemalloc.start()
+    try:
+        for k, cid in enumerate(ids):
+            clicks.remember(cid, f"c{k % 50}")
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held / len(ids) < 20
+    assert clicks.campaign(ids[0]) == "c0" and clicks.campaign(ids[-1]) == f"c{(len(ids) - 1) % 50}"
