@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     # leases and campaign changes followed by polling (sitewide.domain.budget_lease, engine.pacing)
     shared_serving: bool = False
     campaign_poll_ms: int = 1000  # how often a shared-serving process looks for others' changes
+    # threads of a process that run FastAPI's sync routes (POST /events among them). anyio's default, 40, let a
+    # backlog of event batches into the engine at once: more CPU a request under load (a GIL convoy), and the
+    # backlog fed itself. 4 (like the serve hot path's pool): less CPU a request, more throughput in overload
+    # (issue 24, docs/scaling.md)
+    api_threads: int = 4
     # campaigns forecast per settled day to calibrate the campaign forecasts' band (0 = the stated prior only)
     forecast_calibration_campaigns: int = 500
     # the serving adapters (sitewide.wiring). The defaults are what the shipped ranker was trained with and

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sitewide.service.app import SECURITY_HEADERS
 from sitewide.service.routes import auctions as auctions_route
 from sitewide.service.routes import serve as serve_route
+from sitewide.settings import Settings
 
 
 def _count_route_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
@@ -79,3 +81,11 @@ def test_a_library_error_in_the_handler_maps_to_the_apps_status(op: TestClient) 
     assert "distinct" in r.json()["detail"]
     for k, v in SECURITY_HEADERS.items():
         assert r.headers[k] == v
+
+
+def test_sync_routes_run_on_a_few_threads(op: TestClient) -> None:
+    """FastAPI's sync routes (``POST /events`` among them) share ``Settings.api_threads`` threads a process, 4 by
+    default, not anyio's 40: a backlog of event batches let 40 into the engine at once, each spending more CPU
+    in the GIL's queue (issue 24: overload A/B in docs/scaling.md)."""
+    limiter = op.portal.call(anyio.to_thread.current_default_thread_limiter)  # type: ignore[union-attr]
+    assert limiter.total_tokens == Settings().api_threads == 4
