@@ -11,7 +11,7 @@ from sitewide.catalogue import packaged_catalogue
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
 from sitewide.domain.time import day_bounds
-from sitewide.domain.types import Campaign, Product, RequestKind, ServeRequest, Shop
+from sitewide.domain.types import Campaign, Product, RequestKind, ServeRequest, ServeResult, Shop
 from sitewide.engine import Engine, EngineConfig
 from sitewide.index.ann import FaissIndex
 from sitewide.index.exact import ExactIndex
@@ -37,14 +37,18 @@ def _market(n: int = 3_000) -> tuple[list[Shop], list[Product], list[Campaign]]:
     return shops, products, camps
 
 
-def _engine(index: VectorIndex, market: tuple[list[Shop], list[Product], list[Campaign]]) -> Engine:
+def _engine(
+    index: VectorIndex, market: tuple[list[Shop], list[Product], list[Campaign]], calibrate_value: bool = True
+) -> Engine:
     shops, products, camps = market
     store = MemoryStore()
     store.upsert_shops(shops)
     store.upsert_products(products)
     for c in camps:
         store.create_campaign(c)
-    cfg = EngineConfig(scorer="priors", ann_recall_target=1.0, candidate_cache_rows=0)
+    cfg = EngineConfig(
+        scorer="priors", ann_recall_target=1.0, candidate_cache_rows=0, calibrate_value=calibrate_value
+    )
     return make_engine(store, cfg, index=index)
 
 
@@ -108,3 +112,29 @@ def test_the_generated_catalogue_recombines_real_parts_into_distinct_products() 
     price = np.array([int(p.price_micros) for p in a])
     real_price = np.array([int(p.price_micros) for p in real])
     assert abs(np.log(np.median(price) / np.median(real_price))) < 0.25
+
+
+def test_serve_many_answers_each_request_as_serving_it_alone_would() -> None:
+    market = _market(1_500)
+    # a batch's requests all see the engine's state from before the batch, where alone each sees what its
+    # predecessors changed too (the value calibration learns from every served ad, the pacer from every
+    # spend): without the calibration the answers are the same, but where the pacing moved in between
+    alone, together = (_engine(ExactIndex(), market, calibrate_value=False) for _ in range(2))
+    reqs = [
+        ServeRequest(r.request_id, f"user{i}", r.kind, r.query, r.slots, T0)
+        for i, r in enumerate(_requests(market[1], 24))
+    ]
+    reqs[5] = ServeRequest("r5", "u5", RequestKind.SEARCH, reqs[5].query, 3, T0)  # another slot count
+    reqs[9] = ServeRequest("r9", "u2", RequestKind.SEARCH, reqs[9].query, 8, T0 + 7)  # another time
+    one = [alone.serve(r) for r in reqs]
+    many = together.serve_many(reqs)
+    assert [r.request_id for r in many] == [r.request_id for r in reqs]
+    assert len(many[5].slots) <= 3 and len(many[9].slots) > 3
+
+    def slate(r: ServeResult) -> list[tuple[str, bool, str | None, int]]:
+        return [(s.product_id, s.promoted, s.campaign_id, s.price_micros) for s in r.slots]
+
+    assert slate(one[0]) == slate(many[0]) and one[0].losers == many[0].losers  # the same state
+    same = sum(slate(a) == slate(b) and a.losers == b.losers for a, b in zip(one, many, strict=True))
+    assert same >= 0.9 * len(reqs), same
+    assert sum(s.promoted for r in many for s in r.slots) >= 10

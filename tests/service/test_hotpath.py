@@ -3,6 +3,7 @@ answers (bodies, headers, errors) and leave everything else to the app."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import anyio.to_thread
@@ -89,3 +90,99 @@ def test_sync_routes_run_on_a_few_threads(op: TestClient) -> None:
     in the GIL's queue (issue 24: overload A/B in docs/scaling.md)."""
     limiter = op.portal.call(anyio.to_thread.current_default_thread_limiter)  # type: ignore[union-attr]
     assert limiter.total_tokens == Settings().api_threads == 4
+
+
+def test_a_small_body_is_handled_on_the_event_loop_a_large_one_on_the_pool(
+    op: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from sitewide.service import hotpath
+
+    threads: list[str] = []
+    real = auctions_route.auctions_json
+
+    def noted(*a: object) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(*a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(auctions_route, "auctions_json", noted)
+    op.post("/serve", json={"request_id": "r0", "user_id": "u1"})  # the key is in memory from here on
+    small = {"auctions": [{"slots": 2, "query": "usb flash drive"}]}
+    assert op.post("/auctions", json=small).status_code == 200
+    ids = [f"p{i:02d}" for i in range(3)] * 2_000  # repeated known ids, a body over INLINE_MAX
+    large = {"auctions": [{"slots": 2, "product_ids": ids}]}
+    assert len(json.dumps(large, separators=(",", ":"))) > hotpath.INLINE_MAX
+    assert op.post("/auctions", json=large).status_code == 200
+    assert len(threads) == 2
+    assert not threads[0].startswith("hot-path") and threads[1].startswith("hot-path")
+
+
+class _Operator:
+    """Accounts that know one key, the operator's."""
+
+    def authenticated(self, key: str) -> object:
+        from sitewide.domain.accounts import Principal
+
+        return Principal("operator") if key == "k" else None
+
+
+def _call_many(hot: object, bodies: list[bytes]) -> list[tuple[int, bytes]]:
+    """Send ``bodies`` to the ASGI app ``hot`` at once (each read in full, as uvicorn hands a request over once
+    its body is in) and return each ``(status, body)``."""
+    import asyncio
+
+    async def one(body: bytes) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/serve",
+            "headers": [(b"authorization", b"Bearer k"), (b"content-type", b"application/json")],
+        }
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await hot(scope, receive, send)  # type: ignore[operator]
+        return int(sent[0]["status"]), bytes(sent[1]["body"])  # type: ignore[call-overload]
+
+    async def all_at_once() -> list[tuple[int, bytes]]:
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+    return asyncio.run(all_at_once())
+
+
+def test_serve_requests_that_arrive_together_are_answered_by_one_batch_each_with_its_own_answer() -> None:
+    from sitewide.api.schemas import ServeIn
+    from sitewide.domain.types import NotFound
+    from sitewide.service.hotpath import HotPath
+
+    batches: list[list[str]] = []
+
+    def single(body: ServeIn) -> bytes:
+        if body.query == "missing":
+            raise NotFound("no such thing")
+        return json.dumps({"request_id": body.request_id}).encode()
+
+    def batch(bodies: list[ServeIn]) -> list[bytes]:
+        batches.append([b.request_id for b in bodies])
+        return [single(b) for b in bodies]  # one bad body fails the whole batch
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("the hot path answers these")
+
+    hot = HotPath(app, _Operator(), {"/serve": (ServeIn, single)}, {}, batched={"/serve": batch}, max_batch=4)  # type: ignore[arg-type]
+    body = '{{"request_id": "r{}", "user_id": "u", "query": "{}"}}'.format
+    got = _call_many(hot, [body(i, "mouse").encode() for i in range(6)])
+    assert got == [(200, json.dumps({"request_id": f"r{i}"}).encode()) for i in range(6)]
+    assert batches == [["r0", "r1", "r2", "r3"], ["r4", "r5"]]  # max_batch 4: the rest in the next turn
+    batches.clear()
+    assert _call_many(hot, [body(9, "mouse").encode()]) == [(200, b'{"request_id": "r9"}')]
+    assert batches == []  # alone: the single handler
+    got = _call_many(hot, [body(i, "missing" if i == 1 else "mouse").encode() for i in range(3)])
+    assert [s for s, _ in got] == [200, 404, 200]  # a failed batch: each request answered alone
+    assert json.loads(got[1][1]) == {"detail": "no such thing"} and json.loads(got[2][1]) == {"request_id": "r2"}

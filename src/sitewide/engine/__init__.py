@@ -115,6 +115,12 @@ class Engine(EngineParts):
         with self._rw.read():
             return self.serving.serve(request, self.clock)
 
+    def serve_many(self, requests: Sequence[ServeRequest]) -> list[ServeResult]:
+        """Each request answered as :meth:`serve` answers it, those that share a time and a slot count served as
+        one batch (much less CPU per request; see ``Serving.serve_many``)."""
+        with self._rw.read():
+            return self.serving.serve_many(requests, self.clock)
+
     def auctions(self, requests: Sequence[AuctionRequest]) -> list[AuctionOutcome]:
         """The auction-only path (:mod:`.auctions`): 1–5 auctions over the caller's candidates (ids, a category
         or a query), priced like ``serve``; the winners, ranked, per auction."""

@@ -25,7 +25,7 @@ from sitewide.domain.types import Conflict, NotFound, ValidationError
 from sitewide.engine import Engine
 from sitewide.engine.auctions import BidCodec
 from sitewide.service.docs import mount_docs
-from sitewide.service.hotpath import Handler, HotPath, error_status
+from sitewide.service.hotpath import BatchHandler, Handler, HotPath, error_status
 from sitewide.service.routes import (
     agent,
     agent_ui,
@@ -221,7 +221,10 @@ def create_app(
         "/serve": (ServeIn, lambda body: serve.serve_json(body, engine, accounts)),
         "/auctions": (AuctionsIn, lambda body: auctions.auctions_json(body, engine, codec)),
     }
-    app.add_middleware(HotPath, accounts=accounts, routes=hot, headers=SECURITY_HEADERS)
+    batched: dict[str, BatchHandler] = {  # the /serve requests that arrive together: one batch
+        "/serve": lambda bodies: serve.serve_json_many(bodies, engine, accounts),
+    }
+    app.add_middleware(HotPath, accounts=accounts, routes=hot, headers=SECURITY_HEADERS, batched=batched)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -24,6 +24,13 @@ def serve_json(body: ServeIn, engine: Engine, accounts: ServiceRecords) -> bytes
     return serve_out(engine, uc.serve_one(engine, accounts, _request(body))).model_dump_json().encode()
 
 
+def serve_json_many(bodies: list[ServeIn], engine: Engine, accounts: ServiceRecords) -> list[bytes]:
+    """The answers to several ``POST /serve`` bodies, served together (``service.hotpath`` batches the requests
+    that arrive at once); each is the JSON :func:`serve_json` gives for its body."""
+    results = uc.serve_many(engine, accounts, [_request(b) for b in bodies])
+    return [serve_out(engine, r).model_dump_json().encode() for r in results]
+
+
 def _serve(body: ServeIn, engine: Engine, accounts: ServiceRecords) -> Response:
     return Response(serve_json(body, engine, accounts), media_type="application/json")
 

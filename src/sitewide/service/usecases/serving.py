@@ -67,10 +67,24 @@ def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> Se
     """One request → a ranked list; every live ad that lost is counted, and one request in
     :data:`SAMPLE_EVERY` (chosen by its id, so every worker picks the same) keeps its losses as samples, as
     :func:`serve_batch` keeps every ``SAMPLE_EVERY``-th request's."""
-    ts = req.ts_ms or engine.clock.now_ms()
-    if ts != req.ts_ms:
-        req = ServeRequest(req.request_id, req.user_id, req.kind, req.query, req.slots, ts)
-    res = engine.serve(req)
+    return serve_many(engine, accounts, [req])[0]
+
+
+def serve_many(engine: Engine, accounts: ServiceRecords, reqs: Sequence[ServeRequest]) -> list[ServeResult]:
+    """Several requests, each answered and its losses counted as :func:`serve_one` does, served together
+    (``Engine.serve_many``: one batch for those that share a time and a slot count)."""
+    now = engine.clock.now_ms()
+    reqs = [
+        r if r.ts_ms else ServeRequest(r.request_id, r.user_id, r.kind, r.query, r.slots, now) for r in reqs
+    ]
+    results = engine.serve_many(reqs)
+    for req, res in zip(reqs, results, strict=True):
+        _count_losses(engine, accounts, req, res)
+    return results
+
+
+def _count_losses(engine: Engine, accounts: ServiceRecords, req: ServeRequest, res: ServeResult) -> None:
+    ts = req.ts_ms
     camps = engine.campaigns_of([pid for pid, _ in res.losers])  # no catalogue-sized work per request
     sampled = zlib.crc32(req.request_id.encode()) % SAMPLE_EVERY == 0
     samples: list[LossSample] = []
@@ -83,7 +97,6 @@ def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> Se
         if sampled:
             samples.append(LossSample(ts, req.request_id, cid, pid, why, 0))
     accounts.add_losses(day_of(ts), totals, samples)
-    return res
 
 
 def serve_batch(
