@@ -17,6 +17,15 @@ from sitewide.service.routes import serve as serve_route
 from sitewide.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def _keys_stay_accepted(request: pytest.FixtureRequest) -> None:
+    """The accounts accept a key again without a database read for ``key_cache_s`` (1 s): on a loaded machine
+    two requests of a test can be further apart, and the second would go to the app. These tests are about what
+    happens while the key is in memory."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app").state.accounts.key_cache_s = 600.0
+
+
 def _count_route_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count calls of the FastAPI routes' handlers (the hot path calls the ``*_json`` functions directly)."""
     calls = {"serve": 0, "auctions": 0}
