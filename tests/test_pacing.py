@@ -154,6 +154,19 @@ def test_a_bidder_aimed_by_its_window_drops_its_own_day_margin() -> None:
     assert own.target_roi == 4.0 and own.z > 0 and own.tolerance == 0.05
 
 
+def test_with_the_window_aim_on_no_days_bidder_is_locked_in_for_the_day() -> None:
+    """The campaign's ROI is judged over its guarantee window: the day's late lock-in is off whatever the aim (a
+    day's surplus carries over through the aim; the engine always gives its pacer the aim); a pacer without one
+    judges the day, and the lock stays."""
+    p = Pacer(CAMPS, PacingConfig(), 10_000, BidderFactory.load("landscape"))
+    p.aim = lambda campaign, day: 1.3 if campaign.id == "a" else 1.0
+    p.advance(DAY0 + 1)
+    assert [b.lock_z for b in p.bidders if isinstance(b, LandscapeBidder)] == [0.0, 0.0]
+    off = Pacer(CAMPS, PacingConfig(), 10_000, BidderFactory.load("landscape"))
+    off.advance(DAY0 + 1)
+    assert all(isinstance(b, LandscapeBidder) and b.lock_z > 0 for b in off.bidders)
+
+
 def test_a_target_the_default_bidder_refuses_bids_truthfully_and_serving_goes_on() -> None:
     """The API accepts a target ROI up to 100; the landscape bidders refuse one above 50. That campaign gets the
     truthful rule (1 / R) and every other campaign keeps its own bidder."""

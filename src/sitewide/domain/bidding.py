@@ -214,6 +214,11 @@ class Bidder(ABC):
         to come in the window (``sitewide.domain.value_calibration.window_aim``): a bidder with a safety margin
         of its own for the day drops it, so that the margin is not counted twice."""
 
+    def window_judged(self) -> None:  # noqa: B027 - bidders that hold nothing for the day ignore it
+        """The campaign's ROI is judged over its guarantee window, not the day (the engine with the window aim on):
+        a bidder that holds a day's realised ROI late in the day (the landscape bidders' lock-in) stops doing so,
+        since a day's surplus carries over to the window's next days through the aim."""
+
 
 class TruthfulBidder(Bidder):
     """``bid = expected GMV ÷ R``: each impression on its own is expected to earn the target ROI."""
