@@ -12,7 +12,8 @@ wait idle (start-up is most of a ``--quick`` run, which also leaves out SQLite w
 Soak (``--soak SECONDS``; CI runs 60 s through ``tests/test_load_soak.py``, the documented full run is 600):
 PostgreSQL with 2 workers, on one fresh server and in one stretch of time:
 1. an untimed warm-up with the soak's own mix (half serve, half event batches of 100, closed loop);
-2. that mix's **max sustainable rate**: 8 closed-loop clients for 60 s, cut in thirds; the max is the median
+2. that mix's **max sustainable rate**: 8 closed-loop clients for 60 s, in thirds on fresh connections (each
+   set is spread over the workers by SO_REUSEPORT at random); the max is the median
    of the thirds whose p99 is at most twice the thirds' median p99 (:class:`Sustained`: a rate held in at least
    two of three windows, with a bounded tail). A closed loop cannot queue more than its clients, so each third
    is a rate the server kept up, not a burst; the thirds are printed and judged flat (the last ≥ 90 % of the
@@ -419,7 +420,8 @@ class Sustained:
         p99s = "/".join(f"{x:.0f}" for x in self.thirds_p99_ms)
         return (
             f"max={self.rps:.1f} (sustained: median of the {len(self.thirds_rps)} windows with p99 <= 2x their "
-            f"median p99, of a closed loop of {self.clients} clients over {self.seconds:.0f} s; thirds {rs} req/s, "
+            f"median p99, of a closed loop of {self.clients} clients over {self.seconds:.0f} s, fresh connections "
+            f"each third; thirds {rs} req/s, "
             f"p50 {ps} ms, p99 {p99s} ms, {'flat' if self.flat else 'NOT flat'}; old figure, the whole "
             f"run's mean: {self.mean_rps:.1f})"
         )
@@ -429,23 +431,24 @@ def sustained_rate(
     base: str, make: Callable[[], tuple[str, dict[str, object]]], clients: int, seconds: float
 ) -> Sustained:
     """The max *sustainable* rate (what the soak runs at 70 % of): ``clients`` closed-loop clients for ``seconds``
-    (≥ 60), cut in thirds; the rate is the median of the thirds whose p99 is bounded (:class:`Sustained`) — what
-    the server kept up for most of a minute, not its best stretch. A closed loop cannot build a queue larger than
+    (≥ 60) in thirds, each on fresh connections; the rate is the median of the thirds whose p99 is bounded
+    (:class:`Sustained`) — what the server kept up for most of a minute, not its best stretch or one connection
+    split. A closed loop cannot build a queue larger than
     its clients, so a server that degrades under sustained load (a lock convoy, a table or heap that grows) shows
     as a falling rate over the thirds. Earlier definitions: the lowest of three 5-s windows (199 req/s where 140
     did not hold for ten minutes, a spend-row convoy), then the whole minute's mean (269.0 from one fast minute,
     where 188.3 did not hold: issue 24)."""
-    rec: list[tuple[float, float]] = []
-    cell = asyncio.run(closed_loop(base, make, clients, seconds, rec))
-    third = seconds / 3
-    parts = [[x[1] for x in rec if k * third <= x[0] < (k + 1) * third] for k in range(3)]
+    # each third on fresh connections: SO_REUSEPORT hashes every new connection to a worker at random, so one
+    # set of 8 keep-alive connections can load one worker with 6 or 7 of them for the whole window (a split
+    # that sets the rate); three sets sample three splits, and the median is not one split's
+    thirds = [asyncio.run(closed_loop(base, make, clients, seconds / 3)) for _ in range(3)]
     return Sustained(
-        cell.rps,
+        sum(c.n for c in thirds) / sum(c.n / c.rps for c in thirds),
         seconds,
         clients,
-        tuple(len(p) / third for p in parts),
-        tuple(pct(p, 50) * 1000 for p in parts),
-        tuple(pct(p, 99) * 1000 for p in parts),
+        tuple(c.rps for c in thirds),
+        tuple(c.p50_ms for c in thirds),
+        tuple(c.p99_ms for c in thirds),
     )
 
 
@@ -958,7 +961,7 @@ def main() -> None:
         )
         print(
             "soak max: the soak mix's max sustainable rate = the median of the thirds (with p99 <= 2x the thirds' "
-            "median p99) of 8 closed-loop clients over 60 s, no longer the whole minute's mean (one fast stretch "
+            "median p99) of 8 closed-loop clients over 60 s, fresh connections each third, no longer the whole minute's mean (one fast stretch "
             "set it: issue 24's 'max sustainable'); flat: last third >= 90 % of the first's rate at <= 1.5x its "
             "p50; max_after: the same clients for 20 s after the soak (the host's speed then); the soak runs at "
             "70 % of the max; RSS from after a warm-up at the soak rate"
