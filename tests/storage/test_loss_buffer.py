@@ -101,3 +101,33 @@ def test_a_quiet_process_writes_within_the_flush_interval(tmp_path: Path) -> Non
     assert _rows(store) == 1  # written by the background flusher, no read or later request needed
     store.close()
     assert store.losses("c0") == [("2026-01-01", "p1", "outbid", 2)]
+
+
+def test_a_full_buffer_is_written_by_the_flusher_not_by_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serving event loop calls add_losses: a full buffer must not make it wait on a database write."""
+    import threading
+
+    store = _store(tmp_path / "a.sqlite", 3_600.0)  # the interval alone would never flush within the test
+    monkeypatch.setattr(AccountStore, "MAX_BUFFERED", 10)
+    writers: list[str] = []
+    real = store._write_losses
+
+    def write(*a: object) -> None:
+        writers.append(threading.current_thread().name)
+        real(*a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_write_losses", write)
+    for i in range(12):  # 12 keys: past MAX_BUFFERED, short of the 4x that makes the caller write
+        store.add_losses("2026-01-01", {("c0", f"p{i}", "outbid"): 1}, [])
+    assert threading.current_thread().name not in writers
+    deadline = time.monotonic() + 5
+    while _rows(store) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _rows(store) >= 10 and writers and set(writers) == {"loss-flusher"}
+    with store._loss_lock:  # a flusher 4x behind (40 keys waiting) is the one case the caller writes itself
+        store._counts.update({("2026-01-02", "c1", f"p{j}", "outbid"): 1 for j in range(40)})
+    store.add_losses("2026-01-02", {("c1", "q", "outbid"): 1}, [])
+    assert threading.current_thread().name in writers
+    store.close()

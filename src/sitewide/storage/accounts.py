@@ -55,9 +55,10 @@ class AccountStore:
     """Merchants, API keys, signals, appeals and auction-loss samples on one SQLAlchemy engine.
 
     Auction losses are buffered in the process (:meth:`add_losses` sums counts per key in memory) and written in
-    one upsert and one insert per flush: by a background flusher every ``loss_flush_s`` seconds (not on a
-    request's thread, unless the buffer is full), before every read of them (:meth:`losses`,
-    :meth:`loss_samples`: this process reads its own counts), and on :meth:`close`. Serving processes then no
+    one upsert and one insert per flush: by a background flusher every ``loss_flush_s`` seconds or as soon as
+    the buffer holds ``MAX_BUFFERED`` keys (never on a request's thread, unless the flusher falls 4x behind),
+    before every read of them (:meth:`losses`, :meth:`loss_samples`: this process reads its own counts), and on
+    :meth:`close`. Serving processes then no
     longer take the same rows' locks on every request (each /serve used to upsert its losers' counts)."""
 
     MAX_SAMPLES = 50_000  # oldest samples are dropped beyond this
@@ -80,6 +81,7 @@ class AccountStore:
         self._samples: list[LossSample] = []
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
+        self._wake = threading.Event()  # set: the buffer is full, the flusher writes now
         self.key_cache_s = 1.0  # how long an accepted key is accepted again without a database read
         self._accepted: dict[str, tuple[Principal, float]] = {}  # key → (principal, monotonic time accepted)
         self._key_version = 0
@@ -366,15 +368,25 @@ class AccountStore:
             self._samples.extend(samples)
             # the request's own thread writes only when unbuffered or when the buffer is full: the interval's
             # writes are the background flusher's, so that no request waits on a flush of a second's losses
-            due = self.loss_flush_s <= 0 or len(buf) >= self.MAX_BUFFERED
-            if not due and self._flusher is None:
+            buffered = self.loss_flush_s > 0
+            # a full buffer wakes the flusher: the caller (the serving event loop among them) does not wait on
+            # a database write; only a buffer the flusher cannot drain (MAX_BUFFERED x 4: the database down or
+            # slower than the losses come) is written by the caller itself, so that memory stays bounded
+            inline = not buffered or len(buf) >= 4 * self.MAX_BUFFERED
+            if buffered and self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_loop, name="loss-flusher", daemon=True)
                 self._flusher.start()
-        if due:
+            if buffered and not inline and len(buf) >= self.MAX_BUFFERED:
+                self._wake.set()
+        if inline:
             self.flush_losses()
 
     def _flush_loop(self) -> None:
-        while not self._closed.wait(self.loss_flush_s):
+        while True:
+            self._wake.wait(self.loss_flush_s)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
             if self._counts or self._samples:
                 try:
                     self.flush_losses()
@@ -427,6 +439,7 @@ class AccountStore:
     def close(self) -> None:
         """Write what is buffered and stop the background flusher (a clean shutdown loses no loss count)."""
         self._closed.set()
+        self._wake.set()
         self.loss_flush_s = 0.0  # what comes after is written by each call
         self.flush_losses()
 
