@@ -154,3 +154,19 @@ def test_settlement_drops_the_days_past_retention_and_the_engine_refuses_their_e
     with pytest.raises(ValidationError, match="retention horizon"):
         engine.record_events([click("gone", D1)])
     assert engine.record_events([click("kept", D2)]).duplicates == 1
+
+
+def test_the_batch_statements_stay_prepared_between_the_serving_reads(pg: Engine) -> None:
+    """Issue 24: a ROLLBACK makes psycopg drop every prepared statement of its connection; the reads of the
+    events and serving paths (the campaigns' version every batch, the day's draws and the key every poll) end
+    without one, so the batch's fixed-text claim and insert get prepared on the (here only) pooled connection."""
+    store = SqlStore(pg)
+    for n in range(8):
+        store.store_version("campaigns")
+        store.append_events([click(f"b{n}-{i}", D1, price=10_000 + i) for i in range(3)])
+        store.day_draws(D1)
+        store.get_events([f"b{n}-0"])
+    with pg.connect() as c:
+        held = [str(r[0]) for r in c.execute(text("SELECT statement FROM pg_prepared_statements"))]
+    assert any(s.startswith("INSERT INTO event_ids") for s in held), held
+    assert any(s.startswith("INSERT INTO events") for s in held), held

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from sqlalchemy import Table, func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from sitewide.domain.types import Conflict
@@ -112,3 +112,14 @@ def append_version(
         except IntegrityError:
             continue
     raise Conflict(f"{table.name} of {owner_id}: too many concurrent versions, try again")
+
+
+def one_read(engine: Engine) -> Connection:
+    """A connection for reads that need no transaction (one statement, or rows that never change), in
+    autocommit: no BEGIN before them, no ROLLBACK after them. On PostgreSQL the ROLLBACK that ends a plain
+    ``engine.connect()`` block makes psycopg drop every statement it had prepared on that connection
+    (``DEALLOCATE ALL``: it cannot tell which survived the transaction), so one such read per event batch (the
+    campaigns' version) kept the batch's fixed-text claim, insert and spend statements from ever being
+    prepared: PostgreSQL parsed and planned all three on every batch (issue 24). One statement sees one
+    snapshot either way."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
