@@ -1,7 +1,11 @@
 """ROI-constrained auto-bidding: every policy against the hindsight bound on the same campaign-days, in the
 project's own environment and in four independent environment families.
 
-    .venv/bin/python bench/bidding.py [--quick] [--policy PATH] [--jobs N]
+    .venv/bin/python bench/bidding.py [--quick] [--policy PATH] [--jobs N] [--contract hard|quadratic]
+
+``--contract quadratic`` tells every bidder on the families that its contract charges a broken ROI cap with the
+quadratic penalty the score uses (``Bidder.contract_penalty``; the landscape bidders then solve for the penalised
+optimum, the others ignore it); the default is the hard constraint, which the met lines judge.
 
 Every campaign-day is seeded and independent, so seeds run on ``--jobs`` worker processes (default 2, the
 machine's two cores; 1 with ``--quick``, where importing the workers costs more than it saves) with the same
@@ -66,6 +70,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from sitewide.domain.bidding import ROI_PENALTIES  # noqa: E402
 from sitewide.engine.pacing import PacingConfig  # noqa: E402
 from sitewide.models.bidding_policy import BidderFactory, default_policy_path  # noqa: E402
 from sitewide.simulator.bidding_env import EnvConfig, make_campaigns, simulate_day  # noqa: E402
@@ -137,9 +142,11 @@ class FamRow:
     value_ratio: float = float("nan")  # true expected value won ÷ hindsight bound (no penalty)
 
 
-def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list[FamRow], list[str]]:
+def run_family_seed(
+    name: str, seed: int, policy_path: str | None, contract: str = "hard"
+) -> tuple[list[FamRow], list[str]]:
     """Every policy on one seed of one family; also the campaign-days whose target the learned policy was not
-    trained on."""
+    trained on. ``contract``: the ROI penalty every bidder is told (``Bidder.contract_penalty``)."""
     rows: list[FamRow] = []
     outside: list[str] = []
     logging.getLogger("sitewide.domain.policy_bidder").setLevel(logging.ERROR)  # counted and printed instead
@@ -147,6 +154,7 @@ def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list
     for day in make_family_days(FAMILIES[name], seed):
         for kind in POLICIES:
             b = make[kind](day.target_roi, day.budget_micros)
+            b.contract_penalty(contract)
             if not getattr(b, "in_training_range", True):
                 outside.append(day.name)
             r = run_family_day(day, b)
@@ -157,21 +165,22 @@ def run_family_seed(name: str, seed: int, policy_path: str | None) -> tuple[list
     return rows, outside
 
 
-def _job(job: tuple[str, int, str | None]) -> tuple[list[Row], list[FamRow], list[str]]:
+def _job(job: tuple[str, int, str | None, str]) -> tuple[list[Row], list[FamRow], list[str]]:
     """One unit of work for a worker process: an own-environment seed (name "own") or a family seed."""
-    name, seed, path = job
+    name, seed, path, contract = job
     if name == "own":
         return run_seed(seed, path), [], []
-    fam, outside = run_family_seed(name, seed, path)
+    fam, outside = run_family_seed(name, seed, path, contract)
     return [], fam, outside
 
 
 def run_all(
-    own_seeds: list[int], fam_seeds: list[int], path: str | None, jobs: int
+    own_seeds: list[int], fam_seeds: list[int], path: str | None, jobs: int, contract: str = "hard"
 ) -> tuple[list[Row], list[FamRow], list[str]]:
     """Own environment and every family, on ``jobs`` worker processes (the campaign-days are independent and
     seeded, so the result does not depend on ``jobs``); results in seed and family order."""
-    todo = [("own", s, path) for s in own_seeds] + [(f, s, path) for f in FAMILIES for s in fam_seeds]
+    todo = [("own", s, path, contract) for s in own_seeds]
+    todo += [(f, s, path, contract) for f in FAMILIES for s in fam_seeds]
     if jobs <= 1:
         done = [_job(j) for j in todo]
     else:  # spawn: no torch/thread state inherited from the parent
@@ -197,6 +206,12 @@ def main() -> None:
     ap.add_argument("--dump", default=None, help="pickle every row to this file (for offline analysis)")
     ap.add_argument("--policy", default=None, help="policy file (default: the shipped one)")
     ap.add_argument(
+        "--contract",
+        choices=ROI_PENALTIES,
+        default="hard",
+        help="the ROI penalty every bidder is told on the families (Bidder.contract_penalty; default hard)",
+    )
+    ap.add_argument(
         "--jobs",
         type=int,
         default=None,
@@ -208,7 +223,8 @@ def main() -> None:
     args.jobs = args.jobs or (1 if args.quick else 2)  # a worker's imports cost more than a quick run gains
     path = args.policy or (str(p) if (p := default_policy_path()) else None)
     t0 = time.time()
-    rows, fam_rows, outside = run_all(list(range(n_seeds)), list(range(n_fam)), path, args.jobs)
+    seeds, fam_seeds = list(range(n_seeds)), list(range(n_fam))
+    rows, fam_rows, outside = run_all(seeds, fam_seeds, path, args.jobs, args.contract)
     wall = time.time() - t0
     if args.dump:
         with open(args.dump, "wb") as fh:
@@ -263,6 +279,8 @@ def main() -> None:
     print(
         f"metric: learned_vs_best_baseline_roi_ok={lr:.4f} baseline={base:.4f} ratio={lr / base:.4f} target=1"
     )
+    if args.contract != "hard":
+        print(f"# contract: every bidder is told the ROI penalty is {args.contract} (not the default)")
     report_families(fam_rows, rows, n_fam, outside)
     print(f"metric: wall_s={wall:.1f} jobs={args.jobs}")
     rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))

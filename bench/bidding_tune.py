@@ -41,7 +41,10 @@ def make(variant: str, target: float, budget: int) -> Bidder:
     if kind not in _CLASSES:
         return make_baseline_bidder(kind, target, budget)
     kw = {k: float(v) for k, v in (p.split("=") for p in rest.split(",") if p)}
-    return _CLASSES[kind](target, budget, **kw)
+    quadratic = kw.pop("quadratic", 0.0)  # 'landscape:quadratic=1': told the contract's quadratic penalty
+    bidder = _CLASSES[kind](target, budget, **kw)
+    bidder.contract_penalty("quadratic" if quadratic else "hard")
+    return bidder
 
 
 # family, variant, score ÷ bound, met, orders, budget use, expected ROI ÷ R, value ÷ bound, penalty, luck

@@ -239,3 +239,35 @@ def test_a_campaign_judged_over_its_guarantee_window_is_not_locked_in_for_the_da
     judged, _ = _few_order_day(b, R, luck=0.9)
     free, _ = _few_order_day(LandscapeBidder(R, 10**15, lock_z=0.0), R, luck=0.9)
     assert judged == free
+
+
+def _penalised(value: float, spend: float, R: float) -> float:
+    """The quadratic-penalty score: value × min(1, (ROI ÷ R)²)."""
+    return value * min(1.0, (value / spend / R) ** 2)
+
+
+def test_told_a_quadratic_contract_it_trades_a_little_roi_for_more_value_and_scores_more() -> None:
+    R = 4.0
+    hard = LandscapeBidder(R, 10**15)  # a market where ROI binds (at level 0.15 every impression pays back R)
+    quad = LandscapeBidder(R, 10**15)
+    quad.contract_penalty("quadratic")
+    v_h, s_h, _, _ = second_price_day(hard, R, 10**15, level=0.4)
+    v_q, s_q, _, _ = second_price_day(quad, R, 10**15, level=0.4)
+    assert v_h / s_h >= 0.99 * R  # the hard contract keeps the constraint
+    assert v_q > 1.2 * v_h and v_q / s_q < 0.95 * R  # more value, bought below the target ROI
+    assert _penalised(v_q, s_q, R) > _penalised(v_h, s_h, R)  # the better day under the penalty it was told
+
+
+def test_the_hard_contract_changes_nothing_and_an_unknown_penalty_is_refused() -> None:
+    R = 4.0
+    told = LandscapeBidder(R, 10**9)
+    told.contract_penalty("hard")
+    assert second_price_day(told, R, 10**9, level=0.3) == second_price_day(
+        LandscapeBidder(R, 10**9), R, 10**9, level=0.3
+    )
+    truthful = make_baseline_bidder("truthful", R, 10**9)
+    truthful.contract_penalty("quadratic")  # a bidder with one fixed objective keeps it
+    assert truthful.multiplier(CampaignState(10**9, 0, 0, 0, R, 1.0, T)) == 1.0 / R
+    for b in (LandscapeBidder(R, 10**9), make_baseline_bidder("dual", R, 10**9)):
+        with pytest.raises(ValidationError):
+            b.contract_penalty("linear")

@@ -54,6 +54,7 @@ __all__ = [
     "CampaignState",
     "DualBidder",
     "PidBidder",
+    "ROI_PENALTIES",
     "TickOutcome",
     "TruthfulBidder",
     "make_baseline_bidder",
@@ -62,6 +63,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 BIDDER_KINDS = ("truthful", "pid", "dual", "learned", "landscape", "landscape_lcb")
+ROI_PENALTIES = ("hard", "quadratic")  # how a campaign's contract charges a broken ROI cap (contract_penalty)
 MIN_MULTIPLIER_X_ROI = 0.05  # every bidder's multiplier stays within [0.05 / R, 20 / R]
 MAX_MULTIPLIER_X_ROI = 20.0
 
@@ -218,6 +220,13 @@ class Bidder(ABC):
         """The campaign's ROI is judged over its guarantee window, not the day (the engine with the window aim on):
         a bidder that holds a day's realised ROI late in the day (the landscape bidders' lock-in) stops doing so,
         since a day's surplus carries over to the window's next days through the aim."""
+
+    def contract_penalty(self, form: str) -> None:
+        """The campaign's contract states how a broken ROI cap is charged: ``"hard"`` (the constraint, the default)
+        or ``"quadratic"`` (value × min(1, (ROI ÷ R)²), AuctionNet's penalty). A bidder that can solve for the
+        objective its contract scores switches to it; the others keep theirs. Every bidder is told the same."""
+        if form not in ROI_PENALTIES:
+            raise ValidationError(f"unknown ROI penalty {form!r}; expected one of {ROI_PENALTIES}")
 
 
 class TruthfulBidder(Bidder):

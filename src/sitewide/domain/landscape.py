@@ -66,6 +66,16 @@ every tick from nothing but its own outcomes, and solves the rest-of-day problem
   as ``order_noise``) — in the margin 0.810 / 0.845, in the lock only 0.813 / 0.913. The engine judges a campaign's ROI over its guarantee window and aims
   each day at what the window still needs, so there the lock is off (:meth:`window_judged`): it serves for a
   day judged on its own (the benchmarks' campaign-days, a bidder used without the engine).
+* **A contract's quadratic penalty** (:meth:`LandscapeBidder.contract_penalty`, off by default): a campaign whose
+  contract charges a broken ROI cap as value × min(1, (ROI ÷ R)²) (AuctionNet's penalty) rather than as a hard
+  constraint may say so; the bidder then picks the multiplier with the most calibrated expected value ×
+  E[min(1, (realised ROI ÷ R)²)] (the order noise of the GMV still to come, 9-point Gauss–Hermite; the day's
+  realised GMV as it is), within the budget and the late-day lock. ``bench/bidding.py --contract quadratic`` tells
+  every bidder (report seeds 0–19): score ÷ bound ``gsp`` 0.888 (dual 0.855), ``first_price`` 0.726 (0.693),
+  ``calibration`` 0.907 (0.834), ``cpa`` 0.912 (0.875) — all four families beaten, unseen 0.902 (hard ROI
+  0.811) — but the constraint is met on 0.923 of the unseen campaigns with ≥ 100 orders and 0.790 of the small
+  ones, under the 0.95 and 0.90 lines; so the hard contract stays the default. (Realised GMV so far rather than
+  the shrunk blend: tuning seeds 100–179, ``calibration`` 0.937 vs 0.913, the rest within 0.003.)
 * **Trust region**: the multiplier moves at most ``max_step`` (log) per tick and never more than
   ``explore_up`` above the highest multiplier it has observed — the fitted curves are not trusted far
   outside the data.
@@ -103,6 +113,8 @@ _SQRT2 = math.sqrt(2.0)
 _GRID = np.linspace(-3.0, 3.0, 61)  # ln(m · R) candidates, 0.1 apart
 # relative variance of GMV per expected order: Poisson count × order value (log-normal σ 0.35)
 ORDER_NOISE = 1.13
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(9)  # nodes and weights for E[f(N(0, 1))]
+_GH_W = _GH_W / _GH_W.sum()
 
 
 def _phi(x: FloatArray) -> FloatArray:
@@ -245,6 +257,7 @@ class LandscapeBidder(Bidder):
         self.win_slope0, self.cost_slope0, self.slope_prior = win_slope0, cost_slope0, slope_prior
         self.calib_weight, self.budget_lead, self.order_noise = calib_weight, budget_lead, order_noise
         self.lock_z, self.lock_left, self.lock_tol = lock_z, lock_left, lock_tol
+        self.quadratic = False  # the contract's ROI penalty (contract_penalty): hard unless told
         self.land = Landscape(halflife, level_halflife)
         self.base = math.log(start / self.target_roi)  # ln m before the dither
         self._anchor = self.base  # the base of the last observed tick
@@ -301,7 +314,11 @@ class LandscapeBidder(Bidder):
         room = max(state.remaining_micros, 0) * self.budget_lead
         held = self._lock(state, kappa * value, cost, aov)
         ok = (slack >= 0) & (cost <= room) & held
-        if ok.any():
+        if self.quadratic:  # the contract charges a broken cap quadratically: the penalised optimum
+            fits = (cost <= room) & held
+            score = self._penalised_value(state, kappa, value, cost, aov)
+            pick = int(np.argmax(np.where(fits, score, -np.inf))) if fits.any() else 0
+        elif ok.any():
             idx = np.flatnonzero(ok)
             best = value[idx[-1]]
             pick = int(idx[value[idx] >= 0.995 * best][0])  # past saturation more m buys nothing
@@ -311,6 +328,20 @@ class LandscapeBidder(Bidder):
             pick = int(np.argmax(np.where(fits, score, -np.inf))) if fits.any() else 0
         self._planned_tick_spend = float(cost[pick]) / max(state.ticks_left, 1)
         return float(g[pick])
+
+    def _penalised_value(
+        self, state: CampaignState, kappa: float, value: FloatArray, cost: FloatArray, aov: float
+    ) -> FloatArray:
+        """Per candidate: the calibrated expected value of the day × E[min(1, (realised ROI ÷ R)²)], the
+        expectation over the order noise of the GMV still to come (9-point Gauss–Hermite), the day's realised GMV
+        so far as it is (the penalty judges realised ROI)."""
+        fut = kappa * value
+        spend = np.maximum(state.spent_micros + cost, 1.0) * self.target_roi
+        ratio = (state.gmv_micros + fut) / spend
+        sd = np.sqrt(self.order_noise * max(aov, 1.0) * fut) / spend
+        x = np.maximum(ratio[:, None] + sd[:, None] * _GH_X[None, :], 0.0)
+        out: FloatArray = kappa * (self.totals.value_won + value) * (np.minimum(x * x, 1.0) @ _GH_W)
+        return out
 
     def _lock(self, state: CampaignState, fut: FloatArray, cost: FloatArray, aov: float) -> BoolArray:
         """Late-day lock-in: in the last ``lock_left`` of the day's traffic, a campaign whose *realised* ROI meets
@@ -371,6 +402,12 @@ class LandscapeBidder(Bidder):
     def window_judged(self) -> None:
         """Judged over a guarantee window, not the day: no late-day lock-in."""
         self.lock_z = 0.0
+
+    def contract_penalty(self, form: str) -> None:
+        """``"quadratic"``: solve for the most expected value × the quadratic penalty (see the module docstring)
+        instead of the most value under the ROI chance constraint."""
+        super().contract_penalty(form)
+        self.quadratic = form == "quadratic"
 
     def observe(self, outcome: TickOutcome) -> None:
         self.land.add(math.log(self._m), outcome)
