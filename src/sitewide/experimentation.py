@@ -79,11 +79,13 @@ class ExperimentRouter:
         product_ids: Sequence[str],
         now_ms: int,
         previous: ExperimentRouter | None = None,
+        experiments: Sequence[Experiment] | None = None,
     ) -> ExperimentRouter:
-        """The router for the store's experiments. Each capped arm's spend is carried over from ``previous``
-        (a campaign change must not rescan clicks under the engine lock), or re-read from the stored clicks
-        when the engine starts."""
-        router = cls(store.list_experiments(), campaign_ids, product_ids)
+        """The router for the store's experiments (``experiments``: as already read from it). Each capped arm's
+        spend is carried over from ``previous`` (a campaign change must not rescan clicks under the engine
+        lock), or re-read from the stored clicks when the engine starts."""
+        read = store.list_experiments() if experiments is None else list(experiments)
+        router = cls(read, campaign_ids, product_ids)
         if previous is not None:
             router.spent, router._reserved, router._held = previous.spent, previous._reserved, previous._held
             return router

@@ -274,7 +274,7 @@ def pacing_for(settings: Settings) -> PacingConfig:
     """One serving process alone, or one of several sharing the database (``settings.shared_serving``)."""
     if not settings.shared_serving:
         return PacingConfig()
-    return PacingConfig(leases=LeasePolicy(), campaign_poll_ms=settings.campaign_poll_ms)
+    return PacingConfig(leases=LeasePolicy(), campaign_poll_ms=settings.campaign_poll_ms, background=True)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,20 +58,24 @@ def drive(
     batches: int,
     step_s: float = 0.0,
     log: dict[tuple[int, int, str], int] | None = None,
+    between: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, int], int, int]:
     """Serve from each engine in turn and click every promoted slot (the worst case), the click posted to
     the next engine (a load balancer need not send it back); ``step_s``: the wall time (for the campaign
-    poll) that passes per step; ``log``: filled with the spend of (engine, step, campaign). Returns the spend
+    poll) that passes per step; ``log``: filled with the spend of (engine, step, campaign); ``between``: called
+    with the step before its batches (background followers stepped by hand). Returns the spend
     per campaign, the most promoted slots in one batch and the highest price per click."""
     spend: dict[str, int] = {}
     most_slots = top_cpc = 0
     wall = [0.0]
     if step_s:
         for eng in engines:
-            eng.campaigns.wall = lambda: wall[0]
+            eng.campaigns.wall = eng.campaigns.pacer.wall = lambda: wall[0]
     for step in range(batches):
         ts = DAY0 + step * (DAY_MS // (batches + 1))
         wall[0] = step * step_s
+        if between is not None:
+            between(step)
         for k, eng in enumerate(engines):
             n = len(QUERIES)
             out = eng.serve_batch(
@@ -155,6 +159,63 @@ def test_the_overspend_bound_holds_at_the_default_one_second_poll(
     assert spend["c1"] >= 0.9 * tight[0].daily_budget_micros  # it did serve up to the budget
 
 
+def test_the_overspend_bound_holds_with_the_draws_and_reads_in_the_background(
+    store: SqlStore, shops: list[Shop], products: list[Product], tight: list[Campaign]
+) -> None:
+    """Shared serving's default: the serve path never draws nor reads the shared spend; each engine's follower
+    (stepped by hand here, between batches) tops up the slices and reads the spend once a second (a batch every
+    1/8 s). The serve path admits on what is held, and on nothing once the spend read is older than 2 s. The
+    overspend stays within the stated bound for the 2 s a read may be relied on (16 batches per process)."""
+    cfg = EngineConfig(pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=1000, background=True))
+    a = seeded_engine(store, shops, products, tight, cfg)
+    b = seeded_engine(store, shops, products, tight, cfg)
+    followers = []
+    for eng in (a, b):
+        eng.campaigns.stop_following()  # its thread: stepped by hand below instead
+        followers.append(eng.campaigns.follower)
+    draws = {"n": 0}
+    inner = store.draw_budgets
+
+    def counted(day: int, batch: list[Draw]) -> dict[str, int]:
+        draws["n"] += 1
+        assert threading.current_thread() is threading.main_thread()
+        return inner(day, batch)
+
+    store.draw_budgets = counted  # type: ignore[method-assign]
+
+    def between(step: int) -> None:
+        for f in followers:
+            assert f is not None
+            f.step(poll=step % 8 == 0)
+
+    log: dict[tuple[int, int, str], int] = {}
+    serving_draws = []
+    real_serve = [a.serve_batch, b.serve_batch]
+    for k, eng in enumerate((a, b)):
+
+        def serve(batch: RequestBatch, _k: int = k) -> object:
+            before = draws["n"]
+            out = real_serve[_k](batch)
+            serving_draws.append(draws["n"] - before)
+            return out
+
+        eng.serve_batch = serve  # type: ignore[method-assign,assignment]
+    spend, most_slots, top_cpc = drive([a, b], BATCHES, step_s=0.125, log=log, between=between)
+    assert draws["n"] >= 2 and serving_draws and not any(serving_draws)  # every draw: a follower's step
+    bound = overspend_bound(most_slots, top_cpc, processes=2, batches_per_poll=16)
+    for c in tight:
+        over = spend.get(c.id, 0) - c.daily_budget_micros
+        windows = [  # what each engine admitted in its costliest 16 consecutive batches
+            max(sum(log.get((k, s, c.id), 0) for s in range(j, j + 16)) for j in range(BATCHES))
+            for k in range(2)
+        ]
+        assert over <= min(bound, sum(windows)), c.id
+        assert draws_of(store, c.id, DAY0 // DAY_MS).drawn_micros <= c.daily_budget_micros
+    assert spend["c1"] >= 0.9 * tight[0].daily_budget_micros  # it did serve up to the budget
+    a.close()
+    b.close()
+
+
 def test_a_clean_close_returns_the_unused_leases(
     store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
 ) -> None:
@@ -191,6 +252,10 @@ def test_the_app_returns_its_leases_when_it_shuts_down(
     day = DAY0 // DAY_MS
     with TestClient(app) as client:
         body = {"request_id": "r1", "user_id": "u1", "query": "usb flash drive", "slots": 4, "ts_ms": DAY0}
+        assert client.post("/serve", json=body, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        deadline = time.monotonic() + 10  # the follower thread draws the day's first slices (not the request)
+        while not SqlStore.from_url(url).day_draws(day) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert client.post("/serve", json=body, headers={"Authorization": f"Bearer {key}"}).status_code == 200
         pacer = app.state.engine.campaigns.pacer
         used = {c.id: int(pacer.used[i]) for i, c in enumerate(pacer.campaigns)}

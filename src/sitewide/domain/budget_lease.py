@@ -21,6 +21,19 @@ clicked at once, that is :func:`overspend_bound`: processes × batches per poll 
 and the 1 s default that is ~30 batches' slots per worker; a shorter poll shrinks it in proportion. Without leases or the shared spend each process would admit against the
 whole budget: up to ``processes × budget``. A killed process never returns its slice: the campaign can
 underspend by it (never overspend).
+
+Shared serving's default (``PacingConfig.background``, :mod:`sitewide.engine.follower`): the reads, draws and
+returns run on a follower thread, not inside requests, so a slow database no longer holds the spend read and
+the serving with it; instead the serve path admits a leased campaign only while the last completed read
+*began* at most ``2 × campaign_poll_ms`` ago (``Pacer.stale``). A click that crosses the budget at time t
+(ingested, so in the store's spend) is in every read begun after t; a process admits the campaign after t only
+on a read begun before t, so for at most ``2 × campaign_poll_ms`` after t. The bound is the same formula with
+``batches_per_poll`` = the batches a process serves in ``2 × campaign_poll_ms`` (tested with two engines on
+one database, their followers stepped by hand: 16 batches at 8 a second); with a healthy database the reads
+come every poll and take milliseconds, so the window is one poll plus a read, as before. Slices are drawn ahead
+(when less than half a slice is left unused), so a process holds up to 1.5 slices unused: what a killed process
+strands grows by half a slice (underspend only). A slice that has not arrived is never waited for: the
+campaign is not admitted for that request.
 """
 
 from __future__ import annotations

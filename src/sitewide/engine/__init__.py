@@ -91,6 +91,7 @@ class Engine(EngineParts):
     def close(self) -> None:
         """Before this process stops serving (the app's shutdown): return its unused budget leases to the
         store and stop listening for other processes' changes."""
+        self.campaigns.stop_following()  # its thread takes the state lock: not while it is held here
         with self._lock, self.serving.state_lock:
             self.campaigns.close()
 

@@ -89,6 +89,8 @@ class EngineParts:
         else:
             self.restore(snapshot, index_loaded=snapshot_index)
         self.campaigns.pacer.aim = self.values.aim  # bidders aim at what their guarantee window still needs
+        if cfg.pacing.background and cfg.pacing.leases is not None and cfg.pacing.campaign_poll_ms is not None:
+            self.campaigns.follow_in_background(self.serving.state_lock)  # shared serving: no store I/O per request
 
     @property
     def encoder(self) -> TextEncoder:

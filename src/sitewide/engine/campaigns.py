@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sitewide.domain.experiments import Experiment
 from sitewide.domain.time import DAY_MS, day_bounds, day_of
 from sitewide.domain.types import (
     BoolArray,
@@ -26,8 +30,21 @@ from sitewide.engine.pacing import MakeBidder, Pacer
 from sitewide.experimentation import ExperimentRouter
 from sitewide.ports import ChangeFeed, Clock, Store
 
+if TYPE_CHECKING:
+    from sitewide.engine.follower import Follower
+
 CAMPAIGNS = "campaigns"  # the store's version counter of the campaigns
 CLICK_MEMORY = 1_000_000  # today's click ids a process remembers (~12 MB; the day's change clears them)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignsRead:
+    """The campaigns and experiments as read from the store, under the campaigns ``version`` read before them
+    (None: not followed)."""
+
+    version: int | None
+    campaigns: list[Campaign]
+    experiments: list[Experiment]
 
 
 CLICK_RUN = 4096  # clicks a generation keeps in a dict before they go to a sorted run
@@ -122,6 +139,7 @@ class CampaignBook:
         self._next_poll = 0.0  # monotonic time of the next look for another process's changes
         self.wall: Callable[[], float] = time.monotonic  # seconds, for the poll (tests set their own)
         self._feed: ChangeFeed | None = None  # pushed notice of another process's change (PostgreSQL)
+        self.follower: Follower | None = None  # the polls' and lease draws' thread (shared serving)
 
     @property
     def ids(self) -> list[str]:
@@ -130,11 +148,22 @@ class CampaignBook:
     def reload(self) -> None:
         """Re-read the campaigns; only a changed campaign's bidder restarts (every campaign keeps today's
         spend, no rescan)."""
+        self.install(self.read())
+
+    def read(self) -> CampaignsRead:
+        """What :meth:`install` needs from the store (the store I/O of a reload; no state of this book)."""
+        version = None
         if self.config.pacing.campaign_poll_ms is not None:
             if self._feed is None:  # listen before reading: a change after this read is not missed
                 self._feed = self.store.changes(CAMPAIGNS)
-            self._version = self.store.store_version(CAMPAIGNS)  # read before the rows: never newer
-        camps = self.store.list_campaigns()
+            version = self.store.store_version(CAMPAIGNS)  # read before the rows: never newer
+        return CampaignsRead(version, self.store.list_campaigns(), self.store.list_experiments())
+
+    def install(self, read: CampaignsRead) -> None:
+        """Serve the campaigns ``read`` from the store (under the serving state lock)."""
+        if read.version is not None:
+            self._version = read.version
+        camps = read.campaigns
         self.campaigns = camps
         self.row = {c.id: i for i, c in enumerate(camps)}
         self.multiplier = np.array([1.0 / float(c.target_roi) for c in camps], dtype=np.float64)
@@ -155,7 +184,48 @@ class CampaignBook:
                 if r is not None and (best[r] < 0 or self.multiplier[ci] > self.multiplier[best[r]]):
                     best[r] = ci
         self.product_campaign = best
-        self.reload_experiments()
+        self._experiments = ExperimentRouter.load(
+            self.store, self.ids, self.catalogue.ids, self.clock.now_ms(), self._experiments, read.experiments
+        )
+
+    @property
+    def background(self) -> bool:
+        """Polls, spend reads and lease draws are the follower thread's (:mod:`sitewide.engine.follower`)."""
+        return self.follower is not None
+
+    def follow_in_background(self, lock: AbstractContextManager[object], *, start: bool = True) -> Follower:
+        """Hand the polls, the shared spend reads and the lease draws and returns to a follower thread (with
+        leases and a poll only); ``lock``: the serving state lock it takes to read and change this book.
+        ``start``: run its thread (tests step it by hand)."""
+        assert self.config.pacing.leases is not None and self.config.pacing.campaign_poll_ms is not None
+        from sitewide.engine.follower import Follower
+
+        self.follower = Follower(self, lock, self.config.pacing.campaign_poll_ms / 1000)
+        self.pacer.deferred, self.pacer.wake = True, self.follower.wake
+        if start:
+            self.follower.start()
+        return self.follower
+
+    def stop_following(self) -> None:
+        """Stop the follower thread (not under the lock it takes); serving goes on synchronously."""
+        if self.follower is not None:
+            self.follower.stop()
+
+    def changed_elsewhere(self) -> CampaignsRead | None:
+        """The follower's poll (no lock held): the campaigns as the store has them now when another process
+        changed them since this book's version, else None."""
+        version = self.store.store_version(CAMPAIGNS)
+        if version == self._version:
+            return None
+        return CampaignsRead(version, self.store.list_campaigns(), self.store.list_experiments())
+
+    def newer(self, read: CampaignsRead) -> bool:
+        """Whether ``read`` is newer than what this book serves (an edit through this process may have been
+        installed since the follower read it)."""
+        return read.version is not None and read.version > self._version
+
+    def feed_fired(self) -> bool:
+        return self._feed is not None and self._feed.fired()
 
     def follow(self, *, now: bool = False) -> bool:
         """Reload when another serving process changed the campaigns: the store's version is read at most
@@ -172,8 +242,8 @@ class CampaignBook:
         if not now and t < self._next_poll:
             return False
         self._next_poll = t + poll / 1000
-        if self._pacer is not None:
-            self._pacer.refresh_shared()  # today's spend across processes
+        if self._pacer is not None and not self.background:
+            self._pacer.refresh_shared()  # today's spend across processes (else the follower's)
         if self.store.store_version(CAMPAIGNS) == self._version:
             return False
         self.reload()
@@ -193,7 +263,11 @@ class CampaignBook:
 
     def close(self) -> None:
         """Before the process stops: return the leases and stop listening for changes. Serving again
-        afterwards still works (it draws anew and follows by polling)."""
+        afterwards still works (it draws anew and follows by polling, on the serving thread)."""
+        if self.follower is not None:
+            self.follower.stop()  # before the caller takes its lock, see Engine.close; idempotent
+            self.follower = None
+            self.pacer.deferred, self.pacer.wake = False, lambda: None
         self.release()
         if self._feed is not None:
             self._feed.close()
@@ -236,8 +310,10 @@ class CampaignBook:
 
     def advance(self, ts_ms: int) -> None:
         """Move the pacer to ``ts_ms``'s tick. Only the first time (a restarted engine) is today's spend read
-        from the stored clicks; afterwards the pacer keeps it from the events fed in."""
-        self.follow()
+        from the stored clicks; afterwards the pacer keeps it from the events fed in. In the background (the
+        follower's) no store I/O here but that first read."""
+        if not self.background:
+            self.follow()
         pacer = self.pacer
         spent = None
         if ts_ms // DAY_MS != pacer.day:

@@ -24,11 +24,20 @@ more slot in the leases it holds (``held``), drawing a slice from the store when
 what it did not use when the day changes (or :meth:`Pacer.release`). The guard's spend is the larger of what
 this process ingested and the day's spend across processes as last read from the store
 (:meth:`Pacer.refresh_shared`) plus what it ingested since.
+
+With ``PacingConfig.background`` (``sitewide serve --workers N``) the serving thread does no store I/O for
+this: a follower thread (:mod:`sitewide.engine.follower`) reads the shared spend, returns leases and tops up
+each campaign's slice ahead of need (when what it holds unused falls below half a slice); the serve path
+admits on what is held and, short of a slice, does not admit the campaign for that request (it asks the
+follower, it never waits). While the shared spend as last read is older than ``2 × campaign_poll_ms``
+(a slow or lost database), no leased campaign is admitted: the overspend bound stays stated in time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -69,6 +78,8 @@ class PacingConfig:
     leases: LeasePolicy | None = None
     # and how often (ms of wall time) to look for campaign changes made by another process (None: never)
     campaign_poll_ms: int | None = None
+    # with leases and a poll: polls, spend reads and lease draws on a follower thread, none on the serve path
+    background: bool = False
 
 
 class LeaseStore(Protocol):
@@ -98,6 +109,13 @@ class Pacer:
         self.tick = -1
         self._ahead: dict[int, dict[str, int]] = {}  # day → campaign id → spend clicked before that day began
         self.aim: Aim | None = None
+        # background refills (module note): the serve path asks the follower through ``wake``
+        self.deferred = self._lease_store is not None and config.background
+        self.wake: Callable[[], None] = lambda: None
+        self.wall: Callable[[], float] = time.monotonic  # seconds, for the spend read's age (tests set their own)
+        self.stale_s = 2 * max(config.campaign_poll_ms or 0, 50) / 1000
+        self.spend_read_at = -math.inf  # wall time a completed read of the shared spend began
+        self.pending: list[tuple[int, dict[str, int]]] = []  # returns for the follower to make: (day, unused)
         self._set_campaigns(campaigns)
 
     def _set_campaigns(self, campaigns: Sequence[Campaign]) -> None:
@@ -123,6 +141,12 @@ class Pacer:
         self.shared = np.zeros(n, dtype=np.int64)  # today's spend across processes, as last read
         self.since = np.zeros(n, dtype=np.int64)  # spend this process ingested since that read
         self._dry = np.zeros(n, dtype=bool)  # a draw got nothing this tick: do not ask again before the next
+        self._wanted = np.zeros(n, dtype=bool)  # background: campaigns a batch found below the low-water mark
+        policy = self.config.leases
+        self._low = np.array(  # background: top up when less than this is held unused (half a slice)
+            [max(policy.slice_micros(b) // 2 if policy else 0, self.reserve, 1) for b in self.budget.tolist()],
+            dtype=np.int64,
+        )
 
     def _make_bidder(self, c: Campaign) -> Bidder:
         """The factory's bidder for the campaign's target (times the window's aim; an aimed bidder drops its own
@@ -164,7 +188,10 @@ class Pacer:
         gone = set(old_row) - set(self.row)
         if self._lease_store is not None and self.day >= 0 and gone:  # a deleted campaign's lease goes back
             unused = {cid: int(old_lease[0][old_row[cid]] - old_lease[1][old_row[cid]]) for cid in gone}
-            self._lease_store.return_budgets(self.day, unused)
+            if self.deferred:
+                self.pending.append((self.day, unused))
+            else:
+                self._lease_store.return_budgets(self.day, unused)
         if self.day < 0:
             return
         self.bidders = []
@@ -197,8 +224,9 @@ class Pacer:
         self.multipliers = np.array([b.multiplier(s) for b, s in zip(self.bidders, states, strict=True)])
         self.tick_caps = np.array([b.tick_cap(s) for b, s in zip(self.bidders, states, strict=True)], float)
 
-    def release(self) -> None:
-        """Give back what this process holds of today's budgets and did not use (an overdraft, negative)."""
+    def release(self, *, defer: bool = False) -> None:
+        """Give back what this process holds of today's budgets and did not use (an overdraft, negative), and
+        the returns waiting for the follower; ``defer``: leave them all to the follower (the serve path)."""
         if self._lease_store is not None and self.day >= 0:
             unused = {
                 c.id: int(self.held[i] - self.used[i])
@@ -206,9 +234,68 @@ class Pacer:
                 if self.held[i] or self.used[i]
             }
             if unused:
-                self._lease_store.return_budgets(self.day, unused)
+                self.pending.append((self.day, unused))
+        if self._lease_store is not None and not defer:
+            for day, back in self.take_returns():
+                self._lease_store.return_budgets(day, back)
         for a in (self.held, self.used, self.shared, self.since):
             a[:] = 0
+        self.spend_read_at = -math.inf
+
+    # the follower's side (background; each under the serving state lock, the store calls between them) ----
+    def take_returns(self) -> list[tuple[int, dict[str, int]]]:
+        out, self.pending = self.pending, []
+        return out
+
+    def stale(self) -> bool:
+        """Whether the shared spend as last read is too old to admit on (or not read yet today)."""
+        return self.wall() - self.spend_read_at > self.stale_s
+
+    def refresh_begin(self) -> tuple[int, dict[str, int], float] | None:
+        """Before a read of the shared spend: the day, what this process has ingested since the last read (by
+        campaign) and the wall time."""
+        if self._lease_store is None or self.day < 0:
+            return None
+        return self.day, {c.id: int(self.since[i]) for i, c in enumerate(self.campaigns)}, self.wall()
+
+    def refresh_end(self, begun: tuple[int, dict[str, int], float], rows: Mapping[str, DayDraws]) -> None:
+        """After the read: the shared spend is the rows'; what was ingested after the read began stays in
+        ``since`` (it may be counted twice, never missed: a click's spend is added to the store before it is
+        fed here)."""
+        day, since, t0 = begun
+        if day != self.day:
+            return
+        for i, c in enumerate(self.campaigns):
+            r = rows.get(c.id)
+            self.shared[i] = r.spent_micros if r is not None else 0
+            self.since[i] = max(0, int(self.since[i]) - since.get(c.id, 0))
+        self.spend_read_at = max(self.spend_read_at, t0)
+
+    def refill_plan(self) -> tuple[int, list[Draw]]:
+        """The slices to draw: each campaign a batch wanted that holds less than the low-water mark unused and
+        whose last draw this tick was not empty."""
+        assert self.config.leases is not None
+        if self.day < 0:
+            return self.day, []
+        ask = np.flatnonzero(self._wanted & ~self._dry & (self.held - self.used < self._low))
+        self._wanted[:] = False
+        policy = self.config.leases
+        b = self.budget
+        return self.day, [Draw(self.campaigns[i].id, int(b[i]), policy.slice_micros(int(b[i]))) for i in ask]
+
+    def refilled(self, day: int, got: Mapping[str, int]) -> None:
+        """A draw's grants: held from now on, or returned when the day or the campaign is gone meanwhile."""
+        back: dict[str, int] = {}
+        for cid, g in got.items():
+            i = self.row.get(cid)
+            if day != self.day or i is None:
+                if g:
+                    back[cid] = int(g)
+                continue
+            self.held[i] += g
+            self._dry[i] = g == 0
+        if back:
+            self.pending.append((day, back))
 
     def refresh_shared(self) -> None:
         """Read today's spend across processes from the store (at every poll)."""
@@ -219,10 +306,11 @@ class Pacer:
             r = rows.get(c.id)
             self.shared[i] = r.spent_micros if r is not None else 0
         self.since[:] = 0
+        self.spend_read_at = self.wall()
 
     def _new_day(self, day: int, spent_today: IntArray | None) -> None:
         n = len(self.campaigns)
-        self.release()
+        self.release(defer=self.deferred)
         self.day = day
         self.bidders = [self._make_bidder(c) for c in self.campaigns]
         self.spent = (
@@ -290,6 +378,8 @@ class Pacer:
         short of it draws one slice first, all in one store transaction (at most one draw per campaign and
         tick once a draw came back empty)."""
         assert self._lease_store is not None and self.config.leases is not None
+        if self.deferred:
+            return self._leased_ahead(wanted)
         short = needs_slice(self.held, self.used, self.reserve)
         ask = np.flatnonzero(short & wanted & ~self._dry) if self.day >= 0 else np.zeros(0, np.int64)
         if len(ask):
@@ -305,6 +395,19 @@ class Pacer:
                 self._dry[i] = g == 0
             short = needs_slice(self.held, self.used, self.reserve)
         ok: BoolArray = ~short
+        return ok
+
+    def _leased_ahead(self, wanted: BoolArray) -> BoolArray:
+        """Background: the campaigns whose held lease admits one more slot, none while the shared spend read
+        is stale; the campaigns below the low-water mark are the follower's to top up (woken, not waited for)."""
+        low = wanted & ~self._dry & (self.held - self.used < self._low)
+        if low.any():
+            self._wanted |= low
+            self.wake()
+        if self.stale():
+            self.wake()
+            return np.zeros(len(wanted), dtype=bool)
+        ok: BoolArray = ~needs_slice(self.held, self.used, self.reserve)
         return ok
 
     def offered(self, campaign: IntArray, value: FloatArray) -> None:

@@ -1,0 +1,156 @@
+"""Shared serving's follower thread (sitewide.engine.follower): the serve path does no store I/O for campaign
+polls, shared spend reads or lease draws, so a slow or stuck database does not stall requests; campaign
+changes still arrive within the poll delay, and a spend read too old to rely on stops the leased campaigns."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sitewide.domain.budget_lease import LeasePolicy
+from sitewide.domain.time import day_bounds
+from sitewide.domain.types import Campaign, CampaignStatus, Product, Shop
+from sitewide.engine import Engine
+from sitewide.engine.config import EngineConfig
+from sitewide.engine.pacing import PacingConfig
+from sitewide.ports import RequestBatch
+from sitewide.storage.sql import SqlStore
+from sitewide.wiring import seeded_engine
+
+DAY0 = day_bounds("2026-01-05")[0]
+QUERIES = ["usb flash drive", "wireless mouse", "ink cartridge", "router", "laptop sleeve", "mouse"]
+SHARED_CALLS = ("store_version", "day_draws", "draw_budgets", "return_budgets", "list_campaigns")
+
+
+def background(poll_ms: int) -> EngineConfig:
+    return EngineConfig(
+        pacing=PacingConfig(leases=LeasePolicy(100, 0), campaign_poll_ms=poll_ms, background=True)
+    )
+
+
+def serve(eng: Engine, step: int) -> set[str]:
+    """One batch of the day's queries; the campaigns of its promoted slots."""
+    n = len(QUERIES)
+    out = eng.serve_batch(
+        RequestBatch([f"r{step}-{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0, 4)
+    )
+    return {eng.campaign_ids()[int(i)] for i in out.campaign_idx[out.promoted]}
+
+
+def until(cond: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def wrap(store: SqlStore, before: Callable[[str], None]) -> None:
+    """Call ``before(name)`` ahead of each of the store's shared-state calls."""
+    for name in SHARED_CALLS:
+        inner = getattr(store, name)
+
+        def wrapped(*a: Any, _inner: Any = inner, _name: str = name, **k: Any) -> Any:
+            before(_name)
+            return _inner(*a, **k)
+
+        setattr(store, name, wrapped)
+
+
+def test_a_stuck_database_does_not_stall_serving_and_stops_the_leased_campaigns(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """Every shared-state store call blocks (up to 5 s) while the gate is shut: requests are still answered
+    in milliseconds (the old serve path polled on its own thread and waited the 5 s), with no promoted slot once
+    the spend read is older than 2 polls; when the database answers again the campaigns are served again."""
+    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+    eng = seeded_engine(store, shops, products, campaigns, background(100))
+    step = iter(range(10_000))
+    assert until(lambda: bool(serve(eng, next(step))), 5.0)  # the follower drew the first slices
+    gate = threading.Event()
+    gate.set()
+    wrap(store, lambda _name: gate.wait(5.0))
+    gate.clear()
+    t_shut = time.monotonic()
+    took, late_ads = [], set()
+    while time.monotonic() - t_shut < 1.0:
+        t = time.perf_counter()
+        got = serve(eng, next(step))
+        took.append(time.perf_counter() - t)
+        if time.monotonic() - t_shut > 0.3:  # 2 polls and a batch: the spend read is stale
+            late_ads |= got
+        time.sleep(0.005)
+    gate.set()
+    assert len(took) > 20 and max(took) < 0.25  # never the 5 s of a blocked store call
+    assert not late_ads  # no leased campaign admitted on a stale spend read
+    assert until(lambda: bool(serve(eng, next(step))), 5.0)  # the database is back: ads are served again
+    eng.close()
+
+
+def test_a_change_reaches_a_background_engine_within_the_poll_and_serving_reads_only_memory(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """SQLite (no NOTIFY: the poll only), 100 ms poll: another engine's pause is followed within a second,
+    and no shared-state store call was made on the serving thread while it served."""
+    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+    a = seeded_engine(store, shops, products, campaigns, background(100))
+    b = seeded_engine(store, shops, products, campaigns, background(100))
+    serving, on_serving_thread = [False], []
+
+    def note(name: str) -> None:
+        if serving[0] and threading.current_thread() is threading.main_thread():
+            on_serving_thread.append(name)
+
+    wrap(store, note)
+
+    def served(step: int) -> set[str]:
+        serving[0] = True
+        try:
+            return serve(b, step)
+        finally:
+            serving[0] = False
+
+    step = iter(range(10_000))
+    assert until(lambda: "c1" in served(next(step)), 5.0)
+    a.update_campaign(replace(campaigns[0], status=CampaignStatus.PAUSED))
+    t = time.monotonic()
+    assert until(lambda: "c1" not in served(next(step)), 2.0)
+    assert time.monotonic() - t < 1.0
+    assert "c2" in set().union(*(served(next(step)) for _ in range(3)))  # the other campaign still serves
+    assert on_serving_thread == []
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("read_age_s, admitted", [(1.9, True), (2.1, False)])
+def test_a_spend_read_older_than_two_polls_admits_no_leased_campaign(
+    tmp_path: Path,
+    shops: list[Shop],
+    products: list[Product],
+    campaigns: list[Campaign],
+    read_age_s: float,
+    admitted: bool,
+) -> None:
+    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+    eng = seeded_engine(store, shops, products, campaigns, background(1000))
+    eng.campaigns.stop_following()
+    follower = eng.campaigns.follower
+    assert follower is not None
+    wall = [100.0]
+    eng.campaigns.pacer.wall = lambda: wall[0]
+    assert not serve(eng, 0)  # the day's first batch: nothing held, nothing read yet (the follower is asked)
+    follower.step()  # reads the spend and draws the slices
+    assert serve(eng, 1)
+    wall[0] += read_age_s
+    assert bool(serve(eng, 2)) is admitted
+    follower.step()
+    assert serve(eng, 3)  # a fresh read: admitted again
+    eng.close()
