@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from sitewide.domain.time import DAY_MS, check_day_boundary
 from sitewide.domain.types import (
@@ -55,6 +55,21 @@ _PG_INSERT = (
     + ", ".join(f"CAST(%({c})b AS {t}[])" for c, t in _PG_COLS)
     + f") WITH ORDINALITY AS b({', '.join(c for c, _ in _PG_COLS)}, n) ORDER BY n"
 )
+# The usual batch (no id stored before) in one statement, in autocommit: the claim and the insert as CTEs over the
+# batch, and a check that every id was claimed, which divides by zero when one was not, so that the statement (and
+# everything it wrote) fails as a whole and the batch takes the transaction above (repeats, conflicts). One round
+# trip a batch instead of four (BEGIN, claim, insert, COMMIT): each was the thread's own CPU and a wait for the GIL
+# to come back, which under load is most of an event batch's tail (issue 24).
+_PG_WHOLE = (
+    "WITH b AS MATERIALIZED (SELECT * FROM unnest("
+    + ", ".join(f"CAST(%({c})b AS {t}[])" for c, t in _PG_COLS)
+    + f") WITH ORDINALITY AS b({', '.join(c for c, _ in _PG_COLS)}, n)), "
+    "c AS (INSERT INTO event_ids (id) SELECT id FROM b ON CONFLICT (id) DO NOTHING RETURNING id), "
+    f"i AS (INSERT INTO events ({', '.join(c for c, _ in _PG_COLS)}) "
+    f"SELECT {', '.join(c for c, _ in _PG_COLS)} FROM b ORDER BY n) "
+    "SELECT 1 / CAST((SELECT count(*) FROM c) = (SELECT count(*) FROM b) AS integer)"
+)
+_SOME_ID_STORED = "22012"  # division_by_zero: _PG_WHOLE's check
 
 
 def _pg_columns(events: Sequence[Event]) -> dict[str, list[object]]:
@@ -102,6 +117,14 @@ class SqlEvents:
             ) from exc
 
     def _append(self, batch: dict[str, Event], dups: int) -> EventReceipt:
+        if self.engine.dialect.name == "postgresql" and len(batch) <= 5000:
+            try:
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql(_PG_WHOLE, _pg_columns(list(batch.values())))
+                return EventReceipt(inserted=len(batch), duplicates=dups, inserted_ids=tuple(batch))
+            except DataError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _SOME_ID_STORED:
+                    raise
         with self.engine.begin() as conn:
             inserted = self._insert_new(conn, list(batch.values()))
             repeats = [eid for eid in batch if eid not in inserted]
