@@ -4,6 +4,8 @@ changes still arrive within the poll delay, and a spend read too old to rely on 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 
 from sitewide.domain.budget_lease import LeasePolicy
 from sitewide.domain.time import day_bounds
@@ -24,6 +27,8 @@ from sitewide.ports import RequestBatch
 from sitewide.storage.sql import SqlStore
 from sitewide.wiring import seeded_engine
 
+PG_URL = os.environ.get(ENV_URL)
+PG_SKIP = unreachable_reason(PG_URL)
 DAY0 = day_bounds("2026-01-05")[0]
 QUERIES = ["usb flash drive", "wireless mouse", "ink cartridge", "router", "laptop sleeve", "mouse"]
 SHARED_CALLS = ("store_version", "day_draws", "draw_budgets", "return_budgets", "list_campaigns")
@@ -95,14 +100,33 @@ def test_a_stuck_database_does_not_stall_serving_and_stops_the_leased_campaigns(
     eng.close()
 
 
+@pytest.mark.parametrize("db, poll_ms", [("sqlite", 100), ("postgres", 3_600_000)])
 def test_a_change_reaches_a_background_engine_within_the_poll_and_serving_reads_only_memory(
-    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+    tmp_path: Path,
+    shops: list[Shop],
+    products: list[Product],
+    campaigns: list[Campaign],
+    db: str,
+    poll_ms: int,
 ) -> None:
-    """SQLite (no NOTIFY: the poll only), 100 ms poll: another engine's pause is followed within a second,
-    and no shared-state store call was made on the serving thread while it served."""
-    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
-    a = seeded_engine(store, shops, products, campaigns, background(100))
-    b = seeded_engine(store, shops, products, campaigns, background(100))
+    """Another engine's pause is followed within a second: on SQLite by the 100 ms poll, on PostgreSQL by its
+    NOTIFY (the poll an hour away); no shared-state store call was made on the serving thread meanwhile."""
+    with contextlib.ExitStack() as stack:
+        if db == "sqlite":
+            store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+        else:
+            if PG_SKIP:
+                pytest.skip(PG_SKIP)
+            assert PG_URL is not None
+            store = SqlStore(stack.enter_context(throwaway_schema(PG_URL)))
+        pushed_or_polled(store, shops, products, campaigns, poll_ms)
+
+
+def pushed_or_polled(
+    store: SqlStore, shops: list[Shop], products: list[Product], campaigns: list[Campaign], poll_ms: int
+) -> None:
+    a = seeded_engine(store, shops, products, campaigns, background(poll_ms))
+    b = seeded_engine(store, shops, products, campaigns, background(poll_ms))
     serving, on_serving_thread = [False], []
 
     def note(name: str) -> None:
