@@ -79,6 +79,10 @@ from sitewide.storage.sql import SqlStore  # noqa: E402
 T = TypeVar("T")
 TRACE: list[tuple[float, str, float]] = []  # open_loop's answers: (sent at, path, first send → answer, ms)
 LAG: list[tuple[float, float]] = []  # open_loop: (planned send, s since start; how many s late it was sent)
+# every /serve answered 200 by the load client: (monotonic time, promoted slots in it). Under load a serving
+# process whose shared spend read is stale serves organic results only (sitewide.engine.follower): cheaper
+# requests, so the soak prints promoted slots per answer beside the idle phase's, lest that flatter its p99
+PROMOTED: list[tuple[float, int]] = []
 PAUSES: list[tuple[float, float]] = []  # the client's own collector: (monotonic start, ms) of each pause > 5 ms
 
 
@@ -317,7 +321,7 @@ class Wire:
                         w.write(raw)
                         head = (await r.readuntil(b"\r\n\r\n")).lower()
                         n = re.search(rb"content-length: *(\d+)", head)
-                        await r.readexactly(int(n.group(1)) if n else 0)
+                        got = await r.readexactly(int(n.group(1)) if n else 0)
                     break
                 except asyncio.IncompleteReadError as exc:  # closed before any answer: stale only if kept
                     if conn is not None:
@@ -333,7 +337,10 @@ class Wire:
                 conn[1].close()
             else:
                 self.free.append(conn)
-            return head[9:12] == b"200"
+            ok = head[9:12] == b"200"
+            if ok and path == "/serve":
+                PROMOTED.append((time.monotonic(), got.count(b'"promoted":true')))
+            return ok
 
     def close(self) -> None:
         for _, w in self.free:
@@ -705,9 +712,13 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         # that it samples the machine's neighbours at both ends of the soak, not one moment
         idle_rate, idle_s = min(4.0, rate / 4), max(20.0, seconds / 10)
 
+        idle_promoted: list[tuple[float, int]] = []
+
         def idle_run() -> list[tuple[float, str, float]]:
             TRACE.clear()
+            PROMOTED.clear()
             asyncio.run(open_loop(base, [traffic.serve, traffic.events], idle_rate, idle_s / 2, ack))
+            idle_promoted.extend(PROMOTED)
             return list(TRACE)
 
         # a warm-up at the soak's own rate and shape (open loop: its bursts reach more threads and pooled
@@ -747,6 +758,7 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         TRACE.clear()
         LAG.clear()
         PAUSES.clear()
+        PROMOTED.clear()
         gc.freeze()  # what the client built so far is never walked again by its collections
         gc.callbacks.append(_client_gc)
         start_m = time.monotonic()
@@ -755,6 +767,7 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         finally:
             gc.callbacks.remove(_client_gc)
         trace, lag, pauses = list(TRACE), [x[1] for x in LAG], list(PAUSES)
+        promoted = [(t - start_m, n) for t, n in PROMOTED]
         lag_at = list(LAG)
         idle_after = idle_run()
         # the same closed loop after the soak: the host's speed at the end (a max from a fast start sets a rate
@@ -792,12 +805,30 @@ def soak(url: str, workers: int, rate: float, seconds: float) -> tuple[dict[str,
         load_min=min((x[3] for x in samples), default=float("nan")),
         load_max=max((x[3] for x in samples), default=float("nan")),
         idle_p99_before_ms=pct([x[2] for x in idle_before], 99),
+        promoted=_per_answer(promoted),
+        idle_promoted=_per_answer(idle_promoted),
+        promoted_min_10s=min(
+            (_per_answer(w) for w in _windows(promoted, 10.0) if len(w) >= 20), default=float("nan")
+        ),
         idle_p99_after_ms=pct([x[2] for x in idle_after], 99),
     )
     for k in ("/serve", "/events"):
         out[f"p99{k.replace('/', '_')}"] = pct([x[2] for x in trace if x[1] == k], 99)
         out[f"idle_p99{k.replace('/', '_')}"] = pct([x[2] for x in idle_trace if x[1] == k], 99)
     return out, max_note
+
+
+def _per_answer(xs: list[tuple[float, int]]) -> float:
+    """Promoted slots per /serve answer."""
+    return sum(n for _, n in xs) / len(xs) if xs else float("nan")
+
+
+def _windows(xs: list[tuple[float, int]], width: float) -> list[list[tuple[float, int]]]:
+    """``xs`` (seconds since the soak's start, count) cut into ``width``-second windows."""
+    out: dict[int, list[tuple[float, int]]] = {}
+    for x in xs:
+        out.setdefault(int(x[0] // width), []).append(x)
+    return [out[k] for k in sorted(out)]
 
 
 def timeline(
@@ -965,6 +996,12 @@ def main() -> None:
             "set it: issue 24's 'max sustainable'); flat: last third >= 90 % of the first's rate at <= 1.5x its "
             "p50; max_after: the same clients for 20 s after the soak (the host's speed then); the soak runs at "
             "70 % of the max; RSS from after a warm-up at the soak rate"
+        )
+        print(
+            f"metric: soak_promoted_per_serve={res['promoted']:.2f} baseline={res['idle_promoted']:.2f} "
+            f"ratio={res['promoted'] / res['idle_promoted'] if res['idle_promoted'] else float('nan'):.2f} min_10s={res['promoted_min_10s']:.2f} "
+            "(promoted slots per /serve answer under the soak vs the idle phase: a process whose shared spend "
+            "read is stale serves organic results only, cheaper requests that would flatter the p99)"
         )
         r = res["p99_ms"] / res["idle_p99_ms"]
         rate = f"rate={res['rate']:.1f} {max_note}"
