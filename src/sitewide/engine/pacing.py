@@ -279,9 +279,13 @@ class Pacer:
             return self.day, []
         ask = np.flatnonzero(self._wanted & ~self._dry & (self.held - self.used < self._low))
         self._wanted[:] = False
+        return self.day, self._slices(ask)
+
+    def _slices(self, ask: IntArray) -> list[Draw]:
+        """One slice's draw for each campaign row in ``ask``."""
         policy = self.config.leases
-        b = self.budget
-        return self.day, [Draw(self.campaigns[i].id, int(b[i]), policy.slice_micros(int(b[i]))) for i in ask]
+        assert policy is not None
+        return [Draw(self.campaigns[i].id, int(self.budget[i]), policy.slice_micros(int(self.budget[i]))) for i in ask]
 
     def refilled(self, day: int, got: Mapping[str, int]) -> None:
         """A draw's grants: held from now on, or returned when the day or the campaign is gone meanwhile."""
@@ -299,14 +303,10 @@ class Pacer:
 
     def refresh_shared(self) -> None:
         """Read today's spend across processes from the store (at every poll)."""
-        if self._lease_store is None or self.day < 0:
-            return
-        rows = self._lease_store.day_draws(self.day)
-        for i, c in enumerate(self.campaigns):
-            r = rows.get(c.id)
-            self.shared[i] = r.spent_micros if r is not None else 0
-        self.since[:] = 0
-        self.spend_read_at = self.wall()
+        begun = self.refresh_begin()
+        if begun is not None:
+            assert self._lease_store is not None
+            self.refresh_end(begun, self._lease_store.day_draws(begun[0]))
 
     def _new_day(self, day: int, spent_today: IntArray | None) -> None:
         n = len(self.campaigns)
@@ -383,12 +383,7 @@ class Pacer:
         short = needs_slice(self.held, self.used, self.reserve)
         ask = np.flatnonzero(short & wanted & ~self._dry) if self.day >= 0 else np.zeros(0, np.int64)
         if len(ask):
-            policy = self.config.leases
-            draws = [
-                Draw(self.campaigns[i].id, int(self.budget[i]), policy.slice_micros(int(self.budget[i])))
-                for i in ask
-            ]
-            got = self._lease_store.draw_budgets(self.day, draws)
+            got = self._lease_store.draw_budgets(self.day, self._slices(ask))
             for i in ask:
                 g = got.get(self.campaigns[i].id, 0)
                 self.held[i] += g

@@ -44,7 +44,7 @@ from sitewide.domain.types import Conflict, NotFound, ValidationError, check_id
 from sitewide.ports import Clock
 from sitewide.storage.migrate import upgrade
 from sitewide.storage.schema import tables
-from sitewide.storage.sql_rows import from_row, one_read
+from sitewide.storage.sql_rows import autocommit, from_row
 
 
 def hash_key(key: str) -> str:
@@ -211,7 +211,7 @@ class AccountStore:
         prefix = _prefix_of(key)
         if prefix is None:
             return None
-        with one_read(self.engine) as conn:  # once a key_cache_s per key, on the serving engine's pool
+        with autocommit(self.engine) as conn:  # once a key_cache_s per key, on the serving engine's pool
             r = conn.execute(select(self.t.keys).where(self.t.keys.c.prefix == prefix)).first()
         if r is None:
             return None

@@ -20,7 +20,7 @@ from sitewide.ports import EventReceipt
 from sitewide.storage.event_batches import first_of_each_id
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_partitions import HORIZON, drop_days_before, ensure_day_partitions
-from sitewide.storage.sql_rows import from_row, one_read, to_row
+from sitewide.storage.sql_rows import autocommit, from_row, to_row
 
 # PostgreSQL: the whole batch as one array per column, one short statement. A multi-row VALUES list (what
 # SQLAlchemy's insertmanyvalues sends) is a new ~13,000-placeholder text per batch that psycopg re-parses
@@ -119,7 +119,7 @@ class SqlEvents:
     def _append(self, batch: dict[str, Event], dups: int) -> EventReceipt:
         if self.engine.dialect.name == "postgresql" and len(batch) <= 5000:
             try:
-                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                with autocommit(self.engine) as conn:
                     conn.exec_driver_sql(_PG_WHOLE, _pg_columns(list(batch.values())))
                 return EventReceipt(inserted=len(batch), duplicates=dups, inserted_ids=tuple(batch))
             except DataError as exc:
@@ -205,7 +205,7 @@ class SqlEvents:
     def get_events(self, ids: Sequence[str]) -> dict[str, Event]:
         out: dict[str, Event] = {}
         idl = list(ids)
-        with one_read(self.engine) as conn:  # events never change: each chunk's own snapshot is as good
+        with autocommit(self.engine) as conn:  # events never change: each chunk's own snapshot is as good
             for i in range(0, len(idl), 500):
                 for r in conn.execute(select(self.t.events).where(self.t.events.c.id.in_(idl[i : i + 500]))):
                     out[r.id] = from_row(Event, r)

@@ -15,7 +15,7 @@ from sitewide.ports import ChangeFeed
 from sitewide.storage.leases import LeaseRows
 from sitewide.storage.schema import Tables
 from sitewide.storage.sql_notify import PgListener, notify
-from sitewide.storage.sql_rows import one_read
+from sitewide.storage.sql_rows import autocommit
 
 # the clicks' spend per campaign: one fixed text (psycopg prepares it once), the rows as two arrays, taken in
 # campaign order (the caller sorts them: no deadlock with another process's draws or spend)
@@ -87,7 +87,7 @@ class SqlLeases(LeaseRows):
         if not spend:
             return
         rows = sorted(spend.items())
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with autocommit(self.engine) as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.execute(
                     _PG_ADD_SPEND, {"day": day, "cid": [c for c, _ in rows], "m": [int(m) for _, m in rows]}
@@ -116,7 +116,7 @@ class SqlLeases(LeaseRows):
         q = select(t.c.campaign_id, t.c.budget_micros, t.c.drawn_micros, t.c.spent_micros).where(
             t.c.day == day
         )
-        with one_read(self.engine) as conn:
+        with autocommit(self.engine) as conn:
             return {str(r[0]): DayDraws(int(r[1]), int(r[2]), int(r[3])) for r in conn.execute(q)}
 
     # version counters ------------------------------------------------------------------------------
@@ -137,6 +137,6 @@ class SqlLeases(LeaseRows):
 
     def store_version(self, name: str) -> int:
         t = self.t.versions
-        with one_read(self.engine) as conn:
+        with autocommit(self.engine) as conn:
             v = conn.execute(select(t.c.version).where(t.c.name == name)).scalar()
         return int(v or 0)

@@ -114,9 +114,9 @@ def append_version(
     raise Conflict(f"{table.name} of {owner_id}: too many concurrent versions, try again")
 
 
-def one_read(engine: Engine) -> Connection:
-    """A connection for reads that need no transaction (one statement, or rows that never change), in
-    autocommit: no BEGIN before them, no ROLLBACK after them. On PostgreSQL the ROLLBACK that ends a plain
+def autocommit(engine: Engine) -> Connection:
+    """A connection for statements that need no transaction of several (a read, or one self-contained write),
+    in autocommit: no BEGIN before them, no ROLLBACK after them. On PostgreSQL the ROLLBACK that ends a plain
     ``engine.connect()`` block makes psycopg drop every statement it had prepared on that connection
     (``DEALLOCATE ALL``: it cannot tell which survived the transaction), so one such read per event batch (the
     campaigns' version) kept the batch's fixed-text claim, insert and spend statements from ever being
