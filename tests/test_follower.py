@@ -19,11 +19,13 @@ from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 
 from sitewide.domain.budget_lease import LeasePolicy
 from sitewide.domain.time import day_bounds
-from sitewide.domain.types import Campaign, CampaignStatus, Product, Shop
+from sitewide.domain.types import Campaign, CampaignStatus, Product, ServeRequest, Shop
 from sitewide.engine import Engine
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.pacing import PacingConfig
 from sitewide.ports import RequestBatch
+from sitewide.service.usecases.serving import serve_many
+from sitewide.storage.accounts import AccountStore
 from sitewide.storage.sql import SqlStore
 from sitewide.wiring import seeded_engine
 
@@ -178,3 +180,45 @@ def test_a_spend_read_older_than_two_polls_admits_no_leased_campaign(
     follower.step()
     assert serve(eng, 3)  # a fresh read: admitted again
     eng.close()
+
+
+def served_reasons(eng: Engine, accounts: AccountStore, step: int) -> tuple[set[str], dict[str, int]]:
+    """One batch of the day's queries through the platform's serve path (``serve_many``, which counts the
+    losses for the operator's auction-loss report): the campaigns of its promoted slots, and every campaign's
+    loss counts by reason so far."""
+    reqs = [ServeRequest(f"r{step}-{i}", "u", query=q, slots=4, ts_ms=DAY0) for i, q in enumerate(QUERIES)]
+    results = serve_many(eng, accounts, reqs)
+    shown = {s.campaign_id for r in results for s in r.slots if s.promoted and s.campaign_id}
+    by_reason: dict[str, int] = {}
+    for cid in ("c1", "c2"):
+        for _, _, reason, n in accounts.losses(cid):
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    return shown, by_reason
+
+
+def test_a_campaign_kept_out_for_its_lease_is_counted_as_lease_pending_not_budget_exhausted(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """Before the follower's first read and once that read is older than 2 polls, the leased campaigns are not
+    admitted: their live candidates count under ``lease_pending`` in the auction-loss report (apart from
+    ``budget_exhausted``: the budgets have room); after a fresh read the same batch counts none."""
+    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+    eng = seeded_engine(store, shops, products, campaigns, background(1000))
+    accounts = AccountStore.in_memory(eng.clock)
+    eng.campaigns.stop_following()
+    follower = eng.campaigns.follower
+    assert follower is not None
+    wall = [100.0]
+    eng.campaigns.pacer.wall = lambda: wall[0]
+    shown, first = served_reasons(eng, accounts, 0)  # nothing read, no slice held
+    assert not shown and first.get("lease_pending", 0) > 0 and "budget_exhausted" not in first
+    follower.step()  # a fresh read and the slices
+    shown, fresh = served_reasons(eng, accounts, 1)
+    assert shown and fresh.get("lease_pending", 0) == first["lease_pending"]  # none counted on a fresh read
+    wall[0] += 2.1  # the read is now older than 2 polls (1 s each)
+    shown, stale = served_reasons(eng, accounts, 2)
+    assert not shown and stale["lease_pending"] > fresh["lease_pending"]
+    assert stale.get("budget_exhausted", 0) == 0
+    accounts.close()
+    eng.close()
+

@@ -40,7 +40,8 @@ of the same product is in the request); for candidates with a campaign whose ad 
 ``AD_LOAD_CAP`` (its ad score beat the winner of a slot where ads were blocked); otherwise ``OUTBID`` with a
 ``shortfall``: for live ads the extra per-impression bid (micros) needed to tie the weakest winner of a slot
 where ads were allowed (``inf`` when there was none); for organic candidates the extra relevance needed to tie
-the weakest winner.
+the weakest winner. ``LEASE_PENDING`` is never the auction's: shared serving's engine puts it in place of
+``BUDGET_EXHAUSTED`` where the campaign was kept out for its budget lease, not for its budget.
 
 Two implementations give the same results: :func:`run_auction` (here, vectorised over requests with numpy) and
 :func:`sitewide.domain.auction_reference.run_auction_reference` (a plain per-request loop, used as the test
@@ -82,6 +83,10 @@ class Reason(IntEnum):
     BUDGET_EXHAUSTED = 5
     DUPLICATE = 6
     PADDING = 7
+    # not set by the auction: shared serving's engine relabels a BUDGET_EXHAUSTED whose campaign had budget but
+    # was not admitted for the lease (its process held no slice yet, or its read of the day's spend across
+    # processes was stale; sitewide.engine.pacing): the follower catching up, not the budget spent
+    LEASE_PENDING = 8
 
 
 @dataclass(frozen=True)

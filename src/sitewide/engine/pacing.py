@@ -142,6 +142,9 @@ class Pacer:
         self.since = np.zeros(n, dtype=np.int64)  # spend this process ingested since that read
         self._dry = np.zeros(n, dtype=bool)  # a draw got nothing this tick: do not ask again before the next
         self._wanted = np.zeros(n, dtype=bool)  # background: campaigns a batch found below the low-water mark
+        # background: the campaigns the last budget_ok kept out for the lease alone (no slice held yet, or the
+        # shared spend read stale) while their budget had room; the engine reports them as LEASE_PENDING
+        self.waiting: BoolArray = np.zeros(n, dtype=bool)
         policy = self.config.leases
         self._low = np.array(  # background: top up when less than this is held unused (half a slice)
             [max(policy.slice_micros(b) // 2 if policy else 0, self.reserve, 1) for b in self.budget.tolist()],
@@ -380,6 +383,7 @@ class Pacer:
         assert self._lease_store is not None and self.config.leases is not None
         if self.deferred:
             return self._leased_ahead(wanted)
+        self.waiting[:] = False  # a draw on this thread: a campaign short after it has no budget left to draw
         short = needs_slice(self.held, self.used, self.reserve)
         ask = np.flatnonzero(short & wanted & ~self._dry) if self.day >= 0 else np.zeros(0, np.int64)
         if len(ask):
@@ -399,10 +403,16 @@ class Pacer:
         if low.any():
             self._wanted |= low
             self.wake()
+        short = needs_slice(self.held, self.used, self.reserve)
+        ok: BoolArray
         if self.stale():
             self.wake()
-            return np.zeros(len(wanted), dtype=bool)
-        ok: BoolArray = ~needs_slice(self.held, self.used, self.reserve)
+            ok = np.zeros(len(wanted), dtype=bool)
+        else:
+            ok = ~short
+        # kept out for the lease: all but those short of a slice whose last draw this tick came back empty
+        # (the day's budget is all drawn: exhausted as far as this process can tell)
+        self.waiting = wanted & ~ok & ~(short & self._dry)
         return ok
 
     def offered(self, campaign: IntArray, value: FloatArray) -> None:

@@ -119,9 +119,14 @@ class Serving:
         mult = np.append(pacer.multipliers, 0.0)  # the bidders' multipliers for this tick
         bid = np.where(has, value * mult[cs], 0.0)
         budget_ok = np.append(pacer.budget_ok(), True)[cs]
+        waiting = pacer.waiting.any()  # shared serving: kept out for the lease, not the budget (LEASE_PENDING)
+        pending = np.append(pacer.waiting, False)[cs] if waiting else None
         if xr:  # an experiment arm enters only while its spend cap has room for this request
             bid_cpc = bid / np.maximum(pctr, 1e-9)
-            budget_ok &= xr.capped(cand, camp, batch.user_ids, bid_cpc, batch.slots, batch.ts_ms)
+            capped = xr.capped(cand, camp, batch.user_ids, bid_cpc, batch.slots, batch.ts_ms)
+            budget_ok &= capped
+            if pending is not None:
+                pending &= capped
         pacer.offered(camp[has], value[has])
         # Shop experience: scaling pCTR, bid and relevance by the same multiplier m scales both scores by m
         # while the bid per click (bid / pCTR) and so every per-click price stay in the merchant's terms.
@@ -144,6 +149,9 @@ class Serving:
         if ads_only:
             auction = replace(auction, max_ad_share=1.0, min_ad_spacing=0)
         res = self.holdout.auction(ab, batch, camp_ids, auction)  # run_auction + ghost holdouts
+        if pending is not None:
+            relabel = pending & (res.reason == Reason.BUDGET_EXHAUSTED)
+            res = replace(res, reason=np.where(relabel, np.int8(Reason.LEASE_PENDING), res.reason))
         if timer:
             timer.lap("auction")
         shown = res.slot >= 0

@@ -119,6 +119,7 @@ def auction_losses(
     samples: Annotated[int, Query(ge=0, le=500)] = 50,
 ) -> AuctionLossesOut:
     """Why the campaign's products were not shown: ``outbid``, ``below_reserve``, ``ineligible``,
-    ``budget_exhausted``, ``ad_load_cap``, ``duplicate`` — counted over every served request, plus the losses
-    of a sample of requests (one in 25 of each batch)."""
+    ``budget_exhausted``, ``ad_load_cap``, ``duplicate``, ``lease_pending`` (``serve --workers N``: the budget had
+    room but the serving process held no lease slice for it yet or its read of the day's shared spend was stale)
+    — counted over every served request, plus the losses of a sample of requests (one in 25 of each batch)."""
     return losses_out(uc.auction_losses(store, accounts, who, campaign_id, day, samples))
