@@ -3,21 +3,29 @@ ineligible product as an ad, and the generated large catalogue is made of distin
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
 
 from sitewide.catalogue import packaged_catalogue
+from sitewide.domain.accounts import LossSample
 from sitewide.domain.eligibility import ProductSignals
 from sitewide.domain.money import Micros
-from sitewide.domain.time import day_bounds
+from sitewide.domain.time import DAY_MS, day_bounds, day_of
 from sitewide.domain.types import Campaign, Product, RequestKind, ServeRequest, ServeResult, Shop
 from sitewide.engine import Engine, EngineConfig
 from sitewide.index.ann import FaissIndex
 from sitewide.index.exact import ExactIndex
 from sitewide.ports import VectorIndex
+from sitewide.service.usecases.serving import SAMPLE_EVERY, serve_many
 from sitewide.simulator.big_catalogue import big_catalogue
 from sitewide.simulator.queries import QueryGenerator
+from sitewide.storage.accounts import AccountStore
 from sitewide.storage.memory import MemoryStore
 from sitewide.wiring import make_engine
 
@@ -138,3 +146,42 @@ def test_serve_many_answers_each_request_as_serving_it_alone_would() -> None:
     same = sum(slate(a) == slate(b) and a.losers == b.losers for a, b in zip(one, many, strict=True))
     assert same >= 0.9 * len(reqs), same
     assert sum(s.promoted for r in many for s in r.slots) >= 10
+
+
+class _CountingAccounts(AccountStore):
+    """The in-memory account store, counting its ``add_losses`` calls."""
+
+    calls: int = 0
+
+    def add_losses(
+        self, day: str, counts: dict[tuple[str, str, str], int], samples: Sequence[LossSample]
+    ) -> None:
+        self.calls += 1
+        super().add_losses(day, counts, samples)
+
+
+def test_serve_many_counts_a_batchs_losses_in_one_call_per_day() -> None:
+    """The platform's batch path (``/serve`` answered in batches) hands the loss buffer one call per day of the
+    batch, not one per request, and counts every lost ad of every request, at its request's day, as before."""
+    market = _market(1_500)
+    eng = _engine(ExactIndex(), market)
+    eng_db = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    accounts = _CountingAccounts(eng_db, eng.clock)
+    reqs = _requests(market[1], 60)
+    reqs[40:] = [replace(r, ts_ms=r.ts_ms + DAY_MS) for r in reqs[40:]]  # the last 20: the next day
+    results = serve_many(eng, accounts, reqs)
+    assert accounts.calls == 2
+    want: dict[tuple[str, str, str, str], int] = {}
+    sampled: set[str] = set()
+    for req, res in zip(reqs, results, strict=True):
+        for (pid, why), cid in zip(res.losers, eng.campaigns_of([p for p, _ in res.losers]), strict=True):
+            if cid is not None:
+                k = (cid, day_of(req.ts_ms), pid, why)
+                want[k] = want.get(k, 0) + 1
+                if zlib.crc32(req.request_id.encode()) % SAMPLE_EVERY == 0:
+                    sampled.add(req.request_id)
+    assert len({k[1] for k in want}) == 2 and sum(want.values()) > 100 and sampled
+    got = {(c.id, d, p, r): n for c in market[2] for d, p, r, n in accounts.losses(c.id)}
+    assert got == want
+    assert {s.request_id for c in market[2] for s in accounts.loss_samples(c.id, 500)} == sampled
+    accounts.close()

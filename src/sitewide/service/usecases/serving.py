@@ -72,23 +72,35 @@ def serve_one(engine: Engine, accounts: ServiceRecords, req: ServeRequest) -> Se
 
 def serve_many(engine: Engine, accounts: ServiceRecords, reqs: Sequence[ServeRequest]) -> list[ServeResult]:
     """Several requests, each answered and its losses counted as :func:`serve_one` does, served together
-    (``Engine.serve_many``: one batch for those that share a time and a slot count)."""
+    (``Engine.serve_many``: one batch for those that share a time and a slot count); the batch's losses go to
+    ``accounts`` in one call per day (not one per request: each call takes the loss buffer's lock)."""
     now = engine.clock.now_ms()
     reqs = [
         r if r.ts_ms else ServeRequest(r.request_id, r.user_id, r.kind, r.query, r.slots, now) for r in reqs
     ]
     results = engine.serve_many(reqs)
+    by_day: dict[str, tuple[dict[tuple[str, str, str], int], list[LossSample]]] = {}
     for req, res in zip(reqs, results, strict=True):
-        _count_losses(engine, accounts, req, res)
+        if res.losers:
+            totals, samples = by_day.setdefault(day_of(req.ts_ms), ({}, []))
+            _count_losses(engine, req, res, totals, samples)
+    for day, (totals, samples) in by_day.items():
+        accounts.add_losses(day, totals, samples)
     return results
 
 
-def _count_losses(engine: Engine, accounts: ServiceRecords, req: ServeRequest, res: ServeResult) -> None:
+def _count_losses(
+    engine: Engine,
+    req: ServeRequest,
+    res: ServeResult,
+    totals: dict[tuple[str, str, str], int],
+    samples: list[LossSample],
+) -> None:
+    """Add the request's lost ads to ``totals`` per (campaign, product, reason), and to ``samples`` when the
+    request is sampled."""
     ts = req.ts_ms
     camps = engine.campaigns_of([pid for pid, _ in res.losers])  # no catalogue-sized work per request
     sampled = zlib.crc32(req.request_id.encode()) % SAMPLE_EVERY == 0
-    samples: list[LossSample] = []
-    totals: dict[tuple[str, str, str], int] = {}
     for (pid, why), cid in zip(res.losers, camps, strict=True):
         if cid is None:
             continue
@@ -96,7 +108,6 @@ def _count_losses(engine: Engine, accounts: ServiceRecords, req: ServeRequest, r
         totals[k] = totals.get(k, 0) + 1
         if sampled:
             samples.append(LossSample(ts, req.request_id, cid, pid, why, 0))
-    accounts.add_losses(day_of(ts), totals, samples)
 
 
 def serve_batch(
