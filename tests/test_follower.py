@@ -222,3 +222,45 @@ def test_a_campaign_kept_out_for_its_lease_is_counted_as_lease_pending_not_budge
     accounts.close()
     eng.close()
 
+
+def test_shared_serving_writes_the_holdout_log_off_the_serving_thread_and_all_of_it_at_close(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """With a holdout share, a background engine's batches buffer their would-win entries: no store write on
+    the serving thread; the follower's round writes them, and a clean close writes what came after its last
+    round (nothing lost)."""
+    store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+    eng = seeded_engine(store, shops, products, campaigns, replace(background(1000), holdout_share=0.5))
+    eng.campaigns.stop_following()
+    follower = eng.campaigns.follower
+    assert follower is not None
+    on_serving_thread: list[int] = []
+    inner = store.append_holdout_entries
+
+    def append(entries: Any) -> None:
+        if threading.current_thread() is threading.main_thread() and entries:
+            on_serving_thread.append(len(entries))
+        inner(entries)
+
+    store.append_holdout_entries = append  # type: ignore[method-assign]
+
+    def stored() -> int:
+        return sum(len(store.holdout_entries(c.id, 0, 10**15)) for c in campaigns)
+
+    serve(eng, 0)
+    follower.step()  # the slices
+    for step in range(1, 6):
+        serve(eng, step)
+    assert on_serving_thread == [] and stored() == 0  # buffered, not written
+    t = threading.Thread(target=follower.step)  # the follower's round, on its own thread
+    t.start()
+    t.join()
+    first = stored()
+    assert first > 0
+    for step in range(6, 11):
+        serve(eng, step)
+    assert stored() == first
+    eng.close()  # on the main thread, after the follower stopped: what is left is written
+    assert stored() > first
+    got = [e for c in campaigns for e in store.holdout_entries(c.id, 0, 10**15)]
+    assert {e.request_id.split("-")[0] for e in got} >= {"r1", "r10"}  # the first and the last batch

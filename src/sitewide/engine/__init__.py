@@ -90,10 +90,13 @@ class Engine(EngineParts):
 
     def close(self) -> None:
         """Before this process stops serving (the app's shutdown): return its unused budget leases to the
-        store and stop listening for other processes' changes."""
+        store, write the holdout entries buffered for the follower and stop listening for other processes'
+        changes."""
         self.campaigns.stop_following()  # its thread takes the state lock: not while it is held here
         with self._lock, self.serving.state_lock:
+            self.holdout.deferred = False  # later batches write their own holdout entries
             self.campaigns.close()
+        self.holdout.flush()  # what the follower could not write at its stop (the database away): raised
 
     # serving ----------------------------------------------------------------------------------------
     def retrieve(self, batch: RequestBatch) -> tuple[IntArray, FloatArray]:

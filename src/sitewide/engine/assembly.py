@@ -90,7 +90,9 @@ class EngineParts:
             self.restore(snapshot, index_loaded=snapshot_index)
         self.campaigns.pacer.aim = self.values.aim  # bidders aim at what their guarantee window still needs
         if cfg.pacing.background and cfg.pacing.leases is not None and cfg.pacing.campaign_poll_ms is not None:
-            self.campaigns.follow_in_background(self.serving.state_lock)  # shared serving: no store I/O per request
+            follower = self.campaigns.follow_in_background(self.serving.state_lock)  # no store I/O per request
+            self.holdout.deferred = True  # its log written by the follower too
+            follower.writes.append(self.holdout.flush)
 
     @property
     def encoder(self) -> TextEncoder:

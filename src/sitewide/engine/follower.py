@@ -19,7 +19,9 @@ The follower does it instead, on its own thread:
 - whenever a serve batch finds a campaign holding less than half a slice unused, it is woken and draws the
   slices of all such campaigns in one transaction (prefetch: the serve path goes on admitting on what is left
   and never waits for the draw);
-- leases to give back (a new day, a deleted campaign, a grant that came after its day) are returned from here.
+- leases to give back (a new day, a deleted campaign, a grant that came after its day) are returned from here;
+- what the serve path buffers for the store (:attr:`Follower.writes`: the holdout log) is written at every
+  round, and once more when it stops.
 
 A store call that fails (the database away) is logged and tried again after a second; meanwhile the serve path
 keeps answering from memory, and once the spend read is older than ``2 × campaign_poll_ms`` it admits no leased
@@ -31,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -55,6 +58,8 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failing = False  # the last round failed (logged once until a round succeeds)
+        # writes of what the serve path buffered (each takes its own lock, not the state lock): every round
+        self.writes: list[Callable[[], None]] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="campaign-follower", daemon=True)
@@ -71,10 +76,15 @@ class Follower:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
+        for write in self.writes:  # a clean shutdown leaves nothing buffered
+            try:
+                write()
+            except Exception:  # noqa: BLE001 - kept buffered; the owner's next read or write retries it
+                _log.warning("shared serving state: a buffered write failed at stop", exc_info=True)
 
     def step(self, poll: bool = True) -> None:
         """Return what is owed, then (``poll``) follow the campaigns and read the shared spend, then top up
-        the slices the serve path asked for."""
+        the slices the serve path asked for, then write what the serve path buffered."""
         book, store = self.book, self.book.store
         with self.lock:
             owed = book.pacer.take_returns()
@@ -104,6 +114,8 @@ class Follower:
             got = store.draw_budgets(day, draws)
             with self.lock:
                 book.pacer.refilled(day, got)
+        for write in self.writes:
+            write()
 
     def _run(self) -> None:
         next_poll = 0.0
