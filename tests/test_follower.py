@@ -18,8 +18,9 @@ import pytest
 from scripts.pg import ENV_URL, throwaway_schema, unreachable_reason
 
 from sitewide.domain.budget_lease import LeasePolicy
-from sitewide.domain.time import day_bounds
-from sitewide.domain.types import Campaign, CampaignStatus, Product, ServeRequest, Shop
+from sitewide.domain.money import Micros
+from sitewide.domain.time import DAY_MS, day_bounds, day_str
+from sitewide.domain.types import Campaign, CampaignStatus, Event, EventKind, Product, ServeRequest, Shop
 from sitewide.engine import Engine
 from sitewide.engine.config import EngineConfig
 from sitewide.engine.pacing import PacingConfig
@@ -264,3 +265,83 @@ def test_shared_serving_writes_the_holdout_log_off_the_serving_thread_and_all_of
     assert stored() > first
     got = [e for c in campaigns for e in store.holdout_entries(c.id, 0, 10**15)]
     assert {e.request_id.split("-")[0] for e in got} >= {"r1", "r10"}  # the first and the last batch
+
+
+class Restarted:
+    """A background engine (re)started on a day whose clicks another worker stored, its follower stepped by hand;
+    the store's calls named ``watched`` made while a batch is served are noted in ``on_serving_thread``."""
+
+    def __init__(
+        self, tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign], *watched: str
+    ) -> None:
+        self.store = store = SqlStore.sqlite(tmp_path / "shared.sqlite")
+        store.upsert_shops(shops)
+        store.upsert_products(products)
+        store.append_events(  # clicks another worker ingested earlier today
+            [
+                Event(
+                    f"k{i}",
+                    EventKind.CLICK,
+                    DAY0 + 1_000 + i,
+                    user_id="u",
+                    product_id="p00",
+                    request_id=f"x{i}",
+                    campaign_id="c1",
+                    position=1,
+                    price_micros=Micros(250_000),
+                )
+                for i in range(4)
+            ]
+        )
+        self.eng = seeded_engine(store, shops, products, campaigns, background(1000))
+        self.eng.campaigns.stop_following()
+        follower = self.eng.campaigns.follower
+        assert follower is not None
+        self.follower = follower
+        self.serving = False
+        self.on_serving_thread: list[str] = []
+        for name in watched:
+            inner = getattr(store, name)
+
+            def wrapped(*a: Any, _inner: Any = inner, _name: str = name, **k: Any) -> Any:
+                if self.serving:
+                    self.on_serving_thread.append(_name)
+                return _inner(*a, **k)
+
+            setattr(store, name, wrapped)
+
+    def served(self, step: int, day: int = 0) -> set[str]:
+        """One batch of the queries on ``DAY0 + day``: the campaigns of its promoted slots."""
+        n, eng = len(QUERIES), self.eng
+        batch = RequestBatch(
+            [f"r{step}-{i}" for i in range(n)], ["u"] * n, np.zeros(n, np.int64), QUERIES, DAY0 + day * DAY_MS, 4
+        )
+        self.serving = True
+        try:
+            out = eng.serve_batch(batch)
+        finally:
+            self.serving = False
+        return {eng.campaign_ids()[int(i)] for i in out.campaign_idx[out.promoted]}
+
+
+def test_a_background_engines_new_day_aims_on_the_facts_the_follower_read(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """A new day's bidders aim on the window facts the follower read (no settlement, contract or settled-day
+    read on the serving thread), and a settlement run reaches those facts at the follower's next poll."""
+    r = Restarted(tmp_path, shops, products, campaigns, "last_run", "guarantees", "day_figures")
+    r.served(0)
+    r.follower.step()
+    assert r.served(1)
+    pacer = r.eng.campaigns.pacer
+    r.served(2, day=1)  # the day changes: every bidder is made anew, with its window aim
+    assert pacer.day == DAY0 // DAY_MS + 1 and len(pacer.bidders) == len(campaigns)
+    assert r.on_serving_thread == []
+    before = r.eng.values._facts
+    r.eng.settle_day(day_str(DAY0 // DAY_MS))
+    r.follower.step()
+    after = r.eng.values._facts
+    assert before is not None and after is not None and after[1] > before[1]  # settled through a later day
+    r.served(3, day=1)
+    assert r.on_serving_thread == []
+    r.eng.close()

@@ -95,6 +95,7 @@ class Engine(EngineParts):
         self.campaigns.stop_following()  # its thread takes the state lock: not while it is held here
         with self._lock, self.serving.state_lock:
             self.holdout.deferred = False  # later batches write their own holdout entries
+            self.values.background = False  # and read the aims' facts themselves
             self.campaigns.close()
         self.holdout.flush()  # what the follower could not write at its stop (the database away): raised
 

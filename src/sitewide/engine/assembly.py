@@ -93,6 +93,9 @@ class EngineParts:
             follower = self.campaigns.follow_in_background(self.serving.state_lock)  # no store I/O per request
             self.holdout.deferred = True  # its log written by the follower too
             follower.writes.append(self.holdout.flush)
+            self.values.refresh(self.campaigns.serving_day())  # at start-up, before any request
+            self.values.background = True  # then read by the follower too
+            follower.reads.append(self.values.refresh)
 
     @property
     def encoder(self) -> TextEncoder:

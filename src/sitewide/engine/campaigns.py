@@ -328,6 +328,12 @@ class CampaignBook:
                     self._remember_click(e.id, self.campaigns[ci].id)
         pacer.advance(ts_ms, spent)
 
+    def serving_day(self) -> int:
+        """The day the serve path is on: the pacer's, else the clock's."""
+        if self._pacer is not None and self._pacer.day >= 0:
+            return self._pacer.day
+        return self.clock.now_ms() // DAY_MS
+
     def share_spend(self, fresh: list[Event]) -> None:
         """With leases: add the cost of the clicks this process ingested to the day's shared spend."""
         if self.config.pacing.leases is None:

@@ -21,7 +21,9 @@ The follower does it instead, on its own thread:
   and never waits for the draw);
 - leases to give back (a new day, a deleted campaign, a grant that came after its day) are returned from here;
 - what the serve path buffers for the store (:attr:`Follower.writes`: the holdout log) is written at every
-  round, and once more when it stops.
+  round, and once more when it stops;
+- at the polls, the other facts the serve path uses are read (:attr:`Follower.reads`: the bidders' window aims,
+  :meth:`sitewide.engine.value.ValueBook.refresh`).
 
 A store call that fails (the database away) is logged and tried again after a second; meanwhile the serve path
 keeps answering from memory, and once the spend read is older than ``2 × campaign_poll_ms`` it admits no leased
@@ -60,6 +62,9 @@ class Follower:
         self.failing = False  # the last round failed (logged once until a round succeeds)
         # writes of what the serve path buffered (each takes its own lock, not the state lock): every round
         self.writes: list[Callable[[], None]] = []
+        # reads of facts the serve path uses as last read (each replaces its facts whole): at every poll, with the
+        # day the serve path is on
+        self.reads: list[Callable[[int], object]] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="campaign-follower", daemon=True)
@@ -83,8 +88,8 @@ class Follower:
                 _log.warning("shared serving state: a buffered write failed at stop", exc_info=True)
 
     def step(self, poll: bool = True) -> None:
-        """Return what is owed, then (``poll``) follow the campaigns and read the shared spend, then top up
-        the slices the serve path asked for, then write what the serve path buffered."""
+        """Return what is owed; (``poll``) follow the campaigns, read the facts and the shared spend; top up the
+        slices the serve path asked for; write what the serve path buffered."""
         book, store = self.book, self.book.store
         with self.lock:
             owed = book.pacer.take_returns()
@@ -102,6 +107,10 @@ class Follower:
                 with self.lock:
                     if book.newer(read):
                         book.install(read)
+            with self.lock:
+                day = book.serving_day()
+            for fact in self.reads:
+                fact(day)
             with self.lock:
                 begun = book.pacer.refresh_begin()
             if begun is not None:

@@ -3,7 +3,15 @@ each campaign's own realised ÷ category-calibrated value (the campaign layer's 
 campaign's bidder for the day (:func:`sitewide.domain.value_calibration.window_aim`) from its guarantee window so
 far — read from the settled days in the store, so that a restart or a reload aims exactly as before, with the
 window where the campaign's contract puts it (the campaign's start for the platform default), not where its
-first click fell."""
+first click fell.
+
+In shared serving (``PacingConfig.background``) the aims' store reads (the last settlement run, the contracts,
+the settled days) are the follower thread's (:meth:`ValueBook.refresh`, at each of its polls); a bidder made on
+the serve path (a new day, a changed campaign) aims on the facts as last read, so that the event loop never
+waits for them. What that leaves: a settlement run or a contract set during the day reaches the bidders made
+after the follower's next poll (``campaign_poll_ms``), as in one process it reaches those made after it; the
+facts read on day ``d`` serve day ``d + 1``'s first bidders (the same facts while nothing was settled through
+``d``: the day's aims read only days before the last settled one) until that poll."""
 
 from __future__ import annotations
 
@@ -35,6 +43,8 @@ class ValueBook:
         self._default_contract = config.settlement_policy().default_contract
         # what the aims of one day read: (day, settled through, settled figures per campaign, contracts)
         self._facts: tuple[int, int, dict[str, list[DayFigures]], Contracts] | None = None
+        # shared serving: the facts are the follower's to read (refresh); the aims use the last ones read
+        self.background = False
         self.reset()
 
     def reset(self) -> None:
@@ -124,7 +134,16 @@ class ValueBook:
 
     def _settled(self, day: int) -> tuple[int, dict[str, list[DayFigures]], Contracts]:
         """What the aims on ``day`` read from the store, once per day and settlement run: the first day not
-        settled in full, each campaign's settled days of the longest window before ``day``, the contracts."""
+        settled in full, each campaign's settled days of the longest window before ``day``, the contracts.
+        In the background (module note): the facts the follower read last, no store call."""
+        f = self._facts
+        if self.background and f is not None:
+            return f[1], f[2], f[3]
+        return self.refresh(day)
+
+    def refresh(self, day: int) -> tuple[int, dict[str, list[DayFigures]], Contracts]:
+        """Read the facts of :meth:`_settled` for ``day`` (the follower's call in shared serving: no lock is
+        needed, the facts are replaced whole)."""
         last = self.store.last_run()
         through = 0 if last is None else last.as_of_ms // DAY_MS  # the days before this one are settled
         f = self._facts
