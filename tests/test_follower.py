@@ -345,3 +345,20 @@ def test_a_background_engines_new_day_aims_on_the_facts_the_follower_read(
     r.served(3, day=1)
     assert r.on_serving_thread == []
     r.eng.close()
+
+
+def test_a_restarted_background_worker_reads_todays_clicks_on_the_follower_not_the_serving_thread(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """A worker (re)started on a day with stored clicks: its first request makes no store read and admits no
+    campaign (the day's clicks not read yet); the follower's round reads them and starts the pacer's day with
+    their spend, and the next request is served with ads."""
+    r = Restarted(tmp_path, shops, products, campaigns, "events_between")
+    pacer = r.eng.campaigns.pacer
+    assert not r.served(0) and pacer.day < 0  # the day's clicks not read yet: nothing admitted
+    r.follower.step()  # reads them, starts the day, reads the shared spend, draws the slices
+    assert pacer.day == DAY0 // DAY_MS
+    assert int(pacer.spent[pacer.row["c1"]]) == 4 * 250_000
+    assert r.served(1)
+    assert r.on_serving_thread == []
+    r.eng.close()

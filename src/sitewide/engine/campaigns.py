@@ -38,6 +38,16 @@ CLICK_MEMORY = 1_000_000  # today's click ids a process remembers (~12 MB; the d
 
 
 @dataclass(frozen=True, slots=True)
+class DaySeed:
+    """A day's stored clicks as the follower read them (shared serving), for the pacer's first day in this
+    process: spend by campaign id, and the clicks (id → campaign) for the pacer's order feedback."""
+
+    day: int
+    spent: dict[str, int]
+    clicks: ClickMemory
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignsRead:
     """The campaigns and experiments as read from the store, under the campaigns ``version`` read before them
     (None: not followed)."""
@@ -140,6 +150,11 @@ class CampaignBook:
         self.wall: Callable[[], float] = time.monotonic  # seconds, for the poll (tests set their own)
         self._feed: ChangeFeed | None = None  # pushed notice of another process's change (PostgreSQL)
         self.follower: Follower | None = None  # the polls' and lease draws' thread (shared serving)
+        # shared serving: the pacer's first day starts from the day's stored clicks as the follower read them
+        # (advance), asked for by the first request of a day no seed is read for (its time: _want_ts)
+        self._seed: DaySeed | None = None
+        self._want_ts: int | None = None
+        self._early: dict[str, tuple[str, int, int]] = {}  # clicks fed before that: id → (campaign, price, ts)
 
     @property
     def ids(self) -> list[str]:
@@ -311,10 +326,22 @@ class CampaignBook:
     def advance(self, ts_ms: int) -> None:
         """Move the pacer to ``ts_ms``'s tick. Only the first time (a restarted engine) is today's spend read
         from the stored clicks; afterwards the pacer keeps it from the events fed in. In the background (the
-        follower's) no store I/O here but that first read."""
+        follower's) no store I/O here: that first read is the follower's (:meth:`seed_wanted`), and until it is
+        in, the pacer has no day and no campaign is admitted (the requests get organic results; the losers
+        count as ``lease_pending``)."""
         if not self.background:
             self.follow()
         pacer = self.pacer
+        if pacer.day < 0 and self.background:
+            spent = self._seeded(ts_ms // DAY_MS)
+            if spent is None:
+                if self._want_ts is None:
+                    self._want_ts = ts_ms
+                assert self.follower is not None
+                self.follower.wake()
+                return
+            pacer.advance(ts_ms, spent)
+            return
         spent = None
         if ts_ms // DAY_MS != pacer.day:
             self.clicks = ClickMemory()
@@ -328,11 +355,63 @@ class CampaignBook:
                     self._remember_click(e.id, self.campaigns[ci].id)
         pacer.advance(ts_ms, spent)
 
+    # shared serving: the first day's stored clicks, read by the follower -----------------------------
+    def seed_wanted(self) -> int | None:
+        """The day whose stored clicks the follower should read (under the state lock): the day a request asked
+        for, or at start the clock's; None once the pacer has a day or that day's seed is read."""
+        if self._pacer is None or self._pacer.day >= 0:
+            return None
+        day = self.serving_day()
+        return None if self._seed is not None and self._seed.day == day else day
+
     def serving_day(self) -> int:
-        """The day the serve path is on: the pacer's, else the clock's."""
+        """The day the serve path is on: the pacer's, else the one a request asked for, else the clock's."""
         if self._pacer is not None and self._pacer.day >= 0:
             return self._pacer.day
-        return self.clock.now_ms() // DAY_MS
+        return (self._want_ts if self._want_ts is not None else self.clock.now_ms()) // DAY_MS
+
+    def read_seed(self, day: int) -> DaySeed:
+        """The follower's read of ``day``'s stored clicks (no lock held)."""
+        spent: dict[str, int] = {}
+        clicks = ClickMemory()
+        start, end = day_bounds(day_of(day * DAY_MS))
+        for e in self.store.events_between(start, end, [EventKind.CLICK.value]):
+            if e.campaign_id:
+                spent[e.campaign_id] = spent.get(e.campaign_id, 0) + int(e.price_micros)
+                clicks.remember(e.id, e.campaign_id)
+        return DaySeed(day, spent, clicks)
+
+    def seed(self, got: DaySeed) -> bool:
+        """Keep the follower's read (under the state lock); when a request of that day is waiting for it, start
+        the pacer's day at once (at that request's time). Returns whether it started."""
+        self._seed = got
+        ts = self._want_ts
+        if ts is None or ts // DAY_MS != got.day or self._pacer is None or self._pacer.day >= 0:
+            return False
+        spent = self._seeded(got.day)
+        assert spent is not None
+        self._pacer.advance(ts, spent)
+        return True
+
+    def _seeded(self, day: int) -> IntArray | None:
+        """Today's spend by campaign row from the seed of ``day`` and the clicks fed since it was read (each click
+        once: a fed click the read saw is not added again), its clicks remembered; None: no seed of that day."""
+        got = self._seed
+        if got is None or got.day != day:
+            return None
+        spent = np.zeros(len(self.campaigns), dtype=np.int64)
+        for cid, amount in got.spent.items():
+            ci = self.row.get(cid)
+            if ci is not None:
+                spent[ci] += amount
+        self.clicks = got.clicks
+        for click_id, (cid, price, ts) in self._early.items():
+            ci = self.row.get(cid)
+            if ts // DAY_MS == day and ci is not None and got.clicks.campaign(click_id) is None:
+                spent[ci] += price
+                self._remember_click(click_id, cid)
+        self._seed, self._want_ts, self._early = None, None, {}
+        return spent
 
     def share_spend(self, fresh: list[Event]) -> None:
         """With leases: add the cost of the clicks this process ingested to the day's shared spend."""
@@ -358,6 +437,8 @@ class CampaignBook:
         experiments."""
         pacer = self.pacer
         if e.kind is EventKind.CLICK and e.campaign_id:
+            if pacer.day < 0 and self.background and len(self._early) < CLICK_MEMORY:  # for the first day's seed
+                self._early[e.id] = (e.campaign_id, int(e.price_micros), e.ts_ms)
             if pacer.record_click(e.campaign_id, int(e.price_micros), e.ts_ms):
                 self._remember_click(e.id, e.campaign_id)
         elif e.kind is EventKind.ORDER and e.click_id and (cid := self.clicks.campaign(e.click_id)) is not None:

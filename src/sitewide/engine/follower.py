@@ -23,7 +23,9 @@ The follower does it instead, on its own thread:
 - what the serve path buffers for the store (:attr:`Follower.writes`: the holdout log) is written at every
   round, and once more when it stops;
 - at the polls, the other facts the serve path uses are read (:attr:`Follower.reads`: the bidders' window aims,
-  :meth:`sitewide.engine.value.ValueBook.refresh`).
+  :meth:`sitewide.engine.value.ValueBook.refresh`);
+- at start (and when a request comes for a day not read yet) today's stored clicks are read
+  (:meth:`CampaignBook.read_seed`): the pacer's first day starts from them, and no campaign is admitted before.
 
 A store call that fails (the database away) is logged and tried again after a second; meanwhile the serve path
 keeps answering from memory, and once the spend read is older than ``2 × campaign_poll_ms`` it admits no leased
@@ -88,8 +90,9 @@ class Follower:
                 _log.warning("shared serving state: a buffered write failed at stop", exc_info=True)
 
     def step(self, poll: bool = True) -> None:
-        """Return what is owed; (``poll``) follow the campaigns, read the facts and the shared spend; top up the
-        slices the serve path asked for; write what the serve path buffered."""
+        """Return what is owed; (``poll``) follow the campaigns and read the facts; read the first day's clicks
+        when wanted; (``poll``, or that day just started) read the shared spend; top up the slices the serve path
+        asked for; write what the serve path buffered."""
         book, store = self.book, self.book.store
         with self.lock:
             owed = book.pacer.take_returns()
@@ -111,6 +114,14 @@ class Follower:
                 day = book.serving_day()
             for fact in self.reads:
                 fact(day)
+        with self.lock:
+            day_wanted = book.seed_wanted()
+        started = False
+        if day_wanted is not None:
+            seed = book.read_seed(day_wanted)
+            with self.lock:
+                started = book.seed(seed)
+        if poll or started:
             with self.lock:
                 begun = book.pacer.refresh_begin()
             if begun is not None:
