@@ -143,3 +143,25 @@ def test_settlement_charges_books_compensation_and_balances(
     assert op.get("/ledger/balances").json() == bal
     rep = m1.get(f"/reports/campaigns/{c['id']}").json()
     assert rep["total"]["compensation_micros"] == 500_000
+
+
+def test_an_event_of_the_body_becomes_the_engines_event_field_for_field() -> None:
+    """``POST /events`` builds the engine's ``Event`` from the validated body directly (no ``model_dump``): every
+    field of the body arrives, under its own name and value."""
+    import dataclasses
+
+    from sitewide.api.schemas import EventIn
+    from sitewide.domain.types import Event, EventKind
+    from sitewide.service.routes.events import _event
+
+    names = [f.name for f in dataclasses.fields(Event)]
+    assert set(EventIn.model_fields) == set(names)
+    body = EventIn(
+        id="e1", kind="refund", ts_ms=5, user_id="u", product_id="p", request_id="r", campaign_id="c",
+        position=3, price_micros=7, order_value_micros=11, click_id="k", impression_id="i", order_id="o",
+    )
+    got = _event(body)
+    assert got.kind is EventKind.REFUND
+    assert {n: getattr(got, n) for n in names if n != "kind"} == body.model_dump(exclude={"kind"})
+    for kind in EventKind:
+        assert _event(EventIn(id="e", kind=kind.value, ts_ms=1)).kind is kind
