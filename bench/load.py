@@ -74,6 +74,7 @@ from scripts.pg import ENV_URL, ThrowawayCluster, drop_schema, unreachable_reaso
 
 from bench_catalogue import KEY, N_CAMPAIGNS, N_PRODUCTS, T0, catalogue  # noqa: E402
 from sitewide.domain.budget_lease import Draw  # noqa: E402
+from sitewide.domain.time import DAY_MS  # noqa: E402
 from sitewide.storage.sql import SqlStore  # noqa: E402
 
 T = TypeVar("T")
@@ -140,6 +141,10 @@ def seed(url: str) -> None:
     for c in camps:
         if store.get_campaign(c.id) is None:
             store.create_campaign(c)
+    # the traffic's day gets its own events partition on PostgreSQL, as in production, where settlement
+    # prepares today and the next two days ahead of the traffic: without it every soak event landed in
+    # events_default, the partition production keeps empty (a no-op on SQLite)
+    store.prepare_event_days(T0, T0 + DAY_MS)
     store.engine.dispose()
 
 

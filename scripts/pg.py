@@ -22,6 +22,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 ENV_URL = "SITEWIDE_TEST_POSTGRES_URL"
+# diagnosis only, never set in CI: more server options for a throwaway cluster (e.g. "-c log_checkpoints=on -c
+# log_autovacuum_min_duration=0 -c log_min_duration_statement=50"), and a file its server log is copied to when
+# it stops (the cluster's directory, log included, is removed then)
+ENV_OPTIONS = "SITEWIDE_THROWAWAY_PG_OPTIONS"
+ENV_LOG = "SITEWIDE_THROWAWAY_PG_LOG"
 
 
 def unreachable_reason(url: str | None) -> str | None:
@@ -105,6 +110,8 @@ class ThrowawayCluster:
     def _ctl(self, action: str, *extra: str) -> None:
         assert self.bin is not None
         opts = f"-c listen_addresses='' -k {self.dir} -c fsync=off -c synchronous_commit=off"
+        if more := os.environ.get(ENV_OPTIONS):
+            opts += " " + more
         data, log = str(self.dir / "data"), str(self.dir / "log")
         self._run(str(self.bin / "pg_ctl"), "-D", data, "-o", opts, "-l", log, *extra, "-w", action)
 
@@ -118,4 +125,6 @@ class ThrowawayCluster:
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
         finally:
+            if (keep := os.environ.get(ENV_LOG)) and (self.dir / "log").exists():
+                shutil.copyfile(self.dir / "log", keep)
             shutil.rmtree(self.dir, ignore_errors=True)
