@@ -362,3 +362,34 @@ def test_a_restarted_background_worker_reads_todays_clicks_on_the_follower_not_t
     assert r.served(1)
     assert r.on_serving_thread == []
     r.eng.close()
+
+
+def test_clicks_ingested_before_a_background_workers_first_day_count_once(
+    tmp_path: Path, shops: list[Shop], products: list[Product], campaigns: list[Campaign]
+) -> None:
+    """Clicks this worker ingests before its pacer's first day started: one the follower's read of the day saw
+    and one it did not (ingested between the read and the start) each count once in the day's spend."""
+    r = Restarted(tmp_path, shops, products, campaigns)
+    book, pacer = r.eng.campaigns, r.eng.campaigns.pacer
+
+    def click(i: int) -> Event:
+        return Event(
+            f"n{i}",
+            EventKind.CLICK,
+            DAY0 + 5_000 + i,
+            user_id="u",
+            product_id="p00",
+            request_id=f"y{i}",
+            campaign_id="c1",
+            position=1,
+            price_micros=Micros(100_000),
+        )
+
+    r.eng.record_events([click(0)])  # stored and fed before the day's read
+    assert not r.served(0) and pacer.day < 0
+    seed = book.read_seed(DAY0 // DAY_MS)  # the follower's read (it sees n0)
+    r.eng.record_events([click(1)])  # stored and fed after it
+    with r.eng.serving.state_lock:
+        assert book.seed(seed)  # the waiting request's day starts
+    assert int(pacer.spent[pacer.row["c1"]]) == 4 * 250_000 + 2 * 100_000
+    r.eng.close()
