@@ -267,6 +267,21 @@ def test_shared_serving_writes_the_holdout_log_off_the_serving_thread_and_all_of
     assert {e.request_id.split("-")[0] for e in got} >= {"r1", "r10"}  # the first and the last batch
 
 
+def c1_click(eid: str, ts_ms: int, request_id: str, price: int) -> Event:
+    """A click of user ``u`` on product p00, charged to campaign c1."""
+    return Event(
+        eid,
+        EventKind.CLICK,
+        ts_ms,
+        user_id="u",
+        product_id="p00",
+        request_id=request_id,
+        campaign_id="c1",
+        position=1,
+        price_micros=Micros(price),
+    )
+
+
 class Restarted:
     """A background engine (re)started on a day whose clicks another worker stored, its follower stepped by hand;
     the store's calls named ``watched`` made while a batch is served are noted in ``on_serving_thread``."""
@@ -277,22 +292,8 @@ class Restarted:
         self.store = store = SqlStore.sqlite(tmp_path / "shared.sqlite")
         store.upsert_shops(shops)
         store.upsert_products(products)
-        store.append_events(  # clicks another worker ingested earlier today
-            [
-                Event(
-                    f"k{i}",
-                    EventKind.CLICK,
-                    DAY0 + 1_000 + i,
-                    user_id="u",
-                    product_id="p00",
-                    request_id=f"x{i}",
-                    campaign_id="c1",
-                    position=1,
-                    price_micros=Micros(250_000),
-                )
-                for i in range(4)
-            ]
-        )
+        # clicks another worker ingested earlier today
+        store.append_events([c1_click(f"k{i}", DAY0 + 1_000 + i, f"x{i}", 250_000) for i in range(4)])
         self.eng = seeded_engine(store, shops, products, campaigns, background(1000))
         self.eng.campaigns.stop_following()
         follower = self.eng.campaigns.follower
@@ -373,17 +374,7 @@ def test_clicks_ingested_before_a_background_workers_first_day_count_once(
     book, pacer = r.eng.campaigns, r.eng.campaigns.pacer
 
     def click(i: int) -> Event:
-        return Event(
-            f"n{i}",
-            EventKind.CLICK,
-            DAY0 + 5_000 + i,
-            user_id="u",
-            product_id="p00",
-            request_id=f"y{i}",
-            campaign_id="c1",
-            position=1,
-            price_micros=Micros(100_000),
-        )
+        return c1_click(f"n{i}", DAY0 + 5_000 + i, f"y{i}", 100_000)
 
     r.eng.record_events([click(0)])  # stored and fed before the day's read
     assert not r.served(0) and pacer.day < 0

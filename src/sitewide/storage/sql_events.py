@@ -49,24 +49,23 @@ _PG_COLS = (
 _PG_CLAIM = (
     "INSERT INTO event_ids (id) SELECT unnest(CAST(%(id)b AS text[])) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
-_PG_INSERT = (
-    f"INSERT INTO events ({', '.join(c for c, _ in _PG_COLS)}) "
-    f"SELECT {', '.join(c for c, _ in _PG_COLS)} FROM unnest("
+_PG_NAMES = ", ".join(c for c, _ in _PG_COLS)
+# the batch as rows: one array per column, unnested side by side, with n its position in the batch
+_PG_BATCH = (
+    "unnest("
     + ", ".join(f"CAST(%({c})b AS {t}[])" for c, t in _PG_COLS)
-    + f") WITH ORDINALITY AS b({', '.join(c for c, _ in _PG_COLS)}, n) ORDER BY n"
+    + f") WITH ORDINALITY AS b({_PG_NAMES}, n)"
 )
+_PG_INSERT = f"INSERT INTO events ({_PG_NAMES}) SELECT {_PG_NAMES} FROM {_PG_BATCH} ORDER BY n"
 # The usual batch (no id stored before) in one statement, in autocommit: the claim and the insert as CTEs over the
 # batch, and a check that every id was claimed, which divides by zero when one was not, so that the statement (and
 # everything it wrote) fails as a whole and the batch takes the transaction above (repeats, conflicts). One round
 # trip a batch instead of four (BEGIN, claim, insert, COMMIT): each was the thread's own CPU and a wait for the GIL
 # to come back, which under load is most of an event batch's tail (issue 24).
 _PG_WHOLE = (
-    "WITH b AS MATERIALIZED (SELECT * FROM unnest("
-    + ", ".join(f"CAST(%({c})b AS {t}[])" for c, t in _PG_COLS)
-    + f") WITH ORDINALITY AS b({', '.join(c for c, _ in _PG_COLS)}, n)), "
+    f"WITH b AS MATERIALIZED (SELECT * FROM {_PG_BATCH}), "
     "c AS (INSERT INTO event_ids (id) SELECT id FROM b ON CONFLICT (id) DO NOTHING RETURNING id), "
-    f"i AS (INSERT INTO events ({', '.join(c for c, _ in _PG_COLS)}) "
-    f"SELECT {', '.join(c for c, _ in _PG_COLS)} FROM b ORDER BY n) "
+    f"i AS (INSERT INTO events ({_PG_NAMES}) SELECT {_PG_NAMES} FROM b ORDER BY n) "
     "SELECT 1 / CAST((SELECT count(*) FROM c) = (SELECT count(*) FROM b) AS integer)"
 )
 _SOME_ID_STORED = "22012"  # division_by_zero: _PG_WHOLE's check
